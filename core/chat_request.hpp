@@ -1,0 +1,59 @@
+#pragma once
+// The OpenAI chat request as the gateway sees it: parsed once with simdjson on-demand for the
+// fields it needs; everything else stays raw bytes and is forwarded as it came.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+
+namespace switchyard::core {
+
+struct RequestError {
+  std::string message;  // shown to the client
+  std::string param;    // offending field, may be empty
+  std::string code;     // e.g. "invalid_json", "missing_field"; may be empty
+};
+
+// A byte range inside the original body.
+struct Span {
+  std::size_t offset = 0;
+  std::size_t length = 0;
+};
+
+struct ChatRequest {
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;  // client set stream_options.include_usage to true
+  std::optional<std::int64_t> max_tokens;  // max_completion_tokens, else max_tokens
+  std::size_t message_count = 0;
+
+  // Where to splice. model_value covers the model string token including its quotes.
+  Span model_value;
+  // The include_usage value token inside stream_options, when present.
+  std::optional<Span> include_usage_value;
+  // Offset just after the '{' of stream_options, when that object is present.
+  std::optional<std::size_t> stream_options_open;
+  // Offset of the root object's closing '}'.
+  std::size_t root_close = 0;
+};
+
+// `body` must have at least `padding` readable bytes past its size (SIMDJSON_PADDING); the
+// caller reserves them so no copy is needed. Validates the whole document: malformed JSON,
+// a non-object root, a missing or non-string model, missing/empty/non-array messages, and
+// wrong types for stream / stream_options are errors.
+Result<ChatRequest, RequestError> parse_chat_request(std::string_view body, std::size_t padding);
+
+// Builds the upstream body by splicing bytes: the model replaced by `upstream_model` (JSON
+// escaped), and, when `force_include_usage`, stream_options.include_usage set to true
+// (inserted, replaced or added as a new stream_options member as needed). Everything else is
+// byte-identical to `body`.
+std::string splice_chat_request(std::string_view body, const ChatRequest& request,
+                                std::string_view upstream_model, bool force_include_usage);
+
+// Appends `s` as a JSON string literal (with quotes) to `out`.
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace switchyard::core

@@ -1,0 +1,88 @@
+#pragma once
+// The gateway's configuration: YAML with ${VAR} / ${VAR:-default} substitution, validated
+// strictly (unknown keys, wrong types, dangling references, duplicates) so a typo fails at
+// start-up with the file, line and what is wrong.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+#include "core/usage.hpp"
+
+namespace switchyard::core {
+
+struct ConfigError {
+  std::string file;
+  int line = 0;  // 1-based; 0 when the error is not tied to a line
+  std::string message;
+  std::string to_string() const;  // "file:line: message"
+};
+
+// Settings of the in-process mock provider (type: mock).
+struct MockSettings {
+  std::chrono::milliseconds time_to_first_token{200};
+  double tokens_per_second = 50;
+  std::string reply = "Hello from the Switchyard mock provider.";
+};
+
+struct ProviderConfig {
+  std::string name;
+  std::string type;  // "openai", "openai_compatible", "mock"
+  std::string base_url;  // e.g. https://api.openai.com/v1 (no trailing slash after loading)
+  std::string api_key;   // may be empty for openai_compatible and mock; never logged
+  std::map<std::string, std::string> headers;  // extra headers sent upstream
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds first_byte_timeout{120000};
+  std::chrono::milliseconds idle_timeout{120000};  // between two reads of a response body
+  std::string ca_file;  // extra CA bundle to trust (PEM); empty = system store only
+  MockSettings mock;    // only for type mock
+};
+
+struct ModelConfig {
+  std::string name;            // what clients send as "model"
+  std::string provider;        // a ProviderConfig name
+  std::string upstream_model;  // defaults to name
+  Price price;                 // from the config, else the bundled table, else zero
+  bool price_known = false;    // false when neither the config nor the table had a price
+};
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 4000;
+  int workers = 0;  // 0 = one per core
+  std::size_t max_body_bytes = 32u << 20;
+  std::size_t max_header_bytes = 64u << 10;
+  std::chrono::milliseconds read_timeout{60000};        // header and body of a request
+  std::chrono::milliseconds keepalive_timeout{75000};   // idle between requests
+  std::chrono::milliseconds drain_timeout{30000};
+  std::string access_log = "stdout";  // "stdout", "off", or a file path
+};
+
+struct Config {
+  ServerConfig server;
+  std::vector<ProviderConfig> providers;
+  std::vector<ModelConfig> models;
+  std::vector<std::string> notices;  // non-fatal facts worth logging (e.g. a disabled provider)
+
+  const ProviderConfig* find_provider(std::string_view name) const;
+  const ModelConfig* find_model(std::string_view name) const;
+};
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+// Parses `text` (the content of `file_name`, used in messages). Returns every error found.
+Result<Config, std::vector<ConfigError>> parse_config(std::string_view text,
+                                                      std::string_view file_name,
+                                                      const EnvLookup& env);
+
+// The bundled price table (core/data/prices.yaml, compiled in): model id -> price.
+const std::map<std::string, Price, std::less<>>& bundled_prices();
+// The date the bundled table was last checked, as written in the data file.
+std::string_view bundled_prices_date();
+
+}  // namespace switchyard::core

@@ -1,0 +1,33 @@
+#pragma once
+// One error type for everything the gateway answers with an error, whatever its source; one
+// function turns it into a body in the client's protocol.
+#include <string>
+#include <string_view>
+
+namespace switchyard::core {
+
+enum class ErrorSource { client, upstream, gateway };
+
+struct GatewayError {
+  int status = 500;
+  std::string type;     // OpenAI "type": invalid_request_error, api_error, ...
+  std::string message;  // never contains a key or a prompt
+  std::string param;    // may be empty -> null
+  std::string code;     // may be empty -> null
+  ErrorSource source = ErrorSource::gateway;
+  bool retryable = false;
+};
+
+GatewayError client_error(int status, std::string message, std::string param = {},
+                          std::string code = {});
+GatewayError upstream_unreachable(std::string message);  // 502
+GatewayError upstream_timeout(std::string message);      // 504
+
+// {"error":{"message","type","param","code"}}
+std::string to_openai_error_body(const GatewayError& e);
+
+// Keeps an upstream error body when it already has OpenAI's shape; otherwise wraps its text
+// (truncated) as the message of an OpenAI-shaped error with the upstream's status.
+std::string openai_error_body_from_upstream(int status, std::string_view upstream_body);
+
+}  // namespace switchyard::core
