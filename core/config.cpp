@@ -1,1 +1,973 @@
-// placeholder: being written
+#include "core/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <span>
+#include <system_error>
+#include <utility>
+
+namespace switchyard::core {
+
+extern const std::string_view kBundledPricesYaml;  // generated from core/data/prices.yaml
+
+std::string ConfigError::to_string() const {
+  if (line > 0) return file + ":" + std::to_string(line) + ": " + message;
+  return file + ": " + message;
+}
+
+const ProviderConfig* Config::find_provider(std::string_view name) const {
+  for (const auto& p : providers)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+const ModelConfig* Config::find_model(std::string_view name) const {
+  for (const auto& m : models)
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+namespace {
+
+constexpr std::string_view kDefaultOpenAiBaseUrl = "https://api.openai.com/v1";
+
+// ---------------------------------------------------------------------------------------------
+// Small text helpers
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string quote(std::string_view s) {
+  // Long values are cut so one bad scalar cannot flood the start-up log.
+  constexpr std::size_t kMax = 60;
+  if (s.size() > kMax) return "'" + std::string(s.substr(0, kMax)) + "...'";
+  return "'" + std::string(s) + "'";
+}
+
+// Optimal string alignment distance: like Levenshtein, but a swap of two neighbours counts as
+// one edit, which is the most common typo ("opneai").
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size(), m = b.size();
+  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
+  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= n; ++i) {
+    for (std::size_t j = 1; j <= m; ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[n][m];
+}
+
+// " (did you mean 'x'?)" for the closest candidate within two edits, else "".
+template <class Range>
+std::string did_you_mean(std::string_view word, const Range& candidates) {
+  const std::string w = lower(word);
+  std::size_t best = 3;
+  std::string_view best_name;
+  for (const auto& c : candidates) {
+    const std::string_view cv(c);
+    const std::size_t d = edit_distance(w, lower(cv));
+    // A distance as large as the word itself means nothing was shared: not a typo.
+    if (d < best && d < cv.size() && d < w.size()) {
+      best = d;
+      best_name = cv;
+    }
+  }
+  if (best_name.empty()) return "";
+  return " (did you mean '" + std::string(best_name) + "'?)";
+}
+
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+}
+
+bool is_header_token_char(char c) {
+  if (std::isalnum(static_cast<unsigned char>(c))) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+std::string join_path(std::string_view path, std::string_view key) {
+  if (path.empty()) return std::string(key);
+  return std::string(path) + "." + std::string(key);
+}
+
+std::string index_path(std::string_view path, std::size_t i) {
+  return std::string(path) + "[" + std::to_string(i) + "]";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Number parsing (after environment substitution, so "${WORKERS:-4}" is an integer too)
+
+std::optional<long long> parse_integer(std::string_view s) {
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  long long v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> parse_number(std::string_view s) {
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  double v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty() || !std::isfinite(v))
+    return std::nullopt;
+  return v;
+}
+
+// "32MiB", "512 KiB", "1048576", "10MB". Binary units are powers of 1024, SI units of 1000.
+std::optional<unsigned long long> parse_size(std::string_view s) {
+  std::size_t digits = 0;
+  while (digits < s.size() && std::isdigit(static_cast<unsigned char>(s[digits]))) ++digits;
+  if (digits == 0) return std::nullopt;
+  unsigned long long n = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + digits, n);
+  if (ec != std::errc() || end != s.data() + digits) return std::nullopt;
+  std::string_view unit = s.substr(digits);
+  while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+  static constexpr std::array<std::pair<std::string_view, unsigned long long>, 8> kUnits{{
+      {"", 1},
+      {"b", 1},
+      {"kb", 1000ull},
+      {"kib", 1ull << 10},
+      {"mb", 1000ull * 1000},
+      {"mib", 1ull << 20},
+      {"gb", 1000ull * 1000 * 1000},
+      {"gib", 1ull << 30},
+  }};
+  unsigned long long mult = 0;
+  const std::string u = lower(unit);
+  for (const auto& [name, m] : kUnits)
+    if (u == name) mult = m;
+  if (mult == 0) return std::nullopt;
+  if (n > std::numeric_limits<unsigned long long>::max() / mult) return std::nullopt;
+  return n * mult;
+}
+
+std::optional<bool> parse_bool(std::string_view s) {
+  const std::string l = lower(s);
+  if (l == "true" || l == "yes" || l == "on") return true;
+  if (l == "false" || l == "no" || l == "off") return false;
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The walk over the document
+
+struct Context {
+  std::string file;
+  const EnvLookup& env;
+  std::vector<ConfigError> errors;
+
+  void error(int line, std::string_view path, std::string message) {
+    if (!path.empty()) message = std::string(path) + ": " + message;
+    errors.push_back({file, line, std::move(message)});
+  }
+};
+
+int line_of(const YAML::Node& node) {
+  const YAML::Mark m = node.Mark();
+  return m.line >= 0 ? m.line + 1 : 0;
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Sequence: return "a sequence";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Scalar: return quote(node.Scalar());
+    default: return "nothing";
+  }
+}
+
+// Expands ${VAR}, ${VAR:-default} and $$ in one scalar. The names of the variables used are
+// appended to `vars` so a message can say which variable to set. A '$' followed by anything
+// else stays literal, so prices like "$5" need no escaping. `unset_is_empty` is for the
+// api_key of an optional provider, whose point is to run without the variable.
+std::optional<std::string> substitute(Context& ctx, int line, std::string_view path,
+                                      std::string_view raw, std::vector<std::string>* vars,
+                                      bool unset_is_empty = false) {
+  std::string out;
+  out.reserve(raw.size());
+  bool ok = true;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const char c = raw[i];
+    if (c != '$' || i + 1 >= raw.size() || (raw[i + 1] != '$' && raw[i + 1] != '{')) {
+      out += c;
+      continue;
+    }
+    if (raw[i + 1] == '$') {
+      out += '$';
+      ++i;
+      continue;
+    }
+    const std::size_t close = raw.find('}', i + 2);
+    if (close == std::string_view::npos) {
+      ctx.error(line, path, "unterminated '${' (write '$$' for a literal '$')");
+      return std::nullopt;
+    }
+    std::string_view body = raw.substr(i + 2, close - (i + 2));
+    std::optional<std::string_view> fallback;
+    if (const auto sep = body.find(":-"); sep != std::string_view::npos) {
+      fallback = body.substr(sep + 2);
+      body = body.substr(0, sep);
+    }
+    const bool valid_name =
+        !body.empty() && !std::isdigit(static_cast<unsigned char>(body.front())) &&
+        std::all_of(body.begin(), body.end(), [](char ch) {
+          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+        });
+    if (!valid_name) {
+      ctx.error(line, path,
+                "invalid environment variable reference " + quote(raw.substr(i, close + 1 - i)) +
+                    " (expected ${NAME} or ${NAME:-default})");
+      ok = false;
+      i = close;
+      continue;
+    }
+    const std::string name(body);
+    if (vars) vars->push_back(name);
+    std::optional<std::string> value = ctx.env ? ctx.env(name) : std::nullopt;
+    if (fallback && (!value || value->empty())) {
+      out += *fallback;
+    } else if (value) {
+      out += *value;
+    } else if (!unset_is_empty) {
+      ctx.error(line, path, "environment variable " + name + " is not set");
+      ok = false;
+    }
+    i = close;
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+// One key of a mapping: its line and its value. Errors about the value use the key's line,
+// which is where the reader looks and which exists even when the value is empty.
+struct Entry {
+  std::string key;
+  int line = 0;
+  YAML::Node value;
+};
+
+// Reads a mapping's keys once, reporting unknown and repeated keys, then serves lookups.
+class Fields {
+ public:
+  Fields(Context& ctx, const YAML::Node& map, std::string path,
+         std::span<const std::string_view> known)
+      : path_(std::move(path)) {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const YAML::Node key = it->first;
+      const int line = line_of(key);
+      if (!key.IsScalar()) {
+        ctx.error(line, path_, "expected a key name, got " + describe(key));
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        ctx.error(line, path_, "unknown key " + quote(name) + did_you_mean(name, known));
+        continue;
+      }
+      if (const Entry* first = find(name)) {
+        ctx.error(line, path_,
+                  "duplicate key " + quote(name) + " (first at line " +
+                      std::to_string(first->line) + ")");
+        continue;
+      }
+      entries_.push_back({name, line, it->second});
+    }
+  }
+
+  const Entry* find(std::string_view key) const {
+    for (const auto& e : entries_)
+      if (e.key == key) return &e;
+    return nullptr;
+  }
+
+  std::string path_of(const Entry& e) const { return join_path(path_, e.key); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::vector<Entry> entries_;
+};
+
+// Typed readers. Each reports its own error and returns nullopt on failure.
+
+std::optional<std::string> read_string(Context& ctx, const Fields& f, const Entry& e,
+                                       std::vector<std::string>* vars = nullptr,
+                                       bool unset_is_empty = false) {
+  // An empty value ("key:") is an empty string: the natural reading of a blank setting.
+  if (e.value.IsNull()) return std::string();
+  if (!e.value.IsScalar()) {
+    ctx.error(e.line, f.path_of(e), "expected a string, got " + describe(e.value));
+    return std::nullopt;
+  }
+  return substitute(ctx, e.line, f.path_of(e), e.value.Scalar(), vars, unset_is_empty);
+}
+
+// A scalar after substitution, for the numeric and boolean readers.
+std::optional<std::string> read_scalar(Context& ctx, const Fields& f, const Entry& e,
+                                       std::string_view expected) {
+  if (!e.value.IsScalar()) {
+    ctx.error(e.line, f.path_of(e),
+              "expected " + std::string(expected) + ", got " + describe(e.value));
+    return std::nullopt;
+  }
+  return substitute(ctx, e.line, f.path_of(e), e.value.Scalar(), nullptr);
+}
+
+std::optional<long long> read_integer(Context& ctx, const Fields& f, const Entry& e,
+                                      long long min, long long max) {
+  const auto text = read_scalar(ctx, f, e, "an integer");
+  if (!text) return std::nullopt;
+  const auto v = parse_integer(*text);
+  if (!v) {
+    ctx.error(e.line, f.path_of(e), "expected an integer, got " + quote(*text));
+    return std::nullopt;
+  }
+  if (*v < min || *v > max) {
+    const std::string range = min == 0 ? "0 or more" : "at least " + std::to_string(min);
+    ctx.error(e.line, f.path_of(e),
+              "must be " + (max == std::numeric_limits<long long>::max()
+                                ? range
+                                : "between " + std::to_string(min) + " and " +
+                                      std::to_string(max)) +
+                  ", got " + std::to_string(*v));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<std::chrono::milliseconds> read_millis(Context& ctx, const Fields& f,
+                                                     const Entry& e, long long min) {
+  const auto v = read_integer(ctx, f, e, min, std::numeric_limits<long long>::max());
+  if (!v) return std::nullopt;
+  return std::chrono::milliseconds(*v);
+}
+
+std::optional<double> read_number(Context& ctx, const Fields& f, const Entry& e) {
+  const auto text = read_scalar(ctx, f, e, "a number");
+  if (!text) return std::nullopt;
+  const auto v = parse_number(*text);
+  if (!v) {
+    ctx.error(e.line, f.path_of(e), "expected a number, got " + quote(*text));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<bool> read_bool(Context& ctx, const Fields& f, const Entry& e) {
+  const auto text = read_scalar(ctx, f, e, "true or false");
+  if (!text) return std::nullopt;
+  const auto v = parse_bool(*text);
+  if (!v) ctx.error(e.line, f.path_of(e), "expected true or false, got " + quote(*text));
+  return v;
+}
+
+std::optional<std::size_t> read_size(Context& ctx, const Fields& f, const Entry& e) {
+  const auto text = read_scalar(ctx, f, e, "a size");
+  if (!text) return std::nullopt;
+  const auto v = parse_size(*text);
+  if (!v || *v > std::numeric_limits<std::size_t>::max()) {
+    ctx.error(e.line, f.path_of(e),
+              "expected a size in bytes such as 1048576, 512KiB or 32MiB, got " + quote(*text));
+    return std::nullopt;
+  }
+  if (*v == 0) {
+    ctx.error(e.line, f.path_of(e), "must be greater than 0");
+    return std::nullopt;
+  }
+  return static_cast<std::size_t>(*v);
+}
+
+bool expect_map(Context& ctx, int line, std::string_view path, const YAML::Node& node) {
+  if (node.IsMap()) return true;
+  ctx.error(line, path, "expected a mapping, got " + describe(node));
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Top-level server settings
+
+// "HOST:PORT" or "[IPv6]:PORT". Port 0 is allowed: tests bind an ephemeral port.
+bool parse_listen(std::string_view s, std::string& host, std::uint16_t& port,
+                  std::string& why) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos) {
+    why = "expected HOST:PORT such as 127.0.0.1:4000";
+    return false;
+  }
+  std::string_view h = s.substr(0, colon);
+  const std::string_view p = s.substr(colon + 1);
+  if (!h.empty() && h.front() == '[') {
+    if (h.size() < 3 || h.back() != ']') {
+      why = "expected [IPv6]:PORT such as [::1]:4000";
+      return false;
+    }
+    h = h.substr(1, h.size() - 2);
+    const bool ok = std::all_of(h.begin(), h.end(), [](char c) {
+      return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.' || c == '%';
+    });
+    if (!ok || h.find(':') == std::string_view::npos) {
+      why = "invalid IPv6 address " + quote(h);
+      return false;
+    }
+  } else {
+    if (h.empty()) {
+      why = "missing host: expected HOST:PORT such as 127.0.0.1:4000 or 0.0.0.0:4000";
+      return false;
+    }
+    if (h.find(':') != std::string_view::npos) {
+      why = "IPv6 addresses must be in brackets, e.g. [::1]:4000";
+      return false;
+    }
+    if (!std::all_of(h.begin(), h.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+        })) {
+      why = "invalid host " + quote(h);
+      return false;
+    }
+  }
+  const auto n = parse_integer(p);
+  if (p.empty() || !std::all_of(p.begin(), p.end(),
+                                [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+      !n || *n > 65535) {
+    why = "invalid port " + quote(p) + " (expected 0 to 65535)";
+    return false;
+  }
+  host = std::string(h);
+  port = static_cast<std::uint16_t>(*n);
+  return true;
+}
+
+void read_server(Context& ctx, const Fields& f, ServerConfig& server) {
+  if (const Entry* e = f.find("listen")) {
+    if (auto s = read_string(ctx, f, *e)) {
+      std::string why;
+      if (!parse_listen(*s, server.listen_host, server.listen_port, why))
+        ctx.error(e->line, "listen", why + ", got " + quote(*s));
+    }
+  }
+  if (const Entry* e = f.find("workers"))
+    if (auto v = read_integer(ctx, f, *e, 0, 4096)) server.workers = static_cast<int>(*v);
+  if (const Entry* e = f.find("max_body_bytes"))
+    if (auto v = read_size(ctx, f, *e)) server.max_body_bytes = *v;
+  if (const Entry* e = f.find("max_header_bytes"))
+    if (auto v = read_size(ctx, f, *e)) server.max_header_bytes = *v;
+  if (const Entry* e = f.find("read_timeout_ms"))
+    if (auto v = read_millis(ctx, f, *e, 0)) server.read_timeout = *v;
+  if (const Entry* e = f.find("keepalive_timeout_ms"))
+    if (auto v = read_millis(ctx, f, *e, 0)) server.keepalive_timeout = *v;
+  if (const Entry* e = f.find("drain_timeout_ms"))
+    if (auto v = read_millis(ctx, f, *e, 0)) server.drain_timeout = *v;
+  if (const Entry* e = f.find("access_log")) {
+    if (auto s = read_string(ctx, f, *e)) {
+      if (s->empty())
+        ctx.error(e->line, "access_log", "must be stdout, off or a file path");
+      else
+        server.access_log = *s;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Providers
+
+constexpr std::array<std::string_view, 3> kProviderTypes{"openai", "openai_compatible", "mock"};
+
+// What the model pass needs to know about each declared provider, valid or not, so that a
+// provider with an error does not also cause "unknown provider" errors on its models.
+struct DeclaredProvider {
+  std::string name;
+  int line = 0;
+  bool disabled = false;
+  bool valid = true;
+  ProviderConfig config;
+};
+
+// Checks an http(s) URL and strips trailing slashes. Returns an explanation on failure.
+std::optional<std::string> normalize_base_url(std::string& url) {
+  const std::string l = lower(url);
+  std::size_t scheme_end = 0;
+  if (l.starts_with("https://"))
+    scheme_end = 8;
+  else if (l.starts_with("http://"))
+    scheme_end = 7;
+  else
+    return "must start with http:// or https://";
+  if (std::any_of(url.begin(), url.end(), [](char c) {
+        return std::iscntrl(static_cast<unsigned char>(c)) || c == ' ';
+      }))
+    return "must not contain spaces or control characters";
+  if (url.find_first_of("?#") != std::string::npos)
+    return "must not contain a query or fragment";
+  while (url.size() > scheme_end && url.back() == '/') url.pop_back();
+  const std::size_t host_end = url.find('/', scheme_end);
+  const std::string authority = url.substr(scheme_end, host_end - scheme_end);
+  if (authority.empty()) return "has no host";
+  if (authority.find('@') != std::string::npos)
+    return "must not contain credentials (use api_key or headers)";
+  return std::nullopt;
+}
+
+void read_mock(Context& ctx, const Entry& e, const std::string& path, MockSettings& mock) {
+  static constexpr std::array<std::string_view, 3> kKeys{"ttft_ms", "tokens_per_second",
+                                                         "reply"};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  if (const Entry* x = f.find("ttft_ms"))
+    if (auto v = read_millis(ctx, f, *x, 0)) mock.time_to_first_token = *v;
+  if (const Entry* x = f.find("tokens_per_second")) {
+    if (auto v = read_number(ctx, f, *x)) {
+      if (*v <= 0)
+        ctx.error(x->line, f.path_of(*x), "must be greater than 0");
+      else
+        mock.tokens_per_second = *v;
+    }
+  }
+  if (const Entry* x = f.find("reply"))
+    if (auto v = read_string(ctx, f, *x)) mock.reply = *v;
+}
+
+void read_headers(Context& ctx, const Entry& e, const std::string& path,
+                  std::map<std::string, std::string>& headers) {
+  if (e.value.IsNull()) return;
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+    const int line = line_of(it->first);
+    if (!it->first.IsScalar()) {
+      ctx.error(line, path, "expected a header name, got " + describe(it->first));
+      continue;
+    }
+    const std::string name = it->first.Scalar();
+    const std::string hpath = join_path(path, name);
+    if (name.empty() || !std::all_of(name.begin(), name.end(), is_header_token_char)) {
+      ctx.error(line, path, "invalid header name " + quote(name));
+      continue;
+    }
+    if (it->second.IsNull()) {
+      headers[name] = "";
+      continue;
+    }
+    if (!it->second.IsScalar()) {
+      ctx.error(line, hpath, "expected a string, got " + describe(it->second));
+      continue;
+    }
+    auto value = substitute(ctx, line, hpath, it->second.Scalar(), nullptr);
+    if (!value) continue;
+    // Header values often carry credentials, so the message never repeats the value.
+    if (value->find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      ctx.error(line, hpath, "header value must not contain CR, LF or NUL");
+      continue;
+    }
+    // Header names are case-insensitive, so "x-team" and "X-Team" would both be sent.
+    for (const auto& kv : headers) {
+      if (lower(kv.first) == lower(name)) {
+        ctx.error(line, path, "header " + quote(name) + " is set twice");
+        break;
+      }
+    }
+    headers[name] = *value;
+  }
+}
+
+DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::string& path,
+                               std::vector<std::string>& notices) {
+  static constexpr std::array<std::string_view, 11> kKeys{
+      "name",    "type",       "base_url",           "api_key",
+      "optional", "headers",   "connect_timeout_ms", "first_byte_timeout_ms",
+      "idle_timeout_ms", "ca_file", "mock"};
+  DeclaredProvider out;
+  out.line = line_of(node);
+  const std::size_t errors_before = ctx.errors.size();
+  if (!node.IsMap()) {
+    ctx.error(out.line, path, "expected a mapping, got " + describe(node));
+    out.valid = false;
+    return out;
+  }
+  const Fields f(ctx, node, path, kKeys);
+  ProviderConfig& p = out.config;
+
+  if (const Entry* e = f.find("name")) {
+    out.line = e->line;
+    if (auto s = read_string(ctx, f, *e)) {
+      if (s->empty() || !std::all_of(s->begin(), s->end(), is_name_char))
+        ctx.error(e->line, f.path_of(*e),
+                  "invalid provider name " + quote(*s) + " (use letters, digits, '_', '.', '-')");
+      else
+        out.name = p.name = *s;
+    }
+  } else {
+    ctx.error(out.line, path, "missing required key 'name'");
+  }
+
+  bool type_ok = false;
+  if (const Entry* e = f.find("type")) {
+    if (auto s = read_string(ctx, f, *e)) {
+      if (std::find(kProviderTypes.begin(), kProviderTypes.end(), *s) == kProviderTypes.end()) {
+        ctx.error(e->line, f.path_of(*e),
+                  "unknown provider type " + quote(*s) + did_you_mean(*s, kProviderTypes) +
+                      " (expected openai, openai_compatible or mock)");
+      } else {
+        p.type = *s;
+        type_ok = true;
+      }
+    }
+  } else {
+    ctx.error(out.line, path, "missing required key 'type'");
+  }
+
+  const Entry* url_entry = f.find("base_url");
+  if (url_entry) {
+    if (auto s = read_string(ctx, f, *url_entry)) {
+      std::string url = *s;
+      if (auto why = normalize_base_url(url))
+        ctx.error(url_entry->line, f.path_of(*url_entry), *why + ", got " + quote(*s));
+      else
+        p.base_url = url;
+    }
+  } else if (type_ok && p.type == "openai") {
+    p.base_url = kDefaultOpenAiBaseUrl;
+  } else if (type_ok && p.type == "openai_compatible") {
+    ctx.error(out.line, path, "missing required key 'base_url' (required for type openai_compatible)");
+  }
+
+  bool optional = false;
+  if (const Entry* e = f.find("optional"))
+    if (auto v = read_bool(ctx, f, *e)) optional = *v;
+
+  std::vector<std::string> key_vars;
+  const Entry* key_entry = f.find("api_key");
+  bool key_readable = true;
+  if (key_entry) {
+    if (auto s = read_string(ctx, f, *key_entry, &key_vars, optional))
+      p.api_key = std::move(*s);
+    else
+      key_readable = false;
+  }
+  if (key_readable && p.api_key.empty()) {
+    std::string hint;
+    for (const auto& v : key_vars) hint += (hint.empty() ? " (set " : " or ") + v;
+    if (!hint.empty()) hint += ")";
+    if (optional) {
+      out.disabled = true;
+      if (!out.name.empty())
+        notices.push_back("provider '" + out.name + "' disabled: api_key is " +
+                          (key_entry ? "empty" : "not set") + hint);
+    } else if (type_ok && p.type == "openai") {
+      if (key_entry)
+        ctx.error(key_entry->line, f.path_of(*key_entry),
+                  "is empty" + hint + "; a provider of type openai needs an API key"
+                  " (or mark the provider optional: true)");
+      else
+        ctx.error(out.line, path,
+                  "missing required key 'api_key' (required for type openai; or mark the "
+                  "provider optional: true)");
+    }
+  }
+
+  if (const Entry* e = f.find("headers")) read_headers(ctx, *e, f.path_of(*e), p.headers);
+  if (const Entry* e = f.find("connect_timeout_ms"))
+    if (auto v = read_millis(ctx, f, *e, 1)) p.connect_timeout = *v;
+  if (const Entry* e = f.find("first_byte_timeout_ms"))
+    if (auto v = read_millis(ctx, f, *e, 1)) p.first_byte_timeout = *v;
+  if (const Entry* e = f.find("idle_timeout_ms"))
+    if (auto v = read_millis(ctx, f, *e, 1)) p.idle_timeout = *v;
+  if (const Entry* e = f.find("ca_file")) {
+    if (auto s = read_string(ctx, f, *e)) {
+      if (s->empty())
+        ctx.error(e->line, f.path_of(*e), "must be a file path (omit the key to use only the system store)");
+      else
+        p.ca_file = *s;
+    }
+  }
+  if (const Entry* e = f.find("mock")) {
+    if (type_ok && p.type != "mock")
+      ctx.error(e->line, f.path_of(*e), "only valid for a provider of type mock, not " + p.type);
+    else
+      read_mock(ctx, *e, f.path_of(*e), p.mock);
+  }
+
+  out.valid = ctx.errors.size() == errors_before;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models
+
+const Price* bundled_price_of(std::string_view upstream, std::string_view name) {
+  const auto& table = bundled_prices();
+  if (auto it = table.find(upstream); it != table.end()) return &it->second;
+  if (auto it = table.find(name); it != table.end()) return &it->second;
+  return nullptr;
+}
+
+void read_price(Context& ctx, const Entry& e, const std::string& path, ModelConfig& m) {
+  static constexpr std::array<std::string_view, 3> kKeys{"input_per_mtok", "output_per_mtok",
+                                                         "cached_input_per_mtok"};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  // Fields the config leaves out come from the bundled entry, so overriding one number does
+  // not silently zero the others.
+  if (const Price* bundled = bundled_price_of(m.upstream_model, m.name)) m.price = *bundled;
+  const std::array<double Price::*, 3> members{&Price::input_per_mtok, &Price::output_per_mtok,
+                                               &Price::cached_input_per_mtok};
+  for (std::size_t i = 0; i < kKeys.size(); ++i) {
+    const Entry* x = f.find(kKeys[i]);
+    if (!x) continue;
+    if (auto v = read_number(ctx, f, *x)) {
+      if (*v < 0)
+        ctx.error(x->line, f.path_of(*x), "must be 0 or more");
+      else
+        m.price.*members[i] = *v;
+    }
+  }
+  m.price_known = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct NamedLine {
+  std::string name;
+  int line;
+};
+
+const NamedLine* find_named(const std::vector<NamedLine>& v, std::string_view name) {
+  for (const auto& n : v)
+    if (n.name == name) return &n;
+  return nullptr;
+}
+
+void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
+  static constexpr std::array<std::string_view, 10> kTopKeys{
+      "listen",           "workers",    "max_body_bytes", "max_header_bytes",
+      "read_timeout_ms",  "keepalive_timeout_ms", "drain_timeout_ms", "access_log",
+      "providers",        "models"};
+  const Fields top(ctx, root, "", kTopKeys);
+  read_server(ctx, top, cfg.server);
+
+  std::vector<DeclaredProvider> providers;
+  const Entry* providers_entry = top.find("providers");
+  if (providers_entry && !providers_entry->value.IsNull()) {
+    if (!providers_entry->value.IsSequence()) {
+      ctx.error(providers_entry->line, "providers",
+                "expected a sequence, got " + describe(providers_entry->value));
+    } else {
+      std::size_t i = 0;
+      for (const auto& node : providers_entry->value) {
+        auto p = read_provider(ctx, node, index_path("providers", i++), cfg.notices);
+        if (!p.name.empty()) {
+          for (const auto& earlier : providers) {
+            if (earlier.name == p.name) {
+              ctx.error(p.line, "",
+                        "duplicate provider name '" + p.name + "' (first defined at line " +
+                            std::to_string(earlier.line) + ")");
+              p.valid = false;
+              p.name.clear();  // later models refer to the first definition
+              break;
+            }
+          }
+        }
+        providers.push_back(std::move(p));
+      }
+    }
+  }
+  if (!providers_entry) ctx.error(0, "", "no providers defined (add a 'providers:' list)");
+
+  std::vector<std::string> provider_names;
+  for (const auto& p : providers)
+    if (!p.name.empty()) provider_names.push_back(p.name);
+
+  const Entry* models_entry = top.find("models");
+  std::vector<NamedLine> model_names;
+  std::size_t declared_models = 0;
+  if (!models_entry) {
+    ctx.error(0, "", "no models defined (add a 'models:' list)");
+  } else if (!models_entry->value.IsNull() && !models_entry->value.IsSequence()) {
+    ctx.error(models_entry->line, "models",
+              "expected a sequence, got " + describe(models_entry->value));
+  } else if (models_entry->value.IsNull() || models_entry->value.size() == 0) {
+    ctx.error(models_entry->line, "models", "no models defined");
+  } else {
+    static constexpr std::array<std::string_view, 4> kKeys{"name", "provider", "model",
+                                                           "price"};
+    std::size_t i = 0;
+    for (const auto& node : models_entry->value) {
+      ++declared_models;
+      const std::string path = index_path("models", i++);
+      int line = line_of(node);
+      if (!node.IsMap()) {
+        ctx.error(line, path, "expected a mapping, got " + describe(node));
+        continue;
+      }
+      const std::size_t errors_before = ctx.errors.size();
+      const Fields f(ctx, node, path, kKeys);
+      ModelConfig m;
+      if (const Entry* e = f.find("name")) {
+        line = e->line;
+        if (auto s = read_string(ctx, f, *e)) {
+          if (s->empty()) {
+            ctx.error(e->line, f.path_of(*e), "must not be empty");
+          } else if (const NamedLine* first = find_named(model_names, *s)) {
+            ctx.error(e->line, "",
+                      "duplicate model name '" + *s + "' (first defined at line " +
+                          std::to_string(first->line) + ")");
+          } else {
+            m.name = *s;
+            model_names.push_back({*s, e->line});
+          }
+        }
+      } else {
+        ctx.error(line, path, "missing required key 'name'");
+      }
+
+      const DeclaredProvider* provider = nullptr;
+      if (const Entry* e = f.find("provider")) {
+        if (auto s = read_string(ctx, f, *e)) {
+          for (const auto& p : providers)
+            if (!p.name.empty() && p.name == *s) provider = &p;
+          if (!provider)
+            ctx.error(e->line, f.path_of(*e),
+                      "unknown provider " + quote(*s) + did_you_mean(*s, provider_names));
+          else
+            m.provider = *s;
+        }
+      } else {
+        ctx.error(line, path, "missing required key 'provider'");
+      }
+
+      m.upstream_model = m.name;
+      if (const Entry* e = f.find("model")) {
+        if (auto s = read_string(ctx, f, *e)) {
+          if (s->empty())
+            ctx.error(e->line, f.path_of(*e), "must not be empty (omit it to use the name)");
+          else
+            m.upstream_model = *s;
+        }
+      }
+
+      if (const Entry* e = f.find("price")) {
+        read_price(ctx, *e, f.path_of(*e), m);
+      } else if (const Price* bundled = bundled_price_of(m.upstream_model, m.name)) {
+        m.price = *bundled;
+        m.price_known = true;
+      }
+
+      if (ctx.errors.size() != errors_before || !provider) continue;
+      // A model on an optional provider without a key goes with it; the provider's notice
+      // already says why.
+      if (provider->disabled) continue;
+      if (!m.price_known && provider->config.type != "mock")
+        cfg.notices.push_back("model '" + m.name + "' has no known price (not in the bundled " +
+                              "table as '" + m.upstream_model +
+                              "'): its cost is counted as 0; add price: to the model");
+      cfg.models.push_back(std::move(m));
+    }
+  }
+
+  for (auto& p : providers)
+    if (p.valid && !p.disabled) cfg.providers.push_back(std::move(p.config));
+
+  if (ctx.errors.empty() && declared_models > 0 && cfg.models.empty()) {
+    std::string why;
+    for (const auto& n : cfg.notices) why += "; " + n;
+    ctx.error(models_entry ? models_entry->line : 0, "",
+              "no models are available: every model uses a disabled provider" + why);
+  }
+}
+
+struct BundledTable {
+  std::map<std::string, Price, std::less<>> prices;
+  std::string date;
+};
+
+const BundledTable& bundled_table() {
+  // Parsed once; the text is compiled in and covered by tests, so a failure here is a build
+  // defect and yields an empty table rather than a crash at start-up.
+  static const BundledTable table = [] {
+    BundledTable t;
+    try {
+      const YAML::Node root = YAML::Load(std::string(kBundledPricesYaml));
+      if (root["date"] && root["date"].IsScalar()) t.date = root["date"].Scalar();
+      const YAML::Node models = root["models"];
+      if (models && models.IsMap()) {
+        for (auto it = models.begin(); it != models.end(); ++it) {
+          Price p;
+          const auto field = [&](const char* key) {
+            const YAML::Node v = it->second[key];
+            if (!v || !v.IsScalar()) return 0.0;
+            return parse_number(v.Scalar()).value_or(0.0);
+          };
+          p.input_per_mtok = field("input_per_mtok");
+          p.output_per_mtok = field("output_per_mtok");
+          p.cached_input_per_mtok = field("cached_input_per_mtok");
+          t.prices.emplace(it->first.Scalar(), p);
+        }
+      }
+    } catch (const YAML::Exception&) {
+      t = BundledTable{};
+    }
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+const std::map<std::string, Price, std::less<>>& bundled_prices() {
+  return bundled_table().prices;
+}
+
+std::string_view bundled_prices_date() { return bundled_table().date; }
+
+Result<Config, std::vector<ConfigError>> parse_config(std::string_view text,
+                                                      std::string_view file_name,
+                                                      const EnvLookup& env) {
+  Context ctx{std::string(file_name), env, {}};
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
+    ctx.error(line, "", "YAML syntax error: " + e.msg);
+    return fail(std::move(ctx.errors));
+  }
+
+  Config cfg;
+  if (root.IsNull()) {
+    ctx.error(0, "", "the file is empty (it needs at least 'providers:' and 'models:')");
+  } else if (!root.IsMap()) {
+    ctx.error(line_of(root), "", "expected a mapping of settings at the top level, got " +
+                                     describe(root));
+  } else {
+    read_document(ctx, root, cfg);
+  }
+  if (!ctx.errors.empty()) {
+    // The walk visits providers before models whatever their order in the file; reading the
+    // errors top to bottom is easier. Errors without a line go last.
+    std::stable_sort(ctx.errors.begin(), ctx.errors.end(),
+                     [](const ConfigError& a, const ConfigError& b) {
+                       const auto key = [](int l) {
+                         return l == 0 ? std::numeric_limits<int>::max() : l;
+                       };
+                       return key(a.line) < key(b.line);
+                     });
+    return fail(std::move(ctx.errors));
+  }
+  return cfg;
+}
+
+}  // namespace switchyard::core

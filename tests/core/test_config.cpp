@@ -1,0 +1,861 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+
+using namespace switchyard::core;
+
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+EnvLookup env_of(Env vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    if (auto it = vars.find(name); it != vars.end()) return it->second;
+    return std::nullopt;
+  };
+}
+
+// Raw strings below start with a newline for readability; dropping it makes the first
+// written line line 1, so the expected line numbers can be read off the test.
+Result<Config, std::vector<ConfigError>> parse(std::string_view text, Env env = {}) {
+  if (!text.empty() && text.front() == '\n') text.remove_prefix(1);
+  return parse_config(text, "switchyard.yaml", env_of(std::move(env)));
+}
+
+std::vector<std::string> errors_of(const Result<Config, std::vector<ConfigError>>& r) {
+  std::vector<std::string> out;
+  if (r.ok()) return out;
+  for (const auto& e : r.error()) out.push_back(e.to_string());
+  return out;
+}
+
+// Most error tests only vary one part; this prefix is a valid provider list (lines 1-3).
+constexpr std::string_view kMockProvider = R"(
+providers:
+  - name: mock
+    type: mock
+)";
+
+std::string with_mock(std::string_view rest) {
+  std::string s(kMockProvider.substr(1));
+  if (!rest.empty() && rest.front() == '\n') rest.remove_prefix(1);
+  return s + std::string(rest);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("config: the minimal contract shape loads", "[config]") {
+  auto r = parse(R"(
+listen: 127.0.0.1:4000
+providers:
+  - name: openai
+    type: openai                  # openai | openai_compatible | mock
+    base_url: https://api.openai.com/v1
+    api_key: ${OPENAI_API_KEY}
+models:
+  - name: gpt-4o-mini             # what clients send as "model"
+    provider: openai
+    model: gpt-4o-mini            # upstream model id; defaults to name
+    price: {input_per_mtok: 0.15, output_per_mtok: 0.60, cached_input_per_mtok: 0.075}
+)",
+                 {{"OPENAI_API_KEY", "sk-abc"}});
+  REQUIRE(errors_of(r).empty());
+  const Config& c = r.value();
+  CHECK(c.server.listen_host == "127.0.0.1");
+  CHECK(c.server.listen_port == 4000);
+  // Untouched settings keep the header's defaults.
+  CHECK(c.server.workers == 0);
+  CHECK(c.server.max_body_bytes == 32u << 20);
+  CHECK(c.server.access_log == "stdout");
+  REQUIRE(c.providers.size() == 1);
+  const ProviderConfig& p = c.providers[0];
+  CHECK(p.name == "openai");
+  CHECK(p.type == "openai");
+  CHECK(p.base_url == "https://api.openai.com/v1");
+  CHECK(p.api_key == "sk-abc");
+  CHECK(p.connect_timeout == std::chrono::milliseconds(5000));
+  REQUIRE(c.models.size() == 1);
+  const ModelConfig& m = c.models[0];
+  CHECK(m.name == "gpt-4o-mini");
+  CHECK(m.provider == "openai");
+  CHECK(m.upstream_model == "gpt-4o-mini");
+  CHECK(m.price.input_per_mtok == 0.15);
+  CHECK(m.price.output_per_mtok == 0.60);
+  CHECK(m.price.cached_input_per_mtok == 0.075);
+  CHECK(m.price_known);
+  CHECK(c.notices.empty());
+  CHECK(c.find_provider("openai") == &c.providers[0]);
+  CHECK(c.find_provider("nope") == nullptr);
+  CHECK(c.find_model("gpt-4o-mini") == &c.models[0]);
+  CHECK(c.find_model("gpt-4o") == nullptr);
+}
+
+TEST_CASE("config: every key is read", "[config]") {
+  auto r = parse(R"(
+listen: "[::1]:8080"
+workers: 3
+max_body_bytes: 1000
+max_header_bytes: 16KiB
+read_timeout_ms: 1000
+keepalive_timeout_ms: 2000
+drain_timeout_ms: 0
+access_log: /var/log/switchyard.log
+providers:
+  - name: local.llm_1
+    type: openai_compatible
+    base_url: http://localhost:11434/v1///
+    headers:
+      X-Team: search
+      Authorization: Bearer ${TOKEN}
+    connect_timeout_ms: 100
+    first_byte_timeout_ms: 200
+    idle_timeout_ms: 300
+    ca_file: /etc/ssl/extra.pem
+  - name: fake
+    type: mock
+    mock: {ttft_ms: 0, tokens_per_second: 1000.5, reply: "hi"}
+models:
+  - name: llama
+    provider: local.llm_1
+    model: llama3.1:8b
+  - name: fast
+    provider: fake
+)",
+                 {{"TOKEN", "t0k"}});
+  REQUIRE(errors_of(r).empty());
+  const Config& c = r.value();
+  CHECK(c.server.listen_host == "::1");
+  CHECK(c.server.listen_port == 8080);
+  CHECK(c.server.workers == 3);
+  CHECK(c.server.max_body_bytes == 1000);
+  CHECK(c.server.max_header_bytes == 16 * 1024);
+  CHECK(c.server.read_timeout == std::chrono::milliseconds(1000));
+  CHECK(c.server.keepalive_timeout == std::chrono::milliseconds(2000));
+  CHECK(c.server.drain_timeout == std::chrono::milliseconds(0));
+  CHECK(c.server.access_log == "/var/log/switchyard.log");
+  REQUIRE(c.providers.size() == 2);
+  const ProviderConfig& p = c.providers[0];
+  CHECK(p.base_url == "http://localhost:11434/v1");  // trailing slashes stripped
+  CHECK(p.api_key.empty());                           // optional for openai_compatible
+  CHECK(p.headers == std::map<std::string, std::string>{{"X-Team", "search"},
+                                                        {"Authorization", "Bearer t0k"}});
+  CHECK(p.connect_timeout == std::chrono::milliseconds(100));
+  CHECK(p.first_byte_timeout == std::chrono::milliseconds(200));
+  CHECK(p.idle_timeout == std::chrono::milliseconds(300));
+  CHECK(p.ca_file == "/etc/ssl/extra.pem");
+  const ProviderConfig& mock = c.providers[1];
+  CHECK(mock.mock.time_to_first_token == std::chrono::milliseconds(0));
+  CHECK(mock.mock.tokens_per_second == 1000.5);
+  CHECK(mock.mock.reply == "hi");
+  CHECK(c.models[0].upstream_model == "llama3.1:8b");
+  CHECK(c.models[1].upstream_model == "fast");
+  // Mock defaults when the block is absent come from the header.
+  auto d = parse(with_mock("models:\n  - {name: m, provider: mock}\n"));
+  REQUIRE(errors_of(d).empty());
+  CHECK(d->providers[0].mock.tokens_per_second == 50);
+  CHECK(d->providers[0].mock.time_to_first_token == std::chrono::milliseconds(200));
+}
+
+TEST_CASE("config: environment substitution", "[config]") {
+  const std::string text = with_mock(R"(
+models:
+  - name: "${NAME}"
+    provider: mock
+    model: "pre-${EMPTY}-${UNSET:-dflt}-${EMPTY:-fromempty}-${SET:-unused}-$$HOME-$5-a$"
+)");
+  SECTION("all forms") {
+    auto r = parse(text, {{"NAME", "m1"}, {"EMPTY", ""}, {"SET", "yes"}});
+    REQUIRE(errors_of(r).empty());
+    CHECK(r->models[0].name == "m1");
+    CHECK(r->models[0].upstream_model == "pre--dflt-fromempty-yes-$HOME-$5-a$");
+  }
+  SECTION("an unset variable without default is an error at its line") {
+    auto r = parse(text, {{"EMPTY", ""}});
+    CHECK(errors_of(r) == std::vector<std::string>{
+                              "switchyard.yaml:5: models[0].name: environment variable NAME is "
+                              "not set"});
+  }
+  SECTION("substitution happens before type conversion") {
+    auto r = parse(with_mock(R"(
+workers: ${WORKERS}
+max_body_bytes: ${BODY:-1MiB}
+models:
+  - name: m
+    provider: mock
+    price: {input_per_mtok: "${IN}"}
+)"),
+                   {{"WORKERS", "8"}, {"IN", "1.5"}});
+    REQUIRE(errors_of(r).empty());
+    CHECK(r->server.workers == 8);
+    CHECK(r->server.max_body_bytes == 1u << 20);
+    CHECK(r->models[0].price.input_per_mtok == 1.5);
+  }
+  SECTION("malformed references") {
+    auto r = parse(with_mock(R"(
+access_log: "${UNCLOSED"
+models:
+  - name: "${1BAD}"
+    provider: mock
+)"));
+    CHECK(errors_of(r) ==
+          std::vector<std::string>{
+              "switchyard.yaml:4: access_log: unterminated '${' (write '$$' for a literal '$')",
+              "switchyard.yaml:6: models[0].name: invalid environment variable reference "
+              "'${1BAD}' (expected ${NAME} or ${NAME:-default})"});
+  }
+  SECTION("substituted text is not substituted again") {
+    auto r = parse(with_mock("models:\n  - {name: \"${A}\", provider: mock}\n"),
+                   {{"A", "${B}"}, {"B", "no"}});
+    REQUIRE(errors_of(r).empty());
+    CHECK(r->models[0].name == "${B}");
+  }
+}
+
+TEST_CASE("config: unknown keys name the key, its line and a suggestion", "[config]") {
+  auto r = parse(R"(
+listn: 127.0.0.1:4000
+providers:
+  - name: p
+    type: openai_compatible
+    bse_url: http://x
+    base_url: http://x
+    mock: {ttft: 5}
+  - name: m
+    type: mock
+    mock: {tokens_per_sec: 5}
+models:
+  - name: a
+    provider: p
+    prize: {input_per_mtok: 1}
+    price: {inptu_per_mtok: 1}
+    colour: blue
+)");
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:1: unknown key 'listn' (did you mean 'listen'?)",
+            "switchyard.yaml:5: providers[0]: unknown key 'bse_url' (did you mean 'base_url'?)",
+            "switchyard.yaml:7: providers[0].mock: only valid for a provider of type mock, not "
+            "openai_compatible",
+            "switchyard.yaml:10: providers[1].mock: unknown key 'tokens_per_sec'",
+            "switchyard.yaml:14: models[0]: unknown key 'prize' (did you mean 'price'?)",
+            "switchyard.yaml:15: models[0].price: unknown key 'inptu_per_mtok' (did you mean "
+            "'input_per_mtok'?)",
+            "switchyard.yaml:16: models[0]: unknown key 'colour'",
+        });
+}
+
+TEST_CASE("config: wrong types", "[config]") {
+  auto r = parse(R"(
+workers: abc
+max_body_bytes: lots
+read_timeout_ms: 1.5
+listen: [a, b]
+providers:
+  - name: p
+    type: [openai]
+    optional: maybe
+    headers: [a]
+  - just-a-string
+  - name: q
+    type: mock
+    mock: {tokens_per_second: fast, ttft_ms: {a: 1}}
+models: {a: 1}
+)");
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:1: workers: expected an integer, got 'abc'",
+            "switchyard.yaml:2: max_body_bytes: expected a size in bytes such as 1048576, "
+            "512KiB or 32MiB, got 'lots'",
+            "switchyard.yaml:3: read_timeout_ms: expected an integer, got '1.5'",
+            "switchyard.yaml:4: listen: expected a string, got a sequence",
+            "switchyard.yaml:7: providers[0].type: expected a string, got a sequence",
+            "switchyard.yaml:8: providers[0].optional: expected true or false, got 'maybe'",
+            "switchyard.yaml:9: providers[0].headers: expected a mapping, got a sequence",
+            "switchyard.yaml:10: providers[1]: expected a mapping, got 'just-a-string'",
+            "switchyard.yaml:13: providers[2].mock.ttft_ms: expected an integer, got a mapping",
+            "switchyard.yaml:13: providers[2].mock.tokens_per_second: expected a number, got "
+            "'fast'",
+            "switchyard.yaml:14: models: expected a sequence, got a mapping",
+        });
+}
+
+TEST_CASE("config: out-of-range numbers", "[config]") {
+  auto r = parse(with_mock(R"(
+workers: -1
+max_body_bytes: 0
+drain_timeout_ms: -5
+models:
+  - name: m
+    provider: mock
+    price: {input_per_mtok: -0.5, output_per_mtok: .inf}
+)"));
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:4: workers: must be between 0 and 4096, got -1",
+            "switchyard.yaml:5: max_body_bytes: must be greater than 0",
+            "switchyard.yaml:6: drain_timeout_ms: must be 0 or more, got -5",
+            "switchyard.yaml:10: models[0].price.input_per_mtok: must be 0 or more",
+            "switchyard.yaml:10: models[0].price.output_per_mtok: expected a number, got '.inf'",
+        });
+  auto t = parse(R"(
+providers:
+  - name: m
+    type: mock
+    connect_timeout_ms: 0
+    mock: {tokens_per_second: 0}
+models:
+  - {name: x, provider: m}
+)");
+  CHECK(errors_of(t) ==
+        std::vector<std::string>{
+            "switchyard.yaml:4: providers[0].connect_timeout_ms: must be at least 1, got 0",
+            "switchyard.yaml:5: providers[0].mock.tokens_per_second: must be greater than 0",
+        });
+}
+
+TEST_CASE("config: unknown provider names the closest one", "[config]") {
+  auto r = parse(R"(
+providers:
+  - name: openai
+    type: openai
+    api_key: sk
+  - name: mock
+    type: mock
+models:
+  - name: gpt-4o
+    provider: openai
+  - name: gpt-4o-mini
+    provider: opneai
+  - name: other
+    provider: anthropic
+)");
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:11: models[1].provider: unknown provider 'opneai' (did you mean "
+            "'openai'?)",
+            "switchyard.yaml:13: models[2].provider: unknown provider 'anthropic'",
+        });
+}
+
+TEST_CASE("config: duplicates", "[config]") {
+  auto r = parse(R"(
+providers:
+  - name: mock
+    type: mock
+  - name: mock
+    type: mock
+models:
+  - name: gpt-4o-mini
+    provider: mock
+  - name: other
+    provider: mock
+    provider: mock
+  - name: gpt-4o-mini
+    provider: mock
+)");
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:4: duplicate provider name 'mock' (first defined at line 2)",
+            "switchyard.yaml:11: models[1]: duplicate key 'provider' (first at line 10)",
+            "switchyard.yaml:12: duplicate model name 'gpt-4o-mini' (first defined at line 7)",
+        });
+}
+
+TEST_CASE("config: missing required keys", "[config]") {
+  auto r = parse(R"(
+providers:
+  - type: mock
+  - name: nokey
+    type: openai
+  - name: compat
+    type: openai_compatible
+  - name: notype
+models:
+  - provider: nokey
+  - name: lonely
+  - name: empty-key
+    provider: compat
+)");
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:2: providers[0]: missing required key 'name'",
+            "switchyard.yaml:3: providers[1]: missing required key 'api_key' (required for type "
+            "openai; or mark the provider optional: true)",
+            "switchyard.yaml:5: providers[2]: missing required key 'base_url' (required for "
+            "type openai_compatible)",
+            "switchyard.yaml:7: providers[3]: missing required key 'type'",
+            "switchyard.yaml:9: models[0]: missing required key 'name'",
+            "switchyard.yaml:10: models[1]: missing required key 'provider'",
+        });
+}
+
+TEST_CASE("config: an empty api_key on a required openai provider says what to set",
+          "[config]") {
+  auto r = parse(R"(
+providers:
+  - name: openai
+    type: openai
+    api_key: ${OPENAI_API_KEY}
+models:
+  - {name: gpt-4o, provider: openai}
+)",
+                 {{"OPENAI_API_KEY", ""}});
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:4: providers[0].api_key: is empty (set OPENAI_API_KEY); a provider "
+            "of type openai needs an API key (or mark the provider optional: true)"});
+}
+
+TEST_CASE("config: listen addresses", "[config]") {
+  const auto listen_of = [](const std::string& value) {
+    return parse(with_mock("listen: \"" + value + "\"\nmodels:\n  - {name: m, provider: mock}\n"));
+  };
+  auto ok = listen_of("0.0.0.0:0");
+  REQUIRE(errors_of(ok).empty());
+  CHECK(ok->server.listen_host == "0.0.0.0");
+  CHECK(ok->server.listen_port == 0);
+  auto v6 = listen_of("[::]:443");
+  REQUIRE(errors_of(v6).empty());
+  CHECK(v6->server.listen_host == "::");
+  auto name = listen_of("localhost:4000");
+  REQUIRE(errors_of(name).empty());
+  CHECK(name->server.listen_host == "localhost");
+
+  const std::vector<std::pair<std::string, std::string>> bad{
+      {"4000", "listen: expected HOST:PORT such as 127.0.0.1:4000, got '4000'"},
+      {"127.0.0.1:70000", "listen: invalid port '70000' (expected 0 to 65535), got "
+                          "'127.0.0.1:70000'"},
+      {"127.0.0.1:", "listen: invalid port '' (expected 0 to 65535), got '127.0.0.1:'"},
+      {"127.0.0.1:-1", "listen: invalid port '-1' (expected 0 to 65535), got '127.0.0.1:-1'"},
+      {":4000", "listen: missing host: expected HOST:PORT such as 127.0.0.1:4000 or "
+                "0.0.0.0:4000, got ':4000'"},
+      {"::1:4000", "listen: IPv6 addresses must be in brackets, e.g. [::1]:4000, got "
+                   "'::1:4000'"},
+      {"[::1:4000", "listen: expected [IPv6]:PORT such as [::1]:4000, got '[::1:4000'"},
+      {"[zz]:4000", "listen: invalid IPv6 address 'zz', got '[zz]:4000'"},
+      {"bad host:1", "listen: invalid host 'bad host', got 'bad host:1'"},
+  };
+  for (const auto& [value, message] : bad) {
+    INFO(value);
+    CHECK(errors_of(listen_of(value)) ==
+          std::vector<std::string>{"switchyard.yaml:4: " + message});
+  }
+}
+
+TEST_CASE("config: base URLs", "[config]") {
+  auto r = parse(R"(
+providers:
+  - name: a
+    type: openai_compatible
+    base_url: ftp://example.com
+  - name: b
+    type: openai_compatible
+    base_url: https://
+  - name: c
+    type: openai_compatible
+    base_url: https://example.com/v1?x=1
+  - name: d
+    type: openai_compatible
+    base_url: example.com/v1
+models:
+  - {name: m, provider: a}
+)");
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:4: providers[0].base_url: must start with http:// or https://, "
+            "got 'ftp://example.com'",
+            "switchyard.yaml:7: providers[1].base_url: has no host, got 'https://'",
+            "switchyard.yaml:10: providers[2].base_url: must not contain a query or fragment, "
+            "got 'https://example.com/v1?x=1'",
+            "switchyard.yaml:13: providers[3].base_url: must start with http:// or https://, "
+            "got 'example.com/v1'",
+        });
+
+  // type openai defaults its base_url; a trailing slash is stripped.
+  auto d = parse(R"(
+providers:
+  - {name: o, type: openai, api_key: k}
+  - {name: p, type: openai, api_key: k, base_url: "https://proxy.example/v1/"}
+models:
+  - {name: gpt-4o, provider: o}
+)");
+  REQUIRE(errors_of(d).empty());
+  CHECK(d->providers[0].base_url == "https://api.openai.com/v1");
+  CHECK(d->providers[1].base_url == "https://proxy.example/v1");
+}
+
+TEST_CASE("config: unknown provider type and header checks", "[config]") {
+  auto r = parse(R"(
+providers:
+  - name: a
+    type: opanai
+  - name: b/c
+    type: mock
+    headers:
+      "Bad Header": x
+      X-Ok: "line${NL}break"
+models:
+  - {name: m, provider: a}
+)",
+                 {{"NL", "\n"}});
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:3: providers[0].type: unknown provider type 'opanai' (did you mean "
+            "'openai'?) (expected openai, openai_compatible or mock)",
+            "switchyard.yaml:4: providers[1].name: invalid provider name 'b/c' (use letters, "
+            "digits, '_', '.', '-')",
+            "switchyard.yaml:7: providers[1].headers: invalid header name 'Bad Header'",
+            "switchyard.yaml:8: providers[1].headers.X-Ok: header value must not contain CR, LF "
+            "or NUL",
+        });
+}
+
+TEST_CASE("config: a header given twice in different case is an error", "[config]") {
+  auto r = parse(R"(
+providers:
+  - name: m
+    type: mock
+    headers: {X-Team: a, x-team: b}
+models:
+  - {name: a, provider: m}
+)");
+  CHECK(errors_of(r) == std::vector<std::string>{
+                            "switchyard.yaml:4: providers[0].headers: header 'x-team' is set twice"});
+}
+
+TEST_CASE("config: YAML syntax errors carry their line", "[config]") {
+  auto r = parse(R"(
+listen: 127.0.0.1:4000
+providers:
+  - name: mock
+    type: mock
+models:
+  - name: mock-gpt: extra
+    provider: mock
+)");
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{"switchyard.yaml:6: YAML syntax error: illegal map value"});
+
+  auto bad_indent = parse(R"(
+providers:
+  - name: mock
+    type: mock
+   models: []
+)");
+  CHECK(errors_of(bad_indent) ==
+        std::vector<std::string>{"switchyard.yaml:4: YAML syntax error: end of sequence not found"});
+
+  auto tab = parse("listen: 127.0.0.1:4000\n\tworkers: 2\n");
+  CHECK(errors_of(tab) == std::vector<std::string>{
+                              "switchyard.yaml:2: YAML syntax error: illegal tab when looking for "
+                              "indentation"});
+
+  auto alias = parse("providers: []\nmodels: *undefined\n");
+  CHECK(errors_of(alias) == std::vector<std::string>{
+                                "switchyard.yaml:2: YAML syntax error: the referenced anchor is "
+                                "not defined"});
+}
+
+TEST_CASE("config: empty and shapeless documents", "[config]") {
+  CHECK(errors_of(parse("")) ==
+        std::vector<std::string>{"switchyard.yaml: the file is empty (it needs at least "
+                                 "'providers:' and 'models:')"});
+  CHECK(errors_of(parse("# only a comment\n")) ==
+        std::vector<std::string>{"switchyard.yaml: the file is empty (it needs at least "
+                                 "'providers:' and 'models:')"});
+  CHECK(errors_of(parse("- a\n- b\n")) ==
+        std::vector<std::string>{"switchyard.yaml:1: expected a mapping of settings at the top "
+                                 "level, got a sequence"});
+  CHECK(errors_of(parse(with_mock(""))) ==
+        std::vector<std::string>{"switchyard.yaml: no models defined (add a 'models:' list)"});
+  CHECK(errors_of(parse(with_mock("models: []\n"))) ==
+        std::vector<std::string>{"switchyard.yaml:4: models: no models defined"});
+  CHECK(errors_of(parse("models:\n  - {name: m, provider: mock}\n")) ==
+        std::vector<std::string>{
+            "switchyard.yaml:2: models[0].provider: unknown provider 'mock'",
+            "switchyard.yaml: no providers defined (add a 'providers:' list)"});
+}
+
+TEST_CASE("config: errors are collected, not stopped at the first", "[config]") {
+  auto r = parse(R"(
+models:
+  - name: a
+    provider: nowhere
+workers: x
+providers:
+  - name: p
+    type: nope
+)");
+  // Sorted by line although models are checked after providers.
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:3: models[0].provider: unknown provider 'nowhere'",
+            "switchyard.yaml:4: workers: expected an integer, got 'x'",
+            "switchyard.yaml:7: providers[0].type: unknown provider type 'nope' (expected "
+            "openai, openai_compatible or mock)",
+        });
+}
+
+TEST_CASE("config: price resolution order", "[config]") {
+  auto r = parse(R"(
+providers:
+  - {name: o, type: openai_compatible, base_url: "http://up"}
+models:
+  - name: configured
+    provider: o
+    model: gpt-4o
+    price: {input_per_mtok: 9, output_per_mtok: 8, cached_input_per_mtok: 7}
+  - name: partial
+    provider: o
+    model: gpt-4o
+    price: {output_per_mtok: 11}
+  - name: by-upstream
+    provider: o
+    model: gpt-4o-mini
+  - name: gpt-4.1
+    provider: o
+    model: my-deployment
+  - name: unknown
+    provider: o
+    model: my-own-model
+  - name: partial-unknown
+    provider: o
+    model: my-own-model
+    price: {input_per_mtok: 2}
+  - name: gpt-4o
+    provider: o
+    model: o3
+)");
+  REQUIRE(errors_of(r).empty());
+  const Config& c = r.value();
+  const auto price = [&](std::string_view name) { return c.find_model(name)->price; };
+
+  CHECK(price("configured").input_per_mtok == 9);
+  CHECK(price("configured").output_per_mtok == 8);
+  CHECK(price("configured").cached_input_per_mtok == 7);
+  // Missing fields of a partial price come from the bundled entry of the upstream id.
+  CHECK(price("partial").input_per_mtok == 2.50);
+  CHECK(price("partial").output_per_mtok == 11);
+  CHECK(price("partial").cached_input_per_mtok == 1.25);
+  CHECK(price("by-upstream").input_per_mtok == 0.15);
+  CHECK(price("by-upstream").output_per_mtok == 0.60);
+  // The name is the fallback when the upstream id is not in the table...
+  CHECK(price("gpt-4.1").input_per_mtok == 2.00);
+  CHECK(c.find_model("gpt-4.1")->price_known);
+  // ...but the upstream id wins when both are.
+  CHECK(price("gpt-4o").input_per_mtok == bundled_prices().at("o3").input_per_mtok);
+  CHECK(price("unknown").input_per_mtok == 0);
+  CHECK(price("unknown").output_per_mtok == 0);
+  CHECK_FALSE(c.find_model("unknown")->price_known);
+  CHECK(price("partial-unknown").input_per_mtok == 2);
+  CHECK(price("partial-unknown").output_per_mtok == 0);
+  CHECK(c.find_model("partial-unknown")->price_known);
+  // An unpriced model on a real provider is worth a notice: its spend would read as zero.
+  CHECK(c.notices == std::vector<std::string>{
+                         "model 'unknown' has no known price (not in the bundled table as "
+                         "'my-own-model'): its cost is counted as 0; add price: to the model"});
+}
+
+TEST_CASE("config: sizes accept units", "[config]") {
+  const auto body = [](const std::string& value) {
+    return parse(with_mock("max_body_bytes: " + value +
+                           "\nmodels:\n  - {name: m, provider: mock}\n"));
+  };
+  CHECK(body("1048576")->server.max_body_bytes == 1048576);
+  CHECK(body("32MiB")->server.max_body_bytes == 32u << 20);
+  CHECK(body("512KiB")->server.max_body_bytes == 512u << 10);
+  CHECK(body("\"2 MiB\"")->server.max_body_bytes == 2u << 20);
+  CHECK(body("1GiB")->server.max_body_bytes == std::size_t{1} << 30);
+  CHECK(body("10MB")->server.max_body_bytes == 10'000'000);
+  CHECK(body("3kb")->server.max_body_bytes == 3000);
+  CHECK(body("100B")->server.max_body_bytes == 100);
+  for (const std::string bad : {"1.5MiB", "MiB", "12XB", "-1", "99999999999999999999GiB"}) {
+    INFO(bad);
+    CHECK(errors_of(body(bad)) ==
+          std::vector<std::string>{"switchyard.yaml:4: max_body_bytes: expected a size in bytes "
+                                   "such as 1048576, 512KiB or 32MiB, got '" +
+                                   bad + "'"});
+  }
+  CHECK(errors_of(body("0KiB")) ==
+        std::vector<std::string>{"switchyard.yaml:4: max_body_bytes: must be greater than 0"});
+}
+
+TEST_CASE("config: optional providers", "[config]") {
+  const std::string text = R"(providers:
+  - name: mock
+    type: mock
+  - name: openai
+    type: openai
+    api_key: ${OPENAI_API_KEY:-}
+    optional: true
+models:
+  - {name: mock-gpt, provider: mock}
+  - {name: gpt-4o, provider: openai}
+)";
+  SECTION("without a key the provider and its models are dropped with a notice") {
+    auto r = parse(text);
+    REQUIRE(errors_of(r).empty());
+    CHECK(r->providers.size() == 1);
+    CHECK(r->find_provider("openai") == nullptr);
+    CHECK(r->find_model("gpt-4o") == nullptr);
+    CHECK(r->find_model("mock-gpt") != nullptr);
+    CHECK(r->notices == std::vector<std::string>{
+                            "provider 'openai' disabled: api_key is empty (set OPENAI_API_KEY)"});
+  }
+  SECTION("with a key it is used and the key appears in no notice") {
+    auto r = parse(text, {{"OPENAI_API_KEY", "sk-secret-123"}});
+    REQUIRE(errors_of(r).empty());
+    REQUIRE(r->find_provider("openai") != nullptr);
+    CHECK(r->find_provider("openai")->api_key == "sk-secret-123");
+    CHECK(r->find_model("gpt-4o") != nullptr);
+    CHECK(r->notices.empty());
+  }
+  SECTION("a model on a disabled provider still has its mistakes reported") {
+    auto r = parse(text + "  - {name: gpt-4o, provider: openai, prise: 1}\n");
+    CHECK(errors_of(r) ==
+          std::vector<std::string>{
+              "switchyard.yaml:11: models[2]: unknown key 'prise' (did you mean 'price'?)",
+              "switchyard.yaml:11: duplicate model name 'gpt-4o' (first defined at line 10)"});
+  }
+  SECTION("an optional provider treats an unset ${VAR} in api_key as empty") {
+    auto r = parse(R"(
+providers:
+  - {name: mock, type: mock}
+  - {name: openai, type: openai, api_key: "Bearer-${OPENAI_API_KEY}${ORG}", optional: true}
+models:
+  - {name: a, provider: mock}
+)");
+    CHECK(errors_of(r).empty());
+    // Unset parts vanish, leaving "Bearer-": not empty, so the provider stays. Only a key
+    // that is nothing but variables is disabled.
+    REQUIRE(r->find_provider("openai") != nullptr);
+    auto d = parse(R"(
+providers:
+  - {name: mock, type: mock}
+  - {name: openai, type: openai, api_key: "${OPENAI_API_KEY}${ORG}", optional: true}
+models:
+  - {name: a, provider: mock}
+)");
+    REQUIRE(errors_of(d).empty());
+    CHECK(d->find_provider("openai") == nullptr);
+    CHECK(d->notices == std::vector<std::string>{
+                            "provider 'openai' disabled: api_key is empty (set OPENAI_API_KEY "
+                            "or ORG)"});
+  }
+  SECTION("an optional provider without any api_key key is disabled too") {
+    auto r = parse(R"(
+providers:
+  - {name: mock, type: mock}
+  - {name: compat, type: openai_compatible, base_url: "http://x", optional: true}
+models:
+  - {name: a, provider: mock}
+  - {name: b, provider: compat}
+)");
+    REQUIRE(errors_of(r).empty());
+    CHECK(r->find_model("b") == nullptr);
+    CHECK(r->notices ==
+          std::vector<std::string>{"provider 'compat' disabled: api_key is not set"});
+  }
+  SECTION("when every model is dropped the gateway refuses to start") {
+    auto r = parse(R"(
+providers:
+  - {name: openai, type: openai, api_key: "${KEY:-}", optional: true}
+models:
+  - {name: gpt-4o, provider: openai}
+)");
+    CHECK(errors_of(r) ==
+          std::vector<std::string>{
+              "switchyard.yaml:3: no models are available: every model uses a disabled "
+              "provider; provider 'openai' disabled: api_key is empty (set KEY)"});
+  }
+}
+
+TEST_CASE("config: the bundled price table", "[config]") {
+  const auto& table = bundled_prices();
+  CHECK(bundled_prices_date().size() == 10);  // YYYY-MM-DD
+  CHECK(bundled_prices_date().starts_with("20"));
+  REQUIRE(table.count("gpt-4o-mini") == 1);
+  CHECK(table.at("gpt-4o-mini").input_per_mtok == 0.15);
+  CHECK(table.at("gpt-4o-mini").output_per_mtok == 0.60);
+  CHECK(table.at("gpt-4o-mini").cached_input_per_mtok == 0.075);
+  for (const char* id : {"gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o3-mini",
+                         "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano", "claude-opus-4-1",
+                         "claude-opus-4", "claude-sonnet-4-5", "claude-sonnet-4",
+                         "claude-3-7-sonnet", "claude-3-5-haiku", "claude-haiku-4-5",
+                         "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite",
+                         "gemini-2.0-flash"}) {
+    INFO(id);
+    REQUIRE(table.count(id) == 1);
+    const Price& p = table.at(id);
+    CHECK(p.input_per_mtok > 0);
+    CHECK(p.output_per_mtok >= p.input_per_mtok);
+    CHECK(p.cached_input_per_mtok > 0);
+    CHECK(p.cached_input_per_mtok < p.input_per_mtok);
+  }
+  CHECK(&bundled_prices() == &table);  // parsed once
+}
+
+TEST_CASE("config: the default deploy config", "[config]") {
+  const std::string path = SWITCHYARD_FIXTURES "/../../deploy/switchyard.yaml";
+  const std::string text = read_file(path);
+  REQUIRE_FALSE(text.empty());
+
+  SECTION("with an empty environment only the mock model is served") {
+    auto r = parse_config(text, "switchyard.yaml", env_of({}));
+    REQUIRE(errors_of(r).empty());
+    const Config& c = r.value();
+    CHECK(c.server.listen_host == "127.0.0.1");
+    CHECK(c.server.listen_port == 4000);
+    CHECK(c.server.access_log == "stdout");
+    REQUIRE(c.models.size() == 1);
+    const ModelConfig& m = c.models[0];
+    CHECK(m.name == "mock-gpt");
+    CHECK(m.provider == "mock");
+    CHECK(m.price.input_per_mtok > 0);
+    CHECK(m.price.output_per_mtok > 0);
+    REQUIRE(c.providers.size() == 1);
+    CHECK(c.providers[0].type == "mock");
+    CHECK(c.providers[0].mock.time_to_first_token == std::chrono::milliseconds(200));
+    CHECK(c.providers[0].mock.tokens_per_second == 50);
+    CHECK_FALSE(c.providers[0].mock.reply.empty());
+    CHECK(c.notices == std::vector<std::string>{
+                           "provider 'openai' disabled: api_key is empty (set OPENAI_API_KEY)"});
+  }
+  SECTION("with OPENAI_API_KEY the openai models appear, priced from the bundled table") {
+    auto r = parse_config(text, "switchyard.yaml", env_of({{"OPENAI_API_KEY", "sk-test"}}));
+    REQUIRE(errors_of(r).empty());
+    const Config& c = r.value();
+    REQUIRE(c.find_provider("openai") != nullptr);
+    CHECK(c.find_provider("openai")->api_key == "sk-test");
+    CHECK(c.find_provider("openai")->base_url == "https://api.openai.com/v1");
+    for (const char* name : {"gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "o4-mini"}) {
+      INFO(name);
+      const ModelConfig* m = c.find_model(name);
+      REQUIRE(m != nullptr);
+      CHECK(m->provider == "openai");
+      CHECK(m->price_known);
+      CHECK(m->price.input_per_mtok == bundled_prices().at(name).input_per_mtok);
+    }
+    CHECK(c.find_model("mock-gpt") != nullptr);
+    for (const auto& n : c.notices) CHECK(n.find("sk-test") == std::string::npos);
+    CHECK(c.notices.empty());
+  }
+}
+
+TEST_CASE("config: ConfigError::to_string", "[config]") {
+  CHECK(ConfigError{"a.yaml", 3, "boom"}.to_string() == "a.yaml:3: boom");
+  CHECK(ConfigError{"a.yaml", 0, "boom"}.to_string() == "a.yaml: boom");
+}
