@@ -1,0 +1,77 @@
+#include "proxy/access_log.hpp"
+
+namespace switchyard::proxy {
+
+AccessLog::AccessLog(const std::string& target, std::size_t producers,
+                     prometheus::Counter& dropped, std::size_t ring_capacity)
+    : dropped_(dropped) {
+  if (target == "off") return;
+  if (target == "stdout") {
+    out_ = stdout;
+  } else {
+    out_ = std::fopen(target.c_str(), "a");
+    if (out_ == nullptr) throw std::runtime_error("cannot open access log file " + target);
+    owns_file_ = true;
+  }
+  for (std::size_t i = 0; i < producers; ++i) rings_.push_back(std::make_unique<Ring>(ring_capacity));
+  writer_ = std::thread([this] { run(); });
+}
+
+AccessLog::~AccessLog() { close(); }
+
+void AccessLog::push(std::size_t producer, std::string line) {
+  if (out_ == nullptr) return;
+  Ring& ring = *rings_[producer];
+  const std::size_t tail = ring.tail.load(std::memory_order_relaxed);
+  if (tail - ring.head.load(std::memory_order_acquire) >= ring.slots.size()) {
+    dropped_.Increment();
+    return;
+  }
+  ring.slots[tail % ring.slots.size()] = std::move(line);
+  ring.tail.store(tail + 1, std::memory_order_release);
+  pushed_.fetch_add(1, std::memory_order_release);
+  pushed_.notify_one();
+}
+
+bool AccessLog::drain_once() {
+  bool wrote = false;
+  for (auto& ring_ptr : rings_) {
+    Ring& ring = *ring_ptr;
+    std::size_t head = ring.head.load(std::memory_order_relaxed);
+    const std::size_t tail = ring.tail.load(std::memory_order_acquire);
+    for (; head != tail; ++head) {
+      std::string& line = ring.slots[head % ring.slots.size()];
+      std::fwrite(line.data(), 1, line.size(), out_);
+      std::fputc('\n', out_);
+      line.clear();
+      wrote = true;
+    }
+    ring.head.store(head, std::memory_order_release);
+  }
+  if (wrote) std::fflush(out_);
+  return wrote;
+}
+
+void AccessLog::run() {
+  while (true) {
+    // Read the counter before draining: a push that lands during the drain changes it, so
+    // the wait below returns at once instead of missing that line.
+    const std::uint64_t seen = pushed_.load(std::memory_order_acquire);
+    const bool stopping = stopping_.load(std::memory_order_acquire);
+    drain_once();
+    if (stopping) break;
+    pushed_.wait(seen, std::memory_order_acquire);  // until a producer or close() bumps it
+  }
+}
+
+void AccessLog::close() {
+  if (!writer_.joinable()) return;
+  stopping_.store(true, std::memory_order_release);
+  pushed_.fetch_add(1, std::memory_order_release);
+  pushed_.notify_one();
+  writer_.join();
+  if (owns_file_) std::fclose(out_);
+  out_ = nullptr;
+}
+
+}  // namespace switchyard::proxy

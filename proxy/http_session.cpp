@@ -1,0 +1,386 @@
+#include "proxy/http_session.hpp"
+
+#include <simdjson.h>
+
+#include <random>
+
+#include "core/chat_request.hpp"
+#include "proxy/pipeline.hpp"
+
+namespace switchyard::proxy {
+namespace {
+
+constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
+
+bool is_chat_path(std::string_view p) { return p == "/v1/chat/completions" || p == "/chat/completions"; }
+bool is_models_path(std::string_view p) { return p == "/v1/models" || p == "/models"; }
+
+// A client-supplied request id is echoed only when it is short printable ASCII, so it cannot
+// smuggle header or log-line breaks.
+bool usable_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+std::string_view strip_query(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+}  // namespace
+
+HttpSession::HttpSession(Worker& worker, tcp::socket socket)
+    : worker_(worker), stream_(std::move(socket)) {
+  worker_.sessions.insert(this);
+}
+
+HttpSession::~HttpSession() { worker_.sessions.erase(this); }
+
+void HttpSession::close_if_idle() {
+  keep_alive_ = false;
+  if (idle_) stream_.cancel();
+}
+
+std::string HttpSession::next_request_id() {
+  thread_local const std::uint64_t prefix = std::random_device{}() ^
+                                            (static_cast<std::uint64_t>(std::random_device{}()) << 32);
+  char out[40];
+  const int n = std::snprintf(out, sizeof out, "sy-%012llx-%zx-%llx",
+                              static_cast<unsigned long long>(prefix & 0xffffffffffffULL),
+                              worker_.index,
+                              static_cast<unsigned long long>(++worker_.request_counter));
+  return std::string(out, static_cast<std::size_t>(n));
+}
+
+template <class Response>
+void HttpSession::stamp(Response& response, RequestContext& ctx) {
+  response.set(http::field::server, "switchyard");
+  response.set("x-request-id", ctx.request_id);
+  response.set("x-switchyard-overhead-us", std::to_string(ctx.overhead_us(Clock::now())));
+  response.keep_alive(keep_alive_);
+}
+
+net::awaitable<bool> HttpSession::write_json(RequestContext& ctx, int status, std::string body,
+                                             std::string_view retry_after) {
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  if (!retry_after.empty()) res.set(http::field::retry_after, retry_after);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  ctx.status = status;
+  stamp(res, ctx);
+  ctx.bytes_out += res.body().size();
+  stream_.expires_after(worker_.runtime.config.server.read_timeout);
+  auto [ec, n] = co_await http::async_write(stream_, res, kAsTuple);
+  (void)n;
+  if (ec) {
+    keep_alive_ = false;
+    co_return false;
+  }
+  co_return true;
+}
+
+net::awaitable<bool> HttpSession::write_error(RequestContext& ctx, const core::GatewayError& error) {
+  if (ctx.error.empty()) ctx.error = error.code.empty() ? error.type : error.code;
+  if (stream_started_) {
+    // Headers are gone already: finish the stream with an in-band error event, which the
+    // OpenAI SDKs raise as an APIError.
+    const bool ok = co_await write_chunk(ctx, "data: " + core::to_openai_error_body(error) + "\n\n");
+    co_return ok && co_await end_stream(ctx);
+  }
+  co_return co_await write_json(ctx, error.status, core::to_openai_error_body(error),
+                                error.status == 429 || error.status == 503 ? "1" : "");
+}
+
+net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_view content_type) {
+  http::response<http::empty_body> res{http::status::ok, 11};
+  res.set(http::field::content_type, content_type);
+  res.set(http::field::cache_control, "no-cache");
+  res.set("x-accel-buffering", "no");  // tell any proxy in front of us not to buffer either
+  res.chunked(true);
+  ctx.status = 200;
+  stamp(res, ctx);
+  http::response_serializer<http::empty_body> serializer{res};
+  stream_.expires_after(worker_.runtime.config.server.read_timeout);
+  auto [ec, n] = co_await http::async_write_header(stream_, serializer, kAsTuple);
+  (void)n;
+  stream_started_ = true;
+  if (ec) {
+    keep_alive_ = false;
+    co_return false;
+  }
+  co_return true;
+}
+
+net::awaitable<bool> HttpSession::write_chunk(RequestContext& ctx, std::string_view data) {
+  if (data.empty()) co_return true;  // an empty chunk would end the body
+  if (!ctx.first_token) ctx.first_token = Clock::now();
+  ctx.bytes_out += data.size();
+  stream_.expires_after(worker_.runtime.config.server.read_timeout);
+  auto [ec, n] =
+      co_await net::async_write(stream_, http::make_chunk(net::buffer(data.data(), data.size())), kAsTuple);
+  (void)n;
+  if (ec) {
+    keep_alive_ = false;
+    co_return false;
+  }
+  co_return true;
+}
+
+net::awaitable<bool> HttpSession::end_stream(RequestContext&) {
+  stream_.expires_after(worker_.runtime.config.server.read_timeout);
+  auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(), kAsTuple);
+  (void)n;
+  if (ec) {
+    keep_alive_ = false;
+    co_return false;
+  }
+  co_return true;
+}
+
+net::awaitable<void> HttpSession::run() {
+  const auto& server = worker_.runtime.config.server;
+  bool first = true;
+  while (keep_alive_ && !worker_.draining) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
+    parser.body_limit(server.max_body_bytes);
+    idle_ = true;
+    stream_.expires_after(first ? server.read_timeout : server.keepalive_timeout);
+    auto [hec, hn] = co_await http::async_read_header(stream_, buffer_, parser, kAsTuple);
+    (void)hn;
+    idle_ = false;
+    first = false;
+    if (hec) {
+      // A clean close, a timeout or a drain between requests needs no answer.
+      if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
+          hec == net::error::operation_aborted || hec == net::error::connection_reset ||
+          hec == net::error::eof || hec == net::error::bad_descriptor) {
+        break;
+      }
+      RequestContext ctx;
+      ctx.request_id = next_request_id();
+      keep_alive_ = false;
+      if (hec == http::error::header_limit) {
+        co_await write_error(ctx, core::client_error(431, "Request headers are too large."));
+      } else {
+        co_await write_error(ctx, core::client_error(400, "Malformed HTTP request: " + hec.message()));
+      }
+      break;
+    }
+
+    RequestContext ctx;
+    auto& header = parser.get();
+    if (auto id = header["x-request-id"]; usable_request_id(id)) {
+      ctx.request_id = std::string(id);
+    } else {
+      ctx.request_id = next_request_id();
+    }
+    ctx.path = std::string(strip_query(header.target()));
+    keep_alive_ = keep_alive_ && header.keep_alive() && !worker_.draining;
+
+    if (auto length = parser.content_length(); length && *length > server.max_body_bytes) {
+      keep_alive_ = false;
+      co_await write_error(ctx, core::client_error(413, "Request body of " + std::to_string(*length) +
+                                                            " bytes exceeds the limit of " +
+                                                            std::to_string(server.max_body_bytes) + " bytes.",
+                                                   "", "request_too_large"));
+      if (is_chat_path(ctx.path)) on_log(ctx);
+      co_await discard_and_close();
+      co_return;
+    } else if (length) {
+      // Room for simdjson's padding up front, so parsing needs no copy of the body.
+      parser.get().body().reserve(static_cast<std::size_t>(*length) + simdjson::SIMDJSON_PADDING);
+    }
+    if (header[http::field::expect] == "100-continue") {
+      stream_.expires_after(server.read_timeout);
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      auto [cec, cn] = co_await net::async_write(stream_, net::buffer(kContinue), kAsTuple);
+      (void)cn;
+      if (cec) break;
+    }
+    if (!parser.is_done()) {
+      stream_.expires_after(server.read_timeout);
+      auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, kAsTuple);
+      (void)bn;
+      if (bec) {
+        keep_alive_ = false;
+        if (bec == http::error::body_limit) {
+          co_await write_error(ctx, core::client_error(413, "Request body exceeds the limit of " +
+                                                                std::to_string(server.max_body_bytes) + " bytes.",
+                                                       "", "request_too_large"));
+          if (is_chat_path(ctx.path)) on_log(ctx);
+          co_await discard_and_close();
+          co_return;
+        }
+        if (bec != http::error::end_of_stream && bec != beast::error::timeout &&
+            bec != net::error::connection_reset && bec != net::error::eof) {
+          co_await write_error(ctx, core::client_error(400, "Malformed HTTP request body: " + bec.message()));
+        }
+        break;
+      }
+    }
+
+    Request request = parser.release();
+    worker_.runtime.metrics->in_flight().Increment();
+    co_await handle(request, ctx);
+    worker_.runtime.metrics->in_flight().Decrement();
+    stream_started_ = false;
+    if (!stream_.socket().is_open()) break;
+  }
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.close();
+}
+
+net::awaitable<void> HttpSession::discard_and_close() {
+  // Answer first, then read and drop what the client is still sending for a moment: closing
+  // with unread data would reset the connection and could destroy our answer in flight.
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.expires_after(std::chrono::seconds(2));
+  std::size_t discarded = 0;
+  char sink[16384];
+  while (discarded < (64u << 20)) {
+    auto [rec, n] = co_await stream_.async_read_some(net::buffer(sink), kAsTuple);
+    if (rec) break;
+    discarded += n;
+  }
+  stream_.close();
+}
+
+net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) {
+  const std::string_view path = ctx.path;
+  const auto method = request.method();
+  const Runtime& runtime = worker_.runtime;
+
+  if (is_chat_path(path)) {
+    if (method != http::verb::post) {
+      co_await write_error(ctx, core::client_error(405, "Use POST for " + ctx.path + ".", "", "method_not_allowed"));
+    } else {
+      co_await handle_chat_completions(*this, request, ctx);
+    }
+    on_log(ctx);
+    co_return;
+  }
+  const bool is_get = method == http::verb::get || method == http::verb::head;
+  if (is_models_path(path)) {
+    if (!is_get) co_await write_error(ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
+    else co_await write_json(ctx, 200, runtime.models_json);
+    co_return;
+  }
+  if (path == "/health/live") {
+    if (!is_get) co_await write_error(ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
+    else co_await write_json(ctx, 200, R"({"status":"ok"})");
+    co_return;
+  }
+  if (path == "/health/ready") {
+    if (!is_get) {
+      co_await write_error(ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
+    } else if (worker_.draining) {
+      co_await write_json(ctx, 503, R"({"status":"draining"})");
+    } else if (runtime.routes.empty()) {
+      co_await write_json(ctx, 503, R"({"status":"no models configured"})");
+    } else {
+      co_await write_json(ctx, 200, R"({"status":"ready"})");
+    }
+    co_return;
+  }
+  if (path == "/metrics") {
+    if (!is_get) {
+      co_await write_error(ctx, core::client_error(405, "Use GET for /metrics.", "", "method_not_allowed"));
+      co_return;
+    }
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = runtime.metrics->serialize();
+    res.prepare_payload();
+    stamp(res, ctx);
+    stream_.expires_after(runtime.config.server.read_timeout);
+    auto [ec, n] = co_await http::async_write(stream_, res, kAsTuple);
+    (void)n;
+    if (ec) keep_alive_ = false;
+    co_return;
+  }
+  co_await write_error(ctx, core::client_error(404, "Unknown path " + ctx.path + ".", "", "unknown_url"));
+}
+
+void HttpSession::on_log(RequestContext& ctx) {
+  const Runtime& runtime = worker_.runtime;
+  const auto now = Clock::now();
+  ctx.finished = now;
+  const metrics::ModelMetrics& mm = ctx.route ? *ctx.route->model_metrics : runtime.metrics->unrouted();
+  const int status = ctx.status == 0 ? 499 : ctx.status;
+  mm.requests[metrics::status_class_index(status)]->Increment();
+  const double total_s = std::chrono::duration<double>(now - ctx.start).count();
+  mm.duration->Observe(total_s);
+  double ttft_ms = -1;
+  if (ctx.first_token && ctx.stream) {
+    const double ttft_s = std::chrono::duration<double>(*ctx.first_token - ctx.start).count();
+    mm.time_to_first_token->Observe(ttft_s);
+    ttft_ms = ttft_s * 1000;
+  }
+  if (ctx.usage) mm.record_usage(*ctx.usage, ctx.cost_usd);
+  if (ctx.route && ctx.upstream_time.count() > 0) {
+    ctx.route->provider_metrics->upstream_duration->Observe(
+        std::chrono::duration<double>(ctx.upstream_time).count());
+  }
+  const std::int64_t overhead_us = ctx.overhead_us(now);
+  runtime.metrics->gateway_overhead().Observe(static_cast<double>(overhead_us) / 1e6);
+  if (ctx.client_gone) runtime.metrics->client_disconnects().Increment();
+
+  if (!runtime.access_log || !runtime.access_log->enabled()) return;
+  // Never the prompt, never a key: only ids, names, counts and timings.
+  std::string line;
+  line.reserve(512);
+  char ts[64];
+  const auto wall = std::chrono::system_clock::now();
+  const std::time_t secs = std::chrono::system_clock::to_time_t(wall);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count() % 1000;
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  line += "{\"ts\":\"";
+  line += ts;
+  line += "\",\"request_id\":";
+  core::append_json_string(line, ctx.request_id);
+  line += ",\"path\":";
+  core::append_json_string(line, ctx.path);
+  line += ",\"model\":";
+  core::append_json_string(line, ctx.model);
+  line += ",\"provider\":";
+  core::append_json_string(line, ctx.route ? ctx.route->provider->name : std::string());
+  line += ",\"upstream_model\":";
+  core::append_json_string(line, ctx.route ? ctx.route->model->upstream_model : std::string());
+  line += ",\"status\":" + std::to_string(status);
+  line += ctx.stream ? ",\"stream\":true" : ",\"stream\":false";
+  const core::Usage usage = ctx.usage.value_or(core::Usage{});
+  line += ",\"prompt_tokens\":" + std::to_string(usage.prompt_tokens);
+  line += ",\"completion_tokens\":" + std::to_string(usage.completion_tokens);
+  line += ",\"cached_tokens\":" + std::to_string(usage.cached_prompt_tokens);
+  line += ",\"reasoning_tokens\":" + std::to_string(usage.reasoning_tokens);
+  char num[64];
+  std::snprintf(num, sizeof num, ",\"cost_usd\":%.8f", ctx.cost_usd);
+  line += num;
+  std::snprintf(num, sizeof num, ",\"total_ms\":%.3f", total_s * 1000);
+  line += num;
+  if (ttft_ms >= 0) {
+    std::snprintf(num, sizeof num, ",\"ttft_ms\":%.3f", ttft_ms);
+    line += num;
+  } else {
+    line += ",\"ttft_ms\":null";
+  }
+  line += ",\"overhead_us\":" + std::to_string(overhead_us);
+  line += ",\"bytes_in\":" + std::to_string(ctx.bytes_in);
+  line += ",\"bytes_out\":" + std::to_string(ctx.bytes_out);
+  line += ",\"error\":";
+  if (ctx.error.empty()) line += "null";
+  else core::append_json_string(line, ctx.error);
+  line += "}";
+  runtime.access_log->push(worker_.index, std::move(line));
+}
+
+}  // namespace switchyard::proxy

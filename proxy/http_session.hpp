@@ -1,0 +1,60 @@
+#pragma once
+// One client connection: an HTTP/1.1 keep-alive loop that reads a request (with header,
+// body and time limits), routes it, and writes the answer. The pipeline writes through the
+// helpers here so every response carries the same headers.
+#include <string>
+#include <string_view>
+
+#include "core/gateway_error.hpp"
+#include "proxy/net.hpp"
+#include "proxy/request_context.hpp"
+#include "proxy/worker.hpp"
+
+namespace switchyard::proxy {
+
+using Request = http::request<http::string_body>;
+
+class HttpSession {
+ public:
+  HttpSession(Worker& worker, tcp::socket socket);
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+
+  net::awaitable<void> run();
+  // Drain: a session waiting for its next request is closed now; a busy one closes after
+  // its current answer.
+  void close_if_idle();
+
+  Worker& worker() { return worker_; }
+  const Runtime& runtime() const { return worker_.runtime; }
+  tcp::socket& socket() { return stream_.socket(); }
+
+  // Whole responses. Return false when the client could not be written to.
+  net::awaitable<bool> write_json(RequestContext& ctx, int status, std::string body,
+                                  std::string_view retry_after = {});
+  net::awaitable<bool> write_error(RequestContext& ctx, const core::GatewayError& error);
+
+  // Streamed responses: chunked transfer, one chunk per write, nothing held back.
+  net::awaitable<bool> begin_stream(RequestContext& ctx, std::string_view content_type);
+  net::awaitable<bool> write_chunk(RequestContext& ctx, std::string_view data);
+  net::awaitable<bool> end_stream(RequestContext& ctx);
+  bool stream_started() const { return stream_started_; }
+
+ private:
+  net::awaitable<void> handle(Request& request, RequestContext& ctx);
+  net::awaitable<void> discard_and_close();
+  template <class Response>
+  void stamp(Response& response, RequestContext& ctx);
+  void on_log(RequestContext& ctx);
+  std::string next_request_id();
+
+  Worker& worker_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  bool idle_ = true;
+  bool keep_alive_ = true;
+  bool stream_started_ = false;
+};
+
+}  // namespace switchyard::proxy

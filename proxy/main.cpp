@@ -1,0 +1,150 @@
+// switchyard: the gateway binary. Reads the config, starts the workers, drains on SIGTERM.
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "core/config.hpp"
+#include "proxy/gateway.hpp"
+#include "proxy/net.hpp"
+#include "proxy/runtime.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    R"(Usage: switchyard --config FILE [--listen HOST:PORT] [--check]
+       switchyard --version | --help
+
+An LLM gateway: one OpenAI-compatible endpoint in front of many model providers.
+
+  --config FILE       YAML config (see deploy/switchyard.yaml)
+  --listen HOST:PORT  override the config's listen address (port 0 picks a free port)
+  --check             validate the config, print what is wrong, and exit (1 on errors)
+  --version           print the version
+  --help              print this help
+
+SIGTERM or SIGINT stops accepting, lets requests in flight finish up to the drain
+deadline (drain_timeout_ms, default 30 s), then exits 0. A second signal exits at once.
+)";
+
+bool split_listen(const std::string& value, std::string& host, std::uint16_t& port) {
+  const auto colon = value.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = value.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string digits = value.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  const unsigned long p = std::stoul(digits);
+  if (p > 65535) return false;
+  port = static_cast<std::uint16_t>(p);
+  return !host.empty();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace switchyard;
+  std::string config_path;
+  std::string listen_override;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--version") {
+      std::cout << "switchyard " << SWITCHYARD_VERSION << "\n";
+      return 0;
+    } else if (arg == "--check") {
+      check_only = true;
+    } else if ((arg == "--config" || arg == "--listen") && i + 1 < argc) {
+      (arg == "--config" ? config_path : listen_override) = argv[++i];
+    } else {
+      std::cerr << "switchyard: unknown or incomplete argument '" << arg << "'\n\n" << kUsage;
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::cerr << "switchyard: --config FILE is required\n\n" << kUsage;
+    return 2;
+  }
+
+  std::ifstream file(config_path);
+  if (!file) {
+    std::cerr << "switchyard: cannot read config file " << config_path << "\n";
+    return 1;
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  auto env = [](const std::string& name) -> std::optional<std::string> {
+    if (const char* v = std::getenv(name.c_str())) return std::string(v);
+    return std::nullopt;
+  };
+  auto parsed = core::parse_config(text.str(), config_path, env);
+  if (!parsed) {
+    for (const auto& e : parsed.error()) std::cerr << e.to_string() << "\n";
+    std::cerr << "switchyard: " << parsed.error().size() << " error(s) in " << config_path << "\n";
+    return 1;
+  }
+  core::Config config = std::move(parsed.value());
+  for (const auto& notice : config.notices) std::cerr << "switchyard: " << notice << "\n";
+  if (!listen_override.empty() &&
+      !split_listen(listen_override, config.server.listen_host, config.server.listen_port)) {
+    std::cerr << "switchyard: --listen expects HOST:PORT, got '" << listen_override << "'\n";
+    return 2;
+  }
+  if (check_only) {
+    std::cout << config_path << ": OK (" << config.providers.size() << " providers, "
+              << config.models.size() << " models)\n";
+    return 0;
+  }
+
+  const std::size_t workers = config.server.workers > 0
+                                  ? static_cast<std::size_t>(config.server.workers)
+                                  : std::max(1u, std::thread::hardware_concurrency());
+  try {
+    const std::string host = config.server.listen_host;
+    const std::uint16_t port = config.server.listen_port;
+    const auto drain = config.server.drain_timeout;
+    auto runtime = proxy::make_runtime(std::move(config), workers);
+    proxy::Gateway gateway(*runtime, workers);
+
+    proxy::net::io_context signals_ioc(1);
+    proxy::net::signal_set signals(signals_ioc, SIGTERM, SIGINT);
+    const std::uint16_t bound = gateway.start(host, port);
+    std::cout << "switchyard " << SWITCHYARD_VERSION << " listening on "
+              << (host.find(':') != std::string::npos ? "[" + host + "]" : host) << ":" << bound
+              << " (" << workers << " workers, " << runtime->routes.size() << " models)" << std::endl;
+
+    std::promise<void> drain_started;
+    signals.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      drain_started.set_value();
+      std::cerr << "switchyard: draining (up to " << drain.count() << " ms)" << std::endl;
+      gateway.begin_drain();
+      // A second signal means "now".
+      signals.async_wait([&](const boost::system::error_code& ec2, int) {
+        if (!ec2) {
+          std::cerr << "switchyard: second signal, exiting now" << std::endl;
+          std::_Exit(1);
+        }
+      });
+    });
+    std::thread signal_thread([&] { signals_ioc.run(); });
+    drain_started.get_future().wait();
+    if (!gateway.wait_drained(drain)) {
+      std::cerr << "switchyard: drain deadline passed, closing the requests still in flight" << std::endl;
+    }
+    signals_ioc.stop();
+    signal_thread.join();
+    runtime->access_log->close();
+    std::cerr << "switchyard: stopped" << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "switchyard: " << e.what() << "\n";
+    return 1;
+  }
+}

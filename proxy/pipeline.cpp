@@ -1,0 +1,345 @@
+#include "proxy/pipeline.hpp"
+
+#include <simdjson.h>
+
+#include "adapters/openai.hpp"
+#include "core/chat_request.hpp"
+#include "core/mock_reply.hpp"
+#include "core/sse_decoder.hpp"
+#include "proxy/client_watch.hpp"
+
+namespace switchyard::proxy {
+namespace {
+
+constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
+constexpr std::size_t kMaxUpstreamErrorBody = 1u << 20;
+constexpr std::size_t kMaxUpstreamJsonBody = 256u << 20;
+
+bool is_stale_connection_error(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == http::error::partial_message;
+}
+
+metrics::UpstreamError classify(const beast::error_code& ec) {
+  if (ec == beast::error::timeout) return metrics::UpstreamError::timeout;
+  if (ec.category() == beast::error_code(http::error::bad_version).category() &&
+      ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    return metrics::UpstreamError::protocol;
+  }
+  return metrics::UpstreamError::reset;
+}
+
+core::GatewayError error_for(const beast::error_code& ec, const Route& route) {
+  if (ec == beast::error::timeout) {
+    return core::upstream_timeout("The upstream provider '" + route.provider->name +
+                                  "' did not answer in time.");
+  }
+  return core::upstream_unreachable("The connection to the upstream provider '" +
+                                    route.provider->name + "' failed: " + ec.message() + ".");
+}
+
+// Splits an upstream SSE body into what the client gets. In pass-through mode every read is
+// forwarded as it arrived. When the gateway added include_usage on its own, whole events are
+// forwarded and the usage-only chunk is dropped, so the client sees exactly what the provider
+// would have sent it; a partial event waits for its end (the client could not use it sooner).
+class OpenAiStreamRelay {
+ public:
+  explicit OpenAiStreamRelay(bool drop_usage_chunk) : filter_(drop_usage_chunk) {}
+
+  // Returns the bytes to send for this read (a view into `piece` when nothing is dropped).
+  std::string_view on_read(std::string_view piece, std::optional<core::Usage>& usage) {
+    out_.clear();
+    std::size_t cursor = 0;
+    decoder_.feed(piece, [&](const core::SseEvent& event) {
+      bool drop = false;
+      if (event.data.find("\"usage\"") != std::string_view::npos) {
+        if (auto u = core::extract_openai_usage(event.data)) {
+          usage = *u;
+          drop = filter_ && core::is_openai_usage_only_chunk(event.data);
+        }
+      }
+      if (event.data == "[DONE]") saw_done_ = true;
+      if (!filter_) return;
+      if (!drop) {
+        out_ += pending_;
+        out_.append(piece.substr(cursor, event.end_offset - cursor));
+      }
+      pending_.clear();
+      cursor = event.end_offset;
+    });
+    if (!filter_) return piece;
+    if (decoder_.mid_event()) {
+      pending_.append(piece.substr(cursor));
+    } else {
+      // Only comments or blank lines are left (keep-alives): forward them now.
+      out_ += pending_;
+      out_.append(piece.substr(cursor));
+      pending_.clear();
+    }
+    return out_;
+  }
+
+  bool saw_done() const { return saw_done_; }
+
+ private:
+  bool filter_;
+  bool saw_done_ = false;
+  core::SseDecoder decoder_;
+  std::string pending_;
+  std::string out_;
+};
+
+net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatRequest& chat,
+                                       adapters::UpstreamRequest upstream, RequestContext& ctx) {
+  const Route& route = *ctx.route;
+  const core::ProviderConfig& provider = *route.provider;
+  Worker& worker = session.worker();
+
+  http::request<http::string_body> request{http::verb::post, upstream.path, 11};
+  request.set(http::field::host, route.endpoint.host_header);
+  request.set(http::field::user_agent, "switchyard/" SWITCHYARD_VERSION);
+  for (auto& [name, value] : upstream.headers) request.set(name, value);
+  request.body() = std::move(upstream.body);
+  request.keep_alive(true);
+  request.prepare_payload();
+
+  std::unique_ptr<UpstreamConnection> conn;
+  ClientWatch watch(session.socket());
+  watch.start([&] {
+    ctx.client_gone = true;
+    if (conn) conn->close();
+  });
+
+  std::optional<UpstreamConnection::ResponseParser> parser;
+  beast::error_code ec;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    AcquireResult acquired;
+    {
+      UpstreamTimer timer(ctx);
+      acquired = co_await worker.pool.acquire(route.endpoint, provider);
+    }
+    if (ctx.client_gone) co_return;
+    if (!acquired.connection) {
+      route.provider_metrics->count_error(acquired.error_kind);
+      ctx.error = std::string("upstream_") + std::string(metrics::upstream_error_name(acquired.error_kind));
+      watch.stop();
+      co_await session.write_error(
+          ctx, acquired.error_kind == metrics::UpstreamError::timeout
+                   ? core::upstream_timeout("The upstream provider '" + provider.name + "' did not accept a connection in time.")
+                   : core::upstream_unreachable("Cannot reach the upstream provider '" + provider.name + "': " + acquired.error + "."));
+      co_return;
+    }
+    conn = std::move(acquired.connection);
+    UpstreamTimer timer(ctx);
+    ec = co_await conn->write(request, provider.first_byte_timeout);
+    if (!ec) {
+      parser.emplace();
+      parser->body_limit(boost::none);
+      ec = co_await conn->read_header(*parser, provider.first_byte_timeout);
+    }
+    // A pooled connection the server had closed fails before any response byte: that is
+    // not the upstream's answer, so try once more on a fresh connection.
+    if (ec && conn->reused && !ctx.client_gone && is_stale_connection_error(ec)) {
+      conn.reset();
+      continue;
+    }
+    break;
+  }
+  if (ctx.client_gone) co_return;
+  if (ec) {
+    route.provider_metrics->count_error(classify(ec));
+    watch.stop();
+    conn.reset();
+    co_await session.write_error(ctx, error_for(ec, route));
+    co_return;
+  }
+
+  auto& response = parser->get();
+  const int status = static_cast<int>(response.result_int());
+  const bool is_sse = response[http::field::content_type].starts_with("text/event-stream");
+  char buffer[16384];
+
+  auto read_whole_body = [&](std::string& into, std::size_t limit) -> net::awaitable<beast::error_code> {
+    while (!parser->is_done()) {
+      beast::error_code rec;
+      std::size_t n = 0;
+      {
+        UpstreamTimer timer(ctx);
+        std::tie(rec, n) = co_await conn->read_some(*parser, buffer, sizeof buffer, provider.idle_timeout);
+      }
+      if (rec) co_return rec;
+      if (into.size() + n > limit) co_return http::error::body_limit;
+      into.append(buffer, n);
+    }
+    co_return beast::error_code{};
+  };
+
+  if (status < 200 || status >= 300) {
+    route.provider_metrics->count_error(status < 500 ? metrics::UpstreamError::status_4xx
+                                                     : metrics::UpstreamError::status_5xx);
+    std::string body;
+    ec = co_await read_whole_body(body, kMaxUpstreamErrorBody);
+    watch.stop();
+    if (ctx.client_gone) co_return;
+    if (!ec && parser->keep_alive()) worker.pool.release(std::move(conn));
+    ctx.error = "upstream_status_" + std::to_string(status);
+    ctx.bytes_out += 0;
+    co_await session.write_json(ctx, status, core::openai_error_body_from_upstream(status, body),
+                                response[http::field::retry_after]);
+    co_return;
+  }
+
+  if (!is_sse) {
+    std::string body;
+    body.reserve(4096);
+    ec = co_await read_whole_body(body, kMaxUpstreamJsonBody);
+    watch.stop();
+    if (ctx.client_gone) co_return;
+    if (ec) {
+      route.provider_metrics->count_error(classify(ec));
+      co_await session.write_error(ctx, error_for(ec, route));
+      co_return;
+    }
+    if (parser->keep_alive()) worker.pool.release(std::move(conn));
+    ctx.usage = core::extract_openai_usage(body);
+    if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
+    co_await session.write_json(ctx, status, std::move(body));
+    co_return;
+  }
+
+  // on_response_headers for a stream: our own chunked SSE headers go out at once.
+  if (!co_await session.begin_stream(ctx, "text/event-stream")) {
+    ctx.client_gone = true;
+    watch.stop();
+    co_return;
+  }
+  OpenAiStreamRelay relay(/*drop_usage_chunk=*/!chat.include_usage);
+  while (!parser->is_done()) {
+    beast::error_code rec;
+    std::size_t n = 0;
+    {
+      UpstreamTimer timer(ctx);
+      std::tie(rec, n) = co_await conn->read_some(*parser, buffer, sizeof buffer, provider.idle_timeout);
+    }
+    if (ctx.client_gone) break;
+    if (rec) {
+      ec = rec;
+      break;
+    }
+    const std::string_view out = relay.on_read(std::string_view(buffer, n), ctx.usage);
+    if (!co_await session.write_chunk(ctx, out)) {
+      ctx.client_gone = true;
+      break;
+    }
+  }
+  watch.stop();
+  if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
+  if (ctx.client_gone) {
+    ctx.error = "client_closed";
+    co_return;  // dropping conn closes the upstream request
+  }
+  if (ec) {
+    route.provider_metrics->count_error(classify(ec));
+    co_await session.write_error(ctx, error_for(ec, route));
+    co_return;
+  }
+  if (parser->keep_alive()) worker.pool.release(std::move(conn));
+  co_await session.end_stream(ctx);
+}
+
+}  // namespace
+
+net::awaitable<void> handle_chat_completions(HttpSession& session, Request& request,
+                                             RequestContext& ctx) {
+  std::string& body = request.body();
+  ctx.bytes_in = body.size();
+  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
+    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  }
+  // on_request: parse once, for the fields the gateway needs.
+  auto parsed = core::parse_chat_request(body, body.capacity() - body.size());
+  if (!parsed) {
+    const auto& e = parsed.error();
+    co_await session.write_error(ctx, core::client_error(400, e.message, e.param, e.code));
+    co_return;
+  }
+  const core::ChatRequest& chat = parsed.value();
+  ctx.model = chat.model;
+  ctx.stream = chat.stream;
+
+  // select_target
+  ctx.route = session.runtime().find_route(chat.model);
+  if (ctx.route == nullptr) {
+    co_await session.write_error(
+        ctx, core::client_error(404, "The model '" + chat.model + "' does not exist on this gateway.",
+                                "model", "model_not_found"));
+    co_return;
+  }
+  if (ctx.route->provider->type == "mock") {
+    co_await serve_mock(session, chat, body.size(), ctx);
+    co_return;
+  }
+  // build_upstream_request, then connect/send/relay.
+  auto upstream = adapters::build_openai_chat_request(*ctx.route->provider, ctx.route->endpoint.base_path,
+                                                      body, chat, ctx.route->model->upstream_model,
+                                                      ctx.request_id);
+  co_await proxy_to_upstream(session, chat, std::move(upstream), ctx);
+}
+
+net::awaitable<void> serve_mock(HttpSession& session, const core::ChatRequest& chat,
+                                std::size_t prompt_bytes, RequestContext& ctx) {
+  const core::MockSettings& settings = ctx.route->provider->mock;
+  const auto created = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  core::MockReply reply(settings, chat.model, "chatcmpl-" + ctx.request_id, created, prompt_bytes);
+
+  net::steady_timer timer(co_await net::this_coro::executor);
+  ClientWatch watch(session.socket());
+  watch.start([&] {
+    ctx.client_gone = true;
+    timer.cancel();
+  });
+  auto wait = [&](Clock::duration d) -> net::awaitable<bool> {
+    UpstreamTimer upstream_timer(ctx);  // simulated provider time is not gateway overhead
+    timer.expires_after(d);
+    auto [ec] = co_await timer.async_wait(kAsTuple);
+    co_return !ec && !ctx.client_gone;
+  };
+  const auto per_token = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(1.0 / settings.tokens_per_second));
+
+  if (!co_await wait(settings.time_to_first_token)) {
+    ctx.error = "client_closed";
+    co_return;
+  }
+  ctx.usage = reply.usage();
+  ctx.cost_usd = core::cost_usd(reply.usage(), ctx.route->model->price);
+  if (!chat.stream) {
+    watch.stop();
+    co_await session.write_json(ctx, 200, reply.completion_json());
+    co_return;
+  }
+  bool ok = co_await session.begin_stream(ctx, "text/event-stream") &&
+            co_await session.write_chunk(ctx, reply.role_event());
+  for (std::size_t i = 0; ok && i < reply.tokens().size(); ++i) {
+    if (i > 0 && !co_await wait(per_token)) {
+      ok = false;
+      break;
+    }
+    ok = co_await session.write_chunk(ctx, reply.token_event(i));
+  }
+  ok = ok && co_await session.write_chunk(ctx, reply.finish_event());
+  if (ok && chat.include_usage) ok = co_await session.write_chunk(ctx, reply.usage_event());
+  ok = ok && co_await session.write_chunk(ctx, core::MockReply::done_event());
+  watch.stop();
+  if (!ok) {
+    ctx.client_gone = true;
+    ctx.error = "client_closed";
+    co_return;
+  }
+  co_await session.end_stream(ctx);
+}
+
+}  // namespace switchyard::proxy

@@ -1,0 +1,51 @@
+#pragma once
+// Everything one request accumulates on its way through the phases; on_log reads it once.
+#include <optional>
+#include <string>
+
+#include "core/usage.hpp"
+#include "proxy/net.hpp"
+#include "proxy/runtime.hpp"
+
+namespace switchyard::proxy {
+
+struct RequestContext {
+  std::string request_id;
+  std::string path;
+  Clock::time_point start = Clock::now();
+  Clock::duration upstream_time{};               // time spent waiting on the upstream
+  std::optional<Clock::time_point> first_token;  // first body event sent to the client
+  std::optional<Clock::time_point> finished;
+
+  std::string model;            // as the client sent it
+  const Route* route = nullptr;
+  bool stream = false;
+  int status = 0;
+  std::optional<core::Usage> usage;
+  double cost_usd = 0;
+  std::size_t bytes_in = 0;
+  std::size_t bytes_out = 0;
+  std::string error;            // short reason code when the request failed
+  bool client_gone = false;
+
+  std::int64_t overhead_us(Clock::time_point now) const {
+    auto own = (now - start) - upstream_time;
+    if (own.count() < 0) own = Clock::duration::zero();
+    return std::chrono::duration_cast<std::chrono::microseconds>(own).count();
+  }
+};
+
+// Measures a span of upstream waiting into ctx.upstream_time.
+class UpstreamTimer {
+ public:
+  explicit UpstreamTimer(RequestContext& ctx) : ctx_(ctx), begin_(Clock::now()) {}
+  ~UpstreamTimer() { ctx_.upstream_time += Clock::now() - begin_; }
+  UpstreamTimer(const UpstreamTimer&) = delete;
+  UpstreamTimer& operator=(const UpstreamTimer&) = delete;
+
+ private:
+  RequestContext& ctx_;
+  Clock::time_point begin_;
+};
+
+}  // namespace switchyard::proxy

@@ -1,0 +1,29 @@
+#pragma once
+// One worker thread: its own io_context, acceptor and upstream pool. A request never leaves
+// the worker that accepted it, so nothing here needs a lock.
+#include <optional>
+#include <unordered_set>
+
+#include "proxy/net.hpp"
+#include "proxy/runtime.hpp"
+#include "proxy/upstream_pool.hpp"
+
+namespace switchyard::proxy {
+
+class HttpSession;
+
+struct Worker {
+  Worker(std::size_t index_, const Runtime& runtime_)
+      : index(index_), runtime(runtime_), pool(ioc.get_executor()) {}
+
+  std::size_t index;
+  net::io_context ioc{1};
+  const Runtime& runtime;
+  UpstreamPool pool;
+  std::optional<tcp::acceptor> acceptor;
+  bool draining = false;
+  std::unordered_set<HttpSession*> sessions;
+  std::uint64_t request_counter = 0;
+};
+
+}  // namespace switchyard::proxy
