@@ -36,6 +36,9 @@ struct ChatRequest {
   std::optional<Span> include_usage_value;
   // Offset just after the '{' of stream_options, when that object is present.
   std::optional<std::size_t> stream_options_open;
+  // The null token of "stream_options": null, so forcing usage can replace it instead of
+  // adding a second stream_options key (strict parsers reject duplicate keys).
+  std::optional<Span> stream_options_null;
   // Offset of the root object's closing '}'.
   std::size_t root_close = 0;
 };

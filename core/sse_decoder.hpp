@@ -15,6 +15,9 @@ struct SseEvent {
   std::string_view id;    // value of the last "id:" field; empty when there was none
   // Offset just past the blank line that dispatched this event, counted in the chunk passed to
   // the feed() call that reported it. Lets a relay forward or drop whole events by byte range.
+  // An event is reported as soon as its blank line is recognised: when that line ends in a CR
+  // that is the last byte of a chunk, end_offset is chunk.size() and the LF that may open the
+  // next chunk is skipped as the rest of that CRLF (it then leads the next event's bytes).
   std::size_t end_offset = 0;
 };
 

@@ -1,1 +1,166 @@
-// placeholder: being written
+#include "core/usage.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+namespace switchyard::core {
+
+namespace {
+
+namespace od = simdjson::ondemand;
+
+bool is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// True when `json` has a "usage" key whose value is an object. A `"usage"` with both quotes
+// unescaped can only be a key or a string value, and only a key is followed by ':'; so this
+// rules out, without parsing, the chunks that carry "usage":null or no usage at all, which is
+// every chunk of a stream but the last. (A key spelt with \u escapes is not recognised.)
+bool may_have_usage_object(std::string_view json) {
+  constexpr std::string_view kKey = "\"usage\"";
+  for (std::size_t at = json.find(kKey); at != std::string_view::npos;
+       at = json.find(kKey, at + 1)) {
+    std::size_t i = at + kKey.size();
+    while (i < json.size() && is_json_space(json[i])) ++i;
+    if (i >= json.size() || json[i] != ':') continue;
+    ++i;
+    while (i < json.size() && is_json_space(json[i])) ++i;
+    if (i < json.size() && json[i] == '{') return true;
+  }
+  return false;
+}
+
+// Stream chunks arrive unpadded inside read buffers; they are copied into one growing buffer
+// per thread rather than allocating per chunk.
+class PaddedBuffer {
+ public:
+  simdjson::simdjson_result<od::document> iterate(od::parser& parser, std::string_view json) {
+    const std::size_t needed = json.size() + simdjson::SIMDJSON_PADDING;
+    if (capacity_ < needed) {
+      const std::size_t grown = std::max(needed, capacity_ + capacity_ / 2);
+      data_ = std::make_unique_for_overwrite<char[]>(grown);
+      capacity_ = grown;
+    }
+    std::memcpy(data_.get(), json.data(), json.size());
+    std::memset(data_.get() + json.size(), 0, simdjson::SIMDJSON_PADDING);
+    return parser.iterate(data_.get(), json.size(), capacity_);
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  std::size_t capacity_ = 0;
+};
+
+struct ThreadParser {
+  od::parser parser;
+  PaddedBuffer buffer;
+};
+
+ThreadParser& thread_parser() {
+  thread_local ThreadParser instance;
+  return instance;
+}
+
+// A count that is missing, null or not an integer reads as 0: usage is informative, and a
+// provider's odd field must not lose the rest of the record.
+std::int64_t read_count(od::value& v) {
+  std::int64_t n = 0;
+  if (v.get_int64().get(n)) return 0;
+  return n;
+}
+
+void read_details(od::value& v, std::string_view wanted, std::int64_t& out) {
+  od::object details;
+  if (v.get_object().get(details)) return;
+  for (auto field_result : details) {
+    od::field field;
+    if (std::move(field_result).get(field)) return;
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return;
+    if (key == wanted) out = read_count(field.value());
+  }
+}
+
+std::optional<Usage> read_usage(od::value& v) {
+  od::object object;
+  if (v.get_object().get(object)) return std::nullopt;
+  Usage usage;
+  for (auto field_result : object) {
+    od::field field;
+    if (std::move(field_result).get(field)) return std::nullopt;
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return std::nullopt;
+    if (key == "prompt_tokens") {
+      usage.prompt_tokens = read_count(field.value());
+    } else if (key == "completion_tokens") {
+      usage.completion_tokens = read_count(field.value());
+    } else if (key == "prompt_tokens_details") {
+      read_details(field.value(), "cached_tokens", usage.cached_prompt_tokens);
+    } else if (key == "completion_tokens_details") {
+      read_details(field.value(), "reasoning_tokens", usage.reasoning_tokens);
+    }
+  }
+  return usage;
+}
+
+}  // namespace
+
+double cost_usd(const Usage& usage, const Price& price) {
+  const std::int64_t cached = std::max<std::int64_t>(usage.cached_prompt_tokens, 0);
+  const std::int64_t uncached = std::max<std::int64_t>(usage.prompt_tokens - cached, 0);
+  const std::int64_t completion = std::max<std::int64_t>(usage.completion_tokens, 0);
+  const double cached_price =
+      price.cached_input_per_mtok == 0 ? price.input_per_mtok : price.cached_input_per_mtok;
+  const double micro_usd = static_cast<double>(uncached) * price.input_per_mtok +
+                           static_cast<double>(cached) * cached_price +
+                           static_cast<double>(completion) * price.output_per_mtok;
+  return micro_usd / 1e6;
+}
+
+std::optional<Usage> extract_openai_usage(std::string_view json) {
+  if (!may_have_usage_object(json)) return std::nullopt;
+  ThreadParser& tp = thread_parser();
+  od::document doc;
+  if (tp.buffer.iterate(tp.parser, json).get(doc)) return std::nullopt;
+  od::object root;
+  if (doc.get_object().get(root)) return std::nullopt;
+  for (auto field_result : root) {
+    od::field field;
+    if (std::move(field_result).get(field)) return std::nullopt;
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return std::nullopt;
+    if (key == "usage") return read_usage(field.value());
+  }
+  return std::nullopt;
+}
+
+bool is_openai_usage_only_chunk(std::string_view json) {
+  if (!may_have_usage_object(json)) return false;
+  ThreadParser& tp = thread_parser();
+  od::document doc;
+  if (tp.buffer.iterate(tp.parser, json).get(doc)) return false;
+  od::object root;
+  if (doc.get_object().get(root)) return false;
+  bool empty_choices = false;
+  bool usage_object = false;
+  for (auto field_result : root) {
+    od::field field;
+    if (std::move(field_result).get(field)) return false;
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return false;
+    od::value& value = field.value();
+    if (key == "choices") {
+      od::array choices;
+      bool empty = false;
+      empty_choices = !value.get_array().get(choices) && !choices.is_empty().get(empty) && empty;
+    } else if (key == "usage") {
+      od::json_type type;
+      usage_object = !value.type().get(type) && type == od::json_type::object;
+    }
+  }
+  return empty_choices && usage_object;
+}
+
+}  // namespace switchyard::core

@@ -1,0 +1,186 @@
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "core/gateway_error.hpp"
+
+using switchyard::core::client_error;
+using switchyard::core::ErrorSource;
+using switchyard::core::GatewayError;
+using switchyard::core::openai_error_body_from_upstream;
+using switchyard::core::to_openai_error_body;
+using switchyard::core::upstream_timeout;
+using switchyard::core::upstream_unreachable;
+
+namespace {
+
+// Parses an OpenAI error body and checks the shape every SDK relies on: exactly the four keys,
+// message and type strings, param and code string or null.
+boost::json::object error_object(std::string_view body) {
+  boost::system::error_code ec;
+  const boost::json::value value = boost::json::parse(body, ec);
+  INFO("body: " << body);
+  REQUIRE_FALSE(ec);
+  REQUIRE(value.is_object());
+  REQUIRE(value.as_object().size() == 1);
+  const auto* error = value.as_object().if_contains("error");
+  REQUIRE(error);
+  REQUIRE(error->is_object());
+  const auto& object = error->as_object();
+  CHECK(object.size() == 4);
+  REQUIRE(object.contains("message"));
+  REQUIRE(object.contains("type"));
+  REQUIRE(object.contains("param"));
+  REQUIRE(object.contains("code"));
+  CHECK(object.at("message").is_string());
+  CHECK(object.at("type").is_string());
+  CHECK((object.at("param").is_null() || object.at("param").is_string()));
+  CHECK((object.at("code").is_null() || object.at("code").is_string()));
+  return object;
+}
+
+std::string str(const boost::json::value& v) { return std::string(v.as_string()); }
+
+}  // namespace
+
+TEST_CASE("client errors take their OpenAI type from the status", "[gateway_error]") {
+  const std::pair<int, const char*> cases[] = {
+      {400, "invalid_request_error"},
+      {404, "invalid_request_error"},
+      {405, "invalid_request_error"},
+      {413, "invalid_request_error"},
+      {422, "invalid_request_error"},
+      {401, "authentication_error"},
+      {403, "permission_error"},
+      {429, "rate_limit_error"},
+      {500, "api_error"},
+      {503, "api_error"},
+  };
+  for (const auto& [status, type] : cases) {
+    const GatewayError e = client_error(status, "msg");
+    INFO("status " << status);
+    CHECK(e.status == status);
+    CHECK(e.type == type);
+    CHECK(e.source == ErrorSource::client);
+    CHECK_FALSE(e.retryable);
+  }
+  const GatewayError e = client_error(400, "bad", "messages", "empty_array");
+  CHECK(e.message == "bad");
+  CHECK(e.param == "messages");
+  CHECK(e.code == "empty_array");
+}
+
+TEST_CASE("upstream failures are retryable 502 and 504 api errors", "[gateway_error]") {
+  const GatewayError unreachable = upstream_unreachable("connect refused");
+  CHECK(unreachable.status == 502);
+  CHECK(unreachable.type == "api_error");
+  CHECK(unreachable.code == "upstream_unreachable");
+  CHECK(unreachable.source == ErrorSource::upstream);
+  CHECK(unreachable.retryable);
+  CHECK(unreachable.message == "connect refused");
+
+  const GatewayError timeout = upstream_timeout("no first byte in 30 s");
+  CHECK(timeout.status == 504);
+  CHECK(timeout.type == "api_error");
+  CHECK(timeout.code == "upstream_timeout");
+  CHECK(timeout.source == ErrorSource::upstream);
+  CHECK(timeout.retryable);
+}
+
+TEST_CASE("the OpenAI error body has the four keys, empty param and code as null",
+          "[gateway_error]") {
+  const auto plain = error_object(to_openai_error_body(client_error(401, "Invalid API key.")));
+  CHECK(str(plain.at("message")) == "Invalid API key.");
+  CHECK(str(plain.at("type")) == "authentication_error");
+  CHECK(plain.at("param").is_null());
+  CHECK(plain.at("code").is_null());
+
+  const auto full = error_object(to_openai_error_body(
+      client_error(400, "Missing 'model'.", "model", "missing_required_parameter")));
+  CHECK(str(full.at("param")) == "model");
+  CHECK(str(full.at("code")) == "missing_required_parameter");
+
+  const auto timeout = error_object(to_openai_error_body(upstream_timeout("slow")));
+  CHECK(str(timeout.at("code")) == "upstream_timeout");
+}
+
+TEST_CASE("messages with quotes, control characters and bad UTF-8 stay valid JSON",
+          "[gateway_error]") {
+  const std::string message = "a \"quoted\" \\ path\nnext\tline \x01 café \xC3\x28 end";
+  const auto object = error_object(to_openai_error_body(client_error(400, message)));
+  const std::string round_trip = str(object.at("message"));
+  CHECK(round_trip.rfind("a \"quoted\" \\ path\nnext\tline \x01 café ", 0) == 0);
+  CHECK(round_trip.find("\xEF\xBF\xBD(") != std::string::npos);
+}
+
+TEST_CASE("an error without a type gets one from its status", "[gateway_error]") {
+  GatewayError e;
+  e.status = 429;
+  e.message = "slow down";
+  CHECK(str(error_object(to_openai_error_body(e)).at("type")) == "rate_limit_error");
+}
+
+TEST_CASE("an upstream body already in OpenAI's shape is passed through unchanged",
+          "[gateway_error]") {
+  const std::string_view openai =
+      R"({"error":{"code":null,"message":"An assistant message with 'tool_calls' must be followed by tool messages.","param":"messages.[5].role","type":"invalid_request_error"}})";
+  CHECK(openai_error_body_from_upstream(400, openai) == openai);
+
+  const std::string_view quota =
+      "{\n  \"error\": {\n    \"message\": \"You exceeded your current quota.\",\n"
+      "    \"type\": \"insufficient_quota\",\n    \"param\": null,\n"
+      "    \"code\": \"insufficient_quota\"\n  }\n}\n";
+  CHECK(openai_error_body_from_upstream(429, quota) == quota);
+}
+
+TEST_CASE("other upstream bodies are wrapped with the status and quoted text", "[gateway_error]") {
+  const auto html = error_object(openai_error_body_from_upstream(
+      502, "<html><head><title>502 Bad Gateway</title></head></html>"));
+  CHECK(str(html.at("message")) ==
+        "Upstream returned HTTP 502: <html><head><title>502 Bad Gateway</title></head></html>");
+  CHECK(str(html.at("type")) == "api_error");
+  CHECK(str(html.at("code")) == "upstream_error");
+  CHECK(html.at("param").is_null());
+
+  const auto limited = error_object(openai_error_body_from_upstream(429, "Too Many Requests"));
+  CHECK(str(limited.at("type")) == "rate_limit_error");
+
+  const auto empty = error_object(openai_error_body_from_upstream(500, ""));
+  CHECK(str(empty.at("message")) == "Upstream returned HTTP 500");
+
+  // JSON, but not OpenAI's shape.
+  for (const char* body :
+       {R"({"detail":"Not Found"})", R"({"error":"model not found"})", R"({"error":{"code":404}})",
+        R"({"error":{"message":42}})", R"(["error"])"}) {
+    INFO("body: " << body);
+    const auto wrapped = error_object(openai_error_body_from_upstream(404, body));
+    CHECK(str(wrapped.at("message")) == std::string("Upstream returned HTTP 404: ") + body);
+    CHECK(str(wrapped.at("type")) == "invalid_request_error");
+  }
+}
+
+TEST_CASE("quoted upstream text is cut at 512 bytes, never inside a character", "[gateway_error]") {
+  const std::string prefix = "Upstream returned HTTP 500: ";
+
+  const std::string long_ascii(2000, 'x');
+  CHECK(str(error_object(openai_error_body_from_upstream(500, long_ascii)).at("message")) ==
+        prefix + std::string(512, 'x'));
+
+  // "é" occupies bytes 511 and 512: the whole character goes.
+  const std::string straddling = std::string(511, 'a') + "\xC3\xA9" + std::string(100, 'b');
+  CHECK(str(error_object(openai_error_body_from_upstream(500, straddling)).at("message")) ==
+        prefix + std::string(511, 'a'));
+
+  // A 4-byte character ending exactly at the limit is kept.
+  const std::string fits = std::string(508, 'a') + "\xF0\x9F\x9A\x80" + "tail";
+  CHECK(str(error_object(openai_error_body_from_upstream(500, fits)).at("message")) ==
+        prefix + std::string(508, 'a') + "\xF0\x9F\x9A\x80");
+}
+
+TEST_CASE("binary upstream bodies still produce valid JSON", "[gateway_error]") {
+  std::string binary;
+  for (int i = 0; i < 256; ++i) binary.push_back(static_cast<char>(i));
+  const auto object = error_object(openai_error_body_from_upstream(503, binary));
+  CHECK(str(object.at("type")) == "api_error");
+  CHECK(str(object.at("message")).rfind("Upstream returned HTTP 503: ", 0) == 0);
+}

@@ -1,0 +1,190 @@
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "core/sse_decoder.hpp"
+#include "core/usage.hpp"
+
+using switchyard::core::cost_usd;
+using switchyard::core::extract_openai_usage;
+using switchyard::core::is_openai_usage_only_chunk;
+using switchyard::core::Price;
+using switchyard::core::SseDecoder;
+using switchyard::core::SseEvent;
+using switchyard::core::Usage;
+
+namespace {
+
+// The non-streaming example of protocols.md §1.2.
+constexpr std::string_view kCompletionBody = R"({
+  "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
+  "object": "chat.completion",
+  "created": 1741570283,
+  "model": "gpt-4o-2024-08-06",
+  "choices": [{
+      "index": 0,
+      "message": {"role": "assistant","content": "The image shows ...","refusal": null,"annotations": []},
+      "logprobs": null,
+      "finish_reason": "stop"
+  }],
+  "usage": {
+    "prompt_tokens": 1117, "completion_tokens": 46, "total_tokens": 1163,
+    "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 12, "audio_tokens": 0,
+      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+  },
+  "service_tier": "default",
+  "system_fingerprint": "fp_fc9f1d7035"
+})";
+
+constexpr std::string_view kUsageChunk =
+    R"({"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"m","choices":[],)"
+    R"("usage":{"prompt_tokens":82,"completion_tokens":17,"total_tokens":99,)"
+    R"("prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}})";
+
+constexpr std::string_view kContentChunk =
+    R"({"id":"chatcmpl-9","object":"chat.completion.chunk","created":1,"model":"m",)"
+    R"("choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null})";
+
+std::vector<std::string> fixture_events(const std::string& name) {
+  std::ifstream in(std::string(SWITCHYARD_FIXTURES) + "/sse/" + name, std::ios::binary);
+  REQUIRE(in.good());
+  const std::string stream{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::vector<std::string> events;
+  SseDecoder decoder;
+  decoder.feed(stream, [&](const SseEvent& e) { events.emplace_back(e.data); });
+  return events;
+}
+
+}  // namespace
+
+TEST_CASE("usage is read from a non-streaming completion body", "[usage]") {
+  const auto usage = extract_openai_usage(kCompletionBody);
+  REQUIRE(usage);
+  CHECK(usage->prompt_tokens == 1117);
+  CHECK(usage->completion_tokens == 46);
+  CHECK(usage->cached_prompt_tokens == 1024);
+  CHECK(usage->reasoning_tokens == 12);
+}
+
+TEST_CASE("usage is read from the usage-only stream chunk", "[usage]") {
+  const auto usage = extract_openai_usage(kUsageChunk);
+  REQUIRE(usage);
+  CHECK(usage->prompt_tokens == 82);
+  CHECK(usage->completion_tokens == 17);
+  CHECK(usage->cached_prompt_tokens == 0);
+  CHECK(usage->reasoning_tokens == 0);
+  CHECK(is_openai_usage_only_chunk(kUsageChunk));
+}
+
+TEST_CASE("chunks without a usage object yield nothing", "[usage]") {
+  CHECK_FALSE(extract_openai_usage(kContentChunk));
+  CHECK_FALSE(extract_openai_usage(R"({"choices":[{"delta":{"content":"x"}}]})"));
+  CHECK_FALSE(extract_openai_usage("[DONE]"));
+  CHECK_FALSE(extract_openai_usage(""));
+  CHECK_FALSE(extract_openai_usage(R"({"usage": "lots"})"));
+  CHECK_FALSE(extract_openai_usage(R"([{"usage":{"prompt_tokens":1}}])"));
+  // The word in content, even quoted, is not a key.
+  CHECK_FALSE(extract_openai_usage(
+      R"({"choices":[{"delta":{"content":"the \"usage\": {\"prompt_tokens\": 5} field"}}]})"));
+  // Only the top-level usage counts.
+  CHECK_FALSE(extract_openai_usage(R"({"response":{"usage":{"prompt_tokens":5}},"usage":null})"));
+  // Not JSON at all.
+  CHECK_FALSE(extract_openai_usage(R"({"usage":{"prompt_tokens":)"));
+}
+
+TEST_CASE("usage fields are optional and null-tolerant", "[usage]") {
+  auto usage = extract_openai_usage(
+      R"({"usage":{"prompt_tokens":null,"completion_tokens":5,"prompt_tokens_details":null,)"
+      R"("completion_tokens_details":{"reasoning_tokens":null}}})");
+  REQUIRE(usage);
+  CHECK(usage->prompt_tokens == 0);
+  CHECK(usage->completion_tokens == 5);
+  CHECK(usage->cached_prompt_tokens == 0);
+  CHECK(usage->reasoning_tokens == 0);
+
+  usage = extract_openai_usage(R"({"usage" : { } })");
+  REQUIRE(usage);
+  CHECK(usage->prompt_tokens == 0);
+}
+
+TEST_CASE("usage may come before the other fields", "[usage]") {
+  const auto usage = extract_openai_usage(
+      "{\n \"usage\" :\n {\"completion_tokens_details\":{\"reasoning_tokens\":3},"
+      "\"completion_tokens\":10,\"prompt_tokens\":20},\"choices\":[]}");
+  REQUIRE(usage);
+  CHECK(usage->prompt_tokens == 20);
+  CHECK(usage->completion_tokens == 10);
+  CHECK(usage->reasoning_tokens == 3);
+}
+
+TEST_CASE("large and then small documents reuse the padded buffer", "[usage]") {
+  std::string big = R"({"choices":[{"delta":{"content":")" + std::string(200000, 'z') +
+                    R"("}}],"usage":{"prompt_tokens":7,"completion_tokens":8}})";
+  auto usage = extract_openai_usage(big);
+  REQUIRE(usage);
+  CHECK(usage->prompt_tokens == 7);
+  CHECK(usage->completion_tokens == 8);
+  usage = extract_openai_usage(kUsageChunk);
+  REQUIRE(usage);
+  CHECK(usage->prompt_tokens == 82);
+}
+
+TEST_CASE("the usage-only chunk is told apart from ordinary chunks", "[usage]") {
+  CHECK(is_openai_usage_only_chunk(R"({"usage":{"prompt_tokens":1},"choices":[ ]})"));
+  CHECK_FALSE(is_openai_usage_only_chunk(kContentChunk));
+  CHECK_FALSE(is_openai_usage_only_chunk(
+      R"({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}})"));
+  CHECK_FALSE(is_openai_usage_only_chunk(R"({"choices":[],"usage":null})"));
+  CHECK_FALSE(is_openai_usage_only_chunk(R"({"usage":{"prompt_tokens":1}})"));
+  CHECK_FALSE(is_openai_usage_only_chunk(R"({"choices":{},"usage":{"prompt_tokens":1}})"));
+  CHECK_FALSE(is_openai_usage_only_chunk("[DONE]"));
+}
+
+TEST_CASE("in recorded streams only the final usage chunk carries usage", "[usage]") {
+  for (const char* name : {"openai_text_include_usage.txt", "openai_tool_call.txt"}) {
+    INFO("fixture " << name);
+    const auto events = fixture_events(name);
+    REQUIRE(events.size() >= 3);
+    int with_usage = 0;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const bool usage_only = is_openai_usage_only_chunk(events[i]);
+      const auto usage = extract_openai_usage(events[i]);
+      CHECK(usage_only == (i + 2 == events.size()));
+      if (usage) ++with_usage;
+    }
+    CHECK(with_usage == 1);
+  }
+  const auto text = fixture_events("openai_text_include_usage.txt");
+  const auto usage = extract_openai_usage(text[text.size() - 2]);
+  REQUIRE(usage);
+  CHECK(usage->prompt_tokens == 1117);
+  CHECK(usage->cached_prompt_tokens == 1024);
+  CHECK(usage->reasoning_tokens == 12);
+}
+
+TEST_CASE("cost prices uncached input, cached input and output separately", "[usage]") {
+  const Usage usage{1'000'000, 500'000, 200'000, 100'000};
+  const Price price{2.5, 10.0, 1.25};
+  // 800k uncached at 2.5 + 200k cached at 1.25 + 500k output (reasoning included) at 10.
+  CHECK(cost_usd(usage, price) == Approx(2.0 + 0.25 + 5.0));
+}
+
+TEST_CASE("cached input costs the input price when no cached price is set", "[usage]") {
+  const Usage usage{1'000'000, 0, 400'000, 0};
+  CHECK(cost_usd(usage, Price{3.0, 15.0, 0.0}) == Approx(3.0));
+}
+
+TEST_CASE("cost of small counts and of nothing", "[usage]") {
+  CHECK(cost_usd(Usage{}, Price{2.5, 10.0, 1.25}) == 0.0);
+  CHECK(cost_usd(Usage{1117, 46, 0, 0}, Price{2.5, 10.0, 1.25}) ==
+        Approx((1117 * 2.5 + 46 * 10.0) / 1e6));
+  CHECK(cost_usd(Usage{1117, 46, 0, 0}, Price{}) == 0.0);
+}
+
+TEST_CASE("more cached than prompt tokens never makes uncached input negative", "[usage]") {
+  const Usage usage{100, 0, 150, 0};
+  CHECK(cost_usd(usage, Price{2.0, 8.0, 0.5}) == Approx(150 * 0.5 / 1e6));
+}
