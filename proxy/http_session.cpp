@@ -163,7 +163,14 @@ net::awaitable<void> HttpSession::run() {
       RequestContext ctx;
       ctx.request_id = next_request_id();
       keep_alive_ = false;
-      if (hec == http::error::header_limit) {
+      if (hec == http::error::body_limit) {
+        // Beast checks Content-Length against the limit while reading the header.
+        co_await write_error(ctx, core::client_error(413, "Request body exceeds the limit of " +
+                                                              std::to_string(server.max_body_bytes) + " bytes.",
+                                                     "", "request_too_large"));
+        co_await discard_and_close();
+        co_return;
+      } else if (hec == http::error::header_limit) {
         co_await write_error(ctx, core::client_error(431, "Request headers are too large."));
       } else {
         co_await write_error(ctx, core::client_error(400, "Malformed HTTP request: " + hec.message()));
@@ -181,16 +188,7 @@ net::awaitable<void> HttpSession::run() {
     ctx.path = std::string(strip_query(header.target()));
     keep_alive_ = keep_alive_ && header.keep_alive() && !worker_.draining;
 
-    if (auto length = parser.content_length(); length && *length > server.max_body_bytes) {
-      keep_alive_ = false;
-      co_await write_error(ctx, core::client_error(413, "Request body of " + std::to_string(*length) +
-                                                            " bytes exceeds the limit of " +
-                                                            std::to_string(server.max_body_bytes) + " bytes.",
-                                                   "", "request_too_large"));
-      if (is_chat_path(ctx.path)) on_log(ctx);
-      co_await discard_and_close();
-      co_return;
-    } else if (length) {
+    if (auto length = parser.content_length()) {
       // Room for simdjson's padding up front, so parsing needs no copy of the body.
       parser.get().body().reserve(static_cast<std::size_t>(*length) + simdjson::SIMDJSON_PADDING);
     }
@@ -312,7 +310,9 @@ void HttpSession::on_log(RequestContext& ctx) {
   const auto now = Clock::now();
   ctx.finished = now;
   const metrics::ModelMetrics& mm = ctx.route ? *ctx.route->model_metrics : runtime.metrics->unrouted();
+  // 499 (nginx's "client closed request"): the client left before it got an answer.
   const int status = ctx.status == 0 ? 499 : ctx.status;
+  if (ctx.client_gone && ctx.error.empty()) ctx.error = "client_closed";
   mm.requests[metrics::status_class_index(status)]->Increment();
   const double total_s = std::chrono::duration<double>(now - ctx.start).count();
   mm.duration->Observe(total_s);

@@ -115,9 +115,11 @@ int main(int argc, char** argv) {
     proxy::net::io_context signals_ioc(1);
     proxy::net::signal_set signals(signals_ioc, SIGTERM, SIGINT);
     const std::uint16_t bound = gateway.start(host, port);
-    std::cout << "switchyard " << SWITCHYARD_VERSION << " listening on "
+    // The address goes last so scripts and tests can read the port off the end of the line.
+    std::cout << "switchyard " << SWITCHYARD_VERSION << " (" << workers << " workers, "
+              << runtime->routes.size() << " models) listening on "
               << (host.find(':') != std::string::npos ? "[" + host + "]" : host) << ":" << bound
-              << " (" << workers << " workers, " << runtime->routes.size() << " models)" << std::endl;
+              << std::endl;
 
     std::promise<void> drain_started;
     signals.async_wait([&](const boost::system::error_code& ec, int) {

@@ -124,10 +124,12 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
       route.provider_metrics->count_error(acquired.error_kind);
       ctx.error = std::string("upstream_") + std::string(metrics::upstream_error_name(acquired.error_kind));
       watch.stop();
-      co_await session.write_error(
-          ctx, acquired.error_kind == metrics::UpstreamError::timeout
-                   ? core::upstream_timeout("The upstream provider '" + provider.name + "' did not accept a connection in time.")
-                   : core::upstream_unreachable("Cannot reach the upstream provider '" + provider.name + "': " + acquired.error + "."));
+      // Named before the co_await: GCC 12 destroys a ?: temporary inside a co_await twice.
+      core::GatewayError error =
+          acquired.error_kind == metrics::UpstreamError::timeout
+              ? core::upstream_timeout("The upstream provider '" + provider.name + "' did not accept a connection in time.")
+              : core::upstream_unreachable("Cannot reach the upstream provider '" + provider.name + "': " + acquired.error + ".");
+      co_await session.write_error(ctx, error);
       co_return;
     }
     conn = std::move(acquired.connection);

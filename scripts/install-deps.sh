@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what Switchyard needs on Debian 12, and nothing that is already there.
+#   scripts/install-deps.sh          build and run dependencies
+#   scripts/install-deps.sh --test   also what the test suite needs (Node.js for the SDK tests)
+# Boost comes from the versioned 1.81 packages: the unversioned libboost-*-dev are 1.74 and
+# conflict with them.
+set -euo pipefail
+
+packages=(g++ cmake make ccache pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev libsimdjson-dev prometheus-cpp-dev libyaml-cpp-dev ca-certificates)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(catch2 openssl curl)
+  command -v node >/dev/null 2>&1 || packages+=(nodejs)
+  command -v npm >/dev/null 2>&1 || packages+=(npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+  sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, twice: a Release build and an AddressSanitizer +
+# UndefinedBehaviorSanitizer build, warnings as errors. Installs what is missing first,
+# including the npm packages the SDK tests drive.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/install-deps.sh" --test
+(cd "$root/tests/clients" && npm ci --no-audit --no-fund --loglevel=error)
+
+status=0
+for flavour in release asan; do
+  echo "== $flavour build"
+  "$root/scripts/build.sh" "$flavour" -DSWITCHYARD_WERROR=ON
+  echo "== $flavour tests"
+  # halt_on_error keeps a sanitizer finding from scrolling past unnoticed.
+  if ! (cd "$root/build/$flavour" &&
+        ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        ctest --output-on-failure -j "$(nproc)" --timeout 300); then
+    status=1
+  fi
+done
+exit $status
