@@ -1,0 +1,59 @@
+// Starts the mock upstream and the gateway as real processes on 127.0.0.1 for SDK tests.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function start(bin, args, env = {}) {
+  const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const port = new Promise((resolve, reject) => {
+    const onData = (data) => {
+      output += data.toString();
+      const match = output.match(/listening on (?:https?:\/\/)?127\.0\.0\.1:(\d+)/);
+      if (match) resolve(Number(match[1]));
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${bin} exited with ${code}: ${output}`)));
+  });
+  return { child, port, output: () => output };
+}
+
+export async function startGateway() {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-sdk-'));
+  const mock = start(process.env.SWITCHYARD_MOCK_UPSTREAM_BIN, ['--listen', '127.0.0.1:0']);
+  const mockPort = await mock.port;
+  const config = `listen: 127.0.0.1:0
+workers: 2
+access_log: off
+providers:
+  - name: upstream
+    type: openai_compatible
+    base_url: http://127.0.0.1:${mockPort}/v1
+    api_key: sk-upstream-secret
+models:
+  - name: gpt-test
+    provider: upstream
+    model: upstream-model-id
+    price: {input_per_mtok: 2, output_per_mtok: 8}
+`;
+  writeFileSync(join(dir, 'switchyard.yaml'), config);
+  const gateway = start(process.env.SWITCHYARD_BIN, ['--config', join(dir, 'switchyard.yaml')]);
+  const port = await gateway.port;
+  return {
+    port,
+    mockPort,
+    baseURL: `http://127.0.0.1:${port}/v1`,
+    async stop() {
+      for (const p of [gateway.child, mock.child]) {
+        if (p.exitCode === null) {
+          const exited = new Promise((resolve) => p.once('exit', resolve));
+          p.kill('SIGTERM');
+          await exited;
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
