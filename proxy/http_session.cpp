@@ -263,7 +263,7 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
     on_log(ctx);
     co_return;
   }
-  const bool is_get = method == http::verb::get || method == http::verb::head;
+  const bool is_get = method == http::verb::get;
   if (is_models_path(path)) {
     if (!is_get) co_await write_error(ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
     else co_await write_json(ctx, 200, runtime.models_json);

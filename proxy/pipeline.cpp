@@ -325,13 +325,18 @@ net::awaitable<void> serve_mock(HttpSession& session, const core::ChatRequest& c
   }
   bool ok = co_await session.begin_stream(ctx, "text/event-stream") &&
             co_await session.write_chunk(ctx, reply.role_event());
+  std::size_t sent = 0;
   for (std::size_t i = 0; ok && i < reply.tokens().size(); ++i) {
     if (i > 0 && !co_await wait(per_token)) {
       ok = false;
       break;
     }
     ok = co_await session.write_chunk(ctx, reply.token_event(i));
+    if (ok) ++sent;
   }
+  // A stream the client left early is charged for the tokens generated, as a provider would.
+  ctx.usage->completion_tokens = static_cast<std::int64_t>(sent);
+  ctx.cost_usd = core::cost_usd(*ctx.usage, ctx.route->model->price);
   ok = ok && co_await session.write_chunk(ctx, reply.finish_event());
   if (ok && chat.include_usage) ok = co_await session.write_chunk(ctx, reply.usage_event());
   ok = ok && co_await session.write_chunk(ctx, core::MockReply::done_event());
