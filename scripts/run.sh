@@ -5,5 +5,5 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
-"$root/scripts/build.sh" release -DSWITCHYARD_TESTS=OFF
+"$root/scripts/build.sh" release -DSWITCHYARD_TESTS=OFF -DSWITCHYARD_WERROR=OFF
 exec "$root/build/release/proxy/switchyard" --config "$root/deploy/switchyard.yaml" "$@"

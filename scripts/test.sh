@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 status=0
 for flavour in release asan; do
   echo "== $flavour build"
-  "$root/scripts/build.sh" "$flavour" -DSWITCHYARD_WERROR=ON
+  "$root/scripts/build.sh" "$flavour" -DSWITCHYARD_WERROR=ON -DSWITCHYARD_TESTS=ON
   echo "== $flavour tests"
   # halt_on_error keeps a sanitizer finding from scrolling past unnoticed.
   if ! (cd "$root/build/$flavour" &&
