@@ -1,4 +1,5 @@
 #include "core/chat_request.hpp"
+#include "core/padded_copy.hpp"
 
 #include <simdjson.h>
 
@@ -311,23 +312,6 @@ class RootReader {
   bool has_messages_ = false;
 };
 
-// Used only when a caller could not provide the padding simdjson needs.
-struct PaddedCopy {
-  std::unique_ptr<char[]> data;
-  std::size_t capacity = 0;
-
-  const char* assign(std::string_view s) {
-    const std::size_t needed = s.size() + simdjson::SIMDJSON_PADDING;
-    if (capacity < needed) {
-      const std::size_t grown = std::max(needed, capacity + capacity / 2);
-      data = std::make_unique_for_overwrite<char[]>(grown);
-      capacity = grown;
-    }
-    std::memcpy(data.get(), s.data(), s.size());
-    std::memset(data.get() + s.size(), 0, simdjson::SIMDJSON_PADDING);
-    return data.get();
-  }
-};
 
 // Tells a body that is not JSON from one that is JSON but not an object. Scalar documents
 // cannot be read as an ondemand::value, hence the per-type getters.
@@ -398,7 +382,7 @@ Result<ChatRequest, RequestError> parse_chat_request(std::string_view body, std:
   std::size_t capacity = body.size() + padding;
   if (padding < simdjson::SIMDJSON_PADDING) {
     base = fallback.assign(body);
-    capacity = fallback.capacity;
+    capacity = fallback.capacity();
   }
 
   ChatRequest request;

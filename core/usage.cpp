@@ -1,4 +1,5 @@
 #include "core/usage.hpp"
+#include "core/padded_copy.hpp"
 
 #include <simdjson.h>
 
@@ -32,30 +33,10 @@ bool may_have_usage_object(std::string_view json) {
   return false;
 }
 
-// Stream chunks arrive unpadded inside read buffers; they are copied into one growing buffer
-// per thread rather than allocating per chunk.
-class PaddedBuffer {
- public:
-  simdjson::simdjson_result<od::document> iterate(od::parser& parser, std::string_view json) {
-    const std::size_t needed = json.size() + simdjson::SIMDJSON_PADDING;
-    if (capacity_ < needed) {
-      const std::size_t grown = std::max(needed, capacity_ + capacity_ / 2);
-      data_ = std::make_unique_for_overwrite<char[]>(grown);
-      capacity_ = grown;
-    }
-    std::memcpy(data_.get(), json.data(), json.size());
-    std::memset(data_.get() + json.size(), 0, simdjson::SIMDJSON_PADDING);
-    return parser.iterate(data_.get(), json.size(), capacity_);
-  }
-
- private:
-  std::unique_ptr<char[]> data_;
-  std::size_t capacity_ = 0;
-};
 
 struct ThreadParser {
   od::parser parser;
-  PaddedBuffer buffer;
+  PaddedCopy buffer;  // stream chunks arrive unpadded inside read buffers
 };
 
 ThreadParser& thread_parser() {
@@ -123,7 +104,8 @@ std::optional<Usage> extract_openai_usage(std::string_view json) {
   if (!may_have_usage_object(json)) return std::nullopt;
   ThreadParser& tp = thread_parser();
   od::document doc;
-  if (tp.buffer.iterate(tp.parser, json).get(doc)) return std::nullopt;
+  const char* padded = tp.buffer.assign(json);
+  if (tp.parser.iterate(padded, json.size(), tp.buffer.capacity()).get(doc)) return std::nullopt;
   od::object root;
   if (doc.get_object().get(root)) return std::nullopt;
   for (auto field_result : root) {
@@ -140,7 +122,8 @@ bool is_openai_usage_only_chunk(std::string_view json) {
   if (!may_have_usage_object(json)) return false;
   ThreadParser& tp = thread_parser();
   od::document doc;
-  if (tp.buffer.iterate(tp.parser, json).get(doc)) return false;
+  const char* padded = tp.buffer.assign(json);
+  if (tp.parser.iterate(padded, json.size(), tp.buffer.capacity()).get(doc)) return false;
   od::object root;
   if (doc.get_object().get(root)) return false;
   bool empty_choices = false;

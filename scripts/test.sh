@@ -9,9 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 status=0
 for flavour in release asan; do
-  echo "== $flavour build"
+  echo "== $flavour build (at ${SECONDS}s)"
   "$root/scripts/build.sh" "$flavour" -DSWITCHYARD_WERROR=ON -DSWITCHYARD_TESTS=ON
-  echo "== $flavour tests"
+  echo "== $flavour tests (at ${SECONDS}s)"
   # halt_on_error keeps a sanitizer finding from scrolling past unnoticed.
   if ! (cd "$root/build/$flavour" &&
         ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -19,4 +19,5 @@ for flavour in release asan; do
     status=1
   fi
 done
+echo "== done in ${SECONDS}s"
 exit $status
