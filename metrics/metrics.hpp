@@ -1,20 +1,21 @@
 #pragma once
-// Every Prometheus family is registered once here, at start-up, and every label combination
-// the hot path can need is resolved then too: requests only touch pre-resolved handles.
+// Every metric family is registered once here, at start-up, and every label combination the
+// hot path can need is resolved then too: a request only touches pre-resolved handles, and
+// only its own worker's shard of them (see sharded.hpp), so recording takes no lock.
 // Labels are bounded: configured model and provider names, status classes and fixed reasons.
+// prometheus-cpp supplies the data model and the text exposition.
 #include <array>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
+#include <prometheus/metric_family.h>
 
 #include "core/config.hpp"
 #include "core/usage.hpp"
+#include "metrics/sharded.hpp"
 
 namespace switchyard::metrics {
 
@@ -34,52 +35,81 @@ enum class UpstreamError : std::size_t {
 };
 std::string_view upstream_error_name(UpstreamError e);
 
-struct ModelMetrics {
-  std::array<prometheus::Counter*, kStatusClasses> requests{};
-  prometheus::Histogram* duration = nullptr;
-  prometheus::Histogram* time_to_first_token = nullptr;
-  prometheus::Counter* prompt_tokens = nullptr;
-  prometheus::Counter* completion_tokens = nullptr;
-  prometheus::Counter* cached_prompt_tokens = nullptr;
-  prometheus::Counter* reasoning_tokens = nullptr;
-  prometheus::Counter* cost_usd = nullptr;
+using Labels = std::vector<prometheus::ClientMetric::Label>;
 
-  void record_usage(const core::Usage& usage, double cost) const;
+// One metric family: a name, a type and its labelled series.
+class Family {
+ public:
+  Family(std::string name, std::string help, prometheus::MetricType type, std::size_t shards);
+  ShardedValue& value(Labels labels);
+  ShardedHistogram& histogram(Labels labels, std::vector<double> upper_bounds);
+  prometheus::MetricFamily collect() const;
+
+ private:
+  struct Series {
+    Labels labels;
+    std::unique_ptr<ShardedValue> value;
+    std::unique_ptr<ShardedHistogram> histogram;
+  };
+  std::string name_;
+  std::string help_;
+  prometheus::MetricType type_;
+  std::size_t shards_;
+  std::vector<Series> series_;
+};
+
+struct ModelMetrics {
+  std::array<ShardedValue*, kStatusClasses> requests{};
+  ShardedHistogram* duration = nullptr;
+  ShardedHistogram* time_to_first_token = nullptr;
+  ShardedValue* prompt_tokens = nullptr;
+  ShardedValue* completion_tokens = nullptr;
+  ShardedValue* cached_prompt_tokens = nullptr;
+  ShardedValue* reasoning_tokens = nullptr;
+  ShardedValue* cost_usd = nullptr;
+
+  void record_usage(std::size_t shard, const core::Usage& usage, double cost) const;
 };
 
 struct ProviderMetrics {
-  prometheus::Histogram* upstream_duration = nullptr;
-  std::array<prometheus::Counter*, static_cast<std::size_t>(UpstreamError::kCount)> errors{};
+  ShardedHistogram* upstream_duration = nullptr;
+  std::array<ShardedValue*, static_cast<std::size_t>(UpstreamError::kCount)> errors{};
 
-  void count_error(UpstreamError e) const { errors[static_cast<std::size_t>(e)]->Increment(); }
+  void count_error(std::size_t shard, UpstreamError e) const {
+    errors[static_cast<std::size_t>(e)]->add(shard, 1);
+  }
 };
 
 class Metrics {
  public:
-  explicit Metrics(const core::Config& config);
+  // `shards`: one per worker thread; each thread records only into its own shard.
+  Metrics(const core::Config& config, std::size_t shards);
 
   // Handles for a configured model; requests naming no configured model use unrouted().
   const ModelMetrics& model(std::string_view name) const;
   const ModelMetrics& unrouted() const { return unrouted_; }
   const ProviderMetrics& provider(std::string_view name) const;
 
-  prometheus::Gauge& in_flight() const { return *in_flight_; }
-  prometheus::Histogram& gateway_overhead() const { return *overhead_; }
-  prometheus::Counter& access_log_dropped() const { return *access_log_dropped_; }
-  prometheus::Counter& client_disconnects() const { return *client_disconnects_; }
+  ShardedValue& in_flight() const { return *in_flight_; }
+  ShardedHistogram& gateway_overhead() const { return *overhead_; }
+  ShardedValue& access_log_dropped() const { return *access_log_dropped_; }
+  ShardedValue& client_disconnects() const { return *client_disconnects_; }
 
   // The Prometheus text exposition of everything registered.
   std::string serialize() const;
 
  private:
-  std::shared_ptr<prometheus::Registry> registry_;
+  Family& add_family(std::string name, std::string help, prometheus::MetricType type);
+
+  std::size_t shards_;
+  std::vector<std::unique_ptr<Family>> families_;
   std::unordered_map<std::string, ModelMetrics> models_;
   std::unordered_map<std::string, ProviderMetrics> providers_;
   ModelMetrics unrouted_;
-  prometheus::Gauge* in_flight_ = nullptr;
-  prometheus::Histogram* overhead_ = nullptr;
-  prometheus::Counter* access_log_dropped_ = nullptr;
-  prometheus::Counter* client_disconnects_ = nullptr;
+  ShardedValue* in_flight_ = nullptr;
+  ShardedHistogram* overhead_ = nullptr;
+  ShardedValue* access_log_dropped_ = nullptr;
+  ShardedValue* client_disconnects_ = nullptr;
 };
 
 }  // namespace switchyard::metrics

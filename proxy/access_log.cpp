@@ -3,7 +3,7 @@
 namespace switchyard::proxy {
 
 AccessLog::AccessLog(const std::string& target, std::size_t producers,
-                     prometheus::Counter& dropped, std::size_t ring_capacity)
+                     metrics::ShardedValue& dropped, std::size_t ring_capacity)
     : dropped_(dropped) {
   if (target == "off") return;
   if (target == "stdout") {
@@ -24,7 +24,7 @@ void AccessLog::push(std::size_t producer, std::string line) {
   Ring& ring = *rings_[producer];
   const std::size_t tail = ring.tail.load(std::memory_order_relaxed);
   if (tail - ring.head.load(std::memory_order_acquire) >= ring.slots.size()) {
-    dropped_.Increment();
+    dropped_.add(producer, 1);
     return;
   }
   ring.slots[tail % ring.slots.size()] = std::move(line);

@@ -9,14 +9,14 @@
 #include <thread>
 #include <vector>
 
-#include <prometheus/counter.h>
+#include "metrics/sharded.hpp"
 
 namespace switchyard::proxy {
 
 class AccessLog {
  public:
   // `target`: "stdout", "off", or a file path (appended to). `producers`: one ring each.
-  AccessLog(const std::string& target, std::size_t producers, prometheus::Counter& dropped,
+  AccessLog(const std::string& target, std::size_t producers, metrics::ShardedValue& dropped,
             std::size_t ring_capacity = 8192);
   ~AccessLog();
   AccessLog(const AccessLog&) = delete;
@@ -41,7 +41,7 @@ class AccessLog {
   std::FILE* out_ = nullptr;
   bool owns_file_ = false;
   std::vector<std::unique_ptr<Ring>> rings_;
-  prometheus::Counter& dropped_;
+  metrics::ShardedValue& dropped_;
   std::atomic<std::uint64_t> pushed_{0};  // bumped per line; the writer waits on it
   std::atomic<bool> stopping_{false};
   std::thread writer_;

@@ -222,9 +222,9 @@ net::awaitable<void> HttpSession::run() {
     }
 
     Request request = parser.release();
-    worker_.runtime.metrics->in_flight().Increment();
+    worker_.runtime.metrics->in_flight().add(worker_.index, 1);
     co_await handle(request, ctx);
-    worker_.runtime.metrics->in_flight().Decrement();
+    worker_.runtime.metrics->in_flight().add(worker_.index, -1);
     stream_started_ = false;
     if (!stream_.socket().is_open()) break;
   }
@@ -313,23 +313,24 @@ void HttpSession::on_log(RequestContext& ctx) {
   // 499 (nginx's "client closed request"): the client left before it got an answer.
   const int status = ctx.status == 0 ? 499 : ctx.status;
   if (ctx.client_gone && ctx.error.empty()) ctx.error = "client_closed";
-  mm.requests[metrics::status_class_index(status)]->Increment();
+  const std::size_t shard = worker_.index;
+  mm.requests[metrics::status_class_index(status)]->add(shard, 1);
   const double total_s = std::chrono::duration<double>(now - ctx.start).count();
-  mm.duration->Observe(total_s);
+  mm.duration->observe(shard, total_s);
   double ttft_ms = -1;
   if (ctx.first_token && ctx.stream) {
     const double ttft_s = std::chrono::duration<double>(*ctx.first_token - ctx.start).count();
-    mm.time_to_first_token->Observe(ttft_s);
+    mm.time_to_first_token->observe(shard, ttft_s);
     ttft_ms = ttft_s * 1000;
   }
-  if (ctx.usage) mm.record_usage(*ctx.usage, ctx.cost_usd);
+  if (ctx.usage) mm.record_usage(shard, *ctx.usage, ctx.cost_usd);
   if (ctx.route && ctx.upstream_time.count() > 0) {
-    ctx.route->provider_metrics->upstream_duration->Observe(
+    ctx.route->provider_metrics->upstream_duration->observe(shard, 
         std::chrono::duration<double>(ctx.upstream_time).count());
   }
   const std::int64_t overhead_us = ctx.overhead_us(now);
-  runtime.metrics->gateway_overhead().Observe(static_cast<double>(overhead_us) / 1e6);
-  if (ctx.client_gone) runtime.metrics->client_disconnects().Increment();
+  runtime.metrics->gateway_overhead().observe(shard, static_cast<double>(overhead_us) / 1e6);
+  if (ctx.client_gone) runtime.metrics->client_disconnects().add(shard, 1);
 
   if (!runtime.access_log || !runtime.access_log->enabled()) return;
   // Never the prompt, never a key: only ids, names, counts and timings.

@@ -121,7 +121,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     }
     if (ctx.client_gone) co_return;
     if (!acquired.connection) {
-      route.provider_metrics->count_error(acquired.error_kind);
+      route.provider_metrics->count_error(worker.index, acquired.error_kind);
       ctx.error = std::string("upstream_") + std::string(metrics::upstream_error_name(acquired.error_kind));
       watch.stop();
       // Named before the co_await: GCC 12 destroys a ?: temporary inside a co_await twice.
@@ -150,7 +150,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
   }
   if (ctx.client_gone) co_return;
   if (ec) {
-    route.provider_metrics->count_error(classify(ec));
+    route.provider_metrics->count_error(worker.index, classify(ec));
     watch.stop();
     conn.reset();
     co_await session.write_error(ctx, error_for(ec, route));
@@ -178,7 +178,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
   };
 
   if (status < 200 || status >= 300) {
-    route.provider_metrics->count_error(status < 500 ? metrics::UpstreamError::status_4xx
+    route.provider_metrics->count_error(worker.index, status < 500 ? metrics::UpstreamError::status_4xx
                                                      : metrics::UpstreamError::status_5xx);
     std::string body;
     ec = co_await read_whole_body(body, kMaxUpstreamErrorBody);
@@ -199,7 +199,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     watch.stop();
     if (ctx.client_gone) co_return;
     if (ec) {
-      route.provider_metrics->count_error(classify(ec));
+      route.provider_metrics->count_error(worker.index, classify(ec));
       co_await session.write_error(ctx, error_for(ec, route));
       co_return;
     }
@@ -242,7 +242,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     co_return;  // dropping conn closes the upstream request
   }
   if (ec) {
-    route.provider_metrics->count_error(classify(ec));
+    route.provider_metrics->count_error(worker.index, classify(ec));
     co_await session.write_error(ctx, error_for(ec, route));
     co_return;
   }

@@ -9,7 +9,7 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::size_t workers) 
   auto runtime = std::make_unique<Runtime>();
   runtime->config = std::move(config);
   const core::Config& cfg = runtime->config;
-  runtime->metrics = std::make_unique<metrics::Metrics>(cfg);
+  runtime->metrics = std::make_unique<metrics::Metrics>(cfg, workers);
   runtime->access_log = std::make_unique<AccessLog>(cfg.server.access_log, workers,
                                                     runtime->metrics->access_log_dropped());
 
