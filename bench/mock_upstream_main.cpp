@@ -1,5 +1,6 @@
 // switchyard-mock-upstream: a fake OpenAI-compatible provider; see bench/README.md.
 
+#include <sys/resource.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -73,6 +74,13 @@ switchyard::bench::MockUpstreamOptions parse_flags(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const auto options = parse_flags(argc, argv);
+  // Benchmarks hold thousands of streams open at once; lift the soft descriptor limit.
+  rlimit limit{};
+  rlimit wanted{1 << 18, 1 << 18};
+  if (setrlimit(RLIMIT_NOFILE, &wanted) != 0 && getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    limit.rlim_cur = limit.rlim_max;  // unprivileged: the soft limit can still go up to the hard one
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
 
   // Blocked before any thread exists so every thread inherits the mask and sigwait() below is
   // the only place the signals are delivered.

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <iostream>
+#include <latch>
 
 #include "proxy/http_session.hpp"
 #include "proxy/worker.hpp"
@@ -92,9 +93,12 @@ std::uint16_t Gateway::start(const std::string& host, std::uint16_t port) {
 }
 
 void Gateway::begin_drain() {
+  // Returns once every worker has closed its listener, so whoever logs "draining" afterwards
+  // tells the truth: no new connection is accepted from then on.
+  std::latch closed(static_cast<std::ptrdiff_t>(workers_.size()));
   for (auto& worker : workers_) {
     Worker* w = worker.get();
-    net::post(w->ioc, [w] {
+    net::post(w->ioc, [w, &closed] {
       w->draining = true;
       if (w->acceptor) {
         beast::error_code ec;
@@ -103,8 +107,10 @@ void Gateway::begin_drain() {
       // Copy: closing a session may remove it from the set.
       std::vector<HttpSession*> sessions(w->sessions.begin(), w->sessions.end());
       for (HttpSession* s : sessions) s->close_if_idle();
+      closed.count_down();
     });
   }
+  closed.wait();
 }
 
 bool Gateway::wait_drained(std::chrono::milliseconds deadline) {

@@ -24,7 +24,7 @@ class Gateway {
   std::uint16_t start(const std::string& host, std::uint16_t port);
 
   // Stops accepting and closes idle connections; requests and streams in flight go on.
-  // Safe to call from any thread.
+  // Returns when no worker accepts any more. Call from a thread that is not a worker.
   void begin_drain();
   // Waits until every in-flight request is done or the deadline passes, then stops the
   // workers. Returns true when everything finished before the deadline.

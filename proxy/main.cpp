@@ -1,4 +1,6 @@
 // switchyard: the gateway binary. Reads the config, starts the workers, drains on SIGTERM.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -41,6 +43,23 @@ bool split_listen(const std::string& value, std::string& host, std::uint16_t& po
   if (p > 65535) return false;
   port = static_cast<std::uint16_t>(p);
   return !host.empty();
+}
+
+// Each proxied stream holds two sockets; the usual soft limit of 1024 descriptors would cap
+// the gateway near 500 concurrent streams. Raise it to what the system allows.
+// Privileged processes may lift the hard limit too (10,000 streams need 20,000 sockets).
+void raise_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  constexpr rlim_t kWanted = 1 << 18;
+  if (limit.rlim_max < kWanted) {
+    rlimit wanted{kWanted, kWanted};
+    if (setrlimit(RLIMIT_NOFILE, &wanted) == 0) return;
+  }
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
 }
 
 }  // namespace
@@ -102,6 +121,7 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  raise_file_limit();
   const std::size_t workers = config.server.workers > 0
                                   ? static_cast<std::size_t>(config.server.workers)
                                   : std::max(1u, std::thread::hardware_concurrency());
@@ -124,9 +144,9 @@ int main(int argc, char** argv) {
     std::promise<void> drain_started;
     signals.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      drain_started.set_value();
-      std::cerr << "switchyard: draining (up to " << drain.count() << " ms)" << std::endl;
       gateway.begin_drain();
+      std::cerr << "switchyard: draining (up to " << drain.count() << " ms)" << std::endl;
+      drain_started.set_value();
       // A second signal means "now".
       signals.async_wait([&](const boost::system::error_code& ec2, int) {
         if (!ec2) {

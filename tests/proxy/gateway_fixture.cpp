@@ -140,6 +140,18 @@ std::vector<std::string> sse_data(std::string_view body) {
   return out;
 }
 
+std::string wait_for_metric(std::uint16_t port, std::string_view series, double value,
+                            std::chrono::milliseconds deadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  std::string text;
+  while (true) {
+    text = http_request(port, "GET", "/metrics").body;
+    if (text.find(series) != std::string::npos && metric_value(text, series) == value) return text;
+    if (std::chrono::steady_clock::now() >= until) return text;
+    std::this_thread::sleep_for(10ms);  // poll interval while waiting for the condition
+  }
+}
+
 double metric_value(std::string_view exposition, std::string_view series) {
   std::size_t pos = 0;
   while ((pos = exposition.find(series, pos)) != std::string_view::npos) {

@@ -54,6 +54,11 @@ std::string chat_body(std::string_view model, std::string_view extra = {});
 boost::json::object parse_object(std::string_view json);
 // The data payloads of an SSE body, in order.
 std::vector<std::string> sse_data(std::string_view body);
+// Metrics are recorded once a request's last byte is sent, so a scrape right after the
+// response may come first: polls /metrics on `port` until `series` reads `value` (or the
+// deadline passes) and returns the last exposition seen.
+std::string wait_for_metric(std::uint16_t port, std::string_view series, double value,
+                            std::chrono::milliseconds deadline = 10s);
 // The value of one Prometheus sample line, e.g. metric_value(text, "switchyard_x{a=\"b\"}").
 double metric_value(std::string_view exposition, std::string_view series);
 

@@ -66,7 +66,8 @@ TEST_CASE("a streamed completion reaches the client event by event, without the 
   auto sent = parse_object(gw.last_upstream_request().at("body").as_string());
   CHECK(sent.at("stream_options").at("include_usage").as_bool());
   // ...and counted it.
-  const std::string metrics = gw.metrics();
+  const std::string metrics =
+      wait_for_metric(gw.port, R"(switchyard_tokens_total{kind="completion",model="gpt-test"})", 500);
   CHECK(metric_value(metrics, R"(switchyard_tokens_total{kind="prompt",model="gpt-test"})") == 1000);
   CHECK(metric_value(metrics, R"(switchyard_tokens_total{kind="completion",model="gpt-test"})") == 500);
 }
@@ -112,6 +113,8 @@ TEST_CASE("usage and cost of each request show in /metrics and the access log") 
   auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test", kUsageOverride),
                           {{"x-request-id", "cost-check-1"}});
   REQUIRE(res.status == 200);
+  // The access-log line is queued after every metric of the request is recorded.
+  const std::string line = gw.wait_access_log_line("cost-check-1");
   const std::string metrics = gw.metrics();
   CHECK(metric_value(metrics, R"(switchyard_requests_total{model="gpt-test",provider="upstream",status="2xx"})") == 1);
   CHECK(metric_value(metrics, R"(switchyard_tokens_total{kind="cached_prompt",model="gpt-test"})") == 200);
@@ -122,7 +125,6 @@ TEST_CASE("usage and cost of each request show in /metrics and the access log") 
   CHECK(metrics.find("switchyard_gateway_overhead_seconds_count 1") != std::string::npos);
   CHECK(metrics.find(GatewayFixture::kUpstreamKey) == std::string::npos);
 
-  const std::string line = gw.wait_access_log_line("cost-check-1");
   auto entry = parse_object(line);
   CHECK(entry.at("model").as_string() == "gpt-test");
   CHECK(entry.at("provider").as_string() == "upstream");

@@ -91,6 +91,6 @@ TEST_CASE("the default config serves the mock model with no API key in the envir
   StreamingResponse stream(port, "POST", "/v1/chat/completions", chat_body("mock-gpt", R"(,"stream":true)"));
   REQUIRE(stream.status() == 200);
   CHECK(sse_data(stream.read_all()).back() == "[DONE]");
-  CHECK(metric_value(http_request(port, "GET", "/metrics").body,
-                     R"(switchyard_requests_total{model="mock-gpt",provider="mock",status="2xx"})") == 1);
+  const std::string series = R"(switchyard_requests_total{model="mock-gpt",provider="mock",status="2xx"})";
+  CHECK(metric_value(wait_for_metric(port, series, 1), series) == 1);
 }

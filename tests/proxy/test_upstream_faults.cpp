@@ -18,7 +18,8 @@ TEST_CASE("an upstream 429 keeps its status, OpenAI-shaped body and retry-after"
   auto error = parse_object(res.body).at("error").as_object();
   CHECK(error.contains("message"));
   CHECK(error.contains("type"));
-  const std::string metrics = gw.metrics();
+  const std::string metrics = wait_for_metric(
+      gw.port, R"(switchyard_requests_total{model="gpt-test",provider="upstream",status="4xx"})", 1);
   CHECK(metric_value(metrics, R"(switchyard_upstream_errors_total{provider="upstream",reason="status_4xx"})") == 1);
   CHECK(metric_value(metrics, R"(switchyard_requests_total{model="gpt-test",provider="upstream",status="4xx"})") == 1);
 }
@@ -100,7 +101,8 @@ TEST_CASE("a client that disconnects mid-stream cancels the upstream request at 
   // 50 chunks 200 ms apart would take 10 s; the upstream must see the abort long before.
   CHECK(gw.wait_mock_stat("streams_aborted", 1, 5s) == 1);
   CHECK(gw.mock_stats().at("streams_completed").as_int64() == 0);
-  CHECK(metric_value(gw.metrics(), "switchyard_client_disconnects_total") == 1);
+  CHECK(metric_value(wait_for_metric(gw.port, "switchyard_client_disconnects_total", 1),
+                     "switchyard_client_disconnects_total") == 1);
 }
 
 TEST_CASE("a client that disconnects while waiting for a non-streaming answer cancels it too") {
