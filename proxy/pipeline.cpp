@@ -160,7 +160,10 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
   auto& response = parser->get();
   const int status = static_cast<int>(response.result_int());
   const bool is_sse = response[http::field::content_type].starts_with("text/event-stream");
-  char buffer[16384];
+  // Lives in the coroutine frame of every open stream, so it stays small: with thousands of
+  // concurrent streams each kilobyte here is megabytes of RSS. SSE events are far smaller;
+  // a larger body just takes more reads.
+  char buffer[4096];
 
   auto read_whole_body = [&](std::string& into, std::size_t limit) -> net::awaitable<beast::error_code> {
     while (!parser->is_done()) {

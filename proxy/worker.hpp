@@ -17,7 +17,9 @@ struct Worker {
       : index(index_), runtime(runtime_), pool(ioc.get_executor()) {}
 
   std::size_t index;
-  net::io_context ioc{1};
+  // One thread runs it and nothing else touches its sockets, so the reactor's I/O locks can
+  // go; posting from other threads (the drain) still goes through the scheduler's lock.
+  net::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   const Runtime& runtime;
   UpstreamPool pool;
   std::optional<tcp::acceptor> acceptor;
