@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <array>
 #include <random>
 
 #include "core/chat_request.hpp"
@@ -54,32 +55,54 @@ std::string HttpSession::next_request_id() {
   return std::string(out, static_cast<std::size_t>(n));
 }
 
-template <class Response>
-void HttpSession::stamp(Response& response, RequestContext& ctx) {
-  response.set(http::field::server, "switchyard");
-  response.set("x-request-id", ctx.request_id);
-  response.set("x-switchyard-overhead-us", std::to_string(ctx.overhead_us(Clock::now())));
-  response.keep_alive(keep_alive_);
+void HttpSession::start_head(RequestContext& ctx, int status, std::string_view content_type) {
+  head_.clear();
+  head_ += "HTTP/1.1 ";
+  head_ += std::to_string(status);
+  head_ += ' ';
+  head_ += http::obsolete_reason(static_cast<http::status>(status));
+  head_ += "\r\nServer: switchyard\r\nContent-Type: ";
+  head_ += content_type;
+  head_ += "\r\nx-request-id: ";
+  head_ += ctx.request_id;
+  head_ += "\r\nx-switchyard-overhead-us: ";
+  head_ += std::to_string(ctx.overhead_us(Clock::now()));
+  if (!keep_alive_) {
+    head_ += "\r\nConnection: close";
+  } else if (http10_) {
+    head_ += "\r\nConnection: keep-alive";
+  }
+  head_ += "\r\n";
 }
 
-net::awaitable<bool> HttpSession::write_json(RequestContext& ctx, int status, std::string body,
-                                             std::string_view retry_after) {
-  http::response<http::string_body> res{static_cast<http::status>(status), 11};
-  res.set(http::field::content_type, "application/json");
-  if (!retry_after.empty()) res.set(http::field::retry_after, retry_after);
-  res.body() = std::move(body);
-  res.prepare_payload();
+net::awaitable<bool> HttpSession::write_whole(RequestContext& ctx, int status,
+                                              std::string_view content_type, std::string_view body,
+                                              std::string_view retry_after) {
   ctx.status = status;
-  stamp(res, ctx);
-  ctx.bytes_out += res.body().size();
+  start_head(ctx, status, content_type);
+  if (!retry_after.empty()) {
+    head_ += "Retry-After: ";
+    head_ += retry_after;
+    head_ += "\r\n";
+  }
+  head_ += "Content-Length: ";
+  head_ += std::to_string(body.size());
+  head_ += "\r\n\r\n";
+  ctx.bytes_out += body.size();
   stream_.expires_after(worker_.runtime.config.server.read_timeout);
-  auto [ec, n] = co_await http::async_write(stream_, res, kAsTuple);
+  const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(body.data(), body.size())};
+  auto [ec, n] = co_await net::async_write(stream_, buffers, kAsTuple);
   (void)n;
   if (ec) {
     keep_alive_ = false;
     co_return false;
   }
   co_return true;
+}
+
+net::awaitable<bool> HttpSession::write_json(RequestContext& ctx, int status, std::string body,
+                                             std::string_view retry_after) {
+  co_return co_await write_whole(ctx, status, "application/json", body, retry_after);
 }
 
 net::awaitable<bool> HttpSession::write_error(RequestContext& ctx, const core::GatewayError& error) {
@@ -95,16 +118,12 @@ net::awaitable<bool> HttpSession::write_error(RequestContext& ctx, const core::G
 }
 
 net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_view content_type) {
-  http::response<http::empty_body> res{http::status::ok, 11};
-  res.set(http::field::content_type, content_type);
-  res.set(http::field::cache_control, "no-cache");
-  res.set("x-accel-buffering", "no");  // tell any proxy in front of us not to buffer either
-  res.chunked(true);
   ctx.status = 200;
-  stamp(res, ctx);
-  http::response_serializer<http::empty_body> serializer{res};
+  start_head(ctx, 200, content_type);
+  // x-accel-buffering tells any proxy in front of us not to buffer the stream either.
+  head_ += "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n";
   stream_.expires_after(worker_.runtime.config.server.read_timeout);
-  auto [ec, n] = co_await http::async_write_header(stream_, serializer, kAsTuple);
+  auto [ec, n] = co_await net::async_write(stream_, net::buffer(head_), kAsTuple);
   (void)n;
   stream_started_ = true;
   if (ec) {
@@ -187,6 +206,7 @@ net::awaitable<void> HttpSession::run() {
     }
     ctx.path = std::string(strip_query(header.target()));
     keep_alive_ = keep_alive_ && header.keep_alive() && !worker_.draining;
+    http10_ = header.version() == 10;
 
     if (auto length = parser.content_length()) {
       // Room for simdjson's padding up front, so parsing needs no copy of the body.
@@ -291,15 +311,8 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
       co_await write_error(ctx, core::client_error(405, "Use GET for /metrics.", "", "method_not_allowed"));
       co_return;
     }
-    http::response<http::string_body> res{http::status::ok, 11};
-    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    res.body() = runtime.metrics->serialize();
-    res.prepare_payload();
-    stamp(res, ctx);
-    stream_.expires_after(runtime.config.server.read_timeout);
-    auto [ec, n] = co_await http::async_write(stream_, res, kAsTuple);
-    (void)n;
-    if (ec) keep_alive_ = false;
+    const std::string text = runtime.metrics->serialize();
+    co_await write_whole(ctx, 200, "text/plain; version=0.0.4; charset=utf-8", text);
     co_return;
   }
   co_await write_error(ctx, core::client_error(404, "Unknown path " + ctx.path + ".", "", "unknown_url"));

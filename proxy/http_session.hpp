@@ -44,14 +44,19 @@ class HttpSession {
  private:
   net::awaitable<void> handle(Request& request, RequestContext& ctx);
   net::awaitable<void> discard_and_close();
-  template <class Response>
-  void stamp(Response& response, RequestContext& ctx);
+  // Response heads are formatted directly into head_: they always have the same few fields,
+  // and Beast's generic serializer cost more than the rest of the request path together.
+  void start_head(RequestContext& ctx, int status, std::string_view content_type);
+  net::awaitable<bool> write_whole(RequestContext& ctx, int status, std::string_view content_type,
+                                   std::string_view body, std::string_view retry_after = {});
   void on_log(RequestContext& ctx);
   std::string next_request_id();
 
   Worker& worker_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::string head_;
+  bool http10_ = false;
   bool idle_ = true;
   bool keep_alive_ = true;
   bool stream_started_ = false;

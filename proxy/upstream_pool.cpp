@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cerrno>
 
 namespace switchyard::proxy {
@@ -21,11 +22,14 @@ UpstreamConnection::UpstreamConnection(net::any_io_executor ex, ssl::context* tl
 
 beast::tcp_stream& UpstreamConnection::tcp() { return tls_ ? tls_->next_layer() : *plain_; }
 
-net::awaitable<beast::error_code> UpstreamConnection::write(
-    http::request<http::string_body>& request, Clock::duration timeout) {
+net::awaitable<beast::error_code> UpstreamConnection::write(std::string_view head,
+                                                            std::string_view body,
+                                                            Clock::duration timeout) {
   tcp().expires_after(timeout);
-  auto [ec, n] = tls_ ? co_await http::async_write(*tls_, request, kAsTuple)
-                      : co_await http::async_write(*plain_, request, kAsTuple);
+  const std::array<net::const_buffer, 2> buffers{net::buffer(head.data(), head.size()),
+                                                 net::buffer(body.data(), body.size())};
+  auto [ec, n] = tls_ ? co_await net::async_write(*tls_, buffers, kAsTuple)
+                      : co_await net::async_write(*plain_, buffers, kAsTuple);
   (void)n;
   co_return ec;
 }

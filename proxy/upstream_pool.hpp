@@ -27,7 +27,8 @@ class UpstreamConnection {
   // meanwhile, so a failure before any response byte is worth one retry on a new one.
   bool reused = false;
 
-  net::awaitable<beast::error_code> write(http::request<http::string_body>& request,
+  // Sends a request whose head is already formatted, followed by its body, in one gather write.
+  net::awaitable<beast::error_code> write(std::string_view head, std::string_view body,
                                           Clock::duration timeout);
   net::awaitable<beast::error_code> read_header(ResponseParser& parser, Clock::duration timeout);
   // Reads what is available of the body into [data, data+size); returns the byte count.
