@@ -100,9 +100,68 @@ double cost_usd(const Usage& usage, const Price& price) {
   return micro_usd / 1e6;
 }
 
+namespace {
+
+// Where the top-level "usage" object of a response sits, found without walking the document:
+// providers put it last, and a whole non-streamed completion can be long. Takes the last
+// `"usage":{` and accepts it only if what follows its closing brace closes the root and
+// nothing else, which places it at depth one. (A quote inside a JSON string is escaped, so
+// `"usage"` cannot come from string content.) Returns an empty view when unsure.
+std::string_view find_top_level_usage(std::string_view json) {
+  std::size_t key = json.rfind("\"usage\"");
+  if (key == std::string_view::npos) return {};
+  std::size_t i = key + 7;
+  auto skip_space = [&] {
+    while (i < json.size() && (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t')) ++i;
+  };
+  skip_space();
+  if (i >= json.size() || json[i] != ':') return {};
+  ++i;
+  skip_space();
+  if (i >= json.size() || json[i] != '{') return {};
+  const std::size_t begin = i;
+  int depth = 0;
+  bool in_string = false;
+  std::size_t end = std::string_view::npos;
+  int unmatched_closes = 0;
+  for (; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (end != std::string_view::npos) return {};  // another container after usage
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (end == std::string_view::npos) {
+        if (--depth == 0) end = i + 1;
+      } else if (++unmatched_closes > 1) {
+        return {};
+      }
+    }
+  }
+  if (end == std::string_view::npos || unmatched_closes != 1) return {};
+  return json.substr(begin, end - begin);
+}
+
+}  // namespace
+
 std::optional<Usage> extract_openai_usage(std::string_view json) {
   if (!may_have_usage_object(json)) return std::nullopt;
   ThreadParser& tp = thread_parser();
+  if (const std::string_view usage = find_top_level_usage(json); !usage.empty()) {
+    od::document usage_doc;
+    const char* padded_usage = tp.buffer.assign(usage);
+    od::value value;
+    if (!tp.parser.iterate(padded_usage, usage.size(), tp.buffer.capacity()).get(usage_doc) &&
+        !usage_doc.get_value().get(value)) {
+      if (auto result = read_usage(value)) return result;
+    }
+  }
   od::document doc;
   const char* padded = tp.buffer.assign(json);
   if (tp.parser.iterate(padded, json.size(), tp.buffer.capacity()).get(doc)) return std::nullopt;

@@ -45,14 +45,30 @@ void HttpSession::close_if_idle() {
 }
 
 std::string HttpSession::next_request_id() {
-  thread_local const std::uint64_t prefix = std::random_device{}() ^
-                                            (static_cast<std::uint64_t>(std::random_device{}()) << 32);
-  char out[40];
-  const int n = std::snprintf(out, sizeof out, "sy-%012llx-%zx-%llx",
-                              static_cast<unsigned long long>(prefix & 0xffffffffffffULL),
-                              worker_.index,
-                              static_cast<unsigned long long>(++worker_.request_counter));
-  return std::string(out, static_cast<std::size_t>(n));
+  // "sy-" + 48 random bits fixed per thread + worker + a per-worker counter, in hex. Built by
+  // hand: snprintf showed up at 3% of a request's instructions.
+  thread_local const std::uint64_t prefix =
+      (std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32)) &
+      0xffffffffffffULL;
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto append_hex = [](std::string& out, std::uint64_t v, int min_digits) {
+    char digits[16];
+    int n = 0;
+    do {
+      digits[n++] = kHex[v & 0xf];
+      v >>= 4;
+    } while (v != 0 || n < min_digits);
+    while (n > 0) out += digits[--n];
+  };
+  std::string id;
+  id.reserve(40);
+  id += "sy-";
+  append_hex(id, prefix, 12);
+  id += '-';
+  append_hex(id, worker_.index, 1);
+  id += '-';
+  append_hex(id, ++worker_.request_counter, 1);
+  return id;
 }
 
 void HttpSession::start_head(RequestContext& ctx, int status, std::string_view content_type) {

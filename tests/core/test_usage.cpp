@@ -188,3 +188,26 @@ TEST_CASE("more cached than prompt tokens never makes uncached input negative", 
   const Usage usage{100, 0, 150, 0};
   CHECK(cost_usd(usage, Price{2.0, 8.0, 0.5}) == Approx(150 * 0.5 / 1e6));
 }
+
+TEST_CASE("usage is found at the top level of long responses, not in look-alike keys", "[usage]") {
+  using switchyard::core::extract_openai_usage;
+  // Long content before the usage object: the fast path must still find it.
+  const std::string content(100000, 'x');
+  const std::string body = R"({"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":")" + content +
+                           R"("}}],"usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46},"system_fingerprint":"fp"})";
+  auto u = extract_openai_usage(body);
+  REQUIRE(u);
+  CHECK(u->prompt_tokens == 12);
+  CHECK(u->completion_tokens == 34);
+
+  // A nested "usage" after the real one must not be taken for it.
+  const std::string nested =
+      R"({"usage":{"prompt_tokens":1,"completion_tokens":2},"meta":{"usage":{"prompt_tokens":99,"completion_tokens":99}}})";
+  auto n = extract_openai_usage(nested);
+  REQUIRE(n);
+  CHECK(n->prompt_tokens == 1);
+
+  // The word inside string content is escaped and never matches.
+  const std::string in_text = R"({"choices":[{"message":{"content":"my \"usage\": {\"prompt_tokens\": 5}"}}]})";
+  CHECK_FALSE(extract_openai_usage(in_text));
+}
