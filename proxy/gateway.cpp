@@ -39,6 +39,18 @@ net::awaitable<void> accept_loop(Worker& worker) {
   }
 }
 
+// Fires the worker's deadlines (see deadline.hpp). Ends once a draining worker has no
+// sessions left, so that the worker's io_context runs out of work and its thread ends.
+net::awaitable<void> sweep_deadlines(Worker& worker) {
+  net::steady_timer timer(worker.ioc);
+  while (!(worker.draining && worker.sessions.empty())) {
+    timer.expires_after(DeadlineRegistry::kSweepInterval);
+    auto [ec] = co_await timer.async_wait(kAsTuple);
+    if (ec) break;
+    worker.deadlines.sweep(Clock::now());
+  }
+}
+
 void open_acceptor(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
   acceptor.open(endpoint.protocol());
   acceptor.set_option(net::socket_base::reuse_address(true));
@@ -73,6 +85,7 @@ std::uint16_t Gateway::start(const std::string& host, std::uint16_t port) {
   for (auto& worker : workers_) {
     Worker* w = worker.get();
     net::co_spawn(w->ioc, accept_loop(*w), net::detached);
+    net::co_spawn(w->ioc, sweep_deadlines(*w), net::detached);
     threads_.emplace_back([this, w] {
       // run() returns once the worker has nothing left to do: after a drain, when its last
       // session has finished.

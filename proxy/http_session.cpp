@@ -33,7 +33,10 @@ std::string_view strip_query(std::string_view target) {
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, tcp::socket socket)
-    : worker_(worker), stream_(std::move(socket)) {
+    : worker_(worker), stream_(std::move(socket)), deadline_(worker.deadlines, [this] {
+        beast::error_code ec;
+        stream_.socket().cancel(ec);
+      }) {
   worker_.sessions.insert(this);
 }
 
@@ -105,10 +108,11 @@ net::awaitable<bool> HttpSession::write_whole(RequestContext& ctx, int status,
   head_ += std::to_string(body.size());
   head_ += "\r\n\r\n";
   ctx.bytes_out += body.size();
-  stream_.expires_after(worker_.runtime.config.server.read_timeout);
+  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
   const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(body.data(), body.size())};
   auto [ec, n] = co_await net::async_write(stream_, buffers, kAsTuple);
   (void)n;
+  deadline_.clear();
   if (ec) {
     keep_alive_ = false;
     co_return false;
@@ -138,9 +142,10 @@ net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_
   start_head(ctx, 200, content_type);
   // x-accel-buffering tells any proxy in front of us not to buffer the stream either.
   head_ += "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n";
-  stream_.expires_after(worker_.runtime.config.server.read_timeout);
+  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
   auto [ec, n] = co_await net::async_write(stream_, net::buffer(head_), kAsTuple);
   (void)n;
+  deadline_.clear();
   stream_started_ = true;
   if (ec) {
     keep_alive_ = false;
@@ -153,10 +158,11 @@ net::awaitable<bool> HttpSession::write_chunk(RequestContext& ctx, std::string_v
   if (data.empty()) co_return true;  // an empty chunk would end the body
   if (!ctx.first_token) ctx.first_token = Clock::now();
   ctx.bytes_out += data.size();
-  stream_.expires_after(worker_.runtime.config.server.read_timeout);
+  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
   auto [ec, n] =
       co_await net::async_write(stream_, http::make_chunk(net::buffer(data.data(), data.size())), kAsTuple);
   (void)n;
+  deadline_.clear();
   if (ec) {
     keep_alive_ = false;
     co_return false;
@@ -165,9 +171,10 @@ net::awaitable<bool> HttpSession::write_chunk(RequestContext& ctx, std::string_v
 }
 
 net::awaitable<bool> HttpSession::end_stream(RequestContext&) {
-  stream_.expires_after(worker_.runtime.config.server.read_timeout);
+  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
   auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(), kAsTuple);
   (void)n;
+  deadline_.clear();
   if (ec) {
     keep_alive_ = false;
     co_return false;
@@ -183,9 +190,11 @@ net::awaitable<void> HttpSession::run() {
     parser.header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
     parser.body_limit(server.max_body_bytes);
     idle_ = true;
-    stream_.expires_after(first ? server.read_timeout : server.keepalive_timeout);
-    auto [hec, hn] = co_await http::async_read_header(stream_, buffer_, parser, kAsTuple);
+    deadline_.expires_after(first ? server.read_timeout : server.keepalive_timeout);
+    auto [hec0, hn] = co_await http::async_read_header(stream_, buffer_, parser, kAsTuple);
     (void)hn;
+    deadline_.clear();
+    const beast::error_code hec = deadline_.translate(hec0);
     idle_ = false;
     first = false;
     if (hec) {
@@ -229,16 +238,19 @@ net::awaitable<void> HttpSession::run() {
       parser.get().body().reserve(static_cast<std::size_t>(*length) + simdjson::SIMDJSON_PADDING);
     }
     if (header[http::field::expect] == "100-continue") {
-      stream_.expires_after(server.read_timeout);
+      deadline_.expires_after(server.read_timeout);
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       auto [cec, cn] = co_await net::async_write(stream_, net::buffer(kContinue), kAsTuple);
       (void)cn;
+      deadline_.clear();
       if (cec) break;
     }
     if (!parser.is_done()) {
-      stream_.expires_after(server.read_timeout);
-      auto [bec, bn] = co_await http::async_read(stream_, buffer_, parser, kAsTuple);
+      deadline_.expires_after(server.read_timeout);
+      auto [bec0, bn] = co_await http::async_read(stream_, buffer_, parser, kAsTuple);
       (void)bn;
+      deadline_.clear();
+      const beast::error_code bec = deadline_.translate(bec0);
       if (bec) {
         keep_alive_ = false;
         if (bec == http::error::body_limit) {
@@ -274,7 +286,7 @@ net::awaitable<void> HttpSession::discard_and_close() {
   // with unread data would reset the connection and could destroy our answer in flight.
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream_.expires_after(std::chrono::seconds(2));
+  deadline_.expires_after(std::chrono::seconds(2));
   std::size_t discarded = 0;
   char sink[16384];
   while (discarded < (64u << 20)) {

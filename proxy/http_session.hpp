@@ -53,7 +53,8 @@ class HttpSession {
   std::string next_request_id();
 
   Worker& worker_;
-  beast::tcp_stream stream_;
+  beast::tcp_stream stream_;  // its own per-operation timers stay unused: see deadline.hpp
+  Deadline deadline_;
   beast::flat_buffer buffer_;
   std::string head_;
   bool http10_ = false;

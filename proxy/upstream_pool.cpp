@@ -11,8 +11,8 @@ constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 }  // namespace
 
 UpstreamConnection::UpstreamConnection(net::any_io_executor ex, ssl::context* tls_context,
-                                       std::string pool_key)
-    : pool_key_(std::move(pool_key)) {
+                                       std::string pool_key, DeadlineRegistry& deadlines)
+    : pool_key_(std::move(pool_key)), deadline_(deadlines, [this] { close(); }) {
   if (tls_context != nullptr) {
     tls_.emplace(ex, *tls_context);
   } else {
@@ -25,32 +25,36 @@ beast::tcp_stream& UpstreamConnection::tcp() { return tls_ ? tls_->next_layer() 
 net::awaitable<beast::error_code> UpstreamConnection::write(std::string_view head,
                                                             std::string_view body,
                                                             Clock::duration timeout) {
-  tcp().expires_after(timeout);
+  deadline_.expires_after(timeout);
   const std::array<net::const_buffer, 2> buffers{net::buffer(head.data(), head.size()),
                                                  net::buffer(body.data(), body.size())};
   auto [ec, n] = tls_ ? co_await net::async_write(*tls_, buffers, kAsTuple)
                       : co_await net::async_write(*plain_, buffers, kAsTuple);
   (void)n;
-  co_return ec;
+  deadline_.clear();
+  co_return deadline_.translate(ec);
 }
 
 net::awaitable<beast::error_code> UpstreamConnection::read_header(ResponseParser& parser,
                                                                   Clock::duration timeout) {
-  tcp().expires_after(timeout);
+  deadline_.expires_after(timeout);
   auto [ec, n] = tls_ ? co_await http::async_read_header(*tls_, buffer_, parser, kAsTuple)
                       : co_await http::async_read_header(*plain_, buffer_, parser, kAsTuple);
   (void)n;
-  co_return ec;
+  deadline_.clear();
+  co_return deadline_.translate(ec);
 }
 
 net::awaitable<std::pair<beast::error_code, std::size_t>> UpstreamConnection::read_some(
     ResponseParser& parser, char* data, std::size_t size, Clock::duration timeout) {
   parser.get().body().data = data;
   parser.get().body().size = size;
-  tcp().expires_after(timeout);
+  deadline_.expires_after(timeout);
   auto [ec, n] = tls_ ? co_await http::async_read_some(*tls_, buffer_, parser, kAsTuple)
                       : co_await http::async_read_some(*plain_, buffer_, parser, kAsTuple);
   (void)n;
+  deadline_.clear();
+  ec = deadline_.translate(ec);
   // need_buffer only says our buffer filled up; the bytes in it are good.
   if (ec == http::error::need_buffer) ec = {};
   co_return std::pair{ec, size - parser.get().body().size};
@@ -65,14 +69,18 @@ void UpstreamConnection::close() {
 bool UpstreamConnection::looks_alive() {
   if (!tcp().socket().is_open()) return false;
   if (buffer_.size() != 0) return false;  // unsolicited bytes: the stream is out of step
+  // Fresh from a response: skip the syscall. Should the server have closed it meanwhile, the
+  // request fails before any response byte and is retried once on a new connection.
+  if (Clock::now() - idle_since_ < std::chrono::seconds(2)) return true;
   char byte;
   const ssize_t r = ::recv(tcp().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   // Nothing to read is the healthy state; 0 means the server closed it, data means garbage.
   return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-UpstreamPool::UpstreamPool(net::any_io_executor ex, std::size_t max_idle_per_host)
-    : ex_(std::move(ex)), max_idle_per_host_(max_idle_per_host) {}
+UpstreamPool::UpstreamPool(net::any_io_executor ex, DeadlineRegistry& deadlines,
+                           std::size_t max_idle_per_host)
+    : ex_(std::move(ex)), deadlines_(deadlines), max_idle_per_host_(max_idle_per_host) {}
 
 ssl::context& UpstreamPool::tls_context_for(const core::ProviderConfig& provider) {
   auto& slot = tls_contexts_[provider.ca_file];
@@ -111,7 +119,7 @@ net::awaitable<AcquireResult> UpstreamPool::acquire(const adapters::UpstreamEndp
       co_return result;
     }
   }
-  auto conn = std::make_unique<UpstreamConnection>(ex_, tls_context, endpoint.pool_key);
+  auto conn = std::make_unique<UpstreamConnection>(ex_, tls_context, endpoint.pool_key, deadlines_);
 
   tcp::resolver resolver(ex_);
   auto [rec, results] =
@@ -120,9 +128,11 @@ net::awaitable<AcquireResult> UpstreamPool::acquire(const adapters::UpstreamEndp
     result.error = "cannot resolve " + endpoint.host + ": " + rec.message();
     co_return result;
   }
-  conn->tcp().expires_after(provider.connect_timeout);
-  auto [cec, ep] = co_await conn->tcp().async_connect(results, kAsTuple);
+  conn->deadline_.expires_after(provider.connect_timeout);
+  auto [cec0, ep] = co_await conn->tcp().async_connect(results, kAsTuple);
   (void)ep;
+  conn->deadline_.clear();
+  const beast::error_code cec = conn->deadline_.translate(cec0);
   if (cec) {
     result.error_kind =
         cec == beast::error::timeout ? metrics::UpstreamError::timeout : metrics::UpstreamError::connect;
@@ -139,8 +149,10 @@ net::awaitable<AcquireResult> UpstreamPool::acquire(const adapters::UpstreamEndp
       co_return result;
     }
     stream.set_verify_callback(ssl::host_name_verification(endpoint.host));
-    conn->tcp().expires_after(provider.connect_timeout);
-    auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, kAsTuple);
+    conn->deadline_.expires_after(provider.connect_timeout);
+    auto [hec0] = co_await stream.async_handshake(ssl::stream_base::client, kAsTuple);
+    conn->deadline_.clear();
+    const beast::error_code hec = conn->deadline_.translate(hec0);
     if (hec) {
       result.error_kind = hec == beast::error::timeout ? metrics::UpstreamError::timeout
                                                        : metrics::UpstreamError::tls;
@@ -155,7 +167,7 @@ net::awaitable<AcquireResult> UpstreamPool::acquire(const adapters::UpstreamEndp
 void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection) {
   auto& idle = idle_[connection->pool_key()];
   if (idle.size() >= max_idle_per_host_) return;  // closes it
-  connection->tcp().expires_never();
+  connection->idle_since_ = Clock::now();
   idle.push_back(std::move(connection));
 }
 

@@ -10,6 +10,7 @@
 #include "adapters/upstream_endpoint.hpp"
 #include "core/config.hpp"
 #include "metrics/metrics.hpp"
+#include "proxy/deadline.hpp"
 #include "proxy/net.hpp"
 
 namespace switchyard::proxy {
@@ -18,7 +19,8 @@ class UpstreamConnection {
  public:
   using ResponseParser = http::response_parser<http::buffer_body>;
 
-  UpstreamConnection(net::any_io_executor ex, ssl::context* tls_context, std::string pool_key);
+  UpstreamConnection(net::any_io_executor ex, ssl::context* tls_context, std::string pool_key,
+                     DeadlineRegistry& deadlines);
 
   bool tls() const { return tls_.has_value(); }
   beast::tcp_stream& tcp();
@@ -46,6 +48,8 @@ class UpstreamConnection {
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
   beast::flat_buffer buffer_;
   std::string pool_key_;
+  Deadline deadline_;
+  Clock::time_point idle_since_{};
 };
 
 struct AcquireResult {
@@ -56,7 +60,8 @@ struct AcquireResult {
 
 class UpstreamPool {
  public:
-  explicit UpstreamPool(net::any_io_executor ex, std::size_t max_idle_per_host = 256);
+  UpstreamPool(net::any_io_executor ex, DeadlineRegistry& deadlines,
+               std::size_t max_idle_per_host = 256);
 
   // An idle live connection when there is one, else a new connection (resolve, connect,
   // TLS handshake) bounded by the provider's connect timeout.
@@ -69,6 +74,7 @@ class UpstreamPool {
   ssl::context& tls_context_for(const core::ProviderConfig& provider);
 
   net::any_io_executor ex_;
+  DeadlineRegistry& deadlines_;
   std::size_t max_idle_per_host_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
   std::unordered_map<std::string, std::unique_ptr<ssl::context>> tls_contexts_;  // by ca_file

@@ -4,6 +4,7 @@
 #include <optional>
 #include <unordered_set>
 
+#include "proxy/deadline.hpp"
 #include "proxy/net.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -14,13 +15,14 @@ class HttpSession;
 
 struct Worker {
   Worker(std::size_t index_, const Runtime& runtime_)
-      : index(index_), runtime(runtime_), pool(ioc.get_executor()) {}
+      : index(index_), runtime(runtime_), pool(ioc.get_executor(), deadlines) {}
 
   std::size_t index;
   // One thread runs it and nothing else touches its sockets, so the reactor's I/O locks can
   // go; posting from other threads (the drain) still goes through the scheduler's lock.
   net::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   const Runtime& runtime;
+  DeadlineRegistry deadlines;  // declared before everything that registers in it
   UpstreamPool pool;
   std::optional<tcp::acceptor> acceptor;
   bool draining = false;
