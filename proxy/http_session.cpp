@@ -137,13 +137,24 @@ net::awaitable<bool> HttpSession::write_error(RequestContext& ctx, const core::G
                                 error.status == 429 || error.status == 503 ? "1" : "");
 }
 
-net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_view content_type) {
+net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_view content_type,
+                                               std::string_view first_data) {
   ctx.status = 200;
   start_head(ctx, 200, content_type);
   // x-accel-buffering tells any proxy in front of us not to buffer the stream either.
   head_ += "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n";
+  if (!first_data.empty()) {
+    char size[20];
+    const int n = std::snprintf(size, sizeof size, "%zx\r\n", first_data.size());
+    head_.append(size, static_cast<std::size_t>(n));
+    if (!ctx.first_token) ctx.first_token = Clock::now();
+    ctx.bytes_out += first_data.size();
+  }
+  const std::array<net::const_buffer, 3> buffers{
+      net::buffer(head_), net::buffer(first_data.data(), first_data.size()),
+      net::buffer(first_data.empty() ? std::string_view() : std::string_view("\r\n"))};
   deadline_.expires_after(worker_.runtime.config.server.read_timeout);
-  auto [ec, n] = co_await net::async_write(stream_, net::buffer(head_), kAsTuple);
+  auto [ec, n] = co_await net::async_write(stream_, buffers, kAsTuple);
   (void)n;
   deadline_.clear();
   stream_started_ = true;

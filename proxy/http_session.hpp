@@ -36,7 +36,10 @@ class HttpSession {
   net::awaitable<bool> write_error(RequestContext& ctx, const core::GatewayError& error);
 
   // Streamed responses: chunked transfer, one chunk per write, nothing held back.
-  net::awaitable<bool> begin_stream(RequestContext& ctx, std::string_view content_type);
+  // `first_data`, when given, goes out as the first chunk in the same write as the head, so
+  // the client is woken once for its first event rather than twice.
+  net::awaitable<bool> begin_stream(RequestContext& ctx, std::string_view content_type,
+                                    std::string_view first_data = {});
   net::awaitable<bool> write_chunk(RequestContext& ctx, std::string_view data);
   net::awaitable<bool> end_stream(RequestContext& ctx);
   bool stream_started() const { return stream_started_; }

@@ -224,11 +224,17 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     co_return;
   }
 
-  // on_response_headers for a stream: our own chunked SSE headers go out at once.
-  if (!co_await session.begin_stream(ctx, "text/event-stream")) {
-    ctx.client_gone = true;
-    watch.stop();
-    co_return;
+  // on_response_headers for a stream: our chunked SSE head goes out now, unless the first
+  // event is already here, in which case head and event leave together (one wake-up of the
+  // client instead of two, for the event it is waiting for).
+  bool head_sent = false;
+  if (!conn->has_pending_input()) {
+    if (!co_await session.begin_stream(ctx, "text/event-stream")) {
+      ctx.client_gone = true;
+      watch.stop();
+      co_return;
+    }
+    head_sent = true;
   }
   OpenAiStreamRelay relay(/*drop_usage_chunk=*/!chat.include_usage);
   while (!parser->is_done()) {
@@ -244,7 +250,14 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
       break;
     }
     const std::string_view out = relay.on_read(std::string_view(buffer, n), ctx.usage);
-    if (!co_await session.write_chunk(ctx, out)) {
+    bool written;  // no co_await inside ?: (GCC 12 coroutine pitfalls)
+    if (head_sent) {
+      written = co_await session.write_chunk(ctx, out);
+    } else {
+      written = co_await session.begin_stream(ctx, "text/event-stream", out);
+      head_sent = true;
+    }
+    if (!written) {
       ctx.client_gone = true;
       break;
     }
@@ -261,6 +274,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     co_return;
   }
   if (parser->keep_alive()) worker.pool.release(std::move(conn));
+  if (!head_sent && !co_await session.begin_stream(ctx, "text/event-stream")) co_return;
   co_await session.end_stream(ctx);
 }
 

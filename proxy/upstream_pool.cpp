@@ -60,6 +60,12 @@ net::awaitable<std::pair<beast::error_code, std::size_t>> UpstreamConnection::re
   co_return std::pair{ec, size - parser.get().body().size};
 }
 
+bool UpstreamConnection::has_pending_input() {
+  if (buffer_.size() != 0) return true;
+  beast::error_code ec;
+  return tcp().socket().available(ec) > 0 && !ec;
+}
+
 void UpstreamConnection::close() {
   beast::error_code ec;
   tcp().socket().shutdown(tcp::socket::shutdown_both, ec);

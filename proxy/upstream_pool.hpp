@@ -37,6 +37,9 @@ class UpstreamConnection {
   net::awaitable<std::pair<beast::error_code, std::size_t>> read_some(
       ResponseParser& parser, char* data, std::size_t size, Clock::duration timeout);
 
+  // True when response bytes are already here (buffered or waiting in the socket), so a
+  // read would complete at once.
+  bool has_pending_input();
   // Closes the socket: pending operations complete with an error. Used to cancel.
   void close();
   // Cheap check that an idle connection was not closed by the server.
