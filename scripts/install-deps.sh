@@ -10,7 +10,7 @@ packages=(g++ cmake make ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsimdjson-dev prometheus-cpp-dev libyaml-cpp-dev ca-certificates)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(catch2 openssl curl)
+  packages+=(catch2 openssl curl python3)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
