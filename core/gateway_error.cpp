@@ -114,26 +114,26 @@ GatewayError client_error(int status, std::string message, std::string param, st
   return e;
 }
 
-GatewayError upstream_unreachable(std::string message) {
+namespace {
+// Failures to get an answer from the provider at all: worth retrying elsewhere.
+GatewayError upstream_failure(int status, std::string code, std::string message) {
   GatewayError e;
-  e.status = 502;
+  e.status = status;
   e.type = "api_error";
   e.message = std::move(message);
-  e.code = "upstream_unreachable";
+  e.code = std::move(code);
   e.source = ErrorSource::upstream;
   e.retryable = true;
   return e;
 }
+}  // namespace
+
+GatewayError upstream_unreachable(std::string message) {
+  return upstream_failure(502, "upstream_unreachable", std::move(message));
+}
 
 GatewayError upstream_timeout(std::string message) {
-  GatewayError e;
-  e.status = 504;
-  e.type = "api_error";
-  e.message = std::move(message);
-  e.code = "upstream_timeout";
-  e.source = ErrorSource::upstream;
-  e.retryable = true;
-  return e;
+  return upstream_failure(504, "upstream_timeout", std::move(message));
 }
 
 std::string to_openai_error_body(const GatewayError& e) {

@@ -74,6 +74,19 @@ std::string HttpSession::next_request_id() {
   return id;
 }
 
+template <class Buffers>
+net::awaitable<bool> HttpSession::send(const Buffers& buffers) {
+  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
+  auto [ec, n] = co_await net::async_write(stream_, buffers, kAsTuple);
+  (void)n;
+  deadline_.clear();
+  if (ec) {
+    keep_alive_ = false;
+    co_return false;
+  }
+  co_return true;
+}
+
 void HttpSession::start_head(RequestContext& ctx, int status, std::string_view content_type) {
   head_.clear();
   head_ += "HTTP/1.1 ";
@@ -108,16 +121,8 @@ net::awaitable<bool> HttpSession::write_whole(RequestContext& ctx, int status,
   head_ += std::to_string(body.size());
   head_ += "\r\n\r\n";
   ctx.bytes_out += body.size();
-  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
   const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(body.data(), body.size())};
-  auto [ec, n] = co_await net::async_write(stream_, buffers, kAsTuple);
-  (void)n;
-  deadline_.clear();
-  if (ec) {
-    keep_alive_ = false;
-    co_return false;
-  }
-  co_return true;
+  co_return co_await send(buffers);
 }
 
 net::awaitable<bool> HttpSession::write_json(RequestContext& ctx, int status, std::string body,
@@ -153,44 +158,19 @@ net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_
   const std::array<net::const_buffer, 3> buffers{
       net::buffer(head_), net::buffer(first_data.data(), first_data.size()),
       net::buffer(first_data.empty() ? std::string_view() : std::string_view("\r\n"))};
-  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
-  auto [ec, n] = co_await net::async_write(stream_, buffers, kAsTuple);
-  (void)n;
-  deadline_.clear();
   stream_started_ = true;
-  if (ec) {
-    keep_alive_ = false;
-    co_return false;
-  }
-  co_return true;
+  co_return co_await send(buffers);
 }
 
 net::awaitable<bool> HttpSession::write_chunk(RequestContext& ctx, std::string_view data) {
   if (data.empty()) co_return true;  // an empty chunk would end the body
   if (!ctx.first_token) ctx.first_token = Clock::now();
   ctx.bytes_out += data.size();
-  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
-  auto [ec, n] =
-      co_await net::async_write(stream_, http::make_chunk(net::buffer(data.data(), data.size())), kAsTuple);
-  (void)n;
-  deadline_.clear();
-  if (ec) {
-    keep_alive_ = false;
-    co_return false;
-  }
-  co_return true;
+  co_return co_await send(http::make_chunk(net::buffer(data.data(), data.size())));
 }
 
 net::awaitable<bool> HttpSession::end_stream(RequestContext&) {
-  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
-  auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(), kAsTuple);
-  (void)n;
-  deadline_.clear();
-  if (ec) {
-    keep_alive_ = false;
-    co_return false;
-  }
-  co_return true;
+  co_return co_await send(http::make_chunk_last());
 }
 
 net::awaitable<void> HttpSession::run() {

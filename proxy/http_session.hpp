@@ -50,6 +50,9 @@ class HttpSession {
   // Response heads are formatted directly into head_: they always have the same few fields,
   // and Beast's generic serializer cost more than the rest of the request path together.
   void start_head(RequestContext& ctx, int status, std::string_view content_type);
+  // Writes to the client within the read timeout; false (and no keep-alive) on failure.
+  template <class Buffers>
+  net::awaitable<bool> send(const Buffers& buffers);
   net::awaitable<bool> write_whole(RequestContext& ctx, int status, std::string_view content_type,
                                    std::string_view body, std::string_view retry_after = {});
   void on_log(RequestContext& ctx);

@@ -57,13 +57,13 @@ TEST_CASE("an upstream that never answers gives 504 after the first-byte timeout
 }
 
 TEST_CASE("a slow stream is not cut by a total timeout: only silence between chunks counts") {
-  // Each gap (250 ms) is under the idle timeout (400 ms); the whole stream (about 2.5 s) is
-  // far over it.
-  GatewayFixture gw({.upstream_extra = "    first_byte_timeout_ms: 400\n    idle_timeout_ms: 400\n"});
+  // Each gap (200 ms) is far under the idle timeout (1 s), so a loaded machine cannot push
+  // one over it; the whole stream (about 2.4 s) is well over it.
+  GatewayFixture gw({.upstream_extra = "    first_byte_timeout_ms: 1000\n    idle_timeout_ms: 1000\n"});
   StreamingResponse stream(gw.port, "POST", "/v1/chat/completions",
-                           chat_body("gpt-test", R"(,"stream":true,"mock":{"chunks":10,"chunk_delay_ms":250})"));
+                           chat_body("gpt-test", R"(,"stream":true,"mock":{"chunks":12,"chunk_delay_ms":200})"));
   auto events = sse_data(stream.read_all());
-  CHECK(events.size() == 1 + 10 + 1 + 1);
+  CHECK(events.size() == 1 + 12 + 1 + 1);
   CHECK(events.back() == "[DONE]");
 }
 
