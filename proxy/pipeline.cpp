@@ -47,9 +47,7 @@ class OpenAiStreamRelay {
  public:
   explicit OpenAiStreamRelay(bool drop_usage_chunk) : filter_(drop_usage_chunk) {}
 
-  // Returns the bytes to send for this read. They are always a copy owned by the relay:
-  // `piece` lives in the worker's shared read buffer, which other streams reuse while this
-  // one waits for its write.
+  // Returns the bytes to send for this read (a view into `piece` when nothing is dropped).
   std::string_view on_read(std::string_view piece, std::optional<core::Usage>& usage) {
     out_.clear();
     std::size_t cursor = 0;
@@ -70,10 +68,7 @@ class OpenAiStreamRelay {
       pending_.clear();
       cursor = event.end_offset;
     });
-    if (!filter_) {
-      out_.assign(piece);
-      return out_;
-    }
+    if (!filter_) return piece;
     if (decoder_.mid_event()) {
       pending_.append(piece.substr(cursor));
     } else {
@@ -176,8 +171,10 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
   auto& response = parser->get();
   const int status = static_cast<int>(response.result_int());
   const bool is_sse = response[http::field::content_type].starts_with("text/event-stream");
-  char* const buffer = worker.read_buffer.data();  // shared: consume each read before co_await
-  constexpr std::size_t kBufferSize = std::tuple_size_v<decltype(worker.read_buffer)>;
+  // Lives in the coroutine frame of every open stream, so it stays small: with thousands of
+  // concurrent streams each kilobyte here is megabytes of RSS. SSE events are far smaller;
+  // a larger body just takes more reads.
+  char buffer[4096];
 
   auto read_whole_body = [&](std::string& into, std::size_t limit) -> net::awaitable<beast::error_code> {
     while (!parser->is_done()) {
@@ -185,7 +182,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
       std::size_t n = 0;
       {
         UpstreamTimer timer(ctx);
-        std::tie(rec, n) = co_await conn->read_some(*parser, buffer, kBufferSize, provider.idle_timeout);
+        std::tie(rec, n) = co_await conn->read_some(*parser, buffer, sizeof buffer, provider.idle_timeout);
       }
       if (rec) co_return rec;
       if (into.size() + n > limit) co_return http::error::body_limit;
@@ -245,7 +242,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     std::size_t n = 0;
     {
       UpstreamTimer timer(ctx);
-      std::tie(rec, n) = co_await conn->read_some(*parser, buffer, kBufferSize, provider.idle_timeout);
+      std::tie(rec, n) = co_await conn->read_some(*parser, buffer, sizeof buffer, provider.idle_timeout);
     }
     if (ctx.client_gone) break;
     if (rec) {

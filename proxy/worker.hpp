@@ -1,7 +1,6 @@
 #pragma once
 // One worker thread: its own io_context, acceptor and upstream pool. A request never leaves
 // the worker that accepted it, so nothing here needs a lock.
-#include <array>
 #include <optional>
 #include <unordered_set>
 
@@ -29,10 +28,6 @@ struct Worker {
   bool draining = false;
   std::unordered_set<HttpSession*> sessions;
   std::uint64_t request_counter = 0;
-  // Every upstream read on this worker lands here and is consumed (decoded, copied) before
-  // its coroutine suspends again, so one buffer serves all streams. Kept per stream it was
-  // the largest part of each stream's memory.
-  std::array<char, 16384> read_buffer{};
 };
 
 }  // namespace switchyard::proxy
