@@ -33,7 +33,7 @@ GatewayFixture::GatewayFixture(GatewayOptions options) {
 
   std::ostringstream config;
   config << "listen: 127.0.0.1:0\n"
-         << "workers: 2\n"
+         << "workers: " << options.workers << "\n"
          << "access_log: " << access_log_path << "\n"
          << options.top_level << "\n"
          << "providers:\n"

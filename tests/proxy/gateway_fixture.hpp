@@ -18,6 +18,7 @@ struct GatewayOptions {
   std::vector<std::string> mock_args;  // extra switchyard-mock-upstream flags
   bool upstream_tls = false;   // serve the mock over HTTPS with a fresh self-signed cert
   bool trust_upstream_cert = true;
+  int workers = 2;
 };
 
 class GatewayFixture {

@@ -3,6 +3,8 @@
 // counts what happened.
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include "tests/proxy/gateway_fixture.hpp"
 
 using namespace switchyard::testing;
@@ -106,6 +108,38 @@ TEST_CASE("the first chunk reaches the client while the upstream is still genera
   received += stream.read_all();
   CHECK(received.find("data: [DONE]") != std::string::npos);
   CHECK(gw.mock_stats().at("streams_completed").as_int64() == 1);
+}
+
+TEST_CASE("concurrent streams on one worker each get exactly their own events") {
+  // One worker, so every stream shares its io_context, pools and buffers: anything shared
+  // that is not consumed before a suspension would mix streams up here.
+  GatewayFixture gw({.workers = 1});
+  constexpr int kStreams = 24;
+  std::vector<std::string> received(kStreams);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kStreams; ++i) {
+    clients.emplace_back([&, i] {
+      const std::string text = "stream " + std::to_string(i) + " says alpha beta gamma delta epsilon";
+      StreamingResponse stream(gw.port, "POST", "/v1/chat/completions",
+                               chat_body("gpt-test", R"(,"stream":true,"mock":{"chunks":7,"chunk_delay_ms":3,"text":")" +
+                                                         text + "\"}"));
+      received[i] = stream.read_all();
+    });
+  }
+  for (auto& c : clients) c.join();
+  for (int i = 0; i < kStreams; ++i) {
+    INFO("stream " << i);
+    auto events = sse_data(received[i]);
+    REQUIRE(!events.empty());
+    CHECK(events.back() == "[DONE]");
+    std::string text;
+    for (std::size_t e = 0; e + 1 < events.size(); ++e) {
+      const auto chunk = parse_object(events[e]);
+      const auto& delta = chunk.at("choices").as_array()[0].at("delta").as_object();
+      if (auto* c = delta.if_contains("content")) text += c->as_string();
+    }
+    CHECK(text == "stream " + std::to_string(i) + " says alpha beta gamma delta epsilon");
+  }
 }
 
 TEST_CASE("usage and cost of each request show in /metrics and the access log") {
