@@ -107,8 +107,23 @@ namespace {
 // `"usage":{` and accepts it only if what follows its closing brace closes the root and
 // nothing else, which places it at depth one. (A quote inside a JSON string is escaped, so
 // `"usage"` cannot come from string content.) Returns an empty view when unsure.
+// The last `"usage"` in the text. string_view::rfind compares the whole needle at every
+// position walking back; memrchr for the key's 'g' (a rare letter in JSON keys) jumps.
+std::size_t rfind_usage_key(std::string_view json) {
+  constexpr std::string_view kKey = "\"usage\"";  // 'g' at index 4
+  std::size_t end = json.size();
+  while (end > 0) {
+    const void* hit = memrchr(json.data(), 'g', end);
+    if (hit == nullptr) return std::string_view::npos;
+    const auto g = static_cast<std::size_t>(static_cast<const char*>(hit) - json.data());
+    if (g >= 4 && json.substr(g - 4, kKey.size()) == kKey) return g - 4;
+    end = g;
+  }
+  return std::string_view::npos;
+}
+
 std::string_view find_top_level_usage(std::string_view json) {
-  std::size_t key = json.rfind("\"usage\"");
+  std::size_t key = rfind_usage_key(json);
   if (key == std::string_view::npos) return {};
   std::size_t i = key + 7;
   auto skip_space = [&] {
@@ -151,8 +166,8 @@ std::string_view find_top_level_usage(std::string_view json) {
 }  // namespace
 
 std::optional<Usage> extract_openai_usage(std::string_view json) {
-  if (!may_have_usage_object(json)) return std::nullopt;
   ThreadParser& tp = thread_parser();
+  // The fast path first: it finds the object near the end without scanning the whole body.
   if (const std::string_view usage = find_top_level_usage(json); !usage.empty()) {
     od::document usage_doc;
     const char* padded_usage = tp.buffer.assign(usage);
@@ -162,6 +177,7 @@ std::optional<Usage> extract_openai_usage(std::string_view json) {
       if (auto result = read_usage(value)) return result;
     }
   }
+  if (!may_have_usage_object(json)) return std::nullopt;
   od::document doc;
   const char* padded = tp.buffer.assign(json);
   if (tp.parser.iterate(padded, json.size(), tp.buffer.capacity()).get(doc)) return std::nullopt;
