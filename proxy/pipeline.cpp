@@ -117,10 +117,20 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
 
   std::unique_ptr<UpstreamConnection> conn;
   ClientWatch watch(session.socket());
-  watch.start([&] {
-    ctx.client_gone = true;
-    if (conn) conn->close();
+  // The watch is armed by the worker's deadline sweeper, within 100 ms: an exchange that
+  // ends sooner has no tokens left to save, and arming costs an epoll_ctl syscall (Asio
+  // re-registers the socket for every non-speculative wait).
+  Deadline arm_watch(worker.deadlines, [&] {
+    watch.start([&] {
+      ctx.client_gone = true;
+      if (conn) conn->close();
+    });
   });
+  arm_watch.expires_after(Clock::duration::zero());
+  auto stop_watch = [&] {
+    arm_watch.clear();
+    watch.stop();
+  };
 
   std::optional<UpstreamConnection::ResponseParser> parser;
   beast::error_code ec;
@@ -134,7 +144,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     if (!acquired.connection) {
       route.provider_metrics->count_error(worker.index, acquired.error_kind);
       ctx.error = std::string("upstream_") + std::string(metrics::upstream_error_name(acquired.error_kind));
-      watch.stop();
+      stop_watch();
       // Named before the co_await: GCC 12 destroys a ?: temporary inside a co_await twice.
       core::GatewayError error =
           acquired.error_kind == metrics::UpstreamError::timeout
@@ -162,7 +172,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
   if (ctx.client_gone) co_return;
   if (ec) {
     route.provider_metrics->count_error(worker.index, classify(ec));
-    watch.stop();
+    stop_watch();
     conn.reset();
     co_await session.write_error(ctx, error_for(ec, route));
     co_return;
@@ -196,7 +206,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
                                                      : metrics::UpstreamError::status_5xx);
     std::string body;
     ec = co_await read_whole_body(body, kMaxUpstreamErrorBody);
-    watch.stop();
+    stop_watch();
     if (ctx.client_gone) co_return;
     if (!ec && parser->keep_alive()) worker.pool.release(std::move(conn));
     ctx.error = "upstream_status_" + std::to_string(status);
@@ -210,7 +220,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     std::string body;
     body.reserve(4096);
     ec = co_await read_whole_body(body, kMaxUpstreamJsonBody);
-    watch.stop();
+    stop_watch();
     if (ctx.client_gone) co_return;
     if (ec) {
       route.provider_metrics->count_error(worker.index, classify(ec));
@@ -231,7 +241,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
   if (!conn->has_pending_input()) {
     if (!co_await session.begin_stream(ctx, "text/event-stream")) {
       ctx.client_gone = true;
-      watch.stop();
+      stop_watch();
       co_return;
     }
     head_sent = true;
@@ -262,7 +272,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
       break;
     }
   }
-  watch.stop();
+  stop_watch();
   if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
   if (ctx.client_gone) {
     ctx.error = "client_closed";
