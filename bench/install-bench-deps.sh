@@ -12,31 +12,19 @@ with_npm=1
 packages=(nginx gnuplot-nox python3)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-
-if ((${#missing[@]} > 0)); then
-  echo "install-bench-deps: installing ${missing[*]}"
+# Debian's nginx package starts a system nginx on port 80 when installed. The harness runs its
+# own nginx on loopback, so keep the package's service from starting while it installs (the
+# policy-rc.d convention); a policy-rc.d that was already there is left alone.
+if ! dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q "install ok installed" &&
+   [[ ! -e /usr/sbin/policy-rc.d ]]; then
   sudo_cmd=()
   [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
-  # Debian's nginx package starts a system nginx on port 80 when installed. The harness runs its
-  # own nginx on loopback, so keep the package's service from starting while it installs (the
-  # policy-rc.d convention); a policy-rc.d that was already there is left alone.
-  guard=""
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    guard=/usr/sbin/policy-rc.d
-    printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$guard" >/dev/null
-    "${sudo_cmd[@]}" chmod +x "$guard"
-    trap '"${sudo_cmd[@]}" rm -f "$guard"' EXIT
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  guard=/usr/sbin/policy-rc.d
+  printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$guard" >/dev/null
+  "${sudo_cmd[@]}" chmod +x "$guard"
+  trap '"${sudo_cmd[@]}" rm -f "$guard"' EXIT
 fi
+"$root/scripts/apt-install-missing.sh" install-bench-deps "${packages[@]}"
 
 if ((with_npm)); then
   dir="$root/bench/peers/portkey"

@@ -1,4 +1,5 @@
 #include "bench/load_generator.hpp"
+#include "bench/json_text.hpp"
 
 #include <netinet/in.h>
 #include <simdjson.h>
@@ -72,32 +73,6 @@ constexpr std::string_view kUsage =
 // ---------------------------------------------------------------------------------------------
 // Small text helpers.
 
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(ch);
-    } else if (c < 0x20) {
-      out += "\\u00";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    } else {
-      out.push_back(ch);
-    }
-  }
-  out.push_back('"');
-}
-
-template <class Int>
-void append_int(std::string& out, Int value) {
-  char buf[24];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  (void)ec;  // 24 chars always fit a 64-bit integer
-  out.append(buf, end);
-}
 
 void append_fixed(std::string& out, double value, int decimals) {
   if (!std::isfinite(value)) value = 0;  // JSON has no NaN or infinity

@@ -1,4 +1,5 @@
 #include "bench/mock_upstream.hpp"
+#include "bench/json_text.hpp"
 
 #include <simdjson.h>
 #include <sys/socket.h>
@@ -65,56 +66,6 @@ struct RecordedRequest {
 };
 
 // ---------------------------------------------------------------------------------------------
-// JSON writing helpers. Replies are assembled by appending to a string: this is the hot path of
-// the benchmarks, and the shapes are fixed.
-
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xF]);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-template <class Int>
-void append_int(std::string& out, Int value) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  (void)ec;  // 24 chars always fit a 64-bit integer
-  out.append(buf, end);
-}
 
 std::string openai_error_json(std::string_view message, std::string_view type,
                               std::string_view code) {
