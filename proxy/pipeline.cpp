@@ -132,7 +132,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     watch.stop();
   };
 
-  std::optional<UpstreamConnection::ResponseParser> parser;
+  UpstreamResponseHead response;
   beast::error_code ec;
   for (int attempt = 0; attempt < 2; ++attempt) {
     AcquireResult acquired;
@@ -156,11 +156,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     conn = std::move(acquired.connection);
     UpstreamTimer timer(ctx);
     ec = co_await conn->write(head, upstream.body, provider.first_byte_timeout);
-    if (!ec) {
-      parser.emplace();
-      parser->body_limit(boost::none);
-      ec = co_await conn->read_header(*parser, provider.first_byte_timeout);
-    }
+    if (!ec) ec = co_await conn->read_head(response, provider.first_byte_timeout);
     // A pooled connection the server had closed fails before any response byte: that is
     // not the upstream's answer, so try once more on a fresh connection.
     if (ec && conn->reused && !ctx.client_gone && is_stale_connection_error(ec)) {
@@ -169,6 +165,9 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     }
     break;
   }
+  // Sent: neither the head nor the translated body is needed while the answer streams.
+  std::string().swap(head);
+  std::string().swap(upstream.body);
   if (ctx.client_gone) co_return;
   if (ec) {
     route.provider_metrics->count_error(worker.index, classify(ec));
@@ -178,25 +177,13 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     co_return;
   }
 
-  auto& response = parser->get();
-  const int status = static_cast<int>(response.result_int());
-  const bool is_sse = response[http::field::content_type].starts_with("text/event-stream");
-  // Lives in the coroutine frame of every open stream, so it stays small: with thousands of
-  // concurrent streams each kilobyte here is megabytes of RSS. SSE events are far smaller;
-  // a larger body just takes more reads.
-  char buffer[4096];
-
+  const int status = response.status;
+  // Reads the rest of the body into `into`, refusing more than `limit` bytes.
   auto read_whole_body = [&](std::string& into, std::size_t limit) -> net::awaitable<beast::error_code> {
-    while (!parser->is_done()) {
-      beast::error_code rec;
-      std::size_t n = 0;
-      {
-        UpstreamTimer timer(ctx);
-        std::tie(rec, n) = co_await conn->read_some(*parser, buffer, sizeof buffer, provider.idle_timeout);
-      }
-      if (rec) co_return rec;
-      if (into.size() + n > limit) co_return http::error::body_limit;
-      into.append(buffer, n);
+    while (!conn->body_done()) {
+      UpstreamTimer timer(ctx);
+      if (auto rec = co_await conn->read_body(into, provider.idle_timeout)) co_return rec;
+      if (into.size() > limit) co_return http::error::body_limit;
     }
     co_return beast::error_code{};
   };
@@ -208,15 +195,14 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     ec = co_await read_whole_body(body, kMaxUpstreamErrorBody);
     stop_watch();
     if (ctx.client_gone) co_return;
-    if (!ec && parser->keep_alive()) worker.pool.release(std::move(conn));
+    if (!ec) worker.pool.release(std::move(conn));
     ctx.error = "upstream_status_" + std::to_string(status);
-    ctx.bytes_out += 0;
     co_await session.write_json(ctx, status, core::openai_error_body_from_upstream(status, body),
-                                response[http::field::retry_after]);
+                                response.retry_after);
     co_return;
   }
 
-  if (!is_sse) {
+  if (!response.event_stream) {
     std::string body;
     body.reserve(4096);
     ec = co_await read_whole_body(body, kMaxUpstreamJsonBody);
@@ -227,7 +213,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
       co_await session.write_error(ctx, error_for(ec, route));
       co_return;
     }
-    if (parser->keep_alive()) worker.pool.release(std::move(conn));
+    worker.pool.release(std::move(conn));
     ctx.usage = core::extract_openai_usage(body);
     if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
     co_await session.write_json(ctx, status, std::move(body));
@@ -247,19 +233,22 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     head_sent = true;
   }
   OpenAiStreamRelay relay(/*drop_usage_chunk=*/!chat.include_usage);
-  while (!parser->is_done()) {
+  // Each read's body bytes, held only until they are written to the client: a stream
+  // waiting for its next event owns no buffer beyond this string's small capacity.
+  std::string piece;
+  while (!conn->body_done()) {
+    piece.clear();
     beast::error_code rec;
-    std::size_t n = 0;
     {
       UpstreamTimer timer(ctx);
-      std::tie(rec, n) = co_await conn->read_some(*parser, buffer, sizeof buffer, provider.idle_timeout);
+      rec = co_await conn->read_body(piece, provider.idle_timeout);
     }
     if (ctx.client_gone) break;
     if (rec) {
       ec = rec;
       break;
     }
-    const std::string_view out = relay.on_read(std::string_view(buffer, n), ctx.usage);
+    const std::string_view out = relay.on_read(piece, ctx.usage);
     bool written;  // no co_await inside ?: (GCC 12 coroutine pitfalls)
     if (head_sent) {
       written = co_await session.write_chunk(ctx, out);
@@ -283,7 +272,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     co_await session.write_error(ctx, error_for(ec, route));
     co_return;
   }
-  if (parser->keep_alive()) worker.pool.release(std::move(conn));
+  worker.pool.release(std::move(conn));
   if (!head_sent && !co_await session.begin_stream(ctx, "text/event-stream")) co_return;
   co_await session.end_stream(ctx);
 }

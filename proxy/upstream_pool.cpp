@@ -8,11 +8,15 @@
 namespace switchyard::proxy {
 namespace {
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
+// Decrypted TLS bytes land in the connection's own buffer (OpenSSL decides how much is ready).
+constexpr std::size_t kTlsReadSize = 4096;
+constexpr std::uint32_t kMaxResponseHeadBytes = 64 * 1024;
 }  // namespace
 
-UpstreamConnection::UpstreamConnection(net::any_io_executor ex, ssl::context* tls_context,
-                                       std::string pool_key, DeadlineRegistry& deadlines)
-    : pool_key_(std::move(pool_key)), deadline_(deadlines, [this] { close(); }) {
+UpstreamConnection::UpstreamConnection(const net::any_io_executor& ex, ssl::context* tls_context,
+                                       std::string pool_key, DeadlineRegistry& deadlines,
+                                       std::vector<char>& scratch)
+    : scratch_(scratch), pool_key_(std::move(pool_key)), deadline_(deadlines, [this] { close(); }) {
   if (tls_context != nullptr) {
     tls_.emplace(ex, *tls_context);
   } else {
@@ -20,66 +24,142 @@ UpstreamConnection::UpstreamConnection(net::any_io_executor ex, ssl::context* tl
   }
 }
 
-beast::tcp_stream& UpstreamConnection::tcp() { return tls_ ? tls_->next_layer() : *plain_; }
-
 net::awaitable<beast::error_code> UpstreamConnection::write(std::string_view head,
                                                             std::string_view body,
                                                             Clock::duration timeout) {
   deadline_.expires_after(timeout);
   const std::array<net::const_buffer, 2> buffers{net::buffer(head.data(), head.size()),
                                                  net::buffer(body.data(), body.size())};
-  auto [ec, n] = tls_ ? co_await net::async_write(*tls_, buffers, kAsTuple)
-                      : co_await net::async_write(*plain_, buffers, kAsTuple);
-  (void)n;
+  beast::error_code ec;
+  if (tls_) {
+    std::tie(ec, std::ignore) = co_await net::async_write(*tls_, buffers, kAsTuple);
+  } else {
+    std::tie(ec, std::ignore) = co_await net::async_write(*plain_, buffers, kAsTuple);
+  }
   deadline_.clear();
   co_return deadline_.translate(ec);
 }
 
-net::awaitable<beast::error_code> UpstreamConnection::read_header(ResponseParser& parser,
-                                                                  Clock::duration timeout) {
+net::awaitable<beast::error_code> UpstreamConnection::read_head(UpstreamResponseHead& head,
+                                                                Clock::duration timeout) {
+  // On the heap, not in the caller's frame: it is needed only until the head is read.
+  auto parser = std::make_unique<http::response_parser<http::empty_body>>();
+  parser->header_limit(kMaxResponseHeadBytes);
   deadline_.expires_after(timeout);
-  auto [ec, n] = tls_ ? co_await http::async_read_header(*tls_, buffer_, parser, kAsTuple)
-                      : co_await http::async_read_header(*plain_, buffer_, parser, kAsTuple);
-  (void)n;
+  beast::error_code ec;
+  if (tls_) {
+    std::tie(ec, std::ignore) = co_await http::async_read_header(*tls_, buffer_, *parser, kAsTuple);
+  } else {
+    std::tie(ec, std::ignore) = co_await http::async_read_header(*plain_, buffer_, *parser, kAsTuple);
+  }
   deadline_.clear();
-  co_return deadline_.translate(ec);
+  if (ec) co_return deadline_.translate(ec);
+
+  const auto& response = parser->get();
+  head.status = static_cast<int>(response.result_int());
+  head.event_stream = response[http::field::content_type].starts_with("text/event-stream");
+  head.retry_after = std::string(response[http::field::retry_after]);
+  keep_alive_ = parser->keep_alive();
+  likely_more_ = false;
+  if (head.status == 204 || head.status == 304 || head.status < 200) {
+    body_ = core::HttpBodyDecoder::with_length(0);
+  } else if (parser->chunked()) {
+    body_ = core::HttpBodyDecoder::chunked();
+  } else if (auto length = parser->content_length()) {
+    body_ = core::HttpBodyDecoder::with_length(*length);
+  } else {
+    body_ = core::HttpBodyDecoder::until_close();
+    keep_alive_ = false;
+  }
+  head.keep_alive = keep_alive_;
+  co_return beast::error_code{};
 }
 
-net::awaitable<std::pair<beast::error_code, std::size_t>> UpstreamConnection::read_some(
-    ResponseParser& parser, char* data, std::size_t size, Clock::duration timeout) {
-  parser.get().body().data = data;
-  parser.get().body().size = size;
-  deadline_.expires_after(timeout);
-  auto [ec, n] = tls_ ? co_await http::async_read_some(*tls_, buffer_, parser, kAsTuple)
-                      : co_await http::async_read_some(*plain_, buffer_, parser, kAsTuple);
-  (void)n;
-  deadline_.clear();
-  ec = deadline_.translate(ec);
-  // need_buffer only says our buffer filled up; the bytes in it are good.
-  if (ec == http::error::need_buffer) ec = {};
-  co_return std::pair{ec, size - parser.get().body().size};
+bool UpstreamConnection::decode_buffered(std::string& out) {
+  const auto data = buffer_.data();
+  const std::size_t used = body_.feed(
+      std::string_view(static_cast<const char*>(data.data()), data.size()),
+      [&](std::string_view piece) { out.append(piece); });
+  if (body_.failed()) return false;
+  buffer_.consume(used);
+  // A plain connection reads through the worker's scratch from here on: free the buffer so
+  // a connection held by a long stream keeps none.
+  if (buffer_.size() == 0 && !tls_) buffer_.shrink_to_fit();
+  return true;
+}
+
+net::awaitable<beast::error_code> UpstreamConnection::read_body(std::string& out,
+                                                                Clock::duration timeout) {
+  const std::size_t start = out.size();
+  for (;;) {
+    if (buffer_.size() != 0) {
+      if (!decode_buffered(out)) co_return http::error::bad_chunk;
+      if (out.size() > start) co_return beast::error_code{};
+    }
+    if (body_.done()) co_return beast::error_code{};
+
+    beast::error_code ec;
+    if (tls_) {
+      std::size_t n = 0;
+      deadline_.expires_after(timeout);
+      std::tie(ec, n) = co_await tls_->async_read_some(buffer_.prepare(kTlsReadSize), kAsTuple);
+      deadline_.clear();
+      buffer_.commit(n);
+      if (!ec) continue;
+      // A server that closes without TLS close_notify ends an until-close body all the same.
+      if (ec == ssl::error::stream_truncated) ec = net::error::eof;
+    } else {
+      // Wait for readiness, then read into the worker's scratch and decode at once: a stream
+      // that waits for its next event holds no buffer.
+      if (!likely_more_) {
+        deadline_.expires_after(timeout);
+        auto [wait_ec] = co_await plain_->async_wait(tcp::socket::wait_read, kAsTuple);
+        deadline_.clear();
+        if (wait_ec) co_return deadline_.translate(wait_ec);
+      }
+      const std::size_t n = plain_->read_some(net::buffer(scratch_), ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) {
+        likely_more_ = false;
+        continue;
+      }
+      if (!ec) {
+        likely_more_ = n == scratch_.size();
+        const std::size_t used = body_.feed(std::string_view(scratch_.data(), n),
+                                            [&](std::string_view piece) { out.append(piece); });
+        if (body_.failed()) co_return http::error::bad_chunk;
+        if (used < n) keep_alive_ = false;  // bytes after the body: the stream is out of step
+        if (out.size() > start || body_.done()) co_return beast::error_code{};
+        continue;
+      }
+    }
+    if (ec == net::error::eof) {
+      keep_alive_ = false;
+      co_return body_.on_eof() ? beast::error_code{} : beast::error_code(http::error::partial_message);
+    }
+    co_return deadline_.translate(ec);
+  }
 }
 
 bool UpstreamConnection::has_pending_input() {
   if (buffer_.size() != 0) return true;
   beast::error_code ec;
-  return tcp().socket().available(ec) > 0 && !ec;
+  return socket().available(ec) > 0 && !ec;
 }
 
 void UpstreamConnection::close() {
   beast::error_code ec;
-  tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
-  tcp().close();
+  socket().shutdown(tcp::socket::shutdown_both, ec);
+  socket().close(ec);
 }
 
 bool UpstreamConnection::looks_alive() {
-  if (!tcp().socket().is_open()) return false;
+  if (!socket().is_open()) return false;
   if (buffer_.size() != 0) return false;  // unsolicited bytes: the stream is out of step
   // Fresh from a response: skip the syscall. Should the server have closed it meanwhile, the
   // request fails before any response byte and is retried once on a new connection.
   if (Clock::now() - idle_since_ < std::chrono::seconds(2)) return true;
   char byte;
-  const ssize_t r = ::recv(tcp().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  const ssize_t r = ::recv(socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   // Nothing to read is the healthy state; 0 means the server closed it, data means garbage.
   return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
@@ -125,7 +205,7 @@ net::awaitable<AcquireResult> UpstreamPool::acquire(const adapters::UpstreamEndp
       co_return result;
     }
   }
-  auto conn = std::make_unique<UpstreamConnection>(ex_, tls_context, endpoint.pool_key, deadlines_);
+  auto conn = std::make_unique<UpstreamConnection>(ex_, tls_context, endpoint.pool_key, deadlines_, scratch_);
 
   tcp::resolver resolver(ex_);
   auto [rec, results] =
@@ -135,7 +215,7 @@ net::awaitable<AcquireResult> UpstreamPool::acquire(const adapters::UpstreamEndp
     co_return result;
   }
   conn->deadline_.expires_after(provider.connect_timeout);
-  auto [cec0, ep] = co_await conn->tcp().async_connect(results, kAsTuple);
+  auto [cec0, ep] = co_await net::async_connect(conn->socket(), results, kAsTuple);
   (void)ep;
   conn->deadline_.clear();
   const beast::error_code cec = conn->deadline_.translate(cec0);
@@ -145,7 +225,10 @@ net::awaitable<AcquireResult> UpstreamPool::acquire(const adapters::UpstreamEndp
     result.error = "cannot connect to " + endpoint.host + ":" + endpoint.port + ": " + cec.message();
     co_return result;
   }
-  conn->tcp().socket().set_option(tcp::no_delay(true));
+  beast::error_code opt_ec;
+  conn->socket().set_option(tcp::no_delay(true), opt_ec);
+  // Reads of the body are tried without blocking after a readiness wait (read_body).
+  conn->socket().non_blocking(true, opt_ec);
   if (conn->tls_) {
     auto& stream = *conn->tls_;
     // SNI, and a certificate that must name the host we asked for.
@@ -171,8 +254,9 @@ net::awaitable<AcquireResult> UpstreamPool::acquire(const adapters::UpstreamEndp
 }
 
 void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection) {
+  if (!connection->reusable()) return;  // closes it
   auto& idle = idle_[connection->pool_key()];
-  if (idle.size() >= max_idle_per_host_) return;  // closes it
+  if (idle.size() >= max_idle_per_host_) return;
   connection->idle_since_ = Clock::now();
   idle.push_back(std::move(connection));
 }

@@ -9,21 +9,30 @@
 
 #include "adapters/upstream_endpoint.hpp"
 #include "core/config.hpp"
+#include "core/http_body_decoder.hpp"
 #include "metrics/metrics.hpp"
 #include "proxy/deadline.hpp"
 #include "proxy/net.hpp"
 
 namespace switchyard::proxy {
 
+// What the gateway needs from an upstream response head; the body is read separately.
+struct UpstreamResponseHead {
+  int status = 0;
+  bool event_stream = false;  // Content-Type: text/event-stream
+  bool keep_alive = false;
+  std::string retry_after;
+};
+
 class UpstreamConnection {
  public:
-  using ResponseParser = http::response_parser<http::buffer_body>;
-
-  UpstreamConnection(net::any_io_executor ex, ssl::context* tls_context, std::string pool_key,
-                     DeadlineRegistry& deadlines);
+  // `scratch` is the worker's read buffer, used only between a read and the decoding of
+  // what it returned (never across a suspension), so held streams own no read buffer.
+  UpstreamConnection(const net::any_io_executor& ex, ssl::context* tls_context, std::string pool_key,
+                     DeadlineRegistry& deadlines, std::vector<char>& scratch);
 
   bool tls() const { return tls_.has_value(); }
-  beast::tcp_stream& tcp();
+  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
   const std::string& pool_key() const { return pool_key_; }
   // True when the connection came out of the idle pool: the server may have closed it
   // meanwhile, so a failure before any response byte is worth one retry on a new one.
@@ -32,10 +41,12 @@ class UpstreamConnection {
   // Sends a request whose head is already formatted, followed by its body, in one gather write.
   net::awaitable<beast::error_code> write(std::string_view head, std::string_view body,
                                           Clock::duration timeout);
-  net::awaitable<beast::error_code> read_header(ResponseParser& parser, Clock::duration timeout);
-  // Reads what is available of the body into [data, data+size); returns the byte count.
-  net::awaitable<std::pair<beast::error_code, std::size_t>> read_some(
-      ResponseParser& parser, char* data, std::size_t size, Clock::duration timeout);
+  // Reads the response head and sets up the decoding of its body.
+  net::awaitable<beast::error_code> read_head(UpstreamResponseHead& head, Clock::duration timeout);
+  // Appends the body bytes that arrive next (transfer framing removed) to `out`, waiting up
+  // to `timeout` for them. Returns with nothing appended only when the body is complete.
+  net::awaitable<beast::error_code> read_body(std::string& out, Clock::duration timeout);
+  bool body_done() const { return body_.done(); }
 
   // True when response bytes are already here (buffered or waiting in the socket), so a
   // read would complete at once.
@@ -44,12 +55,24 @@ class UpstreamConnection {
   void close();
   // Cheap check that an idle connection was not closed by the server.
   bool looks_alive();
+  // Whether this connection can carry another request: the last response was read to its
+  // end, the server allows keep-alive, and nothing unexpected followed the body.
+  bool reusable() const { return keep_alive_ && body_.done() && buffer_.size() == 0; }
 
  private:
   friend class UpstreamPool;
-  std::optional<beast::tcp_stream> plain_;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
-  beast::flat_buffer buffer_;
+  // Decodes what is buffered into `out`; false when the framing is malformed.
+  bool decode_buffered(std::string& out);
+
+  std::optional<tcp::socket> plain_;
+  std::optional<ssl::stream<tcp::socket>> tls_;
+  beast::flat_buffer buffer_;  // the head's bytes and, on TLS, decrypted body bytes
+  std::vector<char>& scratch_;
+  core::HttpBodyDecoder body_ = core::HttpBodyDecoder::with_length(0);
+  bool keep_alive_ = false;
+  // Set after a read that filled the scratch buffer: more is probably waiting, so the next
+  // read is tried at once instead of waiting for readiness first.
+  bool likely_more_ = false;
   std::string pool_key_;
   Deadline deadline_;
   Clock::time_point idle_since_{};
@@ -70,7 +93,7 @@ class UpstreamPool {
   // TLS handshake) bounded by the provider's connect timeout.
   net::awaitable<AcquireResult> acquire(const adapters::UpstreamEndpoint& endpoint,
                                         const core::ProviderConfig& provider);
-  // Returns a connection whose last response was read completely and allows keep-alive.
+  // Takes back a connection; keeps it for reuse when reusable(), else closes it.
   void release(std::unique_ptr<UpstreamConnection> connection);
 
  private:
@@ -79,6 +102,7 @@ class UpstreamPool {
   net::any_io_executor ex_;
   DeadlineRegistry& deadlines_;
   std::size_t max_idle_per_host_;
+  std::vector<char> scratch_ = std::vector<char>(64 * 1024);
   std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
   std::unordered_map<std::string, std::unique_ptr<ssl::context>> tls_contexts_;  // by ca_file
 };
