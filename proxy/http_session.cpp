@@ -30,12 +30,25 @@ std::string_view strip_query(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
 
+// The answer to a request that could not be read: over a limit, or not HTTP.
+core::GatewayError request_read_error(const beast::error_code& ec, std::uint64_t max_body_bytes,
+                                      bool in_body) {
+  if (ec == http::error::body_limit) {
+    // Beast checks Content-Length against the limit while reading the header.
+    return core::client_error(413, "Request body exceeds the limit of " + std::to_string(max_body_bytes) + " bytes.",
+                              "", "request_too_large");
+  }
+  if (ec == http::error::header_limit) return core::client_error(431, "Request headers are too large.");
+  return core::client_error(400, std::string(in_body ? "Malformed HTTP request body: " : "Malformed HTTP request: ") +
+                                     ec.message());
+}
+
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, tcp::socket socket)
-    : worker_(worker), stream_(std::move(socket)), deadline_(worker.deadlines, [this] {
+    : worker_(worker), socket_(std::move(socket)), deadline_(worker.deadlines, [this] {
         beast::error_code ec;
-        stream_.socket().cancel(ec);
+        socket_.cancel(ec);
       }) {
   worker_.sessions.insert(this);
 }
@@ -44,7 +57,8 @@ HttpSession::~HttpSession() { worker_.sessions.erase(this); }
 
 void HttpSession::close_if_idle() {
   keep_alive_ = false;
-  if (idle_) stream_.cancel();
+  beast::error_code ec;
+  if (idle_) socket_.cancel(ec);
 }
 
 std::string HttpSession::next_request_id() {
@@ -77,7 +91,7 @@ std::string HttpSession::next_request_id() {
 template <class Buffers>
 net::awaitable<bool> HttpSession::send(const Buffers& buffers) {
   deadline_.expires_after(worker_.runtime.config.server.read_timeout);
-  auto [ec, n] = co_await net::async_write(stream_, buffers, kAsTuple);
+  auto [ec, n] = co_await net::async_write(socket_, buffers, kAsTuple);
   (void)n;
   deadline_.clear();
   if (ec) {
@@ -177,115 +191,116 @@ net::awaitable<void> HttpSession::run() {
   const auto& server = worker_.runtime.config.server;
   bool first = true;
   while (keep_alive_ && !worker_.draining) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
-    parser.body_limit(server.max_body_bytes);
+    // On the heap, and gone before the request is handled: a parser is large, and this
+    // frame lives as long as the connection's stream.
+    auto parser = std::make_unique<http::request_parser<http::string_body>>();
+    parser->header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
+    parser->body_limit(server.max_body_bytes);
     idle_ = true;
     deadline_.expires_after(first ? server.read_timeout : server.keepalive_timeout);
-    auto [hec0, hn] = co_await http::async_read_header(stream_, buffer_, parser, kAsTuple);
+    auto [hec0, hn] = co_await http::async_read_header(socket_, buffer_, *parser, kAsTuple);
     (void)hn;
     deadline_.clear();
     const beast::error_code hec = deadline_.translate(hec0);
     idle_ = false;
     first = false;
-    if (hec) {
-      // A clean close, a timeout or a drain between requests needs no answer.
-      if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
-          hec == net::error::operation_aborted || hec == net::error::connection_reset ||
-          hec == net::error::eof || hec == net::error::bad_descriptor) {
-        break;
-      }
-      RequestContext ctx;
-      ctx.request_id = next_request_id();
-      keep_alive_ = false;
-      if (hec == http::error::body_limit) {
-        // Beast checks Content-Length against the limit while reading the header.
-        co_await write_error(ctx, core::client_error(413, "Request body exceeds the limit of " +
-                                                              std::to_string(server.max_body_bytes) + " bytes.",
-                                                     "", "request_too_large"));
-        co_await discard_and_close();
-        co_return;
-      } else if (hec == http::error::header_limit) {
-        co_await write_error(ctx, core::client_error(431, "Request headers are too large."));
-      } else {
-        co_await write_error(ctx, core::client_error(400, "Malformed HTTP request: " + hec.message()));
-      }
+    // A clean close, a timeout or a drain between requests needs no answer.
+    if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
+        hec == net::error::operation_aborted || hec == net::error::connection_reset ||
+        hec == net::error::eof || hec == net::error::bad_descriptor) {
       break;
     }
 
     RequestContext ctx;
-    auto& header = parser.get();
-    if (auto id = header["x-request-id"]; usable_request_id(id)) {
-      ctx.request_id = std::string(id);
+    bool read_ok = !hec;
+    if (read_ok) {
+      auto& header = parser->get();
+      if (auto id = header["x-request-id"]; usable_request_id(id)) {
+        ctx.request_id = std::string(id);
+      } else {
+        ctx.request_id = next_request_id();
+      }
+      ctx.path = std::string(strip_query(header.target()));
+      keep_alive_ = keep_alive_ && header.keep_alive() && !worker_.draining;
+      http10_ = header.version() == 10;
+      if (auto length = parser->content_length()) {
+        // Room for simdjson's padding up front, so parsing needs no copy of the body.
+        header.body().reserve(static_cast<std::size_t>(*length) + simdjson::SIMDJSON_PADDING);
+      }
+      if (header[http::field::expect] == "100-continue") {
+        deadline_.expires_after(server.read_timeout);
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [cec, cn] = co_await net::async_write(socket_, net::buffer(kContinue), kAsTuple);
+        (void)cn;
+        deadline_.clear();
+        if (cec) break;
+      }
     } else {
       ctx.request_id = next_request_id();
     }
-    ctx.path = std::string(strip_query(header.target()));
-    keep_alive_ = keep_alive_ && header.keep_alive() && !worker_.draining;
-    http10_ = header.version() == 10;
-
-    if (auto length = parser.content_length()) {
-      // Room for simdjson's padding up front, so parsing needs no copy of the body.
-      parser.get().body().reserve(static_cast<std::size_t>(*length) + simdjson::SIMDJSON_PADDING);
-    }
-    if (header[http::field::expect] == "100-continue") {
+    beast::error_code bec;
+    if (read_ok && !parser->is_done()) {
       deadline_.expires_after(server.read_timeout);
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      auto [cec, cn] = co_await net::async_write(stream_, net::buffer(kContinue), kAsTuple);
-      (void)cn;
+      beast::error_code bec0;
+      std::tie(bec0, std::ignore) = co_await http::async_read(socket_, buffer_, *parser, kAsTuple);
       deadline_.clear();
-      if (cec) break;
-    }
-    if (!parser.is_done()) {
-      deadline_.expires_after(server.read_timeout);
-      auto [bec0, bn] = co_await http::async_read(stream_, buffer_, parser, kAsTuple);
-      (void)bn;
-      deadline_.clear();
-      const beast::error_code bec = deadline_.translate(bec0);
-      if (bec) {
-        keep_alive_ = false;
-        if (bec == http::error::body_limit) {
-          co_await write_error(ctx, core::client_error(413, "Request body exceeds the limit of " +
-                                                                std::to_string(server.max_body_bytes) + " bytes.",
-                                                       "", "request_too_large"));
-          if (is_chat_path(ctx.path)) on_log(ctx);
-          co_await discard_and_close();
-          co_return;
-        }
-        if (bec != http::error::end_of_stream && bec != beast::error::timeout &&
-            bec != net::error::connection_reset && bec != net::error::eof) {
-          co_await write_error(ctx, core::client_error(400, "Malformed HTTP request body: " + bec.message()));
-        }
+      bec = deadline_.translate(bec0);
+      // A client that went away mid-body gets no answer.
+      if (bec == http::error::end_of_stream || bec == beast::error::timeout ||
+          bec == net::error::connection_reset || bec == net::error::eof) {
         break;
       }
+      read_ok = !bec;
+    }
+    if (!read_ok) {
+      // Bad framing, or over a limit: answer, then close (the rest of the input cannot be
+      // trusted to start a request).
+      keep_alive_ = false;
+      const beast::error_code& ec = hec ? hec : bec;
+      ctx.failure = request_read_error(ec, server.max_body_bytes, /*in_body=*/!hec);
+      co_await write_error(ctx, *ctx.failure);
+      if (ec == http::error::body_limit) {
+        if (!hec && is_chat_path(ctx.path)) on_log(ctx);
+        co_await discard_and_close();
+      }
+      break;
     }
 
-    Request request = parser.release();
+    Request request = parser->release();
+    parser.reset();
     worker_.runtime.metrics->in_flight().add(worker_.index, 1);
-    co_await handle(request, ctx);
+    const bool chat = is_chat_path(ctx.path);
+    if (chat && request.method() == http::verb::post) {
+      co_await handle_chat_completions(*this, request, ctx);
+    } else {
+      co_await handle(request, ctx);
+    }
+    // on_error: a phase that failed before answering left its error here.
+    if (ctx.failure) co_await write_error(ctx, *ctx.failure);
+    if (chat) on_log(ctx);
     worker_.runtime.metrics->in_flight().add(worker_.index, -1);
     stream_started_ = false;
-    if (!stream_.socket().is_open()) break;
+    if (!socket_.is_open()) break;
   }
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream_.close();
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  socket_.close(ec);
 }
 
 net::awaitable<void> HttpSession::discard_and_close() {
   // Answer first, then read and drop what the client is still sending for a moment: closing
   // with unread data would reset the connection and could destroy our answer in flight.
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
   deadline_.expires_after(std::chrono::seconds(2));
   std::size_t discarded = 0;
   char sink[16384];
   while (discarded < (64u << 20)) {
-    auto [rec, n] = co_await stream_.async_read_some(net::buffer(sink), kAsTuple);
+    auto [rec, n] = co_await socket_.async_read_some(net::buffer(sink), kAsTuple);
     if (rec) break;
     discarded += n;
   }
-  stream_.close();
+  socket_.close(ec);
 }
 
 net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) {
@@ -294,12 +309,7 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
   const Runtime& runtime = worker_.runtime;
 
   if (is_chat_path(path)) {
-    if (method != http::verb::post) {
-      co_await write_error(ctx, core::client_error(405, "Use POST for " + ctx.path + ".", "", "method_not_allowed"));
-    } else {
-      co_await handle_chat_completions(*this, request, ctx);
-    }
-    on_log(ctx);
+    ctx.failure = core::client_error(405, "Use POST for " + ctx.path + ".", "", "method_not_allowed");
     co_return;
   }
   const bool is_get = method == http::verb::get;

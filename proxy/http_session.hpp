@@ -28,7 +28,7 @@ class HttpSession {
 
   Worker& worker() { return worker_; }
   const Runtime& runtime() const { return worker_.runtime; }
-  tcp::socket& socket() { return stream_.socket(); }
+  tcp::socket& socket() { return socket_; }
 
   // Whole responses. Return false when the client could not be written to.
   net::awaitable<bool> write_json(RequestContext& ctx, int status, std::string body,
@@ -45,6 +45,8 @@ class HttpSession {
   bool stream_started() const { return stream_started_; }
 
  private:
+  // Everything but the chat endpoint (whose handler run() calls directly, so no extra frame
+  // stays alive under a stream).
   net::awaitable<void> handle(Request& request, RequestContext& ctx);
   net::awaitable<void> discard_and_close();
   // Response heads are formatted directly into head_: they always have the same few fields,
@@ -59,7 +61,7 @@ class HttpSession {
   std::string next_request_id();
 
   Worker& worker_;
-  beast::tcp_stream stream_;  // its own per-operation timers stay unused: see deadline.hpp
+  tcp::socket socket_;  // timeouts come from deadline_ (see deadline.hpp), not per-operation timers
   Deadline deadline_;
   beast::flat_buffer buffer_;
   std::string head_;

@@ -145,12 +145,9 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
       route.provider_metrics->count_error(worker.index, acquired.error_kind);
       ctx.error = std::string("upstream_") + std::string(metrics::upstream_error_name(acquired.error_kind));
       stop_watch();
-      // Named before the co_await: GCC 12 destroys a ?: temporary inside a co_await twice.
-      core::GatewayError error =
-          acquired.error_kind == metrics::UpstreamError::timeout
-              ? core::upstream_timeout("The upstream provider '" + provider.name + "' did not accept a connection in time.")
-              : core::upstream_unreachable("Cannot reach the upstream provider '" + provider.name + "': " + acquired.error + ".");
-      co_await session.write_error(ctx, error);
+      ctx.failure = acquired.error_kind == metrics::UpstreamError::timeout
+                        ? core::upstream_timeout("The upstream provider '" + provider.name + "' did not accept a connection in time.")
+                        : core::upstream_unreachable("Cannot reach the upstream provider '" + provider.name + "': " + acquired.error + ".");
       co_return;
     }
     conn = std::move(acquired.connection);
@@ -167,13 +164,13 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
   }
   // Sent: neither the head nor the translated body is needed while the answer streams.
   std::string().swap(head);
-  std::string().swap(upstream.body);
+  upstream = {};
   if (ctx.client_gone) co_return;
   if (ec) {
     route.provider_metrics->count_error(worker.index, classify(ec));
     stop_watch();
     conn.reset();
-    co_await session.write_error(ctx, error_for(ec, route));
+    ctx.failure = error_for(ec, route);
     co_return;
   }
 
@@ -210,7 +207,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     if (ctx.client_gone) co_return;
     if (ec) {
       route.provider_metrics->count_error(worker.index, classify(ec));
-      co_await session.write_error(ctx, error_for(ec, route));
+      ctx.failure = error_for(ec, route);
       co_return;
     }
     worker.pool.release(std::move(conn));
@@ -269,7 +266,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
   }
   if (ec) {
     route.provider_metrics->count_error(worker.index, classify(ec));
-    co_await session.write_error(ctx, error_for(ec, route));
+    ctx.failure = error_for(ec, route);  // in-band: the stream has started
     co_return;
   }
   worker.pool.release(std::move(conn));
@@ -290,7 +287,7 @@ net::awaitable<void> handle_chat_completions(HttpSession& session, Request& requ
   auto parsed = core::parse_chat_request(body, body.capacity() - body.size());
   if (!parsed) {
     const auto& e = parsed.error();
-    co_await session.write_error(ctx, core::client_error(400, e.message, e.param, e.code));
+    ctx.failure = core::client_error(400, e.message, e.param, e.code);
     co_return;
   }
   const core::ChatRequest& chat = parsed.value();
@@ -300,9 +297,8 @@ net::awaitable<void> handle_chat_completions(HttpSession& session, Request& requ
   // select_target
   ctx.route = session.runtime().find_route(chat.model);
   if (ctx.route == nullptr) {
-    co_await session.write_error(
-        ctx, core::client_error(404, "The model '" + chat.model + "' does not exist on this gateway.",
-                                "model", "model_not_found"));
+    ctx.failure = core::client_error(404, "The model '" + chat.model + "' does not exist on this gateway.",
+                                     "model", "model_not_found");
     co_return;
   }
   if (ctx.route->provider->type == "mock") {
@@ -313,6 +309,8 @@ net::awaitable<void> handle_chat_completions(HttpSession& session, Request& requ
   auto upstream = adapters::build_openai_chat_request(*ctx.route->provider, ctx.route->endpoint.base_path,
                                                       body, chat, ctx.route->model->upstream_model,
                                                       ctx.request_id);
+  // The client's request is in `upstream` now: free it rather than hold it for the stream.
+  request = Request{};
   co_await proxy_to_upstream(session, chat, std::move(upstream), ctx);
 }
 

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 
+#include "core/gateway_error.hpp"
 #include "core/usage.hpp"
 #include "proxy/net.hpp"
 #include "proxy/runtime.hpp"
@@ -26,6 +27,10 @@ struct RequestContext {
   std::size_t bytes_in = 0;
   std::size_t bytes_out = 0;
   std::string error;            // short reason code when the request failed
+  // Set by a phase that fails before anything was written; the session turns it into the
+  // response (on_error). Kept here rather than written at each failure site: each error
+  // value named inside a coroutine would take room in its frame for the whole request.
+  std::optional<core::GatewayError> failure;
   bool client_gone = false;
 
   std::int64_t overhead_us(Clock::time_point now) const {

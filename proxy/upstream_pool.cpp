@@ -18,7 +18,7 @@ UpstreamConnection::UpstreamConnection(const net::any_io_executor& ex, ssl::cont
                                        std::vector<char>& scratch)
     : scratch_(scratch), pool_key_(std::move(pool_key)), deadline_(deadlines, [this] { close(); }) {
   if (tls_context != nullptr) {
-    tls_.emplace(ex, *tls_context);
+    tls_ = std::make_unique<ssl::stream<tcp::socket>>(ex, *tls_context);
   } else {
     plain_.emplace(ex);
   }

@@ -31,7 +31,7 @@ class UpstreamConnection {
   UpstreamConnection(const net::any_io_executor& ex, ssl::context* tls_context, std::string pool_key,
                      DeadlineRegistry& deadlines, std::vector<char>& scratch);
 
-  bool tls() const { return tls_.has_value(); }
+  bool tls() const { return tls_ != nullptr; }
   tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
   const std::string& pool_key() const { return pool_key_; }
   // True when the connection came out of the idle pool: the server may have closed it
@@ -65,7 +65,8 @@ class UpstreamConnection {
   bool decode_buffered(std::string& out);
 
   std::optional<tcp::socket> plain_;
-  std::optional<ssl::stream<tcp::socket>> tls_;
+  // On the heap: an SSL stream object is large, and most local upstreams are plain.
+  std::unique_ptr<ssl::stream<tcp::socket>> tls_;
   beast::flat_buffer buffer_;  // the head's bytes and, on TLS, decrypted body bytes
   std::vector<char>& scratch_;
   core::HttpBodyDecoder body_ = core::HttpBodyDecoder::with_length(0);
