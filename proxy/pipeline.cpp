@@ -201,7 +201,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
 
   if (!response.event_stream) {
     std::string body;
-    body.reserve(4096);
+    if (response.content_length) body.reserve(std::min<std::uint64_t>(*response.content_length, 1u << 20));
     ec = co_await read_whole_body(body, kMaxUpstreamJsonBody);
     stop_watch();
     if (ctx.client_gone) co_return;

@@ -1,5 +1,7 @@
 #include "proxy/upstream_pool.hpp"
 
+#include "core/http_response_head.hpp"
+
 #include <sys/socket.h>
 
 #include <array>
@@ -10,7 +12,8 @@ namespace {
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 // Decrypted TLS bytes land in the connection's own buffer (OpenSSL decides how much is ready).
 constexpr std::size_t kTlsReadSize = 4096;
-constexpr std::uint32_t kMaxResponseHeadBytes = 64 * 1024;
+constexpr std::size_t kMaxResponseHeadBytes = 64 * 1024;
+constexpr std::size_t kHeadReadSize = 2048;
 }  // namespace
 
 UpstreamConnection::UpstreamConnection(const net::any_io_executor& ex, ssl::context* tls_context,
@@ -42,37 +45,61 @@ net::awaitable<beast::error_code> UpstreamConnection::write(std::string_view hea
 
 net::awaitable<beast::error_code> UpstreamConnection::read_head(UpstreamResponseHead& head,
                                                                 Clock::duration timeout) {
-  // On the heap, not in the caller's frame: it is needed only until the head is read.
-  auto parser = std::make_unique<http::response_parser<http::empty_body>>();
-  parser->header_limit(kMaxResponseHeadBytes);
   deadline_.expires_after(timeout);
-  beast::error_code ec;
-  if (tls_) {
-    std::tie(ec, std::ignore) = co_await http::async_read_header(*tls_, buffer_, *parser, kAsTuple);
-  } else {
-    std::tie(ec, std::ignore) = co_await http::async_read_header(*plain_, buffer_, *parser, kAsTuple);
+  for (;;) {
+    const auto data = buffer_.data();
+    const core::ResponseHeadResult parsed =
+        core::parse_response_head(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    if (parsed.state == core::HeadParse::complete) {
+      deadline_.clear();
+      const core::ResponseHead& h = parsed.head;
+      head.status = h.status;
+      head.event_stream = h.content_type.starts_with("text/event-stream");
+      head.retry_after = std::string(h.retry_after);
+      keep_alive_ = h.keep_alive;
+      if (!h.has_body) {
+        body_ = core::HttpBodyDecoder::with_length(0);
+      } else if (h.chunked) {
+        body_ = core::HttpBodyDecoder::chunked();
+      } else if (h.content_length) {
+        body_ = core::HttpBodyDecoder::with_length(*h.content_length);
+      } else {
+        body_ = core::HttpBodyDecoder::until_close();
+      }
+      head.keep_alive = keep_alive_;
+      head.content_length = h.has_body ? h.content_length : std::optional<std::uint64_t>(0);
+      likely_more_ = false;
+      buffer_.consume(h.head_bytes);
+      co_return beast::error_code{};
+    }
+    if (parsed.state == core::HeadParse::malformed) {
+      deadline_.clear();
+      co_return beast::error_code(std::string_view(parsed.error).starts_with("bad status")
+                                      ? http::error::bad_status
+                                      : http::error::bad_field);
+    }
+    if (buffer_.size() >= kMaxResponseHeadBytes) {
+      deadline_.clear();
+      co_return beast::error_code(http::error::header_limit);
+    }
+    beast::error_code ec;
+    std::size_t n = 0;
+    if (tls_) {
+      std::tie(ec, n) = co_await tls_->async_read_some(buffer_.prepare(kHeadReadSize), kAsTuple);
+    } else {
+      std::tie(ec, n) = co_await plain_->async_read_some(buffer_.prepare(kHeadReadSize), kAsTuple);
+    }
+    buffer_.commit(n);
+    if (ec) {
+      deadline_.clear();
+      if (ec == net::error::eof || ec == ssl::error::stream_truncated) {
+        // Closed before a whole head: a pooled connection the server had dropped, or a cut.
+        co_return beast::error_code(buffer_.size() == 0 ? http::error::end_of_stream
+                                                        : http::error::partial_message);
+      }
+      co_return deadline_.translate(ec);
+    }
   }
-  deadline_.clear();
-  if (ec) co_return deadline_.translate(ec);
-
-  const auto& response = parser->get();
-  head.status = static_cast<int>(response.result_int());
-  head.event_stream = response[http::field::content_type].starts_with("text/event-stream");
-  head.retry_after = std::string(response[http::field::retry_after]);
-  keep_alive_ = parser->keep_alive();
-  likely_more_ = false;
-  if (head.status == 204 || head.status == 304 || head.status < 200) {
-    body_ = core::HttpBodyDecoder::with_length(0);
-  } else if (parser->chunked()) {
-    body_ = core::HttpBodyDecoder::chunked();
-  } else if (auto length = parser->content_length()) {
-    body_ = core::HttpBodyDecoder::with_length(*length);
-  } else {
-    body_ = core::HttpBodyDecoder::until_close();
-    keep_alive_ = false;
-  }
-  head.keep_alive = keep_alive_;
-  co_return beast::error_code{};
 }
 
 bool UpstreamConnection::decode_buffered(std::string& out) {

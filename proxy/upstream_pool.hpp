@@ -22,6 +22,7 @@ struct UpstreamResponseHead {
   bool event_stream = false;  // Content-Type: text/event-stream
   bool keep_alive = false;
   std::string retry_after;
+  std::optional<std::uint64_t> content_length;  // when the body's length is known up front
 };
 
 class UpstreamConnection {
