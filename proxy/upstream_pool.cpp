@@ -13,7 +13,8 @@ constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 // Decrypted TLS bytes land in the connection's own buffer (OpenSSL decides how much is ready).
 constexpr std::size_t kTlsReadSize = 4096;
 constexpr std::size_t kMaxResponseHeadBytes = 64 * 1024;
-constexpr std::size_t kHeadReadSize = 2048;
+// Under 1 KiB, so the buffer comes from and goes back to malloc's per-thread cache.
+constexpr std::size_t kHeadReadSize = 960;
 }  // namespace
 
 UpstreamConnection::UpstreamConnection(const net::any_io_executor& ex, ssl::context* tls_context,
