@@ -6,12 +6,13 @@
 
 namespace switchyard::core {
 
-// Counts in OpenAI's inclusive convention: prompt_tokens includes cached_prompt_tokens,
-// completion_tokens includes reasoning_tokens.
+// Counts in OpenAI's inclusive convention: prompt_tokens includes cached_prompt_tokens and
+// cache_creation_tokens, completion_tokens includes reasoning_tokens.
 struct Usage {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
-  std::int64_t cached_prompt_tokens = 0;
+  std::int64_t cached_prompt_tokens = 0;    // prompt tokens read from the provider's cache
+  std::int64_t cache_creation_tokens = 0;   // prompt tokens written to it (Anthropic)
   std::int64_t reasoning_tokens = 0;
 };
 
