@@ -120,7 +120,8 @@ Span token_span(const char* base, std::string_view token) {
 // on, so that a malformed body is reported as such even when a type error comes first.
 class RootReader {
  public:
-  RootReader(const char* base, ChatRequest& request) : base_(base), request_(request) {}
+  RootReader(const char* base, ChatRequest& request, BodyShape shape)
+      : base_(base), request_(request), shape_(shape) {}
 
   simdjson::error_code read(od::object& root) {
     for (auto field_result : root) {
@@ -140,8 +141,8 @@ class RootReader {
         e = read_optional_int(value, "max_completion_tokens", max_completion_tokens_);
       } else if (key == "max_tokens") {
         e = read_optional_int(value, "max_tokens", max_tokens_);
-      } else if (key == "messages") {
-        e = read_messages(value);
+      } else if (key == conversation_key()) {
+        e = conversation_is_input() ? read_input(value) : read_messages(value);
       } else {
         e = validate_value(value, 1);
       }
@@ -159,7 +160,8 @@ class RootReader {
                           "missing_required_parameter"};
     }
     if (!has_messages_) {
-      return RequestError{"Missing required parameter: 'messages'.", "messages",
+      const std::string key(conversation_key());
+      return RequestError{"Missing required parameter: '" + key + "'.", key,
                           "missing_required_parameter"};
     }
     return std::nullopt;
@@ -273,6 +275,22 @@ class RootReader {
     return simdjson::SUCCESS;
   }
 
+  std::string_view conversation_key() const { return conversation_is_input() ? "input" : "messages"; }
+  bool conversation_is_input() const {
+    return shape_ == BodyShape::openai_responses || shape_ == BodyShape::embeddings;
+  }
+
+  // Responses and embeddings take a string or an array as "input".
+  simdjson::error_code read_input(od::value& v) {
+    od::json_type type;
+    if (auto e = v.type().get(type)) return e;
+    has_messages_ = true;
+    if (type != od::json_type::string && type != od::json_type::array) {
+      return wrong_type(v, type, "input", "a string or an array");
+    }
+    return validate_value(v, 1);
+  }
+
   simdjson::error_code read_messages(od::value& v) {
     od::json_type type;
     if (auto e = v.type().get(type)) return e;
@@ -294,7 +312,7 @@ class RootReader {
       ++count;
     }
     request_.message_count = count;
-    if (count == 0) {
+    if (count == 0 && shape_ == BodyShape::openai_chat) {
       note(
           {"Invalid 'messages': empty array. Expected an array with minimum length 1, but got "
            "an empty array instead.",
@@ -305,6 +323,7 @@ class RootReader {
 
   const char* base_;
   ChatRequest& request_;
+  BodyShape shape_;
   std::optional<RequestError> semantic_;
   std::optional<std::int64_t> max_completion_tokens_;
   std::optional<std::int64_t> max_tokens_;
@@ -374,7 +393,8 @@ std::size_t skip_space_forward(std::string_view body, std::size_t i) {
 
 }  // namespace
 
-Result<ChatRequest, RequestError> parse_chat_request(std::string_view body, std::size_t padding) {
+Result<ChatRequest, RequestError> parse_chat_request(std::string_view body, std::size_t padding,
+                                                     BodyShape shape) {
   thread_local od::parser parser;
   thread_local PaddedCopy fallback;
 
@@ -398,7 +418,7 @@ Result<ChatRequest, RequestError> parse_chat_request(std::string_view body, std:
 
   od::object root;
   if (doc.get_object().get(root)) return fail(invalid_json());
-  RootReader reader(base, request);
+  RootReader reader(base, request, shape);
   if (reader.read(root)) return fail(invalid_json());
   // Anything after the root object (a second value, a stray bracket) leaves a token unread.
   if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) return fail(invalid_json());

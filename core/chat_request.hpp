@@ -43,11 +43,21 @@ struct ChatRequest {
   std::size_t root_close = 0;
 };
 
+// Which front door the body came through: they share the envelope the gateway reads (model,
+// stream) but name the conversation differently.
+enum class BodyShape {
+  openai_chat,         // "messages": a non-empty array
+  anthropic_messages,  // "messages": an array (may be empty for count_tokens)
+  openai_responses,    // "input": a string or an array
+  embeddings,          // "input": a string or an array
+};
+
 // `body` must have at least `padding` readable bytes past its size (SIMDJSON_PADDING); the
 // caller reserves them so no copy is needed. Validates the whole document: malformed JSON,
-// a non-object root, a missing or non-string model, missing/empty/non-array messages, and
-// wrong types for stream / stream_options are errors.
-Result<ChatRequest, RequestError> parse_chat_request(std::string_view body, std::size_t padding);
+// a non-object root, a missing or non-string model, a missing conversation (see BodyShape),
+// and wrong types for stream / stream_options are errors.
+Result<ChatRequest, RequestError> parse_chat_request(std::string_view body, std::size_t padding,
+                                                     BodyShape shape = BodyShape::openai_chat);
 
 // Builds the upstream body by splicing bytes: the model replaced by `upstream_model` (JSON
 // escaped), and, when `force_include_usage`, stream_options.include_usage set to true

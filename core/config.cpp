@@ -36,6 +36,9 @@ const ModelConfig* Config::find_model(std::string_view name) const {
 namespace {
 
 constexpr std::string_view kDefaultOpenAiBaseUrl = "https://api.openai.com/v1";
+// Without /v1: the Anthropic path (/v1/messages) is appended, as Anthropic's SDKs do.
+constexpr std::string_view kDefaultAnthropicBaseUrl = "https://api.anthropic.com";
+constexpr std::string_view kDefaultGeminiBaseUrl = "https://generativelanguage.googleapis.com/v1beta";
 
 // ---------------------------------------------------------------------------------------------
 // Small text helpers
@@ -486,7 +489,13 @@ void read_server(Context& ctx, const Fields& f, ServerConfig& server) {
 // ---------------------------------------------------------------------------------------------
 // Providers
 
-constexpr std::array<std::string_view, 3> kProviderTypes{"openai", "openai_compatible", "mock"};
+constexpr std::array<std::string_view, 6> kProviderTypes{"openai", "openai_compatible", "azure",
+                                                         "anthropic", "gemini", "mock"};
+
+// Types whose hosted API refuses requests without a key.
+bool needs_api_key(std::string_view type) {
+  return type == "openai" || type == "azure" || type == "anthropic" || type == "gemini";
+}
 
 // What the model pass needs to know about each declared provider, valid or not, so that a
 // provider with an error does not also cause "unknown provider" errors on its models.
@@ -586,10 +595,10 @@ void read_headers(Context& ctx, const Entry& e, const std::string& path,
 
 DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::string& path,
                                std::vector<std::string>& notices) {
-  static constexpr std::array<std::string_view, 11> kKeys{
+  static constexpr std::array<std::string_view, 13> kKeys{
       "name",    "type",       "base_url",           "api_key",
       "optional", "headers",   "connect_timeout_ms", "first_byte_timeout_ms",
-      "idle_timeout_ms", "ca_file", "mock"};
+      "idle_timeout_ms", "ca_file", "mock", "api_version", "default_max_tokens"};
   DeclaredProvider out;
   out.line = line_of(node);
   const std::size_t errors_before = ctx.errors.size();
@@ -620,7 +629,7 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
       if (std::find(kProviderTypes.begin(), kProviderTypes.end(), *s) == kProviderTypes.end()) {
         ctx.error(e->line, f.path_of(*e),
                   "unknown provider type " + quote(*s) + did_you_mean(*s, kProviderTypes) +
-                      " (expected openai, openai_compatible or mock)");
+                      " (expected openai, openai_compatible, azure, anthropic, gemini or mock)");
       } else {
         p.type = *s;
         type_ok = true;
@@ -641,8 +650,13 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
     }
   } else if (type_ok && p.type == "openai") {
     p.base_url = kDefaultOpenAiBaseUrl;
-  } else if (type_ok && p.type == "openai_compatible") {
-    ctx.error(out.line, path, "missing required key 'base_url' (required for type openai_compatible)");
+  } else if (type_ok && p.type == "anthropic") {
+    p.base_url = kDefaultAnthropicBaseUrl;
+  } else if (type_ok && p.type == "gemini") {
+    p.base_url = kDefaultGeminiBaseUrl;
+  } else if (type_ok && (p.type == "openai_compatible" || p.type == "azure")) {
+    ctx.error(out.line, path, "missing required key 'base_url' (required for type " + p.type +
+                                  (p.type == "azure" ? ", e.g. https://RESOURCE.openai.azure.com)" : ")"));
   }
 
   bool optional = false;
@@ -667,14 +681,14 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
       if (!out.name.empty())
         notices.push_back("provider '" + out.name + "' disabled: api_key is " +
                           (key_entry ? "empty" : "not set") + hint);
-    } else if (type_ok && p.type == "openai") {
+    } else if (type_ok && needs_api_key(p.type)) {
       if (key_entry)
         ctx.error(key_entry->line, f.path_of(*key_entry),
-                  "is empty" + hint + "; a provider of type openai needs an API key"
+                  "is empty" + hint + "; a provider of type " + p.type + " needs an API key"
                   " (or mark the provider optional: true)");
       else
         ctx.error(out.line, path,
-                  "missing required key 'api_key' (required for type openai; or mark the "
+                  "missing required key 'api_key' (required for type " + p.type + "; or mark the "
                   "provider optional: true)");
     }
   }
@@ -692,6 +706,26 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
         ctx.error(e->line, f.path_of(*e), "must be a file path (omit the key to use only the system store)");
       else
         p.ca_file = *s;
+    }
+  }
+  if (const Entry* e = f.find("api_version")) {
+    if (type_ok && p.type != "azure") {
+      ctx.error(e->line, f.path_of(*e), "only valid for a provider of type azure, not " + p.type);
+    } else if (auto s = read_string(ctx, f, *e)) {
+      if (s->empty() || !std::all_of(s->begin(), s->end(), is_name_char))
+        ctx.error(e->line, f.path_of(*e), "invalid api_version " + quote(*s) + " (e.g. 2024-10-21)");
+      else
+        p.api_version = *s;
+    }
+  }
+  if (const Entry* e = f.find("default_max_tokens")) {
+    if (type_ok && p.type != "anthropic") {
+      ctx.error(e->line, f.path_of(*e), "only valid for a provider of type anthropic, not " + p.type);
+    } else if (auto v = read_number(ctx, f, *e)) {
+      if (*v < 1 || *v != static_cast<double>(static_cast<std::int64_t>(*v)))
+        ctx.error(e->line, f.path_of(*e), "must be a whole number of at least 1");
+      else
+        p.default_max_tokens = static_cast<std::int64_t>(*v);
     }
   }
   if (const Entry* e = f.find("mock")) {

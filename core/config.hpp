@@ -32,7 +32,8 @@ struct MockSettings {
 
 struct ProviderConfig {
   std::string name;
-  std::string type;  // "openai", "openai_compatible", "mock"
+  // "openai", "openai_compatible", "azure", "anthropic", "gemini", "mock"
+  std::string type;
   std::string base_url;  // e.g. https://api.openai.com/v1 (no trailing slash after loading)
   std::string api_key;   // may be empty for openai_compatible and mock; never logged
   std::map<std::string, std::string> headers;  // extra headers sent upstream
@@ -40,6 +41,9 @@ struct ProviderConfig {
   std::chrono::milliseconds first_byte_timeout{120000};
   std::chrono::milliseconds idle_timeout{120000};  // between two reads of a response body
   std::string ca_file;  // extra CA bundle to trust (PEM); empty = system store only
+  std::string api_version = "2024-10-21";  // azure: the api-version query parameter
+  // anthropic: max_tokens is required there; used when the client did not send one.
+  std::int64_t default_max_tokens = 4096;
   MockSettings mock;    // only for type mock
 };
 

@@ -5,6 +5,7 @@
 #include <array>
 #include <random>
 
+#include "adapters/exchange.hpp"
 #include "core/chat_request.hpp"
 #include "proxy/pipeline.hpp"
 
@@ -13,7 +14,6 @@ namespace {
 
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 
-bool is_chat_path(std::string_view p) { return p == "/v1/chat/completions" || p == "/chat/completions"; }
 bool is_models_path(std::string_view p) { return p == "/v1/models" || p == "/models"; }
 
 // A client-supplied request id is echoed only when it is short printable ASCII, so it cannot
@@ -123,7 +123,7 @@ void HttpSession::start_head(RequestContext& ctx, int status, std::string_view c
 
 net::awaitable<bool> HttpSession::write_whole(RequestContext& ctx, int status,
                                               std::string_view content_type, std::string_view body,
-                                              std::string_view retry_after) {
+                                              std::string_view retry_after, bool head_only) {
   ctx.status = status;
   start_head(ctx, status, content_type);
   if (!retry_after.empty()) {
@@ -134,6 +134,7 @@ net::awaitable<bool> HttpSession::write_whole(RequestContext& ctx, int status,
   head_ += "Content-Length: ";
   head_ += std::to_string(body.size());
   head_ += "\r\n\r\n";
+  if (head_only) body = {};
   ctx.bytes_out += body.size();
   const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(body.data(), body.size())};
   co_return co_await send(buffers);
@@ -147,13 +148,14 @@ net::awaitable<bool> HttpSession::write_json(RequestContext& ctx, int status, st
 net::awaitable<bool> HttpSession::write_error(RequestContext& ctx, const core::GatewayError& error) {
   if (ctx.error.empty()) ctx.error = error.code.empty() ? error.type : error.code;
   if (stream_started_) {
-    // Headers are gone already: finish the stream with an in-band error event, which the
-    // OpenAI SDKs raise as an APIError.
-    const bool ok = co_await write_chunk(ctx, "data: " + core::to_openai_error_body(error) + "\n\n");
+    // Headers are gone already: finish the stream with the protocol's in-band error event,
+    // which the SDKs raise as an error.
+    const bool ok = co_await write_chunk(ctx, adapters::encode_stream_error(ctx.protocol, error));
     co_return ok && co_await end_stream(ctx);
   }
-  co_return co_await write_json(ctx, error.status, core::to_openai_error_body(error),
-                                error.status == 429 || error.status == 503 ? "1" : "");
+  const int status = adapters::error_status_for(ctx.protocol, error.status);
+  co_return co_await write_json(ctx, status, adapters::encode_error_body(ctx.protocol, error),
+                                status == 429 || status == 503 || status == 529 ? "1" : "");
 }
 
 net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_view content_type,
@@ -260,7 +262,7 @@ net::awaitable<void> HttpSession::run() {
       ctx.failure = request_read_error(ec, server.max_body_bytes, /*in_body=*/!hec);
       co_await write_error(ctx, *ctx.failure);
       if (ec == http::error::body_limit) {
-        if (!hec && is_chat_path(ctx.path)) on_log(ctx);
+        if (!hec && find_front_door(ctx.path)) on_log(ctx);
         co_await discard_and_close();
       }
       break;
@@ -269,15 +271,16 @@ net::awaitable<void> HttpSession::run() {
     Request request = parser->release();
     parser.reset();
     worker_.runtime.metrics->in_flight().add(worker_.index, 1);
-    const bool chat = is_chat_path(ctx.path);
-    if (chat && request.method() == http::verb::post) {
-      co_await handle_chat_completions(*this, request, ctx);
+    const FrontDoor* door = find_front_door(ctx.path);
+    if (door) ctx.protocol = door->protocol;
+    if (door && request.method() == http::verb::post) {
+      co_await handle_model_request(*this, request, ctx, *door);
     } else {
       co_await handle(request, ctx);
     }
     // on_error: a phase that failed before answering left its error here.
     if (ctx.failure) co_await write_error(ctx, *ctx.failure);
-    if (chat) on_log(ctx);
+    if (door) on_log(ctx);
     worker_.runtime.metrics->in_flight().add(worker_.index, -1);
     stream_started_ = false;
     if (!socket_.is_open()) break;
@@ -308,7 +311,13 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
   const auto method = request.method();
   const Runtime& runtime = worker_.runtime;
 
-  if (is_chat_path(path)) {
+  if (method == http::verb::head) {
+    // Connection probes (Claude Code sends HEAD / and HEAD /api/hello; HEAD /v1/messages is
+    // another common check): answered at once, with no body.
+    co_await write_whole(ctx, 200, "text/plain", {}, {}, /*head_only=*/true);
+    co_return;
+  }
+  if (find_front_door(path)) {
     ctx.failure = core::client_error(405, "Use POST for " + ctx.path + ".", "", "method_not_allowed");
     co_return;
   }

@@ -55,8 +55,10 @@ class HttpSession {
   // Writes to the client within the read timeout; false (and no keep-alive) on failure.
   template <class Buffers>
   net::awaitable<bool> send(const Buffers& buffers);
+  // `head_only`: the answer to a HEAD request (its Content-Length, no body).
   net::awaitable<bool> write_whole(RequestContext& ctx, int status, std::string_view content_type,
-                                   std::string_view body, std::string_view retry_after = {});
+                                   std::string_view body, std::string_view retry_after = {},
+                                   bool head_only = false);
   void on_log(RequestContext& ctx);
   std::string next_request_id();
 

@@ -2,18 +2,32 @@
 
 #include <simdjson.h>
 
-#include "adapters/openai.hpp"
-#include "core/chat_request.hpp"
+#include <array>
+
+#include "adapters/anthropic.hpp"
 #include "core/mock_reply.hpp"
-#include "core/sse_decoder.hpp"
 #include "proxy/client_watch.hpp"
 
 namespace switchyard::proxy {
 namespace {
 
+using adapters::Protocol;
+
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t kMaxUpstreamErrorBody = 1u << 20;
 constexpr std::size_t kMaxUpstreamJsonBody = 256u << 20;
+
+constexpr std::array<std::pair<std::string_view, FrontDoor>, 8> kFrontDoors{{
+    {"/v1/chat/completions", {Protocol::openai_chat, core::BodyShape::openai_chat, adapters::Operation::generate}},
+    {"/chat/completions", {Protocol::openai_chat, core::BodyShape::openai_chat, adapters::Operation::generate}},
+    {"/v1/messages", {Protocol::anthropic_messages, core::BodyShape::anthropic_messages, adapters::Operation::generate}},
+    {"/v1/messages/count_tokens",
+     {Protocol::anthropic_messages, core::BodyShape::anthropic_messages, adapters::Operation::count_tokens}},
+    {"/v1/responses", {Protocol::openai_responses, core::BodyShape::openai_responses, adapters::Operation::generate}},
+    {"/responses", {Protocol::openai_responses, core::BodyShape::openai_responses, adapters::Operation::generate}},
+    {"/v1/embeddings", {Protocol::openai_chat, core::BodyShape::embeddings, adapters::Operation::embeddings}},
+    {"/embeddings", {Protocol::openai_chat, core::BodyShape::embeddings, adapters::Operation::embeddings}},
+}};
 
 bool is_stale_connection_error(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
@@ -39,58 +53,45 @@ core::GatewayError error_for(const beast::error_code& ec, const Route& route) {
                                     route.provider->name + "' failed: " + ec.message() + ".");
 }
 
-// Splits an upstream SSE body into what the client gets. In pass-through mode every read is
-// forwarded as it arrived. When the gateway added include_usage on its own, whole events are
-// forwarded and the usage-only chunk is dropped, so the client sees exactly what the provider
-// would have sent it; a partial event waits for its end (the client could not use it sooner).
-class OpenAiStreamRelay {
- public:
-  explicit OpenAiStreamRelay(bool drop_usage_chunk) : filter_(drop_usage_chunk) {}
-
-  // Returns the bytes to send for this read (a view into `piece` when nothing is dropped).
-  std::string_view on_read(std::string_view piece, std::optional<core::Usage>& usage) {
-    out_.clear();
-    std::size_t cursor = 0;
-    decoder_.feed(piece, [&](const core::SseEvent& event) {
-      bool drop = false;
-      if (event.data.find("\"usage\"") != std::string_view::npos) {
-        if (auto u = core::extract_openai_usage(event.data)) {
-          usage = *u;
-          drop = filter_ && core::is_openai_usage_only_chunk(event.data);
-        }
-      }
-      if (event.data == "[DONE]") saw_done_ = true;
-      if (!filter_) return;
-      if (!drop) {
-        out_ += pending_;
-        out_.append(piece.substr(cursor, event.end_offset - cursor));
-      }
-      pending_.clear();
-      cursor = event.end_offset;
-    });
-    if (!filter_) return piece;
-    if (decoder_.mid_event()) {
-      pending_.append(piece.substr(cursor));
-    } else {
-      // Only comments or blank lines are left (keep-alives): forward them now.
-      out_ += pending_;
-      out_.append(piece.substr(cursor));
-      pending_.clear();
-    }
-    return out_;
-  }
-
-  bool saw_done() const { return saw_done_; }
-
- private:
-  bool filter_;
-  bool saw_done_ = false;
-  core::SseDecoder decoder_;
-  std::string pending_;
-  std::string out_;
+// What one request needs to carry the answer back: on the heap, so a held stream's coroutine
+// frame stays small.
+struct Exchange {
+  Protocol client = Protocol::openai_chat;
+  Protocol upstream = Protocol::openai_chat;
+  adapters::Operation operation = adapters::Operation::generate;
+  bool stream = false;
+  bool client_wants_usage = false;
+  std::shared_ptr<const adapters::Request> request;  // decoded client request, when translating
 };
 
-net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatRequest& chat,
+std::string new_answer_id(Protocol client, const std::string& request_id) {
+  switch (client) {
+    case Protocol::anthropic_messages: return "msg_" + request_id;
+    case Protocol::openai_responses: return "resp_" + request_id;
+    case Protocol::openai_chat:
+    case Protocol::gemini: break;
+  }
+  return "chatcmpl-" + request_id;
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const RequestContext& ctx) {
+  adapters::StreamContext c;
+  c.client = x.client;
+  c.upstream = x.upstream;
+  c.client_wants_usage = x.client_wants_usage;
+  c.id = new_answer_id(x.client, ctx.request_id);
+  c.model = ctx.model;
+  c.created = unix_now();
+  c.request = x.request;
+  return adapters::make_stream_relay(std::move(c));
+}
+
+net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exchange> exchange,
                                        adapters::UpstreamRequest upstream, RequestContext& ctx) {
   const Route& route = *ctx.route;
   const core::ProviderConfig& provider = *route.provider;
@@ -162,7 +163,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     }
     break;
   }
-  // Sent: neither the head nor the translated body is needed while the answer streams.
+  // Sent: neither the head nor the request body is needed while the answer streams.
   std::string().swap(head);
   upstream = {};
   if (ctx.client_gone) co_return;
@@ -194,8 +195,9 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     if (ctx.client_gone) co_return;
     if (!ec) worker.pool.release(std::move(conn));
     ctx.error = "upstream_status_" + std::to_string(status);
-    co_await session.write_json(ctx, status, core::openai_error_body_from_upstream(status, body),
-                                response.retry_after);
+    auto [client_status, client_body] =
+        adapters::upstream_error_response(exchange->client, exchange->upstream, status, body);
+    co_await session.write_json(ctx, client_status, std::move(client_body), response.retry_after);
     co_return;
   }
 
@@ -211,9 +213,16 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
       co_return;
     }
     worker.pool.release(std::move(conn));
-    ctx.usage = core::extract_openai_usage(body);
+    auto translated = adapters::translate_response(exchange->client, exchange->upstream, std::move(body),
+                                                   exchange->request.get());
+    if (!translated) {
+      route.provider_metrics->count_error(worker.index, metrics::UpstreamError::protocol);
+      ctx.failure = translated.error();
+      co_return;
+    }
+    ctx.usage = translated.value().usage;
     if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
-    co_await session.write_json(ctx, status, std::move(body));
+    co_await session.write_json(ctx, status, std::move(translated.value().body));
     co_return;
   }
 
@@ -229,10 +238,12 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     }
     head_sent = true;
   }
-  OpenAiStreamRelay relay(/*drop_usage_chunk=*/!chat.include_usage);
+  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx);
+  exchange.reset();
   // Each read's body bytes, held only until they are written to the client: a stream
   // waiting for its next event owns no buffer beyond this string's small capacity.
   std::string piece;
+  bool written = true;
   while (!conn->body_done()) {
     piece.clear();
     beast::error_code rec;
@@ -245,11 +256,11 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
       ec = rec;
       break;
     }
-    const std::string_view out = relay.on_read(piece, ctx.usage);
-    bool written;  // no co_await inside ?: (GCC 12 coroutine pitfalls)
+    const std::string_view out = relay->on_data(piece);
+    // no co_await inside ?: (GCC 12 coroutine pitfalls)
     if (head_sent) {
       written = co_await session.write_chunk(ctx, out);
-    } else {
+    } else if (!out.empty()) {
       written = co_await session.begin_stream(ctx, "text/event-stream", out);
       head_sent = true;
     }
@@ -259,68 +270,43 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, const core::ChatReq
     }
   }
   stop_watch();
-  if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
+  if (relay->usage()) {
+    ctx.usage = relay->usage();
+    ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
+  }
   if (ctx.client_gone) {
     ctx.error = "client_closed";
     co_return;  // dropping conn closes the upstream request
   }
+  if (!ec) worker.pool.release(std::move(conn));
+  std::string_view tail;
   if (ec) {
     route.provider_metrics->count_error(worker.index, classify(ec));
-    ctx.failure = error_for(ec, route);  // in-band: the stream has started
+    const core::GatewayError error = error_for(ec, route);
+    ctx.error = error.code.empty() ? error.type : error.code;
+    tail = relay->on_error(error);  // in-band: the stream has started
+  } else {
+    tail = relay->on_end();
+  }
+  if (!head_sent) {
+    if (!co_await session.begin_stream(ctx, "text/event-stream", tail)) co_return;
+  } else if (!tail.empty() && !co_await session.write_chunk(ctx, tail)) {
     co_return;
   }
-  worker.pool.release(std::move(conn));
-  if (!head_sent && !co_await session.begin_stream(ctx, "text/event-stream")) co_return;
+  if (relay->usage()) {
+    ctx.usage = relay->usage();
+    ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
+  }
   co_await session.end_stream(ctx);
 }
 
-}  // namespace
-
-net::awaitable<void> handle_chat_completions(HttpSession& session, Request& request,
-                                             RequestContext& ctx) {
-  std::string& body = request.body();
-  ctx.bytes_in = body.size();
-  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
-    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
-  }
-  // on_request: parse once, for the fields the gateway needs.
-  auto parsed = core::parse_chat_request(body, body.capacity() - body.size());
-  if (!parsed) {
-    const auto& e = parsed.error();
-    ctx.failure = core::client_error(400, e.message, e.param, e.code);
-    co_return;
-  }
-  const core::ChatRequest& chat = parsed.value();
-  ctx.model = chat.model;
-  ctx.stream = chat.stream;
-
-  // select_target
-  ctx.route = session.runtime().find_route(chat.model);
-  if (ctx.route == nullptr) {
-    ctx.failure = core::client_error(404, "The model '" + chat.model + "' does not exist on this gateway.",
-                                     "model", "model_not_found");
-    co_return;
-  }
-  if (ctx.route->provider->type == "mock") {
-    co_await serve_mock(session, chat, body.size(), ctx);
-    co_return;
-  }
-  // build_upstream_request, then connect/send/relay.
-  auto upstream = adapters::build_openai_chat_request(*ctx.route->provider, ctx.route->endpoint.base_path,
-                                                      body, chat, ctx.route->model->upstream_model,
-                                                      ctx.request_id);
-  // The client's request is in `upstream` now: free it rather than hold it for the stream.
-  request = Request{};
-  co_await proxy_to_upstream(session, chat, std::move(upstream), ctx);
-}
-
-net::awaitable<void> serve_mock(HttpSession& session, const core::ChatRequest& chat,
+// The in-process mock provider: it answers like an OpenAI upstream, paced by timers, and its
+// answer goes through the same relays as a real provider's, so every front door works with it.
+net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> exchange,
                                 std::size_t prompt_bytes, RequestContext& ctx) {
   const core::MockSettings& settings = ctx.route->provider->mock;
-  const auto created = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
-  core::MockReply reply(settings, chat.model, "chatcmpl-" + ctx.request_id, created, prompt_bytes);
+  auto reply = std::make_unique<core::MockReply>(settings, ctx.model, "chatcmpl-" + ctx.request_id, unix_now(),
+                                                 prompt_bytes);
 
   net::steady_timer timer(co_await net::this_coro::executor);
   ClientWatch watch(session.socket());
@@ -341,30 +327,39 @@ net::awaitable<void> serve_mock(HttpSession& session, const core::ChatRequest& c
     ctx.error = "client_closed";
     co_return;
   }
-  ctx.usage = reply.usage();
-  ctx.cost_usd = core::cost_usd(reply.usage(), ctx.route->model->price);
-  if (!chat.stream) {
+  ctx.usage = reply->usage();
+  ctx.cost_usd = core::cost_usd(reply->usage(), ctx.route->model->price);
+  if (!exchange->stream) {
     watch.stop();
-    co_await session.write_json(ctx, 200, reply.completion_json());
+    auto translated = adapters::translate_response(exchange->client, Protocol::openai_chat,
+                                                   reply->completion_json(), exchange->request.get());
+    if (!translated) {
+      ctx.failure = translated.error();
+      co_return;
+    }
+    co_await session.write_json(ctx, 200, std::move(translated.value().body));
     co_return;
   }
+  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx);
   bool ok = co_await session.begin_stream(ctx, "text/event-stream") &&
-            co_await session.write_chunk(ctx, reply.role_event());
+            co_await session.write_chunk(ctx, relay->on_data(reply->role_event()));
   std::size_t sent = 0;
-  for (std::size_t i = 0; ok && i < reply.tokens().size(); ++i) {
+  for (std::size_t i = 0; ok && i < reply->tokens().size(); ++i) {
     if (i > 0 && !co_await wait(per_token)) {
       ok = false;
       break;
     }
-    ok = co_await session.write_chunk(ctx, reply.token_event(i));
+    ok = co_await session.write_chunk(ctx, relay->on_data(reply->token_event(i)));
     if (ok) ++sent;
   }
   // A stream the client left early is charged for the tokens generated, as a provider would.
   ctx.usage->completion_tokens = static_cast<std::int64_t>(sent);
   ctx.cost_usd = core::cost_usd(*ctx.usage, ctx.route->model->price);
-  ok = ok && co_await session.write_chunk(ctx, reply.finish_event());
-  if (ok && chat.include_usage) ok = co_await session.write_chunk(ctx, reply.usage_event());
-  ok = ok && co_await session.write_chunk(ctx, core::MockReply::done_event());
+  // The usage chunk always goes to the relay: it drops it for a chat client that did not ask.
+  ok = ok && co_await session.write_chunk(ctx, relay->on_data(reply->finish_event()));
+  ok = ok && co_await session.write_chunk(ctx, relay->on_data(reply->usage_event()));
+  ok = ok && co_await session.write_chunk(ctx, relay->on_data(core::MockReply::done_event()));
+  ok = ok && co_await session.write_chunk(ctx, relay->on_end());
   watch.stop();
   if (!ok) {
     ctx.client_gone = true;
@@ -372,6 +367,115 @@ net::awaitable<void> serve_mock(HttpSession& session, const core::ChatRequest& c
     co_return;
   }
   co_await session.end_stream(ctx);
+}
+
+// count_tokens for a provider without the endpoint: an estimate from the request's text.
+std::string estimated_token_count(std::string_view body, RequestContext& ctx) {
+  auto decoded = adapters::decode_request(Protocol::anthropic_messages, body);
+  if (!decoded) {
+    ctx.failure = decoded.error();
+    return {};
+  }
+  return "{\"input_tokens\":" + std::to_string(adapters::estimate_input_tokens(decoded.value())) + "}";
+}
+
+}  // namespace
+
+const FrontDoor* find_front_door(std::string_view path) {
+  for (const auto& [door_path, door] : kFrontDoors) {
+    if (door_path == path) return &door;
+  }
+  return nullptr;
+}
+
+net::awaitable<void> handle_model_request(HttpSession& session, Request& request, RequestContext& ctx,
+                                          const FrontDoor& door) {
+  ctx.protocol = door.protocol;
+  std::string& body = request.body();
+  ctx.bytes_in = body.size();
+  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
+    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  }
+  // on_request: parse once, for the fields the gateway needs.
+  auto parsed = core::parse_chat_request(body, body.capacity() - body.size(), door.shape);
+  if (!parsed) {
+    const auto& e = parsed.error();
+    ctx.failure = core::client_error(400, e.message, e.param, e.code);
+    co_return;
+  }
+  const core::ChatRequest& envelope = parsed.value();
+  ctx.model = envelope.model;
+  const bool stream = envelope.stream && door.operation == adapters::Operation::generate;
+  ctx.stream = stream;
+
+  // select_target
+  ctx.route = session.runtime().find_route(envelope.model);
+  if (ctx.route == nullptr) {
+    ctx.failure = core::client_error(404, "The model '" + envelope.model + "' does not exist on this gateway.",
+                                     "model", "model_not_found");
+    co_return;
+  }
+  const core::ProviderConfig& provider = *ctx.route->provider;
+  const adapters::ProviderKind& kind = *adapters::find_provider_kind(provider.type);
+
+  auto exchange = std::make_unique<Exchange>();
+  exchange->client = door.protocol;
+  exchange->operation = door.operation;
+  exchange->stream = stream;
+  exchange->client_wants_usage = envelope.include_usage;
+  exchange->upstream = adapters::upstream_protocol(door.protocol, kind);
+
+  if (door.operation == adapters::Operation::embeddings && !kind.embeddings) {
+    ctx.failure = core::client_error(400, "The model '" + envelope.model + "' does not support embeddings.",
+                                     "model", "model_not_supported");
+    co_return;
+  }
+  if (door.operation == adapters::Operation::count_tokens && !kind.native_count_tokens) {
+    std::string answer = estimated_token_count(body, ctx);
+    if (!ctx.failure) co_await session.write_json(ctx, 200, std::move(answer));
+    co_return;
+  }
+
+  // build_upstream_request: the same protocol on both sides passes the bytes through with
+  // only the model (and OpenAI's include_usage) spliced in; otherwise the request is decoded
+  // to canonical form and encoded for the provider.
+  const std::string& upstream_model = ctx.route->model->upstream_model;
+  std::string upstream_body;
+  if (exchange->upstream != door.protocol || provider.type == "mock") {
+    auto decoded = adapters::decode_request(door.protocol, body);
+    if (!decoded) {
+      ctx.failure = decoded.error();
+      co_return;
+    }
+    auto canonical = std::make_shared<adapters::Request>(std::move(decoded.value()));
+    if (door.protocol != Protocol::openai_chat) exchange->client_wants_usage = canonical->include_usage;
+    if (exchange->upstream != door.protocol) {
+      upstream_body = adapters::encode_request(exchange->upstream, *canonical, upstream_model, provider);
+    }
+    exchange->request = std::move(canonical);
+  } else {
+    const bool force_usage = stream && door.protocol == Protocol::openai_chat;
+    upstream_body = core::splice_chat_request(body, envelope, upstream_model, force_usage);
+  }
+  if (provider.type == "mock") {
+    exchange->upstream = Protocol::openai_chat;
+    const std::size_t prompt_bytes = body.size();
+    request = Request{};
+    co_await serve_mock(session, std::move(exchange), prompt_bytes, ctx);
+    co_return;
+  }
+
+  adapters::ForwardedHeaders forwarded;
+  if (door.protocol == Protocol::anthropic_messages) {
+    forwarded.anthropic_version = std::string(request["anthropic-version"]);
+    forwarded.anthropic_beta = std::string(request["anthropic-beta"]);
+  }
+  auto upstream = adapters::build_upstream_request(provider, ctx.route->endpoint.base_path, door.operation,
+                                                   exchange->upstream, upstream_model, stream,
+                                                   std::move(upstream_body), ctx.request_id, forwarded);
+  // The client's request is in `upstream` now: free it rather than hold it for the stream.
+  request = Request{};
+  co_await proxy_to_upstream(session, std::move(exchange), std::move(upstream), ctx);
 }
 
 }  // namespace switchyard::proxy

@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 
+#include "adapters/canonical.hpp"
 #include "core/gateway_error.hpp"
 #include "core/usage.hpp"
 #include "proxy/net.hpp"
@@ -18,6 +19,8 @@ struct RequestContext {
   std::optional<Clock::time_point> first_token;  // first body event sent to the client
   std::optional<Clock::time_point> finished;
 
+  // The client's protocol: errors are answered in its shape.
+  adapters::Protocol protocol = adapters::Protocol::openai_chat;
   std::string model;            // as the client sent it
   const Route* route = nullptr;
   bool stream = false;

@@ -20,9 +20,39 @@ function start(bin, args, env = {}) {
   return { child, port, output: () => output };
 }
 
-export async function startGateway() {
+// One provider of every type, all in front of the same mock upstream, each with a model
+// named m-<provider>.
+const allProviders = (mockPort) => `
+  - name: compat
+    type: openai_compatible
+    base_url: http://127.0.0.1:${mockPort}/v1
+    api_key: sk-upstream-secret
+  - name: openai
+    type: openai
+    base_url: http://127.0.0.1:${mockPort}/v1
+    api_key: sk-upstream-secret
+  - name: azure
+    type: azure
+    base_url: http://127.0.0.1:${mockPort}
+    api_key: azure-upstream-secret
+  - name: anthropic
+    type: anthropic
+    base_url: http://127.0.0.1:${mockPort}
+    api_key: sk-ant-upstream-secret
+  - name: gemini
+    type: gemini
+    base_url: http://127.0.0.1:${mockPort}/v1beta
+    api_key: gemini-upstream-secret`;
+const allModels = `
+  - {name: m-compat, provider: compat, model: compat-upstream}
+  - {name: m-openai, provider: openai, model: gpt-upstream}
+  - {name: m-azure, provider: azure, model: azure-deployment}
+  - {name: m-anthropic, provider: anthropic, model: claude-upstream}
+  - {name: m-gemini, provider: gemini, model: gemini-upstream}`;
+
+export async function startGateway({ allProviders: every = false, mockArgs = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-sdk-'));
-  const mock = start(process.env.SWITCHYARD_MOCK_UPSTREAM_BIN, ['--listen', '127.0.0.1:0']);
+  const mock = start(process.env.SWITCHYARD_MOCK_UPSTREAM_BIN, ['--listen', '127.0.0.1:0', ...mockArgs]);
   const mockPort = await mock.port;
   const config = `listen: 127.0.0.1:0
 workers: 2
@@ -31,12 +61,12 @@ providers:
   - name: upstream
     type: openai_compatible
     base_url: http://127.0.0.1:${mockPort}/v1
-    api_key: sk-upstream-secret
+    api_key: sk-upstream-secret${every ? allProviders(mockPort) : ''}
 models:
   - name: gpt-test
     provider: upstream
     model: upstream-model-id
-    price: {input_per_mtok: 2, output_per_mtok: 8}
+    price: {input_per_mtok: 2, output_per_mtok: 8}${every ? allModels : ''}
 `;
   writeFileSync(join(dir, 'switchyard.yaml'), config);
   const gateway = start(process.env.SWITCHYARD_BIN, ['--config', join(dir, 'switchyard.yaml')]);
@@ -45,6 +75,7 @@ models:
     port,
     mockPort,
     baseURL: `http://127.0.0.1:${port}/v1`,
+    rootURL: `http://127.0.0.1:${port}`,
     async stop() {
       for (const p of [gateway.child, mock.child]) {
         if (p.exitCode === null) {

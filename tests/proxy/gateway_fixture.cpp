@@ -42,6 +42,15 @@ GatewayFixture::GatewayFixture(GatewayOptions options) {
          << "    base_url: " << scheme << "://127.0.0.1:" << mock_port << "/v1\n"
          << "    api_key: ${UPSTREAM_KEY}\n"
          << ca_line << options.upstream_extra << "\n"
+         // One provider of every other type in front of the same mock, for translation tests.
+         << "  - {name: up-openai, type: openai, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
+         << "/v1\", api_key: ${UPSTREAM_KEY}" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
+         << "  - {name: up-azure, type: azure, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
+         << "\", api_key: ${UPSTREAM_KEY}" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
+         << "  - {name: up-anthropic, type: anthropic, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
+         << "\", api_key: ${UPSTREAM_KEY}" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
+         << "  - {name: up-gemini, type: gemini, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
+         << "/v1beta\", api_key: ${UPSTREAM_KEY}" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
          << "  - name: local-mock\n"
          << "    type: mock\n"
          << "    mock: {ttft_ms: 10, tokens_per_second: 1000, reply: \"Hello from the in-process mock.\"}\n"
@@ -50,6 +59,10 @@ GatewayFixture::GatewayFixture(GatewayOptions options) {
          << "    provider: upstream\n"
          << "    model: upstream-model-id\n"
          << "    price: {input_per_mtok: 2, output_per_mtok: 8, cached_input_per_mtok: 1}\n"
+         << "  - {name: openai-test, provider: up-openai, model: openai-upstream}\n"
+         << "  - {name: azure-test, provider: up-azure, model: azure-deployment}\n"
+         << "  - {name: claude-test, provider: up-anthropic, model: claude-upstream}\n"
+         << "  - {name: gemini-test, provider: up-gemini, model: gemini-upstream}\n"
          << "  - name: mock-test\n"
          << "    provider: local-mock\n"
          << "    price: {input_per_mtok: 1, output_per_mtok: 1}\n";

@@ -1,0 +1,386 @@
+#include "adapters/exchange.hpp"
+
+#include <array>
+
+#include <boost/json.hpp>
+
+#include "adapters/anthropic.hpp"
+#include "adapters/azure.hpp"
+#include "adapters/gemini.hpp"
+#include "adapters/openai.hpp"
+#include "adapters/openai_compatible.hpp"
+#include "adapters/responses.hpp"
+#include "core/sse_decoder.hpp"
+#include "core/usage.hpp"
+
+namespace switchyard::adapters {
+namespace {
+
+// The explicit table: adding a provider type means adding a row here and its file pair.
+constexpr std::array<ProviderKind, 6> kProviderKinds{{
+    {"openai", Protocol::openai_chat, /*native_responses=*/true, /*native_count_tokens=*/false, /*embeddings=*/true},
+    {"openai_compatible", Protocol::openai_chat, false, false, true},
+    {"azure", Protocol::openai_chat, false, false, true},
+    {"anthropic", Protocol::anthropic_messages, false, true, false},
+    {"gemini", Protocol::gemini, false, false, false},
+    {"mock", Protocol::openai_chat, false, false, false},
+}};
+
+core::GatewayError unreadable_upstream_answer(const core::GatewayError& why) {
+  core::GatewayError e;
+  e.status = 502;
+  e.type = "api_error";
+  e.code = "bad_upstream_response";
+  e.message = "The upstream provider's answer could not be read: " + why.message;
+  e.source = core::ErrorSource::upstream;
+  return e;
+}
+
+// OpenAI chat to an OpenAI chat client. Every read is forwarded as it arrived, unless the
+// gateway added include_usage on its own: then whole events are forwarded and the usage-only
+// chunk is dropped, so the client sees exactly what the provider would have sent it; a partial
+// event waits for its end (the client could not use it sooner).
+class ChatPassthroughRelay final : public StreamRelay {
+ public:
+  explicit ChatPassthroughRelay(bool drop_usage_chunk) : filter_(drop_usage_chunk) {}
+
+  std::string_view on_data(std::string_view piece) override {
+    out_.clear();
+    std::size_t cursor = 0;
+    decoder_.feed(piece, [&](const core::SseEvent& event) {
+      bool drop = false;
+      if (event.data.find("\"usage\"") != std::string_view::npos) {
+        if (auto u = core::extract_openai_usage(event.data)) {
+          usage_ = *u;
+          drop = filter_ && core::is_openai_usage_only_chunk(event.data);
+        }
+      }
+      if (!filter_) return;
+      if (!drop) {
+        out_ += pending_;
+        out_.append(piece.substr(cursor, event.end_offset - cursor));
+      }
+      pending_.clear();
+      cursor = event.end_offset;
+    });
+    if (!filter_) return piece;
+    if (decoder_.mid_event()) {
+      pending_.append(piece.substr(cursor));
+    } else {
+      // Only comments or blank lines are left (keep-alives): forward them now.
+      out_ += pending_;
+      out_.append(piece.substr(cursor));
+      pending_.clear();
+    }
+    return out_;
+  }
+  std::string_view on_end() override { return {}; }
+  std::string_view on_error(const core::GatewayError& error) override {
+    out_ = encode_stream_error(Protocol::openai_chat, error);
+    return out_;
+  }
+
+ private:
+  bool filter_;
+  core::SseDecoder decoder_;
+  std::string pending_;
+  std::string out_;
+};
+
+// Same protocol on both sides, not OpenAI chat: bytes pass through; the SSE decoder beside
+// them finds the usage.
+class WatchingPassthroughRelay final : public StreamRelay {
+ public:
+  explicit WatchingPassthroughRelay(Protocol protocol) : protocol_(protocol) {}
+
+  std::string_view on_data(std::string_view piece) override {
+    decoder_.feed(piece, [&](const core::SseEvent& event) {
+      if (protocol_ == Protocol::anthropic_messages) {
+        tracker_.on_event(event);
+        if (tracker_.usage()) usage_ = tracker_.usage();
+      } else if (event.data.find("\"response.completed\"") != std::string_view::npos) {
+        if (auto u = extract_responses_usage(event.data)) usage_ = *u;
+      }
+    });
+    return piece;
+  }
+  std::string_view on_end() override { return {}; }
+  std::string_view on_error(const core::GatewayError& error) override {
+    out_ = encode_stream_error(protocol_, error);
+    return out_;
+  }
+
+ private:
+  Protocol protocol_;
+  core::SseDecoder decoder_;
+  MessagesUsageTracker tracker_;
+  std::string out_;
+};
+
+std::unique_ptr<StreamDecoder> make_decoder(Protocol upstream) {
+  switch (upstream) {
+    case Protocol::anthropic_messages: return make_messages_stream_decoder();
+    case Protocol::gemini: return make_gemini_stream_decoder();
+    case Protocol::openai_chat:
+    case Protocol::openai_responses: break;
+  }
+  return make_chat_stream_decoder();
+}
+
+std::unique_ptr<StreamEncoder> make_encoder(const StreamContext& c) {
+  switch (c.client) {
+    case Protocol::anthropic_messages: return make_messages_stream_encoder(c.id, c.model);
+    case Protocol::openai_responses: {
+      static const Request kNoRequest;
+      return make_responses_stream_encoder(c.id, c.model, c.created, c.request ? *c.request : kNoRequest);
+    }
+    case Protocol::openai_chat:
+    case Protocol::gemini: break;
+  }
+  return make_chat_stream_encoder(c.id, c.model, c.created, c.client_wants_usage);
+}
+
+// Different protocols: each upstream event is decoded to canonical events, which are encoded
+// at once in the client's protocol. Nothing waits for the whole answer.
+class TranslatingRelay final : public StreamRelay {
+ public:
+  explicit TranslatingRelay(const StreamContext& c) : decoder_(make_decoder(c.upstream)), encoder_(make_encoder(c)) {}
+
+  std::string_view on_data(std::string_view piece) override {
+    out_.clear();
+    sse_.feed(piece, [&](const core::SseEvent& event) {
+      events_.clear();
+      decoder_->on_event(event, events_);
+      emit();
+    });
+    return out_;
+  }
+  std::string_view on_end() override {
+    out_.clear();
+    events_.clear();
+    decoder_->on_end(events_);
+    emit();
+    if (!failed_) encoder_->finish(out_);
+    return out_;
+  }
+  std::string_view on_error(const core::GatewayError& error) override {
+    out_.clear();
+    if (!failed_) encoder_->fail(error, out_);
+    failed_ = true;
+    return out_;
+  }
+
+ private:
+  void emit() {
+    for (const StreamEvent& e : events_) {
+      if (failed_) return;
+      if (e.kind == StreamEvent::Kind::usage) usage_ = e.usage;
+      if (e.kind == StreamEvent::Kind::error) {
+        // The provider reported a failure inside its stream: the client gets it in its terms.
+        encoder_->fail(e.error, out_);
+        failed_ = true;
+        return;
+      }
+      encoder_->encode(e, out_);
+    }
+  }
+
+  core::SseDecoder sse_;
+  std::unique_ptr<StreamDecoder> decoder_;
+  std::unique_ptr<StreamEncoder> encoder_;
+  std::vector<StreamEvent> events_;
+  std::string out_;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+const ProviderKind* find_provider_kind(std::string_view type) {
+  for (const ProviderKind& k : kProviderKinds) {
+    if (k.type == type) return &k;
+  }
+  return nullptr;
+}
+
+Protocol upstream_protocol(Protocol client, const ProviderKind& kind) {
+  if (client == kind.wire) return client;
+  if (client == Protocol::openai_responses && kind.native_responses) return client;
+  return kind.wire;
+}
+
+UpstreamRequest build_upstream_request(const core::ProviderConfig& provider, std::string_view base_path,
+                                       Operation operation, Protocol protocol,
+                                       std::string_view upstream_model, bool stream, std::string body,
+                                       std::string_view request_id, const ForwardedHeaders& forwarded) {
+  UpstreamRequest out;
+  out.body = std::move(body);
+  out.headers.reserve(7 + provider.headers.size());
+  out.headers.emplace_back("Content-Type", "application/json");
+  // Compressed streams would be buffered by the decompressor; ask for raw bytes.
+  out.headers.emplace_back("Accept-Encoding", "identity");
+  out.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
+
+  std::string path(base_path);
+  if (provider.type == "anthropic") {
+    path += operation == Operation::count_tokens ? "/v1/messages/count_tokens" : "/v1/messages";
+    if (!provider.api_key.empty()) out.headers.emplace_back("x-api-key", provider.api_key);
+    out.headers.emplace_back("anthropic-version", forwarded.anthropic_version.empty()
+                                                      ? std::string(kAnthropicVersion)
+                                                      : forwarded.anthropic_version);
+    if (!forwarded.anthropic_beta.empty()) out.headers.emplace_back("anthropic-beta", forwarded.anthropic_beta);
+  } else if (provider.type == "gemini") {
+    path += gemini_request_path(upstream_model, stream);
+    if (!provider.api_key.empty()) out.headers.emplace_back("x-goog-api-key", provider.api_key);
+  } else if (provider.type == "azure") {
+    path += azure_path(upstream_model, operation == Operation::embeddings ? "embeddings" : "chat/completions",
+                       provider.api_version);
+    if (!provider.api_key.empty()) out.headers.emplace_back("api-key", provider.api_key);
+  } else {
+    // openai, openai_compatible and the in-process mock speak OpenAI's paths.
+    if (operation == Operation::embeddings) path += "/embeddings";
+    else path += protocol == Protocol::openai_responses ? "/responses" : "/chat/completions";
+    add_bearer_auth(provider, out.headers);
+  }
+  out.path = std::move(path);
+  out.headers.emplace_back("X-Request-Id", std::string(request_id));
+  for (const auto& [name, value] : provider.headers) out.headers.emplace_back(name, value);
+  return out;
+}
+
+Decoded<Request> decode_request(Protocol client, std::string_view body) {
+  switch (client) {
+    case Protocol::anthropic_messages: return decode_messages_request(body);
+    case Protocol::openai_responses: return decode_responses_request(body);
+    case Protocol::openai_chat:
+    case Protocol::gemini: break;
+  }
+  return decode_chat_request(body);
+}
+
+std::string encode_request(Protocol upstream, const Request& request, std::string_view upstream_model,
+                           const core::ProviderConfig& provider) {
+  switch (upstream) {
+    case Protocol::anthropic_messages:
+      return encode_messages_request(request, upstream_model, provider.default_max_tokens);
+    case Protocol::gemini: return encode_gemini_request(request);
+    case Protocol::openai_chat:
+    case Protocol::openai_responses: break;
+  }
+  return encode_chat_request(request, upstream_model);
+}
+
+std::optional<core::Usage> extract_usage(Protocol protocol, std::string_view body) {
+  switch (protocol) {
+    case Protocol::anthropic_messages: return extract_messages_usage(body);
+    case Protocol::openai_responses: return extract_responses_usage(body);
+    case Protocol::gemini: {
+      auto decoded = decode_gemini_response(body);
+      if (!decoded) return std::nullopt;
+      return decoded.value().usage;
+    }
+    case Protocol::openai_chat: break;
+  }
+  return core::extract_openai_usage(body);
+}
+
+Decoded<TranslatedBody> translate_response(Protocol client, Protocol upstream, std::string body,
+                                           const Request* request) {
+  if (client == upstream) {
+    TranslatedBody same;
+    same.usage = extract_usage(upstream, body);
+    same.body = std::move(body);
+    return same;
+  }
+  Decoded<Response> decoded = [&]() -> Decoded<Response> {
+    switch (upstream) {
+      case Protocol::anthropic_messages: return decode_messages_response(body);
+      case Protocol::gemini: return decode_gemini_response(body);
+      case Protocol::openai_chat:
+      case Protocol::openai_responses: break;
+    }
+    return decode_chat_response(body);
+  }();
+  if (!decoded) return core::fail(unreadable_upstream_answer(decoded.error()));
+  const Response& response = decoded.value();
+  TranslatedBody out;
+  out.usage = response.usage;
+  switch (client) {
+    case Protocol::anthropic_messages: out.body = encode_messages_response(response); break;
+    case Protocol::openai_responses: {
+      static const Request kNoRequest;
+      out.body = encode_responses_response(response, request ? *request : kNoRequest);
+      break;
+    }
+    case Protocol::openai_chat:
+    case Protocol::gemini: out.body = encode_chat_response(response); break;
+  }
+  return out;
+}
+
+core::GatewayError decode_upstream_error(Protocol upstream, int status, std::string_view body) {
+  switch (upstream) {
+    case Protocol::anthropic_messages: return decode_messages_error(status, body);
+    case Protocol::gemini: return decode_gemini_error(status, body);
+    case Protocol::openai_chat:
+    case Protocol::openai_responses: break;
+  }
+  return decode_chat_error(status, body);
+}
+
+std::pair<int, std::string> upstream_error_response(Protocol client, Protocol upstream, int status,
+                                                    std::string_view body) {
+  if (client == upstream && client != Protocol::anthropic_messages) {
+    return {status, core::openai_error_body_from_upstream(status, body)};
+  }
+  if (client == upstream) {
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(body, ec);
+    const auto* o = ec ? nullptr : v.if_object();
+    const auto* type = o ? o->if_contains("type") : nullptr;
+    if (type && type->is_string() && type->get_string() == "error" && o->contains("error")) {
+      return {status, std::string(body)};
+    }
+  }
+  const core::GatewayError error = decode_upstream_error(upstream, status, body);
+  return {error_status_for(client, status), encode_error_body(client, error)};
+}
+
+std::string encode_error_body(Protocol client, const core::GatewayError& error) {
+  if (client == Protocol::anthropic_messages) return to_anthropic_error_body(error);
+  return core::to_openai_error_body(error);
+}
+
+int error_status_for(Protocol client, int status) {
+  // 529 is Anthropic's "overloaded"; OpenAI clients know 503 for that.
+  if (client != Protocol::anthropic_messages && status == 529) return 503;
+  return status;
+}
+
+std::string encode_stream_error(Protocol client, const core::GatewayError& error) {
+  switch (client) {
+    case Protocol::anthropic_messages:
+      return "event: error\ndata: " + to_anthropic_error_body(error) + "\n\n";
+    case Protocol::openai_responses: {
+      static const Request kNoRequest;
+      std::string out;
+      make_responses_stream_encoder("resp_error", "", 0, kNoRequest)->fail(error, out);
+      return out;
+    }
+    case Protocol::openai_chat:
+    case Protocol::gemini: break;
+  }
+  // The OpenAI SDKs raise an APIError on a chunk with a top-level "error".
+  return "data: " + core::to_openai_error_body(error) + "\n\n";
+}
+
+std::unique_ptr<StreamRelay> make_stream_relay(StreamContext context) {
+  if (context.client == context.upstream) {
+    if (context.client == Protocol::openai_chat) {
+      return std::make_unique<ChatPassthroughRelay>(/*drop_usage_chunk=*/!context.client_wants_usage);
+    }
+    return std::make_unique<WatchingPassthroughRelay>(context.client);
+  }
+  return std::make_unique<TranslatingRelay>(context);
+}
+
+}  // namespace switchyard::adapters

@@ -1,0 +1,111 @@
+#pragma once
+// How one request crosses from the client's protocol to a provider's and back: which
+// protocol a provider type speaks, the explicit table of provider types, the upstream request
+// (path, auth headers, body), and the relays that carry the answer back, passing bytes
+// through when both sides speak the same protocol and translating event by event otherwise.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "adapters/canonical.hpp"
+#include "adapters/openai.hpp"
+#include "core/config.hpp"
+
+namespace switchyard::adapters {
+
+// What the client asked for, by front door.
+enum class Operation { generate, count_tokens, embeddings };
+
+// One row per provider type: the protocol its generation endpoint speaks and what else it has.
+struct ProviderKind {
+  std::string_view type;
+  Protocol wire;
+  bool native_responses;    // serves /responses itself (OpenAI)
+  bool native_count_tokens; // serves /v1/messages/count_tokens (Anthropic)
+  bool embeddings;          // serves OpenAI-style /embeddings
+};
+
+// The provider type's row; nullptr for an unknown type (the config refuses those).
+const ProviderKind* find_provider_kind(std::string_view type);
+
+// The protocol the upstream speaks for this client protocol: the client's own when the
+// provider serves it natively (bytes pass through), else the provider's wire protocol.
+Protocol upstream_protocol(Protocol client, const ProviderKind& kind);
+
+// Client headers that travel to the provider when it speaks their protocol.
+struct ForwardedHeaders {
+  std::string anthropic_version;  // empty: the gateway's default
+  std::string anthropic_beta;
+};
+
+// The request to send: `protocol` is upstream_protocol(); `body` is already in that protocol.
+UpstreamRequest build_upstream_request(const core::ProviderConfig& provider, std::string_view base_path,
+                                       Operation operation, Protocol protocol,
+                                       std::string_view upstream_model, bool stream, std::string body,
+                                       std::string_view request_id, const ForwardedHeaders& forwarded);
+
+// --- Requests ---
+Decoded<Request> decode_request(Protocol client, std::string_view body);
+std::string encode_request(Protocol upstream, const Request& request, std::string_view upstream_model,
+                           const core::ProviderConfig& provider);
+
+// --- Whole answers ---
+// A successful upstream body in the client's protocol, and its usage. `request` is the
+// client's decoded request (translation only; it may be null when passing through).
+struct TranslatedBody {
+  std::string body;
+  std::optional<core::Usage> usage;
+};
+Decoded<TranslatedBody> translate_response(Protocol client, Protocol upstream, std::string body,
+                                           const Request* request);
+// Usage of a response body in its own protocol (pass-through).
+std::optional<core::Usage> extract_usage(Protocol protocol, std::string_view body);
+
+// --- Errors ---
+// An upstream error body, understood whatever its protocol.
+core::GatewayError decode_upstream_error(Protocol upstream, int status, std::string_view body);
+// An upstream's error answer for the client: status and body. With the same protocol on both
+// sides the provider's body is kept (Claude Code reads Anthropic's wording to recover; an
+// OpenAI-shaped body passes as is, anything else is wrapped in the client's error shape).
+std::pair<int, std::string> upstream_error_response(Protocol client, Protocol upstream, int status,
+                                                    std::string_view body);
+// A whole error response body in the client's protocol.
+std::string encode_error_body(Protocol client, const core::GatewayError& error);
+// An error after the stream started: a well-formed in-band error event of the client's protocol.
+std::string encode_stream_error(Protocol client, const core::GatewayError& error);
+// The status a client of this protocol gets for an error (529 stays 529 for Anthropic
+// clients; OpenAI clients get 503 for it).
+int error_status_for(Protocol client, int status);
+
+// --- Streams ---
+// Carries one streamed answer from the upstream to the client, read by read.
+class StreamRelay {
+ public:
+  virtual ~StreamRelay() = default;
+  // Bytes of the upstream body as they arrived; returns the bytes to write to the client now
+  // (valid until the next call). Never holds a complete event back.
+  virtual std::string_view on_data(std::string_view piece) = 0;
+  // The upstream body ended normally: whatever the client's protocol needs to end the stream.
+  virtual std::string_view on_end() = 0;
+  // The upstream failed after the stream started: an in-band error for the client.
+  virtual std::string_view on_error(const core::GatewayError& error) = 0;
+  const std::optional<core::Usage>& usage() const { return usage_; }
+
+ protected:
+  std::optional<core::Usage> usage_;
+};
+
+struct StreamContext {
+  Protocol client = Protocol::openai_chat;
+  Protocol upstream = Protocol::openai_chat;
+  bool client_wants_usage = false;  // OpenAI chat clients: stream_options.include_usage
+  std::string id;                   // for translated streams: the answer's id
+  std::string model;                // the model name the client asked for
+  std::int64_t created = 0;
+  std::shared_ptr<const Request> request;  // the decoded client request, when translating
+};
+std::unique_ptr<StreamRelay> make_stream_relay(StreamContext context);
+
+}  // namespace switchyard::adapters
