@@ -1,0 +1,529 @@
+#include "adapters/gemini.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <unordered_map>
+#include <utility>
+
+namespace switchyard::adapters {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kQuotedBodyLimit = 500;
+
+const json::value* member(const json::object& object, std::string_view key) {
+  return object.if_contains(key);
+}
+
+std::string string_or_empty(const json::object& object, std::string_view key) {
+  const json::value* v = member(object, key);
+  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+std::int64_t int_or_zero(const json::object& object, std::string_view key) {
+  const json::value* v = member(object, key);
+  if (!v) return 0;
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
+  if (v->is_double()) return static_cast<std::int64_t>(v->get_double());
+  return 0;
+}
+
+std::optional<json::value> parse_json(std::string_view text) {
+  boost::system::error_code ec;
+  json::value parsed = json::parse(text, ec);
+  if (ec) return std::nullopt;
+  return parsed;
+}
+
+// Gemini has no tool-call ids; clients need one per call, unique across the conversation
+// because they key results by it.
+std::string generate_call_id() {
+  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  std::uniform_int_distribution<std::size_t> pick(0, sizeof(kAlphabet) - 2);
+  std::string out = "call_";
+  for (int i = 0; i < 24; ++i) out.push_back(kAlphabet[pick(engine)]);
+  return out;
+}
+
+// ---- request encoding -------------------------------------------------------------------------
+
+// Gemini's schema dialect is an OpenAPI subset: "$schema" and "additionalProperties" make it
+// reject the request. Keys of a "properties" map are property names, not schema keywords, so
+// they are kept whatever they are called.
+void clean_schema(json::value& schema);
+
+void clean_schema_map(json::value& map) {
+  if (json::object* o = map.if_object()) {
+    for (auto& entry : *o) clean_schema(entry.value());
+  }
+}
+
+void clean_schema(json::value& schema) {
+  if (json::array* a = schema.if_array()) {
+    for (json::value& v : *a) clean_schema(v);
+    return;
+  }
+  json::object* o = schema.if_object();
+  if (!o) return;
+  o->erase("$schema");
+  o->erase("additionalProperties");
+  for (auto& entry : *o) {
+    const std::string_view key = entry.key();
+    if (key == "properties" || key == "$defs" || key == "definitions" || key == "patternProperties") {
+      clean_schema_map(entry.value());
+    } else if (key == "enum" || key == "required" || key == "const" || key == "default" || key == "example") {
+      continue;  // values, not schemas
+    } else {
+      clean_schema(entry.value());
+    }
+  }
+}
+
+// Parameters for a function declaration, or nothing: Gemini rejects an object schema whose
+// properties are empty, which is how other protocols say "no parameters".
+std::optional<json::value> declaration_parameters(const Tool& tool) {
+  if (tool.freeform) {
+    return json::value(json::object{{"type", "object"},
+                                    {"properties", json::object{{"input", json::object{{"type", "string"}}}}},
+                                    {"required", json::array{"input"}}});
+  }
+  auto parsed = parse_json(tool.parameters);
+  if (!parsed || !parsed->is_object()) return std::nullopt;
+  clean_schema(*parsed);
+  const json::object& schema = parsed->get_object();
+  const json::value* properties = member(schema, "properties");
+  const bool has_properties = properties && properties->is_object() && !properties->get_object().empty();
+  if (!has_properties && (string_or_empty(schema, "type") == "object" || !schema.contains("type"))) {
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+// Gemini guesses nothing from a URL; the extension is the best hint there is.
+std::string guess_mime_type(std::string_view url) {
+  std::string_view path = url.substr(0, url.find_first_of("?#"));
+  const auto ends_with = [&](std::string_view suffix) {
+    if (path.size() < suffix.size()) return false;
+    for (std::size_t i = 0; i < suffix.size(); ++i) {
+      char c = path[path.size() - suffix.size() + i];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (c != suffix[i]) return false;
+    }
+    return true;
+  };
+  if (ends_with(".png")) return "image/png";
+  if (ends_with(".gif")) return "image/gif";
+  if (ends_with(".webp")) return "image/webp";
+  if (ends_with(".heic")) return "image/heic";
+  if (ends_with(".pdf")) return "application/pdf";
+  return "image/jpeg";
+}
+
+json::object image_part(const Image& image) {
+  if (!image.data.empty()) {
+    return json::object{{"inlineData", json::object{{"mimeType", image.media_type.empty() ? "image/png" : image.media_type},
+                                                    {"data", image.data}}}};
+  }
+  return json::object{{"fileData", json::object{{"mimeType", guess_mime_type(image.url)}, {"fileUri", image.url}}}};
+}
+
+json::object arguments_object(std::string_view arguments) {
+  auto parsed = parse_json(arguments);
+  if (parsed && parsed->is_object()) return std::move(parsed->get_object());
+  return {};
+}
+
+bool is_function_response(const json::value& part) {
+  const json::object* o = part.if_object();
+  return o && o->contains("functionResponse");
+}
+
+// Appends parts to the last content when it has the same role (Gemini wants turns to
+// alternate), keeping function responses ahead of anything else in a user turn.
+void append_content(json::array& contents, std::string_view role, json::array parts) {
+  if (parts.empty()) return;
+  json::object* last = contents.empty() ? nullptr : contents.back().if_object();
+  if (!last || (*last)["role"].as_string() != role) {
+    contents.push_back(json::object{{"role", role}, {"parts", std::move(parts)}});
+    return;
+  }
+  json::array& existing = (*last)["parts"].as_array();
+  for (json::value& part : parts) {
+    if (is_function_response(part)) {
+      auto after = std::find_if_not(existing.begin(), existing.end(), is_function_response);
+      existing.insert(after, std::move(part));
+    } else {
+      existing.push_back(std::move(part));
+    }
+  }
+}
+
+json::array encode_contents(const std::vector<Message>& messages) {
+  // Gemini matches responses to calls by name, so each result needs its call's name.
+  std::unordered_map<std::string, std::string> call_names;
+  for (const Message& message : messages) {
+    for (const Part& part : message.parts) {
+      if (part.kind == Part::Kind::tool_call) call_names[part.id] = part.name;
+    }
+  }
+
+  json::array contents;
+  for (const Message& message : messages) {
+    json::array parts;
+    json::array trailing;  // a tool result's images, after every function response of the run
+    std::string_view role = "user";
+    switch (message.role) {
+      case Message::Role::system:
+        continue;
+      case Message::Role::user:
+        for (const Part& part : message.parts) {
+          if (part.kind == Part::Kind::text && !part.text.empty()) parts.push_back(json::object{{"text", part.text}});
+          if (part.kind == Part::Kind::image) parts.push_back(image_part(part.image));
+        }
+        break;
+      case Message::Role::assistant:
+        role = "model";
+        for (const Part& part : message.parts) {
+          if (part.kind == Part::Kind::text && !part.text.empty()) {
+            parts.push_back(json::object{{"text", part.text}});
+          } else if (part.kind == Part::Kind::tool_call) {
+            json::object p{{"functionCall", json::object{{"name", part.name}, {"args", arguments_object(part.arguments)}}}};
+            // Gemini 3 wants its own thought signature back on the call it came with.
+            if (!part.signature.empty()) p["thoughtSignature"] = part.signature;
+            parts.push_back(std::move(p));
+          }
+        }
+        break;
+      case Message::Role::tool:
+        for (const Part& part : message.parts) {
+          if (part.kind != Part::Kind::tool_result) continue;
+          auto name = call_names.find(part.id);
+          json::object response;
+          response[part.is_error ? "error" : "result"] = part.text;
+          parts.push_back(json::object{
+              {"functionResponse",
+               json::object{{"name", name != call_names.end() ? name->second : part.name}, {"response", std::move(response)}}}});
+          for (const Image& image : part.images) trailing.push_back(image_part(image));
+        }
+        break;
+    }
+    append_content(contents, role, std::move(parts));
+    append_content(contents, role, std::move(trailing));
+  }
+  return contents;
+}
+
+// ---- responses --------------------------------------------------------------------------------
+
+FinishReason finish_from_gemini(std::string_view reason, bool saw_call) {
+  if (reason == "MAX_TOKENS") return FinishReason::length;
+  if (reason == "SAFETY" || reason == "RECITATION" || reason == "BLOCKLIST" || reason == "PROHIBITED_CONTENT" ||
+      reason == "SPII" || reason == "IMAGE_SAFETY") {
+    return FinishReason::content_filter;
+  }
+  // Gemini says STOP after a function call; clients only run tools on tool_calls.
+  return saw_call ? FinishReason::tool_calls : FinishReason::stop;
+}
+
+core::Usage usage_from_gemini(const json::object& usage) {
+  core::Usage u;
+  u.prompt_tokens = int_or_zero(usage, "promptTokenCount") + int_or_zero(usage, "toolUsePromptTokenCount");
+  u.reasoning_tokens = int_or_zero(usage, "thoughtsTokenCount");
+  u.completion_tokens = int_or_zero(usage, "candidatesTokenCount") + u.reasoning_tokens;
+  u.cached_prompt_tokens = int_or_zero(usage, "cachedContentTokenCount");
+  return u;
+}
+
+bool has_counts(const json::object& usage) {
+  return usage.contains("promptTokenCount") || usage.contains("candidatesTokenCount") ||
+         usage.contains("totalTokenCount");
+}
+
+const json::object* first_candidate(const json::object& root) {
+  const json::value* candidates = member(root, "candidates");
+  if (!candidates || !candidates->is_array() || candidates->get_array().empty()) return nullptr;
+  return candidates->get_array()[0].if_object();
+}
+
+const json::array* candidate_parts(const json::object& candidate) {
+  const json::value* content = member(candidate, "content");
+  if (!content || !content->is_object()) return nullptr;
+  const json::value* parts = member(content->get_object(), "parts");
+  return parts && parts->is_array() ? &parts->get_array() : nullptr;
+}
+
+// A part of a candidate in canonical form; nullopt for parts with nothing to say (the empty
+// text that carries a closing thought signature, executable code, ...).
+std::optional<Part> decode_part(const json::object& p) {
+  Part part;
+  if (const json::value* call = member(p, "functionCall"); call && call->is_object()) {
+    const json::object& c = call->get_object();
+    part.kind = Part::Kind::tool_call;
+    part.name = string_or_empty(c, "name");
+    part.id = string_or_empty(c, "id");
+    if (part.id.empty()) part.id = generate_call_id();
+    const json::value* args = member(c, "args");
+    part.arguments = args && args->is_object() ? json::serialize(*args) : "{}";
+    part.signature = string_or_empty(p, "thoughtSignature");
+    return part;
+  }
+  const json::value* text = member(p, "text");
+  if (!text || !text->is_string() || text->get_string().empty()) return std::nullopt;
+  part.text = std::string(text->get_string());
+  if (const json::value* thought = member(p, "thought"); thought && thought->is_bool() && thought->get_bool()) {
+    part.kind = Part::Kind::thinking;
+  }
+  return part;
+}
+
+const json::object* top_level_error(const json::value& root) {
+  const json::value* body = &root;
+  // Non-SSE streaming wraps everything, errors included, in an array.
+  if (root.is_array() && !root.get_array().empty()) body = &root.get_array()[0];
+  const json::object* o = body->if_object();
+  if (!o) return nullptr;
+  const json::value* error = member(*o, "error");
+  return error ? error->if_object() : nullptr;
+}
+
+core::GatewayError gemini_error(int status, std::string message, std::string code) {
+  core::GatewayError e = core::client_error(status, std::move(message), {}, std::move(code));
+  e.source = core::ErrorSource::upstream;
+  e.retryable = status == 429 || status >= 500;
+  return e;
+}
+
+core::GatewayError error_from_object(int status, const json::object& error) {
+  if (status <= 0) status = static_cast<int>(int_or_zero(error, "code"));
+  if (status < 400 || status > 599) status = 500;
+  std::string message = string_or_empty(error, "message");
+  if (message.empty()) message = "Gemini returned HTTP " + std::to_string(status);
+  return gemini_error(status, std::move(message), string_or_empty(error, "status"));
+}
+
+// ---- stream decoding --------------------------------------------------------------------------
+
+class GeminiStreamDecoder final : public StreamDecoder {
+ public:
+  void on_event(const core::SseEvent& event, std::vector<StreamEvent>& out) override {
+    auto parsed = parse_json(event.data);
+    if (!parsed) return;
+    if (const json::object* error = top_level_error(*parsed)) {
+      StreamEvent e;
+      e.kind = StreamEvent::Kind::error;
+      // Mid-stream there is no HTTP status of its own; the error's code says what it was.
+      e.error = error_from_object(0, *error);
+      out.push_back(std::move(e));
+      return;
+    }
+    const json::object* root = parsed->if_object();
+    if (!root) return;
+    if (!started_) {
+      started_ = true;
+      StreamEvent start;
+      start.kind = StreamEvent::Kind::start;
+      start.id = string_or_empty(*root, "responseId");
+      start.model = string_or_empty(*root, "modelVersion");
+      out.push_back(std::move(start));
+    }
+    if (const json::object* candidate = first_candidate(*root)) {
+      if (const json::array* parts = candidate_parts(*candidate)) {
+        for (const json::value& p : *parts) {
+          if (const json::object* o = p.if_object()) on_part(*o, out);
+        }
+      }
+      const std::string reason = string_or_empty(*candidate, "finishReason");
+      if (!reason.empty() && !finished_) {
+        finished_ = true;
+        StreamEvent finish;
+        finish.kind = StreamEvent::Kind::finish;
+        finish.finish = finish_from_gemini(reason, next_tool_index_ > 0);
+        out.push_back(std::move(finish));
+      }
+    } else if (const json::value* feedback = member(*root, "promptFeedback");
+               feedback && feedback->is_object() && feedback->get_object().contains("blockReason") && !finished_) {
+      // The prompt itself was blocked: no candidates at all.
+      finished_ = true;
+      StreamEvent finish;
+      finish.kind = StreamEvent::Kind::finish;
+      finish.finish = FinishReason::content_filter;
+      out.push_back(std::move(finish));
+    }
+    if (const json::value* usage = member(*root, "usageMetadata"); usage && usage->is_object()) {
+      if (has_counts(usage->get_object())) {
+        StreamEvent e;
+        e.kind = StreamEvent::Kind::usage;
+        e.usage = usage_from_gemini(usage->get_object());
+        out.push_back(std::move(e));
+      }
+    }
+  }
+
+  void on_end(std::vector<StreamEvent>& out) override {
+    if (finished_) return;
+    finished_ = true;
+    StreamEvent finish;
+    finish.kind = StreamEvent::Kind::finish;
+    finish.finish = next_tool_index_ > 0 ? FinishReason::tool_calls : FinishReason::stop;
+    out.push_back(std::move(finish));
+  }
+
+ private:
+  void on_part(const json::object& p, std::vector<StreamEvent>& out) {
+    std::optional<Part> part = decode_part(p);
+    if (!part) return;
+    StreamEvent e;
+    switch (part->kind) {
+      case Part::Kind::tool_call:
+        e.kind = StreamEvent::Kind::tool_call_start;
+        e.index = next_tool_index_++;
+        e.id = std::move(part->id);
+        e.name = std::move(part->name);
+        e.text = std::move(part->arguments);  // Gemini sends a call whole
+        break;
+      case Part::Kind::thinking:
+        e.kind = StreamEvent::Kind::thinking;
+        e.text = std::move(part->text);
+        break;
+      default:
+        e.kind = StreamEvent::Kind::text;
+        e.text = std::move(part->text);
+        break;
+    }
+    out.push_back(std::move(e));
+  }
+
+  bool started_ = false;
+  bool finished_ = false;
+  int next_tool_index_ = 0;
+};
+
+}  // namespace
+
+std::string encode_gemini_request(const Request& request) {
+  json::object body;
+
+  json::array system_parts;
+  for (const Message& message : request.messages) {
+    if (message.role != Message::Role::system) continue;
+    for (const Part& part : message.parts) {
+      if (part.kind == Part::Kind::text && !part.text.empty()) system_parts.push_back(json::object{{"text", part.text}});
+    }
+  }
+  if (!system_parts.empty()) body["systemInstruction"] = json::object{{"parts", std::move(system_parts)}};
+  body["contents"] = encode_contents(request.messages);
+
+  if (!request.tools.empty()) {
+    json::array declarations;
+    for (const Tool& tool : request.tools) {
+      json::object d;
+      d["name"] = tool.name;
+      if (!tool.description.empty()) d["description"] = tool.description;
+      if (auto parameters = declaration_parameters(tool)) d["parameters"] = std::move(*parameters);
+      declarations.push_back(std::move(d));
+    }
+    body["tools"] = json::array{json::object{{"functionDeclarations", std::move(declarations)}}};
+
+    json::object config;
+    switch (request.tool_choice.mode) {
+      case ToolChoice::Mode::automatic:
+        config["mode"] = "AUTO";
+        break;
+      case ToolChoice::Mode::none:
+        config["mode"] = "NONE";
+        break;
+      case ToolChoice::Mode::required:
+        config["mode"] = "ANY";
+        break;
+      case ToolChoice::Mode::named:
+        config["mode"] = "ANY";
+        config["allowedFunctionNames"] = json::array{json::value(request.tool_choice.name)};
+        break;
+      case ToolChoice::Mode::unset:
+        break;
+    }
+    if (!config.empty()) body["toolConfig"] = json::object{{"functionCallingConfig", std::move(config)}};
+  }
+
+  json::object generation;
+  if (request.max_tokens) generation["maxOutputTokens"] = *request.max_tokens;
+  if (request.temperature) generation["temperature"] = *request.temperature;
+  if (request.top_p) generation["topP"] = *request.top_p;
+  if (request.top_k) generation["topK"] = *request.top_k;
+  if (!request.stop.empty()) {
+    json::array stops;
+    for (const std::string& s : request.stop) stops.emplace_back(s);
+    generation["stopSequences"] = std::move(stops);
+  }
+  if (request.thinking_budget) {
+    generation["thinkingConfig"] = json::object{{"thinkingBudget", *request.thinking_budget}};
+  }
+  if (!generation.empty()) body["generationConfig"] = std::move(generation);
+  return json::serialize(body);
+}
+
+std::string gemini_request_path(std::string_view upstream_model, bool stream) {
+  // Gemini's own model names carry a "models/" prefix; the path has it already.
+  if (upstream_model.starts_with("models/")) upstream_model.remove_prefix(7);
+  std::string path = "/models/";
+  path.append(upstream_model);
+  path.append(stream ? ":streamGenerateContent?alt=sse" : ":generateContent");
+  return path;
+}
+
+Decoded<Response> decode_gemini_response(std::string_view body) {
+  auto parsed = parse_json(body);
+  if (!parsed || !parsed->is_object()) {
+    return core::fail(gemini_error(502, "upstream returned a Gemini response that is not a JSON object", {}));
+  }
+  const json::object& root = parsed->get_object();
+  Response response;
+  response.id = string_or_empty(root, "responseId");
+  response.model = string_or_empty(root, "modelVersion");
+  bool saw_call = false;
+  std::string reason;
+  if (const json::object* candidate = first_candidate(root)) {
+    if (const json::array* parts = candidate_parts(*candidate)) {
+      for (const json::value& p : *parts) {
+        const json::object* o = p.if_object();
+        if (!o) continue;
+        if (auto part = decode_part(*o)) {
+          saw_call = saw_call || part->kind == Part::Kind::tool_call;
+          response.content.push_back(std::move(*part));
+        }
+      }
+    }
+    reason = string_or_empty(*candidate, "finishReason");
+    response.finish = finish_from_gemini(reason, saw_call);
+  } else if (const json::value* feedback = member(root, "promptFeedback"); feedback && feedback->is_object()) {
+    response.finish = feedback->get_object().contains("blockReason") ? FinishReason::content_filter : FinishReason::stop;
+  }
+  if (const json::value* usage = member(root, "usageMetadata"); usage && usage->is_object()) {
+    response.usage = usage_from_gemini(usage->get_object());
+  }
+  return response;
+}
+
+core::GatewayError decode_gemini_error(int status, std::string_view body) {
+  if (auto parsed = parse_json(body)) {
+    if (const json::object* error = top_level_error(*parsed)) return error_from_object(status, *error);
+  }
+  std::string message = "Gemini returned HTTP " + std::to_string(status);
+  if (!body.empty()) {
+    std::size_t end = std::min(body.size(), kQuotedBodyLimit);
+    while (end > 0 && end < body.size() && (static_cast<unsigned char>(body[end]) & 0xC0) == 0x80) --end;
+    message.append(": ").append(body.substr(0, end));
+  }
+  return gemini_error(status, std::move(message), {});
+}
+
+std::unique_ptr<StreamDecoder> make_gemini_stream_decoder() { return std::make_unique<GeminiStreamDecoder>(); }
+
+}  // namespace switchyard::adapters

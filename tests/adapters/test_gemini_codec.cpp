@@ -1,0 +1,290 @@
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "adapters/gemini.hpp"
+#include "core/sse_decoder.hpp"
+
+namespace json = boost::json;
+using namespace switchyard;
+using namespace switchyard::adapters;
+
+namespace {
+
+std::string read_fixture(const std::string& name) {
+  std::ifstream in(std::string(SWITCHYARD_FIXTURES) + "/adapters/gemini/" + name, std::ios::binary);
+  REQUIRE(in.good());
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+Part text_part(std::string text) {
+  Part p;
+  p.text = std::move(text);
+  return p;
+}
+
+Part image_part(std::string url, std::string media_type, std::string data) {
+  Part p;
+  p.kind = Part::Kind::image;
+  p.image = Image{std::move(url), std::move(media_type), std::move(data)};
+  return p;
+}
+
+Part tool_call(std::string id, std::string name, std::string arguments) {
+  Part p;
+  p.kind = Part::Kind::tool_call;
+  p.id = std::move(id);
+  p.name = std::move(name);
+  p.arguments = std::move(arguments);
+  return p;
+}
+
+Message tool_message(std::string id, std::string text, bool is_error = false) {
+  Part p;
+  p.kind = Part::Kind::tool_result;
+  p.id = std::move(id);
+  p.text = std::move(text);
+  p.is_error = is_error;
+  return Message{Message::Role::tool, {std::move(p)}};
+}
+
+std::vector<StreamEvent> decode_stream(std::string_view sse, bool end = true) {
+  auto decoder = make_gemini_stream_decoder();
+  std::vector<StreamEvent> events;
+  core::SseDecoder sse_decoder;
+  sse_decoder.feed(sse, [&](const core::SseEvent& e) { decoder->on_event(e, events); });
+  if (end) decoder->on_end(events);
+  return events;
+}
+
+std::vector<StreamEvent> of_kind(const std::vector<StreamEvent>& events, StreamEvent::Kind kind) {
+  std::vector<StreamEvent> out;
+  for (const StreamEvent& e : events) {
+    if (e.kind == kind) out.push_back(e);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Gemini request: system, N:N function responses named from ids, schema cleanup, config",
+          "[gemini][request]") {
+  Request r;
+  r.model = "gpt-4o";
+  r.messages.push_back({Message::Role::system, {text_part("You are concise.")}});
+  r.messages.push_back({Message::Role::user,
+                        {text_part("Weather in Paris and Rome?"), image_part("", "image/png", "iVBOR"),
+                         image_part("https://example.com/cat.webp?size=2", "", "")}});
+  r.messages.push_back({Message::Role::assistant,
+                        {text_part("Checking."), tool_call("call_1", "get_weather", R"({"location":"Paris"})"),
+                         tool_call("call_2", "get_weather", R"({"location":"Rome"})"),
+                         tool_call("call_3", "get_time", "")}});
+  r.messages.push_back(tool_message("call_1", "15C"));
+  r.messages.push_back(tool_message("call_2", "18C"));
+  r.messages.push_back(tool_message("call_3", "clock broken", true));
+  r.messages.push_back({Message::Role::user, {text_part("Thanks")}});
+  r.tools.push_back(Tool{"get_weather", "Current weather", R"({
+      "$schema":"http://json-schema.org/draft-07/schema#","type":"object","additionalProperties":false,
+      "properties":{
+        "location":{"type":"string"},
+        "opts":{"type":"object","additionalProperties":{"type":"string"},
+                "properties":{"additionalProperties":{"type":"boolean"}}},
+        "days":{"type":"array","items":{"type":"object","additionalProperties":false,
+                "properties":{"d":{"type":"integer"}}}}},
+      "required":["location"]})", false});
+  r.tools.push_back(Tool{"get_time", "", R"({"type":"object","properties":{}})", false});
+  r.tools.push_back(Tool{"apply_patch", "Apply a patch", "", true});
+  r.tool_choice = {ToolChoice::Mode::named, "get_weather"};
+  r.max_tokens = 1024;
+  r.temperature = 0.7;
+  r.top_p = 0.95;
+  r.top_k = 40;
+  r.stop = {"END"};
+  r.thinking_budget = 2048;
+
+  const json::value encoded = json::parse(encode_gemini_request(r));
+  const json::value expected = json::parse(read_fixture("request_expected.json"));
+  CHECK(encoded.at("systemInstruction") == expected.at("systemInstruction"));
+  CHECK(encoded.at("contents") == expected.at("contents"));
+  CHECK(encoded.at("tools") == expected.at("tools"));
+  CHECK(encoded.at("toolConfig") == expected.at("toolConfig"));
+  CHECK(encoded.at("generationConfig") == expected.at("generationConfig"));
+  CHECK(encoded == expected);
+
+  // As many function responses as calls in the turn before.
+  const json::array& contents = encoded.at("contents").as_array();
+  std::size_t calls = 0;
+  std::size_t responses = 0;
+  for (const json::value& part : contents[1].at("parts").as_array()) calls += part.as_object().contains("functionCall");
+  for (const json::value& part : contents[2].at("parts").as_array()) responses += part.as_object().contains("functionResponse");
+  CHECK(calls == 3);
+  CHECK(responses == calls);
+}
+
+TEST_CASE("Gemini request: tool choice modes and a bare conversation", "[gemini][request]") {
+  Request r;
+  r.messages.push_back({Message::Role::user, {text_part("hi")}});
+  json::value plain = json::parse(encode_gemini_request(r));
+  CHECK(plain == json::parse(R"({"contents":[{"role":"user","parts":[{"text":"hi"}]}]})"));
+
+  r.tools.push_back(Tool{"f", "", R"({"type":"object","properties":{"a":{"type":"string"}}})", false});
+  const auto mode_of = [&](ToolChoice::Mode mode) {
+    r.tool_choice = {mode, ""};
+    return json::parse(encode_gemini_request(r));
+  };
+  CHECK(mode_of(ToolChoice::Mode::automatic).at("toolConfig").at("functionCallingConfig") == json::object{{"mode", "AUTO"}});
+  CHECK(mode_of(ToolChoice::Mode::none).at("toolConfig").at("functionCallingConfig") == json::object{{"mode", "NONE"}});
+  CHECK(mode_of(ToolChoice::Mode::required).at("toolConfig").at("functionCallingConfig") == json::object{{"mode", "ANY"}});
+  CHECK_FALSE(mode_of(ToolChoice::Mode::unset).as_object().contains("toolConfig"));
+}
+
+TEST_CASE("Gemini request paths", "[gemini][request]") {
+  CHECK(gemini_request_path("gemini-2.5-flash", false) == "/models/gemini-2.5-flash:generateContent");
+  CHECK(gemini_request_path("gemini-2.5-flash", true) == "/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
+  CHECK(gemini_request_path("models/gemini-2.5-pro", false) == "/models/gemini-2.5-pro:generateContent");
+}
+
+TEST_CASE("Gemini response with thoughts, text and function calls", "[gemini][response]") {
+  auto decoded = decode_gemini_response(read_fixture("response_function_call.json"));
+  REQUIRE(decoded.ok());
+  const Response& r = decoded.value();
+  CHECK(r.id == "mK3xZ-abc123");
+  CHECK(r.model == "gemini-2.5-pro");
+  CHECK(r.finish == FinishReason::tool_calls);  // Gemini says STOP
+  REQUIRE(r.content.size() == 4);
+  CHECK(r.content[0].kind == Part::Kind::thinking);
+  CHECK(r.content[0].text == "Which tools do I need?");
+  CHECK(r.content[1].kind == Part::Kind::text);
+  CHECK(r.content[1].text == "I'll look that up.");
+  CHECK(r.content[2].kind == Part::Kind::tool_call);
+  CHECK(r.content[2].name == "get_weather");
+  CHECK(json::parse(r.content[2].arguments) == json::parse(R"({"location":"Paris","unit":"celsius"})"));
+  CHECK(r.content[3].arguments == "{}");
+  CHECK(r.content[2].id.starts_with("call_"));
+  CHECK(r.content[2].id != r.content[3].id);
+  REQUIRE(r.usage);
+  CHECK(r.usage->prompt_tokens == 204);
+  CHECK(r.usage->completion_tokens == 50);
+  CHECK(r.usage->reasoning_tokens == 30);
+  CHECK(r.usage->cached_prompt_tokens == 150);
+
+  // The call decoded from a response goes back with its thought signature.
+  Request next;
+  next.messages.push_back({Message::Role::assistant, {r.content[2]}});
+  next.messages.push_back(tool_message(r.content[2].id, "15C"));
+  const json::value encoded = json::parse(encode_gemini_request(next));
+  CHECK(encoded.at("contents").at(0).at("parts").at(0).at("thoughtSignature") == "CiQB");
+  CHECK(encoded.at("contents").at(1).at("parts").at(0).at("functionResponse").at("name") == "get_weather");
+}
+
+TEST_CASE("Gemini finish reasons", "[gemini][response]") {
+  const auto finish_of = [](std::string_view reason) {
+    const std::string body = R"({"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":")" +
+                             std::string(reason) + "\"}]}";
+    return decode_gemini_response(body).value().finish;
+  };
+  CHECK(finish_of("STOP") == FinishReason::stop);
+  CHECK(finish_of("MAX_TOKENS") == FinishReason::length);
+  CHECK(finish_of("SAFETY") == FinishReason::content_filter);
+  CHECK(finish_of("RECITATION") == FinishReason::content_filter);
+  CHECK(finish_of("PROHIBITED_CONTENT") == FinishReason::content_filter);
+  CHECK(finish_of("OTHER") == FinishReason::stop);
+}
+
+TEST_CASE("Gemini errors", "[gemini][error]") {
+  const core::GatewayError invalid = decode_gemini_error(
+      400, R"({"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}})");
+  CHECK(invalid.status == 400);
+  CHECK(invalid.message == "API key not valid.");
+  CHECK(invalid.code == "INVALID_ARGUMENT");
+  CHECK(invalid.type == "invalid_request_error");
+  CHECK(invalid.source == core::ErrorSource::upstream);
+  CHECK_FALSE(invalid.retryable);
+
+  const core::GatewayError exhausted = decode_gemini_error(
+      429, R"([{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED"}}])");
+  CHECK(exhausted.code == "RESOURCE_EXHAUSTED");
+  CHECK(exhausted.type == "rate_limit_error");
+  CHECK(exhausted.retryable);
+
+  const core::GatewayError page = decode_gemini_error(503, "<html>Service Unavailable</html>");
+  CHECK(page.status == 503);
+  CHECK(page.message.find("Service Unavailable") != std::string::npos);
+  CHECK(page.retryable);
+}
+
+TEST_CASE("Gemini stream: a function call chunk then a separate STOP chunk finishes with tool_calls",
+          "[gemini][stream]") {
+  const std::vector<StreamEvent> events = decode_stream(read_fixture("stream_tool_call_then_stop.sse"));
+  REQUIRE(events.size() == 7);
+  CHECK(events[0].kind == StreamEvent::Kind::start);
+  CHECK(events[0].id == "tTCwacuEBMvnitYP06qsgQY");
+  CHECK(events[0].model == "gemini-3.1-flash-lite-preview");
+  CHECK(events[1].kind == StreamEvent::Kind::text);
+  CHECK(events[1].text == "Let me check.");
+  CHECK(events[2].kind == StreamEvent::Kind::thinking);
+  CHECK(events[2].text == "The user wants Paris.");
+
+  CHECK(events[3].kind == StreamEvent::Kind::tool_call_start);
+  CHECK(events[3].index == 0);
+  CHECK(events[3].name == "get_weather");
+  CHECK(events[3].id.starts_with("call_"));
+  CHECK(json::parse(events[3].text) == json::parse(R"({"location":"Paris","unit":"celsius"})"));
+
+  CHECK(events[4].kind == StreamEvent::Kind::usage);  // partial usage with the call
+  CHECK(events[4].usage.completion_tokens == 10);
+
+  CHECK(events[5].kind == StreamEvent::Kind::finish);
+  CHECK(events[5].finish == FinishReason::tool_calls);
+
+  // The last usage wins and is complete.
+  CHECK(events[6].kind == StreamEvent::Kind::usage);
+  CHECK(events[6].usage.prompt_tokens == 125);
+  CHECK(events[6].usage.completion_tokens == 42);
+  CHECK(events[6].usage.reasoning_tokens == 12);
+  CHECK(events[6].usage.cached_prompt_tokens == 100);
+}
+
+TEST_CASE("Gemini stream: on_end finishes an unfinished stream exactly once", "[gemini][stream]") {
+  const std::string text_only =
+      "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hel\"}]}}],\"responseId\":\"r1\"}\n\n"
+      "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"lo\"}]}}],\"responseId\":\"r1\"}\n\n";
+  std::vector<StreamEvent> events = decode_stream(text_only);
+  REQUIRE(events.size() == 4);
+  CHECK(of_kind(events, StreamEvent::Kind::start).size() == 1);
+  CHECK(events[3].kind == StreamEvent::Kind::finish);
+  CHECK(events[3].finish == FinishReason::stop);
+
+  // A finish already seen: on_end adds nothing.
+  const std::string finished =
+      "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"cut\"}]},\"finishReason\":\"MAX_TOKENS\"}]}\n\n";
+  events = decode_stream(finished);
+  const std::vector<StreamEvent> finishes = of_kind(events, StreamEvent::Kind::finish);
+  REQUIRE(finishes.size() == 1);
+  CHECK(finishes[0].finish == FinishReason::length);
+
+  // Cut off after a call: still a tool call turn.
+  const std::string call_only =
+      "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{}}}]}}]}\n\n";
+  events = decode_stream(call_only);
+  REQUIRE(of_kind(events, StreamEvent::Kind::finish).size() == 1);
+  CHECK(of_kind(events, StreamEvent::Kind::finish)[0].finish == FinishReason::tool_calls);
+  CHECK(of_kind(events, StreamEvent::Kind::tool_call_start)[0].text == "{}");
+}
+
+TEST_CASE("Gemini stream: an in-band error becomes an error event", "[gemini][stream]") {
+  const std::vector<StreamEvent> events = decode_stream(
+      "data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\n\n", false);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].kind == StreamEvent::Kind::error);
+  CHECK(events[0].error.status == 503);
+  CHECK(events[0].error.code == "UNAVAILABLE");
+  CHECK(events[0].error.message == "The model is overloaded.");
+  CHECK(events[0].error.retryable);
+}
