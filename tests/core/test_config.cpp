@@ -514,7 +514,7 @@ models:
   CHECK(errors_of(r) ==
         std::vector<std::string>{
             "switchyard.yaml:3: providers[0].type: unknown provider type 'opanai' (did you mean "
-            "'openai'?) (expected openai, openai_compatible or mock)",
+            "'openai'?) (expected openai, openai_compatible, azure, anthropic, gemini or mock)",
             "switchyard.yaml:4: providers[1].name: invalid provider name 'b/c' (use letters, "
             "digits, '_', '.', '-')",
             "switchyard.yaml:7: providers[1].headers: invalid header name 'Bad Header'",
@@ -858,4 +858,53 @@ TEST_CASE("config: the default deploy config", "[config]") {
 TEST_CASE("config: ConfigError::to_string", "[config]") {
   CHECK(ConfigError{"a.yaml", 3, "boom"}.to_string() == "a.yaml:3: boom");
   CHECK(ConfigError{"a.yaml", 0, "boom"}.to_string() == "a.yaml: boom");
+}
+
+TEST_CASE("config: azure, anthropic and gemini providers: defaults, required keys and their own settings",
+          "[config]") {
+  auto ok = parse(R"(
+providers:
+  - {name: az, type: azure, base_url: "https://res.openai.azure.com/", api_key: k1, api_version: 2025-04-01-preview}
+  - {name: an, type: anthropic, api_key: k2, default_max_tokens: 8192}
+  - {name: ge, type: gemini, api_key: k3}
+models:
+  - {name: a, provider: az, model: my-deployment}
+  - {name: b, provider: an}
+  - {name: c, provider: ge}
+)");
+  REQUIRE(errors_of(ok).empty());
+  CHECK(ok->providers[0].base_url == "https://res.openai.azure.com");
+  CHECK(ok->providers[0].api_version == "2025-04-01-preview");
+  CHECK(ok->providers[1].base_url == "https://api.anthropic.com");
+  CHECK(ok->providers[1].default_max_tokens == 8192);
+  CHECK(ok->providers[2].base_url == "https://generativelanguage.googleapis.com/v1beta");
+
+  auto bad = parse(R"(
+providers:
+  - name: az
+    type: azure
+    api_key: k
+  - name: an
+    type: anthropic
+  - name: ge
+    type: gemini
+    api_key: k
+    api_version: v1
+  - name: op
+    type: openai
+    api_key: k
+    default_max_tokens: 0
+models:
+  - {name: a, provider: az}
+)");
+  CHECK(errors_of(bad) ==
+        std::vector<std::string>{
+            "switchyard.yaml:2: providers[0]: missing required key 'base_url' (required for type azure, e.g. "
+            "https://RESOURCE.openai.azure.com)",
+            "switchyard.yaml:5: providers[1]: missing required key 'api_key' (required for type anthropic; or "
+            "mark the provider optional: true)",
+            "switchyard.yaml:10: providers[2].api_version: only valid for a provider of type azure, not gemini",
+            "switchyard.yaml:14: providers[3].default_max_tokens: only valid for a provider of type anthropic, not "
+            "openai",
+        });
 }

@@ -44,13 +44,13 @@ GatewayFixture::GatewayFixture(GatewayOptions options) {
          << ca_line << options.upstream_extra << "\n"
          // One provider of every other type in front of the same mock, for translation tests.
          << "  - {name: up-openai, type: openai, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
-         << "/v1\", api_key: ${UPSTREAM_KEY}" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
+         << "/v1\", api_key: \"${UPSTREAM_KEY}\"" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
          << "  - {name: up-azure, type: azure, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
-         << "\", api_key: ${UPSTREAM_KEY}" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
+         << "\", api_key: \"${UPSTREAM_KEY}\"" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
          << "  - {name: up-anthropic, type: anthropic, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
-         << "\", api_key: ${UPSTREAM_KEY}" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
+         << "\", api_key: \"${UPSTREAM_KEY}\"" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
          << "  - {name: up-gemini, type: gemini, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
-         << "/v1beta\", api_key: ${UPSTREAM_KEY}" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
+         << "/v1beta\", api_key: \"${UPSTREAM_KEY}\"" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
          << "  - name: local-mock\n"
          << "    type: mock\n"
          << "    mock: {ttft_ms: 10, tokens_per_second: 1000, reply: \"Hello from the in-process mock.\"}\n"
