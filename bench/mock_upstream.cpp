@@ -1,10 +1,10 @@
 #include "bench/mock_upstream.hpp"
-#include "bench/json_text.hpp"
 
 #include <simdjson.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -32,6 +32,10 @@
 #include <utility>
 #include <vector>
 
+#include "bench/json_text.hpp"
+#include "bench/mock_plan.hpp"
+#include "bench/mock_replies.hpp"
+
 namespace switchyard::bench {
 namespace {
 
@@ -56,413 +60,15 @@ struct Stats {
   std::atomic<std::uint64_t> streams_aborted{0};
   std::atomic<std::int64_t> active_streams{0};
   std::atomic<std::uint64_t> next_completion_id{0};
+  std::array<std::atomic<std::uint64_t>, kProtocolCount> by_protocol{};
 };
 
 struct RecordedRequest {
+  std::string_view protocol;
   std::string method;
   std::string target;
   std::vector<std::pair<std::string, std::string>> headers;  // lowercased names, arrival order
   std::string body;
-};
-
-// ---------------------------------------------------------------------------------------------
-
-std::string openai_error_json(std::string_view message, std::string_view type,
-                              std::string_view code) {
-  std::string out = R"({"error":{"message":)";
-  append_json_string(out, message);
-  out += R"(,"type":)";
-  append_json_string(out, type);
-  out += R"(,"param":null,"code":)";
-  if (code.empty()) {
-    out += "null";
-  } else {
-    append_json_string(out, code);
-  }
-  out += "}}";
-  return out;
-}
-
-// The error shape a real provider would send for this status, so a gateway's status mapping and
-// retry classification are exercised with realistic bodies.
-std::string fault_error_json(int status) {
-  std::string_view type = "invalid_request_error";
-  std::string_view code = "invalid_request";
-  if (status == 401) {
-    type = "authentication_error";
-    code = "invalid_api_key";
-  } else if (status == 403) {
-    type = "permission_error";
-    code = "permission_denied";
-  } else if (status == 404) {
-    type = "not_found_error";
-    code = "model_not_found";
-  } else if (status == 429) {
-    type = "rate_limit_error";
-    code = "rate_limit_exceeded";
-  } else if (status >= 500) {
-    type = "server_error";
-    code = "server_error";
-  }
-  return openai_error_json("mock fault", type, code);
-}
-
-// ---------------------------------------------------------------------------------------------
-// What one chat-completion request asks of the mock.
-
-enum class Fault { kNone, kStatus, kReset, kStall, kCut };
-
-struct Plan {
-  std::string model;
-  bool stream = false;
-  bool include_usage = false;
-  int ttft_ms = 0;
-  int chunk_delay_ms = 0;
-  int chunks = 0;
-  std::optional<std::string> text;
-  std::int64_t prompt_tokens = 11;
-  std::optional<std::int64_t> completion_tokens;  // defaults to the number of content chunks
-  std::int64_t cached_tokens = 0;
-  std::int64_t reasoning_tokens = 0;
-  Fault fault = Fault::kNone;
-  int status = 500;
-  std::optional<std::string> body;
-  int cut_after = 0;
-
-  std::int64_t completion() const { return completion_tokens.value_or(chunks); }
-};
-
-struct PlanResult {
-  std::optional<Plan> plan;
-  std::string error;  // set when plan is empty
-};
-
-int clamp_int(std::int64_t v, std::int64_t lo, std::int64_t hi) {
-  return static_cast<int>(std::min(std::max(v, lo), hi));
-}
-
-// Reads one integer member; returns false (and sets error) on a type mismatch.
-bool read_int(simdjson::ondemand::value& value, std::int64_t& out, std::string_view name,
-              std::string& error) {
-  if (value.get_int64().get(out) != simdjson::SUCCESS) {
-    error = "mock." + std::string(name) + " must be an integer";
-    return false;
-  }
-  return true;
-}
-
-bool read_usage(simdjson::ondemand::value& value, Plan& plan, std::string& error) {
-  simdjson::ondemand::object usage;
-  if (value.get_object().get(usage) != simdjson::SUCCESS) {
-    error = "mock.usage must be an object";
-    return false;
-  }
-  for (auto member : usage) {
-    simdjson::ondemand::field field;
-    std::string_view key;
-    if (std::move(member).get(field) != simdjson::SUCCESS ||
-        field.unescaped_key().get(key) != simdjson::SUCCESS) {
-      error = "malformed mock.usage";
-      return false;
-    }
-    std::int64_t n = 0;
-    if (key == "prompt_tokens" || key == "completion_tokens" || key == "cached_tokens" ||
-        key == "reasoning_tokens") {
-      if (!read_int(field.value(), n, key, error)) return false;
-    }
-    if (key == "prompt_tokens") plan.prompt_tokens = n;
-    if (key == "completion_tokens") plan.completion_tokens = n;
-    if (key == "cached_tokens") plan.cached_tokens = n;
-    if (key == "reasoning_tokens") plan.reasoning_tokens = n;
-  }
-  return true;
-}
-
-bool read_mock(simdjson::ondemand::value& value, Plan& plan, std::string& error) {
-  simdjson::ondemand::object mock;
-  if (value.get_object().get(mock) != simdjson::SUCCESS) {
-    error = "mock must be an object";
-    return false;
-  }
-  for (auto member : mock) {
-    simdjson::ondemand::field field;
-    std::string_view key;
-    if (std::move(member).get(field) != simdjson::SUCCESS ||
-        field.unescaped_key().get(key) != simdjson::SUCCESS) {
-      error = "malformed mock object";
-      return false;
-    }
-    auto& v = field.value();
-    std::int64_t n = 0;
-    std::string_view s;
-    if (key == "ttft_ms" || key == "chunk_delay_ms") {
-      if (!read_int(v, n, key, error)) return false;
-      (key == "ttft_ms" ? plan.ttft_ms : plan.chunk_delay_ms) = clamp_int(n, 0, 3'600'000);
-    } else if (key == "chunks") {
-      if (!read_int(v, n, key, error)) return false;
-      plan.chunks = clamp_int(n, 0, 1'000'000);
-    } else if (key == "cut_after") {
-      if (!read_int(v, n, key, error)) return false;
-      plan.cut_after = clamp_int(n, 0, 1'000'000);
-    } else if (key == "status") {
-      if (!read_int(v, n, key, error)) return false;
-      if (n < 100 || n > 999) {
-        error = "mock.status must be an HTTP status code";
-        return false;
-      }
-      plan.status = static_cast<int>(n);
-    } else if (key == "text") {
-      if (v.get_string().get(s) != simdjson::SUCCESS) {
-        error = "mock.text must be a string";
-        return false;
-      }
-      plan.text.emplace(s);
-    } else if (key == "usage") {
-      if (!read_usage(v, plan, error)) return false;
-    } else if (key == "fault") {
-      if (v.get_string().get(s) != simdjson::SUCCESS) {
-        error = "mock.fault must be a string";
-        return false;
-      }
-      if (s == "status") {
-        plan.fault = Fault::kStatus;
-      } else if (s == "reset") {
-        plan.fault = Fault::kReset;
-      } else if (s == "stall") {
-        plan.fault = Fault::kStall;
-      } else if (s == "cut") {
-        plan.fault = Fault::kCut;
-      } else if (!s.empty() && s != "none") {
-        error = "unknown mock.fault: " + std::string(s);
-        return false;
-      }
-    } else if (key == "body") {
-      // A string is sent verbatim; an object or array is sent as the JSON it is.
-      simdjson::ondemand::json_type type;
-      if (v.type().get(type) != simdjson::SUCCESS) {
-        error = "malformed mock.body";
-        return false;
-      }
-      simdjson::error_code ec = simdjson::INCORRECT_TYPE;
-      if (type == simdjson::ondemand::json_type::string) {
-        ec = v.get_string().get(s);
-      } else if (type == simdjson::ondemand::json_type::object) {
-        simdjson::ondemand::object o;
-        ec = v.get_object().get(o);
-        if (ec == simdjson::SUCCESS) ec = o.raw_json().get(s);
-      } else if (type == simdjson::ondemand::json_type::array) {
-        simdjson::ondemand::array a;
-        ec = v.get_array().get(a);
-        if (ec == simdjson::SUCCESS) ec = a.raw_json().get(s);
-      }
-      if (ec != simdjson::SUCCESS) {
-        error = "mock.body must be a string, an object or an array";
-        return false;
-      }
-      plan.body.emplace(s);
-    }
-  }
-  return true;
-}
-
-// Reads only the fields the mock acts on. `body` gets padding appended to its capacity (not its
-// size) because simdjson reads a few bytes past the end.
-PlanResult parse_plan(std::string& body, const MockUpstreamOptions& defaults) {
-  thread_local simdjson::ondemand::parser parser;
-  PlanResult result;
-  Plan plan;
-  plan.ttft_ms = defaults.ttft_ms;
-  plan.chunk_delay_ms = defaults.chunk_delay_ms;
-  plan.chunks = defaults.chunks;
-
-  if (body.capacity() - body.size() < simdjson::SIMDJSON_PADDING) {
-    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
-  }
-  simdjson::padded_string_view json(body.data(), body.size(), body.capacity());
-  simdjson::ondemand::document doc;
-  simdjson::ondemand::object root;
-  if (parser.iterate(json).get(doc) != simdjson::SUCCESS ||
-      doc.get_object().get(root) != simdjson::SUCCESS) {
-    result.error = "request body is not a JSON object";
-    return result;
-  }
-  for (auto member : root) {
-    simdjson::ondemand::field field;
-    std::string_view key;
-    if (std::move(member).get(field) != simdjson::SUCCESS ||
-        field.unescaped_key().get(key) != simdjson::SUCCESS) {
-      result.error = "request body is not valid JSON";
-      return result;
-    }
-    auto& v = field.value();
-    if (key == "model") {
-      std::string_view model;
-      if (v.get_string().get(model) != simdjson::SUCCESS) {
-        result.error = "model must be a string";
-        return result;
-      }
-      plan.model.assign(model);
-    } else if (key == "stream") {
-      if (v.get_bool().get(plan.stream) != simdjson::SUCCESS) {
-        result.error = "stream must be a boolean";
-        return result;
-      }
-    } else if (key == "stream_options") {
-      simdjson::ondemand::object options;
-      if (v.get_object().get(options) != simdjson::SUCCESS) {
-        result.error = "stream_options must be an object";
-        return result;
-      }
-      for (auto option : options) {
-        simdjson::ondemand::field f;
-        std::string_view k;
-        if (std::move(option).get(f) != simdjson::SUCCESS ||
-            f.unescaped_key().get(k) != simdjson::SUCCESS) {
-          result.error = "malformed stream_options";
-          return result;
-        }
-        if (k == "include_usage" && f.value().get_bool().get(plan.include_usage)) {
-          result.error = "stream_options.include_usage must be a boolean";
-          return result;
-        }
-      }
-    } else if (key == "mock") {
-      if (!read_mock(v, plan, result.error)) return result;
-    }
-  }
-  if (plan.model.empty()) {
-    result.error = "model is required";
-    return result;
-  }
-  result.plan = std::move(plan);
-  return result;
-}
-
-// Splits `text` into `pieces` runs of whole words (a word keeps its trailing whitespace), as
-// evenly as the word count allows; the pieces concatenate back to `text` exactly. With fewer
-// words than pieces some pieces are empty.
-std::vector<std::string_view> split_words(std::string_view text, int pieces) {
-  std::vector<std::size_t> starts{0};
-  for (std::size_t i = 1; i < text.size(); ++i) {
-    const bool space_before = text[i - 1] == ' ' || text[i - 1] == '\n' || text[i - 1] == '\t';
-    const bool space_here = text[i] == ' ' || text[i] == '\n' || text[i] == '\t';
-    if (space_before && !space_here) starts.push_back(i);
-  }
-  const std::size_t words = starts.size();
-  starts.push_back(text.size());
-  std::vector<std::string_view> out;
-  out.reserve(static_cast<std::size_t>(pieces));
-  const auto n = static_cast<std::size_t>(pieces);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t from = starts[i * words / n];
-    const std::size_t to = starts[(i + 1) * words / n];
-    out.push_back(text.substr(from, to - from));
-  }
-  return out;
-}
-
-// Builds the bytes of one reply; every chunk of a stream shares the id and created prefix.
-class ReplyWriter {
- public:
-  ReplyWriter(const Plan& plan, std::uint64_t id) : plan_(plan) {
-    head_ = R"({"id":"chatcmpl-mock-)";
-    append_int(head_, id);
-    head_ += R"(","object":")";
-    head_ += plan.stream ? "chat.completion.chunk" : "chat.completion";
-    head_ += R"(","created":)";
-    append_int(head_, static_cast<std::int64_t>(std::time(nullptr)));
-    head_ += R"(,"model":)";
-    append_json_string(head_, plan.model);
-    head_ += R"(,"choices":[)";
-    if (plan.text && plan.chunks > 0) pieces_ = split_words(*plan.text, plan.chunks);
-  }
-
-  // Piece i of the reply as a JSON string.
-  void append_piece(std::string& out, int i) const {
-    if (plan_.text) {
-      append_json_string(out, pieces_[static_cast<std::size_t>(i)]);
-      return;
-    }
-    out += "\"tok";
-    append_int(out, i);
-    out += " \"";
-  }
-
-  std::string full_text() const {
-    if (plan_.text) return plan_.chunks > 0 ? *plan_.text : std::string();
-    std::string out;
-    for (int i = 0; i < plan_.chunks; ++i) {
-      out += "tok";
-      append_int(out, i);
-      out.push_back(' ');
-    }
-    return out;
-  }
-
-  void usage(std::string& out) const {
-    out += R"({"prompt_tokens":)";
-    append_int(out, plan_.prompt_tokens);
-    out += R"(,"completion_tokens":)";
-    append_int(out, plan_.completion());
-    out += R"(,"total_tokens":)";
-    append_int(out, plan_.prompt_tokens + plan_.completion());
-    out += R"(,"prompt_tokens_details":{"cached_tokens":)";
-    append_int(out, plan_.cached_tokens);
-    out += R"(},"completion_tokens_details":{"reasoning_tokens":)";
-    append_int(out, plan_.reasoning_tokens);
-    out += "}}";
-  }
-
-  std::string completion_json() const {
-    std::string out = head_;
-    out += R"({"index":0,"message":{"role":"assistant","content":)";
-    append_json_string(out, full_text());
-    out += R"(,"refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":)";
-    usage(out);
-    out += "}";
-    return out;
-  }
-
-  // The SSE events, each ending in a blank line.
-  void role_event(std::string& out) const {
-    open_event(out);
-    out +=
-        R"({"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}])";
-    close_event(out);
-  }
-  void content_event(std::string& out, int i) const {
-    open_event(out);
-    out += R"({"index":0,"delta":{"content":)";
-    append_piece(out, i);
-    out += R"(},"logprobs":null,"finish_reason":null}])";
-    close_event(out);
-  }
-  void finish_event(std::string& out) const {
-    open_event(out);
-    out += R"({"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}])";
-    close_event(out);
-  }
-  void usage_event(std::string& out) const {
-    open_event(out);
-    out += R"(],"usage":)";
-    usage(out);
-    out += "}\n\n";
-  }
-
- private:
-  void open_event(std::string& out) const {
-    out.clear();
-    out += "data: ";
-    out += head_;
-  }
-  void close_event(std::string& out) const {
-    if (plan_.include_usage) out += R"(,"usage":null)";
-    out += "}\n\n";
-  }
-
-  const Plan& plan_;
-  std::string head_;  // `{"id":...,"choices":[`
-  std::vector<std::string_view> pieces_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -486,7 +92,14 @@ std::string stats_json(const Stats& s) {
   append_int(out, s.streams_aborted.load());
   out += R"(,"active_streams":)";
   append_int(out, s.active_streams.load());
-  out += "}";
+  out += R"(,"protocols":{)";
+  for (int i = 0; i < kProtocolCount; ++i) {
+    if (i > 0) out.push_back(',');
+    append_json_string(out, protocol_name(static_cast<Protocol>(i)));
+    out.push_back(':');
+    append_int(out, s.by_protocol[static_cast<std::size_t>(i)].load());
+  }
+  out += "}}";
   return out;
 }
 
@@ -498,6 +111,14 @@ std::string last_request_json(Shared& shared) {
   append_json_string(out, r.method);
   out += R"(,"target":)";
   append_json_string(out, r.target);
+  const std::string_view target = r.target;
+  const auto question = target.find('?');
+  out += R"(,"path":)";
+  append_json_string(out, target.substr(0, question));
+  out += R"(,"query":)";
+  append_json_string(out, question == std::string_view::npos ? "" : target.substr(question + 1));
+  out += R"(,"protocol":)";
+  append_json_string(out, r.protocol);
   out += R"(,"headers":{)";
   for (std::size_t i = 0; i < r.headers.size(); ++i) {
     if (i > 0) out.push_back(',');
@@ -511,8 +132,9 @@ std::string last_request_json(Shared& shared) {
   return out;
 }
 
-void record_request(Shared& shared, const Request& req) {
+void record_request(Shared& shared, const Request& req, Protocol protocol) {
   RecordedRequest r;
+  r.protocol = protocol_name(protocol);
   r.method = std::string(req.method_string());
   r.target = std::string(req.target());
   for (const auto& field : req) {
@@ -531,6 +153,109 @@ void record_request(Shared& shared, const Request& req) {
   r.body = req.body();
   std::lock_guard lock(shared.last_mutex);
   shared.last = std::move(r);
+}
+
+// Which API a model request came in on, and what its path says about the request.
+struct Route {
+  explicit Route(Protocol p, std::string_view m = {}, bool s = false, bool a = false)
+      : protocol(p), model(m), stream(s), azure(a) {}
+
+  Protocol protocol;
+  std::string_view model;  // Azure's deployment or Gemini's model; empty when the body names it
+  bool stream;             // Gemini: streamGenerateContent
+  bool azure;              // Azure's auth and api-version rules apply
+};
+
+std::optional<Route> route_for(std::string_view path) {
+  if (path == "/v1/messages") return Route{Protocol::kAnthropic};
+  if (path == "/v1/messages/count_tokens") return Route{Protocol::kAnthropicCountTokens};
+  if (path == "/v1/responses" || path == "/responses") return Route{Protocol::kResponses};
+  if (path == "/v1/embeddings" || path == "/embeddings") return Route{Protocol::kEmbeddings};
+  static constexpr std::string_view kAzure = "/openai/deployments/";
+  if (path.substr(0, kAzure.size()) == kAzure) {
+    const std::string_view rest = path.substr(kAzure.size());
+    const auto slash = rest.find('/');
+    if (slash == 0 || slash == std::string_view::npos) return std::nullopt;
+    const std::string_view deployment = rest.substr(0, slash);
+    const std::string_view operation = rest.substr(slash);
+    if (operation == "/chat/completions") {
+      return Route{Protocol::kAzureChat, deployment, false, true};
+    }
+    if (operation == "/embeddings") return Route{Protocol::kEmbeddings, deployment, false, true};
+    return std::nullopt;
+  }
+  for (std::string_view prefix : {"/v1beta/models/", "/v1/models/"}) {
+    if (path.substr(0, prefix.size()) != prefix) continue;
+    const std::string_view rest = path.substr(prefix.size());
+    const auto colon = rest.rfind(':');
+    if (colon == 0 || colon == std::string_view::npos) return std::nullopt;
+    const std::string_view method = rest.substr(colon + 1);
+    if (method == "generateContent") return Route{Protocol::kGemini, rest.substr(0, colon), false};
+    if (method == "streamGenerateContent") {
+      return Route{Protocol::kGemini, rest.substr(0, colon), true};
+    }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// The raw value of query parameter `name` in `target`, if present.
+std::optional<std::string_view> query_param(std::string_view target, std::string_view name) {
+  const auto question = target.find('?');
+  if (question == std::string_view::npos) return std::nullopt;
+  std::string_view query = target.substr(question + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+struct Refusal {
+  int status;
+  std::string message;
+};
+
+// The headers and query parameters each provider insists on, checked as the provider does
+// before it reads the body.
+std::optional<Refusal> check_request_head(const Request& req, const Route& route) {
+  if (route.azure) {
+    if (req["api-key"].empty()) {
+      return Refusal{401,
+                     "Access denied due to missing subscription key. Make sure to include the "
+                     "api-key header when making requests to an API."};
+    }
+    const auto version = query_param(req.target(), "api-version");
+    if (!version || version->empty()) {
+      return Refusal{400, "Missing required query parameter: api-version"};
+    }
+  }
+  if (route.protocol == Protocol::kAnthropic || route.protocol == Protocol::kAnthropicCountTokens) {
+    if (req["anthropic-version"].empty()) {
+      return Refusal{400, "anthropic-version: header is required"};
+    }
+  }
+  if (route.protocol == Protocol::kGemini) {
+    const auto key = query_param(req.target(), "key");
+    if (req["x-goog-api-key"].empty() && (!key || key->empty())) {
+      return Refusal{403,
+                     "Method doesn't allow unregistered callers (callers without established "
+                     "identity). Please use API Key or other form of API consumer identity to "
+                     "call this API."};
+    }
+    // Without alt=sse Gemini streams one JSON array, which the mock does not imitate.
+    if (route.stream &&
+        query_param(req.target(), "alt") != std::optional<std::string_view>("sse")) {
+      return Refusal{400, "the mock serves streamGenerateContent only with alt=sse"};
+    }
+  }
+  return std::nullopt;
 }
 
 // Not HTTP at all (as opposed to the peer just leaving): worth a 400 before closing.
@@ -593,12 +318,9 @@ class Connection {
     std::string_view path = req.target();
     path = path.substr(0, path.find('?'));
     const bool keep_alive = req.keep_alive();
+    // OpenAI chat first: it is what the benchmarks drive.
     if (path == "/v1/chat/completions" || path == "/chat/completions") {
-      if (req.method() != http::verb::post) {
-        co_return co_await write_text(
-            req, 405, openai_error_json("use POST", "invalid_request_error", ""), keep_alive);
-      }
-      co_return co_await chat_completion(req);
+      co_return co_await model_request(req, Route{Protocol::kOpenAiChat});
     }
     if (path == "/mock/stats" && req.method() == http::verb::get) {
       co_return co_await write_text(req, 200, stats_json(shared_.stats), keep_alive);
@@ -606,22 +328,52 @@ class Connection {
     if (path == "/mock/last-request" && req.method() == http::verb::get) {
       co_return co_await write_text(req, 200, last_request_json(shared_), keep_alive);
     }
+    if (const std::optional<Route> route = route_for(path)) {
+      co_return co_await model_request(req, *route);
+    }
     co_return co_await write_text(req, 404,
                                   openai_error_json("no route for " + std::string(req.target()),
                                                     "invalid_request_error", "unknown_url"),
                                   keep_alive);
   }
 
-  net::awaitable<bool> chat_completion(Request& req) {
-    shared_.stats.requests.fetch_add(1, std::memory_order_relaxed);
-    record_request(shared_, req);
+  net::awaitable<bool> model_request(Request& req, const Route& route) {
+    const Protocol protocol = route.protocol;
     const bool keep_alive = req.keep_alive();
-    PlanResult parsed = parse_plan(req.body(), shared_.options);
-    if (!parsed.plan) {
-      co_return co_await write_text(
-          req, 400, openai_error_json(parsed.error, "invalid_request_error", ""), keep_alive);
+    if (req.method() != http::verb::post) {
+      co_return co_await write_text(req, 405, error_body(protocol, 405, "use POST"), keep_alive);
     }
-    const Plan& plan = *parsed.plan;
+    Stats& stats = shared_.stats;
+    stats.requests.fetch_add(1, std::memory_order_relaxed);
+    stats.by_protocol[static_cast<std::size_t>(protocol)].fetch_add(1, std::memory_order_relaxed);
+    record_request(shared_, req, protocol);
+    if (std::optional<Refusal> refusal = check_request_head(req, route)) {
+      co_return co_await write_text(req, refusal->status,
+                                    error_body(protocol, refusal->status, refusal->message),
+                                    keep_alive);
+    }
+    PlanResult parsed = parse_plan(req.body(), shared_.options, route.model);
+    if (!parsed.plan) {
+      co_return co_await write_text(req, 400, error_body(protocol, 400, parsed.error), keep_alive);
+    }
+    Plan& plan = *parsed.plan;
+    if (protocol == Protocol::kGemini) plan.stream = route.stream;  // the method decides
+
+    // The conversation is read only when something depends on it, so a plain chat request
+    // costs no more than it did before the other protocols existed.
+    Conversation conversation;
+    const bool chat = protocol == Protocol::kOpenAiChat || protocol == Protocol::kAzureChat;
+    if (!chat || plan.tool_call || shared_.options.tool_script_auto ||
+        mentions_mock_line(req.body())) {
+      std::string error;
+      if (!read_conversation(protocol, req.body(), conversation, error) ||
+          !apply_conversation(conversation, shared_.options.tool_script_auto, plan, error)) {
+        co_return co_await write_text(req, 400, error_body(protocol, 400, error), keep_alive);
+      }
+    }
+
+    const bool streams = plan.stream && protocol != Protocol::kEmbeddings &&
+                         protocol != Protocol::kAnthropicCountTokens;
     switch (plan.fault) {
       case Fault::kReset: {
         // Linger 0 makes close() send RST instead of FIN: the "connection reset by peer" a
@@ -637,27 +389,38 @@ class Connection {
         co_await watch_ended();
         co_return false;
       }
+      case Fault::kStreamError:
+        if (streams) break;
+        // An in-band error needs a stream; without one it is the status fault.
+        [[fallthrough]];
       case Fault::kStatus: {
-        std::string body = plan.body ? *plan.body : fault_error_json(plan.status);
+        std::string body = plan.body ? *plan.body : fault_body(protocol, plan.status);
         co_return co_await write_text(req, plan.status, std::move(body), keep_alive);
       }
       case Fault::kNone:
       case Fault::kCut:
         break;
     }
-    const ReplyWriter reply(plan, shared_.stats.next_completion_id.fetch_add(1) + 1);
-    if (plan.stream) co_return co_await stream_reply(req, plan, reply);
-    co_return co_await json_reply(req, plan, reply);
+    const std::uint64_t id = stats.next_completion_id.fetch_add(1) + 1;
+    if (protocol == Protocol::kAnthropicCountTokens) {
+      co_return co_await json_reply(req, plan, count_tokens_json(conversation.text_chars));
+    }
+    if (protocol == Protocol::kEmbeddings) {
+      std::string body = embeddings_json(plan, conversation.inputs, conversation.dimensions);
+      co_return co_await json_reply(req, plan, std::move(body));
+    }
+    const std::unique_ptr<Reply> reply = make_reply(protocol, plan, id);
+    if (streams) co_return co_await stream_reply(req, plan, *reply);
+    co_return co_await json_reply(req, plan, reply->json_body());
   }
 
-  net::awaitable<bool> json_reply(const Request& req, const Plan& plan, const ReplyWriter& reply) {
+  net::awaitable<bool> json_reply(const Request& req, const Plan& plan, std::string body) {
     if (plan.ttft_ms > 0) {
       start_watch();
       const bool peer_here = co_await pause(plan.ttft_ms);
       co_await stop_watch();
       if (!peer_here) co_return false;
     }
-    std::string body = reply.completion_json();
     if (plan.fault != Fault::kCut)
       co_return co_await write_text(req, 200, std::move(body), req.keep_alive());
 
@@ -674,8 +437,7 @@ class Connection {
 
   enum class StreamEnd { kCompleted, kPeerGone, kCut };
 
-  net::awaitable<bool> stream_reply(const Request& req, const Plan& plan,
-                                    const ReplyWriter& reply) {
+  net::awaitable<bool> stream_reply(const Request& req, const Plan& plan, const Reply& reply) {
     Stats& stats = shared_.stats;
     stats.streams_started.fetch_add(1, std::memory_order_relaxed);
     stats.active_streams.fetch_add(1, std::memory_order_relaxed);
@@ -700,33 +462,43 @@ class Connection {
   }
 
   net::awaitable<StreamEnd> stream_events(http::response<http::empty_body>& res, const Plan& plan,
-                                          const ReplyWriter& reply) {
+                                          const Reply& reply) {
     http::response_serializer<http::empty_body> serializer{res};
     if (auto [ec, n] = co_await http::async_write_header(stream_, serializer, kTok); ec) {
       co_return StreamEnd::kPeerGone;
     }
     std::string event;
     event.reserve(512);
-    reply.role_event(event);
-    if (!co_await send_event(event)) co_return StreamEnd::kPeerGone;
+    for (int k = 0; reply.head_event(k, event); ++k) {
+      if (!co_await send_event(event)) co_return StreamEnd::kPeerGone;
+    }
     if (plan.ttft_ms > 0 && !co_await pause(plan.ttft_ms)) co_return StreamEnd::kPeerGone;
-    for (int i = 0; i < plan.chunks; ++i) {
-      if (plan.fault == Fault::kCut && i == plan.cut_after) co_return StreamEnd::kCut;
-      if (i > 0 && plan.chunk_delay_ms > 0 && !co_await pause(plan.chunk_delay_ms)) {
+    const bool interrupted = plan.fault == Fault::kCut || plan.fault == Fault::kStreamError;
+    const int pieces = reply.piece_count();
+    int sent = 0;
+    for (; sent < pieces; ++sent) {
+      if (interrupted && sent == plan.cut_after) break;
+      if (sent > 0 && plan.chunk_delay_ms > 0 && !co_await pause(plan.chunk_delay_ms)) {
         co_return StreamEnd::kPeerGone;
       }
-      reply.content_event(event, i);
+      reply.piece_event(sent, event);
       if (!co_await send_event(event)) co_return StreamEnd::kPeerGone;
     }
     if (plan.fault == Fault::kCut) co_return StreamEnd::kCut;
-    reply.finish_event(event);
-    if (!co_await send_event(event)) co_return StreamEnd::kPeerGone;
-    if (plan.include_usage) {
-      reply.usage_event(event);
-      if (!co_await send_event(event)) co_return StreamEnd::kPeerGone;
+    if (plan.fault == Fault::kStreamError) {
+      // The protocol's in-band error, then a proper end of body: a provider failing mid-answer.
+      reply.error_event(sent, event);
+    } else {
+      for (int k = 0; reply.tail_event(k, event); ++k) {
+        if (!co_await send_event(event)) co_return StreamEnd::kPeerGone;
+      }
+      event.clear();
     }
-    static constexpr std::string_view kDone = "data: [DONE]\n\n";
-    if (!co_await send_event(kDone)) co_return StreamEnd::kPeerGone;
+    if (!event.empty() && !co_await send_event(event)) co_return StreamEnd::kPeerGone;
+    co_return co_await finish_body();
+  }
+
+  net::awaitable<StreamEnd> finish_body() {
     auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(), kTok);
     co_return ec ? StreamEnd::kPeerGone : StreamEnd::kCompleted;
   }

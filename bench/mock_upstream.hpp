@@ -1,8 +1,9 @@
 #pragma once
 
-// A fake OpenAI-compatible provider for integration tests and benchmarks. It speaks
-// POST /v1/chat/completions (JSON and SSE), injects faults on request, and counts streams so
-// tests can see whether the gateway cancelled its upstream. The header stays free of Asio and
+// A fake LLM provider for integration tests and benchmarks. It speaks OpenAI Chat (and Azure's
+// variant), OpenAI Responses, Anthropic Messages, Gemini and embeddings (JSON and SSE), injects
+// faults on request, scripts tool-call conversations, and counts streams so tests can see
+// whether the gateway cancelled its upstream. The header stays free of Asio and
 // Beast so tests can start it in-process without paying for those headers.
 
 #include <cstdint>
@@ -19,6 +20,9 @@ struct MockUpstreamOptions {
   int ttft_ms = 0;
   int chunk_delay_ms = 0;
   int chunks = 5;
+  // Answer requests that declare a known shell tool (Bash, shell, exec_command) with a call to
+  // it, and a tool result with its text: for real CLI clients, which cannot send a plan.
+  bool tool_script_auto = false;
   // Both set = serve HTTPS with this PEM certificate chain and key.
   std::string tls_cert_file;
   std::string tls_key_file;

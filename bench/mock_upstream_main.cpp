@@ -1,4 +1,5 @@
-// switchyard-mock-upstream: a fake OpenAI-compatible provider; see bench/README.md.
+// switchyard-mock-upstream: a fake LLM provider (OpenAI, Azure, Anthropic, Gemini); see
+// bench/README.md.
 
 #include <sys/resource.h>
 #include <pthread.h>
@@ -18,7 +19,8 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: switchyard-mock-upstream [--listen HOST:PORT] [--threads N] [--ttft-ms N]\n"
     "                                [--chunk-delay-ms N] [--chunks N]\n"
-    "                                [--tls-cert FILE --tls-key FILE]\n";
+    "                                [--tls-cert FILE --tls-key FILE]\n"
+    "                                [--tool-script off|auto]\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr, "switchyard-mock-upstream: %s\n%.*s", message.c_str(),
@@ -61,6 +63,9 @@ switchyard::bench::MockUpstreamOptions parse_flags(int argc, char** argv) {
       options.chunks = parse_int(flag, value, 0, 1'000'000);
     } else if (flag == "--tls-cert") {
       options.tls_cert_file = std::string(value);
+    } else if (flag == "--tool-script") {
+      if (value != "auto" && value != "off") usage_error("--tool-script wants off or auto");
+      options.tool_script_auto = value == "auto";
     } else if (flag == "--tls-key") {
       options.tls_key_file = std::string(value);
     } else {

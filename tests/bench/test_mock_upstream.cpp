@@ -353,12 +353,16 @@ TEST_CASE("cut fault ends the body early, without [DONE]") {
 TEST_CASE("stats count streams, and a client leaving mid-stream is counted as aborted at once") {
   auto mock = start_mock();
   CHECK(stats(mock.port) == json::parse(R"({"requests":0,"streams_started":0,
-      "streams_completed":0,"streams_aborted":0,"active_streams":0})"));
+      "streams_completed":0,"streams_aborted":0,"active_streams":0,
+      "protocols":{"openai_chat":0,"azure_chat":0,"anthropic_messages":0,
+                   "anthropic_count_tokens":0,"openai_responses":0,"gemini":0,"embeddings":0}})"));
 
   post(mock.port, R"({"model":"m","stream":true})");
   post(mock.port, R"({"model":"m"})");
   CHECK(stats(mock.port) == json::parse(R"({"requests":2,"streams_started":1,
-      "streams_completed":1,"streams_aborted":0,"active_streams":0})"));
+      "streams_completed":1,"streams_aborted":0,"active_streams":0,
+      "protocols":{"openai_chat":2,"azure_chat":0,"anthropic_messages":0,
+                   "anthropic_count_tokens":0,"openai_responses":0,"gemini":0,"embeddings":0}})"));
 
   SECTION("leaving during a long time-to-first-token") {
     StreamingResponse stream(mock.port, "POST", kCompletions,
