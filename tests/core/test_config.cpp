@@ -605,7 +605,7 @@ providers:
             "switchyard.yaml:3: models[0].provider: unknown provider 'nowhere'",
             "switchyard.yaml:4: workers: expected an integer, got 'x'",
             "switchyard.yaml:7: providers[0].type: unknown provider type 'nope' (expected "
-            "openai, openai_compatible or mock)",
+            "openai, openai_compatible, azure, anthropic, gemini or mock)",
         });
 }
 
