@@ -832,7 +832,9 @@ TEST_CASE("config: the default deploy config", "[config]") {
     CHECK(c.providers[0].mock.tokens_per_second == 50);
     CHECK_FALSE(c.providers[0].mock.reply.empty());
     CHECK(c.notices == std::vector<std::string>{
-                           "provider 'openai' disabled: api_key is empty (set OPENAI_API_KEY)"});
+                           "provider 'openai' disabled: api_key is empty (set OPENAI_API_KEY)",
+                           "provider 'anthropic' disabled: api_key is empty (set ANTHROPIC_API_KEY)",
+                           "provider 'gemini' disabled: api_key is empty (set GEMINI_API_KEY)"});
   }
   SECTION("with OPENAI_API_KEY the openai models appear, priced from the bundled table") {
     auto r = parse_config(text, "switchyard.yaml", env_of({{"OPENAI_API_KEY", "sk-test"}}));
@@ -851,7 +853,22 @@ TEST_CASE("config: the default deploy config", "[config]") {
     }
     CHECK(c.find_model("mock-gpt") != nullptr);
     for (const auto& n : c.notices) CHECK(n.find("sk-test") == std::string::npos);
-    CHECK(c.notices.empty());
+    CHECK(c.notices.size() == 2);  // anthropic and gemini still have no key
+  }
+  SECTION("with ANTHROPIC_API_KEY and GEMINI_API_KEY their native providers serve Claude and Gemini models") {
+    auto r = parse_config(text, "switchyard.yaml",
+                          env_of({{"ANTHROPIC_API_KEY", "sk-ant-test"}, {"GEMINI_API_KEY", "g-test"}}));
+    REQUIRE(errors_of(r).empty());
+    const Config& c = r.value();
+    CHECK(c.find_provider("anthropic")->base_url == "https://api.anthropic.com");
+    CHECK(c.find_provider("gemini")->base_url == "https://generativelanguage.googleapis.com/v1beta");
+    for (const char* name : {"claude-sonnet-4-5", "claude-haiku-4-5", "gemini-2.5-flash", "gemini-2.5-pro"}) {
+      INFO(name);
+      const ModelConfig* m = c.find_model(name);
+      REQUIRE(m != nullptr);
+      CHECK(m->price_known);
+    }
+    CHECK(c.find_model("gpt-4o") == nullptr);  // no OpenAI key
   }
 }
 
