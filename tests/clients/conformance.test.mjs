@@ -209,11 +209,35 @@ for (const provider of providers) {
       assert.match(second.output_text, /sunny, 21 C/);
     });
 
-    test('upstream 429 raises RateLimitError', async () => {
-      await assert.rejects(
-        openai.responses.create({ model, input: plan({ fault: 'status', status: 429 }) }),
-        (e) => e instanceof OpenAI.RateLimitError && e.status === 429,
-      );
+    test('a streamed function call arrives whole in output_item.done', async () => {
+      const tools = [{ type: 'function', ...weatherTool }];
+      const stream = await openai.responses.create({
+        model, tools, stream: true,
+        input: [{ role: 'user', content: plan({ tool_call: { name: 'get_weather', arguments: { city: 'Paris' } } }) }],
+      });
+      let done;
+      let args = '';
+      let completed;
+      for await (const event of stream) {
+        if (event.type === 'response.function_call_arguments.delta') args += event.delta;
+        if (event.type === 'response.output_item.done' && event.item.type === 'function_call') done = event.item;
+        if (event.type === 'response.completed') completed = event.response;
+      }
+      assert.ok(done, 'output_item.done with the function_call');
+      assert.equal(done.name, 'get_weather');
+      assert.ok(done.call_id);
+      assert.deepEqual(JSON.parse(done.arguments), { city: 'Paris' });
+      assert.deepEqual(JSON.parse(args), { city: 'Paris' });
+      assert.ok(completed.output.some((o) => o.type === 'function_call' && o.call_id === done.call_id));
     });
+
+    for (const [status, cls] of [[400, OpenAI.BadRequestError], [401, OpenAI.AuthenticationError], [429, OpenAI.RateLimitError], [500, OpenAI.InternalServerError]]) {
+      test(`upstream ${status} raises ${cls.name}`, async () => {
+        await assert.rejects(
+          openai.responses.create({ model, input: plan({ fault: 'status', status }) }),
+          (e) => e instanceof cls && e.status === status,
+        );
+      });
+    }
   });
 }
