@@ -1,5 +1,7 @@
 #include "adapters/anthropic.hpp"
 
+#include "adapters/json_reading.hpp"
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdint>
@@ -23,14 +25,6 @@ constexpr std::int64_t kMinThinkingBudget = 1024;
 
 // ---- reading JSON ---------------------------------------------------------------------------
 
-const json::value* member(const json::object& object, std::string_view key) {
-  return object.if_contains(key);
-}
-
-std::string string_or_empty(const json::object& object, std::string_view key) {
-  const json::value* v = member(object, key);
-  return v && v->is_string() ? std::string(v->get_string()) : std::string();
-}
 
 std::optional<std::int64_t> as_int(const json::value& v) {
   if (v.is_int64()) return v.get_int64();
@@ -76,15 +70,6 @@ json::object arguments_object(std::string_view arguments) {
 
 // ---- small shared pieces ----------------------------------------------------------------------
 
-std::string random_suffix(std::size_t length) {
-  static constexpr char kAlphabet[] =
-      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  std::uniform_int_distribution<std::size_t> pick(0, sizeof(kAlphabet) - 2);
-  std::string out(length, '0');
-  for (char& c : out) c = kAlphabet[pick(engine)];
-  return out;
-}
 
 // Anthropic accepts tool ids matching ^[a-zA-Z0-9_-]+$ only; other protocols' ids (Gemini's,
 // some OpenAI-compatible servers') may hold dots or colons. The mapping is a pure function of
@@ -101,7 +86,7 @@ std::string sanitize_tool_id(std::string_view id) {
 }
 
 std::string message_id(std::string_view id) {
-  if (id.empty()) return "msg_" + random_suffix(24);
+  if (id.empty()) return random_id("msg_");
   if (id.starts_with("msg_")) return std::string(id);
   return "msg_" + std::string(id);
 }
@@ -829,7 +814,7 @@ std::string encode_messages_response(const Response& response) {
         break;
       case Part::Kind::tool_call:
         content.push_back(json::object{{"type", "tool_use"},
-                                       {"id", part.id.empty() ? "toolu_" + random_suffix(24) : sanitize_tool_id(part.id)},
+                                       {"id", part.id.empty() ? random_id("toolu_") : sanitize_tool_id(part.id)},
                                        {"name", part.name},
                                        {"input", arguments_object(part.arguments)}});
         break;
@@ -1160,7 +1145,7 @@ class MessagesStreamEncoder final : public StreamEncoder {
     opened_tools_.insert(event.index);
     json::object block;
     block["type"] = "tool_use";
-    block["id"] = event.id.empty() ? "toolu_" + random_suffix(24) : sanitize_tool_id(event.id);
+    block["id"] = event.id.empty() ? random_id("toolu_") : sanitize_tool_id(event.id);
     block["name"] = event.name;
     block["input"] = json::object{};
     start_block(Open::tool, std::move(block), out);

@@ -1,5 +1,7 @@
 #include "adapters/gemini.hpp"
 
+#include "adapters/json_reading.hpp"
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdint>
@@ -16,14 +18,6 @@ namespace {
 
 constexpr std::size_t kQuotedBodyLimit = 500;
 
-const json::value* member(const json::object& object, std::string_view key) {
-  return object.if_contains(key);
-}
-
-std::string string_or_empty(const json::object& object, std::string_view key) {
-  const json::value* v = member(object, key);
-  return v && v->is_string() ? std::string(v->get_string()) : std::string();
-}
 
 std::int64_t int_or_zero(const json::object& object, std::string_view key) {
   const json::value* v = member(object, key);
@@ -43,14 +37,7 @@ std::optional<json::value> parse_json(std::string_view text) {
 
 // Gemini has no tool-call ids; clients need one per call, unique across the conversation
 // because they key results by it.
-std::string generate_call_id() {
-  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  std::uniform_int_distribution<std::size_t> pick(0, sizeof(kAlphabet) - 2);
-  std::string out = "call_";
-  for (int i = 0; i < 24; ++i) out.push_back(kAlphabet[pick(engine)]);
-  return out;
-}
+std::string generate_call_id() { return random_id("call_"); }
 
 // ---- request encoding -------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 #include "adapters/openai.hpp"
 
+#include "adapters/json_reading.hpp"
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdint>
@@ -41,31 +43,6 @@ namespace switchyard::adapters {
 namespace {
 
 namespace json = boost::json;
-
-std::string to_std(const json::string& s) { return std::string(s.data(), s.size()); }
-
-// Present and not null: OpenAI clients send null for "not set" as often as they omit a key.
-const json::value* member(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return (v && !v->is_null()) ? v : nullptr;
-}
-
-std::string indexed(std::string_view base, std::size_t i) {
-  std::string out(base);
-  out.append("[").append(std::to_string(i)).append("]");
-  return out;
-}
-
-// Ids the gateway has to invent (a provider sent an empty tool call id): random, so two turns
-// of one conversation never share an id.
-std::string random_id(std::string_view prefix) {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  std::uniform_int_distribution<std::size_t> pick(0, sizeof(kAlphabet) - 2);
-  std::string out(prefix);
-  for (int i = 0; i < 24; ++i) out.push_back(kAlphabet[pick(engine)]);
-  return out;
-}
 
 // Collects the first decoding error; the decode functions return false once it is set.
 struct Reader {

@@ -1,5 +1,7 @@
 #include "adapters/responses.hpp"
 
+#include "adapters/json_reading.hpp"
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdint>
@@ -13,34 +15,6 @@ namespace switchyard::adapters {
 namespace {
 
 namespace json = boost::json;
-
-std::string to_std(const json::string& s) { return std::string(s.data(), s.size()); }
-
-const json::value* member(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return (v && !v->is_null()) ? v : nullptr;
-}
-
-std::string string_or_empty(const json::object& o, std::string_view key) {
-  const json::value* v = member(o, key);
-  return (v && v->is_string()) ? to_std(v->get_string()) : std::string();
-}
-
-std::string indexed(std::string_view base, std::size_t i) {
-  std::string out(base);
-  out.append("[").append(std::to_string(i)).append("]");
-  return out;
-}
-
-// Item ids are the gateway's own: random, so items of different turns never collide.
-std::string random_id(std::string_view prefix) {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  static constexpr char kAlphabet[] = "0123456789abcdef";
-  std::uniform_int_distribution<std::size_t> pick(0, sizeof(kAlphabet) - 2);
-  std::string out(prefix);
-  for (int i = 0; i < 32; ++i) out.push_back(kAlphabet[pick(engine)]);
-  return out;
-}
 
 core::GatewayError bad_request(std::string message, std::string param) {
   return core::client_error(400, std::move(message), std::move(param));
