@@ -43,11 +43,11 @@ fi
 # ---- inside the namespace ----------------------------------------------------------------
 ip link set lo up
 # Belt and braces: nothing but loopback may be up in here.
-if ip -o link show up | awk -F': ' '{print $2}' | grep -vqx 'lo'; then
+if [[ -n "$(ip -o link show up | awk -F': ' '$2 != "lo" {print $2}')" ]]; then
   echo "FAIL: the namespace has interfaces other than lo:"; ip -o link show up
   exit 1
 fi
-if ip route show default | grep -q .; then
+if [[ -n "$(ip route show default)" ]]; then
   echo "FAIL: the namespace has a default route: $(ip route show default)"
   exit 1
 fi
@@ -85,6 +85,7 @@ http_get() {
 # started_pid and started_port.
 start_listener() {
   local name=$1 log=$2; shift 2
+  : >"$log"
   "$@" >"$log" 2>&1 &
   started_pid=$!
   pids+=("$started_pid")
@@ -191,8 +192,9 @@ run_check() {
 #mock {\"text\":\"$expect\",\"chunks\":3}"
   else
     # The mock (--tool-script auto) asks for the CLI's shell tool to run
-    # `echo switchyard-tool-ok`, then answers "Tool result: <the tool's output>".
-    expect="Tool result: switchyard-tool-ok"
+    # `echo switchyard-tool-ok`, then answers "Tool result: <the tool's output>" (Claude Code
+    # sends the bare output back; Codex wraps it: "Chunk ID: ...\nOutput:\nswitchyard-tool-ok").
+    expect="Tool result: ... switchyard-tool-ok"
     prompt="Run the shell command the tool call asks for."
   fi
 
@@ -257,8 +259,14 @@ EOF
     report_failure "$dir" "the CLI exited with status $status"
   elif ! grep -q "\"$key\":[1-9]" "$dir/mock-stats.json"; then
     report_failure "$dir" "no $key request reached the mock upstream"
-  elif ! grep -qF "$expect" "$dir/stdout"; then
-    report_failure "$dir" "stdout does not contain \"$expect\""
+  elif [[ "$mode" == text ]] && ! grep -qF "$expect" "$dir/stdout"; then
+    report_failure "$dir" "stdout does not contain the mock's answer \"$expect\""
+  elif [[ "$mode" == tool && "$(sed -n '/Tool result: /,$p' "$dir/stdout")" != *switchyard-tool-ok* ]]; then
+    if grep -q 'Tool result: ' "$dir/stdout"; then
+      report_failure "$dir" "the tool result sent back did not carry the command's output switchyard-tool-ok"
+    else
+      report_failure "$dir" "no final answer \"Tool result: ...\": the tool round trip did not complete"
+    fi
   else
     echo "PASS: $current_name (stdout has \"$expect\")"
     passes=$((passes + 1))
@@ -268,7 +276,9 @@ EOF
 # Can the CLI start at all? Sets start_error when not.
 cli_path="/usr/local/bin:/usr/bin:/bin"
 node_bin=$(command -v node || true)
-[[ -n "$node_bin" ]] && cli_path="$(dirname "$node_bin"):$cli_path"
+if [[ -n "$node_bin" && ":$cli_path:" != *":$(dirname "$node_bin"):"* ]]; then
+  cli_path="$(dirname "$node_bin"):$cli_path"
+fi
 
 find_claude() {
   if [[ -n "${CLAUDE_BIN:-}" ]]; then echo "$CLAUDE_BIN"; return; fi
@@ -292,7 +302,7 @@ probe_cli() {
     start_error="'$* --version' exited with status $status: $(echo "$out" | tail -n 5)"
     return 1
   fi
-  echo "$name: $out" | head -n 1
+  echo "$name: $(echo "$out" | tail -n 1)"
 }
 
 mkdir -p "$scratch/probe-home"
