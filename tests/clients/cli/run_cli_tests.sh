@@ -154,8 +154,10 @@ report_failure() {
     echo "  --- exit status: $(cat "$dir/status" 2>/dev/null || echo '?')"
     echo "  --- CLI stdout (last 60 lines):"; tail -n 60 "$dir/stdout" | sed 's/^/    /'
     echo "  --- CLI stderr (last 60 lines):"; tail -n 60 "$dir/stderr" | sed 's/^/    /'
+    echo "  --- every HTTP request the CLI sent to the gateway, with the status it got:"
+    sed 's/^/    /' "$dir/requests.log"
     echo "  --- gateway log:"; sed 's/^/    /' "$dir/gateway.log"
-    echo "  --- gateway access log (every request the CLI made to the gateway):"
+    echo "  --- gateway access log (model requests):"
     sed 's/^/    /' "$dir/access.log" 2>/dev/null || true
     echo "  --- mock log:"; sed 's/^/    /' "$dir/mock.log"
     echo "  --- mock /mock/stats:"; echo "    $(cat "$dir/mock-stats.json")"
@@ -184,6 +186,16 @@ run_check() {
     echo "FAIL: $current_name: the gateway did not start"; failures=$((failures + 1))
     failed_names+=("$current_name"); stop_listener "$mock_pid"; return; }
   local gw_pid=$started_pid gw_port=$started_port
+  # The CLI talks to the gateway through a relay that writes down every request and status
+  # (the access log only has model requests). Without node the CLI goes straight to it.
+  local relay_pid="" cli_port=$gw_port
+  : >"$dir/requests.log"
+  if [[ -n "$node_bin" ]] &&
+    start_listener relay "$dir/relay.log" "$node_bin" "$here/record_relay.mjs" "$gw_port" "$dir/requests.log"; then
+    relay_pid=$started_pid cli_port=$started_port
+  else
+    echo "(no request log for this run: node missing or the relay did not start)" >"$dir/requests.log"
+  fi
 
   local expect prompt
   if [[ "$mode" == text ]]; then
@@ -205,7 +217,7 @@ run_check() {
   local cmd=()
   if [[ "$cli" == claude ]]; then
     cmd=(env -i "${base_env[@]}"
-      ANTHROPIC_BASE_URL="http://127.0.0.1:$gw_port"
+      ANTHROPIC_BASE_URL="http://127.0.0.1:$cli_port"
       ANTHROPIC_AUTH_TOKEN=sk-switchyard-client
       ANTHROPIC_MODEL=sy-model
       ANTHROPIC_DEFAULT_HAIKU_MODEL=sy-model
@@ -228,7 +240,7 @@ model_provider = "switchyard"
 
 [model_providers.switchyard]
 name = "Switchyard"
-base_url = "http://127.0.0.1:$gw_port/v1"
+base_url = "http://127.0.0.1:$cli_port/v1"
 env_key = "SWITCHYARD_API_KEY"
 wire_api = "responses"
 request_max_retries = 1
@@ -249,6 +261,7 @@ EOF
   http_get "$mock_port" /mock/stats >"$dir/mock-stats.json" 2>/dev/null || echo '(unreachable)' >"$dir/mock-stats.json"
   http_get "$mock_port" /mock/last-request >"$dir/mock-last-request.json" 2>/dev/null ||
     echo '(unreachable)' >"$dir/mock-last-request.json"
+  [[ -n "$relay_pid" ]] && stop_listener "$relay_pid"
   stop_listener "$gw_pid"
   stop_listener "$mock_pid"
 
@@ -269,6 +282,7 @@ EOF
     fi
   else
     echo "PASS: $current_name (stdout has \"$expect\")"
+    sed 's/  \[connection [0-9]*\]$//' "$dir/requests.log" | sort | uniq -c | sed 's/^ */      requests: /'
     passes=$((passes + 1))
   fi
 }
