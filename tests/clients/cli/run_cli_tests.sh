@@ -15,8 +15,8 @@
 # "SKIP: <cli> could not start: <reason>" and its checks are not run.
 # Exit: 1 if any check failed; 77 if nothing could run at all (CTest: skipped); else 0.
 # Environment knobs: CLAUDE_BIN / CODEX_BIN (use these executables instead of node_modules),
-# SWITCHYARD_CLI_TIMEOUT (seconds per CLI run, default 120), SWITCHYARD_CLI_KEEP=1 (keep the
-# scratch dir), SWITCHYARD_CLI_ONLY=claude|codex.
+# SWITCHYARD_CLI_TIMEOUT (seconds per CLI run, default 40), SWITCHYARD_CLI_KEEP=1 (keep the
+# scratch dir; it is always kept after a failure), SWITCHYARD_CLI_ONLY=claude|codex.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,14 +52,15 @@ if [[ -n "$(ip route show default)" ]]; then
   exit 1
 fi
 
-run_timeout=${SWITCHYARD_CLI_TIMEOUT:-120}
+# 12 runs must fit in the CTest TIMEOUT (600 s); a passing run takes a few seconds.
+run_timeout=${SWITCHYARD_CLI_TIMEOUT:-40}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-cli.XXXXXX")
 pids=()
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ "${SWITCHYARD_CLI_KEEP:-}" == 1 ]]; then
+  if [[ "${SWITCHYARD_CLI_KEEP:-}" == 1 || ${failures:-0} -gt 0 ]]; then
     echo "scratch dir kept: $scratch"
   else
     rm -rf "$scratch"
@@ -155,7 +156,7 @@ report_failure() {
     echo "  --- CLI stdout (last 60 lines):"; tail -n 60 "$dir/stdout" | sed 's/^/    /'
     echo "  --- CLI stderr (last 60 lines):"; tail -n 60 "$dir/stderr" | sed 's/^/    /'
     echo "  --- every HTTP request the CLI sent to the gateway, with the status it got:"
-    sed 's/^/    /' "$dir/requests.log"
+    if [[ -s "$dir/requests.log" ]]; then sed 's/^/    /' "$dir/requests.log"; else echo "    (none)"; fi
     echo "  --- gateway log:"; sed 's/^/    /' "$dir/gateway.log"
     echo "  --- gateway access log (model requests):"
     sed 's/^/    /' "$dir/access.log" 2>/dev/null || true
@@ -163,7 +164,7 @@ report_failure() {
     echo "  --- mock /mock/stats:"; echo "    $(cat "$dir/mock-stats.json")"
     echo "  --- mock /mock/last-request (what last reached the upstream; body cut at 6000 chars):"
     echo "    $(head -c 6000 "$dir/mock-last-request.json")"
-    echo "  --- logs kept in $dir (SWITCHYARD_CLI_KEEP=1 keeps them after the run)"
+    echo "  --- all of this run's files (CLI home, config, logs) are kept in $dir"
   }
 }
 
