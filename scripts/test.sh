@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, twice: a Release build and an AddressSanitizer +
 # UndefinedBehaviorSanitizer build, warnings as errors. Installs what is missing first,
-# including the npm packages the SDK tests drive.
+# including the npm packages the SDK and CLI tests drive.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh" --test
 (cd "$root/tests/clients" && npm ci --no-audit --no-fund --loglevel=error)
+# The real Claude Code and Codex CLIs for tests/clients/cli/run_cli_tests.sh.
+(cd "$root/tests/clients/cli" && npm ci --no-audit --no-fund --loglevel=error)
 
 status=0
 for flavour in release asan; do
