@@ -10,7 +10,9 @@ packages=(g++ cmake make ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsimdjson-dev prometheus-cpp-dev libyaml-cpp-dev ca-certificates)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(catch2 openssl curl python3)
+  # iproute2 and util-linux: the CLI tests run Claude Code and Codex in a loopback-only
+  # network namespace (unshare -n, ip link set lo up).
+  packages+=(catch2 openssl curl python3 iproute2 util-linux)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
