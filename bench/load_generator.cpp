@@ -66,7 +66,8 @@ constexpr std::string_view kUsage =
     "                       [--rate R] [--duration S] [--warmup S] [--requests N]\n"
     "                       [--body-file F | --body-bytes N] [--model NAME] [--stream]\n"
     "                       [--mock-json JSON] [--header \"Name: value\"]...\n"
-    "                       [--compare-target URL] [--threads T] [--timeout S]\n"
+    "                       [--protocol openai|anthropic] [--compare-target URL]\n"
+    "                       [--threads T] [--timeout S]\n"
     "                       [--output FILE] [--quiet]\n"
     "URL: http://127.0.0.1:PORT/PATH or http://localhost:PORT/PATH. See bench/README.md.\n";
 
@@ -104,15 +105,29 @@ bool is_token_char(char c) {
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
+// What the generator sends as the Anthropic key: the mock records it without checking it,
+// and the gateway authenticates upstream with its own configured key.
+constexpr std::string_view kAnthropicVersion = "2023-06-01";
+constexpr std::string_view kAnthropicKey = "bench-key";
+
 std::string generated_body(const LoadOptions& options, std::string_view content) {
   std::string body;
   body.reserve(content.size() + 128 + (options.mock_json ? options.mock_json->size() : 0));
   body += R"({"model":)";
   append_json_string(body, options.model);
-  body += R"(,"messages":[{"role":"user","content":)";
-  append_json_string(body, content);
-  body += R"(}],"max_tokens":16)";
-  if (options.stream) body += R"(,"stream":true)";
+  if (options.protocol == ClientProtocol::kAnthropic) {
+    // Messages requires max_tokens; 256 is what a short chat turn would ask for.
+    body += R"(,"max_tokens":256,"stream":)";
+    body += options.stream ? "true" : "false";
+    body += R"(,"messages":[{"role":"user","content":)";
+    append_json_string(body, content);
+    body += "}]";
+  } else {
+    body += R"(,"messages":[{"role":"user","content":)";
+    append_json_string(body, content);
+    body += R"(}],"max_tokens":16)";
+    if (options.stream) body += R"(,"stream":true)";
+  }
   if (options.mock_json) {
     body += R"(,"mock":)";
     body += *options.mock_json;
@@ -136,6 +151,10 @@ std::string_view mode_name(LoadMode mode) {
       return "sequential";
   }
   return "closed";
+}
+
+std::string_view protocol_name(ClientProtocol protocol) {
+  return protocol == ClientProtocol::kAnthropic ? "anthropic" : "openai";
 }
 
 std::string_view load_usage() { return kUsage; }
@@ -199,7 +218,7 @@ ArgsResult parse_load_args(const std::vector<std::string>& args) {
   static constexpr std::string_view kValueFlags[] = {
       "--target",         "--mode",      "--connections", "--rate",   "--duration",  "--warmup",
       "--requests",       "--body-file", "--body-bytes",  "--model",  "--mock-json", "--header",
-      "--compare-target", "--output",    "--threads",     "--timeout"};
+      "--compare-target", "--output",    "--threads",     "--timeout", "--protocol"};
 
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view flag = args[i];
@@ -242,6 +261,14 @@ ArgsResult parse_load_args(const std::vector<std::string>& args) {
         options.mode = LoadMode::kSequential;
       } else {
         return fail("--mode wants closed, open or sequential, got '" + std::string(value) + "'");
+      }
+    } else if (flag == "--protocol") {
+      if (value == "openai") {
+        options.protocol = ClientProtocol::kOpenAi;
+      } else if (value == "anthropic") {
+        options.protocol = ClientProtocol::kAnthropic;
+      } else {
+        return fail("--protocol wants openai or anthropic, got '" + std::string(value) + "'");
       }
     } else if (flag == "--connections") {
       if (!parse_uint(value, count) || count < 1 || count > 1'000'000) {
@@ -388,7 +415,10 @@ void SseScanner::reset() {
   event_has_data_ = false;
   event_is_done_ = false;
   event_is_error_ = false;
+  event_is_delta_ = false;
+  event_has_text_delta_ = false;
   events_ = 0;
+  timed_events_ = 0;
   done_ = false;
   saw_error_ = false;
 }
@@ -431,10 +461,16 @@ void SseScanner::on_line(std::string_view line) {
       ++events_;
       done_ = event_is_done_;
       if (event_is_error_) saw_error_ = true;
+      if (protocol_ == ClientProtocol::kOpenAi ||
+          (event_is_delta_ && event_has_text_delta_ && !event_is_error_)) {
+        ++timed_events_;
+      }
     }
     event_has_data_ = false;
     event_is_done_ = false;
     event_is_error_ = false;
+    event_is_delta_ = false;
+    event_has_text_delta_ = false;
     return;
   }
   if (line.front() == ':') return;  // comment
@@ -443,6 +479,22 @@ void SseScanner::on_line(std::string_view line) {
   std::string_view value =
       colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
   if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  if (protocol_ == ClientProtocol::kAnthropic) {
+    // Substring checks, not a JSON parse: this runs for every event of thousands of streams.
+    // Quotes inside text arrive escaped (\"), so text cannot fake these quoted names.
+    if (field == "data") {
+      event_has_data_ = true;
+      if (value.find("\"error\"") != std::string_view::npos) event_is_error_ = true;
+      if (value.find("\"content_block_delta\"") != std::string_view::npos) event_is_delta_ = true;
+      if (value.find("\"text_delta\"") != std::string_view::npos) event_has_text_delta_ = true;
+      if (value.find("\"message_stop\"") != std::string_view::npos) event_is_done_ = true;
+    } else if (field == "event") {
+      if (value == "error") event_is_error_ = true;
+      if (value == "content_block_delta") event_is_delta_ = true;
+      if (value == "message_stop") event_is_done_ = true;
+    }
+    return;
+  }
   if (field == "data") {
     // [DONE] only when it is the event's whole data.
     event_is_done_ = !event_has_data_ && value == "[DONE]";
@@ -592,6 +644,8 @@ std::string result_json(LoadResult& r) {
   out.reserve(2048);
   out += R"({"mode":)";
   append_json_string(out, mode_name(o.mode));
+  out += R"(,"protocol":)";
+  append_json_string(out, protocol_name(o.protocol));
   out += R"(,"target":)";
   append_json_string(out, o.target.text);
   if (comparing) {
@@ -712,7 +766,8 @@ struct Endpoint {
 };
 
 std::string serialize_request(const TargetUrl& target, std::string_view body,
-                              const std::vector<std::pair<std::string, std::string>>& headers) {
+                              const std::vector<std::pair<std::string, std::string>>& headers,
+                              ClientProtocol protocol) {
   auto given = [&headers](std::string_view name) {
     return std::any_of(headers.begin(), headers.end(),
                        [name](const auto& h) { return iequals(h.first, name); });
@@ -727,6 +782,13 @@ std::string serialize_request(const TargetUrl& target, std::string_view body,
   }
   if (!given("content-type")) out += "Content-Type: application/json\r\n";
   if (!given("user-agent")) out += "User-Agent: switchyard-load\r\n";
+  if (protocol == ClientProtocol::kAnthropic) {
+    // Messages refuses a request without a version; the key stands in for a client's own.
+    if (!given("anthropic-version")) {
+      out += "anthropic-version: " + std::string(kAnthropicVersion) + "\r\n";
+    }
+    if (!given("x-api-key")) out += "x-api-key: " + std::string(kAnthropicKey) + "\r\n";
+  }
   for (const auto& [name, value] : headers) out += name + ": " + value + "\r\n";
   out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
   out += body;
@@ -783,6 +845,7 @@ struct Outcome {
   bool aborted = false;  // cut short by the end of the run: never recorded
   Clock::time_point end;
   std::int64_t ttft_ns = 0;
+  bool timed = false;  // a timed event arrived, so ttft_ns is a measurement
   std::uint32_t events = 0;
 };
 
@@ -974,6 +1037,7 @@ class Worker {
     parser.eager(!stream);
     parser.header_limit(kHeaderLimit);
     parser.body_limit(boost::none);
+    c.sse.set_protocol(plan_.options->protocol);
     c.sse.reset();
     c.gaps.clear();
     bool scanning = false;  // a 2xx answer to a streaming request: its body is SSE
@@ -994,14 +1058,16 @@ class Worker {
       }
       const std::size_t got = c.scratch.size() - parser.get().body().size;
       if (scanning && got > 0) {
-        const auto before = c.sse.events();
+        // Timed events: every event for OpenAI, the text events for Anthropic.
+        const auto before = c.sse.timed_events();
         c.sse.feed(std::string_view(c.scratch.data(), got));
-        const auto after = c.sse.events();
+        const auto after = c.sse.timed_events();
         if (after > before) {
           // Events completed by the same read arrived together: one real gap, then zeros.
           const auto now = Clock::now();
           if (before == 0) {
             o.ttft_ns = std::chrono::duration_cast<nanoseconds>(now - origin).count();
+            o.timed = true;
           } else {
             c.gaps.push_back(std::chrono::duration_cast<nanoseconds>(now - last_event).count());
           }
@@ -1050,7 +1116,8 @@ class Worker {
     const auto latency = std::chrono::duration_cast<nanoseconds>(o.end - origin).count();
     side.latency_ns.push_back(latency);
     if (plan_.options->stream) {
-      side.ttft_ns.push_back(o.ttft_ns);
+      // An Anthropic stream may end properly without any text: it has no first token.
+      if (o.timed) side.ttft_ns.push_back(o.ttft_ns);
       side.gap_ns.insert(side.gap_ns.end(), c.gaps.begin(), c.gaps.end());
       side.events += o.events;
     }
@@ -1213,10 +1280,11 @@ LoadResult run_load(const LoadOptions& options) {
   plan.options = &result.options;
   const std::string body = make_request_body(options);
   plan.target =
-      Endpoint{resolve(options.target), serialize_request(options.target, body, options.headers)};
+      Endpoint{resolve(options.target), serialize_request(options.target, body, options.headers, options.protocol)};
   if (options.mode == LoadMode::kSequential && options.compare_target) {
     plan.compare = Endpoint{resolve(*options.compare_target),
-                            serialize_request(*options.compare_target, body, options.headers)};
+                            serialize_request(*options.compare_target, body, options.headers,
+                                              options.protocol)};
   }
   preflight(plan.target, options.target.text);
   if (plan.compare) preflight(*plan.compare, options.compare_target->text);

@@ -24,6 +24,12 @@ enum class LoadMode { kClosed, kOpen, kSequential };
 
 std::string_view mode_name(LoadMode mode);
 
+// The API the generated requests speak and the streams are read in. The gateway translates
+// between the two, so a benchmark needs clients of both kinds.
+enum class ClientProtocol { kOpenAi, kAnthropic };
+
+std::string_view protocol_name(ClientProtocol protocol);
+
 // Where requests go: plain http to 127.0.0.1 or localhost only, since a load generator pointed
 // at someone else's host by a typo is a denial of service, not a benchmark.
 struct TargetUrl {
@@ -40,6 +46,7 @@ struct LoadOptions {
   TargetUrl target;
   std::optional<TargetUrl> compare_target;
   LoadMode mode = LoadMode::kClosed;
+  ClientProtocol protocol = ClientProtocol::kOpenAi;
   int connections = 64;  // closed: concurrent connections; open: the most it may open
   double rate = 0;       // open: requests per second
   double duration_s = 10;
@@ -69,33 +76,50 @@ ArgsResult parse_load_args(const std::vector<std::string>& args);
 
 std::string_view load_usage();
 
-// The request body: the file's bytes, or a generated chat request (model, one user message,
+// The request body: the file's bytes, or a generated request (model, one user message,
 // "stream":true with --stream, the "mock" member with --mock-json), padded inside the message
-// content to exactly body_bytes when given. Throws std::runtime_error (unreadable file, or a
-// body_bytes smaller than the smallest valid body).
+// content to exactly body_bytes when given. OpenAI: a chat request with "max_tokens":16;
+// Anthropic: a Messages request with "max_tokens":256 and "stream" always present. Throws
+// std::runtime_error (unreadable file, or a body_bytes smaller than the smallest valid body).
 std::string make_request_body(const LoadOptions& options);
 
 // Finds SSE events in a body delivered in arbitrary pieces (an event, a line, even a CRLF may
 // be split across reads). Only what the generator needs is kept: how many events completed,
-// whether the last data event was [DONE], and whether any event carried an error.
+// how many of them are timed, whether the last event ended the stream, and whether any event
+// carried an error.
+//
+// OpenAI: every event is timed (time to first event, gaps between events: what the generator
+// has always measured, so earlier figures stay comparable) and `data: [DONE]` ends the stream.
+// Anthropic: only events carrying text are timed (content_block_delta with a text_delta), since
+// message_start, content_block_start and ping come before any token; message_stop ends it.
 class SseScanner {
  public:
+  explicit SseScanner(ClientProtocol protocol = ClientProtocol::kOpenAi) : protocol_(protocol) {}
+
+  void set_protocol(ClientProtocol protocol) { protocol_ = protocol; }
   void reset();
   void feed(std::string_view bytes);
 
   std::uint32_t events() const { return events_; }
-  bool done() const { return done_; }  // the latest event was `data: [DONE]`
+  std::uint32_t timed_events() const { return timed_events_; }
+  // The latest event ended the stream: `data: [DONE]` (OpenAI) or message_stop (Anthropic).
+  bool done() const { return done_; }
   bool saw_error() const { return saw_error_; }
 
  private:
   void on_line(std::string_view line);
 
+  ClientProtocol protocol_;
   std::string partial_;   // a line not yet terminated, carried into the next feed
   bool skip_lf_ = false;  // the previous piece ended in CR: a leading LF belongs to it
   bool event_has_data_ = false;
   bool event_is_done_ = false;
   bool event_is_error_ = false;
+  // Anthropic: what the `event:` line or the data's "type" said.
+  bool event_is_delta_ = false;
+  bool event_has_text_delta_ = false;
   std::uint32_t events_ = 0;
+  std::uint32_t timed_events_ = 0;
   bool done_ = false;
   bool saw_error_ = false;
 };
@@ -122,7 +146,7 @@ enum class ErrorKind : std::uint8_t {
   kStatus5xx,
   kReset,             // ECONNRESET / EPIPE
   kClosed,            // the server closed the connection before the response was complete
-  kIncompleteStream,  // a 2xx stream that did not end with data: [DONE]
+  kIncompleteStream,  // a 2xx stream that did not end with data: [DONE] (Anthropic: message_stop)
   kStreamError,       // an SSE event carrying an error
   kBadResponse,       // unparseable HTTP, or a status that is neither 2xx, 4xx nor 5xx
   kCount,

@@ -39,11 +39,32 @@ SCENARIOS = [
     ("5_concurrent_streams", "5. Concurrent slow streams"),
     ("6_large_bodies", "6. 1 MB request bodies"),
     ("7_idle_rss", "7. Idle RSS after start"),
+    ("8_translated_streaming", "8. Translated streaming: OpenAI and Anthropic clients and upstreams"),
 ]
 TITLES = dict(SCENARIOS)
 # Throughput ratios, computed per repeat (same run, same repeat index) then summarized.
 RATIO_PAIRS = [("switchyard", "nginx"), ("switchyard", "portkey"), ("switchyard", "direct"),
                ("nginx", "direct"), ("portkey", "direct")]
+# Scenario 8's paths through Switchyard, client_to_upstream; each has a direct_<client> baseline
+# (the mock's endpoint in the client's protocol) and a seq_<path> sequential measurement.
+XLATE_PATHS = ["openai_to_openai", "anthropic_to_anthropic", "anthropic_to_openai", "openai_to_anthropic"]
+XLATE_ADDED = ["ttft_p50_us", "ttft_p99_us", "gap_p50_us", "gap_p99_us"]
+XLATE_SEQ = ["overhead_p50_us", "overhead_p90_us", "overhead_p99_us", "gateway_p50_us", "direct_p50_us",
+             "pairs", "errors"]
+PROTOCOL_LABEL = {"openai": "OpenAI", "anthropic": "Anthropic"}
+
+
+def xlate_split(path):
+    client, upstream = path.split("_to_")
+    return client, upstream
+
+
+def xlate_pair(client):
+    """(translated, pass-through) paths of one client protocol: same client, same timing rules."""
+    other = "anthropic" if client == "openai" else "openai"
+    return f"{client}_to_{other}", f"{client}_to_{client}"
+
+
 # Figures whose difference to direct, per repeat, is "added" by the gateway.
 ADDED = {
     "2_latency_at_half_peak": ["p50_us", "p99_us", "p999_us"],
@@ -160,6 +181,10 @@ def figures(scenario, rec):
                "direct_p50_us": _q(rec, "latency_us", "p50"), "pairs": _q(c, "paired_diff_us", "count"),
                "errors": errors}
         return out
+    if scenario == "8_translated_streaming":
+        if rec.get("mode") == "sequential":
+            return figures("3_sequential_overhead", rec)
+        return figures("4_streaming", rec)
     if scenario == "4_streaming":
         return {"ttft_p50_us": _q(rec, "ttft_us", "p50"), "ttft_p99_us": _q(rec, "ttft_us", "p99"),
                 "gap_p50_us": _q(rec, "gap_us", "p50"), "gap_p99_us": _q(rec, "gap_us", "p99"),
@@ -204,18 +229,12 @@ def assemble_scenario(scratch, scenario):
             for key in ADDED.get(scenario, []):
                 if f.get(key) is not None and d.get(key) is not None:
                     f["added_" + key] = f[key] - d[key]
-    median = {}
-    for target, reps in per_repeat.items():
-        keys = []
-        for f in reps.values():
-            keys += [k for k in f if k not in keys]
-        median[target] = {}
-        for k in keys:
-            s = stats([reps[r].get(k) for r in sorted(reps)])
-            if s is not None:
-                median[target][k] = s
+    if scenario == "8_translated_streaming":
+        median = xlate_assemble(per_repeat, out)  # also sets ratios and translation_overhead
+    else:
+        median = medians(per_repeat)
     out["median"] = median
-    ratios = {}
+    ratios = out.get("ratios", {})
     if scenario in ("1_peak_throughput", "6_large_bodies"):
         for a, b in RATIO_PAIRS:
             if a not in per_repeat or b not in per_repeat:
@@ -238,6 +257,74 @@ def assemble_scenario(scratch, scenario):
                                 f"{(r.get('stderr') or '').strip()[-300:]}")
     out["failures"] = failures
     return out
+
+
+def medians(per_repeat):
+    """{target: {figure: stats over the repeats}}."""
+    median = {}
+    for target, reps in per_repeat.items():
+        keys = []
+        for f in reps.values():
+            keys += [k for k in f if k not in keys]
+        median[target] = {}
+        for k in keys:
+            s = stats([reps[r].get(k) for r in sorted(reps)])
+            if s is not None:
+                median[target][k] = s
+    return median
+
+
+def xlate_assemble(per_repeat, out):
+    """Scenario 8: each path's figures gain added_* over its client's direct baseline and the
+    sequential figures of seq_<path> (as seq_*), all within one repeat; then the medians, and
+    the translated/pass-through ratios per client protocol, per repeat, then summarized."""
+    for path in XLATE_PATHS:
+        if path not in per_repeat:
+            continue
+        client, _ = xlate_split(path)
+        base = per_repeat.get(f"direct_{client}", {})
+        seq = per_repeat.get(f"seq_{path}", {})
+        for rep, f in per_repeat[path].items():
+            d = base.get(rep, {})
+            for key in XLATE_ADDED:
+                if f.get(key) is not None and d.get(key) is not None:
+                    f["added_" + key] = f[key] - d[key]
+            for key in XLATE_SEQ:
+                v = seq.get(rep, {}).get(key)
+                if v is not None:
+                    f["seq_" + key] = v
+    median = medians(per_repeat)
+    ratios, overhead = {}, {}
+    for client in ("anthropic", "openai"):
+        translated, passthrough = xlate_pair(client)
+        if translated not in per_repeat or passthrough not in per_repeat:
+            continue
+        entry = {"translated": translated, "pass_through": passthrough}
+        for key, label in (("added_ttft_p50_us", "added TTFT p50"),
+                           ("seq_overhead_p50_us", "sequential per-request added time")):
+            vals, extra, undefined = [], [], 0
+            for rep in sorted(per_repeat[translated]):
+                t = per_repeat[translated][rep].get(key)
+                p = per_repeat[passthrough].get(rep, {}).get(key)
+                if t is None or p is None:
+                    continue
+                extra.append(t - p)
+                # A pass-through overhead at or below zero is noise: no meaningful ratio.
+                if p > 0:
+                    vals.append(t / p)
+                else:
+                    undefined += 1
+            short = "ttft" if key.startswith("added_ttft") else "per_request"
+            entry[f"{short}_ratio"] = stats(vals)
+            entry[f"{short}_extra_us"] = stats(extra)
+            entry[f"{short}_ratio_undefined_repeats"] = undefined
+            if entry[f"{short}_ratio"]:
+                ratios[f"{PROTOCOL_LABEL[client]} client: translated/pass-through, {label}"] = entry[f"{short}_ratio"]
+        overhead[client] = entry
+    out["median"] = median
+    out["ratios"] = ratios
+    out["translation_overhead"] = overhead
+    return median
 
 
 def _fmt_us(v):
@@ -300,6 +387,29 @@ def evaluate_targets(doc):
     v = med("7_idle_rss", "switchyard", "idle_rss_mb")
     put("idle_rss", "Idle RSS after start (scenario 7) ≤ 30 MB", v,
         f"{v:.1f} MB" if v is not None else None, v is not None and v <= 30)
+    # Translation: judged on the sequential per-request added time (the whole stream, request to
+    # last event, nothing else in flight); the added-TTFT ratio is shown beside it.
+    xo = (sc.get("8_translated_streaming") or {}).get("translation_overhead") or {}
+    parts, worst, missing = [], None, []
+    for client in ("anthropic", "openai"):
+        e = xo.get(client) or {}
+        r = (e.get("per_request_ratio") or {}).get("median")
+        rt = (e.get("ttft_ratio") or {}).get("median")
+        if r is None:
+            missing.append(PROTOCOL_LABEL[client])
+            continue
+        worst = r if worst is None else max(worst, r)
+        parts.append(f"{PROTOCOL_LABEL[client]} client {r:.2f}× (added TTFT p50: "
+                     + (f"{rt:.2f}×" if rt is not None else "n/a") + ")")
+    note = None
+    if missing and xo:
+        note = f"no ratio for the {' and '.join(missing)} client: its pass-through overhead was not above zero"
+    elif not xo:
+        note = "needs scenario 8"
+    put("translation_overhead",
+        "Translated streaming (scenario 8): per-request overhead ≤ 2× pass-through, same client protocol "
+        "(sequential per-request added time)",
+        worst if not missing else None, "; ".join(parts), worst is not None and worst <= 2.0, note)
     return t
 
 
@@ -430,7 +540,88 @@ def describe_params(key, p):
         return f"closed loop, {p.get('connections')} connections, {p.get('body_bytes'):,}-byte request bodies, {p.get('duration_s')} s"
     if key == "7_idle_rss":
         return f"VmRSS {p.get('settle_s')} s after start, no traffic; nginx counts master plus workers"
+    if key == "8_translated_streaming":
+        return (f"Switchyard only. Streams of {p.get('chunks')} chunks {p.get('chunk_delay_ms')} ms apart (mock flags) "
+                f"through four paths, client → upstream: closed loop, {p.get('connections')} connections, "
+                f"{p.get('duration_s')} s after {p.get('warmup_s')} s warm-up per path; then "
+                f"{p.get('sequential_pairs'):,} sequential pairs per path (direct, then through Switchyard, one stream "
+                "at a time). Each path's baseline is the mock's own endpoint in the client's protocol. Time to first "
+                "token: OpenAI clients, the first event (the role chunk, as in scenario 4); Anthropic clients, the "
+                "first content_block_delta carrying a text_delta. Gaps: OpenAI, between consecutive events; "
+                "Anthropic, between consecutive text deltas. Added = path minus its baseline in the same repeat; "
+                "per-request added time = the median over pairs of whole-stream time through Switchyard minus "
+                "direct. A translated path's upstream speaks the other protocol, whose mock endpoint may be quicker "
+                "or slower than the baseline's (compare the two baselines): under load its added TTFT can even be "
+                "negative, which is why the verdict rests on the sequential pairs")
     return ""
+
+
+def render_xlate(s, L):
+    """Scenario 8's tables: baselines, the four paths, then translated/pass-through ratios."""
+    med = s.get("median", {})
+    L.append("| baseline (direct) | TTFT p50 (µs) | TTFT p99 (µs) | gap p50 (µs) | gap p99 (µs) | streams | errors |")
+    L.append("|---|---|---|---|---|---|---|")
+    for client in ("openai", "anthropic"):
+        m = med.get(f"direct_{client}")
+        if m is None:
+            continue
+        L.append(f"| mock, {PROTOCOL_LABEL[client]} endpoint | " + " | ".join(
+            cell(m.get(k), kind) for k, kind in (("ttft_p50_us", "us"), ("ttft_p99_us", "us"), ("gap_p50_us", "us"),
+                                                 ("gap_p99_us", "us"), ("streams", "int"), ("errors", "int"))) + " |")
+    L.append("")
+    L.append("| path (client → upstream) | kind | TTFT p50 (µs) | gap p99 (µs) | added TTFT p50 (µs) | "
+             "added gap p99 (µs) | per-request added, median of pairs (µs) | pairs | errors (streams + pairs) |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for path in XLATE_PATHS:
+        m = med.get(path)
+        if m is None:
+            continue
+        client, upstream = xlate_split(path)
+        kind = "pass-through" if client == upstream else "**translated**"
+        errs = [(m.get(k) or {}).get("max") for k in ("errors", "seq_errors")]
+        err = "–" if all(e is None for e in errs) else fmt_num(sum(e or 0 for e in errs), "int")
+        L.append(f"| {PROTOCOL_LABEL[client]} → {PROTOCOL_LABEL[upstream]} | {kind} | "
+                 + " | ".join(cell(m.get(k), kd) for k, kd in (
+                     ("ttft_p50_us", "us"), ("gap_p99_us", "us"), ("added_ttft_p50_us", "signed_us"),
+                     ("added_gap_p99_us", "signed_us"), ("seq_overhead_p50_us", "signed_us"), ("seq_pairs", "int")))
+                 + f" | {err} |")
+    L.append("")
+    L.append("Errors counts the worst repeat of each measurement.")
+    xo = s.get("translation_overhead") or {}
+    if xo:
+        L.append("")
+        L.append("Translation overhead: each translated path over the pass-through path of the same client protocol "
+                 "(same baseline, same timing rules), per repeat, then the median; target ≤ 2×, judged on the "
+                 "sequential per-request added time.")
+        L.append("")
+        L.append("| client | translated / pass-through | ratio of added TTFT p50 | ratio of per-request added time "
+                 "| translated minus pass-through, per request (µs) | ≤ 2× |")
+        L.append("|---|---|---|---|---|---|")
+        for client in ("anthropic", "openai"):
+            e = xo.get(client)
+            if not e:
+                continue
+            r = (e.get("per_request_ratio") or {}).get("median")
+            verdict = "–" if r is None else ("met" if r <= 2.0 else "**not met**")
+            notes = []
+            for short, label in (("ttft", "TTFT"), ("per_request", "per-request")):
+                n = e.get(f"{short}_ratio_undefined_repeats") or 0
+                if n:
+                    notes.append(f"{label}: {n} repeat(s) without a ratio (pass-through overhead ≤ 0)")
+            L.append(f"| {PROTOCOL_LABEL[client]} | {e['translated']} / {e['pass_through']} | "
+                     f"{cell(e.get('ttft_ratio'), 'ratio')} | {cell(e.get('per_request_ratio'), 'ratio')} | "
+                     f"{cell(e.get('per_request_extra_us'), 'signed_us')} | {verdict}"
+                     + (f" ({'; '.join(notes)})" if notes else "") + " |")
+    kinds = [(t, error_kinds(s.get(t, []))) for t in ["direct_openai", "direct_anthropic"] + XLATE_PATHS
+             + [f"seq_{p}" for p in XLATE_PATHS]]
+    kinds = [(t, k) for t, k in kinds if k]
+    if kinds:
+        L.append("")
+        L.append("Error kinds: " + "; ".join(f"{t}: {k}" for t, k in kinds) + ".")
+    for f in s.get("failures", []):
+        L.append("")
+        L.append(f"**FAILED measurement**: {f}")
+    L.append("")
 
 
 def render_md(doc, plots):
@@ -491,6 +682,9 @@ def render_md(doc, plots):
         if d:
             L.append(d + ".")
             L.append("")
+        if key == "8_translated_streaming":
+            render_xlate(s, L)
+            continue
         cols = COLUMNS[key]
         L.append("| target | " + " | ".join(c[0] for c in cols) + " |")
         L.append("|---|" + "---|" * len(cols))
@@ -658,6 +852,15 @@ def cmd_progress(scratch, scenario):
         return (med.get(t, {}).get(k) or {}).get("median")
 
     parts = []
+    if scenario == "8_translated_streaming":
+        for client in ("openai", "anthropic"):
+            if f"direct_{client}" in med:
+                parts.append(f"direct {client} TTFT p50 {fmt_num(m(f'direct_{client}', 'ttft_p50_us'), 'us')} µs")
+        for p in XLATE_PATHS:
+            if p in med:
+                parts.append(f"{p} TTFT {fmt_num(m(p, 'added_ttft_p50_us'), 'signed_us')} µs, "
+                             f"gap p99 {fmt_num(m(p, 'added_gap_p99_us'), 'signed_us')} µs, "
+                             f"per request {fmt_num(m(p, 'seq_overhead_p50_us'), 'signed_us')} µs")
     for t in TARGETS:
         if t not in med:
             continue

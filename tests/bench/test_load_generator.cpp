@@ -35,6 +35,9 @@ struct Mock {
   std::string url() const {
     return "http://127.0.0.1:" + std::to_string(port) + "/v1/chat/completions";
   }
+  std::string anthropic_url() const {
+    return "http://127.0.0.1:" + std::to_string(port) + "/v1/messages";
+  }
 };
 
 Mock start_mock() {
@@ -182,6 +185,77 @@ TEST_CASE("streaming mode measures time to first event and the gaps between even
   CHECK(num(r.at("ttft_us").at("p50")) < num(r.at("latency_us").at("p50")));
 }
 
+TEST_CASE("anthropic streams are timed from the first text delta, gaps between text deltas") {
+  auto mock = start_mock();
+  auto run = run_load({"--target", mock.anthropic_url(), "--protocol", "anthropic", "--stream",
+                       "--mock-json", R"({"chunks":5,"chunk_delay_ms":20})", "--requests", "12",
+                       "--connections", "4", "--warmup", "0", "--quiet"});
+  REQUIRE(run.exit_code == 0);
+  const auto& r = run.report;
+  CHECK(r.at("protocol") == "anthropic");
+  CHECK(r.at("stream") == true);
+  CHECK(r.at("ok") == 12);
+  CHECK(r.at("errors") == 0);
+  // message_start, content_block_start, ping, five deltas, content_block_stop, message_delta,
+  // message_stop: every event is counted, only the text deltas are timed.
+  CHECK(num(r.at("events_per_stream")) == 11.0);
+  check_summary(r.at("ttft_us"), 12);
+  // Four gaps per stream: between the five text deltas, none for the events around them.
+  check_summary(r.at("gap_us"), 12 * 4);
+  CHECK(num(r.at("ttft_us").at("p50")) <= num(r.at("latency_us").at("p50")));
+  const auto stats = get_json(mock.port, "/mock/stats");
+  CHECK(stats.at("protocols").at("anthropic_messages") == 12);
+  CHECK(stats.at("streams_completed") == 12);
+}
+
+TEST_CASE("anthropic requests carry the version header, a key and max_tokens") {
+  auto mock = start_mock();
+  // Without anthropic-version or max_tokens the mock answers 400, so 5 ok proves both.
+  auto run = run_load({"--target", mock.anthropic_url(), "--protocol", "anthropic", "--model",
+                       "claude-bench", "--requests", "5", "--connections", "1", "--warmup", "0",
+                       "--quiet"});
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.report.at("ok") == 5);
+  CHECK(!run.report.contains("ttft_us"));
+  const auto last = get_json(mock.port, "/mock/last-request");
+  CHECK(last.at("protocol") == "anthropic_messages");
+  CHECK(last.at("headers").at("anthropic-version") == "2023-06-01");
+  CHECK(!last.at("headers").at("x-api-key").as_string().empty());
+  const auto body = json::parse(last.at("body").as_string()).as_object();
+  CHECK(body.at("model") == "claude-bench");
+  CHECK(body.at("max_tokens") == 256);
+  CHECK(body.at("stream") == false);
+  CHECK(body.at("messages").at(0).at("role") == "user");
+  CHECK(body.at("messages").at(0).at("content").is_string());
+}
+
+TEST_CASE("anthropic streams cut short or carrying an error event are counted as such") {
+  auto mock = start_mock();
+  auto cut = run_load({"--target", mock.anthropic_url(), "--protocol", "anthropic", "--stream",
+                       "--mock-json", R"({"fault":"cut","cut_after":2})", "--requests", "4",
+                       "--connections", "2", "--warmup", "0", "--quiet"});
+  REQUIRE(cut.exit_code == 0);
+  CHECK(kind(cut.report, "incomplete_stream") == 4);
+  CHECK(cut.report.at("ok") == 0);
+  auto error = run_load({"--target", mock.anthropic_url(), "--protocol", "anthropic", "--stream",
+                         "--mock-json", R"({"fault":"stream_error","cut_after":2,"status":529})",
+                         "--requests", "4", "--connections", "2", "--warmup", "0", "--quiet"});
+  REQUIRE(error.exit_code == 0);
+  CHECK(kind(error.report, "stream_error") == 4);
+  CHECK(error.report.at("ok") == 0);
+}
+
+TEST_CASE("an OpenAI stream read as Anthropic never ends: the protocols are not mixed up") {
+  // The chat stream has no message_stop and no text_delta, so an Anthropic reader must call it
+  // incomplete rather than time its chunks as tokens.
+  auto mock = start_mock();
+  auto run = run_load({"--target", mock.url(), "--protocol", "anthropic", "--stream",
+                       "--requests", "3", "--connections", "1", "--warmup", "0", "--quiet"});
+  REQUIRE(run.exit_code == 0);
+  CHECK(kind(run.report, "incomplete_stream") == 3);
+  check_summary(run.report.at("ttft_us"), 0);
+}
+
 TEST_CASE("upstream 5xx replies are counted as status_5xx errors and the run still succeeds") {
   auto mock = start_mock();
   auto run = run_load({"--target", mock.url(), "--mock-json", R"({"fault":"status","status":500})",
@@ -253,6 +327,7 @@ TEST_CASE("bad arguments exit 2 without sending anything") {
       {"--target", mock.url(), "--body-bytes", "10"},                  // smaller than any body
       {"--target", mock.url(), "--connections", "0"},
       {"--target", mock.url(), "--frobnicate"},
+      {"--target", mock.url(), "--protocol", "gemini"},
   };
   for (const auto& flags : bad) {
     INFO(flags.front() << " " << flags.back());
@@ -329,6 +404,89 @@ TEST_CASE("SSE scanner: a stream must end with DONE and an error event is flagge
   scanner.reset();
   scanner.feed("data: [DONE] and more\n\n");
   CHECK(!scanner.done());
+}
+
+TEST_CASE("SSE scanner, Anthropic: text deltas are timed and message_stop ends the stream") {
+  const std::string lf =
+      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\","
+      "\"content\":[],\"stop_reason\":null}}\n\n"
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+      "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+      "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+      "\"delta\":{\"type\":\"text_delta\",\"text\":\"say \\\"message_stop\\\"\"}}\n\n"
+      ": keep-alive comment\n\n"
+      "event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"index\": 0, "
+      "\"delta\": {\"type\": \"text_delta\", \"text\": \"world\"}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,"
+      "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n"
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+      "\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n"
+      "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  std::string crlf;
+  for (const char c : lf) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  for (const auto& body : {lf, crlf}) {
+    for (std::size_t cut = 0; cut <= body.size(); ++cut) {
+      sb::SseScanner scanner(sb::ClientProtocol::kAnthropic);
+      scanner.feed(std::string_view(body).substr(0, cut));
+      // The quoted "message_stop" inside the text is escaped: it must not end the stream.
+      if (cut < body.find("event: message_stop")) REQUIRE(!scanner.done());
+      scanner.feed(std::string_view(body).substr(cut));
+      INFO("cut at " << cut);
+      REQUIRE(scanner.events() == 9);
+      REQUIRE(scanner.timed_events() == 2);  // the two text deltas, not the tool's JSON
+      REQUIRE(scanner.done());
+      REQUIRE(!scanner.saw_error());
+    }
+  }
+
+  // [DONE] means nothing to an Anthropic reader; an error event is flagged and not timed.
+  sb::SseScanner scanner(sb::ClientProtocol::kAnthropic);
+  scanner.feed("data: [DONE]\n\n");
+  CHECK(!scanner.done());
+  CHECK(scanner.timed_events() == 0);
+  scanner.reset();
+  scanner.feed(
+      "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+      "\"message\":\"Overloaded\"}}\n\n");
+  CHECK(scanner.events() == 1);
+  CHECK(scanner.saw_error());
+  CHECK(scanner.timed_events() == 0);
+  CHECK(!scanner.done());
+
+  // OpenAI, as before: every event is timed.
+  sb::SseScanner openai;
+  openai.feed("data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\ndata: [DONE]\n\n");
+  CHECK(openai.events() == 2);
+  CHECK(openai.timed_events() == 2);
+  CHECK(openai.done());
+}
+
+TEST_CASE("generated Anthropic bodies are valid Messages requests and --body-bytes is exact") {
+  auto parsed = sb::parse_load_args({"--target", "http://127.0.0.1:9/v1/messages", "--protocol",
+                                     "anthropic", "--stream", "--mock-json", R"({"chunks":3})"});
+  REQUIRE(parsed.options);
+  auto options = *parsed.options;
+  CHECK(options.protocol == sb::ClientProtocol::kAnthropic);
+  const auto body = json::parse(sb::make_request_body(options)).as_object();
+  CHECK(body.at("model") == "bench");
+  CHECK(body.at("max_tokens") == 256);
+  CHECK(body.at("stream") == true);
+  CHECK(body.at("messages").at(0).at("role") == "user");
+  CHECK(body.at("mock") == json::parse(R"({"chunks":3})"));
+  options.stream = false;
+  CHECK(json::parse(sb::make_request_body(options)).at("stream") == false);
+  for (const std::size_t size : {std::size_t{200}, std::size_t{1} << 16}) {
+    options.body_bytes = size;
+    const auto padded = sb::make_request_body(options);
+    CHECK(padded.size() == size);
+    CHECK(json::parse(padded).at("max_tokens") == 256);
+  }
+  // The default stays OpenAI.
+  parsed = sb::parse_load_args({"--target", "http://127.0.0.1:9/v1/chat/completions"});
+  REQUIRE(parsed.options);
+  CHECK(parsed.options->protocol == sb::ClientProtocol::kOpenAi);
 }
 
 TEST_CASE("generated bodies are valid chat requests and --body-bytes is exact") {
