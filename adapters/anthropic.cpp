@@ -873,9 +873,9 @@ namespace {
 class MessagesStreamDecoder final : public StreamDecoder {
  public:
   void on_event(const core::SseEvent& event, std::vector<StreamEvent>& out) override {
-    auto parsed = parse_json(event.data);
-    if (!parsed || !parsed->is_object()) return;
-    const json::object& data = parsed->get_object();
+    const EventDocument doc(event.data);
+    if (!doc.object()) return;
+    const json::object& data = *doc.object();
     std::string type = string_or_empty(data, "type");
     if (type.empty()) type = std::string(event.type);
 
@@ -1208,9 +1208,9 @@ void MessagesUsageTracker::on_event(const core::SseEvent& event) {
     // Frames without an event: line still say what they are in their JSON.
     if (!event.type.empty()) return;
   }
-  auto parsed = parse_json(event.data);
-  if (!parsed || !parsed->is_object()) return;
-  const json::object& data = parsed->get_object();
+  const EventDocument doc(event.data);
+  if (!doc.object()) return;
+  const json::object& data = *doc.object();
   const std::string type = string_or_empty(data, "type");
   const json::value* usage = nullptr;
   if (type == "message_start") {

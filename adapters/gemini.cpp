@@ -300,7 +300,8 @@ core::GatewayError error_from_object(int status, const json::object& error) {
 class GeminiStreamDecoder final : public StreamDecoder {
  public:
   void on_event(const core::SseEvent& event, std::vector<StreamEvent>& out) override {
-    auto parsed = parse_json(event.data);
+    const EventDocument doc(event.data);
+    const json::value* parsed = doc.value();
     if (!parsed) return;
     if (const json::object* error = top_level_error(*parsed)) {
       StreamEvent e;

@@ -39,4 +39,32 @@ inline std::string random_id(std::string_view prefix, std::size_t length = 24) {
   return out;
 }
 
+// Parses one stream event's JSON into memory that is recycled for the next event: an event is
+// parsed, read and dropped at once, and a general-purpose DOM's heap allocations per node were
+// most of the cost of translating a stream (callgrind). Keep the value only while the
+// EventDocument lives, and have one at a time per thread.
+class EventDocument {
+ public:
+  explicit EventDocument(std::string_view text)
+      : arena_(buffer(), kBufferBytes), value_(boost::json::parse(text, ec_, &arena_)) {}
+  EventDocument(const EventDocument&) = delete;
+  EventDocument& operator=(const EventDocument&) = delete;
+
+  // The parsed value, or nullptr when the text is not JSON.
+  const boost::json::value* value() const { return ec_ ? nullptr : &value_; }
+  // The root object, or nullptr when the text is not a JSON object.
+  const boost::json::object* object() const { return !ec_ && value_.is_object() ? &value_.get_object() : nullptr; }
+
+ private:
+  static constexpr std::size_t kBufferBytes = 16 * 1024;
+  static unsigned char* buffer() {
+    thread_local unsigned char bytes[kBufferBytes];
+    return bytes;
+  }
+
+  boost::json::monotonic_resource arena_;
+  boost::system::error_code ec_;
+  boost::json::value value_;
+};
+
 }  // namespace switchyard::adapters

@@ -839,11 +839,10 @@ class ChatStreamDecoder final : public StreamDecoder {
  public:
   void on_event(const core::SseEvent& event, std::vector<StreamEvent>& out) override {
     if (event.data == "[DONE]" || event.data.empty()) return;
-    json::error_code ec;
-    const json::value root = json::parse(event.data, ec);
+    const EventDocument doc(event.data);
     // Keep-alive junk or a proxy's comment in data: not part of the answer.
-    if (ec || !root.is_object()) return;
-    const json::object& chunk = root.get_object();
+    if (!doc.object()) return;
+    const json::object& chunk = *doc.object();
 
     if (const json::value* error = member(chunk, "error")) {
       StreamEvent e;
