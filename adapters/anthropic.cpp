@@ -1,6 +1,7 @@
 #include "adapters/anthropic.hpp"
 
 #include "adapters/json_reading.hpp"
+#include "core/chat_request.hpp"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -1030,17 +1031,17 @@ class MessagesStreamEncoder final : public StreamEncoder {
       case StreamEvent::Kind::text:
         if (event.text.empty()) break;
         open_block(Open::text, out);
-        delta(json::object{{"type", "text_delta"}, {"text", event.text}}, out);
+        delta("text_delta", "text", event.text, out);
         break;
       case StreamEvent::Kind::thinking:
         if (event.text.empty()) break;
         open_block(Open::thinking, out);
-        delta(json::object{{"type", "thinking_delta"}, {"thinking", event.text}}, out);
+        delta("thinking_delta", "thinking", event.text, out);
         break;
       case StreamEvent::Kind::thinking_signature:
         if (event.text.empty()) break;
         open_block(Open::thinking, out);
-        delta(json::object{{"type", "signature_delta"}, {"signature", event.text}}, out);
+        delta("signature_delta", "signature", event.text, out);
         break;
       case StreamEvent::Kind::tool_call_start:
         open_tool(event, out);
@@ -1048,7 +1049,7 @@ class MessagesStreamEncoder final : public StreamEncoder {
       case StreamEvent::Kind::tool_call_delta:
         if (event.text.empty()) break;
         if (open_ == Open::tool && open_tool_ == event.index) {
-          delta(json::object{{"type", "input_json_delta"}, {"partial_json", event.text}}, out);
+          delta("input_json_delta", "partial_json", event.text, out);
         } else if (!opened_tools_.contains(event.index)) {
           pending_arguments_[event.index].append(event.text);
         }
@@ -1156,12 +1157,21 @@ class MessagesStreamEncoder final : public StreamEncoder {
       arguments.append(pending->second);
       pending_arguments_.erase(pending);
     }
-    if (!arguments.empty()) delta(json::object{{"type", "input_json_delta"}, {"partial_json", arguments}}, out);
+    if (!arguments.empty()) delta("input_json_delta", "partial_json", arguments, out);
   }
 
-  void delta(json::object d, std::string& out) {
-    frame("content_block_delta",
-          json::object{{"type", "content_block_delta"}, {"index", block_index_}, {"delta", std::move(d)}}, out);
+  // The most frequent frame of a stream, written directly: building it as a DOM and
+  // serialising it cost more than the rest of relaying the event (callgrind).
+  void delta(std::string_view type, std::string_view field, std::string_view value, std::string& out) {
+    out += "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":";
+    out += std::to_string(block_index_);
+    out += ",\"delta\":{\"type\":\"";
+    out += type;
+    out += "\",\"";
+    out += field;
+    out += "\":";
+    core::append_json_string(out, value);
+    out += "}}\n\n";
   }
 
   std::string id_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <simdjson.h>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -839,6 +840,7 @@ class ChatStreamDecoder final : public StreamDecoder {
  public:
   void on_event(const core::SseEvent& event, std::vector<StreamEvent>& out) override {
     if (event.data == "[DONE]" || event.data.empty()) return;
+    if (on_common_chunk(event.data, out)) return;
     const EventDocument doc(event.data);
     // Keep-alive junk or a proxy's comment in data: not part of the answer.
     if (!doc.object()) return;
@@ -905,6 +907,110 @@ class ChatStreamDecoder final : public StreamDecoder {
     int index = 0;
   };
 
+  // A tool call fragment as read from a chunk, before it is matched to a call.
+  struct Fragment {
+    std::int64_t upstream_index = 0;
+    std::string_view id;
+    std::string_view name;
+    std::string_view arguments;
+  };
+
+  // The chunks that make up almost every stream (text, reasoning and tool-call deltas, the
+  // finish reason), read with simdjson's DOM, several times faster than building a Boost.JSON
+  // DOM per event (callgrind). Anything else (an error, a usage object, an unexpected type)
+  // returns false before any state changes, and the general reader below takes the chunk.
+  bool on_common_chunk(std::string_view data, std::vector<StreamEvent>& out) {
+    namespace dom = simdjson::dom;
+    thread_local dom::parser parser;
+    dom::object chunk;
+    if (parser.parse(data.data(), data.size()).get(chunk)) return false;
+    if (chunk["error"].error() != simdjson::NO_SUCH_FIELD) return false;
+    if (dom::element usage; !chunk["usage"].get(usage) && !usage.is_null()) return false;
+
+    std::string_view id, model, content, reasoning, finish;
+    auto optional_string = [](dom::object o, std::string_view key, std::string_view& into) {
+      dom::element v;
+      if (o[key].get(v)) return true;  // absent
+      if (v.is_null()) return true;
+      return v.get(into) == simdjson::SUCCESS;
+    };
+    if (!optional_string(chunk, "id", id) || !optional_string(chunk, "model", model)) return false;
+    std::vector<Fragment> fragments;
+    dom::array choices;
+    if (auto c = chunk["choices"]; c.error() != simdjson::NO_SUCH_FIELD) {
+      if (c.get(choices)) return false;
+      for (dom::element element : choices) {
+        dom::object choice;
+        if (element.get(choice)) return false;
+        std::int64_t index = 0;
+        if (dom::element i; !choice["index"].get(i) && i.get(index)) return false;
+        if (index != 0) continue;  // n=1 only
+        if (!optional_string(choice, "finish_reason", finish)) return false;
+        dom::element delta_element;
+        if (choice["delta"].get(delta_element) || delta_element.is_null()) continue;
+        dom::object delta;
+        if (delta_element.get(delta)) return false;
+        if (!optional_string(delta, "content", content)) return false;
+        if (!optional_string(delta, "reasoning_content", reasoning)) return false;
+        if (reasoning.empty() && !optional_string(delta, "reasoning", reasoning)) return false;
+        dom::element calls_element;
+        if (delta["tool_calls"].get(calls_element) || calls_element.is_null()) continue;
+        dom::array calls;
+        if (calls_element.get(calls)) return false;
+        std::int64_t k = 0;
+        for (dom::element call_element : calls) {
+          dom::object call;
+          if (call_element.get(call)) return false;
+          Fragment f;
+          f.upstream_index = k++;
+          if (dom::element i; !call["index"].get(i) && i.get(f.upstream_index)) return false;
+          if (!optional_string(call, "id", f.id)) return false;
+          if (dom::element fn; !call["function"].get(fn) && !fn.is_null()) {
+            dom::object function;
+            if (fn.get(function)) return false;
+            if (!optional_string(function, "name", f.name) || !optional_string(function, "arguments", f.arguments)) {
+              return false;
+            }
+          }
+          fragments.push_back(f);
+        }
+      }
+    }
+
+    if (!started_) {
+      started_ = true;
+      StreamEvent e;
+      e.kind = StreamEvent::Kind::start;
+      e.id = std::string(id);
+      e.model = std::string(model);
+      out.push_back(std::move(e));
+    }
+    if (!reasoning.empty()) {
+      StreamEvent e;
+      e.kind = StreamEvent::Kind::thinking;
+      e.text = std::string(reasoning);
+      out.push_back(std::move(e));
+    }
+    if (!content.empty()) {
+      StreamEvent e;
+      e.kind = StreamEvent::Kind::text;
+      e.text = std::string(content);
+      out.push_back(std::move(e));
+    }
+    for (const Fragment& f : fragments) {
+      on_fragment(f.upstream_index, std::string(f.id), std::string(f.name), std::string(f.arguments), out);
+    }
+    if (!finish.empty() && !finished_) {
+      finished_ = true;
+      StreamEvent e;
+      e.kind = StreamEvent::Kind::finish;
+      e.finish = finish_reason_from(std::string(finish));
+      if (e.finish == FinishReason::stop && !calls_.empty()) e.finish = FinishReason::tool_calls;
+      out.push_back(std::move(e));
+    }
+    return true;
+  }
+
   void on_delta(const json::object& delta, std::vector<StreamEvent>& out) {
     for (const char* key : {"reasoning_content", "reasoning"}) {
       const json::value* reasoning = member(delta, key);
@@ -939,6 +1045,14 @@ class ChatStreamDecoder final : public StreamDecoder {
         name = scalar_text(member(fn->get_object(), "name"));
         arguments = scalar_text(member(fn->get_object(), "arguments"));
       }
+      on_fragment(upstream_index, std::move(id), std::move(name), std::move(arguments), out);
+    }
+  }
+
+  // Matches a tool call fragment to its call: a new call starts, or arguments continue one.
+  void on_fragment(std::int64_t upstream_index, std::string id, std::string name, std::string arguments,
+                   std::vector<StreamEvent>& out) {
+    {
       Call* call = nullptr;
       for (auto it = calls_.rbegin(); it != calls_.rend(); ++it) {
         if (it->upstream_index == upstream_index) {
