@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <simdjson.h>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -874,6 +875,7 @@ namespace {
 class MessagesStreamDecoder final : public StreamDecoder {
  public:
   void on_event(const core::SseEvent& event, std::vector<StreamEvent>& out) override {
+    if (event.type == "content_block_delta" && on_common_delta(event.data, out)) return;
     const EventDocument doc(event.data);
     if (!doc.object()) return;
     const json::object& data = *doc.object();
@@ -937,6 +939,53 @@ class MessagesStreamDecoder final : public StreamDecoder {
       }
       out.push_back(std::move(start));
     }
+  }
+
+  // Deltas are almost every event of a stream: read them with simdjson's DOM, several times
+  // faster than a Boost.JSON DOM per event (callgrind). Anything unexpected returns false with
+  // nothing changed, and the general reader takes the event.
+  bool on_common_delta(std::string_view data, std::vector<StreamEvent>& out) {
+    namespace dom = simdjson::dom;
+    thread_local dom::parser parser;
+    dom::object root;
+    std::int64_t index = 0;
+    dom::object delta;
+    std::string_view type;
+    if (parser.parse(data.data(), data.size()).get(root) || root["index"].get(index) || root["delta"].get(delta) ||
+        delta["type"].get(type)) {
+      return false;
+    }
+    std::string_view field;
+    StreamEvent::Kind kind;
+    if (type == "text_delta") {
+      field = "text";
+      kind = StreamEvent::Kind::text;
+    } else if (type == "thinking_delta") {
+      field = "thinking";
+      kind = StreamEvent::Kind::thinking;
+    } else if (type == "signature_delta") {
+      field = "signature";
+      kind = StreamEvent::Kind::thinking_signature;
+    } else if (type == "input_json_delta") {
+      field = "partial_json";
+      kind = StreamEvent::Kind::tool_call_delta;
+    } else {
+      return false;
+    }
+    std::string_view value;
+    if (delta[field].get(value)) return false;
+    if (kind != StreamEvent::Kind::tool_call_delta) {
+      push_text(kind, std::string(value), out);
+      return true;
+    }
+    auto tool = tool_blocks_.find(index);
+    if (tool == tool_blocks_.end() || value.empty()) return true;
+    StreamEvent e;
+    e.kind = StreamEvent::Kind::tool_call_delta;
+    e.index = tool->second;
+    e.text = std::string(value);
+    out.push_back(std::move(e));
+    return true;
   }
 
   void on_block_delta(const json::object& data, std::vector<StreamEvent>& out) {

@@ -1,6 +1,7 @@
 #include "adapters/openai.hpp"
 
 #include "adapters/json_reading.hpp"
+#include "core/chat_request.hpp"
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -1107,14 +1108,20 @@ class ChatStreamEncoder final : public StreamEncoder {
         }
         break;
       case StreamEvent::Kind::text:
-        if (!event.text.empty()) {
+        if (event.text.empty()) break;
+        if (role_sent_) {
+          write_delta("\"content\":", event.text, "}", out);
+        } else {
           json::object delta;
           delta["content"] = event.text;
           emit_delta(std::move(delta), out);
         }
         break;
       case StreamEvent::Kind::thinking:
-        if (!event.text.empty()) {
+        if (event.text.empty()) break;
+        if (role_sent_) {
+          write_delta("\"reasoning_content\":", event.text, "}", out);
+        } else {
           json::object delta;
           delta["reasoning_content"] = event.text;
           emit_delta(std::move(delta), out);
@@ -1137,6 +1144,11 @@ class ChatStreamEncoder final : public StreamEncoder {
       }
       case StreamEvent::Kind::tool_call_delta: {
         if (event.text.empty()) break;
+        if (role_sent_) {
+          const std::string lead = "\"tool_calls\":[{\"index\":" + std::to_string(event.index) + ",\"function\":{\"arguments\":";
+          write_delta(lead, event.text, "}}]}", out);
+          break;
+        }
         json::object fn;
         fn["arguments"] = event.text;
         json::object call;
@@ -1186,6 +1198,24 @@ class ChatStreamEncoder final : public StreamEncoder {
     return chunk;
   }
 
+  // The frequent chunks (a piece of text, reasoning or arguments) are written directly:
+  // building each as a DOM and serialising it cost more than the rest of relaying it
+  // (callgrind). `lead` opens the delta's member, `value` is its string, `close` ends the delta.
+  void write_delta(std::string_view lead, std::string_view value, std::string_view close, std::string& out) {
+    if (prefix_.empty()) {
+      prefix_ = "data: {\"id\":";
+      core::append_json_string(prefix_, id_);
+      prefix_ += ",\"object\":\"chat.completion.chunk\",\"created\":" + std::to_string(created_) + ",\"model\":";
+      core::append_json_string(prefix_, model_);
+      prefix_ += ",\"choices\":[{\"index\":0,\"delta\":{";
+    }
+    out += prefix_;
+    out += lead;
+    core::append_json_string(out, value);
+    out += close;
+    out += ",\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+  }
+
   static void write(const json::object& chunk, std::string& out) {
     out.append("data: ").append(json::serialize(chunk)).append("\n\n");
   }
@@ -1224,6 +1254,7 @@ class ChatStreamEncoder final : public StreamEncoder {
   std::string id_;
   std::string model_;
   std::int64_t created_;
+  std::string prefix_;  // every chunk's opening, up to the delta's members
   bool include_usage_;
   bool role_sent_ = false;
   bool had_tool_call_ = false;
