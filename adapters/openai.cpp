@@ -526,6 +526,22 @@ Decoded<Request> decode_chat_request(std::string_view body) {
   return out;
 }
 
+namespace {
+
+// A tool call as OpenAI writes it in an assistant message, in requests and responses alike.
+json::object tool_call_json(const Part& p) {
+  json::object fn;
+  fn["name"] = p.name;
+  fn["arguments"] = p.arguments.empty() ? std::string("{}") : p.arguments;
+  json::object call;
+  call["id"] = p.id;
+  call["type"] = "function";
+  call["function"] = std::move(fn);
+  return call;
+}
+
+}  // namespace
+
 std::string encode_chat_request(const Request& request, std::string_view upstream_model) {
   json::array messages;
   // Images a tool returned: tool messages hold only text, so they follow the run of tool
@@ -605,14 +621,7 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
           if (p.kind == Part::Kind::text) {
             text += p.text;
           } else if (p.kind == Part::Kind::tool_call) {
-            json::object fn;
-            fn["name"] = p.name;
-            fn["arguments"] = p.arguments.empty() ? std::string("{}") : p.arguments;
-            json::object call;
-            call["id"] = p.id;
-            call["type"] = "function";
-            call["function"] = std::move(fn);
-            calls.emplace_back(std::move(call));
+            calls.emplace_back(tool_call_json(p));
           }
         }
         json::object m;
@@ -776,14 +785,7 @@ std::string encode_chat_response(const Response& response) {
     } else if (p.kind == Part::Kind::thinking) {
       reasoning += p.text;
     } else if (p.kind == Part::Kind::tool_call) {
-      json::object fn;
-      fn["name"] = p.name;
-      fn["arguments"] = p.arguments.empty() ? std::string("{}") : p.arguments;
-      json::object call;
-      call["id"] = p.id;
-      call["type"] = "function";
-      call["function"] = std::move(fn);
-      calls.emplace_back(std::move(call));
+      calls.emplace_back(tool_call_json(p));
     }
   }
   json::object message;
