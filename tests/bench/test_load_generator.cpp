@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -203,7 +204,14 @@ TEST_CASE("anthropic streams are timed from the first text delta, gaps between t
   // Four gaps per stream: between the five text deltas, none for the events around them.
   check_summary(r.at("gap_us"), 12 * 4);
   CHECK(num(r.at("ttft_us").at("p50")) <= num(r.at("latency_us").at("p50")));
-  const auto stats = get_json(mock.port, "/mock/stats");
+  // The mock counts a stream once its last write completes, which can land just after the
+  // client has read message_stop: poll for it (bounded) rather than read it once.
+  auto stats = get_json(mock.port, "/mock/stats");
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (stats.at("streams_completed") != 12 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll interval while waiting
+    stats = get_json(mock.port, "/mock/stats");
+  }
   CHECK(stats.at("protocols").at("anthropic_messages") == 12);
   CHECK(stats.at("streams_completed") == 12);
 }
