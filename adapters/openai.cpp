@@ -1151,24 +1151,10 @@ class ChatStreamEncoder final : public StreamEncoder {
         }
         break;
       case StreamEvent::Kind::text:
-        if (event.text.empty()) break;
-        if (role_sent_) {
-          write_delta("\"content\":", event.text, "}", out);
-        } else {
-          json::object delta;
-          delta["content"] = event.text;
-          emit_delta(std::move(delta), out);
-        }
+        emit_text("content", event.text, out);
         break;
       case StreamEvent::Kind::thinking:
-        if (event.text.empty()) break;
-        if (role_sent_) {
-          write_delta("\"reasoning_content\":", event.text, "}", out);
-        } else {
-          json::object delta;
-          delta["reasoning_content"] = event.text;
-          emit_delta(std::move(delta), out);
-        }
+        emit_text("reasoning_content", event.text, out);
         break;
       case StreamEvent::Kind::thinking_signature:
         break;  // meaningless outside the provider that signed it
@@ -1239,6 +1225,20 @@ class ChatStreamEncoder final : public StreamEncoder {
     chunk["created"] = created_;
     chunk["model"] = model_;
     return chunk;
+  }
+
+  // A piece of text or reasoning as the delta member `key`. The first chunk also carries the
+  // role, so it goes through the general writer.
+  void emit_text(std::string_view key, const std::string& text, std::string& out) {
+    if (text.empty()) return;
+    if (role_sent_) {
+      const std::string lead = "\"" + std::string(key) + "\":";
+      write_delta(lead, text, "}", out);
+      return;
+    }
+    json::object delta;
+    delta[key] = text;
+    emit_delta(std::move(delta), out);
   }
 
   // The frequent chunks (a piece of text, reasoning or arguments) are written directly:
