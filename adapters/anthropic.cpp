@@ -15,6 +15,8 @@
 
 namespace switchyard::adapters {
 
+using namespace std::string_view_literals;
+
 namespace json = boost::json;
 
 namespace {
@@ -1124,13 +1126,23 @@ class MessagesStreamEncoder final : public StreamEncoder {
     close_block(out);
     const std::string_view stop_reason =
         stop_reason_from_finish(finish_ == FinishReason::none ? FinishReason::stop : finish_, stop_sequence_);
-    json::object delta;
-    delta["stop_reason"] = stop_reason;
-    delta["stop_sequence"] = stop_reason == "stop_sequence" ? json::value(stop_sequence_) : json::value(nullptr);
-    frame("message_delta",
-          json::object{{"type", "message_delta"}, {"delta", std::move(delta)}, {"usage", usage_to_anthropic(usage_)}},
-          out);
-    frame("message_stop", json::object{{"type", "message_stop"}}, out);
+    out += "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"sv;
+    core::append_json_string(out, stop_reason);
+    out += ",\"stop_sequence\":"sv;
+    if (stop_reason == "stop_sequence") {
+      core::append_json_string(out, stop_sequence_);
+    } else {
+      out += "null"sv;
+    }
+    out += "},\"usage\":{\"input_tokens\":"sv;
+    core::append_json_int(out, anthropic_input_tokens(usage_));
+    out += ",\"cache_creation_input_tokens\":"sv;
+    core::append_json_int(out, usage_.cache_creation_tokens);
+    out += ",\"cache_read_input_tokens\":"sv;
+    core::append_json_int(out, usage_.cached_prompt_tokens);
+    out += ",\"output_tokens\":"sv;
+    core::append_json_int(out, usage_.completion_tokens);
+    out += "}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"sv;
     done_ = true;
   }
 
@@ -1150,55 +1162,59 @@ class MessagesStreamEncoder final : public StreamEncoder {
     out.append("event: ").append(type).append("\ndata: ").append(json::serialize(data)).append("\n\n");
   }
 
+  // The frames of a translated stream are written directly rather than built as a DOM and
+  // serialised: that cost more than decoding the upstream's events (callgrind). The member
+  // order is the one Anthropic sends.
   void ensure_started(std::string& out) {
     if (started_) return;
     started_ = true;
-    json::object message;
-    message["id"] = message_id(id_);
-    message["type"] = "message";
-    message["role"] = "assistant";
-    message["model"] = model_;
-    message["content"] = json::array{};
-    message["stop_reason"] = nullptr;
-    message["stop_sequence"] = nullptr;
-    message["usage"] = json::object{{"input_tokens", 0}, {"output_tokens", 0}};
-    frame("message_start", json::object{{"type", "message_start"}, {"message", std::move(message)}}, out);
+    out += "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":"sv;
+    core::append_json_string(out, message_id(id_));
+    out += ",\"type\":\"message\",\"role\":\"assistant\",\"model\":"sv;
+    core::append_json_string(out, model_);
+    out += ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
+           "\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}\n\n"sv;
   }
 
   void close_block(std::string& out) {
     if (open_ == Open::none) return;
-    frame("content_block_stop", json::object{{"type", "content_block_stop"}, {"index", block_index_}}, out);
+    out += "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":"sv;
+    core::append_json_int(out, block_index_);
+    out += "}\n\n"sv;
     open_ = Open::none;
     ++block_index_;
   }
 
-  void start_block(Open kind, json::object block, std::string& out) {
+  // `block` is the content_block's JSON text.
+  void start_block(Open kind, std::string_view block, std::string& out) {
     ensure_started(out);
     close_block(out);
-    frame("content_block_start",
-          json::object{{"type", "content_block_start"}, {"index", block_index_}, {"content_block", std::move(block)}},
-          out);
+    out += "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":"sv;
+    core::append_json_int(out, block_index_);
+    out += ",\"content_block\":"sv;
+    out += block;
+    out += "}\n\n"sv;
     open_ = kind;
   }
 
   void open_block(Open kind, std::string& out) {
     if (open_ == kind) return;
     if (kind == Open::text) {
-      start_block(kind, json::object{{"type", "text"}, {"text", ""}}, out);
+      start_block(kind, R"({"type":"text","text":""})", out);
     } else {
-      start_block(kind, json::object{{"type", "thinking"}, {"thinking", ""}, {"signature", ""}}, out);
+      start_block(kind, R"({"type":"thinking","thinking":"","signature":""})", out);
     }
   }
 
   void open_tool(const StreamEvent& event, std::string& out) {
     if (opened_tools_.contains(event.index)) return;
     opened_tools_.insert(event.index);
-    json::object block;
-    block["type"] = "tool_use";
-    block["id"] = event.id.empty() ? random_id("toolu_") : sanitize_tool_id(event.id);
-    block["name"] = event.name;
-    block["input"] = json::object{};
-    start_block(Open::tool, std::move(block), out);
+    std::string block = R"({"type":"tool_use","id":)";
+    core::append_json_string(block, event.id.empty() ? random_id("toolu_") : sanitize_tool_id(event.id));
+    block += R"(,"name":)"sv;
+    core::append_json_string(block, event.name);
+    block += R"(,"input":{}})"sv;
+    start_block(Open::tool, block, out);
     open_tool_ = event.index;
     // Providers that send a call in one piece put all its arguments on the start.
     std::string arguments = event.text;
@@ -1210,21 +1226,30 @@ class MessagesStreamEncoder final : public StreamEncoder {
   }
 
   // The most frequent frame of a stream, written directly: building it as a DOM and
-  // serialising it cost more than the rest of relaying the event (callgrind).
+  // serialising it cost more than the rest of relaying the event (callgrind). Everything
+  // before the value is the same for every delta of a block, so it is built once per block.
   void delta(std::string_view type, std::string_view field, std::string_view value, std::string& out) {
-    out += "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":";
-    out += std::to_string(block_index_);
-    out += ",\"delta\":{\"type\":\"";
-    out += type;
-    out += "\",\"";
-    out += field;
-    out += "\":";
+    if (delta_head_index_ != block_index_ || delta_head_type_ != type) {
+      delta_head_ = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"sv;
+      core::append_json_int(delta_head_, block_index_);
+      delta_head_ += ",\"delta\":{\"type\":\""sv;
+      delta_head_ += type;
+      delta_head_ += "\",\""sv;
+      delta_head_ += field;
+      delta_head_ += "\":"sv;
+      delta_head_index_ = block_index_;
+      delta_head_type_ = type;
+    }
+    out += delta_head_;
     core::append_json_string(out, value);
-    out += "}}\n\n";
+    out += "}}\n\n"sv;
   }
 
   std::string id_;
   std::string model_;
+  std::string delta_head_;             // a content_block_delta frame up to its value
+  int delta_head_index_ = -1;          // the block delta_head_ was built for
+  std::string_view delta_head_type_;   // and its delta type (a literal)
   bool started_ = false;
   bool done_ = false;
   Open open_ = Open::none;

@@ -2,10 +2,10 @@
 
 #include "adapters/json_reading.hpp"
 #include "core/chat_request.hpp"
+#include "core/json_cursor.hpp"
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <simdjson.h>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -918,141 +918,205 @@ class ChatStreamDecoder final : public StreamDecoder {
     std::string_view arguments;
   };
 
-  // The chunks that make up almost every stream (text, reasoning and tool-call deltas, the
-  // finish reason), read with simdjson's DOM, several times faster than building a Boost.JSON
-  // DOM per event (callgrind). Anything else (an error, a usage object, an unexpected type)
-  // returns false before any state changes, and the general reader below takes the chunk.
+  // The chunks that make up every ordinary stream (text, reasoning and tool-call deltas, the
+  // finish reason, usage), read in one pass with a JsonCursor: building a DOM per chunk and
+  // looking keys up in it was most of the cost of a translated stream (callgrind). Anything
+  // else (an error, an unexpected type, a number with a fraction) returns false before any
+  // state changes, and the general reader below takes the chunk.
   bool on_common_chunk(std::string_view data, std::vector<StreamEvent>& out) {
-    namespace dom = simdjson::dom;
-    thread_local dom::parser parser;
-    dom::object chunk;
-    if (parser.parse(data.data(), data.size()).get(chunk)) return false;
-    // A string, or null/absent (left empty); false for any other type.
-    auto string_or_null = [](dom::element v, std::string_view& into) {
-      return v.is_null() || v.get(into) == simdjson::SUCCESS;
-    };
-    // Each object's members are visited once: looking keys up one by one scanned every
-    // object about a dozen times per chunk (callgrind).
+    thread_local std::string scratch;
+    core::JsonCursor cursor(data, scratch);
+    if (!cursor.begin_object()) return false;
     std::string_view id, model, content, reasoning, finish;
-    dom::element choices_element;
-    bool has_choices = false;
-    for (dom::key_value_pair field : chunk) {
-      const std::string_view key = field.key;
-      if (key == "error") return false;
-      if (key == "usage") {
-        if (!field.value.is_null()) return false;
-      } else if (key == "id") {
-        if (!string_or_null(field.value, id)) return false;
-      } else if (key == "model") {
-        if (!string_or_null(field.value, model)) return false;
-      } else if (key == "choices") {
-        choices_element = field.value;
-        has_choices = true;
-      }
-    }
     std::vector<Fragment> fragments;
-    if (has_choices) {
-      dom::array choices;
-      if (choices_element.get(choices)) return false;
-      for (dom::element element : choices) {
-        dom::object choice;
-        if (element.get(choice)) return false;
-        std::int64_t index = 0;
-        std::string_view choice_finish;
-        dom::element delta_element;
-        bool has_delta = false;
-        for (dom::key_value_pair field : choice) {
-          const std::string_view key = field.key;
-          if (key == "index") {
-            if (field.value.get(index)) return false;
-          } else if (key == "finish_reason") {
-            if (!string_or_null(field.value, choice_finish)) return false;
-          } else if (key == "delta") {
-            delta_element = field.value;
-            has_delta = !field.value.is_null();
-          }
+    std::optional<core::Usage> usage;
+    std::string_view key;
+    while (cursor.next_key(key)) {
+      bool ok = true;
+      if (key == "error") {
+        return false;
+      } else if (key == "id") {
+        ok = cursor.read_string_or_null(id);
+      } else if (key == "model") {
+        ok = cursor.read_string_or_null(model);
+      } else if (key == "choices") {
+        ok = read_choices(cursor, content, reasoning, finish, fragments);
+      } else if (key == "usage") {
+        if (cursor.peek() == core::JsonCursor::Kind::null) {
+          ok = cursor.read_null();
+        } else {
+          usage.emplace();
+          ok = read_usage(cursor, *usage);
         }
-        if (index != 0) continue;  // n=1 only
-        finish = choice_finish;
-        if (!has_delta) continue;
-        dom::object delta;
-        if (delta_element.get(delta)) return false;
-        std::string_view reasoning_content, reasoning_alt;
-        for (dom::key_value_pair field : delta) {
-          const std::string_view key = field.key;
-          if (key == "content") {
-            if (!string_or_null(field.value, content)) return false;
-          } else if (key == "reasoning_content") {
-            if (!string_or_null(field.value, reasoning_content)) return false;
-          } else if (key == "reasoning") {
-            if (!string_or_null(field.value, reasoning_alt)) return false;
-          } else if (key == "tool_calls" && !field.value.is_null()) {
-            dom::array calls;
-            if (field.value.get(calls)) return false;
-            std::int64_t k = 0;
-            for (dom::element call_element : calls) {
-              dom::object call;
-              if (call_element.get(call)) return false;
-              Fragment f;
-              f.upstream_index = k++;
-              for (dom::key_value_pair member_field : call) {
-                const std::string_view name = member_field.key;
-                if (name == "index") {
-                  if (member_field.value.get(f.upstream_index)) return false;
-                } else if (name == "id") {
-                  if (!string_or_null(member_field.value, f.id)) return false;
-                } else if (name == "function" && !member_field.value.is_null()) {
-                  dom::object function;
-                  if (member_field.value.get(function)) return false;
-                  for (dom::key_value_pair fn_field : function) {
-                    if (fn_field.key == "name") {
-                      if (!string_or_null(fn_field.value, f.name)) return false;
-                    } else if (fn_field.key == "arguments") {
-                      if (!string_or_null(fn_field.value, f.arguments)) return false;
-                    }
-                  }
-                }
-              }
-              fragments.push_back(f);
-            }
-          }
-        }
-        reasoning = reasoning_content.empty() ? reasoning_alt : reasoning_content;
+      } else {
+        ok = cursor.skip_value();
       }
+      if (!ok) return false;
     }
+    if (!cursor.finished()) return false;
 
     if (!started_) {
       started_ = true;
-      StreamEvent e;
+      StreamEvent& e = out.emplace_back();
       e.kind = StreamEvent::Kind::start;
-      e.id = std::string(id);
-      e.model = std::string(model);
-      out.push_back(std::move(e));
+      e.id = id;
+      e.model = model;
     }
     if (!reasoning.empty()) {
-      StreamEvent e;
+      StreamEvent& e = out.emplace_back();
       e.kind = StreamEvent::Kind::thinking;
-      e.text = std::string(reasoning);
-      out.push_back(std::move(e));
+      e.text = reasoning;
     }
     if (!content.empty()) {
-      StreamEvent e;
+      StreamEvent& e = out.emplace_back();
       e.kind = StreamEvent::Kind::text;
-      e.text = std::string(content);
-      out.push_back(std::move(e));
+      e.text = content;
     }
     for (const Fragment& f : fragments) {
       on_fragment(f.upstream_index, std::string(f.id), std::string(f.name), std::string(f.arguments), out);
     }
     if (!finish.empty() && !finished_) {
       finished_ = true;
-      StreamEvent e;
+      StreamEvent& e = out.emplace_back();
       e.kind = StreamEvent::Kind::finish;
-      e.finish = finish_reason_from(std::string(finish));
+      e.finish = finish_reason_from(finish);
       if (e.finish == FinishReason::stop && !calls_.empty()) e.finish = FinishReason::tool_calls;
-      out.push_back(std::move(e));
+    }
+    if (usage) {
+      StreamEvent& e = out.emplace_back();
+      e.kind = StreamEvent::Kind::usage;
+      e.usage = *usage;
     }
     return true;
+  }
+
+  // "choices": [{"index": 0, "delta": {...}, "finish_reason": ...}]; only choice 0 is kept.
+  static bool read_choices(core::JsonCursor& cursor, std::string_view& content, std::string_view& reasoning,
+                           std::string_view& finish, std::vector<Fragment>& fragments) {
+    if (!cursor.begin_array()) return false;
+    while (cursor.next_element()) {
+      if (!cursor.begin_object()) return false;
+      std::int64_t index = 0;
+      std::string_view choice_finish, choice_content, reasoning_content, reasoning_alt;
+      std::vector<Fragment> choice_fragments;
+      std::string_view key;
+      while (cursor.next_key(key)) {
+        bool ok = true;
+        if (key == "index") {
+          ok = cursor.read_int(index);
+        } else if (key == "finish_reason") {
+          ok = cursor.read_string_or_null(choice_finish);
+        } else if (key == "delta" && cursor.peek() != core::JsonCursor::Kind::null) {
+          ok = read_delta(cursor, choice_content, reasoning_content, reasoning_alt, choice_fragments);
+        } else {
+          ok = cursor.skip_value();
+        }
+        if (!ok) return false;
+      }
+      if (cursor.failed()) return false;
+      if (index != 0) continue;  // n=1 only
+      finish = choice_finish;
+      content = choice_content;
+      reasoning = reasoning_content.empty() ? reasoning_alt : reasoning_content;
+      fragments = std::move(choice_fragments);
+    }
+    return !cursor.failed();
+  }
+
+  static bool read_delta(core::JsonCursor& cursor, std::string_view& content, std::string_view& reasoning_content,
+                         std::string_view& reasoning_alt, std::vector<Fragment>& fragments) {
+    if (!cursor.begin_object()) return false;
+    std::string_view key;
+    while (cursor.next_key(key)) {
+      bool ok = true;
+      if (key == "content") {
+        ok = cursor.read_string_or_null(content);
+      } else if (key == "reasoning_content") {
+        ok = cursor.read_string_or_null(reasoning_content);
+      } else if (key == "reasoning") {
+        ok = cursor.read_string_or_null(reasoning_alt);
+      } else if (key == "tool_calls" && cursor.peek() != core::JsonCursor::Kind::null) {
+        ok = read_tool_call_fragments(cursor, fragments);
+      } else {
+        ok = cursor.skip_value();
+      }
+      if (!ok) return false;
+    }
+    return !cursor.failed();
+  }
+
+  // "tool_calls": [{"index": 0, "id": ..., "function": {"name": ..., "arguments": ...}}]
+  static bool read_tool_call_fragments(core::JsonCursor& cursor, std::vector<Fragment>& fragments) {
+    if (!cursor.begin_array()) return false;
+    std::int64_t position = 0;
+    while (cursor.next_element()) {
+      if (!cursor.begin_object()) return false;
+      Fragment f;
+      f.upstream_index = position++;
+      std::string_view key;
+      while (cursor.next_key(key)) {
+        bool ok = true;
+        if (key == "index") {
+          ok = cursor.read_int(f.upstream_index);
+        } else if (key == "id") {
+          ok = cursor.read_string_or_null(f.id);
+        } else if (key == "function" && cursor.peek() != core::JsonCursor::Kind::null) {
+          ok = cursor.begin_object();
+          std::string_view field;
+          while (ok && cursor.next_key(field)) {
+            if (field == "name") {
+              ok = cursor.read_string_or_null(f.name);
+            } else if (field == "arguments") {
+              ok = cursor.read_string_or_null(f.arguments);
+            } else {
+              ok = cursor.skip_value();
+            }
+          }
+          ok = ok && !cursor.failed();
+        } else {
+          ok = cursor.skip_value();
+        }
+        if (!ok) return false;
+      }
+      if (cursor.failed()) return false;
+      fragments.push_back(f);
+    }
+    return !cursor.failed();
+  }
+
+  // The usage object, read as usage_from_json reads it; null details count as absent.
+  static bool read_usage(core::JsonCursor& cursor, core::Usage& usage) {
+    if (!cursor.begin_object()) return false;
+    std::string_view key;
+    while (cursor.next_key(key)) {
+      bool ok = true;
+      if (key == "prompt_tokens") {
+        ok = cursor.read_int(usage.prompt_tokens);
+      } else if (key == "completion_tokens") {
+        ok = cursor.read_int(usage.completion_tokens);
+      } else if ((key == "prompt_tokens_details" || key == "completion_tokens_details") &&
+                 cursor.peek() != core::JsonCursor::Kind::null) {
+        const bool prompt = key == "prompt_tokens_details";
+        ok = cursor.begin_object();
+        std::string_view field;
+        while (ok && cursor.next_key(field)) {
+          if (prompt && field == "cached_tokens") {
+            ok = cursor.read_int(usage.cached_prompt_tokens);
+          } else if (prompt && field == "cache_write_tokens") {
+            ok = cursor.read_int(usage.cache_creation_tokens);
+          } else if (!prompt && field == "reasoning_tokens") {
+            ok = cursor.read_int(usage.reasoning_tokens);
+          } else {
+            ok = cursor.skip_value();
+          }
+        }
+        ok = ok && !cursor.failed();
+      } else {
+        ok = cursor.skip_value();
+      }
+      if (!ok) return false;
+    }
+    return !cursor.failed();
   }
 
   void on_delta(const json::object& delta, std::vector<StreamEvent>& out) {
@@ -1113,19 +1177,17 @@ class ChatStreamDecoder final : public StreamDecoder {
         fresh.id = id.empty() ? random_id("call_") : id;
         fresh.index = static_cast<int>(calls_.size());
         calls_.push_back(fresh);
-        StreamEvent e;
+        StreamEvent& e = out.emplace_back();
         e.kind = StreamEvent::Kind::tool_call_start;
         e.index = fresh.index;
         e.id = fresh.id;
         e.name = std::move(name);
         e.text = std::move(arguments);  // Gemini sends the whole call in this one fragment
-        out.push_back(std::move(e));
       } else if (!arguments.empty()) {
-        StreamEvent e;
+        StreamEvent& e = out.emplace_back();
         e.kind = StreamEvent::Kind::tool_call_delta;
         e.index = call->index;
         e.text = std::move(arguments);
-        out.push_back(std::move(e));
       }
     }
   }

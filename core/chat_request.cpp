@@ -1,6 +1,7 @@
 #include "core/chat_request.hpp"
 #include "core/padded_copy.hpp"
 
+#include <charconv>
 #include <simdjson.h>
 
 #include <algorithm>
@@ -430,6 +431,12 @@ Result<ChatRequest, RequestError> parse_chat_request(std::string_view body, std:
 
   if (auto problem = reader.problem()) return fail(std::move(*problem));
   return request;
+}
+
+void append_json_int(std::string& out, std::int64_t n) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  out.append(digits, end);
 }
 
 void append_json_string(std::string& out, std::string_view s) {

@@ -69,4 +69,7 @@ std::string splice_chat_request(std::string_view body, const ChatRequest& reques
 // Appends `s` as a JSON string literal (with quotes) to `out`.
 void append_json_string(std::string& out, std::string_view s);
 
+// Appends `n` as a JSON number, without the temporary string std::to_string makes.
+void append_json_int(std::string& out, std::int64_t n);
+
 }  // namespace switchyard::core
