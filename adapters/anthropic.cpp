@@ -654,9 +654,9 @@ json::object input_schema(const Tool& tool) {
 }  // namespace
 
 Decoded<Request> decode_messages_request(std::string_view body) {
-  auto parsed = parse_json(body);
-  if (!parsed || !parsed->is_object()) return bad_request("request body must be a JSON object");
-  const json::object& root = parsed->get_object();
+  const ScratchDocument doc(body);
+  if (!doc.value() || !doc.value()->is_object()) return bad_request("request body must be a JSON object");
+  const json::object& root = doc.value()->get_object();
 
   Request request;
   const json::value* model = member(root, "model");
@@ -766,11 +766,11 @@ std::string encode_messages_request(const Request& request, std::string_view ups
 }
 
 Decoded<Response> decode_messages_response(std::string_view body) {
-  auto parsed = parse_json(body);
-  if (!parsed || !parsed->is_object()) {
+  const ScratchDocument doc(body);
+  if (!doc.value() || !doc.value()->is_object()) {
     return core::fail(upstream_error(502, "upstream returned a Messages response that is not a JSON object", {}));
   }
-  const json::object& root = parsed->get_object();
+  const json::object& root = doc.value()->get_object();
   Response response;
   response.id = string_or_empty(root, "id");
   response.model = string_or_empty(root, "model");

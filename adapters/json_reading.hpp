@@ -67,4 +67,26 @@ class EventDocument {
   boost::json::value value_;
 };
 
+// Parses a document that is read and dropped within one call (a request or response being
+// decoded into canonical form): its nodes come from an arena that starts inside this object,
+// instead of one heap allocation and free each (callgrind). Larger documents continue on the
+// heap. Nothing read from it may outlive it: copy strings out.
+class ScratchDocument {
+ public:
+  explicit ScratchDocument(std::string_view text)
+      : arena_(bytes_, sizeof bytes_), value_(boost::json::parse(text, ec_, &arena_)) {}
+  ScratchDocument(const ScratchDocument&) = delete;
+  ScratchDocument& operator=(const ScratchDocument&) = delete;
+
+  // The parsed value, or nullptr when the text is not JSON (error() says why).
+  const boost::json::value* value() const { return ec_ ? nullptr : &value_; }
+  const boost::system::error_code& error() const { return ec_; }
+
+ private:
+  unsigned char bytes_[4096];
+  boost::json::monotonic_resource arena_;
+  boost::system::error_code ec_;
+  boost::json::value value_;
+};
+
 }  // namespace switchyard::adapters

@@ -456,9 +456,9 @@ int status_for_stream_error(const core::GatewayError& e) {
 }  // namespace
 
 Decoded<Request> decode_chat_request(std::string_view body) {
-  json::error_code ec;
-  const json::value root = json::parse(body, ec);
-  if (ec) return core::fail(core::client_error(400, "request body is not valid JSON: " + ec.message()));
+  const ScratchDocument doc(body);
+  if (!doc.value()) return core::fail(core::client_error(400, "request body is not valid JSON: " + doc.error().message()));
+  const json::value& root = *doc.value();
   if (!root.is_object()) return core::fail(core::client_error(400, "request body must be a JSON object"));
   const json::object& o = root.get_object();
   Reader r;
@@ -543,18 +543,23 @@ json::object tool_call_json(const Part& p) {
 }  // namespace
 
 std::string encode_chat_request(const Request& request, std::string_view upstream_model) {
-  json::array messages;
+  // The DOM only lives until it is serialised: its nodes come from an arena on the stack rather
+  // than one heap allocation each (callgrind). Values built elsewhere are copied in.
+  unsigned char arena_bytes[4096];
+  json::monotonic_resource arena(arena_bytes, sizeof arena_bytes);
+  const json::storage_ptr sp(&arena);
+  json::array messages(sp);
   // Images a tool returned: tool messages hold only text, so they follow the run of tool
   // messages in a user message (inserting it earlier would separate tool results from their
   // assistant turn, which OpenAI rejects).
-  json::array pending_images;
+  json::array pending_images(sp);
   auto flush_images = [&] {
     if (pending_images.empty()) return;
-    json::object m;
+    json::object m(sp);
     m["role"] = "user";
     m["content"] = std::move(pending_images);
     messages.emplace_back(std::move(m));
-    pending_images = json::array();
+    pending_images = json::array(sp);
   };
   auto image_part = [](const Image& image) {
     json::object url;
@@ -565,7 +570,7 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
     return part;
   };
   auto emit_tool_result = [&](const Part& p) {
-    json::object m;
+    json::object m(sp);
     m["role"] = "tool";
     m["tool_call_id"] = p.id;
     m["content"] = p.is_error ? "Error: " + p.text : p.text;
@@ -580,8 +585,8 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
   };
   // A single text becomes a plain string, the form every OpenAI-compatible server accepts.
   auto content_of = [&](const std::vector<const Part*>& parts) -> json::value {
-    if (parts.size() == 1 && parts[0]->kind == Part::Kind::text) return json::value(parts[0]->text);
-    json::array out;
+    if (parts.size() == 1 && parts[0]->kind == Part::Kind::text) return json::value(parts[0]->text, sp);
+    json::array out(sp);
     for (const Part* p : parts) {
       if (p->kind == Part::Kind::image) {
         out.emplace_back(image_part(p->image));
@@ -608,7 +613,7 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
         flush_images();
         const bool only_results = parts.empty() && !message.parts.empty();
         if (only_results) break;
-        json::object m;
+        json::object m(sp);
         m["role"] = message.role == Message::Role::system ? "system" : "user";
         m["content"] = parts.empty() ? json::value("") : content_of(parts);
         messages.emplace_back(std::move(m));
@@ -616,7 +621,7 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
       }
       case Message::Role::assistant: {
         std::string text;
-        json::array calls;
+        json::array calls(sp);
         for (const Part& p : message.parts) {
           if (p.kind == Part::Kind::text) {
             text += p.text;
@@ -624,7 +629,7 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
             calls.emplace_back(tool_call_json(p));
           }
         }
-        json::object m;
+        json::object m(sp);
         m["role"] = "assistant";
         if (!text.empty()) m["content"] = text;
         else m["content"] = calls.empty() ? json::value("") : json::value(nullptr);
@@ -641,7 +646,7 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
   }
   flush_images();
 
-  json::object body;
+  json::object body(16, sp);
   body["model"] = upstream_model;
   body["messages"] = std::move(messages);
   if (!request.tools.empty()) {
@@ -713,9 +718,9 @@ Decoded<Response> decode_chat_response(std::string_view body) {
     e.retryable = true;
     return core::fail(std::move(e));
   };
-  json::error_code ec;
-  const json::value root = json::parse(body, ec);
-  if (ec) return invalid("not JSON");
+  const ScratchDocument doc(body);
+  if (!doc.value()) return invalid("not JSON");
+  const json::value& root = *doc.value();
   if (!root.is_object()) return invalid("not an object");
   const json::object& o = root.get_object();
   Response out;
@@ -933,15 +938,15 @@ class ChatStreamDecoder final : public StreamDecoder {
     std::string_view key;
     while (cursor.next_key(key)) {
       bool ok = true;
-      if (key == "error") {
+      if (core::key_is(key, "error")) {
         return false;
-      } else if (key == "id") {
+      } else if (core::key_is(key, "id")) {
         ok = cursor.read_string_or_null(id);
-      } else if (key == "model") {
+      } else if (core::key_is(key, "model")) {
         ok = cursor.read_string_or_null(model);
-      } else if (key == "choices") {
+      } else if (core::key_is(key, "choices")) {
         ok = read_choices(cursor, content, reasoning, finish, fragments);
-      } else if (key == "usage") {
+      } else if (core::key_is(key, "usage")) {
         if (cursor.peek() == core::JsonCursor::Kind::null) {
           ok = cursor.read_null();
         } else {
@@ -1002,11 +1007,11 @@ class ChatStreamDecoder final : public StreamDecoder {
       std::string_view key;
       while (cursor.next_key(key)) {
         bool ok = true;
-        if (key == "index") {
+        if (core::key_is(key, "index")) {
           ok = cursor.read_int(index);
-        } else if (key == "finish_reason") {
+        } else if (core::key_is(key, "finish_reason")) {
           ok = cursor.read_string_or_null(choice_finish);
-        } else if (key == "delta" && cursor.peek() != core::JsonCursor::Kind::null) {
+        } else if (core::key_is(key, "delta") && cursor.peek() != core::JsonCursor::Kind::null) {
           ok = read_delta(cursor, choice_content, reasoning_content, reasoning_alt, choice_fragments);
         } else {
           ok = cursor.skip_value();
@@ -1029,13 +1034,13 @@ class ChatStreamDecoder final : public StreamDecoder {
     std::string_view key;
     while (cursor.next_key(key)) {
       bool ok = true;
-      if (key == "content") {
+      if (core::key_is(key, "content")) {
         ok = cursor.read_string_or_null(content);
-      } else if (key == "reasoning_content") {
+      } else if (core::key_is(key, "reasoning_content")) {
         ok = cursor.read_string_or_null(reasoning_content);
-      } else if (key == "reasoning") {
+      } else if (core::key_is(key, "reasoning")) {
         ok = cursor.read_string_or_null(reasoning_alt);
-      } else if (key == "tool_calls" && cursor.peek() != core::JsonCursor::Kind::null) {
+      } else if (core::key_is(key, "tool_calls") && cursor.peek() != core::JsonCursor::Kind::null) {
         ok = read_tool_call_fragments(cursor, fragments);
       } else {
         ok = cursor.skip_value();
@@ -1056,17 +1061,17 @@ class ChatStreamDecoder final : public StreamDecoder {
       std::string_view key;
       while (cursor.next_key(key)) {
         bool ok = true;
-        if (key == "index") {
+        if (core::key_is(key, "index")) {
           ok = cursor.read_int(f.upstream_index);
-        } else if (key == "id") {
+        } else if (core::key_is(key, "id")) {
           ok = cursor.read_string_or_null(f.id);
-        } else if (key == "function" && cursor.peek() != core::JsonCursor::Kind::null) {
+        } else if (core::key_is(key, "function") && cursor.peek() != core::JsonCursor::Kind::null) {
           ok = cursor.begin_object();
           std::string_view field;
           while (ok && cursor.next_key(field)) {
-            if (field == "name") {
+            if (core::key_is(field, "name")) {
               ok = cursor.read_string_or_null(f.name);
-            } else if (field == "arguments") {
+            } else if (core::key_is(field, "arguments")) {
               ok = cursor.read_string_or_null(f.arguments);
             } else {
               ok = cursor.skip_value();
@@ -1090,21 +1095,21 @@ class ChatStreamDecoder final : public StreamDecoder {
     std::string_view key;
     while (cursor.next_key(key)) {
       bool ok = true;
-      if (key == "prompt_tokens") {
+      if (core::key_is(key, "prompt_tokens")) {
         ok = cursor.read_int(usage.prompt_tokens);
-      } else if (key == "completion_tokens") {
+      } else if (core::key_is(key, "completion_tokens")) {
         ok = cursor.read_int(usage.completion_tokens);
-      } else if ((key == "prompt_tokens_details" || key == "completion_tokens_details") &&
+      } else if ((core::key_is(key, "prompt_tokens_details") || core::key_is(key, "completion_tokens_details")) &&
                  cursor.peek() != core::JsonCursor::Kind::null) {
-        const bool prompt = key == "prompt_tokens_details";
+        const bool prompt = core::key_is(key, "prompt_tokens_details");
         ok = cursor.begin_object();
         std::string_view field;
         while (ok && cursor.next_key(field)) {
-          if (prompt && field == "cached_tokens") {
+          if (prompt && core::key_is(field, "cached_tokens")) {
             ok = cursor.read_int(usage.cached_prompt_tokens);
-          } else if (prompt && field == "cache_write_tokens") {
+          } else if (prompt && core::key_is(field, "cache_write_tokens")) {
             ok = cursor.read_int(usage.cache_creation_tokens);
-          } else if (!prompt && field == "reasoning_tokens") {
+          } else if (!prompt && core::key_is(field, "reasoning_tokens")) {
             ok = cursor.read_int(usage.reasoning_tokens);
           } else {
             ok = cursor.skip_value();

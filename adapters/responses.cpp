@@ -728,9 +728,9 @@ std::int64_t int_or_zero(const json::object& o, std::string_view key) {
 }  // namespace
 
 Decoded<Request> decode_responses_request(std::string_view body) {
-  json::error_code ec;
-  const json::value root = json::parse(body, ec);
-  if (ec) return core::fail(bad_request("request body is not valid JSON: " + ec.message(), ""));
+  const ScratchDocument doc(body);
+  if (!doc.value()) return core::fail(bad_request("request body is not valid JSON: " + doc.error().message(), ""));
+  const json::value& root = *doc.value();
   if (!root.is_object()) return core::fail(bad_request("request body must be a JSON object", ""));
   const json::object& o = root.get_object();
   Reader r;

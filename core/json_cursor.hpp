@@ -54,6 +54,13 @@ inline const char* find_string_special(const char* p, const char* end) {
 
 }  // namespace json_cursor_detail
 
+// key == literal, as a length test and a memcmp of known size that compilers turn into a few
+// integer compares: keys are compared a dozen times per chunk.
+template <std::size_t N>
+inline bool key_is(std::string_view key, const char (&literal)[N]) {
+  return key.size() == N - 1 && std::memcmp(key.data(), literal, N - 1) == 0;
+}
+
 class JsonCursor {
  public:
   static constexpr int kMaxDepth = 64;
