@@ -689,11 +689,45 @@ Decoded<Request> decode_messages_request(std::string_view body) {
   return request;
 }
 
+namespace {
+
+// The thinking budget to send, or none when Anthropic would refuse the request over it.
+std::optional<std::int64_t> fitted_thinking_budget(const Request& request) {
+  if (!request.thinking_budget) return std::nullopt;
+  std::int64_t budget = *request.thinking_budget;
+  // A client's own limit covers thinking and answer together (as OpenAI's does): thinking
+  // may take at most half of it.
+  if (request.max_tokens) budget = std::min(budget, *request.max_tokens / 2);
+  if (budget < kMinThinkingBudget) return std::nullopt;
+  // "Thinking may not be enabled when tool_choice forces tool use."
+  if (request.tool_choice.mode == ToolChoice::Mode::required || request.tool_choice.mode == ToolChoice::Mode::named) {
+    return std::nullopt;
+  }
+  // With thinking on, the assistant turn a tool result answers must start with its thinking
+  // block, which clients of other protocols never send back: such a turn goes without.
+  for (auto it = request.messages.rbegin(); it != request.messages.rend(); ++it) {
+    if (it->role != Message::Role::assistant) continue;
+    bool calls_tool = false, has_thinking = false;
+    for (const Part& p : it->parts) {
+      calls_tool = calls_tool || p.kind == Part::Kind::tool_call;
+      has_thinking = has_thinking || p.kind == Part::Kind::thinking || p.kind == Part::Kind::redacted_thinking;
+    }
+    if (calls_tool && !has_thinking) return std::nullopt;
+    break;
+  }
+  return budget;
+}
+
+}  // namespace
+
 std::string encode_messages_request(const Request& request, std::string_view upstream_model,
                                     std::int64_t default_max_tokens) {
   json::object body;
   body["model"] = upstream_model;
-  const std::int64_t max_tokens = request.max_tokens.value_or(default_max_tokens);
+  std::int64_t max_tokens = request.max_tokens.value_or(default_max_tokens);
+  const std::optional<std::int64_t> thinking_budget = fitted_thinking_budget(request);
+  // Without a client limit, thinking comes on top of the default room for the answer.
+  if (thinking_budget && !request.max_tokens) max_tokens += *thinking_budget;
   body["max_tokens"] = max_tokens;
 
   std::string system;
@@ -745,8 +779,7 @@ std::string encode_messages_request(const Request& request, std::string_view ups
     if (!choice.empty()) body["tool_choice"] = std::move(choice);
   }
 
-  const bool thinking = request.thinking_budget && *request.thinking_budget >= kMinThinkingBudget &&
-                        *request.thinking_budget < max_tokens;
+  const bool thinking = thinking_budget.has_value();
   // With thinking on, Anthropic accepts no temperature other than 1, no top_k and only a top_p
   // of at least 0.95; sending them would turn the whole request into a 400.
   if (request.temperature && !thinking) body["temperature"] = std::clamp(*request.temperature, 0.0, 1.0);
@@ -760,7 +793,7 @@ std::string encode_messages_request(const Request& request, std::string_view ups
   if (request.stream) body["stream"] = true;
   if (!request.user.empty()) body["metadata"] = json::object{{"user_id", request.user}};
   if (thinking) {
-    body["thinking"] = json::object{{"type", "enabled"}, {"budget_tokens", *request.thinking_budget}};
+    body["thinking"] = json::object{{"type", "enabled"}, {"budget_tokens", *thinking_budget}};
   }
   return json::serialize(body);
 }

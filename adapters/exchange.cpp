@@ -257,6 +257,24 @@ Decoded<Request> decode_request(Protocol client, std::string_view body) {
   return decode_chat_request(body);
 }
 
+void fit_reasoning(Request& request, bool model_accepts_reasoning) {
+  if (!model_accepts_reasoning) {
+    request.reasoning_effort.clear();
+    request.thinking_budget.reset();
+    return;
+  }
+  if (request.reasoning_effort.empty() && request.thinking_budget) {
+    const std::int64_t budget = *request.thinking_budget;
+    request.reasoning_effort = budget <= 2048 ? "low" : budget <= 8192 ? "medium" : "high";
+  } else if (!request.thinking_budget && !request.reasoning_effort.empty()) {
+    const std::string& effort = request.reasoning_effort;
+    if (effort == "low") request.thinking_budget = 1024;
+    else if (effort == "medium") request.thinking_budget = 4096;
+    else if (effort == "high") request.thinking_budget = 16384;
+    else if (effort == "xhigh") request.thinking_budget = 24576;
+  }
+}
+
 std::string encode_request(Protocol upstream, const Request& request, std::string_view upstream_model,
                            const core::ProviderConfig& provider) {
   switch (upstream) {

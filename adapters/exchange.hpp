@@ -48,6 +48,15 @@ UpstreamRequest build_upstream_request(const core::ProviderConfig& provider, std
 
 // --- Requests ---
 Decoded<Request> decode_request(Protocol client, std::string_view body);
+
+// Fits a translated request's reasoning settings to the target model. A model that does not
+// accept them (ModelConfig::reasoning) gets none: OpenAI refuses reasoning_effort on other
+// models, and Claude Code asks for thinking on every request. A model that does gets both
+// forms, so each encoder finds the one its protocol has: an effort from a thinking budget
+// (up to 2,048 tokens low, up to 8,192 medium, more high) and a budget from an effort
+// (low 1,024, medium 4,096, high 16,384, xhigh 24,576; minimal and none think not at all).
+// No provider defines this mapping.
+void fit_reasoning(Request& request, bool model_accepts_reasoning);
 std::string encode_request(Protocol upstream, const Request& request, std::string_view upstream_model,
                            const core::ProviderConfig& provider);
 

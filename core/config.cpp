@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <set>
 #include <span>
 #include <system_error>
 #include <utility>
@@ -836,8 +837,8 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
   } else if (models_entry->value.IsNull() || models_entry->value.size() == 0) {
     ctx.error(models_entry->line, "models", "no models defined");
   } else {
-    static constexpr std::array<std::string_view, 4> kKeys{"name", "provider", "model",
-                                                           "price"};
+    static constexpr std::array<std::string_view, 5> kKeys{"name", "provider", "model",
+                                                           "price", "reasoning"};
     std::size_t i = 0;
     for (const auto& node : models_entry->value) {
       ++declared_models;
@@ -900,6 +901,11 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
         m.price_known = true;
       }
 
+      m.reasoning = bundled_reasoning(m.upstream_model, m.name);
+      if (const Entry* e = f.find("reasoning")) {
+        if (auto v = read_bool(ctx, f, *e)) m.reasoning = *v;
+      }
+
       if (ctx.errors.size() != errors_before || !provider) continue;
       // A model on an optional provider without a key goes with it; the provider's notice
       // already says why.
@@ -925,6 +931,7 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
 
 struct BundledTable {
   std::map<std::string, Price, std::less<>> prices;
+  std::set<std::string, std::less<>> reasoning;  // models marked reasoning: true
   std::string date;
 };
 
@@ -949,6 +956,8 @@ const BundledTable& bundled_table() {
           p.output_per_mtok = field("output_per_mtok");
           p.cached_input_per_mtok = field("cached_input_per_mtok");
           t.prices.emplace(it->first.Scalar(), p);
+          const YAML::Node reasoning = it->second["reasoning"];
+          if (reasoning && reasoning.IsScalar() && reasoning.Scalar() == "true") t.reasoning.insert(it->first.Scalar());
         }
       }
     } catch (const YAML::Exception&) {
@@ -966,6 +975,11 @@ const std::map<std::string, Price, std::less<>>& bundled_prices() {
 }
 
 std::string_view bundled_prices_date() { return bundled_table().date; }
+
+bool bundled_reasoning(std::string_view upstream, std::string_view name) {
+  const auto& marked = bundled_table().reasoning;
+  return marked.contains(upstream) || marked.contains(name);
+}
 
 Result<Config, std::vector<ConfigError>> parse_config(std::string_view text,
                                                       std::string_view file_name,

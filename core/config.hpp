@@ -53,6 +53,10 @@ struct ModelConfig {
   std::string upstream_model;  // defaults to name
   Price price;                 // from the config, else the bundled table, else zero
   bool price_known = false;    // false when neither the config nor the table had a price
+  // Accepts reasoning settings (reasoning_effort, thinking budgets): from the config's
+  // `reasoning:`, else the bundled table. Translation drops them for other models, which
+  // would refuse the whole request over them.
+  bool reasoning = false;
 };
 
 struct ServerConfig {
@@ -88,5 +92,9 @@ Result<Config, std::vector<ConfigError>> parse_config(std::string_view text,
 const std::map<std::string, Price, std::less<>>& bundled_prices();
 // The date the bundled table was last checked, as written in the data file.
 std::string_view bundled_prices_date();
+
+// True when the bundled table marks the model (by upstream model name, then by name) as
+// accepting reasoning settings.
+bool bundled_reasoning(std::string_view upstream, std::string_view name);
 
 }  // namespace switchyard::core

@@ -454,6 +454,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     auto canonical = std::make_shared<adapters::Request>(std::move(decoded.value()));
     if (door.protocol != Protocol::openai_chat) exchange->client_wants_usage = canonical->include_usage;
     if (exchange->upstream != door.protocol) {
+      adapters::fit_reasoning(*canonical, ctx.route->model->reasoning);
       upstream_body = adapters::encode_request(exchange->upstream, *canonical, upstream_model, provider);
     }
     exchange->request = std::move(canonical);

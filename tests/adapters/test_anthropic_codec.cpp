@@ -316,7 +316,7 @@ TEST_CASE("Encoding tools, tool choice and thinking", "[anthropic][request]") {
   Tool without_schema{"ping", "", "", false};
   Tool freeform{"apply_patch", "Apply a patch", "", true};
   r.tools = {with_schema, without_schema, freeform};
-  r.tool_choice = {ToolChoice::Mode::named, "lookup"};
+  r.tool_choice = {ToolChoice::Mode::automatic, ""};
   r.parallel_tool_calls = false;
   r.thinking_budget = 2048;
   r.max_tokens = 8000;
@@ -328,20 +328,64 @@ TEST_CASE("Encoding tools, tool choice and thinking", "[anthropic][request]") {
       {"name":"ping","input_schema":{"type":"object","properties":{}}},
       {"name":"apply_patch","description":"Apply a patch","input_schema":{"type":"object",
         "properties":{"input":{"type":"string"}},"required":["input"]}}])"));
-  CHECK(body.at("tool_choice") == json::parse(R"({"type":"tool","name":"lookup","disable_parallel_tool_use":true})"));
+  CHECK(body.at("tool_choice") == json::parse(R"({"type":"auto","disable_parallel_tool_use":true})"));
   CHECK(body.at("thinking") == json::parse(R"({"type":"enabled","budget_tokens":2048})"));
+  CHECK(body.at("max_tokens").as_int64() == 8000);
   CHECK_FALSE(body.contains("temperature"));  // Anthropic rejects temperature with thinking on
+
+  // "Thinking may not be enabled when tool_choice forces tool use."
+  r.tool_choice = {ToolChoice::Mode::named, "lookup"};
+  body = encode(r);
+  CHECK(body.at("tool_choice") == json::parse(R"({"type":"tool","name":"lookup","disable_parallel_tool_use":true})"));
+  CHECK_FALSE(body.contains("thinking"));
+  CHECK(body.at("temperature").as_double() == 0.3);
 
   r.thinking_budget = 512;  // below Anthropic's minimum
   r.tool_choice = {ToolChoice::Mode::required, ""};
   r.parallel_tool_calls.reset();
   body = encode(r);
   CHECK_FALSE(body.contains("thinking"));
-  CHECK(body.at("temperature").as_double() == 0.3);
   CHECK(body.at("tool_choice") == json::object{{"type", "any"}});
 
-  r.thinking_budget = 8000;  // not below max_tokens
+  // The client's limit covers thinking and answer: thinking gets at most half of it.
+  r.tool_choice = {ToolChoice::Mode::automatic, ""};
+  r.thinking_budget = 8000;
+  CHECK(encode(r).at("thinking") == json::parse(R"({"type":"enabled","budget_tokens":4000})"));
+  r.max_tokens = 1500;
   CHECK_FALSE(encode(r).contains("thinking"));
+}
+
+TEST_CASE("Thinking comes on top of the default limit and stays off mid tool loop", "[anthropic][request]") {
+  Request r;
+  r.messages.push_back({Message::Role::user, {text_part("list the files")}});
+  r.thinking_budget = 4096;
+  json::object body = json::parse(encode_messages_request(r, "claude-test", 4096)).as_object();
+  CHECK(body.at("max_tokens").as_int64() == 4096 + 4096);
+  CHECK(body.at("thinking").at("budget_tokens").as_int64() == 4096);
+
+  // The assistant's tool call came back from an OpenAI client without its thinking block:
+  // Anthropic would refuse thinking on this turn.
+  Part call;
+  call.kind = Part::Kind::tool_call;
+  call.id = "call_1";
+  call.name = "Bash";
+  call.arguments = R"({"command":"ls"})";
+  Part result;
+  result.kind = Part::Kind::tool_result;
+  result.id = "call_1";
+  result.text = "a.txt";
+  r.messages.push_back({Message::Role::assistant, {call}});
+  r.messages.push_back({Message::Role::tool, {result}});
+  body = json::parse(encode_messages_request(r, "claude-test", 4096)).as_object();
+  CHECK_FALSE(body.contains("thinking"));
+  CHECK(body.at("max_tokens").as_int64() == 4096);
+
+  // A later turn that is not answering a tool call may think again.
+  Part answer = text_part("Found a.txt");
+  r.messages.push_back({Message::Role::assistant, {answer}});
+  r.messages.push_back({Message::Role::user, {text_part("and now?")}});
+  body = json::parse(encode_messages_request(r, "claude-test", 4096)).as_object();
+  CHECK(body.contains("thinking"));
 }
 
 TEST_CASE("A tool-use response decodes and encodes back", "[anthropic][response]") {

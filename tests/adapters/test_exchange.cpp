@@ -12,6 +12,9 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "adapters/exchange.hpp"
 #include "core/sse_decoder.hpp"
@@ -230,4 +233,58 @@ TEST_CASE("a pass-through Anthropic stream is forwarded byte for byte and its us
   REQUIRE(r->usage());
   CHECK(r->usage()->prompt_tokens == 377);
   CHECK(r->usage()->completion_tokens == 65);
+}
+
+TEST_CASE("Reasoning settings reach only models that accept them, in the target's terms", "[exchange][reasoning]") {
+  adapters::Request from_openai;
+  from_openai.reasoning_effort = "high";
+  adapters::Request copy = from_openai;
+  adapters::fit_reasoning(copy, true);
+  CHECK(copy.reasoning_effort == "high");
+  CHECK(copy.thinking_budget == 16384);
+
+  // A model that does not accept them (gpt-4o, an unlisted model) gets none: OpenAI would
+  // refuse the request, and Claude Code asks for thinking on every turn.
+  copy = from_openai;
+  adapters::fit_reasoning(copy, false);
+  CHECK(copy.reasoning_effort.empty());
+  CHECK_FALSE(copy.thinking_budget);
+
+  for (const auto& [effort, budget] : std::vector<std::pair<std::string, std::int64_t>>{
+           {"low", 1024}, {"medium", 4096}, {"high", 16384}, {"xhigh", 24576}}) {
+    adapters::Request r;
+    r.reasoning_effort = effort;
+    adapters::fit_reasoning(r, true);
+    CHECK(r.thinking_budget == budget);
+  }
+  adapters::Request minimal;
+  minimal.reasoning_effort = "minimal";
+  adapters::fit_reasoning(minimal, true);
+  CHECK_FALSE(minimal.thinking_budget);
+
+  // From Claude Code's thinking budget to an OpenAI effort.
+  for (const auto& [budget, effort] : std::vector<std::pair<std::int64_t, std::string>>{
+           {1024, "low"}, {2048, "low"}, {4096, "medium"}, {8192, "medium"}, {31999, "high"}}) {
+    adapters::Request r;
+    r.thinking_budget = budget;
+    adapters::fit_reasoning(r, true);
+    CHECK(r.reasoning_effort == effort);
+    CHECK(r.thinking_budget == budget);
+  }
+}
+
+TEST_CASE("An Anthropic request with thinking reaches an OpenAI reasoning model as reasoning_effort", "[exchange][reasoning]") {
+  auto decoded = adapters::decode_request(Protocol::anthropic_messages, R"({"model":"m","max_tokens":64000,
+      "thinking":{"type":"enabled","budget_tokens":31999},"messages":[{"role":"user","content":"hi"}]})");
+  REQUIRE(decoded.ok());
+  adapters::Request request = decoded.value();
+  core::ProviderConfig provider;
+  provider.type = "openai";
+  adapters::fit_reasoning(request, true);
+  auto body = boost::json::parse(adapters::encode_request(Protocol::openai_chat, request, "o3", provider));
+  CHECK(body.at("reasoning_effort") == "high");
+  request = decoded.value();
+  adapters::fit_reasoning(request, false);
+  body = boost::json::parse(adapters::encode_request(Protocol::openai_chat, request, "gpt-4o", provider));
+  CHECK_FALSE(body.as_object().contains("reasoning_effort"));
 }

@@ -669,6 +669,31 @@ models:
                          "'my-own-model'): its cost is counted as 0; add price: to the model"});
 }
 
+TEST_CASE("config: which models accept reasoning settings", "[config]") {
+  auto r = parse(with_mock(R"(models:
+  - {name: thinker, provider: mock, model: claude-sonnet-4-5}
+  - {name: plain, provider: mock, model: gpt-4o}
+  - {name: by-name, provider: mock, model: my-o3}
+  - {name: o3, provider: mock}
+  - {name: own-reasoner, provider: mock, model: my-qwen, reasoning: true}
+  - {name: told-not-to, provider: mock, model: gpt-5, reasoning: false}
+  - {name: unknown, provider: mock, model: my-llama}
+)"));
+  REQUIRE(errors_of(r).empty());
+  const Config& c = r.value();
+  CHECK(c.find_model("thinker")->reasoning);
+  CHECK_FALSE(c.find_model("plain")->reasoning);
+  CHECK(c.find_model("o3")->reasoning);  // the name when the upstream id is not in the table
+  CHECK_FALSE(c.find_model("by-name")->reasoning);
+  CHECK(c.find_model("own-reasoner")->reasoning);
+  CHECK_FALSE(c.find_model("told-not-to")->reasoning);
+  CHECK_FALSE(c.find_model("unknown")->reasoning);
+
+  auto bad = parse(with_mock("models:\n  - {name: m, provider: mock, reasoning: maybe}\n"));
+  REQUIRE(errors_of(bad).size() == 1);
+  CHECK(errors_of(bad)[0].find("models[0].reasoning") != std::string::npos);
+}
+
 TEST_CASE("config: sizes accept units", "[config]") {
   const auto body = [](const std::string& value) {
     return parse(with_mock("max_body_bytes: " + value +

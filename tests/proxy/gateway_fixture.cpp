@@ -63,6 +63,8 @@ GatewayFixture::GatewayFixture(GatewayOptions options) {
          << "  - {name: azure-test, provider: up-azure, model: azure-deployment}\n"
          << "  - {name: claude-test, provider: up-anthropic, model: claude-upstream}\n"
          << "  - {name: gemini-test, provider: up-gemini, model: gemini-upstream}\n"
+         << "  - {name: openai-reasoner, provider: up-openai, model: o3, reasoning: true}\n"
+         << "  - {name: claude-reasoner, provider: up-anthropic, model: claude-sonnet-4-5}\n"
          << "  - name: mock-test\n"
          << "    provider: local-mock\n"
          << "    price: {input_per_mtok: 1, output_per_mtok: 1}\n";

@@ -112,6 +112,36 @@ TEST_CASE("an Anthropic client's version and beta headers reach an Anthropic pro
   CHECK(seen.at("headers").at("x-api-key").as_string() == GatewayFixture::kUpstreamKey);
 }
 
+TEST_CASE("thinking and reasoning effort cross protocols only to models that accept them") {
+  GatewayFixture gw;
+  // Claude Code asks for adaptive thinking on every request.
+  const std::string thinking = R"(,"thinking":{"type":"adaptive"})";
+  auto res = http_request(gw.port, "POST", "/v1/messages", messages_body("openai-reasoner", R"({"text":"ok"})", thinking),
+                          kAnthropicHeaders);
+  REQUIRE(res.status == 200);
+  auto sent = parse_object(std::string(gw.last_upstream_request().at("body").as_string()));
+  CHECK(sent.at("reasoning_effort").as_string() == "medium");
+  // gpt-4o and unlisted models would refuse the whole request over reasoning_effort.
+  res = http_request(gw.port, "POST", "/v1/messages", messages_body("openai-test", R"({"text":"ok"})", thinking),
+                     kAnthropicHeaders);
+  REQUIRE(res.status == 200);
+  sent = parse_object(std::string(gw.last_upstream_request().at("body").as_string()));
+  CHECK_FALSE(sent.contains("reasoning_effort"));
+
+  // An OpenAI client's effort becomes a thinking budget, on top of the default answer room.
+  const std::string effort = R"(,"reasoning_effort":"high")";
+  res = http_request(gw.port, "POST", "/v1/chat/completions", chat_plan_body("claude-reasoner", R"({"text":"ok"})", effort));
+  REQUIRE(res.status == 200);
+  sent = parse_object(std::string(gw.last_upstream_request().at("body").as_string()));
+  CHECK(sent.at("thinking") == boost::json::parse(R"({"type":"enabled","budget_tokens":16384})"));
+  CHECK(sent.at("max_tokens").as_int64() == 4096 + 16384);
+  res = http_request(gw.port, "POST", "/v1/chat/completions", chat_plan_body("claude-test", R"({"text":"ok"})", effort));
+  REQUIRE(res.status == 200);
+  sent = parse_object(std::string(gw.last_upstream_request().at("body").as_string()));
+  CHECK_FALSE(sent.contains("thinking"));
+  CHECK(sent.at("max_tokens").as_int64() == 4096);
+}
+
 TEST_CASE("an overloaded Anthropic provider is a 529 for Anthropic clients and a 503 for OpenAI clients") {
   GatewayFixture gw;
   const std::string plan = R"({"fault":"status","status":529})";
