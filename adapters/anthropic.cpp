@@ -985,38 +985,23 @@ class MessagesStreamDecoder final : public StreamDecoder {
     std::int64_t index = 0;
     bool has_index = false, has_delta = false;
     std::string_view type, text, thinking, signature, partial_json;
-    std::string_view key;
-    if (!cursor.begin_object()) return false;
-    while (cursor.next_key(key)) {
-      bool ok = true;
+    const bool read = cursor.for_each_member([&](std::string_view key) {
       if (core::key_is(key, "index")) {
-        ok = cursor.read_int(index);
         has_index = true;
-      } else if (core::key_is(key, "delta")) {
-        has_delta = true;
-        ok = cursor.begin_object();
-        std::string_view field;
-        while (ok && cursor.next_key(field)) {
-          if (core::key_is(field, "type")) {
-            ok = cursor.read_string(type);
-          } else if (core::key_is(field, "text")) {
-            ok = cursor.read_string(text);
-          } else if (core::key_is(field, "thinking")) {
-            ok = cursor.read_string(thinking);
-          } else if (core::key_is(field, "signature")) {
-            ok = cursor.read_string(signature);
-          } else if (core::key_is(field, "partial_json")) {
-            ok = cursor.read_string(partial_json);
-          } else {
-            ok = cursor.skip_value();
-          }
-        }
-        ok = ok && !cursor.failed();
-      } else {
-        ok = cursor.skip_value();
+        return cursor.read_int(index);
       }
-      if (!ok) return false;
-    }
+      if (!core::key_is(key, "delta")) return true;
+      has_delta = true;
+      return cursor.for_each_member([&](std::string_view field) {
+        if (core::key_is(field, "type")) return cursor.read_string(type);
+        if (core::key_is(field, "text")) return cursor.read_string(text);
+        if (core::key_is(field, "thinking")) return cursor.read_string(thinking);
+        if (core::key_is(field, "signature")) return cursor.read_string(signature);
+        if (core::key_is(field, "partial_json")) return cursor.read_string(partial_json);
+        return true;
+      });
+    });
+    if (!read) return false;
     if (!cursor.finished() || !has_index || !has_delta) return false;
     if (type == "text_delta") {
       push_text(StreamEvent::Kind::text, text, out);

@@ -931,33 +931,22 @@ class ChatStreamDecoder final : public StreamDecoder {
   bool on_common_chunk(std::string_view data, std::vector<StreamEvent>& out) {
     thread_local std::string scratch;
     core::JsonCursor cursor(data, scratch);
-    if (!cursor.begin_object()) return false;
     std::string_view id, model, content, reasoning, finish;
     std::vector<Fragment> fragments;
     std::optional<core::Usage> usage;
-    std::string_view key;
-    while (cursor.next_key(key)) {
-      bool ok = true;
-      if (core::key_is(key, "error")) {
-        return false;
-      } else if (core::key_is(key, "id")) {
-        ok = cursor.read_string_or_null(id);
-      } else if (core::key_is(key, "model")) {
-        ok = cursor.read_string_or_null(model);
-      } else if (core::key_is(key, "choices")) {
-        ok = read_choices(cursor, content, reasoning, finish, fragments);
-      } else if (core::key_is(key, "usage")) {
-        if (cursor.peek() == core::JsonCursor::Kind::null) {
-          ok = cursor.read_null();
-        } else {
-          usage.emplace();
-          ok = read_usage(cursor, *usage);
-        }
-      } else {
-        ok = cursor.skip_value();
+    const bool read = cursor.for_each_member([&](std::string_view key) {
+      if (core::key_is(key, "error")) return false;
+      if (core::key_is(key, "id")) return cursor.read_string_or_null(id);
+      if (core::key_is(key, "model")) return cursor.read_string_or_null(model);
+      if (core::key_is(key, "choices")) return read_choices(cursor, content, reasoning, finish, fragments);
+      if (core::key_is(key, "usage")) {
+        // null on every chunk but the last when include_usage is on
+        if (cursor.peek() == core::JsonCursor::Kind::null) return cursor.read_null();
+        return read_usage(cursor, usage.emplace());
       }
-      if (!ok) return false;
-    }
+      return true;
+    });
+    if (!read) return false;
     if (!cursor.finished()) return false;
 
     if (!started_) {
@@ -1000,25 +989,26 @@ class ChatStreamDecoder final : public StreamDecoder {
                            std::string_view& finish, std::vector<Fragment>& fragments) {
     if (!cursor.begin_array()) return false;
     while (cursor.next_element()) {
-      if (!cursor.begin_object()) return false;
       std::int64_t index = 0;
       std::string_view choice_finish, choice_content, reasoning_content, reasoning_alt;
       std::vector<Fragment> choice_fragments;
-      std::string_view key;
-      while (cursor.next_key(key)) {
-        bool ok = true;
-        if (core::key_is(key, "index")) {
-          ok = cursor.read_int(index);
-        } else if (core::key_is(key, "finish_reason")) {
-          ok = cursor.read_string_or_null(choice_finish);
-        } else if (core::key_is(key, "delta") && cursor.peek() != core::JsonCursor::Kind::null) {
-          ok = read_delta(cursor, choice_content, reasoning_content, reasoning_alt, choice_fragments);
-        } else {
-          ok = cursor.skip_value();
+      const bool read = cursor.for_each_member([&](std::string_view key) {
+        if (core::key_is(key, "index")) return cursor.read_int(index);
+        if (core::key_is(key, "finish_reason")) return cursor.read_string_or_null(choice_finish);
+        if (core::key_is(key, "delta") && cursor.peek() != core::JsonCursor::Kind::null) {
+          return cursor.for_each_member([&](std::string_view field) {
+            if (core::key_is(field, "content")) return cursor.read_string_or_null(choice_content);
+            if (core::key_is(field, "reasoning_content")) return cursor.read_string_or_null(reasoning_content);
+            if (core::key_is(field, "reasoning")) return cursor.read_string_or_null(reasoning_alt);
+            if (core::key_is(field, "tool_calls") && cursor.peek() != core::JsonCursor::Kind::null) {
+              return read_tool_call_fragments(cursor, choice_fragments);
+            }
+            return true;
+          });
         }
-        if (!ok) return false;
-      }
-      if (cursor.failed()) return false;
+        return true;
+      });
+      if (!read) return false;
       if (index != 0) continue;  // n=1 only
       finish = choice_finish;
       content = choice_content;
@@ -1028,62 +1018,26 @@ class ChatStreamDecoder final : public StreamDecoder {
     return !cursor.failed();
   }
 
-  static bool read_delta(core::JsonCursor& cursor, std::string_view& content, std::string_view& reasoning_content,
-                         std::string_view& reasoning_alt, std::vector<Fragment>& fragments) {
-    if (!cursor.begin_object()) return false;
-    std::string_view key;
-    while (cursor.next_key(key)) {
-      bool ok = true;
-      if (core::key_is(key, "content")) {
-        ok = cursor.read_string_or_null(content);
-      } else if (core::key_is(key, "reasoning_content")) {
-        ok = cursor.read_string_or_null(reasoning_content);
-      } else if (core::key_is(key, "reasoning")) {
-        ok = cursor.read_string_or_null(reasoning_alt);
-      } else if (core::key_is(key, "tool_calls") && cursor.peek() != core::JsonCursor::Kind::null) {
-        ok = read_tool_call_fragments(cursor, fragments);
-      } else {
-        ok = cursor.skip_value();
-      }
-      if (!ok) return false;
-    }
-    return !cursor.failed();
-  }
-
   // "tool_calls": [{"index": 0, "id": ..., "function": {"name": ..., "arguments": ...}}]
   static bool read_tool_call_fragments(core::JsonCursor& cursor, std::vector<Fragment>& fragments) {
     if (!cursor.begin_array()) return false;
     std::int64_t position = 0;
     while (cursor.next_element()) {
-      if (!cursor.begin_object()) return false;
       Fragment f;
       f.upstream_index = position++;
-      std::string_view key;
-      while (cursor.next_key(key)) {
-        bool ok = true;
-        if (core::key_is(key, "index")) {
-          ok = cursor.read_int(f.upstream_index);
-        } else if (core::key_is(key, "id")) {
-          ok = cursor.read_string_or_null(f.id);
-        } else if (core::key_is(key, "function") && cursor.peek() != core::JsonCursor::Kind::null) {
-          ok = cursor.begin_object();
-          std::string_view field;
-          while (ok && cursor.next_key(field)) {
-            if (core::key_is(field, "name")) {
-              ok = cursor.read_string_or_null(f.name);
-            } else if (core::key_is(field, "arguments")) {
-              ok = cursor.read_string_or_null(f.arguments);
-            } else {
-              ok = cursor.skip_value();
-            }
-          }
-          ok = ok && !cursor.failed();
-        } else {
-          ok = cursor.skip_value();
+      const bool read = cursor.for_each_member([&](std::string_view key) {
+        if (core::key_is(key, "index")) return cursor.read_int(f.upstream_index);
+        if (core::key_is(key, "id")) return cursor.read_string_or_null(f.id);
+        if (core::key_is(key, "function") && cursor.peek() != core::JsonCursor::Kind::null) {
+          return cursor.for_each_member([&](std::string_view field) {
+            if (core::key_is(field, "name")) return cursor.read_string_or_null(f.name);
+            if (core::key_is(field, "arguments")) return cursor.read_string_or_null(f.arguments);
+            return true;
+          });
         }
-        if (!ok) return false;
-      }
-      if (cursor.failed()) return false;
+        return true;
+      });
+      if (!read) return false;
       fragments.push_back(f);
     }
     return !cursor.failed();
@@ -1091,37 +1045,25 @@ class ChatStreamDecoder final : public StreamDecoder {
 
   // The usage object, read as usage_from_json reads it; null details count as absent.
   static bool read_usage(core::JsonCursor& cursor, core::Usage& usage) {
-    if (!cursor.begin_object()) return false;
-    std::string_view key;
-    while (cursor.next_key(key)) {
-      bool ok = true;
-      if (core::key_is(key, "prompt_tokens")) {
-        ok = cursor.read_int(usage.prompt_tokens);
-      } else if (core::key_is(key, "completion_tokens")) {
-        ok = cursor.read_int(usage.completion_tokens);
-      } else if ((core::key_is(key, "prompt_tokens_details") || core::key_is(key, "completion_tokens_details")) &&
-                 cursor.peek() != core::JsonCursor::Kind::null) {
-        const bool prompt = core::key_is(key, "prompt_tokens_details");
-        ok = cursor.begin_object();
-        std::string_view field;
-        while (ok && cursor.next_key(field)) {
-          if (prompt && core::key_is(field, "cached_tokens")) {
-            ok = cursor.read_int(usage.cached_prompt_tokens);
-          } else if (prompt && core::key_is(field, "cache_write_tokens")) {
-            ok = cursor.read_int(usage.cache_creation_tokens);
-          } else if (!prompt && core::key_is(field, "reasoning_tokens")) {
-            ok = cursor.read_int(usage.reasoning_tokens);
-          } else {
-            ok = cursor.skip_value();
-          }
-        }
-        ok = ok && !cursor.failed();
-      } else {
-        ok = cursor.skip_value();
+    return cursor.for_each_member([&](std::string_view key) {
+      if (core::key_is(key, "prompt_tokens")) return cursor.read_int(usage.prompt_tokens);
+      if (core::key_is(key, "completion_tokens")) return cursor.read_int(usage.completion_tokens);
+      if (cursor.peek() == core::JsonCursor::Kind::null) return true;
+      if (core::key_is(key, "prompt_tokens_details")) {
+        return cursor.for_each_member([&](std::string_view field) {
+          if (core::key_is(field, "cached_tokens")) return cursor.read_int(usage.cached_prompt_tokens);
+          if (core::key_is(field, "cache_write_tokens")) return cursor.read_int(usage.cache_creation_tokens);
+          return true;
+        });
       }
-      if (!ok) return false;
-    }
-    return !cursor.failed();
+      if (core::key_is(key, "completion_tokens_details")) {
+        return cursor.for_each_member([&](std::string_view field) {
+          if (core::key_is(field, "reasoning_tokens")) return cursor.read_int(usage.reasoning_tokens);
+          return true;
+        });
+      }
+      return true;
+    });
   }
 
   void on_delta(const json::object& delta, std::vector<StreamEvent>& out) {

@@ -441,6 +441,22 @@ void append_json_int(std::string& out, std::int64_t n) {
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
+  // Most strings need no escaping (a streamed token, an id): one reservation, one copy.
+  std::size_t clean = 0;
+  while (clean < s.size()) {
+    const auto u = static_cast<unsigned char>(s[clean]);
+    if (u < 0x20 || u == '"' || u == '\\') break;
+    ++clean;
+  }
+  if (clean == s.size()) {
+    const std::size_t at = out.size();
+    out.resize(at + s.size() + 2);
+    char* p = out.data() + at;
+    *p = '"';
+    std::memcpy(p + 1, s.data(), s.size());
+    p[s.size() + 1] = '"';
+    return;
+  }
   out.push_back('"');
   std::size_t run = 0;  // start of the pending stretch that needs no escaping
   for (std::size_t i = 0; i < s.size(); ++i) {

@@ -110,6 +110,7 @@ bool JsonCursor::next_key(std::string_view& key) {
   skip_whitespace();
   if (at_ == end_ || *at_ != ':') return fail();
   ++at_;
+  skip_whitespace();  // so that only reading the value moves the cursor (for_each_member)
   return true;
 }
 

@@ -10,9 +10,9 @@
 // read exactly: numbers with a fraction read as integers, nesting deeper than kMaxDepth, lone
 // surrogate escapes. A caller treats giving up as "read this one with a general parser".
 //
-// Use: begin_object(), then `while (next_key(key))` read or skip each member's value; a value
-// must be consumed whole before the next key. Check finished() at the end: it is false after
-// any error and when anything but whitespace follows the document.
+// Use: for_each_member() with a function that reads the values of the members it wants (or
+// begin_object(), then `while (next_key(key))` read or skip each value whole). Check finished()
+// at the end: it is false after any error and when anything but whitespace follows.
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -88,6 +88,20 @@ class JsonCursor {
   bool begin_object();
   // The next member's key, or false at the end of the object (or on an error: see failed()).
   bool next_key(std::string_view& key);
+  // Reads the object at the cursor member by member. `read_member(key)` reads the value of a
+  // member it wants and returns whether that went well; a value it leaves unread is skipped.
+  template <class ReadMember>
+  [[gnu::always_inline]] bool for_each_member(ReadMember&& read_member) {
+    if (!begin_object()) return false;
+    std::string_view key;
+    while (next_key(key)) {
+      const char* before = at_;
+      if (!read_member(key)) return fail();
+      if (at_ == before && !skip_value()) return false;
+    }
+    return !failed_;
+  }
+
   bool begin_array();
   // True when another element follows, false at the end of the array (or on an error).
   bool next_element();

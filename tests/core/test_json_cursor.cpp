@@ -261,3 +261,26 @@ TEST_CASE("json cursor agrees with Boost.JSON on mutated chunks", "[json_cursor]
   // Some mutations stay valid JSON (inside strings, mostly): those were compared, not skipped.
   CHECK(accepted > 1000);
 }
+
+TEST_CASE("json cursor for_each_member skips what the reader leaves unread", "[json_cursor]") {
+  std::string scratch;
+  const std::string text = R"({"skip": {"deep": [1, {"x": null}]}, "want": "yes", "peeked":  null, "n": 7})";
+  JsonCursor cursor(text, scratch);
+  std::string_view want;
+  std::int64_t n = 0;
+  const bool read = cursor.for_each_member([&](std::string_view key) {
+    if (key == "want") return cursor.read_string(want);
+    if (key == "n") return cursor.read_int(n);
+    // Looking at a value without reading it leaves it to be skipped.
+    if (key == "peeked") return cursor.peek() == JsonCursor::Kind::null;
+    return true;
+  });
+  REQUIRE(read);
+  REQUIRE(cursor.finished());
+  CHECK(want == "yes");
+  CHECK(n == 7);
+
+  JsonCursor refused(text, scratch);
+  CHECK_FALSE(refused.for_each_member([&](std::string_view key) { return key != "want"; }));
+  CHECK_FALSE(refused.finished());
+}

@@ -197,7 +197,7 @@ TEST_CASE("GET /v1/models lists the configured models") {
   std::vector<std::string> ids;
   for (auto& m : body.at("data").as_array()) ids.emplace_back(m.at("id").as_string());
   CHECK(ids == std::vector<std::string>{"gpt-test", "openai-test", "azure-test", "claude-test", "gemini-test",
-                                       "mock-test"});
+                                       "openai-reasoner", "claude-reasoner", "mock-test"});
   CHECK(http_request(gw.port, "GET", "/health/live").status == 200);
   CHECK(http_request(gw.port, "GET", "/health/ready").status == 200);
 }
