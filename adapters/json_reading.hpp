@@ -28,6 +28,24 @@ inline std::string indexed(std::string_view base, std::size_t i) {
   return out;
 }
 
+// Message content as the OpenAI protocols have it: a string, or an array of part objects.
+// `on_text(string)` takes the first form, `on_part(part, part_param)` each part of the second;
+// any other shape is reported through the codec's `reader.fail(message, param)`. False once
+// any of them is.
+template <class Reader, class OnText, class OnPart>
+bool read_content(Reader& reader, const boost::json::value& content, const std::string& param, OnText&& on_text,
+                  OnPart&& on_part) {
+  if (content.is_string()) return on_text(content.get_string());
+  if (!content.is_array()) return reader.fail("'" + param + "' must be a string or an array of content parts", param);
+  const boost::json::array& parts = content.get_array();
+  for (std::size_t j = 0; j < parts.size(); ++j) {
+    const std::string part_param = indexed(param, j);
+    if (!parts[j].is_object()) return reader.fail("'" + part_param + "' must be an object", part_param);
+    if (!on_part(parts[j].get_object(), part_param)) return false;
+  }
+  return true;
+}
+
 // An id the gateway has to invent (a provider sent none, or the protocol has none): random,
 // so ids of different turns of one conversation never collide.
 inline std::string random_id(std::string_view prefix, std::size_t length = 24) {

@@ -126,16 +126,11 @@ std::string image_to_url(const Image& image) {
 // Content that may only hold text (system, developer and tool messages): a string or text parts.
 bool text_content(Reader& r, const json::value& content, const std::string& param,
                   std::vector<std::string>& out) {
-  if (content.is_string()) {
-    out.push_back(to_std(content.get_string()));
+  const auto on_text = [&](const json::string& text) {
+    out.push_back(to_std(text));
     return true;
-  }
-  if (!content.is_array()) return r.fail("'" + param + "' must be a string or an array of content parts", param);
-  const json::array& parts = content.get_array();
-  for (std::size_t j = 0; j < parts.size(); ++j) {
-    const std::string part_param = indexed(param, j);
-    if (!parts[j].is_object()) return r.fail("'" + part_param + "' must be an object", part_param);
-    const json::object& part = parts[j].get_object();
+  };
+  return read_content(r, content, param, on_text, [&](const json::object& part, const std::string& part_param) {
     const json::value* type = member(part, "type");
     const json::value* text = member(part, "text");
     if (!type || !type->is_string()) return r.fail("'" + part_param + ".type' is required", part_param + ".type");
@@ -146,24 +141,17 @@ bool text_content(Reader& r, const json::value& content, const std::string& para
     if (type->get_string() == "refusal") text = member(part, "refusal");
     if (!text || !text->is_string()) return r.fail("'" + part_param + ".text' must be a string", part_param + ".text");
     out.push_back(to_std(text->get_string()));
-  }
-  return true;
+    return true;
+  });
 }
 
 bool user_content(Reader& r, const json::value& content, const std::string& param,
                   std::vector<Part>& out) {
-  if (content.is_string()) {
-    Part p;
-    p.text = to_std(content.get_string());
-    out.push_back(std::move(p));
+  const auto on_text = [&](const json::string& text) {
+    out.emplace_back().text = to_std(text);
     return true;
-  }
-  if (!content.is_array()) return r.fail("'" + param + "' must be a string or an array of content parts", param);
-  const json::array& parts = content.get_array();
-  for (std::size_t j = 0; j < parts.size(); ++j) {
-    const std::string part_param = indexed(param, j);
-    if (!parts[j].is_object()) return r.fail("'" + part_param + "' must be an object", part_param);
-    const json::object& part = parts[j].get_object();
+  };
+  return read_content(r, content, param, on_text, [&](const json::object& part, const std::string& part_param) {
     const json::value* type = member(part, "type");
     if (!type || !type->is_string()) return r.fail("'" + part_param + ".type' is required", part_param + ".type");
     const json::string& kind = type->get_string();
@@ -187,8 +175,8 @@ bool user_content(Reader& r, const json::value& content, const std::string& para
                     part_param + ".type");
     }
     out.push_back(std::move(p));
-  }
-  return true;
+    return true;
+  });
 }
 
 bool decode_tool_calls(Reader& r, const json::value& calls, const std::string& param,

@@ -81,18 +81,11 @@ bool image_from_url(Reader& r, std::string_view url, const std::string& param, I
 
 // Message content: a string, or input_text / output_text / input_image parts.
 bool decode_content(Reader& r, const json::value& content, const std::string& param, std::vector<Part>& out) {
-  if (content.is_string()) {
-    Part p;
-    p.text = to_std(content.get_string());
-    out.push_back(std::move(p));
+  const auto on_text = [&](const json::string& text) {
+    out.emplace_back().text = to_std(text);
     return true;
-  }
-  if (!content.is_array()) return r.fail("'" + param + "' must be a string or an array of content parts", param);
-  const json::array& parts = content.get_array();
-  for (std::size_t j = 0; j < parts.size(); ++j) {
-    const std::string part_param = indexed(param, j);
-    if (!parts[j].is_object()) return r.fail("'" + part_param + "' must be an object", part_param);
-    const json::object& part = parts[j].get_object();
+  };
+  return read_content(r, content, param, on_text, [&](const json::object& part, const std::string& part_param) {
     const std::string type = string_or_empty(part, "type");
     Part p;
     if (type == "input_text" || type == "output_text" || type == "text") {
@@ -110,10 +103,10 @@ bool decode_content(Reader& r, const json::value& content, const std::string& pa
     } else {
       return r.fail("content part type '" + type + "' is not supported by this gateway", part_param + ".type");
     }
-    if (p.kind == Part::Kind::text && p.text.empty()) continue;
+    if (p.kind == Part::Kind::text && p.text.empty()) return true;
     out.push_back(std::move(p));
-  }
-  return true;
+    return true;
+  });
 }
 
 // A function_call_output's output: a string, or input_text / input_image parts.
