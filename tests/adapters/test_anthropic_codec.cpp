@@ -1,28 +1,22 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "adapters/anthropic.hpp"
 #include "core/sse_decoder.hpp"
+#include "tests/adapters/canonical_builders.hpp"
 
 namespace json = boost::json;
 using namespace switchyard;
 using namespace switchyard::adapters;
+using namespace switchyard::adapters::test;
 
 namespace {
 
-std::string read_fixture(const std::string& name) {
-  std::ifstream in(std::string(SWITCHYARD_FIXTURES) + "/adapters/anthropic/" + name, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string read_fixture(const std::string& name) { return test::fixture("adapters/anthropic/" + name); }
 
 struct Frame {
   std::string type;
@@ -90,45 +84,6 @@ std::vector<StreamEvent> decode_stream(std::string_view sse) {
   sse_decoder.feed(sse, [&](const core::SseEvent& e) { decoder->on_event(e, events); });
   decoder->on_end(events);
   return events;
-}
-
-StreamEvent event(StreamEvent::Kind kind, std::string text = {}, int index = 0) {
-  StreamEvent e;
-  e.kind = kind;
-  e.text = std::move(text);
-  e.index = index;
-  return e;
-}
-
-StreamEvent tool_start(int index, std::string id, std::string name, std::string arguments = {}) {
-  StreamEvent e = event(StreamEvent::Kind::tool_call_start, std::move(arguments), index);
-  e.id = std::move(id);
-  e.name = std::move(name);
-  return e;
-}
-
-Part text_part(std::string text) {
-  Part p;
-  p.text = std::move(text);
-  return p;
-}
-
-Part tool_call(std::string id, std::string name, std::string arguments) {
-  Part p;
-  p.kind = Part::Kind::tool_call;
-  p.id = std::move(id);
-  p.name = std::move(name);
-  p.arguments = std::move(arguments);
-  return p;
-}
-
-Message tool_message(std::string id, std::string text, bool is_error = false) {
-  Part p;
-  p.kind = Part::Kind::tool_result;
-  p.id = std::move(id);
-  p.text = std::move(text);
-  p.is_error = is_error;
-  return Message{Message::Role::tool, {std::move(p)}};
 }
 
 json::object encode(const Request& request, std::int64_t default_max_tokens = 4096) {
@@ -558,23 +513,23 @@ TEST_CASE("Stream decoder: thinking, tool indices after text, cumulative usage, 
 TEST_CASE("Stream encoder: text, tool calls and usage as a well-formed Messages stream", "[anthropic][stream]") {
   auto encoder = make_messages_stream_encoder("chatcmpl-42", "claude-sonnet-4-6");
   std::string out;
-  StreamEvent start = event(StreamEvent::Kind::start);
+  StreamEvent start = ev(StreamEvent::Kind::start);
   start.id = "chatcmpl-42";
   start.model = "gpt-4o";
   encoder->encode(start, out);
-  encoder->encode(event(StreamEvent::Kind::text, "Hel"), out);
-  encoder->encode(event(StreamEvent::Kind::text, ""), out);
-  encoder->encode(event(StreamEvent::Kind::text, "lo"), out);
-  encoder->encode(tool_start(0, "call_a.1", "get_weather"), out);
-  encoder->encode(event(StreamEvent::Kind::tool_call_delta, "{\"city\":", 0), out);
-  encoder->encode(event(StreamEvent::Kind::tool_call_delta, "\"Paris\"}", 0), out);
-  encoder->encode(event(StreamEvent::Kind::tool_call_delta, "{\"tz\":", 1), out);  // before its start
-  encoder->encode(tool_start(1, "call_b", "get_time"), out);
-  encoder->encode(event(StreamEvent::Kind::tool_call_delta, "\"UTC\"}", 1), out);
-  StreamEvent finish = event(StreamEvent::Kind::finish);
+  encoder->encode(ev(StreamEvent::Kind::text, "Hel"), out);
+  encoder->encode(ev(StreamEvent::Kind::text, ""), out);
+  encoder->encode(ev(StreamEvent::Kind::text, "lo"), out);
+  encoder->encode(call_start(0, "call_a.1", "get_weather"), out);
+  encoder->encode(ev(StreamEvent::Kind::tool_call_delta, "{\"city\":", 0), out);
+  encoder->encode(ev(StreamEvent::Kind::tool_call_delta, "\"Paris\"}", 0), out);
+  encoder->encode(ev(StreamEvent::Kind::tool_call_delta, "{\"tz\":", 1), out);  // before its start
+  encoder->encode(call_start(1, "call_b", "get_time"), out);
+  encoder->encode(ev(StreamEvent::Kind::tool_call_delta, "\"UTC\"}", 1), out);
+  StreamEvent finish = ev(StreamEvent::Kind::finish);
   finish.finish = FinishReason::tool_calls;
   encoder->encode(finish, out);
-  StreamEvent usage = event(StreamEvent::Kind::usage);
+  StreamEvent usage = ev(StreamEvent::Kind::usage);
   usage.usage = core::Usage{1200, 42, 1000, 0, 0};
   encoder->encode(usage, out);
   encoder->finish(out);
@@ -613,7 +568,7 @@ TEST_CASE("Stream encoder: text, tool calls and usage as a well-formed Messages 
 TEST_CASE("Stream encoder: arguments on the start, generated ids, no start, failure", "[anthropic][stream]") {
   auto encoder = make_messages_stream_encoder("", "claude-x");
   std::string out;
-  encoder->encode(tool_start(0, "", "lookup", R"({"q":"x"})"), out);  // whole call in one piece
+  encoder->encode(call_start(0, "", "lookup", R"({"q":"x"})"), out);  // whole call in one piece
   encoder->finish(out);
   std::vector<Frame> frames = parse_sse(out);
   REQUIRE(frames.size() == 6);
@@ -626,9 +581,9 @@ TEST_CASE("Stream encoder: arguments on the start, generated ids, no start, fail
 
   auto failing = make_messages_stream_encoder("msg_7", "claude-x");
   out.clear();
-  failing->encode(event(StreamEvent::Kind::start), out);
-  failing->encode(event(StreamEvent::Kind::thinking, "let me see"), out);
-  failing->encode(event(StreamEvent::Kind::thinking_signature, "SIG"), out);
+  failing->encode(ev(StreamEvent::Kind::start), out);
+  failing->encode(ev(StreamEvent::Kind::thinking, "let me see"), out);
+  failing->encode(ev(StreamEvent::Kind::thinking_signature, "SIG"), out);
   failing->fail(core::upstream_timeout("upstream went quiet"), out);
   failing->finish(out);  // nothing more after the error
   frames = parse_sse(out);
@@ -643,16 +598,16 @@ TEST_CASE("Stream encoder: arguments on the start, generated ids, no start, fail
 TEST_CASE("Encoder output decodes back to the same answer", "[anthropic][stream]") {
   auto encoder = make_messages_stream_encoder("msg_rt", "claude-y");
   std::string out;
-  StreamEvent start = event(StreamEvent::Kind::start);
+  StreamEvent start = ev(StreamEvent::Kind::start);
   encoder->encode(start, out);
-  encoder->encode(event(StreamEvent::Kind::thinking, "plan"), out);
-  encoder->encode(event(StreamEvent::Kind::text, "Sure."), out);
-  encoder->encode(tool_start(0, "toolu_1", "f", "{\"a\":"), out);
-  encoder->encode(event(StreamEvent::Kind::tool_call_delta, "1}", 0), out);
-  StreamEvent finish = event(StreamEvent::Kind::finish);
+  encoder->encode(ev(StreamEvent::Kind::thinking, "plan"), out);
+  encoder->encode(ev(StreamEvent::Kind::text, "Sure."), out);
+  encoder->encode(call_start(0, "toolu_1", "f", "{\"a\":"), out);
+  encoder->encode(ev(StreamEvent::Kind::tool_call_delta, "1}", 0), out);
+  StreamEvent finish = ev(StreamEvent::Kind::finish);
   finish.finish = FinishReason::length;
   encoder->encode(finish, out);
-  StreamEvent usage = event(StreamEvent::Kind::usage);
+  StreamEvent usage = ev(StreamEvent::Kind::usage);
   usage.usage = core::Usage{500, 9, 100, 50, 0};
   encoder->encode(usage, out);
   encoder->finish(out);

@@ -1,58 +1,21 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "adapters/gemini.hpp"
 #include "core/sse_decoder.hpp"
+#include "tests/adapters/canonical_builders.hpp"
 
 namespace json = boost::json;
 using namespace switchyard;
 using namespace switchyard::adapters;
+using namespace switchyard::adapters::test;
 
 namespace {
 
-std::string read_fixture(const std::string& name) {
-  std::ifstream in(std::string(SWITCHYARD_FIXTURES) + "/adapters/gemini/" + name, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-Part text_part(std::string text) {
-  Part p;
-  p.text = std::move(text);
-  return p;
-}
-
-Part image_part(std::string url, std::string media_type, std::string data) {
-  Part p;
-  p.kind = Part::Kind::image;
-  p.image = Image{std::move(url), std::move(media_type), std::move(data)};
-  return p;
-}
-
-Part tool_call(std::string id, std::string name, std::string arguments) {
-  Part p;
-  p.kind = Part::Kind::tool_call;
-  p.id = std::move(id);
-  p.name = std::move(name);
-  p.arguments = std::move(arguments);
-  return p;
-}
-
-Message tool_message(std::string id, std::string text, bool is_error = false) {
-  Part p;
-  p.kind = Part::Kind::tool_result;
-  p.id = std::move(id);
-  p.text = std::move(text);
-  p.is_error = is_error;
-  return Message{Message::Role::tool, {std::move(p)}};
-}
+std::string read_fixture(const std::string& name) { return test::fixture("adapters/gemini/" + name); }
 
 std::vector<StreamEvent> decode_stream(std::string_view sse, bool end = true) {
   auto decoder = make_gemini_stream_decoder();

@@ -1,27 +1,19 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "adapters/openai.hpp"
 #include "core/sse_decoder.hpp"
+#include "tests/adapters/canonical_builders.hpp"
 
 namespace json = boost::json;
 using namespace switchyard::adapters;
+using namespace switchyard::adapters::test;
 using switchyard::core::SseDecoder;
 using switchyard::core::SseEvent;
 
 namespace {
-
-std::string fixture(const std::string& name) {
-  std::ifstream in(std::string(SWITCHYARD_FIXTURES) + "/" + name, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 json::value parse(std::string_view text) { return json::parse(text); }
 
@@ -49,41 +41,6 @@ std::vector<std::string> data_events(const std::string& sse) {
     pos = end + 2;
   }
   return out;
-}
-
-StreamEvent ev(StreamEvent::Kind kind) {
-  StreamEvent e;
-  e.kind = kind;
-  return e;
-}
-
-StreamEvent text_ev(StreamEvent::Kind kind, std::string text, int index = 0) {
-  StreamEvent e = ev(kind);
-  e.text = std::move(text);
-  e.index = index;
-  return e;
-}
-
-StreamEvent call_start(int index, std::string id, std::string name, std::string args) {
-  StreamEvent e = text_ev(StreamEvent::Kind::tool_call_start, std::move(args), index);
-  e.id = std::move(id);
-  e.name = std::move(name);
-  return e;
-}
-
-StreamEvent finish_ev(FinishReason reason) {
-  StreamEvent e = ev(StreamEvent::Kind::finish);
-  e.finish = reason;
-  return e;
-}
-
-StreamEvent usage_ev(std::int64_t prompt, std::int64_t completion, std::int64_t cached, std::int64_t reasoning) {
-  StreamEvent e = ev(StreamEvent::Kind::usage);
-  e.usage.prompt_tokens = prompt;
-  e.usage.completion_tokens = completion;
-  e.usage.cached_prompt_tokens = cached;
-  e.usage.reasoning_tokens = reasoning;
-  return e;
 }
 
 // Canonical events in a comparable text form.
@@ -485,11 +442,11 @@ TEST_CASE("chat stream encode: one id, role first, call identity once, usage chu
   std::string out;
   StreamEvent start = ev(StreamEvent::Kind::start);
   start.id = "msg_upstream";
-  for (const StreamEvent& e : {start, text_ev(StreamEvent::Kind::thinking, "Hmm."),
-                               text_ev(StreamEvent::Kind::text, "Checking."),
+  for (const StreamEvent& e : {start, ev(StreamEvent::Kind::thinking, "Hmm."),
+                               ev(StreamEvent::Kind::text, "Checking."),
                                call_start(0, "toolu_1", "get_weather", ""),
-                               text_ev(StreamEvent::Kind::tool_call_delta, "{\"location\":", 0),
-                               text_ev(StreamEvent::Kind::tool_call_delta, "\"Paris\"}", 0),
+                               ev(StreamEvent::Kind::tool_call_delta, "{\"location\":", 0),
+                               ev(StreamEvent::Kind::tool_call_delta, "\"Paris\"}", 0),
                                usage_ev(50, 10, 20, 0), finish_ev(FinishReason::tool_calls)}) {
     encoder->encode(e, out);
   }
@@ -528,7 +485,7 @@ TEST_CASE("chat stream encode: one id, role first, call identity once, usage chu
 TEST_CASE("chat stream encode: no usage chunk without include_usage; a missing finish becomes stop") {
   auto encoder = make_chat_stream_encoder("chatcmpl-2", "m", 1, false);
   std::string out;
-  encoder->encode(text_ev(StreamEvent::Kind::text, "Hi"), out);  // no start: role rides on the first delta
+  encoder->encode(ev(StreamEvent::Kind::text, "Hi"), out);  // no start: role rides on the first delta
   encoder->encode(usage_ev(5, 1, 0, 0), out);
   encoder->finish(out);
   const auto events = data_events(out);
@@ -559,13 +516,13 @@ TEST_CASE("chat stream: decoding the encoder's output gives back the same canoni
   start.model = "m";
   const std::vector<StreamEvent> original = {
       start,
-      text_ev(StreamEvent::Kind::thinking, "plan"),
-      text_ev(StreamEvent::Kind::text, "Hello "),
-      text_ev(StreamEvent::Kind::text, "world"),
+      ev(StreamEvent::Kind::thinking, "plan"),
+      ev(StreamEvent::Kind::text, "Hello "),
+      ev(StreamEvent::Kind::text, "world"),
       call_start(0, "call_1", "f", "{\"a\":"),
-      text_ev(StreamEvent::Kind::tool_call_delta, "1}", 0),
+      ev(StreamEvent::Kind::tool_call_delta, "1}", 0),
       call_start(1, "call_2", "g", ""),
-      text_ev(StreamEvent::Kind::tool_call_delta, "{}", 1),
+      ev(StreamEvent::Kind::tool_call_delta, "{}", 1),
       finish_ev(FinishReason::tool_calls),
       usage_ev(10, 5, 2, 1),
   };

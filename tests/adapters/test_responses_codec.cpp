@@ -1,25 +1,17 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "adapters/openai.hpp"
 #include "adapters/responses.hpp"
+#include "tests/adapters/canonical_builders.hpp"
 
 namespace json = boost::json;
 using namespace switchyard::adapters;
+using namespace switchyard::adapters::test;
 
 namespace {
-
-std::string fixture(const std::string& name) {
-  std::ifstream in(std::string(SWITCHYARD_FIXTURES) + "/" + name, std::ios::binary);
-  REQUIRE(in.good());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 json::value parse(std::string_view text) { return json::parse(text); }
 
@@ -60,36 +52,6 @@ std::vector<std::string> types_of(const std::vector<Event>& events) {
   std::vector<std::string> out;
   for (const auto& e : events) out.push_back(e.type);
   return out;
-}
-
-StreamEvent ev(StreamEvent::Kind kind, std::string text = {}, int index = 0) {
-  StreamEvent e;
-  e.kind = kind;
-  e.text = std::move(text);
-  e.index = index;
-  return e;
-}
-
-StreamEvent call_start(int index, std::string id, std::string name, std::string args) {
-  StreamEvent e = ev(StreamEvent::Kind::tool_call_start, std::move(args), index);
-  e.id = std::move(id);
-  e.name = std::move(name);
-  return e;
-}
-
-StreamEvent usage_ev(std::int64_t prompt, std::int64_t completion, std::int64_t cached, std::int64_t reasoning) {
-  StreamEvent e = ev(StreamEvent::Kind::usage);
-  e.usage.prompt_tokens = prompt;
-  e.usage.completion_tokens = completion;
-  e.usage.cached_prompt_tokens = cached;
-  e.usage.reasoning_tokens = reasoning;
-  return e;
-}
-
-StreamEvent finish_ev(FinishReason reason) {
-  StreamEvent e = ev(StreamEvent::Kind::finish);
-  e.finish = reason;
-  return e;
 }
 
 Request codex_request() {

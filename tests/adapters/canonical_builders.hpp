@@ -1,0 +1,86 @@
+#pragma once
+// What the codec tests share: reading fixtures, and building canonical parts, messages and
+// stream events in one line each.
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "adapters/canonical.hpp"
+
+namespace switchyard::adapters::test {
+
+// A file under tests/fixtures, whole; a missing file fails the test.
+inline std::string fixture(const std::string& path) {
+  std::ifstream in(std::string(SWITCHYARD_FIXTURES) + "/" + path, std::ios::binary);
+  REQUIRE(in.good());
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+inline Part text_part(std::string text) {
+  Part p;
+  p.text = std::move(text);
+  return p;
+}
+
+inline Part image_part(std::string url, std::string media_type, std::string data) {
+  Part p;
+  p.kind = Part::Kind::image;
+  p.image = Image{std::move(url), std::move(media_type), std::move(data)};
+  return p;
+}
+
+inline Part tool_call(std::string id, std::string name, std::string arguments) {
+  Part p;
+  p.kind = Part::Kind::tool_call;
+  p.id = std::move(id);
+  p.name = std::move(name);
+  p.arguments = std::move(arguments);
+  return p;
+}
+
+inline Message tool_message(std::string id, std::string text, bool is_error = false) {
+  Part p;
+  p.kind = Part::Kind::tool_result;
+  p.id = std::move(id);
+  p.text = std::move(text);
+  p.is_error = is_error;
+  return Message{Message::Role::tool, {std::move(p)}};
+}
+
+inline StreamEvent ev(StreamEvent::Kind kind, std::string text = {}, int index = 0) {
+  StreamEvent e;
+  e.kind = kind;
+  e.text = std::move(text);
+  e.index = index;
+  return e;
+}
+
+inline StreamEvent call_start(int index, std::string id, std::string name, std::string arguments = {}) {
+  StreamEvent e = ev(StreamEvent::Kind::tool_call_start, std::move(arguments), index);
+  e.id = std::move(id);
+  e.name = std::move(name);
+  return e;
+}
+
+inline StreamEvent finish_ev(FinishReason reason) {
+  StreamEvent e = ev(StreamEvent::Kind::finish);
+  e.finish = reason;
+  return e;
+}
+
+inline StreamEvent usage_ev(std::int64_t prompt, std::int64_t completion, std::int64_t cached,
+                            std::int64_t reasoning) {
+  StreamEvent e = ev(StreamEvent::Kind::usage);
+  e.usage.prompt_tokens = prompt;
+  e.usage.completion_tokens = completion;
+  e.usage.cached_prompt_tokens = cached;
+  e.usage.reasoning_tokens = reasoning;
+  return e;
+}
+
+}  // namespace switchyard::adapters::test
