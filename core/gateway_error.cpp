@@ -136,6 +136,10 @@ GatewayError upstream_timeout(std::string message) {
   return upstream_failure(504, "upstream_timeout", std::move(message));
 }
 
+GatewayError bad_upstream_response(std::string message, std::string code) {
+  return upstream_failure(502, std::move(code), std::move(message));
+}
+
 std::string to_openai_error_body(const GatewayError& e) {
   boost::json::object error;
   error["message"] = valid_utf8(e.message);

@@ -22,6 +22,10 @@ GatewayError client_error(int status, std::string message, std::string param = {
                           std::string code = {});
 GatewayError upstream_unreachable(std::string message);  // 502
 GatewayError upstream_timeout(std::string message);      // 504
+// 502: the upstream answered, but not with something the gateway can pass on (a status or
+// encoding no client can be given, wrong JSON types, an event or body over its limit, a
+// stream without its end). `code` says which.
+GatewayError bad_upstream_response(std::string message, std::string code = "bad_upstream_response");
 
 // {"error":{"message","type","param","code"}}
 std::string to_openai_error_body(const GatewayError& e);

@@ -9,7 +9,11 @@ HttpBodyDecoder HttpBodyDecoder::with_length(std::uint64_t length) {
   return d;
 }
 
-HttpBodyDecoder HttpBodyDecoder::chunked() { return HttpBodyDecoder(Framing::chunked); }
+HttpBodyDecoder HttpBodyDecoder::chunked(std::size_t max_trailer_bytes) {
+  HttpBodyDecoder d(Framing::chunked);
+  d.max_trailer_bytes_ = max_trailer_bytes;
+  return d;
+}
 
 HttpBodyDecoder HttpBodyDecoder::until_close() {
   HttpBodyDecoder d(Framing::until_close);

@@ -15,8 +15,14 @@ class HttpBodyDecoder {
  public:
   enum class Framing { length, chunked, until_close };
 
+  // Bounds on what a chunk-size line (with extensions) and one trailer line may hold, so a
+  // peer that never sends the line's end cannot make the reader scan (or wait) without end.
+  static constexpr std::size_t kMaxLineBytes = 4096;
+  static constexpr std::size_t kDefaultMaxTrailerBytes = 64 * 1024;
+
   static HttpBodyDecoder with_length(std::uint64_t length);
-  static HttpBodyDecoder chunked();
+  // `max_trailer_bytes` bounds the whole trailer section (all its lines together).
+  static HttpBodyDecoder chunked(std::size_t max_trailer_bytes = kDefaultMaxTrailerBytes);
   static HttpBodyDecoder until_close();
 
   // Consumes the body's bytes from `input`, calling on_data(std::string_view) for each piece
@@ -38,10 +44,6 @@ class HttpBodyDecoder {
  private:
   enum class State { size, extension, size_lf, data, data_cr, data_lf, trailer_start, trailer_line,
                      trailer_lf, done, until_close };
-  // Bounds on what a chunk-size line (with extensions) and a trailer line may hold, so a
-  // misbehaving upstream cannot make the gateway scan without end.
-  static constexpr std::size_t kMaxLineBytes = 8192;
-
   explicit HttpBodyDecoder(Framing framing) : framing_(framing) {}
   std::size_t fail_with(const char* why);
 
@@ -49,6 +51,8 @@ class HttpBodyDecoder {
   State state_ = State::size;
   std::uint64_t remaining_ = 0;  // body bytes left (length) or data left in this chunk
   std::size_t line_bytes_ = 0;   // size digits, extension or trailer bytes seen on this line
+  std::size_t trailer_bytes_ = 0;
+  std::size_t max_trailer_bytes_ = kDefaultMaxTrailerBytes;
   bool size_has_digit_ = false;
   std::string error_;
 };
@@ -134,6 +138,7 @@ std::size_t HttpBodyDecoder::feed(std::string_view input, OnData&& on_data) {
         break;
       case State::trailer_start:
         // After the last chunk: an empty line ends the body; anything else is a trailer field.
+        if (++trailer_bytes_ > max_trailer_bytes_) return fail_with("trailer section too large");
         if (input[i] == '\r') {
           state_ = State::trailer_lf;
           ++i;
@@ -146,8 +151,13 @@ std::size_t HttpBodyDecoder::feed(std::string_view input, OnData&& on_data) {
         }
         break;
       case State::trailer_line:
-        if (input[i] == '\n') state_ = State::trailer_start;
-        else if (++line_bytes_ > kMaxLineBytes) return fail_with("trailer field too long");
+        if (input[i] == '\n') {
+          state_ = State::trailer_start;
+        } else if (++line_bytes_ > kMaxLineBytes) {
+          return fail_with("trailer field too long");
+        } else if (++trailer_bytes_ > max_trailer_bytes_) {
+          return fail_with("trailer section too large");
+        }
         ++i;
         break;
       case State::trailer_lf:

@@ -107,6 +107,9 @@ ResponseHeadResult parse_one(std::string_view input) {
       case 12:
         if (iequals(name, "content-type")) h.content_type = value;
         break;
+      case 16:
+        if (iequals(name, "content-encoding")) h.content_encoding = value;
+        break;
       case 14:
         if (iequals(name, "content-length")) {
           if (value.empty() || value.size() > 19) return malformed("bad content-length");
@@ -139,6 +142,9 @@ ResponseHeadResult parse_one(std::string_view input) {
   } else if (!h.content_length && h.has_body) {
     close = true;  // read until the server closes
   }
+  // A 204 or 304 that announces a body anyway: whether the server sends it is anyone's guess,
+  // so the connection cannot be trusted to start the next response.
+  if (!h.has_body && ((h.content_length && *h.content_length > 0) || transfer_encoding)) close = true;
   h.keep_alive = !close;
   r.state = HeadParse::complete;
   return r;
@@ -160,6 +166,15 @@ ResponseHeadResult parse_response_head(std::string_view input) {
     r.head.head_bytes += skipped;
     return r;
   }
+}
+
+bool is_relayable_status(int status) {
+  if (status >= 400 && status <= 599) return true;
+  return status >= 200 && status <= 299 && status != 204 && status != 205 && status != 206;
+}
+
+bool is_identity_encoding(std::string_view content_encoding) {
+  return content_encoding.empty() || iequals(trim(content_encoding), "identity");
 }
 
 }  // namespace switchyard::core

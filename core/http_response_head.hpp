@@ -14,6 +14,7 @@ struct ResponseHead {
   int status = 0;
   std::string_view content_type;  // views into the parsed bytes
   std::string_view retry_after;
+  std::string_view content_encoding;  // empty when absent
   std::optional<std::uint64_t> content_length;
   bool chunked = false;      // Transfer-Encoding ends in chunked
   bool keep_alive = false;   // the connection may carry another request after this response
@@ -31,5 +32,14 @@ struct ResponseHeadResult {
 
 // Parses the head at the start of `input`; `incomplete` means more bytes are needed.
 ResponseHeadResult parse_response_head(std::string_view input);
+
+// Whether a final upstream status is one an LLM API client can be given: a 2xx that carries
+// an answer (not 204, 205 or 206) or a 4xx/5xx error. A 101, a 1xx as final, a 3xx (the
+// gateway follows no redirects) or anything from 600 up is a broken upstream.
+bool is_relayable_status(int status);
+
+// True for no Content-Encoding or "identity": the gateway asks upstreams for identity and
+// passes no encoded bytes on, since it must read them (usage, translation, SSE events).
+bool is_identity_encoding(std::string_view content_encoding);
 
 }  // namespace switchyard::core

@@ -7,6 +7,7 @@
 
 #include "adapters/exchange.hpp"
 #include "core/chat_request.hpp"
+#include "core/http_body_decoder.hpp"
 #include "proxy/pipeline.hpp"
 
 namespace switchyard::proxy {
@@ -198,14 +199,22 @@ net::awaitable<void> HttpSession::run() {
     auto parser = std::make_unique<http::request_parser<http::string_body>>();
     parser->header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
     parser->body_limit(server.max_body_bytes);
+    // Between requests the connection may sit idle for the keep-alive time; from the first
+    // byte of a request on, only the read timeout, so a request cannot be trickled in for
+    // the whole keep-alive time.
     idle_ = true;
-    deadline_.expires_after(first ? server.read_timeout : server.keepalive_timeout);
-    auto [hec0, hn] = co_await http::async_read_header(socket_, buffer_, *parser, kAsTuple);
-    (void)hn;
-    deadline_.clear();
-    const beast::error_code hec = deadline_.translate(hec0);
+    const beast::error_code wec = co_await wait_for_request(first ? server.read_timeout : server.keepalive_timeout);
     idle_ = false;
     first = false;
+    beast::error_code hec = wec;
+    std::size_t head_bytes = 0;  // what the parser took for the request line and header
+    if (!hec) {
+      deadline_.expires_after(server.read_timeout);
+      beast::error_code hec0;
+      std::tie(hec0, head_bytes) = co_await http::async_read_header(socket_, buffer_, *parser, kAsTuple);
+      deadline_.clear();
+      hec = deadline_.translate(hec0);
+    }
     // A clean close, a timeout or a drain between requests needs no answer.
     if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
         hec == net::error::operation_aborted || hec == net::error::connection_reset ||
@@ -241,7 +250,18 @@ net::awaitable<void> HttpSession::run() {
       ctx.request_id = next_request_id();
     }
     beast::error_code bec;
-    if (read_ok && !parser->is_done()) {
+    if (read_ok && parser->chunked()) {
+      // Beast would buffer a chunk-size line, its extensions or the trailer section however
+      // long they grow; the gateway's own decoder bounds each.
+      // The header and the trailer section share max_header_bytes.
+      bec = co_await read_chunked_body(parser->get().body(),
+                                       server.max_header_bytes - std::min(server.max_header_bytes, head_bytes));
+      if (bec == http::error::end_of_stream || bec == beast::error::timeout ||
+          bec == net::error::connection_reset || bec == net::error::eof) {
+        break;
+      }
+      read_ok = !bec;
+    } else if (read_ok && !parser->is_done()) {
       deadline_.expires_after(server.read_timeout);
       beast::error_code bec0;
       std::tie(bec0, std::ignore) = co_await http::async_read(socket_, buffer_, *parser, kAsTuple);
@@ -259,9 +279,11 @@ net::awaitable<void> HttpSession::run() {
       // trusted to start a request).
       keep_alive_ = false;
       const beast::error_code& ec = hec ? hec : bec;
-      ctx.failure = request_read_error(ec, server.max_body_bytes, /*in_body=*/!hec);
+      ctx.failure = ec == http::error::bad_chunk && !chunked_error_.empty()
+                        ? core::client_error(400, "Malformed chunked request body: " + chunked_error_ + ".")
+                        : request_read_error(ec, server.max_body_bytes, /*in_body=*/!hec);
       co_await write_error(ctx, *ctx.failure);
-      if (ec == http::error::body_limit) {
+      if (ec == http::error::body_limit || ec == http::error::bad_chunk) {
         if (!hec && find_front_door(ctx.path)) on_log(ctx);
         co_await discard_and_close();
       }
@@ -288,6 +310,61 @@ net::awaitable<void> HttpSession::run() {
   beast::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_send, ec);
   socket_.close(ec);
+}
+
+net::awaitable<beast::error_code> HttpSession::wait_for_request(Clock::duration timeout) {
+  // Empty lines before a request line are ignored (RFC 9112 §2.2), a few of them: a peer
+  // sending nothing else is not starting a request.
+  std::size_t empty_line_bytes = 0;
+  for (;;) {
+    auto data = buffer_.data();
+    const char* p = static_cast<const char*>(data.data());
+    std::size_t skip = 0;
+    while (skip < data.size() && (p[skip] == '\r' || p[skip] == '\n')) ++skip;
+    buffer_.consume(skip);
+    empty_line_bytes += skip;
+    if (empty_line_bytes > kMaxEmptyLineBytes) co_return http::error::bad_method;
+    if (buffer_.size() != 0) co_return beast::error_code{};
+    deadline_.expires_after(timeout);
+    // The same read size Beast's parser would ask for, so the first read of a request is the
+    // one read a small request needs.
+    const std::size_t room = std::max<std::size_t>(512, buffer_.capacity() - buffer_.size());
+    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(room), kAsTuple);
+    deadline_.clear();
+    buffer_.commit(n);
+    if (ec) co_return deadline_.translate(ec == net::error::eof ? beast::error_code(http::error::end_of_stream) : ec);
+  }
+}
+
+net::awaitable<beast::error_code> HttpSession::read_chunked_body(std::string& body, std::size_t max_trailer_bytes) {
+  const auto& server = worker_.runtime.config.server;
+  core::HttpBodyDecoder decoder = core::HttpBodyDecoder::chunked(max_trailer_bytes);
+  deadline_.expires_after(server.read_timeout);
+  for (;;) {
+    const auto data = buffer_.data();
+    const std::size_t used = decoder.feed(std::string_view(static_cast<const char*>(data.data()), data.size()),
+                                          [&](std::string_view piece) { body.append(piece); });
+    if (decoder.failed()) {
+      deadline_.clear();
+      chunked_error_ = decoder.error();
+      co_return http::error::bad_chunk;
+    }
+    buffer_.consume(used);
+    if (body.size() > server.max_body_bytes) {
+      deadline_.clear();
+      co_return http::error::body_limit;
+    }
+    if (decoder.done()) break;
+    const std::size_t room = std::max<std::size_t>(4096, buffer_.capacity() - buffer_.size());
+    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(room), kAsTuple);
+    buffer_.commit(n);
+    if (ec) {
+      deadline_.clear();
+      co_return deadline_.translate(ec == net::error::eof ? beast::error_code(http::error::end_of_stream) : ec);
+    }
+  }
+  deadline_.clear();
+  co_return beast::error_code{};
 }
 
 net::awaitable<void> HttpSession::discard_and_close() {

@@ -49,6 +49,11 @@ class HttpSession {
   // stays alive under a stream).
   net::awaitable<void> handle(Request& request, RequestContext& ctx);
   net::awaitable<void> discard_and_close();
+  // Waits up to `timeout` for the first byte of the next request, skipping empty lines.
+  net::awaitable<beast::error_code> wait_for_request(Clock::duration timeout);
+  // Reads a chunked request body into `body` with bounded size lines and trailer section
+  // (core::HttpBodyDecoder); bad framing leaves its reason in chunked_error_.
+  net::awaitable<beast::error_code> read_chunked_body(std::string& body, std::size_t max_trailer_bytes);
   // Response heads are formatted directly into head_: they always have the same few fields,
   // and Beast's generic serializer cost more than the rest of the request path together.
   void start_head(RequestContext& ctx, int status, std::string_view content_type);
@@ -67,6 +72,8 @@ class HttpSession {
   Deadline deadline_;
   beast::flat_buffer buffer_;
   std::string head_;
+  std::string chunked_error_;
+  static constexpr std::size_t kMaxEmptyLineBytes = 64;
   bool http10_ = false;
   bool idle_ = true;
   bool keep_alive_ = true;

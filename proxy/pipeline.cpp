@@ -5,6 +5,7 @@
 #include <array>
 
 #include "adapters/anthropic.hpp"
+#include "core/http_response_head.hpp"
 #include "core/mock_reply.hpp"
 #include "proxy/client_watch.hpp"
 
@@ -176,6 +177,21 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
   }
 
   const int status = response.status;
+  if (!core::is_relayable_status(status) || !core::is_identity_encoding(response.content_encoding)) {
+    // Nothing of this answer can reach the client as it is, and the connection may be out
+    // of step (a 101 switched protocols, a 304 may carry a body): close it.
+    route.provider_metrics->count_error(worker.index, metrics::UpstreamError::protocol);
+    stop_watch();
+    conn.reset();
+    ctx.failure = core::bad_upstream_response(
+        !core::is_relayable_status(status)
+            ? "The upstream provider '" + provider.name + "' answered with HTTP status " + std::to_string(status) +
+                  ", which is not an answer the gateway can relay."
+            : "The upstream provider '" + provider.name + "' sent its answer with Content-Encoding '" +
+                  response.content_encoding.substr(0, 40) +
+                  "', though the gateway asked for identity.");
+    co_return;
+  }
   // Reads the rest of the body into `into`, refusing more than `limit` bytes.
   auto read_whole_body = [&](std::string& into, std::size_t limit) -> net::awaitable<beast::error_code> {
     while (!conn->body_done()) {

@@ -57,6 +57,7 @@ net::awaitable<beast::error_code> UpstreamConnection::read_head(UpstreamResponse
       head.status = h.status;
       head.event_stream = h.content_type.starts_with("text/event-stream");
       head.retry_after = std::string(h.retry_after);
+      head.content_encoding = std::string(h.content_encoding);
       keep_alive_ = h.keep_alive;
       if (!h.has_body) {
         body_ = core::HttpBodyDecoder::with_length(0);
@@ -183,9 +184,15 @@ void UpstreamConnection::close() {
 bool UpstreamConnection::looks_alive() {
   if (!socket().is_open()) return false;
   if (buffer_.size() != 0) return false;  // unsolicited bytes: the stream is out of step
-  // Fresh from a response: skip the syscall. Should the server have closed it meanwhile, the
-  // request fails before any response byte and is retried once on a new connection.
-  if (Clock::now() - idle_since_ < std::chrono::seconds(2)) return true;
+  // Checked every time, however fresh the connection: a byte that arrived while nothing was
+  // asked (an extra response, the body of a 204 that carried Content-Length, a stray CRLF)
+  // would otherwise be read as the answer to the next client's request. nginx and Envoy
+  // close such connections too.
+  if (tls_) {
+    // Bytes OpenSSL already holds, decrypted or not, never show up in a peek at the socket.
+    SSL* ssl = tls_->native_handle();
+    if (SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) return false;
+  }
   char byte;
   const ssize_t r = ::recv(socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   // Nothing to read is the healthy state; 0 means the server closed it, data means garbage.
@@ -285,7 +292,6 @@ void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection) {
   if (!connection->reusable()) return;  // closes it
   auto& idle = idle_[connection->pool_key()];
   if (idle.size() >= max_idle_per_host_) return;
-  connection->idle_since_ = Clock::now();
   idle.push_back(std::move(connection));
 }
 

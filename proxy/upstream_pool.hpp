@@ -22,6 +22,7 @@ struct UpstreamResponseHead {
   bool event_stream = false;  // Content-Type: text/event-stream
   bool keep_alive = false;
   std::string retry_after;
+  std::string content_encoding;  // empty when the upstream sent none
   std::optional<std::uint64_t> content_length;  // when the body's length is known up front
 };
 
@@ -54,7 +55,8 @@ class UpstreamConnection {
   bool has_pending_input();
   // Closes the socket: pending operations complete with an error. Used to cancel.
   void close();
-  // Cheap check that an idle connection was not closed by the server.
+  // Whether an idle connection may carry a request: the server has not closed it and sent
+  // nothing while it was idle (one peek at the socket).
   bool looks_alive();
   // Whether this connection can carry another request: the last response was read to its
   // end, the server allows keep-alive, and nothing unexpected followed the body.
@@ -77,7 +79,6 @@ class UpstreamConnection {
   bool likely_more_ = false;
   std::string pool_key_;
   Deadline deadline_;
-  Clock::time_point idle_since_{};
 };
 
 struct AcquireResult {

@@ -107,8 +107,9 @@ TEST_CASE("body decoder: malformed chunked framing is an error, not a guess") {
       {"5\r\nhello\rX", "chunk data must end in CRLF"},
       {"11111111111111111\r\n", "chunk size overflows"},
       {"0\r\n\rX", "trailer section must end in CRLF"},
-      {"5;" + std::string(9000, 'e') + "\r\n", "chunk extension too long"},
-      {"0\r\nX-Long: " + std::string(9000, 't') + "\r\n\r\n", "trailer field too long"},
+      {"5;" + std::string(5000, 'e') + "\r\n", "chunk extension too long"},
+      {"0\r\nX-Long: " + std::string(5000, 't') + "\r\n\r\n", "trailer field too long"},
+      {std::string(5000, '0') + "5\r\n", "chunk size line too long"},
   };
   for (const Case& c : cases) {
     INFO(c.wire.substr(0, 40));
@@ -122,4 +123,32 @@ TEST_CASE("body decoder: malformed chunked framing is an error, not a guess") {
   bool called = false;
   REQUIRE(failed.feed("5\r\nhello\r\n", [&](std::string_view) { called = true; }) == 0);
   REQUIRE_FALSE(called);
+}
+
+TEST_CASE("body decoder: a line that never ends is refused once it passes the limit, not buffered") {
+  // A peer sending "5;ext=aaaa..." with no CRLF: the decoder fails as soon as the line is over
+  // its limit, however the bytes arrive, and never asks for the rest.
+  const std::string endless = "5;ext=" + std::string(HttpBodyDecoder::kMaxLineBytes + 10, 'a');
+  std::vector<std::size_t> cuts;
+  for (std::size_t at = 100; at < endless.size(); at += 100) cuts.push_back(at);
+  const Decoded d = decode(HttpBodyDecoder::chunked(), endless, cuts);
+  CHECK(d.error == "chunk extension too long");
+  // Within the limit the same line is merely incomplete.
+  const Decoded partial = decode(HttpBodyDecoder::chunked(), endless.substr(0, 4000), {});
+  CHECK(partial.error.empty());
+  CHECK_FALSE(partial.done);
+}
+
+TEST_CASE("body decoder: the trailer section as a whole is bounded") {
+  // Many short trailer lines, each under the line limit, together over the section limit.
+  std::string wire = "0\r\n";
+  for (int i = 0; i < 40; ++i) wire += "X-Field-" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
+  wire += "\r\n";
+  CHECK(decode(HttpBodyDecoder::chunked(), wire, {}).done);
+  const Decoded small = decode(HttpBodyDecoder::chunked(/*max_trailer_bytes=*/1000), wire, {});
+  CHECK_FALSE(small.done);
+  CHECK(small.error == "trailer section too large");
+  // Endless empty-looking trailer input counts too.
+  const Decoded endless = decode(HttpBodyDecoder::chunked(100), "0\r\nX: " + std::string(200, 'y'), {});
+  CHECK(endless.error == "trailer section too large");
 }

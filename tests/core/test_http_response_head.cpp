@@ -109,3 +109,37 @@ TEST_CASE("response head: malformed heads are refused with a reason") {
     CHECK(std::string(r.error) == c.error);
   }
 }
+
+TEST_CASE("response head: a 204 or 304 announcing a body ends the connection's reuse") {
+  // Whether the announced bytes follow is unknown, so the next response cannot be trusted
+  // to start after this head.
+  CHECK_FALSE(parse_response_head("HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n").head.keep_alive);
+  CHECK_FALSE(parse_response_head("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n").head.keep_alive);
+  CHECK(parse_response_head("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").head.keep_alive);
+}
+
+TEST_CASE("response head: Content-Encoding is reported, and only identity is accepted") {
+  const auto gz = parse_response_head("HTTP/1.1 200 OK\r\nContent-Encoding:  gzip \r\nContent-Length: 3\r\n\r\n");
+  REQUIRE(gz.state == HeadParse::complete);
+  CHECK(gz.head.content_encoding == "gzip");
+  CHECK_FALSE(switchyard::core::is_identity_encoding(gz.head.content_encoding));
+  CHECK_FALSE(switchyard::core::is_identity_encoding("br"));
+  CHECK_FALSE(switchyard::core::is_identity_encoding("gzip, identity"));
+  CHECK(switchyard::core::is_identity_encoding(""));
+  CHECK(switchyard::core::is_identity_encoding("Identity"));
+  CHECK(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").head.content_encoding.empty());
+}
+
+TEST_CASE("response head: which final statuses a client can be given") {
+  using switchyard::core::is_relayable_status;
+  for (int ok : {200, 201, 202, 400, 401, 404, 429, 499, 500, 503, 529, 599}) {
+    INFO(ok);
+    CHECK(is_relayable_status(ok));
+  }
+  for (int broken : {100, 101, 103, 199, 204, 205, 206, 300, 301, 302, 304, 307, 600, 999}) {
+    INFO(broken);
+    CHECK_FALSE(is_relayable_status(broken));
+  }
+  // A 101 is not skipped like other 1xx heads: it is final, and not relayable.
+  CHECK(parse_response_head("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n").head.status == 101);
+}
