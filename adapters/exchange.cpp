@@ -36,19 +36,73 @@ core::GatewayError unreadable_upstream_answer(const core::GatewayError& why) {
   return e;
 }
 
-// OpenAI chat to an OpenAI chat client. Every read is forwarded as it arrived, unless the
-// gateway added include_usage on its own: then whole events are forwarded and the usage-only
-// chunk is dropped, so the client sees exactly what the provider would have sent it; a partial
-// event waits for its end (the client could not use it sooner).
+// A pass-through stream's bytes are forwarded up to the end of their last whole line; a line
+// cut by the read waits for the rest (the client could not use half a line sooner). So the
+// gateway can always end the stream with a well-formed in-band error, whatever the upstream
+// sends, and what waits is bounded by the SSE decoder's limit on a line.
+class WholeLines {
+ public:
+  std::string_view take(std::string_view piece) {
+    const std::size_t end = whole_lines_end(piece);
+    if (held_.empty()) {
+      if (end == piece.size()) return piece;  // the usual case: reads end where events do
+      held_.assign(piece.substr(end));
+      return piece.substr(0, end);
+    }
+    if (end == 0) {
+      held_.append(piece);
+      return {};
+    }
+    out_.assign(held_);
+    out_.append(piece.substr(0, end));
+    held_.assign(piece.substr(end));
+    return out_;
+  }
+  // The bytes to forward from the read in which a line overflowed at `offset` (the lines
+  // before it were whole); the overflowing line itself is dropped.
+  std::string_view before(std::string_view piece, std::size_t offset) {
+    out_.clear();
+    if (offset > 0) {
+      out_.assign(held_);
+      out_.append(piece.substr(0, offset));
+    }
+    std::string().swap(held_);
+    return out_;
+  }
+  void drop() { std::string().swap(held_); }
+
+ private:
+  static std::size_t whole_lines_end(std::string_view piece) {
+    const std::size_t last = piece.find_last_of("\r\n");
+    return last == std::string_view::npos ? 0 : last + 1;
+  }
+  std::string held_;
+  std::string out_;
+};
+
+// What ends a stream on the upstream's account, in the client's protocol. A blank line first
+// closes whatever fields the client holds of an event, so the error is an event of its own.
+void append_fault(Protocol client, const core::GatewayError& error, std::string& out) {
+  out += '\n';
+  out += encode_stream_error(client, error);
+}
+
+// OpenAI chat to an OpenAI chat client. Every read is forwarded as it arrived (whole lines),
+// unless the gateway added include_usage on its own: then whole events are forwarded and the
+// usage-only chunk is dropped, so the client sees exactly what the provider would have sent
+// it; a partial event waits for its end (the client could not use it sooner).
 class ChatPassthroughRelay final : public StreamRelay {
  public:
-  explicit ChatPassthroughRelay(bool drop_usage_chunk) : filter_(drop_usage_chunk) {}
+  ChatPassthroughRelay(bool drop_usage_chunk, std::size_t max_event_bytes)
+      : filter_(drop_usage_chunk), decoder_(max_event_bytes), max_event_bytes_(max_event_bytes) {}
 
   std::string_view on_data(std::string_view piece) override {
+    if (fault_ != RelayFault::none) return {};
     out_.clear();
     std::size_t cursor = 0;
     decoder_.feed(piece, [&](const core::SseEvent& event) {
       bool drop = false;
+      if (!final_seen_) final_seen_ = is_final_chunk(event.data);
       if (event.data.find("\"usage\"") != std::string_view::npos) {
         if (auto u = core::extract_openai_usage(event.data)) {
           usage_ = *u;
@@ -63,7 +117,14 @@ class ChatPassthroughRelay final : public StreamRelay {
       pending_.clear();
       cursor = event.end_offset;
     });
-    if (!filter_) return piece;
+    if (decoder_.overflowed()) {
+      fault_ = RelayFault::oversized;
+      if (!filter_) out_.assign(lines_.before(piece, decoder_.overflow_offset()));
+      std::string().swap(pending_);
+      append_fault(Protocol::openai_chat, event_too_large_error(max_event_bytes_), out_);
+      return out_;
+    }
+    if (!filter_) return lines_.take(piece);
     if (decoder_.mid_event()) {
       pending_.append(piece.substr(cursor));
     } else {
@@ -74,47 +135,97 @@ class ChatPassthroughRelay final : public StreamRelay {
     }
     return out_;
   }
-  std::string_view on_end() override { return {}; }
+  std::string_view on_end() override {
+    if (final_seen_ || fault_ != RelayFault::none) return {};
+    fault_ = RelayFault::truncated;
+    lines_.drop();
+    out_.clear();
+    append_fault(Protocol::openai_chat, stream_truncated_error(), out_);
+    return out_;
+  }
   std::string_view on_error(const core::GatewayError& error) override {
-    out_ = encode_stream_error(Protocol::openai_chat, error);
+    out_.clear();
+    append_fault(Protocol::openai_chat, error, out_);
     return out_;
   }
 
  private:
+  // [DONE], a chunk with a finish_reason (some OpenAI-compatible servers omit [DONE]) or an
+  // error chunk: the provider ended its answer, rather than the stream being cut.
+  static bool is_final_chunk(std::string_view data) {
+    if (data == "[DONE]" || data.starts_with("{\"error\"")) return true;
+    for (std::size_t at = data.find("\"finish_reason\""); at != std::string_view::npos;
+         at = data.find("\"finish_reason\"", at + 1)) {
+      std::size_t i = at + 15;
+      while (i < data.size() && (data[i] == ' ' || data[i] == ':')) ++i;
+      if (i < data.size() && data[i] == '"') return true;  // a reason, not null
+    }
+    return false;
+  }
+
   bool filter_;
   core::SseDecoder decoder_;
+  std::size_t max_event_bytes_;
+  WholeLines lines_;
   std::string pending_;
   std::string out_;
+  bool final_seen_ = false;
 };
 
-// Same protocol on both sides, not OpenAI chat: bytes pass through; the SSE decoder beside
-// them finds the usage.
+// Same protocol on both sides, not OpenAI chat: bytes pass through (whole lines); the SSE
+// decoder beside them finds the usage and the stream's final event.
 class WatchingPassthroughRelay final : public StreamRelay {
  public:
-  explicit WatchingPassthroughRelay(Protocol protocol) : protocol_(protocol) {}
+  WatchingPassthroughRelay(Protocol protocol, std::size_t max_event_bytes)
+      : protocol_(protocol), decoder_(max_event_bytes), max_event_bytes_(max_event_bytes) {}
 
   std::string_view on_data(std::string_view piece) override {
+    if (fault_ != RelayFault::none) return {};
     decoder_.feed(piece, [&](const core::SseEvent& event) {
       if (protocol_ == Protocol::anthropic_messages) {
         tracker_.on_event(event);
         if (tracker_.usage()) usage_ = tracker_.usage();
-      } else if (event.data.find("\"response.completed\"") != std::string_view::npos) {
-        if (auto u = extract_responses_usage(event.data)) usage_ = *u;
+        if (event.type == "message_stop" || event.type == "error") final_seen_ = true;
+      } else {
+        if (event.type == "response.completed" || event.type == "response.failed" ||
+            event.type == "response.incomplete" || event.type == "error") {
+          final_seen_ = true;
+        }
+        if (event.data.find("\"response.completed\"") != std::string_view::npos) {
+          if (auto u = extract_responses_usage(event.data)) usage_ = *u;
+        }
       }
     });
-    return piece;
+    if (decoder_.overflowed()) {
+      fault_ = RelayFault::oversized;
+      out_.assign(lines_.before(piece, decoder_.overflow_offset()));
+      append_fault(protocol_, event_too_large_error(max_event_bytes_), out_);
+      return out_;
+    }
+    return lines_.take(piece);
   }
-  std::string_view on_end() override { return {}; }
+  std::string_view on_end() override {
+    if (final_seen_ || fault_ != RelayFault::none) return {};
+    fault_ = RelayFault::truncated;
+    lines_.drop();
+    out_.clear();
+    append_fault(protocol_, stream_truncated_error(), out_);
+    return out_;
+  }
   std::string_view on_error(const core::GatewayError& error) override {
-    out_ = encode_stream_error(protocol_, error);
+    out_.clear();
+    append_fault(protocol_, error, out_);
     return out_;
   }
 
  private:
   Protocol protocol_;
   core::SseDecoder decoder_;
+  std::size_t max_event_bytes_;
+  WholeLines lines_;
   MessagesUsageTracker tracker_;
   std::string out_;
+  bool final_seen_ = false;
 };
 
 std::unique_ptr<StreamDecoder> make_decoder(Protocol upstream) {
@@ -144,7 +255,9 @@ std::unique_ptr<StreamEncoder> make_encoder(const StreamContext& c) {
 // at once in the client's protocol. Nothing waits for the whole answer.
 class TranslatingRelay final : public StreamRelay {
  public:
-  explicit TranslatingRelay(const StreamContext& c) : decoder_(make_decoder(c.upstream)), encoder_(make_encoder(c)) {
+  explicit TranslatingRelay(const StreamContext& c)
+      : sse_(c.max_event_bytes), max_event_bytes_(c.max_event_bytes), decoder_(make_decoder(c.upstream)),
+        encoder_(make_encoder(c)) {
     // One read usually carries a few events; growing from empty cost several reallocations
     // per stream (callgrind).
     out_.reserve(1024);
@@ -152,11 +265,17 @@ class TranslatingRelay final : public StreamRelay {
 
   std::string_view on_data(std::string_view piece) override {
     out_.clear();
+    if (failed_) return out_;
     sse_.feed(piece, [&](const core::SseEvent& event) {
       events_.clear();
       decoder_->on_event(event, events_);
       emit();
     });
+    if (sse_.overflowed() && !failed_) {
+      encoder_->fail(event_too_large_error(max_event_bytes_), out_);
+      failed_ = true;
+      fault_ = RelayFault::oversized;
+    }
     return out_;
   }
   std::string_view on_end() override {
@@ -180,9 +299,13 @@ class TranslatingRelay final : public StreamRelay {
       if (failed_) return;
       if (e.kind == StreamEvent::Kind::usage) usage_ = e.usage;
       if (e.kind == StreamEvent::Kind::error) {
-        // The provider reported a failure inside its stream: the client gets it in its terms.
+        // The provider reported a failure inside its stream, or the decoder found the stream
+        // broken: the client gets it in its terms.
         encoder_->fail(e.error, out_);
         failed_ = true;
+        fault_ = e.error.code == "bad_upstream_response"      ? RelayFault::bad_event
+                 : e.error.code == "upstream_stream_truncated" ? RelayFault::truncated
+                                                               : RelayFault::upstream_error;
         return;
       }
       encoder_->encode(e, out_);
@@ -190,6 +313,7 @@ class TranslatingRelay final : public StreamRelay {
   }
 
   core::SseDecoder sse_;
+  std::size_t max_event_bytes_;
   std::unique_ptr<StreamDecoder> decoder_;
   std::unique_ptr<StreamEncoder> encoder_;
   std::vector<StreamEvent> events_;
@@ -395,12 +519,24 @@ std::string encode_stream_error(Protocol client, const core::GatewayError& error
   return "data: " + core::to_openai_error_body(error) + "\n\n";
 }
 
+core::GatewayError event_too_large_error(std::size_t max_event_bytes) {
+  return core::bad_upstream_response("The upstream provider sent a stream line or event longer than " +
+                                         std::to_string(max_event_bytes) + " bytes (max_upstream_event_bytes).",
+                                     "upstream_event_too_large");
+}
+
+core::GatewayError stream_truncated_error() {
+  return core::bad_upstream_response("The upstream provider's stream ended before its final event.",
+                                     "upstream_stream_truncated");
+}
+
 std::unique_ptr<StreamRelay> make_stream_relay(StreamContext context) {
   if (context.client == context.upstream) {
     if (context.client == Protocol::openai_chat) {
-      return std::make_unique<ChatPassthroughRelay>(/*drop_usage_chunk=*/!context.client_wants_usage);
+      return std::make_unique<ChatPassthroughRelay>(/*drop_usage_chunk=*/!context.client_wants_usage,
+                                                    context.max_event_bytes);
     }
-    return std::make_unique<WatchingPassthroughRelay>(context.client);
+    return std::make_unique<WatchingPassthroughRelay>(context.client, context.max_event_bytes);
   }
   return std::make_unique<TranslatingRelay>(context);
 }

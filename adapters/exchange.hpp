@@ -89,21 +89,35 @@ std::string encode_stream_error(Protocol client, const core::GatewayError& error
 int error_status_for(Protocol client, int status);
 
 // --- Streams ---
+// Why a relay ended the client's stream on the upstream's account (the pipeline counts it).
+enum class RelayFault {
+  none,
+  oversized,       // a line or event over max_event_bytes
+  truncated,       // the upstream body ended before the stream's final event
+  bad_event,       // an event the upstream's protocol does not allow (wrong JSON types)
+  upstream_error,  // the provider reported an error inside its stream
+};
+
 // Carries one streamed answer from the upstream to the client, read by read.
 class StreamRelay {
  public:
   virtual ~StreamRelay() = default;
   // Bytes of the upstream body as they arrived; returns the bytes to write to the client now
-  // (valid until the next call). Never holds a complete event back.
+  // (valid until the next call). Never holds a complete event back; a line is forwarded once
+  // it is whole. After a fault the returned bytes end with the client's in-band error, and
+  // nothing more is read.
   virtual std::string_view on_data(std::string_view piece) = 0;
-  // The upstream body ended normally: whatever the client's protocol needs to end the stream.
+  // The upstream body ended normally: whatever the client's protocol needs to end the stream,
+  // or its in-band error when the upstream never sent the stream's final event (truncated).
   virtual std::string_view on_end() = 0;
   // The upstream failed after the stream started: an in-band error for the client.
   virtual std::string_view on_error(const core::GatewayError& error) = 0;
   const std::optional<core::Usage>& usage() const { return usage_; }
+  RelayFault fault() const { return fault_; }
 
  protected:
   std::optional<core::Usage> usage_;
+  RelayFault fault_ = RelayFault::none;
 };
 
 struct StreamContext {
@@ -114,7 +128,12 @@ struct StreamContext {
   std::string model;                // the model name the client asked for
   std::int64_t created = 0;
   std::shared_ptr<const Request> request;  // the decoded client request, when translating
+  std::size_t max_event_bytes = 4u << 20;   // ServerConfig::max_upstream_event_bytes
 };
+
+// The in-band errors a relay ends a stream with on the upstream's account.
+core::GatewayError event_too_large_error(std::size_t max_event_bytes);
+core::GatewayError stream_truncated_error();
 std::unique_ptr<StreamRelay> make_stream_relay(StreamContext context);
 
 }  // namespace switchyard::adapters

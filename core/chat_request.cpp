@@ -398,6 +398,12 @@ Result<ChatRequest, RequestError> parse_chat_request(std::string_view body, std:
                                                      BodyShape shape) {
   thread_local od::parser parser;
   thread_local PaddedCopy fallback;
+  // Both run after `doc` is gone (declared before it); the request keeps no view into them.
+  const ParserTrim<od::parser> trim_parser(parser);
+  struct FallbackTrim {
+    PaddedCopy& copy;
+    ~FallbackTrim() { copy.release_above(kKeepPerThreadBytes); }
+  } trim_fallback{fallback};
 
   const char* base = body.data();
   std::size_t capacity = body.size() + padding;

@@ -471,6 +471,10 @@ void read_server(Context& ctx, const Fields& f, ServerConfig& server) {
     if (auto v = read_size(ctx, f, *e)) server.max_body_bytes = *v;
   if (const Entry* e = f.find("max_header_bytes"))
     if (auto v = read_size(ctx, f, *e)) server.max_header_bytes = *v;
+  if (const Entry* e = f.find("max_upstream_event_bytes"))
+    if (auto v = read_size(ctx, f, *e)) server.max_upstream_event_bytes = *v;
+  if (const Entry* e = f.find("max_upstream_body_bytes"))
+    if (auto v = read_size(ctx, f, *e)) server.max_upstream_body_bytes = *v;
   if (const Entry* e = f.find("read_timeout_ms"))
     if (auto v = read_millis(ctx, f, *e, 0)) server.read_timeout = *v;
   if (const Entry* e = f.find("keepalive_timeout_ms"))
@@ -787,8 +791,9 @@ const NamedLine* find_named(const std::vector<NamedLine>& v, std::string_view na
 }
 
 void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
-  static constexpr std::array<std::string_view, 10> kTopKeys{
+  static constexpr std::array<std::string_view, 12> kTopKeys{
       "listen",           "workers",    "max_body_bytes", "max_header_bytes",
+      "max_upstream_event_bytes", "max_upstream_body_bytes",
       "read_timeout_ms",  "keepalive_timeout_ms", "drain_timeout_ms", "access_log",
       "providers",        "models"};
   const Fields top(ctx, root, "", kTopKeys);

@@ -31,8 +31,16 @@ std::size_t find_byte(std::string_view chunk, std::size_t from, char c) {
 
 }  // namespace
 
+void SseDecoder::overflow(std::size_t offset) {
+  overflowed_ = true;
+  overflow_offset_ = offset;
+  std::string().swap(line_);
+  std::string().swap(data_);
+  std::string().swap(type_);
+}
+
 void SseDecoder::feed(std::string_view chunk, const OnEvent& on_event) {
-  if (chunk.empty()) return;
+  if (chunk.empty() || overflowed_) return;
 
   std::size_t pos = 0;
   if (last_was_cr_) {
@@ -63,6 +71,11 @@ void SseDecoder::feed(std::string_view chunk, const OnEvent& on_event) {
     }
 
     const std::string_view tail = chunk.substr(pos, eol - pos);
+    // The line alone, or the event's data with it, over the limit: stop before holding more.
+    if (line_.size() + tail.size() + data_.size() > max_event_bytes_) {
+      overflow(line_.empty() ? pos : 0);
+      return;
+    }
     if (line_.empty()) {
       process_line(tail, after, on_event);
     } else {
@@ -73,7 +86,13 @@ void SseDecoder::feed(std::string_view chunk, const OnEvent& on_event) {
     pos = after;
   }
 
-  if (pos < chunk.size()) line_.append(chunk.substr(pos));
+  if (pos < chunk.size()) {
+    if (line_.size() + (chunk.size() - pos) + data_.size() > max_event_bytes_) {
+      overflow(line_.empty() ? pos : 0);
+      return;
+    }
+    line_.append(chunk.substr(pos));
+  }
 }
 
 void SseDecoder::process_line(std::string_view line, std::size_t end_offset,
@@ -138,6 +157,8 @@ void SseDecoder::reset() {
   pending_fields_ = false;
   last_was_cr_ = false;
   bom_checked_ = false;
+  overflowed_ = false;
+  overflow_offset_ = 0;
 }
 
 }  // namespace switchyard::core

@@ -24,10 +24,22 @@ struct SseEvent {
 class SseDecoder {
  public:
   using OnEvent = std::function<void(const SseEvent&)>;
+  static constexpr std::size_t kDefaultMaxEventBytes = 4u << 20;
+
+  // `max_event_bytes` bounds what the decoder holds: a line, or an event's data, longer than
+  // that stops the decoding (overflowed()), so a peer that never ends a line cannot make it
+  // buffer without end.
+  explicit SseDecoder(std::size_t max_event_bytes = kDefaultMaxEventBytes) : max_event_bytes_(max_event_bytes) {}
 
   // Consumes `chunk`; calls on_event for each event completed inside it, in order. The views
-  // in SseEvent are valid only during the callback.
+  // in SseEvent are valid only during the callback. After an overflow, does nothing.
   void feed(std::string_view chunk, const OnEvent& on_event);
+
+  // A line or an event passed max_event_bytes; what it held is released.
+  bool overflowed() const { return overflowed_; }
+  // After the feed() that overflowed: how many bytes of that chunk came before the line that
+  // overflowed (every line before it was complete and processed).
+  std::size_t overflow_offset() const { return overflow_offset_; }
 
   // True while bytes of an event that has not been dispatched yet are buffered (a relay that
   // forwards whole events uses this to know the tail of the last read is still pending).
@@ -37,6 +49,7 @@ class SseDecoder {
 
  private:
   void process_line(std::string_view line, std::size_t end_offset, const OnEvent& on_event);
+  void overflow(std::size_t offset);
 
   std::string line_;        // partial line carried over between feeds
   std::string data_;        // data buffer of the event being built
@@ -46,6 +59,9 @@ class SseDecoder {
   bool pending_fields_ = false;  // any non-comment line seen since the last dispatch
   bool last_was_cr_ = false;     // previous chunk ended in CR: a leading LF is part of that break
   bool bom_checked_ = false;
+  bool overflowed_ = false;
+  std::size_t max_event_bytes_;
+  std::size_t overflow_offset_ = 0;
 };
 
 }  // namespace switchyard::core

@@ -44,6 +44,16 @@ ThreadParser& thread_parser() {
   return instance;
 }
 
+// Declared before the documents of a function that uses the thread's parser: gives back what
+// a large body grew once they are gone.
+struct ThreadParserTrim {
+  ThreadParser& tp;
+  ~ThreadParserTrim() {
+    tp.buffer.release_above(kKeepPerThreadBytes);
+    if (tp.parser.capacity() > kKeepPerThreadBytes) tp.parser = od::parser{};
+  }
+};
+
 // A count that is missing, null or not an integer reads as 0: usage is informative, and a
 // provider's odd field must not lose the rest of the record.
 std::int64_t read_count(od::value& v) {
@@ -167,6 +177,7 @@ std::string_view find_top_level_usage(std::string_view json) {
 
 std::optional<Usage> extract_openai_usage(std::string_view json) {
   ThreadParser& tp = thread_parser();
+  const ThreadParserTrim trim{tp};
   // The fast path first: it finds the object near the end without scanning the whole body.
   if (const std::string_view usage = find_top_level_usage(json); !usage.empty()) {
     od::document usage_doc;
@@ -196,6 +207,7 @@ std::optional<Usage> extract_openai_usage(std::string_view json) {
 bool is_openai_usage_only_chunk(std::string_view json) {
   if (!may_have_usage_object(json)) return false;
   ThreadParser& tp = thread_parser();
+  const ThreadParserTrim trim{tp};
   od::document doc;
   const char* padded = tp.buffer.assign(json);
   if (tp.parser.iterate(padded, json.size(), tp.buffer.capacity()).get(doc)) return false;

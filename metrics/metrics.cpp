@@ -35,6 +35,8 @@ std::string_view upstream_error_name(UpstreamError e) {
     case UpstreamError::status_4xx: return "status_4xx";
     case UpstreamError::status_5xx: return "status_5xx";
     case UpstreamError::protocol: return "protocol";
+    case UpstreamError::oversized: return "oversized";
+    case UpstreamError::truncated: return "truncated";
     case UpstreamError::kCount: break;
   }
   return "unknown";

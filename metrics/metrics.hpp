@@ -30,7 +30,9 @@ enum class UpstreamError : std::size_t {
   reset,        // the connection broke while reading or writing
   status_4xx,   // the upstream answered 4xx
   status_5xx,   // the upstream answered 5xx
-  protocol,     // unparseable HTTP from the upstream
+  protocol,     // unparseable HTTP, a status or encoding no client can get, wrong JSON types
+  oversized,    // a stream line or event, or an answer to read whole, over its limit
+  truncated,    // a stream that ended before its final event
   kCount
 };
 std::string_view upstream_error_name(UpstreamError e);

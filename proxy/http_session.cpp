@@ -159,10 +159,17 @@ net::awaitable<bool> HttpSession::write_error(RequestContext& ctx, const core::G
                                 status == 429 || status == 503 || status == 529 ? "1" : "");
 }
 
+void HttpSession::abandon() {
+  keep_alive_ = false;
+  beast::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+}
+
 net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_view content_type,
-                                               std::string_view first_data) {
-  ctx.status = 200;
-  start_head(ctx, 200, content_type);
+                                               std::string_view first_data, int status) {
+  ctx.status = status;
+  start_head(ctx, status, content_type);
   // x-accel-buffering tells any proxy in front of us not to buffer the stream either.
   head_ += "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n";
   if (!first_data.empty()) {

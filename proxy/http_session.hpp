@@ -39,10 +39,13 @@ class HttpSession {
   // `first_data`, when given, goes out as the first chunk in the same write as the head, so
   // the client is woken once for its first event rather than twice.
   net::awaitable<bool> begin_stream(RequestContext& ctx, std::string_view content_type,
-                                    std::string_view first_data = {});
+                                    std::string_view first_data = {}, int status = 200);
   net::awaitable<bool> write_chunk(RequestContext& ctx, std::string_view data);
   net::awaitable<bool> end_stream(RequestContext& ctx);
   bool stream_started() const { return stream_started_; }
+  // Ends the connection in the middle of a response whose end can no longer be written (a
+  // body relayed as it arrived whose upstream broke): the client sees it cut, never complete.
+  void abandon();
 
  private:
   // Everything but the chat endpoint (whose handler run() calls directly, so no extra frame

@@ -1,4 +1,5 @@
 // switchyard: the gateway binary. Reads the config, starts the workers, drains on SIGTERM.
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <csignal>
@@ -66,6 +67,12 @@ void raise_file_limit() {
 
 int main(int argc, char** argv) {
   using namespace switchyard;
+  // Blocks from 4 MiB up (large request bodies and their copies) are mapped for themselves
+  // and unmapped when freed. Left to glibc's default, the threshold rises to the largest block
+  // freed so far, after which such blocks come from the arenas and their memory stays with
+  // the process: four 30 MB bodies kept 120 MB resident for good. Smaller blocks, the common
+  // 1 MB body included, still come from the arenas as before.
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
   std::string config_path;
   std::string listen_override;
   bool check_only = false;

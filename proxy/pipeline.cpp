@@ -6,6 +6,7 @@
 
 #include "adapters/anthropic.hpp"
 #include "core/http_response_head.hpp"
+#include "core/json_member_capture.hpp"
 #include "core/mock_reply.hpp"
 #include "proxy/client_watch.hpp"
 
@@ -16,7 +17,11 @@ using adapters::Protocol;
 
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t kMaxUpstreamErrorBody = 1u << 20;
-constexpr std::size_t kMaxUpstreamJsonBody = 256u << 20;
+// A pass-through answer up to this size is read whole and written with its length; a larger
+// one is relayed as it arrives (its usage read beside it), so no answer size costs memory.
+constexpr std::size_t kWholePassthroughBody = 1u << 20;
+// The usage object of an answer relayed as it arrives is kept up to this size.
+constexpr std::size_t kMaxUsageValueBytes = 64u << 10;
 
 constexpr std::array<std::pair<std::string_view, FrontDoor>, 8> kFrontDoors{{
     {"/v1/chat/completions", {Protocol::openai_chat, core::BodyShape::openai_chat, adapters::Operation::generate}},
@@ -80,8 +85,10 @@ std::int64_t unix_now() {
       .count();
 }
 
-std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const RequestContext& ctx) {
+std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const RequestContext& ctx,
+                                                 std::size_t max_event_bytes) {
   adapters::StreamContext c;
+  c.max_event_bytes = max_event_bytes;
   c.client = x.client;
   c.upstream = x.upstream;
   c.client_wants_usage = x.client_wants_usage;
@@ -90,6 +97,66 @@ std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const Reques
   c.created = unix_now();
   c.request = x.request;
   return adapters::make_stream_relay(std::move(c));
+}
+
+// A pass-through answer too large to read whole: relayed to the client as it arrives, in
+// chunks, with its usage read beside it. Returns the upstream's read error, if any: after the
+// head has gone out, a cut can only be told to the client by ending the connection before the
+// body's end, which the session does.
+net::awaitable<beast::error_code> relay_long_answer(HttpSession& session, UpstreamConnection& conn,
+                                                    Protocol protocol, int status, std::string first,
+                                                    RequestContext& ctx) {
+  const core::ProviderConfig& provider = *ctx.route->provider;
+  core::JsonMemberCapture usage("usage", kMaxUsageValueBytes);
+  usage.feed(first);
+  if (!co_await session.begin_stream(ctx, "application/json", first, status)) {
+    ctx.client_gone = true;
+    co_return beast::error_code{};
+  }
+  std::string().swap(first);
+  std::string piece;
+  while (!conn.body_done()) {
+    piece.clear();
+    beast::error_code rec;
+    {
+      UpstreamTimer timer(ctx);
+      rec = co_await conn.read_body(piece, provider.idle_timeout);
+    }
+    if (ctx.client_gone) co_return beast::error_code{};
+    if (rec) {
+      session.abandon();
+      co_return rec;
+    }
+    usage.feed(piece);
+    if (!co_await session.write_chunk(ctx, piece)) {
+      ctx.client_gone = true;
+      co_return beast::error_code{};
+    }
+  }
+  if (const auto value = usage.value()) {
+    ctx.usage = adapters::extract_usage(protocol, "{\"usage\":" + std::string(*value) + "}");
+  }
+  co_await session.end_stream(ctx);
+  co_return beast::error_code{};
+}
+
+// How a fault a relay found is counted and logged.
+std::pair<metrics::UpstreamError, const char*> fault_reason(adapters::RelayFault fault) {
+  switch (fault) {
+    case adapters::RelayFault::oversized: return {metrics::UpstreamError::oversized, "upstream_event_too_large"};
+    case adapters::RelayFault::truncated: return {metrics::UpstreamError::truncated, "upstream_stream_truncated"};
+    case adapters::RelayFault::bad_event: return {metrics::UpstreamError::protocol, "bad_upstream_response"};
+    case adapters::RelayFault::upstream_error:
+    case adapters::RelayFault::none: break;
+  }
+  return {metrics::UpstreamError::kCount, "upstream_stream_error"};
+}
+
+void record_fault(const adapters::StreamRelay& relay, const Route& route, std::size_t shard, RequestContext& ctx) {
+  const auto [reason, code] = fault_reason(relay.fault());
+  // A provider's own in-stream error is its answer, not a broken upstream.
+  if (reason != metrics::UpstreamError::kCount) route.provider_metrics->count_error(shard, reason);
+  ctx.error = code;
 }
 
 net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exchange> exchange,
@@ -222,11 +289,36 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
   }
 
   if (!response.event_stream) {
+    const bool passthrough = exchange->client == exchange->upstream;
+    const std::size_t max_upstream_body = session.runtime().config.server.max_upstream_body_bytes;
     std::string body;
     if (response.content_length) body.reserve(std::min<std::uint64_t>(*response.content_length, 1u << 20));
-    ec = co_await read_whole_body(body, kMaxUpstreamJsonBody);
+    ec = co_await read_whole_body(body, passthrough ? kWholePassthroughBody : max_upstream_body);
+    if (ec == http::error::body_limit && passthrough && !ctx.client_gone) {
+      const beast::error_code rec =
+          co_await relay_long_answer(session, *conn, exchange->upstream, status, std::move(body), ctx);
+      stop_watch();
+      if (rec) {
+        route.provider_metrics->count_error(worker.index, classify(rec));
+        const core::GatewayError error = error_for(rec, route);
+        ctx.error = error.code;
+      } else if (!ctx.client_gone) {
+        worker.pool.release(std::move(conn));
+      }
+      if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
+      co_return;
+    }
     stop_watch();
     if (ctx.client_gone) co_return;
+    if (ec == http::error::body_limit) {
+      route.provider_metrics->count_error(worker.index, metrics::UpstreamError::oversized);
+      conn.reset();
+      ctx.failure = core::bad_upstream_response(
+          "The upstream provider '" + provider.name + "' sent an answer larger than " +
+              std::to_string(max_upstream_body) + " bytes (max_upstream_body_bytes).",
+          "upstream_response_too_large");
+      co_return;
+    }
     if (ec) {
       route.provider_metrics->count_error(worker.index, classify(ec));
       ctx.failure = error_for(ec, route);
@@ -258,7 +350,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     }
     head_sent = true;
   }
-  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx);
+  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx, session.runtime().config.server.max_upstream_event_bytes);
   exchange.reset();
   // Each read's body bytes, held only until they are written to the client: a stream
   // waiting for its next event owns no buffer beyond this string's small capacity.
@@ -288,6 +380,9 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
       ctx.client_gone = true;
       break;
     }
+    // The relay ended the stream (its in-band error went out with the last write): nothing
+    // more of this upstream body is read, and the connection is not reused.
+    if (relay->fault() != adapters::RelayFault::none) break;
   }
   stop_watch();
   if (relay->usage()) {
@@ -298,6 +393,12 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     ctx.error = "client_closed";
     co_return;  // dropping conn closes the upstream request
   }
+  if (relay->fault() != adapters::RelayFault::none) {
+    record_fault(*relay, route, worker.index, ctx);
+    conn.reset();
+    if (head_sent) co_await session.end_stream(ctx);
+    co_return;
+  }
   if (!ec) worker.pool.release(std::move(conn));
   std::string_view tail;
   if (ec) {
@@ -307,6 +408,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     tail = relay->on_error(error);  // in-band: the stream has started
   } else {
     tail = relay->on_end();
+    if (relay->fault() != adapters::RelayFault::none) record_fault(*relay, route, worker.index, ctx);
   }
   if (!head_sent) {
     if (!co_await session.begin_stream(ctx, "text/event-stream", tail)) co_return;
@@ -360,7 +462,7 @@ net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> 
     co_await session.write_json(ctx, 200, std::move(translated.value().body));
     co_return;
   }
-  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx);
+  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx, session.runtime().config.server.max_upstream_event_bytes);
   bool ok = co_await session.begin_stream(ctx, "text/event-stream") &&
             co_await session.write_chunk(ctx, relay->on_data(reply->role_event()));
   std::size_t sent = 0;

@@ -109,6 +109,8 @@ listen: "[::1]:8080"
 workers: 3
 max_body_bytes: 1000
 max_header_bytes: 16KiB
+max_upstream_event_bytes: 1MiB
+max_upstream_body_bytes: 8MiB
 read_timeout_ms: 1000
 keepalive_timeout_ms: 2000
 drain_timeout_ms: 0
@@ -142,6 +144,8 @@ models:
   CHECK(c.server.workers == 3);
   CHECK(c.server.max_body_bytes == 1000);
   CHECK(c.server.max_header_bytes == 16 * 1024);
+  CHECK(c.server.max_upstream_event_bytes == 1 << 20);
+  CHECK(c.server.max_upstream_body_bytes == 8 << 20);
   CHECK(c.server.read_timeout == std::chrono::milliseconds(1000));
   CHECK(c.server.keepalive_timeout == std::chrono::milliseconds(2000));
   CHECK(c.server.drain_timeout == std::chrono::milliseconds(0));
