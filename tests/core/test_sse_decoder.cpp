@@ -393,3 +393,48 @@ TEST_CASE("several events in one feed report their own end offsets", "[sse]") {
   CHECK(ends[2] == 32);
   CHECK(chunk.substr(ends[2]) == "data: partial");
 }
+
+TEST_CASE("SSE decoder: a line that never ends stops the decoding at the limit, holding no more") {
+  SseDecoder decoder(/*max_event_bytes=*/1000);
+  std::vector<std::string> seen;
+  auto on_event = [&](const SseEvent& e) { seen.emplace_back(e.data); };
+  decoder.feed("data: first\n\n", on_event);
+  REQUIRE(seen.size() == 1);
+  // "data: " and then bytes with no newline, read by read.
+  decoder.feed("data: ", on_event);
+  for (int i = 0; i < 20 && !decoder.overflowed(); ++i) decoder.feed(std::string(100, 'x'), on_event);
+  REQUIRE(decoder.overflowed());
+  // The line began in an earlier read: nothing of the read that overflowed came before it.
+  CHECK(decoder.overflow_offset() == 0);
+  // Whatever follows is not decoded.
+  decoder.feed("\n\ndata: later\n\n", on_event);
+  CHECK(seen.size() == 1);
+}
+
+TEST_CASE("SSE decoder: the limit covers an event's data across lines, and lines inside one read") {
+  SseDecoder many_lines(100);
+  std::string event;
+  for (int i = 0; i < 20; ++i) event += "data: 0123456789\n";
+  event += "\n";
+  bool dispatched = false;
+  many_lines.feed(event, [&](const SseEvent&) { dispatched = true; });
+  CHECK(many_lines.overflowed());
+  CHECK_FALSE(dispatched);
+
+  // A whole oversized line inside one read: the lines before it are complete and were decoded.
+  SseDecoder one_read(100);
+  std::vector<std::string> seen;
+  const std::string before = "data: a\n\n: keep-alive\n";
+  one_read.feed(before + "data: " + std::string(200, 'y') + "\n\n",
+                [&](const SseEvent& e) { seen.emplace_back(e.data); });
+  CHECK(one_read.overflowed());
+  CHECK(one_read.overflow_offset() == before.size());
+  CHECK(seen == std::vector<std::string>{"a"});
+
+  // Under the limit, the same shapes decode as always.
+  SseDecoder roomy(10000);
+  std::size_t events = 0;
+  roomy.feed(event + "data: " + std::string(200, 'y') + "\n\n", [&](const SseEvent&) { ++events; });
+  CHECK_FALSE(roomy.overflowed());
+  CHECK(events == 2);
+}
