@@ -229,6 +229,15 @@ net::awaitable<void> HttpSession::run() {
       break;
     }
 
+    // RFC 9112 §6.1, §6.3: a request whose Transfer-Encoding does not end in chunked, or an
+    // HTTP/1.0 request with one, has no length that can be trusted (Beast would read such a
+    // body to the connection's end); no other transfer coding is decoded either. Refused,
+    // and the connection closed.
+    if (!hec && parser->get().count(http::field::transfer_encoding) != 0 &&
+        (!beast::iequals(parser->get()[http::field::transfer_encoding], "chunked") ||
+         parser->get().version() < 11)) {
+      hec = http::error::bad_transfer_encoding;
+    }
     RequestContext ctx;
     bool read_ok = !hec;
     if (read_ok) {

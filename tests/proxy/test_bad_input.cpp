@@ -116,3 +116,55 @@ TEST_CASE("a client that stalls mid-request does not hold up other clients") {
   }
   stalled.join();
 }
+
+TEST_CASE("request framing that cannot be trusted is refused and nothing of it goes upstream") {
+  GatewayFixture gw;
+  const std::string body = chat_body("gpt-test");
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", body.size());
+  const std::string chunked_body = std::string(size) + "\r\n" + body + "\r\n0\r\n\r\n";
+  struct Case {
+    const char* what;
+    std::string request;
+  };
+  const std::vector<Case> cases = {
+      {"a transfer coding other than chunked",
+       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n" + body},
+      {"chunked not last", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n" + chunked_body},
+      {"a coding before chunked", "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" + chunked_body},
+      {"Transfer-Encoding in HTTP/1.0", "POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_body},
+      {"Content-Length with Transfer-Encoding",
+       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_body},
+      {"a chunk extension that never ends",
+       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=" + std::string(64 * 1024, 'a')},
+      {"a trailer line that never ends",
+       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size) + "\r\n" +
+           body + "\r\n0\r\nX-Trailer: " + std::string(64 * 1024, 't')},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    // Followed by a second, well-formed request that must not be served from the same bytes.
+    const std::string answer = raw_exchange(gw.port, c.request + "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", 10s);
+    CHECK(answer.starts_with("HTTP/1.1 400"));
+    CHECK(answer.find("Connection: close") != std::string::npos);
+    CHECK(answer.find("HTTP/1.1 200") == std::string::npos);
+  }
+  CHECK(gw.mock_stats().at("requests").as_int64() == 0);
+  // A well-formed chunked request, with trailers, is served.
+  const std::string ok = raw_exchange(
+      gw.port, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                   std::string(size) + "\r\n" + body + "\r\n0\r\nX-Checksum: 1\r\n\r\n");
+  CHECK(ok.starts_with("HTTP/1.1 200"));
+  CHECK(gw.mock_stats().at("requests").as_int64() == 1);
+}
+
+TEST_CASE("empty lines before a request line are ignored") {
+  GatewayFixture gw;
+  const std::string body = chat_body("gpt-test");
+  const std::string answer = raw_exchange(
+      gw.port, "\r\n\r\nPOST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n" + body);
+  CHECK(answer.starts_with("HTTP/1.1 200"));
+  // Nothing but empty lines is not a request.
+  CHECK(raw_exchange(gw.port, std::string(200, '\n')).starts_with("HTTP/1.1 400"));
+}
