@@ -72,9 +72,11 @@ class WholeLines {
   void drop() { std::string().swap(held_); }
 
  private:
+  // A plain loop: find_last_of calls memchr once per byte it looks at.
   static std::size_t whole_lines_end(std::string_view piece) {
-    const std::size_t last = piece.find_last_of("\r\n");
-    return last == std::string_view::npos ? 0 : last + 1;
+    std::size_t end = piece.size();
+    while (end > 0 && piece[end - 1] != '\n' && piece[end - 1] != '\r') --end;
+    return end;
   }
   std::string held_;
   std::string out_;
@@ -102,9 +104,13 @@ class ChatPassthroughRelay final : public StreamRelay {
     std::size_t cursor = 0;
     decoder_.feed(piece, [&](const core::SseEvent& event) {
       bool drop = false;
-      if (!final_seen_) final_seen_ = is_final_chunk(event.data);
+      if (!final_seen_) final_seen_ = event.data == "[DONE]" || event.data.starts_with("{\"error\"");
       if (event.data.find("\"usage\"") != std::string_view::npos) {
         if (auto u = core::extract_openai_usage(event.data)) {
+          // The gateway always asks a chat stream for usage, which comes after the last
+          // choice: the answer is complete even if [DONE] never follows (some
+          // OpenAI-compatible servers omit it).
+          final_seen_ = true;
           usage_ = *u;
           drop = filter_ && core::is_openai_usage_only_chunk(event.data);
         }
@@ -150,19 +156,6 @@ class ChatPassthroughRelay final : public StreamRelay {
   }
 
  private:
-  // [DONE], a chunk with a finish_reason (some OpenAI-compatible servers omit [DONE]) or an
-  // error chunk: the provider ended its answer, rather than the stream being cut.
-  static bool is_final_chunk(std::string_view data) {
-    if (data == "[DONE]" || data.starts_with("{\"error\"")) return true;
-    for (std::size_t at = data.find("\"finish_reason\""); at != std::string_view::npos;
-         at = data.find("\"finish_reason\"", at + 1)) {
-      std::size_t i = at + 15;
-      while (i < data.size() && (data[i] == ' ' || data[i] == ':')) ++i;
-      if (i < data.size() && data[i] == '"') return true;  // a reason, not null
-    }
-    return false;
-  }
-
   bool filter_;
   core::SseDecoder decoder_;
   std::size_t max_event_bytes_;

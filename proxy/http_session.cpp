@@ -209,19 +209,11 @@ net::awaitable<void> HttpSession::run() {
     // Between requests the connection may sit idle for the keep-alive time; from the first
     // byte of a request on, only the read timeout, so a request cannot be trickled in for
     // the whole keep-alive time.
-    idle_ = true;
-    const beast::error_code wec = co_await wait_for_request(first ? server.read_timeout : server.keepalive_timeout);
+    std::size_t head_bytes = 0;  // what the parser took for the request line and header
+    beast::error_code hec =
+        co_await read_request_head(*parser, first ? server.read_timeout : server.keepalive_timeout, head_bytes);
     idle_ = false;
     first = false;
-    beast::error_code hec = wec;
-    std::size_t head_bytes = 0;  // what the parser took for the request line and header
-    if (!hec) {
-      deadline_.expires_after(server.read_timeout);
-      beast::error_code hec0;
-      std::tie(hec0, head_bytes) = co_await http::async_read_header(socket_, buffer_, *parser, kAsTuple);
-      deadline_.clear();
-      hec = deadline_.translate(hec0);
-    }
     // A clean close, a timeout or a drain between requests needs no answer.
     if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
         hec == net::error::operation_aborted || hec == net::error::connection_reset ||
@@ -328,28 +320,58 @@ net::awaitable<void> HttpSession::run() {
   socket_.close(ec);
 }
 
-net::awaitable<beast::error_code> HttpSession::wait_for_request(Clock::duration timeout) {
-  // Empty lines before a request line are ignored (RFC 9112 §2.2), a few of them: a peer
-  // sending nothing else is not starting a request.
+net::awaitable<beast::error_code> HttpSession::read_request_head(http::request_parser<http::string_body>& parser,
+                                                                Clock::duration idle_timeout,
+                                                                std::size_t& head_bytes) {
+  // Up to the first byte of the request: idle. Empty lines before a request line are ignored
+  // (RFC 9112 §2.2), a few of them: a peer sending nothing else is not starting a request.
+  idle_ = true;
   std::size_t empty_line_bytes = 0;
   for (;;) {
-    auto data = buffer_.data();
+    const auto data = buffer_.data();
     const char* p = static_cast<const char*>(data.data());
     std::size_t skip = 0;
     while (skip < data.size() && (p[skip] == '\r' || p[skip] == '\n')) ++skip;
     buffer_.consume(skip);
     empty_line_bytes += skip;
     if (empty_line_bytes > kMaxEmptyLineBytes) co_return http::error::bad_method;
-    if (buffer_.size() != 0) co_return beast::error_code{};
-    deadline_.expires_after(timeout);
-    // The same read size Beast's parser would ask for, so the first read of a request is the
-    // one read a small request needs.
+    if (buffer_.size() != 0) break;
+    deadline_.expires_after(idle_timeout);
+    // The read size Beast's own reader would ask for: one read serves a small request whole.
     const std::size_t room = std::max<std::size_t>(512, buffer_.capacity() - buffer_.size());
     auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(room), kAsTuple);
     deadline_.clear();
     buffer_.commit(n);
     if (ec) co_return deadline_.translate(ec == net::error::eof ? beast::error_code(http::error::end_of_stream) : ec);
   }
+  idle_ = false;
+  // From the first byte on, the read timeout. The parser is fed here rather than through
+  // http::async_read_header, whose completion would be posted once more when the head is
+  // already in the buffer (the usual case: it came with the first read).
+  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
+  parser.eager(false);  // stop at the end of the head, as http::async_read_header would
+  for (;;) {
+    beast::error_code ec;
+    const std::size_t used = parser.put(buffer_.data(), ec);
+    buffer_.consume(used);
+    head_bytes += used;
+    if (!ec && parser.is_header_done()) break;
+    if (ec && ec != http::error::need_more) {
+      deadline_.clear();
+      co_return ec;
+    }
+    if (!ec && used > 0) continue;  // the parser took part of the head: feed it the rest
+    const std::size_t room = std::max<std::size_t>(512, buffer_.capacity() - buffer_.size());
+    auto [rec, n] = co_await socket_.async_read_some(buffer_.prepare(room), kAsTuple);
+    buffer_.commit(n);
+    if (rec) {
+      deadline_.clear();
+      // A client gone mid-head gets no answer, as before a request.
+      co_return deadline_.translate(rec == net::error::eof ? beast::error_code(http::error::end_of_stream) : rec);
+    }
+  }
+  deadline_.clear();
+  co_return beast::error_code{};
 }
 
 net::awaitable<beast::error_code> HttpSession::read_chunked_body(std::string& body, std::size_t max_trailer_bytes) {

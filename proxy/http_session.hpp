@@ -52,8 +52,11 @@ class HttpSession {
   // stays alive under a stream).
   net::awaitable<void> handle(Request& request, RequestContext& ctx);
   net::awaitable<void> discard_and_close();
-  // Waits up to `timeout` for the first byte of the next request, skipping empty lines.
-  net::awaitable<beast::error_code> wait_for_request(Clock::duration timeout);
+  // Reads the next request's line and header into `parser`: waits up to `idle_timeout` for
+  // its first byte (skipping empty lines), then up to the read timeout for the rest.
+  // `head_bytes` gets what the head took.
+  net::awaitable<beast::error_code> read_request_head(http::request_parser<http::string_body>& parser,
+                                                      Clock::duration idle_timeout, std::size_t& head_bytes);
   // Reads a chunked request body into `body` with bounded size lines and trailer section
   // (core::HttpBodyDecoder); bad framing leaves its reason in chunked_error_.
   net::awaitable<beast::error_code> read_chunked_body(std::string& body, std::size_t max_trailer_bytes);

@@ -154,12 +154,13 @@ TEST_CASE("relay limits: a pass-through stream that ends before its final event 
     CHECK(r->fault() == RelayFault::truncated);
     CHECK(ends_in_error(p, client_view(out), kTruncated));
   }
-  // A chat stream whose last chunk had a finish_reason but no [DONE] (some OpenAI-compatible
-  // servers) is complete.
+  // A chat stream that sent its usage chunk (which the gateway always asks for, and which
+  // follows the last choice) but no [DONE] (some OpenAI-compatible servers) is complete.
   auto chat = relay(Protocol::openai_chat, Protocol::openai_chat, 1u << 20);
   (void)chat->on_data(opening(Protocol::openai_chat));
   (void)chat->on_data(
-      "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\": \"stop\"}]}\n\n");
+      "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+      "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n");
   CHECK(chat->on_end().empty());
   CHECK(chat->fault() == RelayFault::none);
   // A provider's error event is its answer, not a cut.
