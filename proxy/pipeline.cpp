@@ -55,6 +55,12 @@ core::GatewayError error_for(const beast::error_code& ec, const Route& route) {
     return core::upstream_timeout("The upstream provider '" + route.provider->name +
                                   "' did not answer in time.");
   }
+  if (classify(ec) == metrics::UpstreamError::protocol) {
+    // It answered, but not in HTTP the gateway can read (a bad status line, an endless
+    // head, broken chunks): not a connection that failed.
+    return core::bad_upstream_response("The upstream provider '" + route.provider->name +
+                                       "' sent a malformed HTTP response: " + ec.message() + ".");
+  }
   return core::upstream_unreachable("The connection to the upstream provider '" +
                                     route.provider->name + "' failed: " + ec.message() + ".");
 }
