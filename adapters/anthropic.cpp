@@ -942,15 +942,9 @@ class MessagesStreamDecoder final : public StreamDecoder {
     const std::size_t mark = out.size();
     UpstreamReader r;
     const JsonPath at;
-    std::string type = r.string_or_empty(data, "type", at);
-    if (type.empty()) type = std::string(event.type);
+    const json::string* type_member = r.string(data, "type", at);
+    const std::string_view type = type_member && !type_member->empty() ? std::string_view(*type_member) : event.type;
 
-    if (type == "error") {
-      // The provider's own failure is reported as it is, however its fields are typed.
-      on_error(data, out);
-      failed_ = true;
-      return;
-    }
     if (type == "message_start") {
       on_message_start(r, data, out);
     } else if (type == "content_block_start") {
@@ -961,6 +955,11 @@ class MessagesStreamDecoder final : public StreamDecoder {
       on_message_delta(r, data, out);
     } else if (type == "message_stop") {
       stopped_ = true;
+    } else if (type == "error") {
+      // The provider's own failure is reported as it is, however its fields are typed.
+      on_error(data, out);
+      failed_ = true;
+      return;
     }
     // ping, content_block_stop and unknown events carry nothing to translate.
     if (!r.ok()) fail(r.error(), mark, out);
@@ -1042,7 +1041,7 @@ class MessagesStreamDecoder final : public StreamDecoder {
         return cursor.read_int(index);
       }
       // The general reader goes by this type rather than the event's name: read it as it would.
-      if (core::key_is(key, "type")) return cursor.read_string(event_type) && event_type == "content_block_delta";
+      if (core::key_is(key, "type")) return cursor.read_string(event_type) && core::key_is(event_type, "content_block_delta");
       if (!core::key_is(key, "delta")) return true;
       has_delta = true;
       return cursor.for_each_member([&](std::string_view field) {
