@@ -257,10 +257,11 @@ std::optional<Part> decode_part(UpstreamReader& r, const json::object& p, const 
 }
 
 // The first candidate of an answer or a stream chunk: each of its parts in canonical form
-// goes to `on_part`, its finishReason (empty when none) to `finish_reason`. False when there
-// is no candidate.
+// goes to `on_part(Part&)` (which may move from it), its finishReason (empty when none; valid
+// while `root` is) to `finish_reason`. False when there is no candidate.
 template <class OnPart>
-bool read_first_candidate(UpstreamReader& r, const json::object& root, std::string& finish_reason, OnPart&& on_part) {
+bool read_first_candidate(UpstreamReader& r, const json::object& root, std::string_view& finish_reason,
+                          OnPart&& on_part) {
   const JsonPath at;
   const json::array* candidates = r.array(root, "candidates", at);
   if (!candidates || candidates->empty()) return false;
@@ -276,11 +277,11 @@ bool read_first_candidate(UpstreamReader& r, const json::object& root, std::stri
         const JsonPath part_at = parts_at.element(i);
         const json::object* p = r.element_object((*parts)[i], part_at);
         if (!p) break;
-        if (std::optional<Part> part = decode_part(r, *p, part_at)) on_part(std::move(*part));
+        if (std::optional<Part> part = decode_part(r, *p, part_at)) on_part(*part);
       }
     }
   }
-  finish_reason = r.string_or_empty(*candidate, "finishReason", candidate_at);
+  if (const json::string* reason = r.string(*candidate, "finishReason", candidate_at)) finish_reason = *reason;
   return true;
 }
 
@@ -342,19 +343,16 @@ class GeminiStreamDecoder final : public StreamDecoder {
     }
     UpstreamReader r;
     const JsonPath at;
-    // Every chunk repeats them; each is checked, the first one's are kept.
-    const json::string* id = r.string(*root, "responseId", at);
-    const json::string* model = r.string(*root, "modelVersion", at);
     if (!started_) {
       started_ = true;
       StreamEvent start;
       start.kind = StreamEvent::Kind::start;
-      if (id) start.id = std::string(*id);
-      if (model) start.model = std::string(*model);
+      start.id = r.string_or_empty(*root, "responseId", at);
+      start.model = r.string_or_empty(*root, "modelVersion", at);
       out.push_back(std::move(start));
     }
-    std::string reason;
-    if (read_first_candidate(r, *root, reason, [&](Part part) { on_part(std::move(part), out); })) {
+    std::string_view reason;
+    if (read_first_candidate(r, *root, reason, [&](Part& part) { on_part(part, out); })) {
       if (!reason.empty() && !finished_) {
         finished_ = true;
         StreamEvent finish;
@@ -390,7 +388,7 @@ class GeminiStreamDecoder final : public StreamDecoder {
   }
 
  private:
-  void on_part(Part part, std::vector<StreamEvent>& out) {
+  void on_part(Part& part, std::vector<StreamEvent>& out) {
     StreamEvent e;
     switch (part.kind) {
       case Part::Kind::tool_call:
@@ -515,8 +513,8 @@ Decoded<Response> decode_gemini_response(std::string_view body) {
   response.id = r.string_or_empty(root, "responseId", at);
   response.model = r.string_or_empty(root, "modelVersion", at);
   bool saw_call = false;
-  std::string reason;
-  if (read_first_candidate(r, root, reason, [&](Part part) {
+  std::string_view reason;
+  if (read_first_candidate(r, root, reason, [&](Part& part) {
         saw_call = saw_call || part.kind == Part::Kind::tool_call;
         response.content.push_back(std::move(part));
       })) {

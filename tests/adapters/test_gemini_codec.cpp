@@ -326,7 +326,6 @@ TEST_CASE("Gemini stream: a chunk with a field of the wrong JSON type ends the s
       {R"({"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":true}]})", "candidates[0].finishReason"},
       {R"({"candidates":[{"content":{"parts":[{"text":"x"}]}}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":"1"}})",
        "usageMetadata.candidatesTokenCount"},
-      {R"({"candidates":[{"content":{"parts":[{"text":"x"}]}}],"responseId":7})", "responseId"},
   };
   for (const auto& [chunk, field] : wrong) {
     INFO(chunk);
@@ -339,4 +338,9 @@ TEST_CASE("Gemini stream: a chunk with a field of the wrong JSON type ends the s
   const auto root = decode_stream(first + "data: [1]\n\n" + later);
   REQUIRE(root.size() == 3);
   CHECK(root[2].error.code == "bad_upstream_response");
+
+  // The first chunk's id and model start the answer.
+  const auto id = decode_stream("data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]}}],\"responseId\":7}\n\n" + later);
+  REQUIRE(id.size() == 1);
+  check_stream_refused(id, "responseId");
 }
