@@ -51,12 +51,6 @@ std::optional<double> as_number(const json::value& v) {
   return std::nullopt;
 }
 
-std::int64_t int_or_zero(const json::object& object, std::string_view key) {
-  const json::value* v = member(object, key);
-  if (!v) return 0;
-  return as_int(*v).value_or(0);
-}
-
 std::optional<json::value> parse_json(std::string_view text) {
   boost::system::error_code ec;
   json::value parsed = json::parse(text, ec);
@@ -130,11 +124,18 @@ core::Usage usage_from_anthropic(std::int64_t input, std::int64_t cache_creation
   return u;
 }
 
+// A provider's usage object at `at`, its counts' types checked by `r`.
+core::Usage usage_from_anthropic(UpstreamReader& r, const json::object& usage, const JsonPath& at) {
+  return usage_from_anthropic(r.integer_or_zero(usage, "input_tokens", at),
+                              r.integer_or_zero(usage, "cache_creation_input_tokens", at),
+                              r.integer_or_zero(usage, "cache_read_input_tokens", at),
+                              r.integer_or_zero(usage, "output_tokens", at));
+}
+
+// For pass-through, where the gateway only counts: a count of the wrong type counts as absent.
 core::Usage usage_from_anthropic(const json::object& usage) {
-  return usage_from_anthropic(int_or_zero(usage, "input_tokens"),
-                              int_or_zero(usage, "cache_creation_input_tokens"),
-                              int_or_zero(usage, "cache_read_input_tokens"),
-                              int_or_zero(usage, "output_tokens"));
+  UpstreamReader lenient;
+  return usage_from_anthropic(lenient, usage, JsonPath());
 }
 
 std::int64_t anthropic_input_tokens(const core::Usage& u) {
@@ -151,16 +152,16 @@ json::object usage_to_anthropic(const core::Usage& u) {
 }
 
 // Overwrites the fields an Anthropic usage object carries (message_delta's usage is cumulative:
-// a present field replaces, an absent one keeps the earlier value).
-core::Usage merge_anthropic_usage(const core::Usage& before, const json::object& usage) {
+// a present field replaces, an absent one keeps the earlier value). `r` checks the counts'
+// types; the object sits at `at`.
+core::Usage merge_anthropic_usage(UpstreamReader& r, const core::Usage& before, const json::object& usage,
+                                  const JsonPath& at) {
   std::int64_t input = anthropic_input_tokens(before);
   std::int64_t cache_creation = before.cache_creation_tokens;
   std::int64_t cache_read = before.cached_prompt_tokens;
   std::int64_t output = before.completion_tokens;
   const auto take = [&](std::string_view key, std::int64_t& field) {
-    const json::value* v = member(usage, key);
-    if (!v) return;
-    if (auto n = as_int(*v)) field = *n;
+    if (auto n = r.integer(usage, key, at)) field = *n;
   };
   take("input_tokens", input);
   take("cache_creation_input_tokens", cache_creation);
@@ -169,6 +170,12 @@ core::Usage merge_anthropic_usage(const core::Usage& before, const json::object&
   core::Usage merged = usage_from_anthropic(input, cache_creation, cache_read, output);
   merged.reasoning_tokens = before.reasoning_tokens;
   return merged;
+}
+
+// For pass-through, where the gateway only counts: a count of the wrong type counts as absent.
+core::Usage merge_anthropic_usage(const core::Usage& before, const json::object& usage) {
+  UpstreamReader lenient;
+  return merge_anthropic_usage(lenient, before, usage, JsonPath());
 }
 
 std::string_view anthropic_error_type(int status) {
@@ -800,45 +807,56 @@ std::string encode_messages_request(const Request& request, std::string_view ups
 
 Decoded<Response> decode_messages_response(std::string_view body) {
   const ScratchDocument doc(body);
-  if (!doc.value() || !doc.value()->is_object()) {
-    return core::fail(upstream_error(502, "upstream returned a Messages response that is not a JSON object", {}));
+  if (!doc.value()) return core::fail(bad_upstream_answer("the Messages response is not JSON"));
+  if (!doc.value()->is_object()) {
+    return core::fail(bad_upstream_answer("the Messages response must be a JSON object, not " +
+                                          std::string(json_kind_name(*doc.value()))));
   }
   const json::object& root = doc.value()->get_object();
+  UpstreamReader r;
+  const JsonPath at;
   Response response;
-  response.id = string_or_empty(root, "id");
-  response.model = string_or_empty(root, "model");
-  if (const json::value* content = member(root, "content"); content && content->is_array()) {
-    for (const json::value& item : content->get_array()) {
-      const json::object* block = item.if_object();
-      if (!block) continue;
-      const std::string type = string_or_empty(*block, "type");
+  response.id = r.string_or_empty(root, "id", at);
+  response.model = r.string_or_empty(root, "model", at);
+  if (const json::array* content = r.array(root, "content", at)) {
+    const JsonPath content_at = at.member("content");
+    for (std::size_t i = 0; i < content->size() && r.ok(); ++i) {
+      const JsonPath block_at = content_at.element(i);
+      const json::object* block = r.element_object((*content)[i], block_at);
+      if (!block) break;
+      const json::string* type = r.string(*block, "type", block_at);
+      if (!type) {
+        r.refuse(block_at.member("type"), "is required");
+        break;
+      }
       Part part;
-      if (type == "text") {
-        part.text = string_or_empty(*block, "text");
-      } else if (type == "tool_use") {
+      if (*type == "text") {
+        part.text = r.string_or_empty(*block, "text", block_at);
+      } else if (*type == "tool_use") {
         part.kind = Part::Kind::tool_call;
-        part.id = string_or_empty(*block, "id");
-        part.name = string_or_empty(*block, "name");
-        const json::value* input = member(*block, "input");
-        part.arguments = input && !input->is_null() ? json::serialize(*input) : "{}";
-      } else if (type == "thinking") {
+        part.id = r.string_or_empty(*block, "id", block_at);
+        part.name = r.string_or_empty(*block, "name", block_at);
+        const json::object* input = r.object(*block, "input", block_at);
+        part.arguments = input ? json::serialize(*input) : "{}";
+      } else if (*type == "thinking") {
         part.kind = Part::Kind::thinking;
-        part.text = string_or_empty(*block, "thinking");
-        part.signature = string_or_empty(*block, "signature");
-      } else if (type == "redacted_thinking") {
+        part.text = r.string_or_empty(*block, "thinking", block_at);
+        part.signature = r.string_or_empty(*block, "signature", block_at);
+      } else if (*type == "redacted_thinking") {
         part.kind = Part::Kind::redacted_thinking;
-        part.signature = string_or_empty(*block, "data");
+        part.signature = r.string_or_empty(*block, "data", block_at);
       } else {
-        continue;
+        continue;  // server tools' blocks and anything new: nothing to translate
       }
       response.content.push_back(std::move(part));
     }
   }
-  response.finish = finish_from_stop_reason(string_or_empty(root, "stop_reason"));
-  response.stop_sequence = string_or_empty(root, "stop_sequence");
-  if (const json::value* usage = member(root, "usage"); usage && usage->is_object()) {
-    response.usage = usage_from_anthropic(usage->get_object());
+  response.finish = finish_from_stop_reason(r.string_or_empty(root, "stop_reason", at));
+  response.stop_sequence = r.string_or_empty(root, "stop_sequence", at);
+  if (const json::object* usage = r.object(root, "usage", at)) {
+    response.usage = usage_from_anthropic(r, *usage, at.member("usage"));
   }
+  if (!r.ok()) return core::fail(bad_upstream_answer(r.error()));
   return response;
 }
 
@@ -910,66 +928,98 @@ namespace {
 class MessagesStreamDecoder final : public StreamDecoder {
  public:
   void on_event(const core::SseEvent& event, std::vector<StreamEvent>& out) override {
+    if (failed_) return;
     if (event.type == "content_block_delta" && on_common_delta(event.data, out)) return;
     const EventDocument doc(event.data);
-    if (!doc.object()) return;
+    if (!doc.value()) return;
+    if (!doc.object()) {
+      fail("an event must be a JSON object, not " + std::string(json_kind_name(*doc.value())), out.size(), out);
+      return;
+    }
     const json::object& data = *doc.object();
-    std::string type = string_or_empty(data, "type");
-    if (type.empty()) type = std::string(event.type);
+    // The general reader: every type checked. What it emits before a wrong field is taken
+    // back, so the client sees the error in its place.
+    const std::size_t mark = out.size();
+    UpstreamReader r;
+    const JsonPath at;
+    const json::string* type_member = r.string(data, "type", at);
+    const std::string_view type = type_member && !type_member->empty() ? std::string_view(*type_member) : event.type;
 
     if (type == "message_start") {
-      on_message_start(data, out);
+      on_message_start(r, data, out);
     } else if (type == "content_block_start") {
-      on_block_start(data, out);
+      on_block_start(r, data, out);
     } else if (type == "content_block_delta") {
-      on_block_delta(data, out);
+      on_block_delta(r, data, out);
     } else if (type == "message_delta") {
-      on_message_delta(data, out);
+      on_message_delta(r, data, out);
+    } else if (type == "message_stop") {
+      stopped_ = true;
     } else if (type == "error") {
+      // The provider's own failure is reported as it is, however its fields are typed.
       on_error(data, out);
+      failed_ = true;
+      return;
     }
-    // ping, content_block_stop, message_stop and unknown events carry nothing to translate.
+    // ping, content_block_stop and unknown events carry nothing to translate.
+    if (!r.ok()) fail(r.error(), mark, out);
+  }
+
+  // message_stop is the last event of every Messages stream: without it the answer was cut.
+  void on_end(std::vector<StreamEvent>& out) override {
+    if (failed_ || stopped_) return;
+    failed_ = true;
+    StreamEvent& e = out.emplace_back();
+    e.kind = StreamEvent::Kind::error;
+    e.error = truncated_upstream_stream();
   }
 
  private:
-  void on_message_start(const json::object& data, std::vector<StreamEvent>& out) {
-    const json::value* message = member(data, "message");
-    if (!message || !message->is_object()) return;
-    const json::object& m = message->get_object();
+  void on_message_start(UpstreamReader& r, const json::object& data, std::vector<StreamEvent>& out) {
+    const JsonPath at;
+    const json::object* message = r.object(data, "message", at);
+    if (!message) return;
+    const json::object& m = *message;
+    const JsonPath message_at = at.member("message");
     StreamEvent start;
     start.kind = StreamEvent::Kind::start;
-    start.id = string_or_empty(m, "id");
-    start.model = string_or_empty(m, "model");
+    start.id = r.string_or_empty(m, "id", message_at);
+    start.model = r.string_or_empty(m, "model", message_at);
     out.push_back(std::move(start));
-    if (const json::value* usage = member(m, "usage"); usage && usage->is_object()) {
-      usage_ = merge_anthropic_usage(usage_, usage->get_object());
+    if (const json::object* usage = r.object(m, "usage", message_at)) {
+      usage_ = merge_anthropic_usage(r, usage_, *usage, message_at.member("usage"));
       emit_usage(out);
     }
   }
 
-  void on_block_start(const json::object& data, std::vector<StreamEvent>& out) {
-    const json::value* index = member(data, "index");
-    const json::value* block = member(data, "content_block");
-    if (!index || !block || !block->is_object()) return;
-    const std::int64_t block_index = as_int(*index).value_or(-1);
-    const json::object& b = block->get_object();
-    const std::string type = string_or_empty(b, "type");
-    if (type == "text") {
-      push_text(StreamEvent::Kind::text, string_or_empty(b, "text"), out);
-    } else if (type == "thinking") {
-      push_text(StreamEvent::Kind::thinking, string_or_empty(b, "thinking"), out);
-      push_text(StreamEvent::Kind::thinking_signature, string_or_empty(b, "signature"), out);
-    } else if (type == "tool_use") {
+  void on_block_start(UpstreamReader& r, const json::object& data, std::vector<StreamEvent>& out) {
+    const JsonPath at;
+    const std::optional<std::int64_t> index = r.integer(data, "index", at);
+    const json::object* block = r.object(data, "content_block", at);
+    if (!index || !block) return;
+    const json::object& b = *block;
+    const JsonPath block_at = at.member("content_block");
+    const json::string* type = r.string(b, "type", block_at);
+    if (!type) {
+      r.refuse(block_at.member("type"), "is required");
+      return;
+    }
+    if (*type == "text") {
+      push_text(StreamEvent::Kind::text, r.string_or_empty(b, "text", block_at), out);
+    } else if (*type == "thinking") {
+      push_text(StreamEvent::Kind::thinking, r.string_or_empty(b, "thinking", block_at), out);
+      push_text(StreamEvent::Kind::thinking_signature, r.string_or_empty(b, "signature", block_at), out);
+    } else if (*type == "tool_use") {
       const int tool_index = next_tool_index_++;
-      tool_blocks_[block_index] = tool_index;
+      tool_blocks_[*index] = tool_index;
       StreamEvent start;
       start.kind = StreamEvent::Kind::tool_call_start;
       start.index = tool_index;
-      start.id = string_or_empty(b, "id");
-      start.name = string_or_empty(b, "name");
+      start.id = r.string_or_empty(b, "id", block_at);
+      start.name = r.string_or_empty(b, "name", block_at);
       // Anthropic sends input:{} and then the arguments as deltas; a non-empty object here is
       // the whole input already.
-      if (const json::value* input = member(b, "input"); input && input->is_object() && !input->get_object().empty()) {
+      if (const json::object* input = r.object(b, "input", block_at); input && !input->empty()) {
         start.text = json::serialize(*input);
       }
       out.push_back(std::move(start));
@@ -984,12 +1034,14 @@ class MessagesStreamDecoder final : public StreamDecoder {
     core::JsonCursor cursor(data, scratch);
     std::int64_t index = 0;
     bool has_index = false, has_delta = false;
-    std::string_view type, text, thinking, signature, partial_json;
+    std::string_view event_type = "content_block_delta", type, text, thinking, signature, partial_json;
     const bool read = cursor.for_each_member([&](std::string_view key) {
       if (core::key_is(key, "index")) {
         has_index = true;
         return cursor.read_int(index);
       }
+      // The general reader goes by this type rather than the event's name: read it as it would.
+      if (core::key_is(key, "type")) return cursor.read_string(event_type) && core::key_is(event_type, "content_block_delta");
       if (!core::key_is(key, "delta")) return true;
       has_delta = true;
       return cursor.for_each_member([&](std::string_view field) {
@@ -1022,23 +1074,28 @@ class MessagesStreamDecoder final : public StreamDecoder {
     return true;
   }
 
-  void on_block_delta(const json::object& data, std::vector<StreamEvent>& out) {
-    const json::value* index = member(data, "index");
-    const json::value* delta = member(data, "delta");
-    if (!index || !delta || !delta->is_object()) return;
-    const json::object& d = delta->get_object();
-    const std::string type = string_or_empty(d, "type");
-    if (type == "text_delta") {
-      push_text(StreamEvent::Kind::text, string_or_empty(d, "text"), out);
-    } else if (type == "thinking_delta") {
-      push_text(StreamEvent::Kind::thinking, string_or_empty(d, "thinking"), out);
-    } else if (type == "signature_delta") {
-      push_text(StreamEvent::Kind::thinking_signature, string_or_empty(d, "signature"), out);
-    } else if (type == "input_json_delta") {
-      auto tool = tool_blocks_.find(as_int(*index).value_or(-1));
-      if (tool == tool_blocks_.end()) return;
-      std::string fragment = string_or_empty(d, "partial_json");
-      if (fragment.empty()) return;
+  void on_block_delta(UpstreamReader& r, const json::object& data, std::vector<StreamEvent>& out) {
+    const JsonPath at;
+    const std::optional<std::int64_t> index = r.integer(data, "index", at);
+    const json::object* delta = r.object(data, "delta", at);
+    if (!index || !delta) return;
+    const json::object& d = *delta;
+    const JsonPath delta_at = at.member("delta");
+    const json::string* type = r.string(d, "type", delta_at);
+    if (!type) {
+      r.refuse(delta_at.member("type"), "is required");
+      return;
+    }
+    if (*type == "text_delta") {
+      push_text(StreamEvent::Kind::text, r.string_or_empty(d, "text", delta_at), out);
+    } else if (*type == "thinking_delta") {
+      push_text(StreamEvent::Kind::thinking, r.string_or_empty(d, "thinking", delta_at), out);
+    } else if (*type == "signature_delta") {
+      push_text(StreamEvent::Kind::thinking_signature, r.string_or_empty(d, "signature", delta_at), out);
+    } else if (*type == "input_json_delta") {
+      std::string fragment = r.string_or_empty(d, "partial_json", delta_at);
+      auto tool = tool_blocks_.find(*index);
+      if (tool == tool_blocks_.end() || fragment.empty()) return;
       StreamEvent e;
       e.kind = StreamEvent::Kind::tool_call_delta;
       e.index = tool->second;
@@ -1047,21 +1104,34 @@ class MessagesStreamDecoder final : public StreamDecoder {
     }
   }
 
-  void on_message_delta(const json::object& data, std::vector<StreamEvent>& out) {
-    if (const json::value* delta = member(data, "delta"); delta && delta->is_object()) {
-      const json::value* stop_reason = member(delta->get_object(), "stop_reason");
-      if (stop_reason && stop_reason->is_string()) {
+  void on_message_delta(UpstreamReader& r, const json::object& data, std::vector<StreamEvent>& out) {
+    const JsonPath at;
+    if (const json::object* delta = r.object(data, "delta", at)) {
+      const JsonPath delta_at = at.member("delta");
+      const json::string* stop_reason = r.string(*delta, "stop_reason", delta_at);
+      std::string stop_sequence = r.string_or_empty(*delta, "stop_sequence", delta_at);
+      if (stop_reason) {
         StreamEvent finish;
         finish.kind = StreamEvent::Kind::finish;
-        finish.finish = finish_from_stop_reason(stop_reason->get_string());
-        finish.stop_sequence = string_or_empty(delta->get_object(), "stop_sequence");
+        finish.finish = finish_from_stop_reason(*stop_reason);
+        finish.stop_sequence = std::move(stop_sequence);
         out.push_back(std::move(finish));
       }
     }
-    if (const json::value* usage = member(data, "usage"); usage && usage->is_object()) {
-      usage_ = merge_anthropic_usage(usage_, usage->get_object());
+    if (const json::object* usage = r.object(data, "usage", at)) {
+      usage_ = merge_anthropic_usage(r, usage_, *usage, at.member("usage"));
       emit_usage(out);
     }
+  }
+
+  // Ends the stream with an unreadable-answer error in place of what this event emitted from
+  // `mark` on; nothing after it is read.
+  void fail(const std::string& why, std::size_t mark, std::vector<StreamEvent>& out) {
+    out.resize(mark);
+    failed_ = true;
+    StreamEvent& e = out.emplace_back();
+    e.kind = StreamEvent::Kind::error;
+    e.error = unreadable_upstream_stream(why);
   }
 
   void on_error(const json::object& data, std::vector<StreamEvent>& out) {
@@ -1094,6 +1164,8 @@ class MessagesStreamDecoder final : public StreamDecoder {
   core::Usage usage_;
   int next_tool_index_ = 0;
   std::unordered_map<std::int64_t, int> tool_blocks_;  // content block index -> tool index
+  bool stopped_ = false;  // message_stop was seen
+  bool failed_ = false;   // an error was emitted: the stream is over
 };
 
 // ---- stream encoding --------------------------------------------------------------------------

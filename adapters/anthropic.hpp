@@ -25,6 +25,7 @@ std::string encode_messages_response(const Response& response);
 std::string to_anthropic_error_body(const core::GatewayError& error);
 core::GatewayError decode_messages_error(int status, std::string_view body);
 
+// A stream that ends without message_stop ends with upstream_stream_truncated.
 std::unique_ptr<StreamDecoder> make_messages_stream_decoder();
 // message_start first, contiguous block indices, start/delta/stop per block, message_delta
 // with the stop reason and cumulative usage (input tokens included), message_stop last;

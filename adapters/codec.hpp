@@ -13,15 +13,21 @@
 
 namespace switchyard::adapters {
 
+// Decoding a client's request: errors are 400s in the client's terms. Decoding a provider's
+// answer: errors are 502s with code bad_upstream_response (not JSON, or a field of the wrong
+// JSON type), never an empty answer.
 template <class T>
-using Decoded = core::Result<T, core::GatewayError>;  // errors are 400s in the client's terms
+using Decoded = core::Result<T, core::GatewayError>;
 
-// Turns a provider's stream, event by event, into canonical events.
+// Turns a provider's stream, event by event, into canonical events. An event with a field of
+// the wrong JSON type becomes an error event (502, bad_upstream_response); after any error
+// event, including the provider's own, the decoder emits nothing more.
 class StreamDecoder {
  public:
   virtual ~StreamDecoder() = default;
   virtual void on_event(const core::SseEvent& event, std::vector<StreamEvent>& out) = 0;
-  // The upstream body ended (some protocols end only by closing the stream).
+  // The upstream body ended cleanly. A stream that never sent its final event was cut: an
+  // error event (502, upstream_stream_truncated) rather than a normal finish.
   virtual void on_end(std::vector<StreamEvent>& out) { (void)out; }
 };
 

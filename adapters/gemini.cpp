@@ -219,12 +219,12 @@ FinishReason finish_from_gemini(std::string_view reason, bool saw_call) {
   return saw_call ? FinishReason::tool_calls : FinishReason::stop;
 }
 
-core::Usage usage_from_gemini(const json::object& usage) {
+core::Usage usage_from_gemini(UpstreamReader& r, const json::object& usage, const JsonPath& at) {
   core::Usage u;
-  u.prompt_tokens = int_or_zero(usage, "promptTokenCount") + int_or_zero(usage, "toolUsePromptTokenCount");
-  u.reasoning_tokens = int_or_zero(usage, "thoughtsTokenCount");
-  u.completion_tokens = int_or_zero(usage, "candidatesTokenCount") + u.reasoning_tokens;
-  u.cached_prompt_tokens = int_or_zero(usage, "cachedContentTokenCount");
+  u.prompt_tokens = r.integer_or_zero(usage, "promptTokenCount", at) + r.integer_or_zero(usage, "toolUsePromptTokenCount", at);
+  u.reasoning_tokens = r.integer_or_zero(usage, "thoughtsTokenCount", at);
+  u.completion_tokens = r.integer_or_zero(usage, "candidatesTokenCount", at) + u.reasoning_tokens;
+  u.cached_prompt_tokens = r.integer_or_zero(usage, "cachedContentTokenCount", at);
   return u;
 }
 
@@ -233,41 +233,63 @@ bool has_counts(const json::object& usage) {
          usage.contains("totalTokenCount");
 }
 
-const json::object* first_candidate(const json::object& root) {
-  const json::value* candidates = member(root, "candidates");
-  if (!candidates || !candidates->is_array() || candidates->get_array().empty()) return nullptr;
-  return candidates->get_array()[0].if_object();
-}
-
-const json::array* candidate_parts(const json::object& candidate) {
-  const json::value* content = member(candidate, "content");
-  if (!content || !content->is_object()) return nullptr;
-  const json::value* parts = member(content->get_object(), "parts");
-  return parts && parts->is_array() ? &parts->get_array() : nullptr;
-}
-
 // A part of a candidate in canonical form; nullopt for parts with nothing to say (the empty
 // text that carries a closing thought signature, executable code, ...).
-std::optional<Part> decode_part(const json::object& p) {
+std::optional<Part> decode_part(UpstreamReader& r, const json::object& p, const JsonPath& at) {
   Part part;
-  if (const json::value* call = member(p, "functionCall"); call && call->is_object()) {
-    const json::object& c = call->get_object();
+  if (const json::object* call = r.object(p, "functionCall", at)) {
+    const json::object& c = *call;
+    const JsonPath call_at = at.member("functionCall");
     part.kind = Part::Kind::tool_call;
-    part.name = string_or_empty(c, "name");
-    part.id = string_or_empty(c, "id");
+    part.name = r.string_or_empty(c, "name", call_at);
+    part.id = r.string_or_empty(c, "id", call_at);
     if (part.id.empty()) part.id = generate_call_id();
-    const json::value* args = member(c, "args");
-    part.arguments = args && args->is_object() ? json::serialize(*args) : "{}";
-    part.signature = string_or_empty(p, "thoughtSignature");
+    const json::object* args = r.object(c, "args", call_at);
+    part.arguments = args ? json::serialize(*args) : "{}";
+    part.signature = r.string_or_empty(p, "thoughtSignature", at);
     return part;
   }
-  const json::value* text = member(p, "text");
-  if (!text || !text->is_string() || text->get_string().empty()) return std::nullopt;
-  part.text = std::string(text->get_string());
-  if (const json::value* thought = member(p, "thought"); thought && thought->is_bool() && thought->get_bool()) {
-    part.kind = Part::Kind::thinking;
-  }
+  const json::string* text = r.string(p, "text", at);
+  if (!text || text->empty()) return std::nullopt;
+  part.text = std::string(*text);
+  if (r.boolean(p, "thought", at).value_or(false)) part.kind = Part::Kind::thinking;
   return part;
+}
+
+// The first candidate of an answer or a stream chunk: each of its parts in canonical form
+// goes to `on_part(Part&)` (which may move from it), its finishReason (empty when none; valid
+// while `root` is) to `finish_reason`. False when there is no candidate.
+template <class OnPart>
+bool read_first_candidate(UpstreamReader& r, const json::object& root, std::string_view& finish_reason,
+                          OnPart&& on_part) {
+  const JsonPath at;
+  const json::array* candidates = r.array(root, "candidates", at);
+  if (!candidates || candidates->empty()) return false;
+  const JsonPath candidates_at = at.member("candidates");
+  const JsonPath candidate_at = candidates_at.element(0);
+  const json::object* candidate = r.element_object(candidates->front(), candidate_at);
+  if (!candidate) return false;
+  if (const json::object* content = r.object(*candidate, "content", candidate_at)) {
+    const JsonPath content_at = candidate_at.member("content");
+    if (const json::array* parts = r.array(*content, "parts", content_at)) {
+      const JsonPath parts_at = content_at.member("parts");
+      for (std::size_t i = 0; i < parts->size() && r.ok(); ++i) {
+        const JsonPath part_at = parts_at.element(i);
+        const json::object* p = r.element_object((*parts)[i], part_at);
+        if (!p) break;
+        if (std::optional<Part> part = decode_part(r, *p, part_at)) on_part(*part);
+      }
+    }
+  }
+  if (const json::string* reason = r.string(*candidate, "finishReason", candidate_at)) finish_reason = *reason;
+  return true;
+}
+
+// The prompt itself was blocked: promptFeedback.blockReason, and no candidates at all.
+bool prompt_blocked(UpstreamReader& r, const json::object& root) {
+  const JsonPath at;
+  const json::object* feedback = r.object(root, "promptFeedback", at);
+  return feedback && r.string(*feedback, "blockReason", at.member("promptFeedback"));
 }
 
 const json::object* top_level_error(const json::value& root) {
@@ -300,6 +322,7 @@ core::GatewayError error_from_object(int status, const json::object& error) {
 class GeminiStreamDecoder final : public StreamDecoder {
  public:
   void on_event(const core::SseEvent& event, std::vector<StreamEvent>& out) override {
+    if (failed_) return;
     const EventDocument doc(event.data);
     const json::value* parsed = doc.value();
     if (!parsed) return;
@@ -309,25 +332,27 @@ class GeminiStreamDecoder final : public StreamDecoder {
       // Mid-stream there is no HTTP status of its own; the error's code says what it was.
       e.error = error_from_object(0, *error);
       out.push_back(std::move(e));
+      failed_ = true;
       return;
     }
+    const std::size_t mark = out.size();
     const json::object* root = parsed->if_object();
-    if (!root) return;
+    if (!root) {
+      fail("a chunk must be a JSON object, not " + std::string(json_kind_name(*parsed)), mark, out);
+      return;
+    }
+    UpstreamReader r;
+    const JsonPath at;
     if (!started_) {
       started_ = true;
       StreamEvent start;
       start.kind = StreamEvent::Kind::start;
-      start.id = string_or_empty(*root, "responseId");
-      start.model = string_or_empty(*root, "modelVersion");
+      start.id = r.string_or_empty(*root, "responseId", at);
+      start.model = r.string_or_empty(*root, "modelVersion", at);
       out.push_back(std::move(start));
     }
-    if (const json::object* candidate = first_candidate(*root)) {
-      if (const json::array* parts = candidate_parts(*candidate)) {
-        for (const json::value& p : *parts) {
-          if (const json::object* o = p.if_object()) on_part(*o, out);
-        }
-      }
-      const std::string reason = string_or_empty(*candidate, "finishReason");
+    std::string_view reason;
+    if (read_first_candidate(r, *root, reason, [&](Part& part) { on_part(part, out); })) {
       if (!reason.empty() && !finished_) {
         finished_ = true;
         StreamEvent finish;
@@ -335,61 +360,69 @@ class GeminiStreamDecoder final : public StreamDecoder {
         finish.finish = finish_from_gemini(reason, next_tool_index_ > 0);
         out.push_back(std::move(finish));
       }
-    } else if (const json::value* feedback = member(*root, "promptFeedback");
-               feedback && feedback->is_object() && feedback->get_object().contains("blockReason") && !finished_) {
-      // The prompt itself was blocked: no candidates at all.
+    } else if (prompt_blocked(r, *root) && !finished_) {
       finished_ = true;
       StreamEvent finish;
       finish.kind = StreamEvent::Kind::finish;
       finish.finish = FinishReason::content_filter;
       out.push_back(std::move(finish));
     }
-    if (const json::value* usage = member(*root, "usageMetadata"); usage && usage->is_object()) {
-      if (has_counts(usage->get_object())) {
-        StreamEvent e;
-        e.kind = StreamEvent::Kind::usage;
-        e.usage = usage_from_gemini(usage->get_object());
-        out.push_back(std::move(e));
-      }
+    if (const json::object* usage = r.object(*root, "usageMetadata", at); usage && has_counts(*usage)) {
+      StreamEvent e;
+      e.kind = StreamEvent::Kind::usage;
+      e.usage = usage_from_gemini(r, *usage, at.member("usageMetadata"));
+      out.push_back(std::move(e));
     }
+    // What this chunk emitted before a wrong field is taken back: the error takes its place.
+    if (!r.ok()) fail(r.error(), mark, out);
   }
 
+  // Gemini's stream has no end event: a candidate with a finishReason (or a blocked prompt)
+  // is its last word, and a body that ends before one was cut.
   void on_end(std::vector<StreamEvent>& out) override {
-    if (finished_) return;
-    finished_ = true;
-    StreamEvent finish;
-    finish.kind = StreamEvent::Kind::finish;
-    finish.finish = next_tool_index_ > 0 ? FinishReason::tool_calls : FinishReason::stop;
-    out.push_back(std::move(finish));
+    if (failed_ || finished_) return;
+    failed_ = true;
+    StreamEvent& e = out.emplace_back();
+    e.kind = StreamEvent::Kind::error;
+    e.error = truncated_upstream_stream();
   }
 
  private:
-  void on_part(const json::object& p, std::vector<StreamEvent>& out) {
-    std::optional<Part> part = decode_part(p);
-    if (!part) return;
+  void on_part(Part& part, std::vector<StreamEvent>& out) {
     StreamEvent e;
-    switch (part->kind) {
+    switch (part.kind) {
       case Part::Kind::tool_call:
         e.kind = StreamEvent::Kind::tool_call_start;
         e.index = next_tool_index_++;
-        e.id = std::move(part->id);
-        e.name = std::move(part->name);
-        e.text = std::move(part->arguments);  // Gemini sends a call whole
+        e.id = std::move(part.id);
+        e.name = std::move(part.name);
+        e.text = std::move(part.arguments);  // Gemini sends a call whole
         break;
       case Part::Kind::thinking:
         e.kind = StreamEvent::Kind::thinking;
-        e.text = std::move(part->text);
+        e.text = std::move(part.text);
         break;
       default:
         e.kind = StreamEvent::Kind::text;
-        e.text = std::move(part->text);
+        e.text = std::move(part.text);
         break;
     }
     out.push_back(std::move(e));
   }
 
+  // Ends the stream with an unreadable-answer error in place of what this chunk emitted from
+  // `mark` on; nothing after it is read.
+  void fail(const std::string& why, std::size_t mark, std::vector<StreamEvent>& out) {
+    out.resize(mark);
+    failed_ = true;
+    StreamEvent& e = out.emplace_back();
+    e.kind = StreamEvent::Kind::error;
+    e.error = unreadable_upstream_stream(why);
+  }
+
   bool started_ = false;
-  bool finished_ = false;
+  bool finished_ = false;  // a finishReason (or a blocked prompt) was seen
+  bool failed_ = false;    // an error was emitted: the stream is over
   int next_tool_index_ = 0;
 };
 
@@ -468,34 +501,31 @@ std::string gemini_request_path(std::string_view upstream_model, bool stream) {
 
 Decoded<Response> decode_gemini_response(std::string_view body) {
   auto parsed = parse_json(body);
-  if (!parsed || !parsed->is_object()) {
-    return core::fail(gemini_error(502, "upstream returned a Gemini response that is not a JSON object", {}));
+  if (!parsed) return core::fail(bad_upstream_answer("the Gemini response is not JSON"));
+  if (!parsed->is_object()) {
+    return core::fail(bad_upstream_answer("the Gemini response must be a JSON object, not " +
+                                          std::string(json_kind_name(*parsed))));
   }
   const json::object& root = parsed->get_object();
+  UpstreamReader r;
+  const JsonPath at;
   Response response;
-  response.id = string_or_empty(root, "responseId");
-  response.model = string_or_empty(root, "modelVersion");
+  response.id = r.string_or_empty(root, "responseId", at);
+  response.model = r.string_or_empty(root, "modelVersion", at);
   bool saw_call = false;
-  std::string reason;
-  if (const json::object* candidate = first_candidate(root)) {
-    if (const json::array* parts = candidate_parts(*candidate)) {
-      for (const json::value& p : *parts) {
-        const json::object* o = p.if_object();
-        if (!o) continue;
-        if (auto part = decode_part(*o)) {
-          saw_call = saw_call || part->kind == Part::Kind::tool_call;
-          response.content.push_back(std::move(*part));
-        }
-      }
-    }
-    reason = string_or_empty(*candidate, "finishReason");
+  std::string_view reason;
+  if (read_first_candidate(r, root, reason, [&](Part& part) {
+        saw_call = saw_call || part.kind == Part::Kind::tool_call;
+        response.content.push_back(std::move(part));
+      })) {
     response.finish = finish_from_gemini(reason, saw_call);
-  } else if (const json::value* feedback = member(root, "promptFeedback"); feedback && feedback->is_object()) {
-    response.finish = feedback->get_object().contains("blockReason") ? FinishReason::content_filter : FinishReason::stop;
+  } else if (prompt_blocked(r, root)) {
+    response.finish = FinishReason::content_filter;
   }
-  if (const json::value* usage = member(root, "usageMetadata"); usage && usage->is_object()) {
-    response.usage = usage_from_gemini(usage->get_object());
+  if (const json::object* usage = r.object(root, "usageMetadata", at)) {
+    response.usage = usage_from_gemini(r, *usage, at.member("usageMetadata"));
   }
+  if (!r.ok()) return core::fail(bad_upstream_answer(r.error()));
   return response;
 }
 

@@ -19,8 +19,9 @@ std::string gemini_request_path(std::string_view upstream_model, bool stream);
 Decoded<Response> decode_gemini_response(std::string_view body);
 core::GatewayError decode_gemini_error(int status, std::string_view body);
 
-// data: {candidates..., usageMetadata...} events; the stream ends when the body does, so
-// on_end emits what the last chunk left pending.
+// data: {candidates..., usageMetadata...} events. Gemini sends no end event: a body that ends
+// before a candidate with a finishReason (or a blocked prompt's feedback) ends with
+// upstream_stream_truncated.
 std::unique_ptr<StreamDecoder> make_gemini_stream_decoder();
 
 }  // namespace switchyard::adapters

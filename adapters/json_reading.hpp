@@ -2,9 +2,14 @@
 // Small helpers every codec uses to read Boost.JSON documents and to invent ids.
 #include <boost/json.hpp>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
+
+#include "core/gateway_error.hpp"
 
 namespace switchyard::adapters {
 
@@ -44,6 +49,190 @@ bool read_content(Reader& reader, const boost::json::value& content, const std::
     if (!on_part(parts[j].get_object(), part_param)) return false;
   }
   return true;
+}
+
+// ---- Reading a provider's answer ------------------------------------------------------------
+// A provider's answer whose fields have the wrong JSON type is refused rather than read as
+// empty: a client must never take a broken answer for an empty one. Absent and null members
+// read as absent (providers send null for "none"), and members nobody reads are not looked at
+// (providers add fields).
+
+// Where a value sits in a provider's document ("choices[0].delta.content"): a chain of member
+// names and indices on the stack, spelt out only when a message needs it. A path refers to its
+// parent, so build each step as a named local (the lvalue-only members enforce it).
+class JsonPath {
+ public:
+  JsonPath() = default;  // the document's root
+  JsonPath member(std::string_view key) const& { return JsonPath(this, key, kNoIndex); }
+  JsonPath element(std::size_t index) const& { return JsonPath(this, {}, index); }
+  JsonPath member(std::string_view) const&& = delete;
+  JsonPath element(std::size_t) const&& = delete;
+
+  std::string text() const {
+    std::string out;
+    append_to(out);
+    return out;
+  }
+
+ private:
+  static constexpr std::size_t kNoIndex = static_cast<std::size_t>(-1);
+  JsonPath(const JsonPath* parent, std::string_view key, std::size_t index)
+      : parent_(parent), key_(key), index_(index) {}
+
+  void append_to(std::string& out) const {
+    if (!parent_) return;
+    parent_->append_to(out);
+    if (index_ != kNoIndex) {
+      out.append("[").append(std::to_string(index_)).append("]");
+      return;
+    }
+    if (!out.empty()) out.push_back('.');
+    out.append(key_);
+  }
+
+  const JsonPath* parent_ = nullptr;
+  std::string_view key_;
+  std::size_t index_ = kNoIndex;
+};
+
+// "an object", "a number"...: what an upstream sent instead, named without quoting it (its
+// data may be anything, and long).
+inline std::string_view json_kind_name(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::object: return "an object";
+    case boost::json::kind::array: return "an array";
+    case boost::json::kind::string: return "a string";
+    case boost::json::kind::bool_: return "a boolean";
+    case boost::json::kind::null: return "null";
+    case boost::json::kind::int64:
+    case boost::json::kind::uint64:
+    case boost::json::kind::double_: break;
+  }
+  return "a number";
+}
+
+// Reads the members of a provider's document with the types its provider documents. A member
+// of another type reads as absent and is remembered: the first one is what error() reports,
+// so a decoder reads on and checks ok() once before it trusts what it read.
+class UpstreamReader {
+ public:
+  bool ok() const { return error_.empty(); }
+  // "'choices' must be an array, not an object"
+  const std::string& error() const { return error_; }
+
+  bool refuse(const JsonPath& at, std::string_view expected, const boost::json::value& got) {
+    if (error_.empty()) {
+      error_.append("'").append(at.text()).append("' must be ").append(expected).append(", not ");
+      error_.append(json_kind_name(got));
+    }
+    return false;
+  }
+  bool refuse(const JsonPath& at, std::string_view why) {
+    if (error_.empty()) error_.append("'").append(at.text()).append("' ").append(why);
+    return false;
+  }
+
+  // Each reads member `key` of `o`, which sits at `at`: nullptr (nullopt) when it is absent,
+  // null or of another type (then refused).
+  const boost::json::object* object(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+    const boost::json::value* v = present(o, key);
+    if (!v || v->is_object()) return v ? &v->get_object() : nullptr;
+    refuse(at.member(key), "an object", *v);
+    return nullptr;
+  }
+  const boost::json::array* array(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+    const boost::json::value* v = present(o, key);
+    if (!v || v->is_array()) return v ? &v->get_array() : nullptr;
+    refuse(at.member(key), "an array", *v);
+    return nullptr;
+  }
+  const boost::json::string* string(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+    const boost::json::value* v = present(o, key);
+    if (!v || v->is_string()) return v ? &v->get_string() : nullptr;
+    refuse(at.member(key), "a string", *v);
+    return nullptr;
+  }
+  std::string string_or_empty(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+    const boost::json::string* s = string(o, key, at);
+    return s ? to_std(*s) : std::string();
+  }
+  std::optional<bool> boolean(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+    const boost::json::value* v = present(o, key);
+    if (!v) return std::nullopt;
+    if (v->is_bool()) return v->get_bool();
+    refuse(at.member(key), "a boolean", *v);
+    return std::nullopt;
+  }
+  // A whole number (a count, an index, a time). Fractions are truncated, as providers that
+  // write 12.0 mean 12; numbers past int64 are refused.
+  std::optional<std::int64_t> integer(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+    const boost::json::value* v = present(o, key);
+    if (!v) return std::nullopt;
+    if (v->is_int64()) return v->get_int64();
+    if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return static_cast<std::int64_t>(v->get_uint64());
+    }
+    if (v->is_double() && v->get_double() >= -9.0e18 && v->get_double() <= 9.0e18) {
+      return static_cast<std::int64_t>(v->get_double());
+    }
+    refuse(at.member(key), "an integer", *v);
+    return std::nullopt;
+  }
+  std::int64_t integer_or_zero(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+    return integer(o, key, at).value_or(0);
+  }
+  // An element of an array that must be an object.
+  const boost::json::object* element_object(const boost::json::value& v, const JsonPath& at) {
+    if (v.is_object()) return &v.get_object();
+    refuse(at, "an object", v);
+    return nullptr;
+  }
+
+ private:
+  static const boost::json::value* present(const boost::json::object& o, std::string_view key) {
+    const boost::json::value* v = o.if_contains(key);
+    return (v && !v->is_null()) ? v : nullptr;
+  }
+
+  std::string error_;
+};
+
+// A provider's stream event that cannot be read (`why` names the field): the stream ends with
+// this in the client's terms. The same status and code as an unreadable whole answer.
+inline core::GatewayError unreadable_upstream_stream(std::string_view why) {
+  core::GatewayError e;
+  e.status = 502;
+  e.type = "api_error";
+  e.code = "bad_upstream_response";
+  e.message = "The upstream provider's stream could not be read: ";
+  e.message.append(why);
+  e.source = core::ErrorSource::upstream;
+  return e;
+}
+
+// A provider's stream that ended cleanly before its final event: a cut answer must not look
+// complete, so the client gets an error instead of a normal finish.
+inline core::GatewayError truncated_upstream_stream() {
+  core::GatewayError e;
+  e.status = 502;
+  e.type = "api_error";
+  e.code = "upstream_stream_truncated";
+  e.message = "The upstream provider's stream ended before its final event.";
+  e.source = core::ErrorSource::upstream;
+  e.retryable = true;
+  return e;
+}
+
+// An upstream whole answer that cannot be read (`why` names the field); translate_response
+// turns it into the client's 502.
+inline core::GatewayError bad_upstream_answer(std::string why) {
+  core::GatewayError e;
+  e.status = 502;
+  e.type = "api_error";
+  e.code = "bad_upstream_response";
+  e.message = std::move(why);
+  e.source = core::ErrorSource::upstream;
+  return e;
 }
 
 // An id the gateway has to invent (a provider sent none, or the protocol has none): random,

@@ -355,25 +355,19 @@ FinishReason finish_reason_from(std::string_view s) {
   return FinishReason::stop;
 }
 
-std::int64_t int_or_zero(const json::object& o, std::string_view key) {
-  const json::value* v = member(o, key);
-  if (!v || !v->is_number()) return 0;
-  json::error_code ec;
-  const auto n = v->to_number<std::int64_t>(ec);
-  if (!ec) return n;
-  return static_cast<std::int64_t>(v->to_number<double>(ec));
-}
-
-core::Usage usage_from_json(const json::object& u) {
+// A provider's usage object. Counts of another type are refused (see UpstreamReader); null
+// details count as absent.
+core::Usage usage_from_json(UpstreamReader& r, const json::object& u, const JsonPath& at) {
   core::Usage usage;
-  usage.prompt_tokens = int_or_zero(u, "prompt_tokens");
-  usage.completion_tokens = int_or_zero(u, "completion_tokens");
-  if (const json::value* d = member(u, "prompt_tokens_details"); d && d->is_object()) {
-    usage.cached_prompt_tokens = int_or_zero(d->get_object(), "cached_tokens");
-    usage.cache_creation_tokens = int_or_zero(d->get_object(), "cache_write_tokens");
+  usage.prompt_tokens = r.integer_or_zero(u, "prompt_tokens", at);
+  usage.completion_tokens = r.integer_or_zero(u, "completion_tokens", at);
+  if (const json::object* d = r.object(u, "prompt_tokens_details", at)) {
+    const JsonPath details = at.member("prompt_tokens_details");
+    usage.cached_prompt_tokens = r.integer_or_zero(*d, "cached_tokens", details);
+    usage.cache_creation_tokens = r.integer_or_zero(*d, "cache_write_tokens", details);
   }
-  if (const json::value* d = member(u, "completion_tokens_details"); d && d->is_object()) {
-    usage.reasoning_tokens = int_or_zero(d->get_object(), "reasoning_tokens");
+  if (const json::object* d = r.object(u, "completion_tokens_details", at)) {
+    usage.reasoning_tokens = r.integer_or_zero(*d, "reasoning_tokens", at.member("completion_tokens_details"));
   }
   return usage;
 }
@@ -695,76 +689,112 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
   return json::serialize(body);
 }
 
-Decoded<Response> decode_chat_response(std::string_view body) {
-  auto invalid = [](std::string why) {
-    core::GatewayError e;
-    e.status = 502;
-    e.type = "api_error";
-    e.code = "invalid_upstream_response";
-    e.message = "upstream returned an invalid chat completion: " + std::move(why);
-    e.source = core::ErrorSource::upstream;
-    e.retryable = true;
-    return core::fail(std::move(e));
+namespace {
+
+// An answer's message content: a string, or text and refusal parts (some compatible servers).
+void read_answer_content(UpstreamReader& r, const json::value& content, const JsonPath& at, std::vector<Part>& out) {
+  const auto push = [&](const json::string& text) {
+    if (!text.empty()) out.emplace_back().text = to_std(text);
   };
-  const ScratchDocument doc(body);
-  if (!doc.value()) return invalid("not JSON");
-  const json::value& root = *doc.value();
-  if (!root.is_object()) return invalid("not an object");
-  const json::object& o = root.get_object();
-  Response out;
-  out.id = scalar_text(member(o, "id"));
-  out.model = scalar_text(member(o, "model"));
-  out.created = int_or_zero(o, "created");
-  const json::value* choices = member(o, "choices");
-  if (!choices || !choices->is_array() || choices->get_array().empty() || !choices->get_array()[0].is_object()) {
-    return invalid("no choices");
+  if (content.is_string()) return push(content.get_string());
+  if (!content.is_array()) {
+    r.refuse(at, "a string or an array of content parts", content);
+    return;
   }
-  const json::object& choice = choices->get_array()[0].get_object();
-  const json::value* message = member(choice, "message");
-  if (message && message->is_object()) {
-    const json::object& m = message->get_object();
+  const json::array& parts = content.get_array();
+  for (std::size_t j = 0; j < parts.size() && r.ok(); ++j) {
+    const JsonPath part_at = at.element(j);
+    const json::object* part = r.element_object(parts[j], part_at);
+    if (!part) return;
+    const json::string* type = r.string(*part, "type", part_at);
+    if (!type) {
+      r.refuse(part_at.member("type"), "is required");
+    } else if (*type == "text" || *type == "refusal") {
+      if (const json::string* text = r.string(*part, *type == "text" ? "text" : "refusal", part_at)) push(*text);
+    } else {
+      r.refuse(part_at.member("type"), "is not a content part type this gateway reads");
+    }
+  }
+}
+
+// An answer's tool_calls; a call without an id gets one (clients key results by it).
+void read_answer_tool_calls(UpstreamReader& r, const json::array& calls, const JsonPath& at, std::vector<Part>& out) {
+  for (std::size_t k = 0; k < calls.size() && r.ok(); ++k) {
+    const JsonPath call_at = at.element(k);
+    const json::object* call = r.element_object(calls[k], call_at);
+    if (!call) return;
+    const JsonPath fn_at = call_at.member("function");
+    const json::object* fn = r.object(*call, "function", call_at);
+    if (!fn) {
+      r.refuse(fn_at, "is required");
+      return;
+    }
+    Part p;
+    p.kind = Part::Kind::tool_call;
+    p.id = r.string_or_empty(*call, "id", call_at);
+    p.name = r.string_or_empty(*fn, "name", fn_at);
+    p.arguments = r.string_or_empty(*fn, "arguments", fn_at);
+    if (p.name.empty()) r.refuse(fn_at.member("name"), "is required");
+    if (p.id.empty()) p.id = random_id("call_");
+    if (p.arguments.empty()) p.arguments = "{}";
+    out.push_back(std::move(p));
+  }
+}
+
+}  // namespace
+
+Decoded<Response> decode_chat_response(std::string_view body) {
+  const ScratchDocument doc(body);
+  if (!doc.value()) return core::fail(bad_upstream_answer("the chat completion is not JSON"));
+  const json::value& root = *doc.value();
+  if (!root.is_object()) {
+    return core::fail(bad_upstream_answer("the chat completion must be a JSON object, not " +
+                                          std::string(json_kind_name(root))));
+  }
+  const json::object& o = root.get_object();
+  UpstreamReader r;
+  const JsonPath at;
+  Response out;
+  out.id = r.string_or_empty(o, "id", at);
+  out.model = r.string_or_empty(o, "model", at);
+  out.created = r.integer_or_zero(o, "created", at);
+  const json::array* choices = r.array(o, "choices", at);
+  if (!r.ok()) return core::fail(bad_upstream_answer(r.error()));
+  if (!choices || choices->empty()) return core::fail(bad_upstream_answer("the chat completion has no choices"));
+  const JsonPath choices_at = at.member("choices");
+  const JsonPath choice_at = choices_at.element(0);
+  const json::object* choice = r.element_object(choices->front(), choice_at);
+  if (!choice) return core::fail(bad_upstream_answer(r.error()));
+  if (const json::object* m = r.object(*choice, "message", choice_at)) {
+    const JsonPath message_at = choice_at.member("message");
     for (const char* key : {"reasoning_content", "reasoning"}) {
-      const json::value* reasoning = member(m, key);
-      if (reasoning && reasoning->is_string() && !reasoning->get_string().empty()) {
+      const json::string* reasoning = r.string(*m, key, message_at);
+      if (reasoning && !reasoning->empty()) {
         Part p;
         p.kind = Part::Kind::thinking;
-        p.text = to_std(reasoning->get_string());
+        p.text = to_std(*reasoning);
         out.content.push_back(std::move(p));
         break;
       }
     }
-    if (const json::value* content = member(m, "content")) {
-      Reader r;
-      std::vector<std::string> texts;
-      if (content->is_string()) texts.push_back(to_std(content->get_string()));
-      else if (!text_content(r, *content, "content", texts)) return invalid("unreadable message content");
-      for (auto& t : texts) {
-        if (t.empty()) continue;
-        Part p;
-        p.text = std::move(t);
-        out.content.push_back(std::move(p));
-      }
-    } else if (const json::value* refusal = member(m, "refusal"); refusal && refusal->is_string()) {
+    if (const json::value* content = member(*m, "content")) {
+      read_answer_content(r, *content, message_at.member("content"), out.content);
+    } else if (const json::string* refusal = r.string(*m, "refusal", message_at)) {
       Part p;
-      p.text = to_std(refusal->get_string());
+      p.text = to_std(*refusal);
       out.content.push_back(std::move(p));
     }
-    if (const json::value* calls = member(m, "tool_calls")) {
-      Reader r;
-      if (!decode_tool_calls(r, *calls, "tool_calls", out.content)) return invalid("unreadable tool_calls");
-      for (Part& p : out.content) {
-        if (p.kind == Part::Kind::tool_call && p.id.empty()) p.id = random_id("call_");
-      }
+    if (const json::array* calls = r.array(*m, "tool_calls", message_at)) {
+      read_answer_tool_calls(r, *calls, message_at.member("tool_calls"), out.content);
     }
   }
-  const json::value* finish = member(choice, "finish_reason");
-  out.finish = (finish && finish->is_string()) ? finish_reason_from(to_std(finish->get_string())) : FinishReason::stop;
+  const json::string* finish = r.string(*choice, "finish_reason", choice_at);
+  out.finish = finish ? finish_reason_from(*finish) : FinishReason::stop;
   const bool has_call = std::any_of(out.content.begin(), out.content.end(),
                                     [](const Part& p) { return p.kind == Part::Kind::tool_call; });
   if (has_call && out.finish == FinishReason::stop) out.finish = FinishReason::tool_calls;
-  if (const json::value* usage = member(o, "usage"); usage && usage->is_object()) {
-    out.usage = usage_from_json(usage->get_object());
-  }
+  if (const json::object* usage = r.object(o, "usage", at)) out.usage = usage_from_json(r, *usage, at.member("usage"));
+  if (!r.ok()) return core::fail(bad_upstream_answer(r.error()));
   return out;
 }
 
@@ -835,11 +865,19 @@ namespace {
 class ChatStreamDecoder final : public StreamDecoder {
  public:
   void on_event(const core::SseEvent& event, std::vector<StreamEvent>& out) override {
-    if (event.data == "[DONE]" || event.data.empty()) return;
+    if (failed_ || event.data.empty()) return;
+    if (event.data == "[DONE]") {
+      done_ = true;
+      return;
+    }
     if (on_common_chunk(event.data, out)) return;
     const EventDocument doc(event.data);
     // Keep-alive junk or a proxy's comment in data: not part of the answer.
-    if (!doc.object()) return;
+    if (!doc.value()) return;
+    if (!doc.object()) {
+      fail("a chunk must be a JSON object, not " + std::string(json_kind_name(*doc.value())), out.size(), out);
+      return;
+    }
     const json::object& chunk = *doc.object();
 
     if (const json::value* error = member(chunk, "error")) {
@@ -855,31 +893,41 @@ class ChatStreamDecoder final : public StreamDecoder {
       e.error.status = status_for_stream_error(e.error);
       e.error.retryable = e.error.status == 429 || e.error.status >= 500;
       out.push_back(std::move(e));
+      failed_ = true;
       return;
     }
 
+    // The general reader: what on_common_chunk left, read with every type checked. What it
+    // emits before a wrong field is taken back, so the client sees the error in its place.
+    const std::size_t mark = out.size();
+    UpstreamReader r;
+    const JsonPath at;
+    // Read on every chunk, as on_common_chunk does: a later chunk's wrong id is as wrong.
+    const json::string* id = r.string(chunk, "id", at);
+    const json::string* model = r.string(chunk, "model", at);
     if (!started_) {
       started_ = true;
       StreamEvent e;
       e.kind = StreamEvent::Kind::start;
-      e.id = scalar_text(member(chunk, "id"));
-      e.model = scalar_text(member(chunk, "model"));
+      if (id) e.id = to_std(*id);
+      if (model) e.model = to_std(*model);
       out.push_back(std::move(e));
     }
 
-    if (const json::value* choices = member(chunk, "choices"); choices && choices->is_array()) {
-      for (const json::value& c : choices->get_array()) {
-        if (!c.is_object()) continue;
-        const json::object& choice = c.get_object();
-        if (int_or_zero(choice, "index") != 0) continue;  // n=1 only
-        if (const json::value* delta = member(choice, "delta"); delta && delta->is_object()) {
-          on_delta(delta->get_object(), out);
+    if (const json::array* choices = r.array(chunk, "choices", at)) {
+      const JsonPath choices_at = at.member("choices");
+      for (std::size_t k = 0; k < choices->size() && r.ok(); ++k) {
+        const JsonPath choice_at = choices_at.element(k);
+        const json::object* choice = r.element_object((*choices)[k], choice_at);
+        if (!choice || r.integer_or_zero(*choice, "index", choice_at) != 0) continue;  // n=1 only
+        if (const json::object* delta = r.object(*choice, "delta", choice_at)) {
+          on_delta(r, *delta, choice_at.member("delta"), out);
         }
-        if (const json::value* finish = member(choice, "finish_reason"); finish && finish->is_string() && !finished_) {
+        if (const json::string* finish = r.string(*choice, "finish_reason", choice_at); finish && !finished_) {
           finished_ = true;
           StreamEvent e;
           e.kind = StreamEvent::Kind::finish;
-          e.finish = finish_reason_from(to_std(finish->get_string()));
+          e.finish = finish_reason_from(*finish);
           // Gemini (and others) end a streamed tool call with "stop".
           if (e.finish == FinishReason::stop && !calls_.empty()) e.finish = FinishReason::tool_calls;
           out.push_back(std::move(e));
@@ -888,12 +936,24 @@ class ChatStreamDecoder final : public StreamDecoder {
     }
 
     // Usage may ride on a chunk that still has choices; look on every chunk.
-    if (const json::value* usage = member(chunk, "usage"); usage && usage->is_object()) {
+    if (const json::object* usage = r.object(chunk, "usage", at)) {
       StreamEvent e;
       e.kind = StreamEvent::Kind::usage;
-      e.usage = usage_from_json(usage->get_object());
+      e.usage = usage_from_json(r, *usage, at.member("usage"));
       out.push_back(std::move(e));
     }
+    if (!r.ok()) fail(r.error(), mark, out);
+  }
+
+  // [DONE] ends every OpenAI-format stream. A stream that reached a finish_reason and then
+  // closed without [DONE] is taken as complete too: some OpenAI-compatible servers (vLLM,
+  // Ollama) omit it, and the answer itself is whole. Anything else was cut short.
+  void on_end(std::vector<StreamEvent>& out) override {
+    if (failed_ || done_ || finished_) return;
+    failed_ = true;
+    StreamEvent& e = out.emplace_back();
+    e.kind = StreamEvent::Kind::error;
+    e.error = truncated_upstream_stream();
   }
 
  private:
@@ -1031,7 +1091,8 @@ class ChatStreamDecoder final : public StreamDecoder {
     return !cursor.failed();
   }
 
-  // The usage object, read as usage_from_json reads it; null details count as absent.
+  // The usage object, read as usage_from_json reads it; null details count as absent, and
+  // anything of another type is left to the general reader.
   static bool read_usage(core::JsonCursor& cursor, core::Usage& usage) {
     return cursor.for_each_member([&](std::string_view key) {
       if (core::key_is(key, "prompt_tokens")) return cursor.read_int(usage.prompt_tokens);
@@ -1054,42 +1115,53 @@ class ChatStreamDecoder final : public StreamDecoder {
     });
   }
 
-  void on_delta(const json::object& delta, std::vector<StreamEvent>& out) {
+  void on_delta(UpstreamReader& r, const json::object& delta, const JsonPath& at, std::vector<StreamEvent>& out) {
     for (const char* key : {"reasoning_content", "reasoning"}) {
-      const json::value* reasoning = member(delta, key);
-      if (reasoning && reasoning->is_string() && !reasoning->get_string().empty()) {
+      const json::string* reasoning = r.string(delta, key, at);
+      if (reasoning && !reasoning->empty()) {
         StreamEvent e;
         e.kind = StreamEvent::Kind::thinking;
-        e.text = to_std(reasoning->get_string());
+        e.text = to_std(*reasoning);
         out.push_back(std::move(e));
         break;
       }
     }
-    if (const json::value* content = member(delta, "content"); content && content->is_string() &&
-                                                              !content->get_string().empty()) {
+    if (const json::string* content = r.string(delta, "content", at); content && !content->empty()) {
       StreamEvent e;
       e.kind = StreamEvent::Kind::text;
-      e.text = to_std(content->get_string());
+      e.text = to_std(*content);
       out.push_back(std::move(e));
     }
-    const json::value* calls = member(delta, "tool_calls");
-    if (!calls || !calls->is_array()) return;
-    const json::array& list = calls->get_array();
-    for (std::size_t k = 0; k < list.size(); ++k) {
-      if (!list[k].is_object()) continue;
-      const json::object& fragment = list[k].get_object();
-      const json::value* index_value = member(fragment, "index");
+    const json::array* calls = r.array(delta, "tool_calls", at);
+    if (!calls) return;
+    const JsonPath calls_at = at.member("tool_calls");
+    for (std::size_t k = 0; k < calls->size() && r.ok(); ++k) {
+      const JsonPath fragment_at = calls_at.element(k);
+      const json::object* fragment = r.element_object((*calls)[k], fragment_at);
+      if (!fragment) return;
       const std::int64_t upstream_index =
-          (index_value && index_value->is_number()) ? int_or_zero(fragment, "index") : static_cast<std::int64_t>(k);
-      std::string id = scalar_text(member(fragment, "id"));
+          r.integer(*fragment, "index", fragment_at).value_or(static_cast<std::int64_t>(k));
+      std::string id = r.string_or_empty(*fragment, "id", fragment_at);
       std::string name;
       std::string arguments;
-      if (const json::value* fn = member(fragment, "function"); fn && fn->is_object()) {
-        name = scalar_text(member(fn->get_object(), "name"));
-        arguments = scalar_text(member(fn->get_object(), "arguments"));
+      if (const json::object* fn = r.object(*fragment, "function", fragment_at)) {
+        const JsonPath fn_at = fragment_at.member("function");
+        name = r.string_or_empty(*fn, "name", fn_at);
+        arguments = r.string_or_empty(*fn, "arguments", fn_at);
       }
+      if (!r.ok()) return;
       on_fragment(upstream_index, std::move(id), std::move(name), std::move(arguments), out);
     }
+  }
+
+  // Ends the stream with an unreadable-answer error in place of what this chunk emitted from
+  // `mark` on; nothing after it is read.
+  void fail(const std::string& why, std::size_t mark, std::vector<StreamEvent>& out) {
+    out.resize(mark);
+    failed_ = true;
+    StreamEvent& e = out.emplace_back();
+    e.kind = StreamEvent::Kind::error;
+    e.error = unreadable_upstream_stream(why);
   }
 
   // Matches a tool call fragment to its call: a new call starts, or arguments continue one.
@@ -1128,7 +1200,9 @@ class ChatStreamDecoder final : public StreamDecoder {
   }
 
   bool started_ = false;
-  bool finished_ = false;
+  bool finished_ = false;  // a finish_reason was seen
+  bool done_ = false;      // [DONE] was seen
+  bool failed_ = false;    // an error was emitted: the stream is over
   std::vector<Call> calls_;
 };
 

@@ -46,7 +46,8 @@ std::string encode_chat_response(const Response& response);
 // An upstream's error body (any shape) as a GatewayError keeping the status and message.
 core::GatewayError decode_chat_error(int status, std::string_view body);
 
-// chat.completion.chunk events to canonical events; [DONE] produces nothing.
+// chat.completion.chunk events to canonical events; [DONE] produces nothing. A stream that ends
+// with neither [DONE] nor a finish_reason ends with upstream_stream_truncated.
 std::unique_ptr<StreamDecoder> make_chat_stream_decoder();
 // Canonical events to chat.completion.chunk events: one id and created for the whole stream,
 // role on the first delta, tool call id and name only on a call's first fragment, the usage

@@ -1,14 +1,16 @@
 #pragma once
-// What the codec tests share: reading fixtures, and building canonical parts, messages and
-// stream events in one line each.
+// What the codec tests share: reading fixtures, building canonical parts, messages and stream
+// events in one line each, and checking how a decoder refuses a provider's broken answer.
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "adapters/canonical.hpp"
+#include "adapters/codec.hpp"
 
 namespace switchyard::adapters::test {
 
@@ -81,6 +83,44 @@ inline StreamEvent usage_ev(std::int64_t prompt, std::int64_t completion, std::i
   e.usage.cached_prompt_tokens = cached;
   e.usage.reasoning_tokens = reasoning;
   return e;
+}
+
+// A provider's whole answer refused as unreadable (translate_response makes it the client's
+// 502), with a message that names `field`.
+inline void check_answer_refused(const Decoded<Response>& decoded, const std::string& field) {
+  REQUIRE_FALSE(decoded.ok());
+  CHECK(decoded.error().status == 502);
+  CHECK(decoded.error().code == "bad_upstream_response");
+  CHECK(decoded.error().source == core::ErrorSource::upstream);
+  INFO(decoded.error().message);
+  CHECK(decoded.error().message.find("'" + field + "'") != std::string::npos);
+}
+
+// A decoded stream that ends with the unreadable-answer error naming `field`, the only error.
+inline void check_stream_refused(const std::vector<StreamEvent>& events, const std::string& field) {
+  REQUIRE(!events.empty());
+  const StreamEvent& last = events.back();
+  REQUIRE(last.kind == StreamEvent::Kind::error);
+  CHECK(last.error.status == 502);
+  CHECK(last.error.type == "api_error");
+  CHECK(last.error.code == "bad_upstream_response");
+  CHECK(last.error.source == core::ErrorSource::upstream);
+  INFO(last.error.message);
+  CHECK(last.error.message.find("'" + field + "'") != std::string::npos);
+  for (std::size_t i = 0; i + 1 < events.size(); ++i) CHECK(events[i].kind != StreamEvent::Kind::error);
+}
+
+// A decoded stream that ends with the error for a stream cut before its final event.
+inline void check_stream_truncated(const std::vector<StreamEvent>& events) {
+  REQUIRE(!events.empty());
+  const StreamEvent& last = events.back();
+  REQUIRE(last.kind == StreamEvent::Kind::error);
+  CHECK(last.error.status == 502);
+  CHECK(last.error.type == "api_error");
+  CHECK(last.error.code == "upstream_stream_truncated");
+  CHECK(last.error.source == core::ErrorSource::upstream);
+  CHECK(last.error.message == "The upstream provider's stream ended before its final event.");
+  for (std::size_t i = 0; i + 1 < events.size(); ++i) CHECK(events[i].kind != StreamEvent::Kind::error);
 }
 
 }  // namespace switchyard::adapters::test

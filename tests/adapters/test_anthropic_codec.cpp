@@ -1,7 +1,9 @@
+#include <algorithm>
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -636,4 +638,122 @@ TEST_CASE("Input token estimate counts text, tool calls and tool definitions", "
   CHECK(text_only == 100);
   r.tools.push_back(Tool{"t", "", std::string(399, 'b'), false});
   CHECK(estimate_input_tokens(r) == 200);
+}
+
+TEST_CASE("A Messages response with a field of the wrong JSON type is refused, but null and unknown fields are not",
+          "[anthropic][response]") {
+  const std::vector<std::pair<std::string, std::string>> wrong{
+      {R"({"id":"msg_1","type":"message","content":"not an array"})", "content"},
+      {R"({"content":["text"]})", "content[0]"},
+      {R"({"content":[{"text":"Hi"}]})", "content[0].type"},
+      {R"({"content":[{"type":5,"text":"Hi"}]})", "content[0].type"},
+      {R"({"content":[{"type":"text","text":"Hi"},{"type":"text","text":{"value":"Hi"}}]})", "content[1].text"},
+      {R"({"content":[{"type":"tool_use","id":"t","name":"f","input":"{}"}]})", "content[0].input"},
+      {R"({"content":[{"type":"tool_use","id":7,"name":"f","input":{}}]})", "content[0].id"},
+      {R"({"content":[{"type":"thinking","thinking":"x","signature":1}]})", "content[0].signature"},
+      {R"({"model":5,"content":[{"type":"text","text":"Hi"}]})", "model"},
+      {R"({"content":[{"type":"text","text":"Hi"}],"stop_reason":1})", "stop_reason"},
+      {R"({"content":[{"type":"text","text":"Hi"}],"usage":"many"})", "usage"},
+      {R"({"content":[{"type":"text","text":"Hi"}],"usage":{"input_tokens":"3","output_tokens":1}})", "usage.input_tokens"},
+      {R"({"content":[{"type":"text","text":"Hi"}],"usage":{"input_tokens":3,"output_tokens":true}})", "usage.output_tokens"},
+  };
+  for (const auto& [body, field] : wrong) {
+    INFO(body);
+    check_answer_refused(decode_messages_response(body), field);
+  }
+  const auto root = decode_messages_response(R"(["msg"])");
+  REQUIRE_FALSE(root.ok());
+  CHECK(root.error().code == "bad_upstream_response");
+
+  // Null where Anthropic documents it, blocks of kinds the gateway does not translate, and
+  // fields it does not know.
+  const auto fine = decode_messages_response(R"({"id":"msg_1","type":"message","role":"assistant","model":"m",
+      "content":[{"type":"server_tool_use","id":"s","name":"web_search","input":{"query":"q"}},
+                 {"type":"web_search_tool_result","tool_use_id":"s","content":[]},
+                 {"type":"text","text":"Hi","citations":null}],
+      "stop_reason":"end_turn","stop_sequence":null,"container":null,
+      "usage":{"input_tokens":3,"output_tokens":1,"cache_creation_input_tokens":null,"cache_read_input_tokens":null,
+               "server_tool_use":{"web_search_requests":1},"service_tier":"standard"}})");
+  REQUIRE(fine.ok());
+  REQUIRE(fine->content.size() == 1);
+  CHECK(fine->content[0].text == "Hi");
+  CHECK(fine->usage->prompt_tokens == 3);
+}
+
+TEST_CASE("A Messages stream event with a field of the wrong JSON type ends the stream with bad_upstream_response",
+          "[anthropic][stream]") {
+  const std::string first =
+      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\",\"content\":[],"
+      "\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n"
+      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n";
+  const std::string later =
+      "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":5}}\n\n"
+      "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  // Each as an event in the middle of the stream; deltas go through the fast reader first,
+  // and both readers must refuse them.
+  const std::vector<std::tuple<std::string, std::string, std::string>> wrong{
+      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":5}})", "delta.text"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":5.5}})", "delta.text"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"text":"x"}})", "delta.type"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":"text"})", "delta"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":"0","delta":{"type":"text_delta","text":"x"}})", "index"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":{}}})",
+       "delta.partial_json"},
+      {"content_block_start", R"({"type":"content_block_start","index":1,"content_block":{"text":""}})", "content_block.type"},
+      {"content_block_start", R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":["f"],"input":{}}})",
+       "content_block.name"},
+      {"content_block_start", R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":[]}})",
+       "content_block.input"},
+      {"content_block_start", R"({"type":"content_block_start","index":1,"content_block":"text"})", "content_block"},
+      {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":1},"usage":{"output_tokens":5}})", "delta.stop_reason"},
+      {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":"65"}})",
+       "usage.output_tokens"},
+      {"message_start", R"({"type":"message_start","message":"hello"})", "message"},
+      {"message_start", R"({"type":"message_start","message":{"id":"msg_2","model":1}})", "message.model"},
+      {"message_start", R"({"type":"message_start","message":{"id":"msg_2","usage":{"input_tokens":"3"}}})", "message.usage.input_tokens"},
+      {"content_block_delta", R"({"type":7,"index":0,"delta":{"type":"text_delta","text":"x"}})", "type"},
+  };
+  for (const auto& [name, data, field] : wrong) {
+    INFO(data);
+    const auto events = decode_stream(first + "event: " + name + "\ndata: " + data + "\n\n" + later);
+    // What came before stays; nothing of the wrong event or after it does.
+    REQUIRE(events.size() == 4);
+    CHECK(to_json(events[2]) == json::parse(R"({"kind":"text","text":"Hi"})"));
+    check_stream_refused(events, field);
+  }
+  const auto root = decode_stream(first + "event: content_block_delta\ndata: [\"Hi\"]\n\n" + later);
+  REQUIRE(root.size() == 4);
+  CHECK(root[3].error.code == "bad_upstream_response");
+
+  // Null where Anthropic documents it, events and deltas the gateway does not translate.
+  const auto fine = decode_stream(
+      first +
+      "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"citations_delta\",\"citation\":{\"type\":\"char_location\"}}}\n\n"
+      "event: something_new\ndata: {\"type\":\"something_new\",\"index\":[1]}\n\n" +
+      later);
+  REQUIRE(fine.size() == 5);
+  CHECK(to_json(fine[2]) == json::parse(R"({"kind":"text","text":"Hi"})"));
+  CHECK(to_json(fine[3]) == json::parse(R"({"kind":"finish","finish":"stop","stop_sequence":""})"));
+  CHECK(fine[4].kind == StreamEvent::Kind::usage);
+}
+
+TEST_CASE("A Messages stream that ends without message_stop ends with upstream_stream_truncated", "[anthropic][stream]") {
+  const std::string sse = read_fixture("tool_use_stream.sse");
+  const std::size_t stop = sse.find("event: message_stop");
+  REQUIRE(stop != std::string::npos);
+  // Even with the stop reason already sent: message_stop is the end.
+  const std::vector<StreamEvent> cut = decode_stream(sse.substr(0, stop));
+  REQUIRE(cut.size() == decode_stream(sse).size() + 1);
+  check_stream_truncated(cut);
+  check_stream_truncated(decode_stream(""));
+
+  // The provider's own error stays the only error.
+  const std::vector<StreamEvent> failed = decode_stream(
+      sse.substr(0, sse.find("event: ping")) + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+  REQUIRE(!failed.empty());
+  CHECK(to_json(failed.back()) == json::parse(R"({"kind":"error","status":529,"code":"overloaded_error","message":"Overloaded"})"));
+  CHECK(std::count_if(failed.begin(), failed.end(), [](const StreamEvent& e) { return e.kind == StreamEvent::Kind::error; }) == 1);
 }

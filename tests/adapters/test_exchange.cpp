@@ -13,6 +13,7 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -287,4 +288,184 @@ TEST_CASE("An Anthropic request with thinking reaches an OpenAI reasoning model 
   adapters::fit_reasoning(request, false);
   body = boost::json::parse(adapters::encode_request(Protocol::openai_chat, request, "gpt-4o", provider));
   CHECK_FALSE(body.as_object().contains("reasoning_effort"));
+}
+
+namespace {
+
+// Where each recording's final event begins: Chat's finish_reason chunk (without it, a
+// missing [DONE] is a cut stream), Messages' message_stop (even after the stop reason) and
+// Gemini's chunk with its finishReason.
+std::size_t final_event_offset(Protocol upstream, const std::string& bytes) {
+  const char* marker = upstream == Protocol::openai_chat          ? "\"finish_reason\":\""
+                       : upstream == Protocol::anthropic_messages ? "event: message_stop"
+                                                                  : "\"finishReason\"";
+  const std::size_t at = bytes.find(marker);
+  REQUIRE(at != std::string::npos);
+  const std::size_t blank = bytes.rfind("\n\n", at);
+  return blank == std::string::npos ? 0 : blank + 2;
+}
+
+// One provider event whose field has the wrong type, and the field's name.
+std::pair<std::string, std::string> wrongly_typed_event(Protocol upstream) {
+  switch (upstream) {
+    case Protocol::anthropic_messages:
+      return {"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+              "\"delta\":{\"type\":\"text_delta\",\"text\":5}}\n\n",
+              "delta.text"};
+    case Protocol::gemini:
+      return {"data: {\"candidates\":[{\"content\":{\"parts\":\"hello\",\"role\":\"model\"}}]}\n\n",
+              "candidates[0].content.parts"};
+    case Protocol::openai_chat:
+    case Protocol::openai_responses: break;
+  }
+  return {"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":5}}]}\n\n",
+          "choices[0].delta.content"};
+}
+
+// The in-band error a client's stream ended with, as {message, type, code} (Anthropic's has no
+// code); fails unless the stream ends with it and never ended normally.
+boost::json::object final_error(Protocol client, const std::string& sse) {
+  const auto events = events_of(sse);
+  REQUIRE(!events.empty());
+  const Event& last = events.back();
+  INFO(boost::json::serialize(last.data));
+  boost::json::object error;
+  if (client == Protocol::anthropic_messages) {
+    CHECK(events.front().name == "message_start");
+    for (const Event& e : events) {
+      CHECK(e.name != "message_stop");
+      CHECK(e.name != "message_delta");  // it would carry end_turn
+    }
+    REQUIRE(last.name == "error");
+    CHECK(last.data.at("type") == "error");
+    error = last.data.at("error").as_object();
+  } else if (client == Protocol::openai_responses) {
+    CHECK(events.front().name == "response.created");
+    for (const Event& e : events) CHECK(e.name != "response.completed");
+    REQUIRE(last.name == "response.failed");
+    CHECK(last.data.at("response").at("status") == "failed");
+    error = last.data.at("response").at("error").as_object();
+  } else {
+    for (const Event& e : events) {
+      CHECK(e.data != boost::json::value("[DONE]"));
+      if (const auto* o = e.data.if_object(); o && o->contains("choices")) {
+        // A stop reason the provider did send may have passed (Messages' message_delta comes
+        // before message_stop); a made-up "stop" may not.
+        for (const auto& choice : o->at("choices").as_array()) CHECK(choice.at("finish_reason") != "stop");
+      }
+    }
+    REQUIRE(last.data.is_object());
+    REQUIRE(last.data.as_object().contains("error"));
+    error = last.data.at("error").as_object();
+  }
+  return error;
+}
+
+}  // namespace
+
+TEST_CASE("a translated stream whose provider's body ends before its final event ends with the client's in-band error") {
+  for (const Recording& rec : kRecordings) {
+    const std::string bytes = read_file(std::string(SWITCHYARD_FIXTURES) + "/" + rec.file);
+    const std::string cut = bytes.substr(0, final_event_offset(rec.upstream, bytes));
+    for (Protocol client : {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
+      if (client == rec.upstream) continue;
+      INFO(name_of(client) << " from " << name_of(rec.upstream));
+      // However the reads fell.
+      for (const std::vector<std::size_t>& cuts : {std::vector<std::size_t>{}, std::vector<std::size_t>{cut.size() / 2}}) {
+        const boost::json::object error = final_error(client, relay(client, rec.upstream, cut, cuts));
+        CHECK(error.at("message") == "The upstream provider's stream ended before its final event.");
+        if (client == Protocol::openai_chat) {
+          CHECK(error.at("code") == "upstream_stream_truncated");
+          CHECK(error.at("type") == "api_error");
+        } else if (client == Protocol::anthropic_messages) {
+          CHECK(error.at("type") == "api_error");
+        }
+      }
+    }
+  }
+
+  // A Chat provider's stream that reached its finish_reason and then ended without [DONE] is
+  // whole: vLLM and Ollama may close it so.
+  {
+    const std::string bytes = read_file(std::string(SWITCHYARD_FIXTURES) + "/sse/openai_tool_call.txt");
+    const std::string no_done = bytes.substr(0, bytes.find("data: [DONE]"));
+    REQUIRE(no_done.size() < bytes.size());
+    for (Protocol client : {Protocol::anthropic_messages, Protocol::openai_responses}) {
+      INFO(name_of(client));
+      const auto whole = events_of(relay(client, Protocol::openai_chat, bytes, {}));
+      const auto got = events_of(relay(client, Protocol::openai_chat, no_done, {}));
+      check_protocol_rules(client, got);
+      REQUIRE(got.size() == whole.size());
+      for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i].data == whole[i].data);
+    }
+  }
+
+  // A provider's own error event inside the stream still reaches the client as that error.
+  {
+    const std::string bytes = read_file(std::string(SWITCHYARD_FIXTURES) + "/adapters/anthropic/tool_use_stream.sse");
+    const std::string failed =
+        bytes.substr(0, bytes.find("event: ping")) +
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+    for (Protocol client : {Protocol::openai_chat, Protocol::openai_responses}) {
+      INFO(name_of(client));
+      const boost::json::object error = final_error(client, relay(client, Protocol::anthropic_messages, failed, {}));
+      CHECK(error.at("message") == "Overloaded");
+    }
+  }
+}
+
+TEST_CASE("a provider's stream event with a field of the wrong JSON type ends the client's stream with bad_upstream_response") {
+  for (const Recording& rec : kRecordings) {
+    const std::string bytes = read_file(std::string(SWITCHYARD_FIXTURES) + "/" + rec.file);
+    const auto [event, field] = wrongly_typed_event(rec.upstream);
+    // After the first event, so the client's stream has begun.
+    const std::size_t first_end = bytes.find("\n\n") + 2;
+    const std::string broken = bytes.substr(0, first_end) + event + bytes.substr(first_end);
+    for (Protocol client : {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
+      if (client == rec.upstream) continue;
+      INFO(name_of(client) << " from " << name_of(rec.upstream));
+      const boost::json::object error = final_error(client, relay(client, rec.upstream, broken, {}));
+      const std::string message(error.at("message").as_string());
+      CHECK(message.starts_with("The upstream provider's stream could not be read: "));
+      CHECK(message.find("'" + field + "'") != std::string::npos);
+      if (client == Protocol::openai_chat) {
+        CHECK(error.at("code") == "bad_upstream_response");
+        CHECK(error.at("type") == "api_error");
+      } else if (client == Protocol::anthropic_messages) {
+        CHECK(error.at("type") == "api_error");
+      }
+    }
+  }
+}
+
+TEST_CASE("a provider's JSON answer with a field of the wrong JSON type is a 502 bad_upstream_response for every client") {
+  const std::vector<std::tuple<Protocol, std::string, std::string>> answers{
+      {Protocol::openai_chat, R"({"id":"c","object":"chat.completion","model":"m","choices":{}})", "choices"},
+      {Protocol::openai_chat, R"({"id":"c","choices":[{"index":0,"message":"x","finish_reason":"stop"}]})",
+       "choices[0].message"},
+      {Protocol::openai_chat, R"({"id":"c","choices":[{"message":{"role":"assistant","content":5}}]})",
+       "choices[0].message.content"},
+      {Protocol::openai_chat, R"({"id":"c","choices":[{"message":{"content":"Hi"}}],"usage":{"prompt_tokens":"3"}})",
+       "usage.prompt_tokens"},
+      {Protocol::anthropic_messages, R"({"id":"msg_1","type":"message","role":"assistant","content":"not an array"})",
+       "content"},
+      {Protocol::anthropic_messages, R"({"id":"msg_1","type":"message","content":[{"text":"Hi"}]})", "content[0].type"},
+      {Protocol::gemini, R"({"candidates":[{"content":{"parts":"hello","role":"model"},"finishReason":"STOP"}]})",
+       "candidates[0].content.parts"},
+      {Protocol::gemini, R"({"candidates":{"content":{"parts":[{"text":"hello"}]}}})", "candidates"},
+  };
+  for (const auto& [upstream, body, field] : answers) {
+    for (Protocol client : {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
+      if (client == upstream) continue;
+      INFO(name_of(client) << " from " << name_of(upstream) << ": " << body);
+      const auto request = context_for(client, upstream).request;
+      const auto translated = adapters::translate_response(client, upstream, body, request.get());
+      REQUIRE_FALSE(translated.ok());
+      CHECK(translated.error().status == 502);
+      CHECK(translated.error().code == "bad_upstream_response");
+      CHECK(translated.error().type == "api_error");
+      CHECK(translated.error().source == core::ErrorSource::upstream);
+      CHECK(translated.error().message.find("'" + field + "'") != std::string::npos);
+    }
+  }
 }

@@ -214,31 +214,48 @@ TEST_CASE("Gemini stream: a function call chunk then a separate STOP chunk finis
   CHECK(events[6].usage.cached_prompt_tokens == 100);
 }
 
-TEST_CASE("Gemini stream: on_end finishes an unfinished stream exactly once", "[gemini][stream]") {
+TEST_CASE("Gemini stream: a body that ends before a finishReason ends with upstream_stream_truncated",
+          "[gemini][stream]") {
+  // Gemini's stream has no end event: the body ending is all there is, and without a
+  // finishReason it was cut.
   const std::string text_only =
       "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hel\"}]}}],\"responseId\":\"r1\"}\n\n"
       "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"lo\"}]}}],\"responseId\":\"r1\"}\n\n";
   std::vector<StreamEvent> events = decode_stream(text_only);
   REQUIRE(events.size() == 4);
   CHECK(of_kind(events, StreamEvent::Kind::start).size() == 1);
-  CHECK(events[3].kind == StreamEvent::Kind::finish);
-  CHECK(events[3].finish == FinishReason::stop);
+  CHECK(of_kind(events, StreamEvent::Kind::finish).empty());
+  check_stream_truncated(events);
 
-  // A finish already seen: on_end adds nothing.
+  // Cut off after a call: not a tool call turn, a cut one.
+  const std::string call_only =
+      "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{}}}]}}]}\n\n";
+  events = decode_stream(call_only);
+  CHECK(of_kind(events, StreamEvent::Kind::finish).empty());
+  CHECK(of_kind(events, StreamEvent::Kind::tool_call_start)[0].text == "{}");
+  check_stream_truncated(events);
+  check_stream_truncated(decode_stream(""));
+
+  // A finish already seen: on_end adds nothing, whatever follows it.
   const std::string finished =
-      "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"cut\"}]},\"finishReason\":\"MAX_TOKENS\"}]}\n\n";
+      "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"cut\"}]},\"finishReason\":\"MAX_TOKENS\"}]}\n\n"
+      "data: {\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":1}}\n\n";
   events = decode_stream(finished);
   const std::vector<StreamEvent> finishes = of_kind(events, StreamEvent::Kind::finish);
   REQUIRE(finishes.size() == 1);
   CHECK(finishes[0].finish == FinishReason::length);
+  CHECK(of_kind(events, StreamEvent::Kind::error).empty());
 
-  // Cut off after a call: still a tool call turn.
-  const std::string call_only =
-      "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{}}}]}}]}\n\n";
-  events = decode_stream(call_only);
+  // A blocked prompt has no candidates: its feedback is the last word.
+  events = decode_stream("data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":3}}\n\n");
   REQUIRE(of_kind(events, StreamEvent::Kind::finish).size() == 1);
-  CHECK(of_kind(events, StreamEvent::Kind::finish)[0].finish == FinishReason::tool_calls);
-  CHECK(of_kind(events, StreamEvent::Kind::tool_call_start)[0].text == "{}");
+  CHECK(of_kind(events, StreamEvent::Kind::finish)[0].finish == FinishReason::content_filter);
+  CHECK(of_kind(events, StreamEvent::Kind::error).empty());
+
+  // The provider's own error stays the only error.
+  events = decode_stream(text_only + "data: {\"error\":{\"code\":503,\"message\":\"Overloaded\",\"status\":\"UNAVAILABLE\"}}\n\n");
+  REQUIRE(of_kind(events, StreamEvent::Kind::error).size() == 1);
+  CHECK(events.back().error.code == "UNAVAILABLE");
 }
 
 TEST_CASE("Gemini stream: an in-band error becomes an error event", "[gemini][stream]") {
@@ -250,4 +267,80 @@ TEST_CASE("Gemini stream: an in-band error becomes an error event", "[gemini][st
   CHECK(events[0].error.code == "UNAVAILABLE");
   CHECK(events[0].error.message == "The model is overloaded.");
   CHECK(events[0].error.retryable);
+}
+
+TEST_CASE("Gemini response: a field of the wrong JSON type is refused, but null and unknown fields are not",
+          "[gemini][response]") {
+  const std::vector<std::pair<std::string, std::string>> wrong{
+      {R"({"candidates":[{"content":{"parts":"hello","role":"model"},"finishReason":"STOP"}]})", "candidates[0].content.parts"},
+      {R"({"candidates":{"content":{"parts":[{"text":"hello"}]}}})", "candidates"},
+      {R"({"candidates":["hello"]})", "candidates[0]"},
+      {R"({"candidates":[{"content":"hello"}]})", "candidates[0].content"},
+      {R"({"candidates":[{"content":{"parts":["hello"]}}]})", "candidates[0].content.parts[0]"},
+      {R"({"candidates":[{"content":{"parts":[{"text":"a"},{"text":5}]}}]})", "candidates[0].content.parts[1].text"},
+      {R"({"candidates":[{"content":{"parts":[{"text":"a","thought":"yes"}]}}]})", "candidates[0].content.parts[0].thought"},
+      {R"({"candidates":[{"content":{"parts":[{"functionCall":"f"}]}}]})", "candidates[0].content.parts[0].functionCall"},
+      {R"({"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":"{}"}}]}}]})",
+       "candidates[0].content.parts[0].functionCall.args"},
+      {R"({"candidates":[{"content":{"parts":[{"functionCall":{"name":1,"args":{}}}]}}]})",
+       "candidates[0].content.parts[0].functionCall.name"},
+      {R"({"candidates":[{"content":{"parts":[{"text":"a"}]},"finishReason":1}]})", "candidates[0].finishReason"},
+      {R"({"candidates":[{"content":{"parts":[{"text":"a"}]}}],"modelVersion":2.5})", "modelVersion"},
+      {R"({"candidates":[{"content":{"parts":[{"text":"a"}]}}],"usageMetadata":{"promptTokenCount":"12"}})",
+       "usageMetadata.promptTokenCount"},
+      {R"({"candidates":[{"content":{"parts":[{"text":"a"}]}}],"usageMetadata":"12"})", "usageMetadata"},
+      {R"({"promptFeedback":{"blockReason":["SAFETY"]}})", "promptFeedback.blockReason"},
+  };
+  for (const auto& [body, field] : wrong) {
+    INFO(body);
+    check_answer_refused(decode_gemini_response(body), field);
+  }
+  const auto root = decode_gemini_response(R"("hello")");
+  REQUIRE_FALSE(root.ok());
+  CHECK(root.error().code == "bad_upstream_response");
+
+  // Fields the gateway does not know, and null.
+  const auto fine = decode_gemini_response(R"({"candidates":[{"content":{"parts":[{"text":"Hi","thoughtSignature":"x"},
+      {"executableCode":{"code":"1"}}],"role":"model"},"finishReason":"STOP","index":0,"avgLogprobs":-0.5,
+      "safetyRatings":[],"citationMetadata":null}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,
+      "totalTokenCount":5,"promptTokensDetails":[{"modality":"TEXT","tokenCount":3}],"thoughtsTokenCount":null},
+      "modelVersion":"gemini-2.5-flash","responseId":"r"})");
+  REQUIRE(fine.ok());
+  REQUIRE(fine->content.size() == 1);
+  CHECK(fine->content[0].text == "Hi");
+  CHECK(fine->usage->prompt_tokens == 3);
+}
+
+TEST_CASE("Gemini stream: a chunk with a field of the wrong JSON type ends the stream with bad_upstream_response",
+          "[gemini][stream]") {
+  const std::string first =
+      "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hi\"}]}}],\"responseId\":\"r1\",\"modelVersion\":\"g\"}\n\n";
+  const std::string later =
+      "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"!\"}]},\"finishReason\":\"STOP\"}],\"responseId\":\"r1\"}\n\n";
+  const std::vector<std::pair<std::string, std::string>> wrong{
+      {R"({"candidates":[{"content":{"parts":"hello"}}]})", "candidates[0].content.parts"},
+      {R"({"candidates":{"content":{"parts":[{"text":"x"}]}}})", "candidates"},
+      {R"({"candidates":[{"content":{"parts":[{"text":"x"},{"text":["y"]}]}}]})", "candidates[0].content.parts[1].text"},
+      {R"({"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":[]}}]}}]})",
+       "candidates[0].content.parts[0].functionCall.args"},
+      {R"({"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":true}]})", "candidates[0].finishReason"},
+      {R"({"candidates":[{"content":{"parts":[{"text":"x"}]}}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":"1"}})",
+       "usageMetadata.candidatesTokenCount"},
+  };
+  for (const auto& [chunk, field] : wrong) {
+    INFO(chunk);
+    const auto events = decode_stream(first + "data: " + chunk + "\n\n" + later);
+    // What came before stays; nothing of the wrong chunk or after it does.
+    REQUIRE(events.size() == 3);
+    CHECK(events[1].text == "Hi");
+    check_stream_refused(events, field);
+  }
+  const auto root = decode_stream(first + "data: [1]\n\n" + later);
+  REQUIRE(root.size() == 3);
+  CHECK(root[2].error.code == "bad_upstream_response");
+
+  // The first chunk's id and model start the answer.
+  const auto id = decode_stream("data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]}}],\"responseId\":7}\n\n" + later);
+  REQUIRE(id.size() == 1);
+  check_stream_refused(id, "responseId");
 }

@@ -432,7 +432,8 @@ TEST_CASE("chat stream decode: reasoning, empty deltas skipped, length finish, u
 TEST_CASE("chat stream decode: providers that number every call 0 still get one call each") {
   const auto events = decode_stream(
       "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n"
-      "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"b\",\"function\":{\"name\":\"g\",\"arguments\":\"{\\\"x\\\":1}\"}}]}}]}\n\n");
+      "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"b\",\"function\":{\"name\":\"g\",\"arguments\":\"{\\\"x\\\":1}\"}}]}}]}\n\n"
+      "data: [DONE]\n\n");
   CHECK(describe_all(events) == std::vector<std::string>{"start id=c model=m", "call_start 0 id=a name=f args={}",
                                                          "call_start 1 id=b name=g args={\"x\":1}"});
 }
@@ -531,4 +532,142 @@ TEST_CASE("chat stream: decoding the encoder's output gives back the same canoni
   for (const auto& e : original) encoder->encode(e, out);
   encoder->finish(out);
   CHECK(describe_all(decode_stream(out)) == describe_all(original));
+}
+
+TEST_CASE("chat response: a field of the wrong JSON type is refused, not read as empty, but null and unknown fields are not") {
+  const std::vector<std::pair<std::string, std::string>> wrong{
+      {R"({"id":"c","model":"m","choices":{}})", "choices"},
+      {R"({"choices":["x"]})", "choices[0]"},
+      {R"({"choices":[{"index":0,"message":"x"}]})", "choices[0].message"},
+      {R"({"choices":[{"message":{"role":"assistant","content":5}}]})", "choices[0].message.content"},
+      {R"({"choices":[{"message":{"role":"assistant","content":5.5}}]})", "choices[0].message.content"},
+      {R"({"choices":[{"message":{"content":[{"type":"text","text":7}]}}]})", "choices[0].message.content[0].text"},
+      {R"({"choices":[{"message":{"content":null,"tool_calls":{}}}]})", "choices[0].message.tool_calls"},
+      {R"({"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","type":"function","function":"f"}]}}]})",
+       "choices[0].message.tool_calls[0].function"},
+      {R"({"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","function":{"name":5,"arguments":"{}"}}]}}]})",
+       "choices[0].message.tool_calls[0].function.name"},
+      {R"({"choices":[{"message":{"content":"Hi","reasoning_content":["x"]}}]})", "choices[0].message.reasoning_content"},
+      {R"({"choices":[{"message":{"content":"Hi"},"finish_reason":1}]})", "choices[0].finish_reason"},
+      {R"({"model":42,"choices":[{"message":{"content":"Hi"}}]})", "model"},
+      {R"({"id":["x"],"choices":[{"message":{"content":"Hi"}}]})", "id"},
+      {R"({"created":"today","choices":[{"message":{"content":"Hi"}}]})", "created"},
+      {R"({"choices":[{"message":{"content":"Hi"}}],"usage":"12"})", "usage"},
+      {R"({"choices":[{"message":{"content":"Hi"}}],"usage":{"prompt_tokens":"12","completion_tokens":3}})",
+       "usage.prompt_tokens"},
+      {R"({"choices":[{"message":{"content":"Hi"}}],"usage":{"prompt_tokens":1,"prompt_tokens_details":{"cached_tokens":"1"}}})",
+       "usage.prompt_tokens_details.cached_tokens"},
+  };
+  for (const auto& [body, field] : wrong) {
+    INFO(body);
+    check_answer_refused(decode_chat_response(body), field);
+  }
+  const auto root = decode_chat_response("[1]");
+  REQUIRE_FALSE(root.ok());
+  CHECK(root.error().code == "bad_upstream_response");
+
+  // Null where OpenAI documents it, and fields the gateway does not know.
+  auto calls = decode_chat_response(R"({"id":"c","object":"chat.completion","created":1,"model":"m",
+      "system_fingerprint":null,"service_tier":"default","choices":[{"index":0,"logprobs":null,
+      "message":{"role":"assistant","content":null,"refusal":null,"annotations":[],"audio":null,
+      "tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+      "finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5,
+      "prompt_tokens_details":null,"completion_tokens_details":null}})");
+  REQUIRE(calls.ok());
+  REQUIRE(calls->content.size() == 1);
+  CHECK(calls->content[0].name == "f");
+  CHECK(calls->usage->prompt_tokens == 3);
+  auto nulls = decode_chat_response(
+      R"({"id":null,"model":"m","choices":[{"message":{"content":"Hi","tool_calls":null},"finish_reason":null}],"usage":null})");
+  REQUIRE(nulls.ok());
+  CHECK(nulls->content.size() == 1);
+  CHECK_FALSE(nulls->usage);
+}
+
+TEST_CASE("chat stream decode: a chunk with a field of the wrong JSON type ends the stream with bad_upstream_response") {
+  const std::string first = "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+  const std::string later =
+      "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"more\"},\"finish_reason\":\"stop\"}]}\n\n"
+      "data: [DONE]\n\n";
+  // Each as the second chunk of a stream; some are read by the fast reader, some need the
+  // general one (numbers with fractions, escapes), and both must refuse them.
+  const std::vector<std::pair<std::string, std::string>> wrong{
+      {R"({"id":"c","choices":{}})", "choices"},
+      {R"({"id":"c","choices":["x"]})", "choices[0]"},
+      {R"({"id":"c","choices":[{"index":0,"delta":"x"}]})", "choices[0].delta"},
+      {R"({"id":"c","choices":[{"index":0,"delta":{"content":5}}]})", "choices[0].delta.content"},
+      {R"({"id":"c","choices":[{"index":0,"delta":{"content":5.5}}]})", "choices[0].delta.content"},
+      {R"({"id":"c","choices":[{"index":0,"delta":{"content":"ok","reasoning_content":false}}]})",
+       "choices[0].delta.reasoning_content"},
+      {R"({"id":"c","choices":[{"index":0,"delta":{"content":"ok","tool_calls":[{"index":0,"function":"f"}]}}]})",
+       "choices[0].delta.tool_calls[0].function"},
+      {R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":5,"function":{"name":"f"}}]}}]})",
+       "choices[0].delta.tool_calls[0].id"},
+      {R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":"0","function":{"name":"f"}}]}}]})",
+       "choices[0].delta.tool_calls[0].index"},
+      {R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":{}}}]}}]})",
+       "choices[0].delta.tool_calls[0].function.arguments"},
+      {R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":{}}}]})", "choices[0].delta.tool_calls"},
+      {R"({"id":"c","choices":[{"index":"0","delta":{"content":"x"}}]})", "choices[0].index"},
+      {R"({"id":"c","choices":[{"index":0,"delta":{},"finish_reason":7}]})", "choices[0].finish_reason"},
+      {R"({"id":"c","model":5,"choices":[]})", "model"},
+      {R"({"id":"c","model":"caf\u00e9","choices":[],"usage":{"prompt_tokens":"12","completion_tokens":3}})",
+       "usage.prompt_tokens"},
+      {R"({"id":"c","choices":[],"usage":{"prompt_tokens":1,"completion_tokens_details":"x"}})",
+       "usage.completion_tokens_details"},
+      {R"({"id":"c","choices":[],"usage":[]})", "usage"},
+  };
+  for (const auto& [chunk, field] : wrong) {
+    INFO(chunk);
+    const auto events = decode_stream(first + "data: " + chunk + "\n\n" + later);
+    // What came before stays; nothing of the wrong chunk or after it does.
+    REQUIRE(events.size() == 3);
+    CHECK(describe(events[0]) == "start id=c model=m");
+    CHECK(describe(events[1]) == "text Hi");
+    check_stream_refused(events, field);
+  }
+  // Not an object at all.
+  const auto root = decode_stream(first + "data: [1,2]\n\n" + later);
+  REQUIRE(root.size() == 3);
+  CHECK(root[2].error.code == "bad_upstream_response");
+
+  // A wrong first chunk: no start, only the error.
+  check_stream_refused(decode_stream("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":[\"x\"]}}]}\n\n"),
+                       "choices[0].delta.content");
+
+  // Null where OpenAI documents it, and fields the gateway does not know.
+  const auto fine = decode_stream(
+      "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"system_fingerprint\":null,\"obfuscation\":\"x1\","
+      "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"refusal\":null,\"tool_calls\":null},"
+      "\"logprobs\":{\"content\":[{\"token\":\"Hi\",\"logprob\":-0.25,\"bytes\":[72,105],\"top_logprobs\":[]}]},\"finish_reason\":null}],\"usage\":null}\n\n"
+      "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\",\"tool_calls\":[{\"index\":0,\"id\":\"t\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":null}}]},\"finish_reason\":null}]}\n\n"
+      "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"function_call\":null},\"finish_reason\":\"tool_calls\"}],"
+      "\"usage\":{\"prompt_tokens\":3.0,\"completion_tokens\":2,\"prompt_tokens_details\":null,\"completion_tokens_details\":{\"reasoning_tokens\":null}}}\n\n"
+      "data: [DONE]\n\n");
+  CHECK(describe_all(fine) == std::vector<std::string>{"start id=c model=m", "text Hi", "call_start 0 id=t name=f args=",
+                                                        "finish 3", "usage 3/2/0/0"});
+}
+
+TEST_CASE("chat stream decode: a stream cut before [DONE] and before any finish_reason ends with upstream_stream_truncated") {
+  const std::string text = "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+  const auto cut = decode_stream(text);
+  REQUIRE(cut.size() == 3);
+  CHECK(describe(cut[1]) == "text Hi");
+  check_stream_truncated(cut);
+  // Nothing at all.
+  const auto empty = decode_stream("");
+  REQUIRE(empty.size() == 1);
+  check_stream_truncated(empty);
+
+  // A finish_reason and then the end without [DONE] (vLLM, Ollama): the answer is whole.
+  const auto no_done = decode_stream(
+      text + "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+  CHECK(describe_all(no_done) == std::vector<std::string>{"start id=c model=m", "text Hi", "finish 1"});
+  // [DONE] without a finish_reason: complete too (the encoder says stop).
+  CHECK(describe_all(decode_stream(text + "data: [DONE]\n\n")) == std::vector<std::string>{"start id=c model=m", "text Hi"});
+
+  // The provider's own error chunk stays the only error.
+  const auto failed = decode_stream(text + "data: {\"error\":{\"message\":\"Overloaded\",\"type\":\"server_error\"}}\n\n");
+  REQUIRE(failed.size() == 3);
+  CHECK(failed[2].error.message == "Overloaded");
 }
