@@ -249,8 +249,9 @@ std::unique_ptr<StreamEncoder> make_encoder(const StreamContext& c) {
 class TranslatingRelay final : public StreamRelay {
  public:
   explicit TranslatingRelay(const StreamContext& c)
-      : sse_(c.max_event_bytes), max_event_bytes_(c.max_event_bytes), decoder_(make_decoder(c.upstream)),
-        encoder_(make_encoder(c)) {
+      : sse_(c.max_event_bytes), max_event_bytes_(c.max_event_bytes),
+        max_kept_bytes_(c.client == Protocol::openai_responses ? c.max_kept_bytes : SIZE_MAX),
+        decoder_(make_decoder(c.upstream)), encoder_(make_encoder(c)) {
     // One read usually carries a few events; growing from empty cost several reallocations
     // per stream (callgrind).
     out_.reserve(1024);
@@ -301,12 +302,22 @@ class TranslatingRelay final : public StreamRelay {
                                                                : RelayFault::upstream_error;
         return;
       }
+      kept_bytes_ += e.text.size();
+      if (kept_bytes_ > max_kept_bytes_) {
+        // An answer that never ends would otherwise grow the encoder's copy of it for good.
+        encoder_->fail(answer_too_large_error(max_kept_bytes_), out_);
+        failed_ = true;
+        fault_ = RelayFault::oversized;
+        return;
+      }
       encoder_->encode(e, out_);
     }
   }
 
   core::SseDecoder sse_;
   std::size_t max_event_bytes_;
+  std::size_t max_kept_bytes_;
+  std::size_t kept_bytes_ = 0;
   std::unique_ptr<StreamDecoder> decoder_;
   std::unique_ptr<StreamEncoder> encoder_;
   std::vector<StreamEvent> events_;
@@ -516,6 +527,12 @@ core::GatewayError event_too_large_error(std::size_t max_event_bytes) {
   return core::bad_upstream_response("The upstream provider sent a stream line or event longer than " +
                                          std::to_string(max_event_bytes) + " bytes (max_upstream_event_bytes).",
                                      "upstream_event_too_large");
+}
+
+core::GatewayError answer_too_large_error(std::size_t max_bytes) {
+  return core::bad_upstream_response("The upstream provider's answer grew past " + std::to_string(max_bytes) +
+                                         " bytes (max_upstream_body_bytes).",
+                                     "upstream_response_too_large");
 }
 
 core::GatewayError stream_truncated_error() {

@@ -129,10 +129,14 @@ struct StreamContext {
   std::int64_t created = 0;
   std::shared_ptr<const Request> request;  // the decoded client request, when translating
   std::size_t max_event_bytes = 4u << 20;   // ServerConfig::max_upstream_event_bytes
+  // ServerConfig::max_upstream_body_bytes: what a translated stream may keep of the answer
+  // (a Responses client's final event repeats the whole answer, so its encoder keeps it).
+  std::size_t max_kept_bytes = 32u << 20;
 };
 
 // The in-band errors a relay ends a stream with on the upstream's account.
 core::GatewayError event_too_large_error(std::size_t max_event_bytes);
+core::GatewayError answer_too_large_error(std::size_t max_bytes);
 core::GatewayError stream_truncated_error();
 std::unique_ptr<StreamRelay> make_stream_relay(StreamContext context);
 

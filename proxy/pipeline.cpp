@@ -92,9 +92,12 @@ std::int64_t unix_now() {
 }
 
 std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const RequestContext& ctx,
-                                                 std::size_t max_event_bytes) {
+                                                 const core::ServerConfig& server) {
+  const std::size_t max_event_bytes = server.max_upstream_event_bytes;
+  const std::size_t max_kept_bytes = server.max_upstream_body_bytes;
   adapters::StreamContext c;
   c.max_event_bytes = max_event_bytes;
+  c.max_kept_bytes = max_kept_bytes;
   c.client = x.client;
   c.upstream = x.upstream;
   c.client_wants_usage = x.client_wants_usage;
@@ -149,7 +152,7 @@ net::awaitable<beast::error_code> relay_long_answer(HttpSession& session, Upstre
 // How a fault a relay found is counted and logged.
 std::pair<metrics::UpstreamError, const char*> fault_reason(adapters::RelayFault fault) {
   switch (fault) {
-    case adapters::RelayFault::oversized: return {metrics::UpstreamError::oversized, "upstream_event_too_large"};
+    case adapters::RelayFault::oversized: return {metrics::UpstreamError::oversized, "upstream_too_large"};
     case adapters::RelayFault::truncated: return {metrics::UpstreamError::truncated, "upstream_stream_truncated"};
     case adapters::RelayFault::bad_event: return {metrics::UpstreamError::protocol, "bad_upstream_response"};
     case adapters::RelayFault::upstream_error:
@@ -356,7 +359,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     }
     head_sent = true;
   }
-  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx, session.runtime().config.server.max_upstream_event_bytes);
+  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx, session.runtime().config.server);
   exchange.reset();
   // Each read's body bytes, held only until they are written to the client: a stream
   // waiting for its next event owns no buffer beyond this string's small capacity.
@@ -468,7 +471,7 @@ net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> 
     co_await session.write_json(ctx, 200, std::move(translated.value().body));
     co_return;
   }
-  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx, session.runtime().config.server.max_upstream_event_bytes);
+  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx, session.runtime().config.server);
   bool ok = co_await session.begin_stream(ctx, "text/event-stream") &&
             co_await session.write_chunk(ctx, relay->on_data(reply->role_event()));
   std::size_t sent = 0;

@@ -34,7 +34,7 @@ ClientView client_view(std::string bytes) {
 }
 
 std::unique_ptr<adapters::StreamRelay> relay(Protocol client, Protocol upstream, std::size_t max_event_bytes,
-                                             bool wants_usage = true) {
+                                             bool wants_usage = true, std::size_t max_kept_bytes = 32u << 20) {
   adapters::StreamContext c;
   c.client = client;
   c.upstream = upstream;
@@ -44,6 +44,7 @@ std::unique_ptr<adapters::StreamRelay> relay(Protocol client, Protocol upstream,
   c.model = std::string("model-1");
   c.created = 1;
   c.max_event_bytes = max_event_bytes;
+  c.max_kept_bytes = max_kept_bytes;
   return adapters::make_stream_relay(std::move(c));
 }
 
@@ -180,4 +181,27 @@ TEST_CASE("relay limits: an event made of many data lines is bounded too") {
   // its own, so what the client dispatches last is the error.
   const ClientView v = client_view(out);
   CHECK(ends_in_error(Protocol::openai_chat, v, "longer than 2048 bytes"));
+}
+
+TEST_CASE("relay limits: a translated answer a Responses client's final event would repeat is bounded") {
+  // Responses' last event carries the whole answer, so its encoder keeps it: an upstream that
+  // never stops would grow that copy for good.
+  auto r = relay(Protocol::openai_responses, Protocol::openai_chat, 1u << 20, true, /*max_kept_bytes=*/10000);
+  std::string out(r->on_data(opening(Protocol::openai_chat)));
+  const std::string delta =
+      "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + std::string(100, 'w') +
+      "\"},\"finish_reason\":null}]}\n\n";
+  int sent = 0;
+  while (r->fault() == RelayFault::none && sent < 10000) {
+    out += r->on_data(delta);
+    ++sent;
+  }
+  CHECK(r->fault() == RelayFault::oversized);
+  CHECK(sent <= 101);
+  CHECK(ends_in_error(Protocol::openai_responses, client_view(out), "grew past 10000 bytes"));
+  // Other clients keep nothing of the answer, and are not bounded by it.
+  auto chat = relay(Protocol::anthropic_messages, Protocol::openai_chat, 1u << 20, true, 10000);
+  (void)chat->on_data(opening(Protocol::openai_chat));
+  for (int i = 0; i < 200; ++i) (void)chat->on_data(delta);
+  CHECK(chat->fault() == RelayFault::none);
 }
