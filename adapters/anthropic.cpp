@@ -818,6 +818,9 @@ Decoded<Response> decode_messages_response(std::string_view body) {
   Response response;
   response.id = r.string_or_empty(root, "id", at);
   response.model = r.string_or_empty(root, "model", at);
+  // Anthropic always sends content (empty when the model said nothing): an answer without it
+  // is not one, and must not reach the client as an empty success.
+  if (!member(root, "content")) return core::fail(bad_upstream_answer("the Messages response has no 'content'"));
   if (const json::array* content = r.array(root, "content", at)) {
     const JsonPath content_at = at.member("content");
     for (std::size_t i = 0; i < content->size() && r.ok(); ++i) {

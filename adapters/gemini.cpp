@@ -521,6 +521,10 @@ Decoded<Response> decode_gemini_response(std::string_view body) {
     response.finish = finish_from_gemini(reason, saw_call);
   } else if (prompt_blocked(r, root)) {
     response.finish = FinishReason::content_filter;
+  } else if (r.ok()) {
+    // Neither a candidate nor a blocked prompt: nothing was answered, and an empty success
+    // would hide that.
+    return core::fail(bad_upstream_answer("the Gemini response has no candidate and no blocked prompt"));
   }
   if (const json::object* usage = r.object(root, "usageMetadata", at)) {
     response.usage = usage_from_gemini(r, *usage, at.member("usageMetadata"));

@@ -205,3 +205,24 @@ TEST_CASE("relay limits: a translated answer a Responses client's final event wo
   for (int i = 0; i < 200; ++i) (void)chat->on_data(delta);
   CHECK(chat->fault() == RelayFault::none);
 }
+
+TEST_CASE("relay limits: a JSON answer missing what every answer has is a 502, not an empty success") {
+  for (const auto& [upstream, body] : std::vector<std::pair<Protocol, std::string>>{
+           {Protocol::anthropic_messages, R"({"id":"msg_1","type":"message","role":"assistant","model":"c","stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}})"},
+           {Protocol::gemini, R"({"usageMetadata":{"promptTokenCount":1},"modelVersion":"g"})"},
+           {Protocol::openai_chat, R"({"id":"c","object":"chat.completion","model":"m","usage":{"prompt_tokens":1}})"},
+       }) {
+    INFO(body);
+    const Protocol client = upstream == Protocol::openai_chat ? Protocol::anthropic_messages : Protocol::openai_chat;
+    auto translated = adapters::translate_response(client, upstream, body, nullptr);
+    REQUIRE_FALSE(translated);
+    CHECK(translated.error().status == 502);
+    CHECK(translated.error().code == "bad_upstream_response");
+  }
+  // An answer with empty content is still an answer.
+  CHECK(adapters::translate_response(Protocol::openai_chat, Protocol::anthropic_messages,
+                                     R"({"id":"msg_1","type":"message","role":"assistant","model":"c","content":[],"stop_reason":"end_turn"})",
+                                     nullptr));
+  CHECK(adapters::translate_response(Protocol::openai_chat, Protocol::gemini,
+                                     R"({"promptFeedback":{"blockReason":"SAFETY"}})", nullptr));
+}
