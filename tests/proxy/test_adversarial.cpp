@@ -610,6 +610,7 @@ TEST_CASE("adversarial defect 5: an upstream status the front door cannot expres
     CHECK(answer_text(c.door, next) == "answer for " + tag);
     CHECK(gateway_live(h.gw.port));
   }
+  CHECK(wait_upstream_errors(h.gw.port, "protocol", n) >= n);
   check_streams_untouched(streams);
 }
 
@@ -840,6 +841,8 @@ TEST_CASE("adversarial defect 8: upstream JSON of the right shape with wrong typ
       if (c.door == Door::messages) CHECK(read_error_body(c.door, a.body).type == "api_error");
       CHECK(gateway_live(h.gw.port));
     }
+    const double n = static_cast<double>(cases.size());
+    CHECK(wait_upstream_errors(h.gw.port, "protocol", n) >= n);
   }
   SECTION("streams") {
     struct Case {
@@ -1202,6 +1205,41 @@ TEST_CASE("adversarial clients: wrong JSON types get 400 in each front door's sh
 
 // =============================================================================================
 // A hostile upstream.
+
+TEST_CASE("adversarial upstream: once the upstream has begun to answer, the request is never sent again",
+          "[adversarial]") {
+  // The one retry on a fresh connection is for a pooled connection the server had closed
+  // before answering; after response bytes (an interim head, part of a head) the request may
+  // have been acted on, and a second copy would be billed twice.
+  HostileGateway h({.workers = 1});  // one pool: the second request meets the first's connection
+  auto& up = h.upstream;
+  BackgroundStreams streams(h.gw.port);
+  up.set_fallback(echo_json("hostile-chat"));  // a second copy, if sent, is answered
+  struct Case {
+    const char* name;
+    std::string bytes;
+  };
+  const std::vector<Case> cases{
+      {"a 100 Continue, then close", "HTTP/1.1 100 Continue\r\n\r\n"},
+      {"part of a head, then close", "HTTP/1.1 200 OK\r\nContent-Type: applica"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    streams.set_label(c.name);
+    // A good exchange first leaves a pooled connection for the next request to reuse.
+    const Answer warm = call(h.gw.port, Door::chat, "hostile-chat", marker("warm"), false);
+    CHECK(warm.status == 200);
+    const std::size_t before = up.requests();
+    up.then(HostileReply().send(c.bytes).close());
+    const Answer a = call(h.gw.port, Door::chat, "hostile-chat", marker("once"), false);
+    INFO("status " << a.status << ", body " << a.body.substr(0, 300) << a.failure);
+    CHECK(a.status == 502);
+    CHECK(read_error_body(Door::chat, a.body).shape_problem.empty());
+    CHECK(up.requests() == before + 1);
+    CHECK(gateway_live(h.gw.port));
+  }
+  check_streams_untouched(streams);
+}
 
 TEST_CASE("adversarial upstream: garbage, endless heads, bad framing, odd statuses and cut streams give the client a clear error",
           "[adversarial]") {
