@@ -201,6 +201,7 @@ struct HostileUpstream::Impl {
     if (sp2 != std::string::npos) out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
     std::size_t length = 0;
     if (const std::string cl = field_value(out.head, "content-length"); !cl.empty()) {
+      if (cl.find_first_not_of("0123456789") != std::string::npos || cl.size() > 12) return false;
       length = std::stoull(cl);
       if (length > kMaxRequestBody) return false;
     }
@@ -264,11 +265,24 @@ struct HostileUpstream::Impl {
         log.push_back(request);
       });
       HostileReply reply;
+      std::string trouble = "no script for this request";
       if (script) {
-        reply = script(request);
-      } else {
+        // A script that throws must not take the thread (and the test binary) down with it.
+        try {
+          reply = script(request);
+          trouble.clear();
+        } catch (const std::exception& e) {
+          trouble = std::string("the script threw: ") + e.what();
+        }
+      }
+      if (!trouble.empty()) {
+        // Kept valid as a JSON string without an escaper.
+        for (char& c : trouble) {
+          if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '\'';
+        }
+        reply = HostileReply();
         reply.send(http_response(500, "application/json",
-                                 R"({"error":{"message":"hostile upstream: no script for this request"}})"))
+                                 "{\"error\":{\"message\":\"hostile upstream: " + trouble + "\"}}"))
             .close();
       }
       bool ok = true;
