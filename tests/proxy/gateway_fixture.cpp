@@ -54,6 +54,7 @@ GatewayFixture::GatewayFixture(GatewayOptions options) {
          << "  - name: local-mock\n"
          << "    type: mock\n"
          << "    mock: {ttft_ms: 10, tokens_per_second: 1000, reply: \"Hello from the in-process mock.\"}\n"
+         << options.extra_providers
          << "models:\n"
          << "  - name: gpt-test\n"
          << "    provider: upstream\n"
@@ -67,7 +68,8 @@ GatewayFixture::GatewayFixture(GatewayOptions options) {
          << "  - {name: claude-reasoner, provider: up-anthropic, model: claude-sonnet-4-5}\n"
          << "  - name: mock-test\n"
          << "    provider: local-mock\n"
-         << "    price: {input_per_mtok: 1, output_per_mtok: 1}\n";
+         << "    price: {input_per_mtok: 1, output_per_mtok: 1}\n"
+         << options.extra_models;
   const std::string config_path = dir + "/switchyard.yaml";
   std::ofstream(config_path) << config.str();
 

@@ -19,6 +19,11 @@ struct GatewayOptions {
   bool upstream_tls = false;   // serve the mock over HTTPS with a fresh self-signed cert
   bool trust_upstream_cert = true;
   int workers = 2;
+  // More items for the config's "providers:" and "models:" lists (each line indented two
+  // spaces, e.g. "  - {name: hostile, type: anthropic, base_url: ...}\n"): providers of any
+  // type in front of another server, such as a HostileUpstream.
+  std::string extra_providers;
+  std::string extra_models;
 };
 
 class GatewayFixture {
