@@ -35,10 +35,12 @@ constexpr std::array<std::pair<std::string_view, FrontDoor>, 8> kFrontDoors{{
     {"/embeddings", {Protocol::openai_chat, core::BodyShape::embeddings, adapters::Operation::embeddings}},
 }};
 
+// A reused connection that failed before any byte of a response: the server had closed it
+// while it was idle. Once a byte has arrived (partial_message), the server has the request,
+// and sending it again could run a billed generation twice.
 bool is_stale_connection_error(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
-         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
-         ec == http::error::partial_message;
+         ec == net::error::connection_reset || ec == net::error::broken_pipe;
 }
 
 metrics::UpstreamError classify(const beast::error_code& ec) {

@@ -94,12 +94,15 @@ net::awaitable<beast::error_code> UpstreamConnection::read_head(UpstreamResponse
     buffer_.commit(n);
     if (ec) {
       deadline_.clear();
+      const beast::error_code translated = deadline_.translate(ec);
+      // Once any byte of a response has arrived, a failure is a cut answer (partial_message),
+      // never the silent close of an idle pooled connection that is worth a retry.
+      if (buffer_.size() != 0 && translated != beast::error::timeout) co_return http::error::partial_message;
       if (ec == net::error::eof || ec == ssl::error::stream_truncated) {
-        // Closed before a whole head: a pooled connection the server had dropped, or a cut.
-        co_return beast::error_code(buffer_.size() == 0 ? http::error::end_of_stream
-                                                        : http::error::partial_message);
+        // Closed before any byte: a pooled connection the server had dropped, or a cut.
+        co_return beast::error_code(http::error::end_of_stream);
       }
-      co_return deadline_.translate(ec);
+      co_return translated;
     }
   }
 }

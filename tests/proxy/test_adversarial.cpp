@@ -673,12 +673,14 @@ TEST_CASE("adversarial defect 6: bytes on an idle pooled upstream connection nev
         CHECK(a.status == 200);
         CHECK(answer_text(Door::chat, a) == "answer for " + tag);
       }
-      // The unrequested bytes are on the wire before the next client asks (or the gateway
-      // already closed the connection they were meant for).
+      // The unrequested bytes that follow this answer are on the wire before the next client
+      // asks (or could not be written: the gateway already closed their connection). Any
+      // other event would race them: bytes that arrive after the gateway has sent the next
+      // request on that connection cannot be told from its answer, by any HTTP/1.1 client.
       if (k <= c.extras_for) {
         CHECK(up.wait_until(
             [&](const HostileUpstream::Counts& now) {
-              return now.extra_flushed > before.extra_flushed || now.peer_closed > before.peer_closed;
+              return now.extra_flushed + now.extra_failed > before.extra_flushed + before.extra_failed;
             },
             std::chrono::seconds(5)));
       }
@@ -686,7 +688,9 @@ TEST_CASE("adversarial defect 6: bytes on an idle pooled upstream connection nev
     const auto received = up.received();
     CHECK(received.size() >= first_request + 3);
     if (c.fresh_connection_each_time && received.size() >= first_request + 3) {
+      // A connection that carried unrequested bytes is never used again; one that did not may be.
       for (std::size_t i = first_request + 1; i < first_request + 3; ++i) {
+        if (static_cast<int>(i - 1 - first_request) >= c.extras_for) continue;
         INFO("request " << i + 1 - first_request << " of the case");
         CHECK(received[i].connection != received[i - 1].connection);
       }

@@ -123,6 +123,7 @@ struct HostileUpstream::Impl {
   std::size_t answers = 0;
   std::size_t write_failures = 0;
   std::size_t extra_flushed = 0;
+  std::size_t extra_failed = 0;
 
   enum class Wait { ready, timeout, stop };
 
@@ -298,7 +299,11 @@ struct HostileUpstream::Impl {
       }
       bump([&] { ++answers; });
       if (!reply.extra_bytes.empty()) {
-        if (!pause(reply.extra_after) || !write_all(fd, reply.extra_bytes)) break;
+        if (!pause(reply.extra_after) || !write_all(fd, reply.extra_bytes)) {
+          // The gateway closed the connection before the extra bytes could go: settled too.
+          bump([&] { ++extra_failed; });
+          break;
+        }
         bump([&] { ++extra_flushed; });
       }
       if (reply.close_after) {
@@ -437,14 +442,15 @@ bool HostileUpstream::wait_extra_flushed(std::size_t n, std::chrono::millisecond
 HostileUpstream::Counts HostileUpstream::counts() const {
   std::lock_guard lock(impl_->mutex);
   const Impl& s = *impl_;
-  return {s.requests, s.connections, s.peer_closed, s.answers, s.write_failures, s.extra_flushed};
+  return {s.requests, s.connections, s.peer_closed, s.answers, s.write_failures, s.extra_flushed, s.extra_failed};
 }
 
 bool HostileUpstream::wait_until(const std::function<bool(const Counts&)>& condition,
                                  std::chrono::milliseconds deadline) {
   Impl& s = *impl_;
   return s.wait_until(deadline, [&] {
-    return condition(Counts{s.requests, s.connections, s.peer_closed, s.answers, s.write_failures, s.extra_flushed});
+    return condition(
+        Counts{s.requests, s.connections, s.peer_closed, s.answers, s.write_failures, s.extra_flushed, s.extra_failed});
   });
 }
 

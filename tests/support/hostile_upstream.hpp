@@ -105,6 +105,8 @@ class HostileUpstream {
   struct Counts {
     std::size_t requests = 0, connections = 0, peer_closed = 0, answers_written = 0,
                 write_failures = 0, extra_flushed = 0;
+    // extra() byte runs that could not be written: the gateway had closed the connection.
+    std::size_t extra_failed = 0;
   };
   Counts counts() const;
   bool wait_until(const std::function<bool(const Counts&)>& condition, std::chrono::milliseconds deadline);
