@@ -126,10 +126,8 @@ core::Usage usage_from_anthropic(std::int64_t input, std::int64_t cache_creation
 
 // A provider's usage object at `at`, its counts' types checked by `r`.
 core::Usage usage_from_anthropic(UpstreamReader& r, const json::object& usage, const JsonPath& at) {
-  return usage_from_anthropic(r.integer_or_zero(usage, "input_tokens", at),
-                              r.integer_or_zero(usage, "cache_creation_input_tokens", at),
-                              r.integer_or_zero(usage, "cache_read_input_tokens", at),
-                              r.integer_or_zero(usage, "output_tokens", at));
+  return usage_from_anthropic(r.count(usage, "input_tokens", at), r.count(usage, "cache_creation_input_tokens", at),
+                              r.count(usage, "cache_read_input_tokens", at), r.count(usage, "output_tokens", at));
 }
 
 // For pass-through, where the gateway only counts: a count of the wrong type counts as absent.
@@ -161,7 +159,7 @@ core::Usage merge_anthropic_usage(UpstreamReader& r, const core::Usage& before, 
   std::int64_t cache_read = before.cached_prompt_tokens;
   std::int64_t output = before.completion_tokens;
   const auto take = [&](std::string_view key, std::int64_t& field) {
-    if (auto n = r.integer(usage, key, at)) field = *n;
+    if (auto n = r.integer(usage, key, at)) field = core::token_count(*n);
   };
   take("input_tokens", input);
   take("cache_creation_input_tokens", cache_creation);

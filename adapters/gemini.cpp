@@ -22,10 +22,7 @@ constexpr std::size_t kQuotedBodyLimit = 500;
 std::int64_t int_or_zero(const json::object& object, std::string_view key) {
   const json::value* v = member(object, key);
   if (!v) return 0;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<std::int64_t>(v->get_double());
-  return 0;
+  return whole_number(*v).value_or(0);
 }
 
 std::optional<json::value> parse_json(std::string_view text) {
@@ -221,10 +218,10 @@ FinishReason finish_from_gemini(std::string_view reason, bool saw_call) {
 
 core::Usage usage_from_gemini(UpstreamReader& r, const json::object& usage, const JsonPath& at) {
   core::Usage u;
-  u.prompt_tokens = r.integer_or_zero(usage, "promptTokenCount", at) + r.integer_or_zero(usage, "toolUsePromptTokenCount", at);
-  u.reasoning_tokens = r.integer_or_zero(usage, "thoughtsTokenCount", at);
-  u.completion_tokens = r.integer_or_zero(usage, "candidatesTokenCount", at) + u.reasoning_tokens;
-  u.cached_prompt_tokens = r.integer_or_zero(usage, "cachedContentTokenCount", at);
+  u.prompt_tokens = r.count(usage, "promptTokenCount", at) + r.count(usage, "toolUsePromptTokenCount", at);
+  u.reasoning_tokens = r.count(usage, "thoughtsTokenCount", at);
+  u.completion_tokens = r.count(usage, "candidatesTokenCount", at) + u.reasoning_tokens;
+  u.cached_prompt_tokens = r.count(usage, "cachedContentTokenCount", at);
   return u;
 }
 

@@ -10,8 +10,23 @@
 #include <string_view>
 
 #include "core/gateway_error.hpp"
+#include "core/usage.hpp"
 
 namespace switchyard::adapters {
+
+// A JSON number as a whole number: an int64, a uint64 that fits, or a double inside int64's
+// range with its fraction dropped (providers that write 12.0 mean 12). Anything else, 1e40
+// among them, is not one: casting it would be undefined behaviour.
+inline std::optional<std::int64_t> whole_number(const boost::json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    return static_cast<std::int64_t>(v.get_uint64());
+  }
+  if (v.is_double() && v.get_double() > -9.2e18 && v.get_double() < 9.2e18) {
+    return static_cast<std::int64_t>(v.get_double());
+  }
+  return std::nullopt;
+}
 
 inline std::string to_std(const boost::json::string& s) { return std::string(s.data(), s.size()); }
 
@@ -172,14 +187,16 @@ class UpstreamReader {
     if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
       return static_cast<std::int64_t>(v->get_uint64());
     }
-    if (v->is_double() && v->get_double() >= -9.0e18 && v->get_double() <= 9.0e18) {
-      return static_cast<std::int64_t>(v->get_double());
-    }
+    if (const auto n = whole_number(*v)) return n;
     refuse(at.member(key), "an integer", *v);
     return std::nullopt;
   }
   std::int64_t integer_or_zero(const boost::json::object& o, std::string_view key, const JsonPath& at) {
     return integer(o, key, at).value_or(0);
+  }
+  // A token count: an integer, held within [0, core::kMaxTokenCount].
+  std::int64_t count(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+    return core::token_count(integer(o, key, at).value_or(0));
   }
   // An element of an array that must be an object.
   const boost::json::object* element_object(const boost::json::value& v, const JsonPath& at) {

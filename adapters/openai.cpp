@@ -82,8 +82,8 @@ struct Reader {
     } else if (v->is_uint64() &&
                v->get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
       out = static_cast<std::int64_t>(v->get_uint64());
-    } else if (v->is_double() && v->get_double() == static_cast<double>(static_cast<std::int64_t>(v->get_double()))) {
-      out = static_cast<std::int64_t>(v->get_double());
+    } else if (const auto n = whole_number(*v); n && v->is_double() && static_cast<double>(*n) == v->get_double()) {
+      out = *n;
     } else {
       return fail("'" + param + "' must be an integer", param);
     }
@@ -359,15 +359,15 @@ FinishReason finish_reason_from(std::string_view s) {
 // details count as absent.
 core::Usage usage_from_json(UpstreamReader& r, const json::object& u, const JsonPath& at) {
   core::Usage usage;
-  usage.prompt_tokens = r.integer_or_zero(u, "prompt_tokens", at);
-  usage.completion_tokens = r.integer_or_zero(u, "completion_tokens", at);
+  usage.prompt_tokens = r.count(u, "prompt_tokens", at);
+  usage.completion_tokens = r.count(u, "completion_tokens", at);
   if (const json::object* d = r.object(u, "prompt_tokens_details", at)) {
     const JsonPath details = at.member("prompt_tokens_details");
-    usage.cached_prompt_tokens = r.integer_or_zero(*d, "cached_tokens", details);
-    usage.cache_creation_tokens = r.integer_or_zero(*d, "cache_write_tokens", details);
+    usage.cached_prompt_tokens = r.count(*d, "cached_tokens", details);
+    usage.cache_creation_tokens = r.count(*d, "cache_write_tokens", details);
   }
   if (const json::object* d = r.object(u, "completion_tokens_details", at)) {
-    usage.reasoning_tokens = r.integer_or_zero(*d, "reasoning_tokens", at.member("completion_tokens_details"));
+    usage.reasoning_tokens = r.count(*d, "reasoning_tokens", at.member("completion_tokens_details"));
   }
   return usage;
 }
@@ -1094,7 +1094,7 @@ class ChatStreamDecoder final : public StreamDecoder {
   // The usage object, read as usage_from_json reads it; null details count as absent, and
   // anything of another type is left to the general reader.
   static bool read_usage(core::JsonCursor& cursor, core::Usage& usage) {
-    return cursor.for_each_member([&](std::string_view key) {
+    const bool read = cursor.for_each_member([&](std::string_view key) {
       if (core::key_is(key, "prompt_tokens")) return cursor.read_int(usage.prompt_tokens);
       if (core::key_is(key, "completion_tokens")) return cursor.read_int(usage.completion_tokens);
       if (cursor.peek() == core::JsonCursor::Kind::null) return true;
@@ -1113,6 +1113,13 @@ class ChatStreamDecoder final : public StreamDecoder {
       }
       return true;
     });
+    // As the general reader does (UpstreamReader::count): counts stay within what sums of
+    // them can hold.
+    for (std::int64_t* n : {&usage.prompt_tokens, &usage.completion_tokens, &usage.cached_prompt_tokens,
+                            &usage.cache_creation_tokens, &usage.reasoning_tokens}) {
+      *n = core::token_count(*n);
+    }
+    return read;
   }
 
   void on_delta(UpstreamReader& r, const json::object& delta, const JsonPath& at, std::vector<StreamEvent>& out) {

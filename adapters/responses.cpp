@@ -710,12 +710,10 @@ class ResponsesStreamEncoder final : public StreamEncoder {
   std::optional<core::Usage> usage_;
 };
 
+// A token count of a Responses answer; anything that is not one reads as 0.
 std::int64_t int_or_zero(const json::object& o, std::string_view key) {
   const json::value* v = member(o, key);
-  if (!v || !v->is_number()) return 0;
-  json::error_code ec;
-  const auto n = v->to_number<std::int64_t>(ec);
-  return ec ? static_cast<std::int64_t>(v->to_number<double>(ec)) : n;
+  return v ? core::token_count(whole_number(*v).value_or(0)) : 0;
 }
 
 }  // namespace

@@ -59,7 +59,7 @@ struct ThreadParserTrim {
 std::int64_t read_count(od::value& v) {
   std::int64_t n = 0;
   if (v.get_int64().get(n)) return 0;
-  return n;
+  return token_count(n);
 }
 
 void read_details(od::value& v, std::string_view wanted, std::int64_t& out) {

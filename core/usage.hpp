@@ -8,6 +8,11 @@ namespace switchyard::core {
 
 // Counts in OpenAI's inclusive convention: prompt_tokens includes cached_prompt_tokens and
 // cache_creation_tokens, completion_tokens includes reasoning_tokens.
+// Token counts come from upstreams: one past this (a billion million) is not a count, and
+// reading it as one would overflow the sums made of it (prompt = input + cache reads + writes).
+constexpr std::int64_t kMaxTokenCount = 1'000'000'000'000'000;
+constexpr std::int64_t token_count(std::int64_t n) { return n < 0 ? 0 : n > kMaxTokenCount ? kMaxTokenCount : n; }
+
 struct Usage {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;

@@ -226,3 +226,39 @@ TEST_CASE("relay limits: a JSON answer missing what every answer has is a 502, n
   CHECK(adapters::translate_response(Protocol::openai_chat, Protocol::gemini,
                                      R"({"promptFeedback":{"blockReason":"SAFETY"}})", nullptr));
 }
+
+TEST_CASE("relay limits: counts no provider could mean are held within bounds, never overflowed") {
+  // Found by fuzz_codec_responses: sums and casts of such numbers were undefined behaviour
+  // (the sanitizer build aborts on them).
+  const std::vector<std::tuple<Protocol, Protocol, std::string>> cases{
+      {Protocol::anthropic_messages, Protocol::openai_chat,
+       R"({"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":-9223372036854775808,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":1}}})"},
+      {Protocol::openai_chat, Protocol::gemini,
+       R"({"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":9223372036854775807,"toolUsePromptTokenCount":1}})"},
+      {Protocol::openai_chat, Protocol::gemini,
+       R"({"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1e40}})"},
+      {Protocol::openai_chat, Protocol::anthropic_messages,
+       R"({"id":"m","type":"message","role":"assistant","model":"x","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":9223372036854775807,"cache_read_input_tokens":1,"output_tokens":1}})"},
+  };
+  for (const auto& [client, upstream, body] : cases) {
+    INFO(body);
+    auto translated = adapters::translate_response(client, upstream, body, nullptr);
+    if (!translated) continue;  // refused outright is fine too
+    REQUIRE(translated.value().usage);
+    const core::Usage& u = *translated.value().usage;
+    for (std::int64_t n : {u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens, u.cache_creation_tokens}) {
+      CHECK(n >= 0);
+      CHECK(n <= 3 * core::kMaxTokenCount);
+    }
+  }
+  // A pass-through Responses answer's usage, read on its own.
+  const auto usage = adapters::extract_usage(Protocol::openai_responses,
+                                             R"({"object":"response","status":"completed","output":[],"usage":{"input_tokens":1e40,"output_tokens":1}})");
+  REQUIRE(usage);
+  CHECK(usage->prompt_tokens == 0);
+  // A client's max_tokens of 1e20 is a 400, not a cast.
+  auto request = adapters::decode_request(Protocol::openai_chat,
+                                          R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1e20})");
+  REQUIRE_FALSE(request);
+  CHECK(request.error().status == 400);
+}
