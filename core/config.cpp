@@ -727,8 +727,9 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
     if (type_ok && p.type != "anthropic") {
       ctx.error(e->line, f.path_of(*e), "only valid for a provider of type anthropic, not " + p.type);
     } else if (auto v = read_number(ctx, f, *e)) {
-      if (*v < 1 || *v != static_cast<double>(static_cast<std::int64_t>(*v)))
-        ctx.error(e->line, f.path_of(*e), "must be a whole number of at least 1");
+      // The range is checked before the cast: casting 1e20 to an integer is undefined.
+      if (*v < 1 || *v > 1e9 || *v != static_cast<double>(static_cast<std::int64_t>(*v)))
+        ctx.error(e->line, f.path_of(*e), "must be a whole number from 1 to 1000000000");
       else
         p.default_max_tokens = static_cast<std::int64_t>(*v);
     }

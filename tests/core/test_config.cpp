@@ -954,3 +954,14 @@ models:
             "openai",
         });
 }
+
+TEST_CASE("config: default_max_tokens past any model's limit is refused, not cast", "[config]") {
+  // Found by fuzz_config: 1e20 was cast to an integer before its range was checked.
+  for (const char* value : {"1e20", "0", "2.5", "-3"}) {
+    INFO(value);
+    auto r = parse(std::string("providers:\n  - {name: an, type: anthropic, api_key: k, default_max_tokens: ") + value +
+                   "}\nmodels:\n  - {name: a, provider: an}\n");
+    CHECK(errors_of(r) == std::vector<std::string>{"switchyard.yaml:2: providers[0].default_max_tokens: must be a "
+                                                   "whole number from 1 to 1000000000"});
+  }
+}
