@@ -2,7 +2,8 @@
 // payload is an upstream's event stream, fed in random reads, then the body ends (on_end) or
 // the upstream fails (on_error). This drives each codec's stream decoder and encoder. Checks:
 //  - a translated stream is well formed whatever the upstream sent: every event's data is
-//    JSON (or Chat's [DONE]) and the stream does not stop inside an event;
+//    JSON (or Chat's [DONE]), the stream does not stop inside an event, and its events come
+//    in the order the client's protocol prescribes (stream_shape.hpp);
 //  - a pass-through stream forwards the upstream's complete lines unchanged (unless the
 //    gateway itself asked a Chat upstream for usage: then the usage-only chunk is dropped);
 //  - what the client gets and the usage counted are the same however the stream is cut.
@@ -26,6 +27,7 @@
 #include "tests/fuzz/fuzz_input.hpp"
 #include "tests/fuzz/fuzz_json.hpp"
 #include "tests/fuzz/fuzz_pairs.hpp"
+#include "tests/fuzz/stream_shape.hpp"
 
 using namespace switchyard;
 namespace json = boost::json;
@@ -82,13 +84,14 @@ std::size_t common_prefix(std::string_view a, std::string_view b) {
   return n;
 }
 
-void check_well_formed(adapters::Protocol client, std::string_view out) {
-  core::SseDecoder decoder;
-  decoder.feed(out, [&](const core::SseEvent& event) {
-    if (client == adapters::Protocol::openai_chat && event.data == "[DONE]") return;
-    SWITCHYARD_FUZZ_CHECK(fuzz::is_json(event.data));
-  });
-  SWITCHYARD_FUZZ_CHECK(!decoder.mid_event());
+void check_shape(const adapters::StreamContext& context, std::string_view out) {
+  const std::vector<fuzz::OutEvent> events = fuzz::read_events(out);
+  switch (context.client) {
+    case adapters::Protocol::anthropic_messages: fuzz::check_messages_stream(events); break;
+    case adapters::Protocol::openai_responses: fuzz::check_responses_stream(events); break;
+    case adapters::Protocol::openai_chat:
+    case adapters::Protocol::gemini: fuzz::check_chat_stream(events, context.id); break;
+  }
 }
 
 }  // namespace
@@ -113,7 +116,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool passes_through = pair.client == pair.upstream;
   const bool drops_usage_chunk = pair.client == adapters::Protocol::openai_chat && !context.client_wants_usage;
   if (!passes_through) {
-    check_well_formed(pair.client, whole.out);
+    check_shape(context, whole.out);
     SWITCHYARD_FUZZ_CHECK(without_random_ids(whole.out) == without_random_ids(split.out));
   } else if (!drops_usage_chunk) {
     // Every complete line the upstream sent reaches the client as sent; a partial last line
