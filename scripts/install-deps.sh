@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Switchyard needs on Debian 12, and nothing that is already there.
 #   scripts/install-deps.sh          build and run dependencies
-#   scripts/install-deps.sh --test   also what the test suite needs (Node.js for the SDK tests)
+#   scripts/install-deps.sh --test   also what the test suite needs (Node.js for the SDK tests,
+#                                    clang for the fuzzers)
 # Boost comes from the versioned 1.81 packages: the unversioned libboost-*-dev are 1.74 and
 # conflict with them.
 set -euo pipefail
@@ -13,6 +14,9 @@ if [[ "${1:-}" == "--test" ]]; then
   # iproute2 and util-linux: the CLI tests run Claude Code and Codex in a loopback-only
   # network namespace (unshare -n, ip link set lo up).
   packages+=(catch2 openssl curl python3 iproute2 util-linux)
+  # The fuzz flavour: clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev is
+  # only a recommendation of clang), and llvm-14 for llvm-symbolizer, so reports name lines.
+  packages+=(clang libclang-rt-14-dev llvm-14)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

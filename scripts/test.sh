@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, twice: a Release build and an AddressSanitizer +
-# UndefinedBehaviorSanitizer build, warnings as errors. Installs what is missing first,
-# including the npm packages the SDK and CLI tests drive.
+# UndefinedBehaviorSanitizer build, warnings as errors; then the fuzzers, for a bounded time
+# each (tests/fuzz). Installs what is missing first, including the npm packages the SDK and
+# CLI tests drive.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh" --test
@@ -21,5 +22,12 @@ for flavour in release asan; do
     status=1
   fi
 done
+# The fuzzers (clang, libFuzzer, ASan + UBSan), each for SWITCHYARD_FUZZ_SECONDS (45 s).
+echo "== fuzz build (at ${SECONDS}s)"
+"$root/scripts/build.sh" fuzz -DSWITCHYARD_WERROR=ON
+echo "== fuzz tests (at ${SECONDS}s)"
+if ! (cd "$root/build/fuzz" && ctest --output-on-failure -j "$(nproc)" -L fuzz); then
+  status=1
+fi
 echo "== done in ${SECONDS}s"
 exit $status
