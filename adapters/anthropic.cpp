@@ -970,9 +970,7 @@ class MessagesStreamDecoder final : public StreamDecoder {
   void on_end(std::vector<StreamEvent>& out) override {
     if (failed_ || stopped_) return;
     failed_ = true;
-    StreamEvent& e = out.emplace_back();
-    e.kind = StreamEvent::Kind::error;
-    e.error = truncated_upstream_stream();
+    push_stream_error(out, truncated_upstream_stream());
   }
 
  private:
@@ -1130,9 +1128,7 @@ class MessagesStreamDecoder final : public StreamDecoder {
   void fail(const std::string& why, std::size_t mark, std::vector<StreamEvent>& out) {
     out.resize(mark);
     failed_ = true;
-    StreamEvent& e = out.emplace_back();
-    e.kind = StreamEvent::Kind::error;
-    e.error = unreadable_upstream_stream(why);
+    push_stream_error(out, unreadable_upstream_stream(why));
   }
 
   void on_error(const json::object& data, std::vector<StreamEvent>& out) {

@@ -19,6 +19,13 @@ namespace switchyard::adapters {
 template <class T>
 using Decoded = core::Result<T, core::GatewayError>;
 
+// Appends the error event that ends a stream; the decoder that appends it reads no more.
+inline void push_stream_error(std::vector<StreamEvent>& out, core::GatewayError error) {
+  StreamEvent& e = out.emplace_back();
+  e.kind = StreamEvent::Kind::error;
+  e.error = std::move(error);
+}
+
 // Turns a provider's stream, event by event, into canonical events. An event with a field of
 // the wrong JSON type becomes an error event (502, bad_upstream_response); after any error
 // event, including the provider's own, the decoder emits nothing more.

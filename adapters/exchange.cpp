@@ -7,6 +7,7 @@
 #include "adapters/anthropic.hpp"
 #include "adapters/azure.hpp"
 #include "adapters/gemini.hpp"
+#include "adapters/json_reading.hpp"
 #include "adapters/openai.hpp"
 #include "adapters/openai_compatible.hpp"
 #include "adapters/responses.hpp"
@@ -535,10 +536,7 @@ core::GatewayError answer_too_large_error(std::size_t max_bytes) {
                                      "upstream_response_too_large");
 }
 
-core::GatewayError stream_truncated_error() {
-  return core::bad_upstream_response("The upstream provider's stream ended before its final event.",
-                                     "upstream_stream_truncated");
-}
+core::GatewayError stream_truncated_error() { return truncated_upstream_stream(); }
 
 std::unique_ptr<StreamRelay> make_stream_relay(StreamContext context) {
   if (context.client == context.upstream) {

@@ -379,9 +379,7 @@ class GeminiStreamDecoder final : public StreamDecoder {
   void on_end(std::vector<StreamEvent>& out) override {
     if (failed_ || finished_) return;
     failed_ = true;
-    StreamEvent& e = out.emplace_back();
-    e.kind = StreamEvent::Kind::error;
-    e.error = truncated_upstream_stream();
+    push_stream_error(out, truncated_upstream_stream());
   }
 
  private:
@@ -412,9 +410,7 @@ class GeminiStreamDecoder final : public StreamDecoder {
   void fail(const std::string& why, std::size_t mark, std::vector<StreamEvent>& out) {
     out.resize(mark);
     failed_ = true;
-    StreamEvent& e = out.emplace_back();
-    e.kind = StreamEvent::Kind::error;
-    e.error = unreadable_upstream_stream(why);
+    push_stream_error(out, unreadable_upstream_stream(why));
   }
 
   bool started_ = false;

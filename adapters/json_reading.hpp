@@ -217,27 +217,14 @@ class UpstreamReader {
 // A provider's stream event that cannot be read (`why` names the field): the stream ends with
 // this in the client's terms. The same status and code as an unreadable whole answer.
 inline core::GatewayError unreadable_upstream_stream(std::string_view why) {
-  core::GatewayError e;
-  e.status = 502;
-  e.type = "api_error";
-  e.code = "bad_upstream_response";
-  e.message = "The upstream provider's stream could not be read: ";
-  e.message.append(why);
-  e.source = core::ErrorSource::upstream;
-  return e;
+  return core::bad_upstream_response("The upstream provider's stream could not be read: " + std::string(why));
 }
 
 // A provider's stream that ended cleanly before its final event: a cut answer must not look
 // complete, so the client gets an error instead of a normal finish.
 inline core::GatewayError truncated_upstream_stream() {
-  core::GatewayError e;
-  e.status = 502;
-  e.type = "api_error";
-  e.code = "upstream_stream_truncated";
-  e.message = "The upstream provider's stream ended before its final event.";
-  e.source = core::ErrorSource::upstream;
-  e.retryable = true;
-  return e;
+  return core::bad_upstream_response("The upstream provider's stream ended before its final event.",
+                                     "upstream_stream_truncated");
 }
 
 // An upstream whole answer that cannot be read (`why` names the field); translate_response
