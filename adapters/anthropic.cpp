@@ -1,9 +1,5 @@
 #include "adapters/anthropic.hpp"
 
-#include "adapters/json_reading.hpp"
-#include "core/chat_request.hpp"
-#include "core/json_cursor.hpp"
-
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdint>
@@ -12,6 +8,10 @@
 #include <set>
 #include <unordered_map>
 #include <utility>
+
+#include "adapters/json_reading.hpp"
+#include "core/chat_request.hpp"
+#include "core/json_cursor.hpp"
 
 namespace switchyard::adapters {
 
@@ -28,7 +28,6 @@ constexpr std::size_t kQuotedBodyLimit = 500;
 constexpr std::int64_t kMinThinkingBudget = 1024;
 
 // ---- reading JSON ---------------------------------------------------------------------------
-
 
 std::optional<std::int64_t> as_int(const json::value& v) {
   if (v.is_int64()) return v.get_int64();
@@ -67,7 +66,6 @@ json::object arguments_object(std::string_view arguments) {
 }
 
 // ---- small shared pieces ----------------------------------------------------------------------
-
 
 // Anthropic accepts tool ids matching ^[a-zA-Z0-9_-]+$ only; other protocols' ids (Gemini's,
 // some OpenAI-compatible servers') may hold dots or colons. The mapping is a pure function of
@@ -126,8 +124,9 @@ core::Usage usage_from_anthropic(std::int64_t input, std::int64_t cache_creation
 
 // A provider's usage object at `at`, its counts' types checked by `r`.
 core::Usage usage_from_anthropic(UpstreamReader& r, const json::object& usage, const JsonPath& at) {
-  return usage_from_anthropic(r.count(usage, "input_tokens", at), r.count(usage, "cache_creation_input_tokens", at),
-                              r.count(usage, "cache_read_input_tokens", at), r.count(usage, "output_tokens", at));
+  return usage_from_anthropic(
+      r.count(usage, "input_tokens", at), r.count(usage, "cache_creation_input_tokens", at),
+      r.count(usage, "cache_read_input_tokens", at), r.count(usage, "output_tokens", at));
 }
 
 // For pass-through, where the gateway only counts: a count of the wrong type counts as absent.
@@ -137,7 +136,8 @@ core::Usage usage_from_anthropic(const json::object& usage) {
 }
 
 std::int64_t anthropic_input_tokens(const core::Usage& u) {
-  return std::max<std::int64_t>(0, u.prompt_tokens - u.cached_prompt_tokens - u.cache_creation_tokens);
+  return std::max<std::int64_t>(0,
+                                u.prompt_tokens - u.cached_prompt_tokens - u.cache_creation_tokens);
 }
 
 json::object usage_to_anthropic(const core::Usage& u) {
@@ -152,8 +152,8 @@ json::object usage_to_anthropic(const core::Usage& u) {
 // Overwrites the fields an Anthropic usage object carries (message_delta's usage is cumulative:
 // a present field replaces, an absent one keeps the earlier value). `r` checks the counts'
 // types; the object sits at `at`.
-core::Usage merge_anthropic_usage(UpstreamReader& r, const core::Usage& before, const json::object& usage,
-                                  const JsonPath& at) {
+core::Usage merge_anthropic_usage(UpstreamReader& r, const core::Usage& before,
+                                  const json::object& usage, const JsonPath& at) {
   std::int64_t input = anthropic_input_tokens(before);
   std::int64_t cache_creation = before.cache_creation_tokens;
   std::int64_t cache_read = before.cached_prompt_tokens;
@@ -291,18 +291,21 @@ struct DecodeError {
 std::optional<DecodeError> decode_image(const json::object& block, const std::string& where,
                                         Image& image) {
   const json::value* source = member(block, "source");
-  if (!source || !source->is_object()) return DecodeError{"image block needs a source object", where};
+  if (!source || !source->is_object())
+    return DecodeError{"image block needs a source object", where};
   const json::object& src = source->get_object();
   const std::string type = string_or_empty(src, "type");
   if (type == "base64") {
     image.media_type = string_or_empty(src, "media_type");
     image.data = string_or_empty(src, "data");
-    if (image.data.empty()) return DecodeError{"base64 image source needs data", where + ".source.data"};
+    if (image.data.empty())
+      return DecodeError{"base64 image source needs data", where + ".source.data"};
     return std::nullopt;
   }
   if (type == "url") {
     image.url = string_or_empty(src, "url");
-    if (image.url.empty()) return DecodeError{"url image source needs a url", where + ".source.url"};
+    if (image.url.empty())
+      return DecodeError{"url image source needs a url", where + ".source.url"};
     return std::nullopt;
   }
   return DecodeError{"unsupported image source type '" + type + "'", where + ".source.type"};
@@ -315,16 +318,19 @@ std::optional<DecodeError> decode_tool_result(const json::object& block, const s
                                               Part& part) {
   part.kind = Part::Kind::tool_result;
   const json::value* id = member(block, "tool_use_id");
-  if (!id || !id->is_string()) return DecodeError{"tool_result needs a tool_use_id", where + ".tool_use_id"};
+  if (!id || !id->is_string())
+    return DecodeError{"tool_result needs a tool_use_id", where + ".tool_use_id"};
   part.id = std::string(id->get_string());
-  if (const json::value* e = member(block, "is_error"); e && e->is_bool()) part.is_error = e->get_bool();
+  if (const json::value* e = member(block, "is_error"); e && e->is_bool())
+    part.is_error = e->get_bool();
   const json::value* content = member(block, "content");
   if (!content || content->is_null()) return std::nullopt;
   if (content->is_string()) {
     part.text = std::string(content->get_string());
     return std::nullopt;
   }
-  if (!content->is_array()) return DecodeError{"tool_result content must be a string or an array", where + ".content"};
+  if (!content->is_array())
+    return DecodeError{"tool_result content must be a string or an array", where + ".content"};
   const json::array& blocks = content->get_array();
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     if (!blocks[i].is_object()) continue;
@@ -368,7 +374,8 @@ std::optional<DecodeError> decode_message(const json::object& message, const std
     out.push_back(std::move(turn));
     return std::nullopt;
   }
-  if (!content->is_array()) return DecodeError{"content must be a string or an array of blocks", where + ".content"};
+  if (!content->is_array())
+    return DecodeError{"content must be a string or an array of blocks", where + ".content"};
 
   const json::array& blocks = content->get_array();
   for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -379,7 +386,8 @@ std::optional<DecodeError> decode_message(const json::object& message, const std
     Part part;
     if (type == "text") {
       const json::value* text = member(block, "text");
-      if (!text || !text->is_string()) return DecodeError{"text block needs a text string", at + ".text"};
+      if (!text || !text->is_string())
+        return DecodeError{"text block needs a text string", at + ".text"};
       part.text = std::string(text->get_string());
     } else if (type == "image") {
       part.kind = Part::Kind::image;
@@ -453,11 +461,13 @@ std::optional<DecodeError> decode_tool_choice(const json::value& value, Request&
   } else if (type == "tool") {
     request.tool_choice.mode = ToolChoice::Mode::named;
     request.tool_choice.name = string_or_empty(choice, "name");
-    if (request.tool_choice.name.empty()) return DecodeError{"tool_choice of type 'tool' needs a name", "tool_choice.name"};
+    if (request.tool_choice.name.empty())
+      return DecodeError{"tool_choice of type 'tool' needs a name", "tool_choice.name"};
   } else {
     return DecodeError{"tool_choice.type must be auto, any, tool or none", "tool_choice.type"};
   }
-  if (const json::value* d = member(choice, "disable_parallel_tool_use"); d && d->is_bool() && d->get_bool()) {
+  if (const json::value* d = member(choice, "disable_parallel_tool_use");
+      d && d->is_bool() && d->get_bool()) {
     request.parallel_tool_calls = false;
   }
   return std::nullopt;
@@ -475,7 +485,8 @@ std::optional<DecodeError> decode_system(const json::value& value, Request& requ
     for (std::size_t i = 0; i < blocks.size(); ++i) {
       const json::object* block = blocks[i].if_object();
       const json::value* text = block ? member(*block, "text") : nullptr;
-      if (!text || !text->is_string()) return DecodeError{"system blocks must be text blocks", path("system", i)};
+      if (!text || !text->is_string())
+        return DecodeError{"system blocks must be text blocks", path("system", i)};
       Part part;
       part.text = std::string(text->get_string());
       system.parts.push_back(std::move(part));
@@ -490,7 +501,8 @@ std::optional<DecodeError> decode_system(const json::value& value, Request& requ
 std::optional<DecodeError> decode_sampling(const json::object& body, Request& request) {
   if (const json::value* v = member(body, "max_tokens"); v && !v->is_null()) {
     request.max_tokens = as_int(*v);
-    if (!request.max_tokens || *request.max_tokens < 0) return DecodeError{"max_tokens must be a non-negative integer", "max_tokens"};
+    if (!request.max_tokens || *request.max_tokens < 0)
+      return DecodeError{"max_tokens must be a non-negative integer", "max_tokens"};
   }
   if (const json::value* v = member(body, "temperature"); v && !v->is_null()) {
     request.temperature = as_number(*v);
@@ -505,9 +517,11 @@ std::optional<DecodeError> decode_sampling(const json::object& body, Request& re
     if (!request.top_k) return DecodeError{"top_k must be an integer", "top_k"};
   }
   if (const json::value* v = member(body, "stop_sequences"); v && !v->is_null()) {
-    if (!v->is_array()) return DecodeError{"stop_sequences must be an array of strings", "stop_sequences"};
+    if (!v->is_array())
+      return DecodeError{"stop_sequences must be an array of strings", "stop_sequences"};
     for (const json::value& s : v->get_array()) {
-      if (!s.is_string()) return DecodeError{"stop_sequences must be an array of strings", "stop_sequences"};
+      if (!s.is_string())
+        return DecodeError{"stop_sequences must be an array of strings", "stop_sequences"};
       request.stop.emplace_back(s.get_string());
     }
   }
@@ -524,7 +538,8 @@ std::optional<DecodeError> decode_sampling(const json::object& body, Request& re
     if (type == "enabled") {
       const json::value* budget = member(thinking, "budget_tokens");
       request.thinking_budget = budget ? as_int(*budget) : std::nullopt;
-      if (!request.thinking_budget) return DecodeError{"thinking.budget_tokens must be an integer", "thinking.budget_tokens"};
+      if (!request.thinking_budget)
+        return DecodeError{"thinking.budget_tokens must be an integer", "thinking.budget_tokens"};
     } else if (type == "adaptive") {
       // The model decides how much to think; "medium" is the neutral effort elsewhere.
       request.reasoning_effort = "medium";
@@ -574,7 +589,8 @@ json::array content_blocks(const Message& message) {
     switch (part.kind) {
       case Part::Kind::text:
         // Anthropic rejects empty text blocks with a 400.
-        if (!part.text.empty()) blocks.push_back(json::object{{"type", "text"}, {"text", part.text}});
+        if (!part.text.empty())
+          blocks.push_back(json::object{{"type", "text"}, {"text", part.text}});
         break;
       case Part::Kind::image:
         if (message.role != Message::Role::assistant) blocks.push_back(image_block(part.image));
@@ -595,7 +611,8 @@ json::array content_blocks(const Message& message) {
         // Without its signature Anthropic rejects a thinking block; another provider's
         // reasoning has none, so it stays behind.
         if (!part.signature.empty() && message.role == Message::Role::assistant) {
-          blocks.push_back(json::object{{"type", "thinking"}, {"thinking", part.text}, {"signature", part.signature}});
+          blocks.push_back(json::object{
+              {"type", "thinking"}, {"thinking", part.text}, {"signature", part.signature}});
         }
         break;
       case Part::Kind::redacted_thinking:
@@ -660,7 +677,8 @@ json::object input_schema(const Tool& tool) {
 
 Decoded<Request> decode_messages_request(std::string_view body) {
   const ScratchDocument doc(body);
-  if (!doc.value() || !doc.value()->is_object()) return bad_request("request body must be a JSON object");
+  if (!doc.value() || !doc.value()->is_object())
+    return bad_request("request body must be a JSON object");
   const json::object& root = doc.value()->get_object();
 
   Request request;
@@ -671,10 +689,12 @@ Decoded<Request> decode_messages_request(std::string_view body) {
   request.model = std::string(model->get_string());
 
   if (const json::value* system = member(root, "system")) {
-    if (auto error = decode_system(*system, request)) return bad_request(error->message, error->param);
+    if (auto error = decode_system(*system, request))
+      return bad_request(error->message, error->param);
   }
   const json::value* messages = member(root, "messages");
-  if (!messages || !messages->is_array()) return bad_request("messages: field required (an array)", "messages");
+  if (!messages || !messages->is_array())
+    return bad_request("messages: field required (an array)", "messages");
   std::unordered_map<std::string, std::string> call_names;
   const json::array& list = messages->get_array();
   for (std::size_t i = 0; i < list.size(); ++i) {
@@ -685,10 +705,12 @@ Decoded<Request> decode_messages_request(std::string_view body) {
     }
   }
   if (const json::value* tools = member(root, "tools"); tools && !tools->is_null()) {
-    if (auto error = decode_tools(*tools, request)) return bad_request(error->message, error->param);
+    if (auto error = decode_tools(*tools, request))
+      return bad_request(error->message, error->param);
   }
   if (const json::value* choice = member(root, "tool_choice"); choice && !choice->is_null()) {
-    if (auto error = decode_tool_choice(*choice, request)) return bad_request(error->message, error->param);
+    if (auto error = decode_tool_choice(*choice, request))
+      return bad_request(error->message, error->param);
   }
   if (auto error = decode_sampling(root, request)) return bad_request(error->message, error->param);
   return request;
@@ -705,7 +727,8 @@ std::optional<std::int64_t> fitted_thinking_budget(const Request& request) {
   if (request.max_tokens) budget = std::min(budget, *request.max_tokens / 2);
   if (budget < kMinThinkingBudget) return std::nullopt;
   // "Thinking may not be enabled when tool_choice forces tool use."
-  if (request.tool_choice.mode == ToolChoice::Mode::required || request.tool_choice.mode == ToolChoice::Mode::named) {
+  if (request.tool_choice.mode == ToolChoice::Mode::required ||
+      request.tool_choice.mode == ToolChoice::Mode::named) {
     return std::nullopt;
   }
   // With thinking on, the assistant turn a tool result answers must start with its thinking
@@ -715,7 +738,8 @@ std::optional<std::int64_t> fitted_thinking_budget(const Request& request) {
     bool calls_tool = false, has_thinking = false;
     for (const Part& p : it->parts) {
       calls_tool = calls_tool || p.kind == Part::Kind::tool_call;
-      has_thinking = has_thinking || p.kind == Part::Kind::thinking || p.kind == Part::Kind::redacted_thinking;
+      has_thinking =
+          has_thinking || p.kind == Part::Kind::thinking || p.kind == Part::Kind::redacted_thinking;
     }
     if (calls_tool && !has_thinking) return std::nullopt;
     break;
@@ -778,7 +802,8 @@ std::string encode_messages_request(const Request& request, std::string_view ups
         if (request.parallel_tool_calls == false) choice["type"] = "auto";
         break;
     }
-    if (request.parallel_tool_calls == false && request.tool_choice.mode != ToolChoice::Mode::none) {
+    if (request.parallel_tool_calls == false &&
+        request.tool_choice.mode != ToolChoice::Mode::none) {
       choice["disable_parallel_tool_use"] = true;
     }
     if (!choice.empty()) body["tool_choice"] = std::move(choice);
@@ -787,7 +812,8 @@ std::string encode_messages_request(const Request& request, std::string_view ups
   const bool thinking = thinking_budget.has_value();
   // With thinking on, Anthropic accepts no temperature other than 1, no top_k and only a top_p
   // of at least 0.95; sending them would turn the whole request into a 400.
-  if (request.temperature && !thinking) body["temperature"] = std::clamp(*request.temperature, 0.0, 1.0);
+  if (request.temperature && !thinking)
+    body["temperature"] = std::clamp(*request.temperature, 0.0, 1.0);
   if (request.top_p && (!thinking || *request.top_p >= 0.95)) body["top_p"] = *request.top_p;
   if (request.top_k && !thinking) body["top_k"] = *request.top_k;
   if (!request.stop.empty()) {
@@ -818,7 +844,8 @@ Decoded<Response> decode_messages_response(std::string_view body) {
   response.model = r.string_or_empty(root, "model", at);
   // Anthropic always sends content (empty when the model said nothing): an answer without it
   // is not one, and must not reach the client as an empty success.
-  if (!member(root, "content")) return core::fail(bad_upstream_answer("the Messages response has no 'content'"));
+  if (!member(root, "content"))
+    return core::fail(bad_upstream_answer("the Messages response has no 'content'"));
   if (const json::array* content = r.array(root, "content", at)) {
     const JsonPath content_at = at.member("content");
     for (std::size_t i = 0; i < content->size() && r.ok(); ++i) {
@@ -866,16 +893,19 @@ std::string encode_messages_response(const Response& response) {
   for (const Part& part : response.content) {
     switch (part.kind) {
       case Part::Kind::text:
-        if (!part.text.empty()) content.push_back(json::object{{"type", "text"}, {"text", part.text}});
+        if (!part.text.empty())
+          content.push_back(json::object{{"type", "text"}, {"text", part.text}});
         break;
       case Part::Kind::tool_call:
-        content.push_back(json::object{{"type", "tool_use"},
-                                       {"id", part.id.empty() ? random_id("toolu_") : sanitize_tool_id(part.id)},
-                                       {"name", part.name},
-                                       {"input", arguments_object(part.arguments)}});
+        content.push_back(
+            json::object{{"type", "tool_use"},
+                         {"id", part.id.empty() ? random_id("toolu_") : sanitize_tool_id(part.id)},
+                         {"name", part.name},
+                         {"input", arguments_object(part.arguments)}});
         break;
       case Part::Kind::thinking:
-        content.push_back(json::object{{"type", "thinking"}, {"thinking", part.text}, {"signature", part.signature}});
+        content.push_back(json::object{
+            {"type", "thinking"}, {"thinking", part.text}, {"signature", part.signature}});
         break;
       case Part::Kind::redacted_thinking:
         content.push_back(json::object{{"type", "redacted_thinking"}, {"data", part.signature}});
@@ -891,9 +921,11 @@ std::string encode_messages_response(const Response& response) {
   body["role"] = "assistant";
   body["model"] = response.model;
   body["content"] = std::move(content);
-  const std::string_view stop_reason = stop_reason_from_finish(response.finish, response.stop_sequence);
+  const std::string_view stop_reason =
+      stop_reason_from_finish(response.finish, response.stop_sequence);
   body["stop_reason"] = stop_reason;
-  body["stop_sequence"] = stop_reason == "stop_sequence" ? json::value(response.stop_sequence) : json::value(nullptr);
+  body["stop_sequence"] =
+      stop_reason == "stop_sequence" ? json::value(response.stop_sequence) : json::value(nullptr);
   body["usage"] = usage_to_anthropic(response.usage.value_or(core::Usage{}));
   return json::serialize(body);
 }
@@ -934,7 +966,8 @@ class MessagesStreamDecoder final : public StreamDecoder {
     const EventDocument doc(event.data);
     if (!doc.value()) return;
     if (!doc.object()) {
-      fail("an event must be a JSON object, not " + std::string(json_kind_name(*doc.value())), out.size(), out);
+      fail("an event must be a JSON object, not " + std::string(json_kind_name(*doc.value())),
+           out.size(), out);
       return;
     }
     const json::object& data = *doc.object();
@@ -944,7 +977,8 @@ class MessagesStreamDecoder final : public StreamDecoder {
     UpstreamReader r;
     const JsonPath at;
     const json::string* type_member = r.string(data, "type", at);
-    const std::string_view type = type_member && !type_member->empty() ? std::string_view(*type_member) : event.type;
+    const std::string_view type =
+        type_member && !type_member->empty() ? std::string_view(*type_member) : event.type;
 
     if (type == "message_start") {
       on_message_start(r, data, out);
@@ -974,7 +1008,8 @@ class MessagesStreamDecoder final : public StreamDecoder {
   }
 
  private:
-  void on_message_start(UpstreamReader& r, const json::object& data, std::vector<StreamEvent>& out) {
+  void on_message_start(UpstreamReader& r, const json::object& data,
+                        std::vector<StreamEvent>& out) {
     const JsonPath at;
     const json::object* message = r.object(data, "message", at);
     if (!message) return;
@@ -1007,7 +1042,8 @@ class MessagesStreamDecoder final : public StreamDecoder {
       push_text(StreamEvent::Kind::text, r.string_or_empty(b, "text", block_at), out);
     } else if (*type == "thinking") {
       push_text(StreamEvent::Kind::thinking, r.string_or_empty(b, "thinking", block_at), out);
-      push_text(StreamEvent::Kind::thinking_signature, r.string_or_empty(b, "signature", block_at), out);
+      push_text(StreamEvent::Kind::thinking_signature, r.string_or_empty(b, "signature", block_at),
+                out);
     } else if (*type == "tool_use") {
       const int tool_index = next_tool_index_++;
       tool_blocks_[*index] = tool_index;
@@ -1033,14 +1069,16 @@ class MessagesStreamDecoder final : public StreamDecoder {
     core::JsonCursor cursor(data, scratch);
     std::int64_t index = 0;
     bool has_index = false, has_delta = false;
-    std::string_view event_type = "content_block_delta", type, text, thinking, signature, partial_json;
+    std::string_view event_type = "content_block_delta", type, text, thinking, signature,
+                     partial_json;
     const bool read = cursor.for_each_member([&](std::string_view key) {
       if (core::key_is(key, "index")) {
         has_index = true;
         return cursor.read_int(index);
       }
       // The general reader goes by this type rather than the event's name: read it as it would.
-      if (core::key_is(key, "type")) return cursor.read_string(event_type) && core::key_is(event_type, "content_block_delta");
+      if (core::key_is(key, "type"))
+        return cursor.read_string(event_type) && core::key_is(event_type, "content_block_delta");
       if (!core::key_is(key, "delta")) return true;
       has_delta = true;
       return cursor.for_each_member([&](std::string_view field) {
@@ -1090,7 +1128,8 @@ class MessagesStreamDecoder final : public StreamDecoder {
     } else if (*type == "thinking_delta") {
       push_text(StreamEvent::Kind::thinking, r.string_or_empty(d, "thinking", delta_at), out);
     } else if (*type == "signature_delta") {
-      push_text(StreamEvent::Kind::thinking_signature, r.string_or_empty(d, "signature", delta_at), out);
+      push_text(StreamEvent::Kind::thinking_signature, r.string_or_empty(d, "signature", delta_at),
+                out);
     } else if (*type == "input_json_delta") {
       std::string fragment = r.string_or_empty(d, "partial_json", delta_at);
       auto tool = tool_blocks_.find(*index);
@@ -1103,7 +1142,8 @@ class MessagesStreamDecoder final : public StreamDecoder {
     }
   }
 
-  void on_message_delta(UpstreamReader& r, const json::object& data, std::vector<StreamEvent>& out) {
+  void on_message_delta(UpstreamReader& r, const json::object& data,
+                        std::vector<StreamEvent>& out) {
     const JsonPath at;
     if (const json::object* delta = r.object(data, "delta", at)) {
       const JsonPath delta_at = at.member("delta");
@@ -1136,7 +1176,8 @@ class MessagesStreamDecoder final : public StreamDecoder {
     std::string message = "upstream stream failed";
     if (const json::value* error = member(data, "error"); error && error->is_object()) {
       if (auto t = string_or_empty(error->get_object(), "type"); !t.empty()) type = std::move(t);
-      if (auto m = string_or_empty(error->get_object(), "message"); !m.empty()) message = std::move(m);
+      if (auto m = string_or_empty(error->get_object(), "message"); !m.empty())
+        message = std::move(m);
     }
     StreamEvent e;
     e.kind = StreamEvent::Kind::error;
@@ -1144,7 +1185,8 @@ class MessagesStreamDecoder final : public StreamDecoder {
     out.push_back(std::move(e));
   }
 
-  static void push_text(StreamEvent::Kind kind, std::string_view text, std::vector<StreamEvent>& out) {
+  static void push_text(StreamEvent::Kind kind, std::string_view text,
+                        std::vector<StreamEvent>& out) {
     if (text.empty()) return;
     StreamEvent& e = out.emplace_back();
     e.kind = kind;
@@ -1161,15 +1203,16 @@ class MessagesStreamDecoder final : public StreamDecoder {
   core::Usage usage_;
   int next_tool_index_ = 0;
   std::unordered_map<std::int64_t, int> tool_blocks_;  // content block index -> tool index
-  bool stopped_ = false;  // message_stop was seen
-  bool failed_ = false;   // an error was emitted: the stream is over
+  bool stopped_ = false;                               // message_stop was seen
+  bool failed_ = false;                                // an error was emitted: the stream is over
 };
 
 // ---- stream encoding --------------------------------------------------------------------------
 
 class MessagesStreamEncoder final : public StreamEncoder {
  public:
-  MessagesStreamEncoder(std::string id, std::string model) : id_(std::move(id)), model_(std::move(model)) {}
+  MessagesStreamEncoder(std::string id, std::string model)
+      : id_(std::move(id)), model_(std::move(model)) {}
 
   void encode(const StreamEvent& event, std::string& out) override {
     if (done_) return;
@@ -1224,8 +1267,8 @@ class MessagesStreamEncoder final : public StreamEncoder {
     if (done_) return;
     ensure_started(out);
     close_block(out);
-    const std::string_view stop_reason =
-        stop_reason_from_finish(finish_ == FinishReason::none ? FinishReason::stop : finish_, stop_sequence_);
+    const std::string_view stop_reason = stop_reason_from_finish(
+        finish_ == FinishReason::none ? FinishReason::stop : finish_, stop_sequence_);
     out += "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"sv;
     core::append_json_string(out, stop_reason);
     out += ",\"stop_sequence\":"sv;
@@ -1248,9 +1291,10 @@ class MessagesStreamEncoder final : public StreamEncoder {
 
   void fail(const core::GatewayError& error, std::string& out) override {
     if (done_) return;
-    frame("error", json::object{{"type", "error"},
-                                {"error", json::object{{"type", anthropic_error_type(error.status)},
-                                                       {"message", valid_utf8(error.message)}}}},
+    frame("error",
+          json::object{{"type", "error"},
+                       {"error", json::object{{"type", anthropic_error_type(error.status)},
+                                              {"message", valid_utf8(error.message)}}}},
           out);
     done_ = true;
   }
@@ -1259,7 +1303,11 @@ class MessagesStreamEncoder final : public StreamEncoder {
   enum class Open { none, text, thinking, tool };
 
   static void frame(std::string_view type, const json::object& data, std::string& out) {
-    out.append("event: ").append(type).append("\ndata: ").append(json::serialize(data)).append("\n\n");
+    out.append("event: ")
+        .append(type)
+        .append("\ndata: ")
+        .append(json::serialize(data))
+        .append("\n\n");
   }
 
   // The frames of a translated stream are written directly rather than built as a DOM and
@@ -1272,8 +1320,9 @@ class MessagesStreamEncoder final : public StreamEncoder {
     core::append_json_string(out, message_id(id_));
     out += ",\"type\":\"message\",\"role\":\"assistant\",\"model\":"sv;
     core::append_json_string(out, model_);
-    out += ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
-           "\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}\n\n"sv;
+    out +=
+        ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
+        "\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}\n\n"sv;
   }
 
   void close_block(std::string& out) {
@@ -1310,7 +1359,8 @@ class MessagesStreamEncoder final : public StreamEncoder {
     if (opened_tools_.contains(event.index)) return;
     opened_tools_.insert(event.index);
     std::string block = R"({"type":"tool_use","id":)";
-    core::append_json_string(block, event.id.empty() ? random_id("toolu_") : sanitize_tool_id(event.id));
+    core::append_json_string(block,
+                             event.id.empty() ? random_id("toolu_") : sanitize_tool_id(event.id));
     block += R"(,"name":)"sv;
     core::append_json_string(block, event.name);
     block += R"(,"input":{}})"sv;
@@ -1328,9 +1378,11 @@ class MessagesStreamEncoder final : public StreamEncoder {
   // The most frequent frame of a stream, written directly: building it as a DOM and
   // serialising it cost more than the rest of relaying the event (callgrind). Everything
   // before the value is the same for every delta of a block, so it is built once per block.
-  void delta(std::string_view type, std::string_view field, std::string_view value, std::string& out) {
+  void delta(std::string_view type, std::string_view field, std::string_view value,
+             std::string& out) {
     if (delta_head_index_ != block_index_ || delta_head_type_ != type) {
-      delta_head_ = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"sv;
+      delta_head_ =
+          "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"sv;
       core::append_json_int(delta_head_, block_index_);
       delta_head_ += ",\"delta\":{\"type\":\""sv;
       delta_head_ += type;
@@ -1347,9 +1399,9 @@ class MessagesStreamEncoder final : public StreamEncoder {
 
   std::string id_;
   std::string model_;
-  std::string delta_head_;             // a content_block_delta frame up to its value
-  int delta_head_index_ = -1;          // the block delta_head_ was built for
-  std::string_view delta_head_type_;   // and its delta type (a literal)
+  std::string delta_head_;            // a content_block_delta frame up to its value
+  int delta_head_index_ = -1;         // the block delta_head_ was built for
+  std::string_view delta_head_type_;  // and its delta type (a literal)
   bool started_ = false;
   bool done_ = false;
   Open open_ = Open::none;

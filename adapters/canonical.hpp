@@ -28,14 +28,14 @@ struct Image {
 struct Part {
   enum class Kind { text, image, tool_call, tool_result, thinking, redacted_thinking };
   Kind kind = Kind::text;
-  std::string text;       // text; thinking text; a tool result's text
-  Image image;            // image
-  std::string id;         // tool_call: its id; tool_result: the id of the call it answers
-  std::string name;       // tool_call: the tool's name (also kept on tool_result when known)
-  std::string arguments;  // tool_call: arguments as JSON text ("{}" when there were none)
-  bool is_error = false;  // tool_result
+  std::string text;           // text; thinking text; a tool result's text
+  Image image;                // image
+  std::string id;             // tool_call: its id; tool_result: the id of the call it answers
+  std::string name;           // tool_call: the tool's name (also kept on tool_result when known)
+  std::string arguments;      // tool_call: arguments as JSON text ("{}" when there were none)
+  bool is_error = false;      // tool_result
   std::vector<Image> images;  // tool_result: images returned by the tool
-  std::string signature;  // thinking: its signature; redacted_thinking: the opaque data
+  std::string signature;      // thinking: its signature; redacted_thinking: the opaque data
 };
 
 struct Message {
@@ -71,9 +71,9 @@ struct Request {
   std::optional<std::int64_t> top_k;
   std::vector<std::string> stop;
   bool stream = false;
-  bool include_usage = false;         // the client asked for usage in the stream
-  std::string user;                   // end-user id for abuse tracking
-  std::string reasoning_effort;       // "low" | "medium" | "high"; empty when unset
+  bool include_usage = false;                   // the client asked for usage in the stream
+  std::string user;                             // end-user id for abuse tracking
+  std::string reasoning_effort;                 // "low" | "medium" | "high"; empty when unset
   std::optional<std::int64_t> thinking_budget;  // Anthropic/Gemini thinking budget in tokens
 };
 
@@ -82,7 +82,7 @@ enum class FinishReason { none, stop, length, tool_calls, content_filter };
 struct Response {
   std::string id;
   std::string model;
-  std::int64_t created = 0;  // unix seconds
+  std::int64_t created = 0;   // unix seconds
   std::vector<Part> content;  // text, tool_call and thinking parts, in order
   FinishReason finish = FinishReason::stop;
   std::string stop_sequence;
@@ -93,15 +93,15 @@ struct Response {
 // turn them into the client's SSE events.
 struct StreamEvent {
   enum class Kind {
-    start,             // id, model: the answer begins
-    text,              // text: a piece of the answer's text
-    thinking,          // text: a piece of reasoning
+    start,               // id, model: the answer begins
+    text,                // text: a piece of the answer's text
+    thinking,            // text: a piece of reasoning
     thinking_signature,  // text: the signature closing a thinking block
-    tool_call_start,   // index, id, name (and text: arguments already known, may be empty)
-    tool_call_delta,   // index, text: a fragment of the arguments' JSON text
-    finish,            // finish, stop_sequence: the model stopped
-    usage,             // usage: counts so far (later ones replace earlier ones)
-    error,             // error: the provider failed mid-stream
+    tool_call_start,     // index, id, name (and text: arguments already known, may be empty)
+    tool_call_delta,     // index, text: a fragment of the arguments' JSON text
+    finish,              // finish, stop_sequence: the model stopped
+    usage,               // usage: counts so far (later ones replace earlier ones)
+    error,               // error: the provider failed mid-stream
   };
   Kind kind = Kind::text;
   std::string text;

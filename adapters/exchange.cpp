@@ -1,7 +1,6 @@
 #include "adapters/exchange.hpp"
 
 #include <array>
-
 #include <boost/json.hpp>
 
 #include "adapters/anthropic.hpp"
@@ -19,7 +18,8 @@ namespace {
 
 // The explicit table: adding a provider type means adding a row here and its file pair.
 constexpr std::array<ProviderKind, 6> kProviderKinds{{
-    {"openai", Protocol::openai_chat, /*native_responses=*/true, /*native_count_tokens=*/false, /*embeddings=*/true},
+    {"openai", Protocol::openai_chat, /*native_responses=*/true, /*native_count_tokens=*/false,
+     /*embeddings=*/true},
     {"openai_compatible", Protocol::openai_chat, false, false, true},
     {"azure", Protocol::openai_chat, false, false, true},
     {"anthropic", Protocol::anthropic_messages, false, true, false},
@@ -105,7 +105,8 @@ class ChatPassthroughRelay final : public StreamRelay {
     std::size_t cursor = 0;
     decoder_.feed(piece, [&](const core::SseEvent& event) {
       bool drop = false;
-      if (!final_seen_) final_seen_ = event.data == "[DONE]" || event.data.starts_with("{\"error\"");
+      if (!final_seen_)
+        final_seen_ = event.data == "[DONE]" || event.data.starts_with("{\"error\"");
       if (event.data.find("\"usage\"") != std::string_view::npos) {
         if (auto u = core::extract_openai_usage(event.data)) {
           // The gateway always asks a chat stream for usage, which comes after the last
@@ -224,23 +225,29 @@ class WatchingPassthroughRelay final : public StreamRelay {
 
 std::unique_ptr<StreamDecoder> make_decoder(Protocol upstream) {
   switch (upstream) {
-    case Protocol::anthropic_messages: return make_messages_stream_decoder();
-    case Protocol::gemini: return make_gemini_stream_decoder();
+    case Protocol::anthropic_messages:
+      return make_messages_stream_decoder();
+    case Protocol::gemini:
+      return make_gemini_stream_decoder();
     case Protocol::openai_chat:
-    case Protocol::openai_responses: break;
+    case Protocol::openai_responses:
+      break;
   }
   return make_chat_stream_decoder();
 }
 
 std::unique_ptr<StreamEncoder> make_encoder(const StreamContext& c) {
   switch (c.client) {
-    case Protocol::anthropic_messages: return make_messages_stream_encoder(c.id, c.model);
+    case Protocol::anthropic_messages:
+      return make_messages_stream_encoder(c.id, c.model);
     case Protocol::openai_responses: {
       static const Request kNoRequest;
-      return make_responses_stream_encoder(c.id, c.model, c.created, c.request ? *c.request : kNoRequest);
+      return make_responses_stream_encoder(c.id, c.model, c.created,
+                                           c.request ? *c.request : kNoRequest);
     }
     case Protocol::openai_chat:
-    case Protocol::gemini: break;
+    case Protocol::gemini:
+      break;
   }
   return make_chat_stream_encoder(c.id, c.model, c.created, c.client_wants_usage);
 }
@@ -250,9 +257,11 @@ std::unique_ptr<StreamEncoder> make_encoder(const StreamContext& c) {
 class TranslatingRelay final : public StreamRelay {
  public:
   explicit TranslatingRelay(const StreamContext& c)
-      : sse_(c.max_event_bytes), max_event_bytes_(c.max_event_bytes),
+      : sse_(c.max_event_bytes),
+        max_event_bytes_(c.max_event_bytes),
         max_kept_bytes_(c.client == Protocol::openai_responses ? c.max_kept_bytes : SIZE_MAX),
-        decoder_(make_decoder(c.upstream)), encoder_(make_encoder(c)) {
+        decoder_(make_decoder(c.upstream)),
+        encoder_(make_encoder(c)) {
     // One read usually carries a few events; growing from empty cost several reallocations
     // per stream (callgrind).
     out_.reserve(1024);
@@ -298,7 +307,7 @@ class TranslatingRelay final : public StreamRelay {
         // broken: the client gets it in its terms.
         encoder_->fail(e.error, out_);
         failed_ = true;
-        fault_ = e.error.code == "bad_upstream_response"      ? RelayFault::bad_event
+        fault_ = e.error.code == "bad_upstream_response"       ? RelayFault::bad_event
                  : e.error.code == "upstream_stream_truncated" ? RelayFault::truncated
                                                                : RelayFault::upstream_error;
         return;
@@ -341,10 +350,11 @@ Protocol upstream_protocol(Protocol client, const ProviderKind& kind) {
   return kind.wire;
 }
 
-UpstreamRequest build_upstream_request(const core::ProviderConfig& provider, std::string_view base_path,
-                                       Operation operation, Protocol protocol,
-                                       std::string_view upstream_model, bool stream, std::string body,
-                                       std::string_view request_id, const ForwardedHeaders& forwarded) {
+UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,
+                                       std::string_view base_path, Operation operation,
+                                       Protocol protocol, std::string_view upstream_model,
+                                       bool stream, std::string body, std::string_view request_id,
+                                       const ForwardedHeaders& forwarded) {
   UpstreamRequest out;
   out.body = std::move(body);
   out.headers.reserve(7 + provider.headers.size());
@@ -360,18 +370,22 @@ UpstreamRequest build_upstream_request(const core::ProviderConfig& provider, std
     out.headers.emplace_back("anthropic-version", forwarded.anthropic_version.empty()
                                                       ? std::string(kAnthropicVersion)
                                                       : forwarded.anthropic_version);
-    if (!forwarded.anthropic_beta.empty()) out.headers.emplace_back("anthropic-beta", forwarded.anthropic_beta);
+    if (!forwarded.anthropic_beta.empty())
+      out.headers.emplace_back("anthropic-beta", forwarded.anthropic_beta);
   } else if (provider.type == "gemini") {
     path += gemini_request_path(upstream_model, stream);
     if (!provider.api_key.empty()) out.headers.emplace_back("x-goog-api-key", provider.api_key);
   } else if (provider.type == "azure") {
-    path += azure_path(upstream_model, operation == Operation::embeddings ? "embeddings" : "chat/completions",
+    path += azure_path(upstream_model,
+                       operation == Operation::embeddings ? "embeddings" : "chat/completions",
                        provider.api_version);
     if (!provider.api_key.empty()) out.headers.emplace_back("api-key", provider.api_key);
   } else {
     // openai, openai_compatible and the in-process mock speak OpenAI's paths.
-    if (operation == Operation::embeddings) path += "/embeddings";
-    else path += protocol == Protocol::openai_responses ? "/responses" : "/chat/completions";
+    if (operation == Operation::embeddings)
+      path += "/embeddings";
+    else
+      path += protocol == Protocol::openai_responses ? "/responses" : "/chat/completions";
     add_bearer_auth(provider, out.headers);
   }
   out.path = std::move(path);
@@ -382,10 +396,13 @@ UpstreamRequest build_upstream_request(const core::ProviderConfig& provider, std
 
 Decoded<Request> decode_request(Protocol client, std::string_view body) {
   switch (client) {
-    case Protocol::anthropic_messages: return decode_messages_request(body);
-    case Protocol::openai_responses: return decode_responses_request(body);
+    case Protocol::anthropic_messages:
+      return decode_messages_request(body);
+    case Protocol::openai_responses:
+      return decode_responses_request(body);
     case Protocol::openai_chat:
-    case Protocol::gemini: break;
+    case Protocol::gemini:
+      break;
   }
   return decode_chat_request(body);
 }
@@ -401,35 +418,44 @@ void fit_reasoning(Request& request, bool model_accepts_reasoning) {
     request.reasoning_effort = budget <= 2048 ? "low" : budget <= 8192 ? "medium" : "high";
   } else if (!request.thinking_budget && !request.reasoning_effort.empty()) {
     const std::string& effort = request.reasoning_effort;
-    if (effort == "low") request.thinking_budget = 1024;
-    else if (effort == "medium") request.thinking_budget = 4096;
-    else if (effort == "high") request.thinking_budget = 16384;
-    else if (effort == "xhigh") request.thinking_budget = 24576;
+    if (effort == "low")
+      request.thinking_budget = 1024;
+    else if (effort == "medium")
+      request.thinking_budget = 4096;
+    else if (effort == "high")
+      request.thinking_budget = 16384;
+    else if (effort == "xhigh")
+      request.thinking_budget = 24576;
   }
 }
 
-std::string encode_request(Protocol upstream, const Request& request, std::string_view upstream_model,
-                           const core::ProviderConfig& provider) {
+std::string encode_request(Protocol upstream, const Request& request,
+                           std::string_view upstream_model, const core::ProviderConfig& provider) {
   switch (upstream) {
     case Protocol::anthropic_messages:
       return encode_messages_request(request, upstream_model, provider.default_max_tokens);
-    case Protocol::gemini: return encode_gemini_request(request);
+    case Protocol::gemini:
+      return encode_gemini_request(request);
     case Protocol::openai_chat:
-    case Protocol::openai_responses: break;
+    case Protocol::openai_responses:
+      break;
   }
   return encode_chat_request(request, upstream_model);
 }
 
 std::optional<core::Usage> extract_usage(Protocol protocol, std::string_view body) {
   switch (protocol) {
-    case Protocol::anthropic_messages: return extract_messages_usage(body);
-    case Protocol::openai_responses: return extract_responses_usage(body);
+    case Protocol::anthropic_messages:
+      return extract_messages_usage(body);
+    case Protocol::openai_responses:
+      return extract_responses_usage(body);
     case Protocol::gemini: {
       auto decoded = decode_gemini_response(body);
       if (!decoded) return std::nullopt;
       return decoded.value().usage;
     }
-    case Protocol::openai_chat: break;
+    case Protocol::openai_chat:
+      break;
   }
   return core::extract_openai_usage(body);
 }
@@ -444,10 +470,13 @@ Decoded<TranslatedBody> translate_response(Protocol client, Protocol upstream, s
   }
   Decoded<Response> decoded = [&]() -> Decoded<Response> {
     switch (upstream) {
-      case Protocol::anthropic_messages: return decode_messages_response(body);
-      case Protocol::gemini: return decode_gemini_response(body);
+      case Protocol::anthropic_messages:
+        return decode_messages_response(body);
+      case Protocol::gemini:
+        return decode_gemini_response(body);
       case Protocol::openai_chat:
-      case Protocol::openai_responses: break;
+      case Protocol::openai_responses:
+        break;
     }
     return decode_chat_response(body);
   }();
@@ -456,24 +485,31 @@ Decoded<TranslatedBody> translate_response(Protocol client, Protocol upstream, s
   TranslatedBody out;
   out.usage = response.usage;
   switch (client) {
-    case Protocol::anthropic_messages: out.body = encode_messages_response(response); break;
+    case Protocol::anthropic_messages:
+      out.body = encode_messages_response(response);
+      break;
     case Protocol::openai_responses: {
       static const Request kNoRequest;
       out.body = encode_responses_response(response, request ? *request : kNoRequest);
       break;
     }
     case Protocol::openai_chat:
-    case Protocol::gemini: out.body = encode_chat_response(response); break;
+    case Protocol::gemini:
+      out.body = encode_chat_response(response);
+      break;
   }
   return out;
 }
 
 core::GatewayError decode_upstream_error(Protocol upstream, int status, std::string_view body) {
   switch (upstream) {
-    case Protocol::anthropic_messages: return decode_messages_error(status, body);
-    case Protocol::gemini: return decode_gemini_error(status, body);
+    case Protocol::anthropic_messages:
+      return decode_messages_error(status, body);
+    case Protocol::gemini:
+      return decode_gemini_error(status, body);
     case Protocol::openai_chat:
-    case Protocol::openai_responses: break;
+    case Protocol::openai_responses:
+      break;
   }
   return decode_chat_error(status, body);
 }
@@ -518,20 +554,23 @@ std::string encode_stream_error(Protocol client, const core::GatewayError& error
       return out;
     }
     case Protocol::openai_chat:
-    case Protocol::gemini: break;
+    case Protocol::gemini:
+      break;
   }
   // The OpenAI SDKs raise an APIError on a chunk with a top-level "error".
   return "data: " + core::to_openai_error_body(error) + "\n\n";
 }
 
 core::GatewayError event_too_large_error(std::size_t max_event_bytes) {
-  return core::bad_upstream_response("The upstream provider sent a stream line or event longer than " +
-                                         std::to_string(max_event_bytes) + " bytes (max_upstream_event_bytes).",
-                                     "upstream_event_too_large");
+  return core::bad_upstream_response(
+      "The upstream provider sent a stream line or event longer than " +
+          std::to_string(max_event_bytes) + " bytes (max_upstream_event_bytes).",
+      "upstream_event_too_large");
 }
 
 core::GatewayError answer_too_large_error(std::size_t max_bytes) {
-  return core::bad_upstream_response("The upstream provider's answer grew past " + std::to_string(max_bytes) +
+  return core::bad_upstream_response("The upstream provider's answer grew past " +
+                                         std::to_string(max_bytes) +
                                          " bytes (max_upstream_body_bytes).",
                                      "upstream_response_too_large");
 }
@@ -541,8 +580,8 @@ core::GatewayError stream_truncated_error() { return truncated_upstream_stream()
 std::unique_ptr<StreamRelay> make_stream_relay(StreamContext context) {
   if (context.client == context.upstream) {
     if (context.client == Protocol::openai_chat) {
-      return std::make_unique<ChatPassthroughRelay>(/*drop_usage_chunk=*/!context.client_wants_usage,
-                                                    context.max_event_bytes);
+      return std::make_unique<ChatPassthroughRelay>(
+          /*drop_usage_chunk=*/!context.client_wants_usage, context.max_event_bytes);
     }
     return std::make_unique<WatchingPassthroughRelay>(context.client, context.max_event_bytes);
   }

@@ -22,9 +22,9 @@ enum class Operation { generate, count_tokens, embeddings };
 struct ProviderKind {
   std::string_view type;
   Protocol wire;
-  bool native_responses;    // serves /responses itself (OpenAI)
-  bool native_count_tokens; // serves /v1/messages/count_tokens (Anthropic)
-  bool embeddings;          // serves OpenAI-style /embeddings
+  bool native_responses;     // serves /responses itself (OpenAI)
+  bool native_count_tokens;  // serves /v1/messages/count_tokens (Anthropic)
+  bool embeddings;           // serves OpenAI-style /embeddings
 };
 
 // The provider type's row; nullptr for an unknown type (the config refuses those).
@@ -41,10 +41,11 @@ struct ForwardedHeaders {
 };
 
 // The request to send: `protocol` is upstream_protocol(); `body` is already in that protocol.
-UpstreamRequest build_upstream_request(const core::ProviderConfig& provider, std::string_view base_path,
-                                       Operation operation, Protocol protocol,
-                                       std::string_view upstream_model, bool stream, std::string body,
-                                       std::string_view request_id, const ForwardedHeaders& forwarded);
+UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,
+                                       std::string_view base_path, Operation operation,
+                                       Protocol protocol, std::string_view upstream_model,
+                                       bool stream, std::string body, std::string_view request_id,
+                                       const ForwardedHeaders& forwarded);
 
 // --- Requests ---
 Decoded<Request> decode_request(Protocol client, std::string_view body);
@@ -57,8 +58,8 @@ Decoded<Request> decode_request(Protocol client, std::string_view body);
 // (low 1,024, medium 4,096, high 16,384, xhigh 24,576; minimal and none think not at all).
 // No provider defines this mapping.
 void fit_reasoning(Request& request, bool model_accepts_reasoning);
-std::string encode_request(Protocol upstream, const Request& request, std::string_view upstream_model,
-                           const core::ProviderConfig& provider);
+std::string encode_request(Protocol upstream, const Request& request,
+                           std::string_view upstream_model, const core::ProviderConfig& provider);
 
 // --- Whole answers ---
 // A successful upstream body in the client's protocol, and its usage. `request` is the
@@ -128,7 +129,7 @@ struct StreamContext {
   std::string model;                // the model name the client asked for
   std::int64_t created = 0;
   std::shared_ptr<const Request> request;  // the decoded client request, when translating
-  std::size_t max_event_bytes = 4u << 20;   // ServerConfig::max_upstream_event_bytes
+  std::size_t max_event_bytes = 4u << 20;  // ServerConfig::max_upstream_event_bytes
   // ServerConfig::max_upstream_body_bytes: what a translated stream may keep of the answer
   // (a Responses client's final event repeats the whole answer, so its encoder keeps it).
   std::size_t max_kept_bytes = 32u << 20;

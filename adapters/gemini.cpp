@@ -1,7 +1,5 @@
 #include "adapters/gemini.hpp"
 
-#include "adapters/json_reading.hpp"
-
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdint>
@@ -10,6 +8,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "adapters/json_reading.hpp"
+
 namespace switchyard::adapters {
 
 namespace json = boost::json;
@@ -17,7 +17,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t kQuotedBodyLimit = 500;
-
 
 std::int64_t int_or_zero(const json::object& object, std::string_view key) {
   const json::value* v = member(object, key);
@@ -60,9 +59,11 @@ void clean_schema(json::value& schema) {
   o->erase("additionalProperties");
   for (auto& entry : *o) {
     const std::string_view key = entry.key();
-    if (key == "properties" || key == "$defs" || key == "definitions" || key == "patternProperties") {
+    if (key == "properties" || key == "$defs" || key == "definitions" ||
+        key == "patternProperties") {
       clean_schema_map(entry.value());
-    } else if (key == "enum" || key == "required" || key == "const" || key == "default" || key == "example") {
+    } else if (key == "enum" || key == "required" || key == "const" || key == "default" ||
+               key == "example") {
       continue;  // values, not schemas
     } else {
       clean_schema(entry.value());
@@ -74,17 +75,20 @@ void clean_schema(json::value& schema) {
 // properties are empty, which is how other protocols say "no parameters".
 std::optional<json::value> declaration_parameters(const Tool& tool) {
   if (tool.freeform) {
-    return json::value(json::object{{"type", "object"},
-                                    {"properties", json::object{{"input", json::object{{"type", "string"}}}}},
-                                    {"required", json::array{"input"}}});
+    return json::value(
+        json::object{{"type", "object"},
+                     {"properties", json::object{{"input", json::object{{"type", "string"}}}}},
+                     {"required", json::array{"input"}}});
   }
   auto parsed = parse_json(tool.parameters);
   if (!parsed || !parsed->is_object()) return std::nullopt;
   clean_schema(*parsed);
   const json::object& schema = parsed->get_object();
   const json::value* properties = member(schema, "properties");
-  const bool has_properties = properties && properties->is_object() && !properties->get_object().empty();
-  if (!has_properties && (string_or_empty(schema, "type") == "object" || !schema.contains("type"))) {
+  const bool has_properties =
+      properties && properties->is_object() && !properties->get_object().empty();
+  if (!has_properties &&
+      (string_or_empty(schema, "type") == "object" || !schema.contains("type"))) {
     return std::nullopt;
   }
   return parsed;
@@ -112,10 +116,13 @@ std::string guess_mime_type(std::string_view url) {
 
 json::object image_part(const Image& image) {
   if (!image.data.empty()) {
-    return json::object{{"inlineData", json::object{{"mimeType", image.media_type.empty() ? "image/png" : image.media_type},
-                                                    {"data", image.data}}}};
+    return json::object{
+        {"inlineData",
+         json::object{{"mimeType", image.media_type.empty() ? "image/png" : image.media_type},
+                      {"data", image.data}}}};
   }
-  return json::object{{"fileData", json::object{{"mimeType", guess_mime_type(image.url)}, {"fileUri", image.url}}}};
+  return json::object{
+      {"fileData", json::object{{"mimeType", guess_mime_type(image.url)}, {"fileUri", image.url}}}};
 }
 
 json::object arguments_object(std::string_view arguments) {
@@ -168,7 +175,8 @@ json::array encode_contents(const std::vector<Message>& messages) {
         continue;
       case Message::Role::user:
         for (const Part& part : message.parts) {
-          if (part.kind == Part::Kind::text && !part.text.empty()) parts.push_back(json::object{{"text", part.text}});
+          if (part.kind == Part::Kind::text && !part.text.empty())
+            parts.push_back(json::object{{"text", part.text}});
           if (part.kind == Part::Kind::image) parts.push_back(image_part(part.image));
         }
         break;
@@ -178,7 +186,9 @@ json::array encode_contents(const std::vector<Message>& messages) {
           if (part.kind == Part::Kind::text && !part.text.empty()) {
             parts.push_back(json::object{{"text", part.text}});
           } else if (part.kind == Part::Kind::tool_call) {
-            json::object p{{"functionCall", json::object{{"name", part.name}, {"args", arguments_object(part.arguments)}}}};
+            json::object p{
+                {"functionCall",
+                 json::object{{"name", part.name}, {"args", arguments_object(part.arguments)}}}};
             // Gemini 3 wants its own thought signature back on the call it came with.
             if (!part.signature.empty()) p["thoughtSignature"] = part.signature;
             parts.push_back(std::move(p));
@@ -193,7 +203,8 @@ json::array encode_contents(const std::vector<Message>& messages) {
           response[part.is_error ? "error" : "result"] = part.text;
           parts.push_back(json::object{
               {"functionResponse",
-               json::object{{"name", name != call_names.end() ? name->second : part.name}, {"response", std::move(response)}}}});
+               json::object{{"name", name != call_names.end() ? name->second : part.name},
+                            {"response", std::move(response)}}}});
           for (const Image& image : part.images) trailing.push_back(image_part(image));
         }
         break;
@@ -208,8 +219,8 @@ json::array encode_contents(const std::vector<Message>& messages) {
 
 FinishReason finish_from_gemini(std::string_view reason, bool saw_call) {
   if (reason == "MAX_TOKENS") return FinishReason::length;
-  if (reason == "SAFETY" || reason == "RECITATION" || reason == "BLOCKLIST" || reason == "PROHIBITED_CONTENT" ||
-      reason == "SPII" || reason == "IMAGE_SAFETY") {
+  if (reason == "SAFETY" || reason == "RECITATION" || reason == "BLOCKLIST" ||
+      reason == "PROHIBITED_CONTENT" || reason == "SPII" || reason == "IMAGE_SAFETY") {
     return FinishReason::content_filter;
   }
   // Gemini says STOP after a function call; clients only run tools on tool_calls.
@@ -218,7 +229,8 @@ FinishReason finish_from_gemini(std::string_view reason, bool saw_call) {
 
 core::Usage usage_from_gemini(UpstreamReader& r, const json::object& usage, const JsonPath& at) {
   core::Usage u;
-  u.prompt_tokens = r.count(usage, "promptTokenCount", at) + r.count(usage, "toolUsePromptTokenCount", at);
+  u.prompt_tokens =
+      r.count(usage, "promptTokenCount", at) + r.count(usage, "toolUsePromptTokenCount", at);
   u.reasoning_tokens = r.count(usage, "thoughtsTokenCount", at);
   u.completion_tokens = r.count(usage, "candidatesTokenCount", at) + u.reasoning_tokens;
   u.cached_prompt_tokens = r.count(usage, "cachedContentTokenCount", at);
@@ -257,8 +269,8 @@ std::optional<Part> decode_part(UpstreamReader& r, const json::object& p, const 
 // goes to `on_part(Part&)` (which may move from it), its finishReason (empty when none; valid
 // while `root` is) to `finish_reason`. False when there is no candidate.
 template <class OnPart>
-bool read_first_candidate(UpstreamReader& r, const json::object& root, std::string_view& finish_reason,
-                          OnPart&& on_part) {
+bool read_first_candidate(UpstreamReader& r, const json::object& root,
+                          std::string_view& finish_reason, OnPart&& on_part) {
   const JsonPath at;
   const json::array* candidates = r.array(root, "candidates", at);
   if (!candidates || candidates->empty()) return false;
@@ -278,7 +290,8 @@ bool read_first_candidate(UpstreamReader& r, const json::object& root, std::stri
       }
     }
   }
-  if (const json::string* reason = r.string(*candidate, "finishReason", candidate_at)) finish_reason = *reason;
+  if (const json::string* reason = r.string(*candidate, "finishReason", candidate_at))
+    finish_reason = *reason;
   return true;
 }
 
@@ -364,7 +377,8 @@ class GeminiStreamDecoder final : public StreamDecoder {
       finish.finish = FinishReason::content_filter;
       out.push_back(std::move(finish));
     }
-    if (const json::object* usage = r.object(*root, "usageMetadata", at); usage && has_counts(*usage)) {
+    if (const json::object* usage = r.object(*root, "usageMetadata", at);
+        usage && has_counts(*usage)) {
       StreamEvent e;
       e.kind = StreamEvent::Kind::usage;
       e.usage = usage_from_gemini(r, *usage, at.member("usageMetadata"));
@@ -428,10 +442,12 @@ std::string encode_gemini_request(const Request& request) {
   for (const Message& message : request.messages) {
     if (message.role != Message::Role::system) continue;
     for (const Part& part : message.parts) {
-      if (part.kind == Part::Kind::text && !part.text.empty()) system_parts.push_back(json::object{{"text", part.text}});
+      if (part.kind == Part::Kind::text && !part.text.empty())
+        system_parts.push_back(json::object{{"text", part.text}});
     }
   }
-  if (!system_parts.empty()) body["systemInstruction"] = json::object{{"parts", std::move(system_parts)}};
+  if (!system_parts.empty())
+    body["systemInstruction"] = json::object{{"parts", std::move(system_parts)}};
   body["contents"] = encode_contents(request.messages);
 
   if (!request.tools.empty()) {
@@ -463,7 +479,8 @@ std::string encode_gemini_request(const Request& request) {
       case ToolChoice::Mode::unset:
         break;
     }
-    if (!config.empty()) body["toolConfig"] = json::object{{"functionCallingConfig", std::move(config)}};
+    if (!config.empty())
+      body["toolConfig"] = json::object{{"functionCallingConfig", std::move(config)}};
   }
 
   json::object generation;
@@ -517,7 +534,8 @@ Decoded<Response> decode_gemini_response(std::string_view body) {
   } else if (r.ok()) {
     // Neither a candidate nor a blocked prompt: nothing was answered, and an empty success
     // would hide that.
-    return core::fail(bad_upstream_answer("the Gemini response has no candidate and no blocked prompt"));
+    return core::fail(
+        bad_upstream_answer("the Gemini response has no candidate and no blocked prompt"));
   }
   if (const json::object* usage = r.object(root, "usageMetadata", at)) {
     response.usage = usage_from_gemini(r, *usage, at.member("usageMetadata"));
@@ -528,17 +546,21 @@ Decoded<Response> decode_gemini_response(std::string_view body) {
 
 core::GatewayError decode_gemini_error(int status, std::string_view body) {
   if (auto parsed = parse_json(body)) {
-    if (const json::object* error = top_level_error(*parsed)) return error_from_object(status, *error);
+    if (const json::object* error = top_level_error(*parsed))
+      return error_from_object(status, *error);
   }
   std::string message = "Gemini returned HTTP " + std::to_string(status);
   if (!body.empty()) {
     std::size_t end = std::min(body.size(), kQuotedBodyLimit);
-    while (end > 0 && end < body.size() && (static_cast<unsigned char>(body[end]) & 0xC0) == 0x80) --end;
+    while (end > 0 && end < body.size() && (static_cast<unsigned char>(body[end]) & 0xC0) == 0x80)
+      --end;
     message.append(": ").append(body.substr(0, end));
   }
   return gemini_error(status, std::move(message), {});
 }
 
-std::unique_ptr<StreamDecoder> make_gemini_stream_decoder() { return std::make_unique<GeminiStreamDecoder>(); }
+std::unique_ptr<StreamDecoder> make_gemini_stream_decoder() {
+  return std::make_unique<GeminiStreamDecoder>();
+}
 
 }  // namespace switchyard::adapters

@@ -19,7 +19,8 @@ namespace switchyard::adapters {
 // among them, is not one: casting it would be undefined behaviour.
 inline std::optional<std::int64_t> whole_number(const boost::json::value& v) {
   if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+  if (v.is_uint64() &&
+      v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
     return static_cast<std::int64_t>(v.get_uint64());
   }
   if (v.is_double() && v.get_double() > -9.2e18 && v.get_double() < 9.2e18) {
@@ -53,14 +54,16 @@ inline std::string indexed(std::string_view base, std::size_t i) {
 // any other shape is reported through the codec's `reader.fail(message, param)`. False once
 // any of them is.
 template <class Reader, class OnText, class OnPart>
-bool read_content(Reader& reader, const boost::json::value& content, const std::string& param, OnText&& on_text,
-                  OnPart&& on_part) {
+bool read_content(Reader& reader, const boost::json::value& content, const std::string& param,
+                  OnText&& on_text, OnPart&& on_part) {
   if (content.is_string()) return on_text(content.get_string());
-  if (!content.is_array()) return reader.fail("'" + param + "' must be a string or an array of content parts", param);
+  if (!content.is_array())
+    return reader.fail("'" + param + "' must be a string or an array of content parts", param);
   const boost::json::array& parts = content.get_array();
   for (std::size_t j = 0; j < parts.size(); ++j) {
     const std::string part_param = indexed(param, j);
-    if (!parts[j].is_object()) return reader.fail("'" + part_param + "' must be an object", part_param);
+    if (!parts[j].is_object())
+      return reader.fail("'" + part_param + "' must be an object", part_param);
     if (!on_part(parts[j].get_object(), part_param)) return false;
   }
   return true;
@@ -114,14 +117,20 @@ class JsonPath {
 // data may be anything, and long).
 inline std::string_view json_kind_name(const boost::json::value& v) {
   switch (v.kind()) {
-    case boost::json::kind::object: return "an object";
-    case boost::json::kind::array: return "an array";
-    case boost::json::kind::string: return "a string";
-    case boost::json::kind::bool_: return "a boolean";
-    case boost::json::kind::null: return "null";
+    case boost::json::kind::object:
+      return "an object";
+    case boost::json::kind::array:
+      return "an array";
+    case boost::json::kind::string:
+      return "a string";
+    case boost::json::kind::bool_:
+      return "a boolean";
+    case boost::json::kind::null:
+      return "null";
     case boost::json::kind::int64:
     case boost::json::kind::uint64:
-    case boost::json::kind::double_: break;
+    case boost::json::kind::double_:
+      break;
   }
   return "a number";
 }
@@ -149,29 +158,34 @@ class UpstreamReader {
 
   // Each reads member `key` of `o`, which sits at `at`: nullptr (nullopt) when it is absent,
   // null or of another type (then refused).
-  const boost::json::object* object(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+  const boost::json::object* object(const boost::json::object& o, std::string_view key,
+                                    const JsonPath& at) {
     const boost::json::value* v = present(o, key);
     if (!v || v->is_object()) return v ? &v->get_object() : nullptr;
     refuse(at.member(key), "an object", *v);
     return nullptr;
   }
-  const boost::json::array* array(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+  const boost::json::array* array(const boost::json::object& o, std::string_view key,
+                                  const JsonPath& at) {
     const boost::json::value* v = present(o, key);
     if (!v || v->is_array()) return v ? &v->get_array() : nullptr;
     refuse(at.member(key), "an array", *v);
     return nullptr;
   }
-  const boost::json::string* string(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+  const boost::json::string* string(const boost::json::object& o, std::string_view key,
+                                    const JsonPath& at) {
     const boost::json::value* v = present(o, key);
     if (!v || v->is_string()) return v ? &v->get_string() : nullptr;
     refuse(at.member(key), "a string", *v);
     return nullptr;
   }
-  std::string string_or_empty(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+  std::string string_or_empty(const boost::json::object& o, std::string_view key,
+                              const JsonPath& at) {
     const boost::json::string* s = string(o, key, at);
     return s ? to_std(*s) : std::string();
   }
-  std::optional<bool> boolean(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+  std::optional<bool> boolean(const boost::json::object& o, std::string_view key,
+                              const JsonPath& at) {
     const boost::json::value* v = present(o, key);
     if (!v) return std::nullopt;
     if (v->is_bool()) return v->get_bool();
@@ -180,18 +194,21 @@ class UpstreamReader {
   }
   // A whole number (a count, an index, a time). Fractions are truncated, as providers that
   // write 12.0 mean 12; numbers past int64 are refused.
-  std::optional<std::int64_t> integer(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+  std::optional<std::int64_t> integer(const boost::json::object& o, std::string_view key,
+                                      const JsonPath& at) {
     const boost::json::value* v = present(o, key);
     if (!v) return std::nullopt;
     if (v->is_int64()) return v->get_int64();
-    if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    if (v->is_uint64() &&
+        v->get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
       return static_cast<std::int64_t>(v->get_uint64());
     }
     if (const auto n = whole_number(*v)) return n;
     refuse(at.member(key), "an integer", *v);
     return std::nullopt;
   }
-  std::int64_t integer_or_zero(const boost::json::object& o, std::string_view key, const JsonPath& at) {
+  std::int64_t integer_or_zero(const boost::json::object& o, std::string_view key,
+                               const JsonPath& at) {
     return integer(o, key, at).value_or(0);
   }
   // A token count: an integer, held within [0, core::kMaxTokenCount].
@@ -217,7 +234,8 @@ class UpstreamReader {
 // A provider's stream event that cannot be read (`why` names the field): the stream ends with
 // this in the client's terms. The same status and code as an unreadable whole answer.
 inline core::GatewayError unreadable_upstream_stream(std::string_view why) {
-  return core::bad_upstream_response("The upstream provider's stream could not be read: " + std::string(why));
+  return core::bad_upstream_response("The upstream provider's stream could not be read: " +
+                                     std::string(why));
 }
 
 // A provider's stream that ended cleanly before its final event: a cut answer must not look
@@ -242,7 +260,8 @@ inline core::GatewayError bad_upstream_answer(std::string why) {
 // An id the gateway has to invent (a provider sent none, or the protocol has none): random,
 // so ids of different turns of one conversation never collide.
 inline std::string random_id(std::string_view prefix, std::size_t length = 24) {
-  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  static constexpr char kAlphabet[] =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
   thread_local std::mt19937_64 engine{std::random_device{}()};
   std::uniform_int_distribution<std::size_t> pick(0, sizeof(kAlphabet) - 2);
   std::string out(prefix);
@@ -264,7 +283,9 @@ class EventDocument {
   // The parsed value, or nullptr when the text is not JSON.
   const boost::json::value* value() const { return ec_ ? nullptr : &value_; }
   // The root object, or nullptr when the text is not a JSON object.
-  const boost::json::object* object() const { return !ec_ && value_.is_object() ? &value_.get_object() : nullptr; }
+  const boost::json::object* object() const {
+    return !ec_ && value_.is_object() ? &value_.get_object() : nullptr;
+  }
 
  private:
   static constexpr std::size_t kBufferBytes = 16 * 1024;

@@ -1,9 +1,5 @@
 #include "adapters/openai.hpp"
 
-#include "adapters/json_reading.hpp"
-#include "core/chat_request.hpp"
-#include "core/json_cursor.hpp"
-
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdint>
@@ -11,11 +7,14 @@
 #include <optional>
 #include <random>
 
+#include "adapters/json_reading.hpp"
+#include "core/chat_request.hpp"
+#include "core/json_cursor.hpp"
+
 namespace switchyard::adapters {
 
 UpstreamRequest build_openai_chat_request(const core::ProviderConfig& provider,
-                                          std::string_view base_path,
-                                          std::string_view client_body,
+                                          std::string_view base_path, std::string_view client_body,
                                           const core::ChatRequest& request,
                                           std::string_view upstream_model,
                                           std::string_view request_id) {
@@ -29,7 +28,8 @@ UpstreamRequest build_openai_chat_request(const core::ProviderConfig& provider,
   // Compressed streams would be buffered by the decompressor; ask for raw bytes.
   out.headers.emplace_back("Accept-Encoding", "identity");
   out.headers.emplace_back("Accept", request.stream ? "text/event-stream" : "application/json");
-  if (!provider.api_key.empty()) out.headers.emplace_back("Authorization", "Bearer " + provider.api_key);
+  if (!provider.api_key.empty())
+    out.headers.emplace_back("Authorization", "Bearer " + provider.api_key);
   out.headers.emplace_back("X-Request-Id", std::string(request_id));
   for (const auto& [name, value] : provider.headers) out.headers.emplace_back(name, value);
   return out;
@@ -79,10 +79,11 @@ struct Reader {
     if (!v) return true;
     if (v->is_int64()) {
       out = v->get_int64();
-    } else if (v->is_uint64() &&
-               v->get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    } else if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(
+                                                        std::numeric_limits<std::int64_t>::max())) {
       out = static_cast<std::int64_t>(v->get_uint64());
-    } else if (const auto n = whole_number(*v); n && v->is_double() && static_cast<double>(*n) == v->get_double()) {
+    } else if (const auto n = whole_number(*v);
+               n && v->is_double() && static_cast<double>(*n) == v->get_double()) {
       out = *n;
     } else {
       return fail("'" + param + "' must be an integer", param);
@@ -106,8 +107,9 @@ bool image_from_url(Reader& r, std::string_view url, const std::string& param, I
   if (url.substr(0, 5) == "data:") {
     const std::size_t marker = url.find(";base64,");
     if (marker == std::string_view::npos) {
-      return r.fail("'" + param + "' must be a base64 data URL (data:<type>;base64,<data>) or an http(s) URL",
-                    param);
+      return r.fail(
+          "'" + param + "' must be a base64 data URL (data:<type>;base64,<data>) or an http(s) URL",
+          param);
     }
     out.media_type = std::string(url.substr(5, marker - 5));
     out.data = std::string(url.substr(marker + 8));
@@ -130,19 +132,23 @@ bool text_content(Reader& r, const json::value& content, const std::string& para
     out.push_back(to_std(text));
     return true;
   };
-  return read_content(r, content, param, on_text, [&](const json::object& part, const std::string& part_param) {
-    const json::value* type = member(part, "type");
-    const json::value* text = member(part, "text");
-    if (!type || !type->is_string()) return r.fail("'" + part_param + ".type' is required", part_param + ".type");
-    if (type->get_string() != "text" && type->get_string() != "refusal") {
-      return r.fail("content part type '" + to_std(type->get_string()) + "' is not supported here",
-                    part_param + ".type");
-    }
-    if (type->get_string() == "refusal") text = member(part, "refusal");
-    if (!text || !text->is_string()) return r.fail("'" + part_param + ".text' must be a string", part_param + ".text");
-    out.push_back(to_std(text->get_string()));
-    return true;
-  });
+  return read_content(
+      r, content, param, on_text, [&](const json::object& part, const std::string& part_param) {
+        const json::value* type = member(part, "type");
+        const json::value* text = member(part, "text");
+        if (!type || !type->is_string())
+          return r.fail("'" + part_param + ".type' is required", part_param + ".type");
+        if (type->get_string() != "text" && type->get_string() != "refusal") {
+          return r.fail(
+              "content part type '" + to_std(type->get_string()) + "' is not supported here",
+              part_param + ".type");
+        }
+        if (type->get_string() == "refusal") text = member(part, "refusal");
+        if (!text || !text->is_string())
+          return r.fail("'" + part_param + ".text' must be a string", part_param + ".text");
+        out.push_back(to_std(text->get_string()));
+        return true;
+      });
 }
 
 bool user_content(Reader& r, const json::value& content, const std::string& param,
@@ -151,32 +157,39 @@ bool user_content(Reader& r, const json::value& content, const std::string& para
     out.emplace_back().text = to_std(text);
     return true;
   };
-  return read_content(r, content, param, on_text, [&](const json::object& part, const std::string& part_param) {
-    const json::value* type = member(part, "type");
-    if (!type || !type->is_string()) return r.fail("'" + part_param + ".type' is required", part_param + ".type");
-    const json::string& kind = type->get_string();
-    Part p;
-    if (kind == "text") {
-      const json::value* text = member(part, "text");
-      if (!text || !text->is_string()) return r.fail("'" + part_param + ".text' must be a string", part_param + ".text");
-      p.text = to_std(text->get_string());
-    } else if (kind == "image_url") {
-      const json::value* image = member(part, "image_url");
-      const json::value* url = nullptr;
-      if (image && image->is_object()) url = member(image->get_object(), "url");
-      else if (image && image->is_string()) url = image;
-      if (!url || !url->is_string()) {
-        return r.fail("'" + part_param + ".image_url.url' must be a string", part_param + ".image_url.url");
-      }
-      p.kind = Part::Kind::image;
-      if (!image_from_url(r, to_std(url->get_string()), part_param + ".image_url.url", p.image)) return false;
-    } else {
-      return r.fail("content part type '" + to_std(kind) + "' is not supported by this gateway",
-                    part_param + ".type");
-    }
-    out.push_back(std::move(p));
-    return true;
-  });
+  return read_content(
+      r, content, param, on_text, [&](const json::object& part, const std::string& part_param) {
+        const json::value* type = member(part, "type");
+        if (!type || !type->is_string())
+          return r.fail("'" + part_param + ".type' is required", part_param + ".type");
+        const json::string& kind = type->get_string();
+        Part p;
+        if (kind == "text") {
+          const json::value* text = member(part, "text");
+          if (!text || !text->is_string())
+            return r.fail("'" + part_param + ".text' must be a string", part_param + ".text");
+          p.text = to_std(text->get_string());
+        } else if (kind == "image_url") {
+          const json::value* image = member(part, "image_url");
+          const json::value* url = nullptr;
+          if (image && image->is_object())
+            url = member(image->get_object(), "url");
+          else if (image && image->is_string())
+            url = image;
+          if (!url || !url->is_string()) {
+            return r.fail("'" + part_param + ".image_url.url' must be a string",
+                          part_param + ".image_url.url");
+          }
+          p.kind = Part::Kind::image;
+          if (!image_from_url(r, to_std(url->get_string()), part_param + ".image_url.url", p.image))
+            return false;
+        } else {
+          return r.fail("content part type '" + to_std(kind) + "' is not supported by this gateway",
+                        part_param + ".type");
+        }
+        out.push_back(std::move(p));
+        return true;
+      });
 }
 
 bool decode_tool_calls(Reader& r, const json::value& calls, const std::string& param,
@@ -196,8 +209,11 @@ bool decode_tool_calls(Reader& r, const json::value& calls, const std::string& p
     if (!r.string_field(call, "id", call_param + ".id", p.id)) return false;
     const json::object& fn = function->get_object();
     if (!r.string_field(fn, "name", call_param + ".function.name", p.name)) return false;
-    if (p.name.empty()) return r.fail("'" + call_param + ".function.name' is required", call_param + ".function.name");
-    if (!r.string_field(fn, "arguments", call_param + ".function.arguments", p.arguments)) return false;
+    if (p.name.empty())
+      return r.fail("'" + call_param + ".function.name' is required",
+                    call_param + ".function.name");
+    if (!r.string_field(fn, "arguments", call_param + ".function.arguments", p.arguments))
+      return false;
     if (p.arguments.empty()) p.arguments = "{}";
     out.push_back(std::move(p));
   }
@@ -233,8 +249,8 @@ bool decode_message(Reader& r, const json::value& value, std::size_t i, Request&
     if (!user_content(r, *content, content_param, message.parts)) return false;
   } else if (role == "assistant") {
     message.role = Message::Role::assistant;
-    if (const json::value* reasoning = member(m, "reasoning_content"); reasoning && reasoning->is_string() &&
-                                                                     !reasoning->get_string().empty()) {
+    if (const json::value* reasoning = member(m, "reasoning_content");
+        reasoning && reasoning->is_string() && !reasoning->get_string().empty()) {
       Part p;
       p.kind = Part::Kind::thinking;
       p.text = to_std(reasoning->get_string());
@@ -258,7 +274,8 @@ bool decode_message(Reader& r, const json::value& value, std::size_t i, Request&
     Part p;
     p.kind = Part::Kind::tool_result;
     if (!r.string_field(m, "tool_call_id", param + ".tool_call_id", p.id)) return false;
-    if (p.id.empty()) return r.fail("'" + param + ".tool_call_id' is required", param + ".tool_call_id");
+    if (p.id.empty())
+      return r.fail("'" + param + ".tool_call_id' is required", param + ".tool_call_id");
     if (content) {
       std::vector<std::string> texts;
       if (!text_content(r, *content, content_param, texts)) return false;
@@ -269,7 +286,8 @@ bool decode_message(Reader& r, const json::value& value, std::size_t i, Request&
     }
     message.parts.push_back(std::move(p));
   } else {
-    return r.fail("'" + param + ".role' must be one of system, developer, user, assistant, tool (got '" +
+    return r.fail("'" + param +
+                      ".role' must be one of system, developer, user, assistant, tool (got '" +
                       to_std(role) + "')",
                   param + ".role");
   }
@@ -289,16 +307,21 @@ bool decode_tools(Reader& r, const json::value& tools, Request& out) {
     Tool tool;
     if (kind == "function" || kind == "custom") {
       const json::value* def = member(t, kind);
-      if (!def || !def->is_object()) return r.fail("'" + param + "." + kind + "' is required", param + "." + kind);
+      if (!def || !def->is_object())
+        return r.fail("'" + param + "." + kind + "' is required", param + "." + kind);
       const json::object& fn = def->get_object();
       const std::string def_param = param + "." + kind;
       if (!r.string_field(fn, "name", def_param + ".name", tool.name)) return false;
-      if (tool.name.empty()) return r.fail("'" + def_param + ".name' is required", def_param + ".name");
-      if (!r.string_field(fn, "description", def_param + ".description", tool.description)) return false;
+      if (tool.name.empty())
+        return r.fail("'" + def_param + ".name' is required", def_param + ".name");
+      if (!r.string_field(fn, "description", def_param + ".description", tool.description))
+        return false;
       if (kind == "custom") {
         tool.freeform = true;
       } else if (const json::value* params = member(fn, "parameters")) {
-        if (!params->is_object()) return r.fail("'" + def_param + ".parameters' must be an object", def_param + ".parameters");
+        if (!params->is_object())
+          return r.fail("'" + def_param + ".parameters' must be an object",
+                        def_param + ".parameters");
         tool.parameters = json::serialize(*params);
       }
     } else {
@@ -312,10 +335,15 @@ bool decode_tools(Reader& r, const json::value& tools, Request& out) {
 bool decode_tool_choice(Reader& r, const json::value& choice, ToolChoice& out) {
   if (choice.is_string()) {
     const json::string& s = choice.get_string();
-    if (s == "auto") out.mode = ToolChoice::Mode::automatic;
-    else if (s == "none") out.mode = ToolChoice::Mode::none;
-    else if (s == "required") out.mode = ToolChoice::Mode::required;
-    else return r.fail("'tool_choice' must be \"auto\", \"none\", \"required\" or a named function", "tool_choice");
+    if (s == "auto")
+      out.mode = ToolChoice::Mode::automatic;
+    else if (s == "none")
+      out.mode = ToolChoice::Mode::none;
+    else if (s == "required")
+      out.mode = ToolChoice::Mode::required;
+    else
+      return r.fail("'tool_choice' must be \"auto\", \"none\", \"required\" or a named function",
+                    "tool_choice");
     return true;
   }
   if (choice.is_object()) {
@@ -324,7 +352,8 @@ bool decode_tool_choice(Reader& r, const json::value& choice, ToolChoice& out) {
     const std::string kind = (type && type->is_string()) ? to_std(type->get_string()) : "";
     if (kind == "function" || kind == "custom") {
       const json::value* fn = member(o, kind);
-      const json::value* name = (fn && fn->is_object()) ? member(fn->get_object(), "name") : nullptr;
+      const json::value* name =
+          (fn && fn->is_object()) ? member(fn->get_object(), "name") : nullptr;
       if (name && name->is_string() && !name->get_string().empty()) {
         out.mode = ToolChoice::Mode::named;
         out.name = to_std(name->get_string());
@@ -333,17 +362,23 @@ bool decode_tool_choice(Reader& r, const json::value& choice, ToolChoice& out) {
       return r.fail("'tool_choice." + kind + ".name' is required", "tool_choice." + kind + ".name");
     }
   }
-  return r.fail("'tool_choice' must be \"auto\", \"none\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":...}}",
-                "tool_choice");
+  return r.fail(
+      "'tool_choice' must be \"auto\", \"none\", \"required\" or "
+      "{\"type\":\"function\",\"function\":{\"name\":...}}",
+      "tool_choice");
 }
 
 const char* finish_reason_name(FinishReason reason) {
   switch (reason) {
-    case FinishReason::length: return "length";
-    case FinishReason::tool_calls: return "tool_calls";
-    case FinishReason::content_filter: return "content_filter";
+    case FinishReason::length:
+      return "length";
+    case FinishReason::tool_calls:
+      return "tool_calls";
+    case FinishReason::content_filter:
+      return "content_filter";
     case FinishReason::none:
-    case FinishReason::stop: break;
+    case FinishReason::stop:
+      break;
   }
   return "stop";
 }
@@ -367,7 +402,8 @@ core::Usage usage_from_json(UpstreamReader& r, const json::object& u, const Json
     usage.cache_creation_tokens = r.count(*d, "cache_write_tokens", details);
   }
   if (const json::object* d = r.object(u, "completion_tokens_details", at)) {
-    usage.reasoning_tokens = r.count(*d, "reasoning_tokens", at.member("completion_tokens_details"));
+    usage.reasoning_tokens =
+        r.count(*d, "reasoning_tokens", at.member("completion_tokens_details"));
   }
   return usage;
 }
@@ -375,7 +411,8 @@ core::Usage usage_from_json(UpstreamReader& r, const json::object& u, const Json
 json::object usage_to_json(const core::Usage& usage) {
   json::object prompt_details;
   prompt_details["cached_tokens"] = usage.cached_prompt_tokens;
-  if (usage.cache_creation_tokens > 0) prompt_details["cache_write_tokens"] = usage.cache_creation_tokens;
+  if (usage.cache_creation_tokens > 0)
+    prompt_details["cache_write_tokens"] = usage.cache_creation_tokens;
   json::object completion_details;
   completion_details["reasoning_tokens"] = usage.reasoning_tokens;
   json::object u;
@@ -389,12 +426,18 @@ json::object usage_to_json(const core::Usage& usage) {
 
 std::string_view type_for_status(int status) {
   switch (status) {
-    case 400: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 429: return "rate_limit_error";
-    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    case 400:
+      return "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 403:
+      return "permission_error";
+    case 404:
+      return "not_found_error";
+    case 429:
+      return "rate_limit_error";
+    default:
+      return status >= 500 ? "api_error" : "invalid_request_error";
   }
 }
 
@@ -430,7 +473,8 @@ core::GatewayError error_from_object(int status, const json::object& error) {
 
 // Mid-stream errors carry no HTTP status; the code or type tells what kind of failure it was.
 int status_for_stream_error(const core::GatewayError& e) {
-  if (e.code == "rate_limit_exceeded" || e.type == "rate_limit_error" || e.code == "429") return 429;
+  if (e.code == "rate_limit_exceeded" || e.type == "rate_limit_error" || e.code == "429")
+    return 429;
   if (e.type == "invalid_request_error") return 400;
   return 500;
 }
@@ -439,15 +483,19 @@ int status_for_stream_error(const core::GatewayError& e) {
 
 Decoded<Request> decode_chat_request(std::string_view body) {
   const ScratchDocument doc(body);
-  if (!doc.value()) return core::fail(core::client_error(400, "request body is not valid JSON: " + doc.error().message()));
+  if (!doc.value())
+    return core::fail(
+        core::client_error(400, "request body is not valid JSON: " + doc.error().message()));
   const json::value& root = *doc.value();
-  if (!root.is_object()) return core::fail(core::client_error(400, "request body must be a JSON object"));
+  if (!root.is_object())
+    return core::fail(core::client_error(400, "request body must be a JSON object"));
   const json::object& o = root.get_object();
   Reader r;
   Request out;
 
   if (!r.string_field(o, "model", "model", out.model)) return core::fail(*r.error);
-  if (out.model.empty()) return core::fail(core::client_error(400, "you must provide a model parameter", "model"));
+  if (out.model.empty())
+    return core::fail(core::client_error(400, "you must provide a model parameter", "model"));
 
   const json::value* messages = member(o, "messages");
   if (!messages || !messages->is_array() || messages->get_array().empty()) {
@@ -459,13 +507,16 @@ Decoded<Request> decode_chat_request(std::string_view body) {
     if (!decode_message(r, list[i], i, out)) return core::fail(*r.error);
   }
 
-  if (const json::value* tools = member(o, "tools"); tools && !decode_tools(r, *tools, out)) return core::fail(*r.error);
-  if (const json::value* choice = member(o, "tool_choice"); choice && !decode_tool_choice(r, *choice, out.tool_choice)) {
+  if (const json::value* tools = member(o, "tools"); tools && !decode_tools(r, *tools, out))
+    return core::fail(*r.error);
+  if (const json::value* choice = member(o, "tool_choice");
+      choice && !decode_tool_choice(r, *choice, out.tool_choice)) {
     return core::fail(*r.error);
   }
   std::optional<std::int64_t> n;
   if (!r.int_field(o, "n", "n", n)) return core::fail(*r.error);
-  if (n && *n != 1) return core::fail(core::client_error(400, "only n=1 is supported by this gateway", "n"));
+  if (n && *n != 1)
+    return core::fail(core::client_error(400, "only n=1 is supported by this gateway", "n"));
 
   std::optional<std::int64_t> max_completion_tokens;
   std::optional<bool> stream;
@@ -490,17 +541,23 @@ Decoded<Request> decode_chat_request(std::string_view body) {
       out.stop.push_back(to_std(stop->get_string()));
     } else if (stop->is_array()) {
       for (const json::value& s : stop->get_array()) {
-        if (!s.is_string()) return core::fail(core::client_error(400, "'stop' must be a string or an array of strings", "stop"));
+        if (!s.is_string())
+          return core::fail(
+              core::client_error(400, "'stop' must be a string or an array of strings", "stop"));
         out.stop.push_back(to_std(s.get_string()));
       }
     } else {
-      return core::fail(core::client_error(400, "'stop' must be a string or an array of strings", "stop"));
+      return core::fail(
+          core::client_error(400, "'stop' must be a string or an array of strings", "stop"));
     }
   }
   if (const json::value* options = member(o, "stream_options")) {
-    if (!options->is_object()) return core::fail(core::client_error(400, "'stream_options' must be an object", "stream_options"));
+    if (!options->is_object())
+      return core::fail(
+          core::client_error(400, "'stream_options' must be an object", "stream_options"));
     std::optional<bool> include_usage;
-    if (!r.bool_field(options->get_object(), "include_usage", "stream_options.include_usage", include_usage)) {
+    if (!r.bool_field(options->get_object(), "include_usage", "stream_options.include_usage",
+                      include_usage)) {
       return core::fail(*r.error);
     }
     out.include_usage = include_usage.value_or(false);
@@ -567,7 +624,8 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
   };
   // A single text becomes a plain string, the form every OpenAI-compatible server accepts.
   auto content_of = [&](const std::vector<const Part*>& parts) -> json::value {
-    if (parts.size() == 1 && parts[0]->kind == Part::Kind::text) return json::value(parts[0]->text, sp);
+    if (parts.size() == 1 && parts[0]->kind == Part::Kind::text)
+      return json::value(parts[0]->text, sp);
     json::array out(sp);
     for (const Part* p : parts) {
       if (p->kind == Part::Kind::image) {
@@ -589,8 +647,10 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
       case Message::Role::user: {
         std::vector<const Part*> parts;
         for (const Part& p : message.parts) {
-          if (p.kind == Part::Kind::tool_result) emit_tool_result(p);
-          else if (p.kind == Part::Kind::text || p.kind == Part::Kind::image) parts.push_back(&p);
+          if (p.kind == Part::Kind::tool_result)
+            emit_tool_result(p);
+          else if (p.kind == Part::Kind::text || p.kind == Part::Kind::image)
+            parts.push_back(&p);
         }
         flush_images();
         const bool only_results = parts.empty() && !message.parts.empty();
@@ -613,8 +673,10 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
         }
         json::object m(sp);
         m["role"] = "assistant";
-        if (!text.empty()) m["content"] = text;
-        else m["content"] = calls.empty() ? json::value("") : json::value(nullptr);
+        if (!text.empty())
+          m["content"] = text;
+        else
+          m["content"] = calls.empty() ? json::value("") : json::value(nullptr);
         if (!calls.empty()) m["tool_calls"] = std::move(calls);
         messages.emplace_back(std::move(m));
         break;
@@ -639,11 +701,13 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
       if (!tool.description.empty()) fn["description"] = tool.description;
       json::value parameters;
       if (tool.freeform) {
-        parameters = json::parse(R"({"type":"object","properties":{"input":{"type":"string"}},"required":["input"]})");
+        parameters = json::parse(
+            R"({"type":"object","properties":{"input":{"type":"string"}},"required":["input"]})");
       } else {
         json::error_code ec;
         if (!tool.parameters.empty()) parameters = json::parse(tool.parameters, ec);
-        if (ec || !parameters.is_object()) parameters = json::parse(R"({"type":"object","properties":{}})");
+        if (ec || !parameters.is_object())
+          parameters = json::parse(R"({"type":"object","properties":{}})");
       }
       fn["parameters"] = std::move(parameters);
       json::object t;
@@ -654,10 +718,17 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
     body["tools"] = std::move(tools);
     // OpenAI rejects tool_choice and parallel_tool_calls in a request without tools.
     switch (request.tool_choice.mode) {
-      case ToolChoice::Mode::unset: break;
-      case ToolChoice::Mode::automatic: body["tool_choice"] = "auto"; break;
-      case ToolChoice::Mode::none: body["tool_choice"] = "none"; break;
-      case ToolChoice::Mode::required: body["tool_choice"] = "required"; break;
+      case ToolChoice::Mode::unset:
+        break;
+      case ToolChoice::Mode::automatic:
+        body["tool_choice"] = "auto";
+        break;
+      case ToolChoice::Mode::none:
+        body["tool_choice"] = "none";
+        break;
+      case ToolChoice::Mode::required:
+        body["tool_choice"] = "required";
+        break;
       case ToolChoice::Mode::named: {
         json::object fn;
         fn["name"] = request.tool_choice.name;
@@ -692,7 +763,8 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
 namespace {
 
 // An answer's message content: a string, or text and refusal parts (some compatible servers).
-void read_answer_content(UpstreamReader& r, const json::value& content, const JsonPath& at, std::vector<Part>& out) {
+void read_answer_content(UpstreamReader& r, const json::value& content, const JsonPath& at,
+                         std::vector<Part>& out) {
   const auto push = [&](const json::string& text) {
     if (!text.empty()) out.emplace_back().text = to_std(text);
   };
@@ -710,7 +782,8 @@ void read_answer_content(UpstreamReader& r, const json::value& content, const Js
     if (!type) {
       r.refuse(part_at.member("type"), "is required");
     } else if (*type == "text" || *type == "refusal") {
-      if (const json::string* text = r.string(*part, *type == "text" ? "text" : "refusal", part_at)) push(*text);
+      if (const json::string* text = r.string(*part, *type == "text" ? "text" : "refusal", part_at))
+        push(*text);
     } else {
       r.refuse(part_at.member("type"), "is not a content part type this gateway reads");
     }
@@ -718,7 +791,8 @@ void read_answer_content(UpstreamReader& r, const json::value& content, const Js
 }
 
 // An answer's tool_calls; a call without an id gets one (clients key results by it).
-void read_answer_tool_calls(UpstreamReader& r, const json::array& calls, const JsonPath& at, std::vector<Part>& out) {
+void read_answer_tool_calls(UpstreamReader& r, const json::array& calls, const JsonPath& at,
+                            std::vector<Part>& out) {
   for (std::size_t k = 0; k < calls.size() && r.ok(); ++k) {
     const JsonPath call_at = at.element(k);
     const json::object* call = r.element_object(calls[k], call_at);
@@ -760,7 +834,8 @@ Decoded<Response> decode_chat_response(std::string_view body) {
   out.created = r.integer_or_zero(o, "created", at);
   const json::array* choices = r.array(o, "choices", at);
   if (!r.ok()) return core::fail(bad_upstream_answer(r.error()));
-  if (!choices || choices->empty()) return core::fail(bad_upstream_answer("the chat completion has no choices"));
+  if (!choices || choices->empty())
+    return core::fail(bad_upstream_answer("the chat completion has no choices"));
   const JsonPath choices_at = at.member("choices");
   const JsonPath choice_at = choices_at.element(0);
   const json::object* choice = r.element_object(choices->front(), choice_at);
@@ -793,7 +868,8 @@ Decoded<Response> decode_chat_response(std::string_view body) {
   const bool has_call = std::any_of(out.content.begin(), out.content.end(),
                                     [](const Part& p) { return p.kind == Part::Kind::tool_call; });
   if (has_call && out.finish == FinishReason::stop) out.finish = FinishReason::tool_calls;
-  if (const json::object* usage = r.object(o, "usage", at)) out.usage = usage_from_json(r, *usage, at.member("usage"));
+  if (const json::object* usage = r.object(o, "usage", at))
+    out.usage = usage_from_json(r, *usage, at.member("usage"));
   if (!r.ok()) return core::fail(bad_upstream_answer(r.error()));
   return out;
 }
@@ -813,8 +889,10 @@ std::string encode_chat_response(const Response& response) {
   }
   json::object message;
   message["role"] = "assistant";
-  if (!text.empty()) message["content"] = text;
-  else message["content"] = calls.empty() ? json::value("") : json::value(nullptr);
+  if (!text.empty())
+    message["content"] = text;
+  else
+    message["content"] = calls.empty() ? json::value("") : json::value(nullptr);
   // Not an OpenAI field, but the one OpenAI-compatible servers (DeepSeek, vLLM) use for it.
   if (!reasoning.empty()) message["reasoning_content"] = reasoning;
   if (!calls.empty()) message["tool_calls"] = std::move(calls);
@@ -854,7 +932,8 @@ core::GatewayError decode_chat_error(int status, std::string_view body) {
     }
   }
   json::object shaped;
-  shaped["message"] = body.empty() ? "upstream returned HTTP " + std::to_string(status) : truncated(body);
+  shaped["message"] =
+      body.empty() ? "upstream returned HTTP " + std::to_string(status) : truncated(body);
   return error_from_object(status, shaped);
 }
 
@@ -875,7 +954,8 @@ class ChatStreamDecoder final : public StreamDecoder {
     // Keep-alive junk or a proxy's comment in data: not part of the answer.
     if (!doc.value()) return;
     if (!doc.object()) {
-      fail("a chunk must be a JSON object, not " + std::string(json_kind_name(*doc.value())), out.size(), out);
+      fail("a chunk must be a JSON object, not " + std::string(json_kind_name(*doc.value())),
+           out.size(), out);
       return;
     }
     const json::object& chunk = *doc.object();
@@ -887,7 +967,8 @@ class ChatStreamDecoder final : public StreamDecoder {
         e.error = error_from_object(500, error->get_object());
       } else {
         json::object shaped;
-        shaped["message"] = error->is_string() ? json::value(error->get_string()) : json::value(json::serialize(*error));
+        shaped["message"] = error->is_string() ? json::value(error->get_string())
+                                               : json::value(json::serialize(*error));
         e.error = error_from_object(500, shaped);
       }
       e.error.status = status_for_stream_error(e.error);
@@ -923,13 +1004,15 @@ class ChatStreamDecoder final : public StreamDecoder {
         if (const json::object* delta = r.object(*choice, "delta", choice_at)) {
           on_delta(r, *delta, choice_at.member("delta"), out);
         }
-        if (const json::string* finish = r.string(*choice, "finish_reason", choice_at); finish && !finished_) {
+        if (const json::string* finish = r.string(*choice, "finish_reason", choice_at);
+            finish && !finished_) {
           finished_ = true;
           StreamEvent e;
           e.kind = StreamEvent::Kind::finish;
           e.finish = finish_reason_from(*finish);
           // Gemini (and others) end a streamed tool call with "stop".
-          if (e.finish == FinishReason::stop && !calls_.empty()) e.finish = FinishReason::tool_calls;
+          if (e.finish == FinishReason::stop && !calls_.empty())
+            e.finish = FinishReason::tool_calls;
           out.push_back(std::move(e));
         }
       }
@@ -984,7 +1067,8 @@ class ChatStreamDecoder final : public StreamDecoder {
       if (core::key_is(key, "error")) return false;
       if (core::key_is(key, "id")) return cursor.read_string_or_null(id);
       if (core::key_is(key, "model")) return cursor.read_string_or_null(model);
-      if (core::key_is(key, "choices")) return read_choices(cursor, content, reasoning, finish, fragments);
+      if (core::key_is(key, "choices"))
+        return read_choices(cursor, content, reasoning, finish, fragments);
       if (core::key_is(key, "usage")) {
         // null on every chunk but the last when include_usage is on
         if (cursor.peek() == core::JsonCursor::Kind::null) return cursor.read_null();
@@ -1013,7 +1097,8 @@ class ChatStreamDecoder final : public StreamDecoder {
       e.text = content;
     }
     for (const Fragment& f : fragments) {
-      on_fragment(f.upstream_index, std::string(f.id), std::string(f.name), std::string(f.arguments), out);
+      on_fragment(f.upstream_index, std::string(f.id), std::string(f.name),
+                  std::string(f.arguments), out);
     }
     if (!finish.empty() && !finished_) {
       finished_ = true;
@@ -1031,8 +1116,9 @@ class ChatStreamDecoder final : public StreamDecoder {
   }
 
   // "choices": [{"index": 0, "delta": {...}, "finish_reason": ...}]; only choice 0 is kept.
-  static bool read_choices(core::JsonCursor& cursor, std::string_view& content, std::string_view& reasoning,
-                           std::string_view& finish, std::vector<Fragment>& fragments) {
+  static bool read_choices(core::JsonCursor& cursor, std::string_view& content,
+                           std::string_view& reasoning, std::string_view& finish,
+                           std::vector<Fragment>& fragments) {
     if (!cursor.begin_array()) return false;
     while (cursor.next_element()) {
       std::int64_t index = 0;
@@ -1044,9 +1130,11 @@ class ChatStreamDecoder final : public StreamDecoder {
         if (core::key_is(key, "delta") && cursor.peek() != core::JsonCursor::Kind::null) {
           return cursor.for_each_member([&](std::string_view field) {
             if (core::key_is(field, "content")) return cursor.read_string_or_null(choice_content);
-            if (core::key_is(field, "reasoning_content")) return cursor.read_string_or_null(reasoning_content);
+            if (core::key_is(field, "reasoning_content"))
+              return cursor.read_string_or_null(reasoning_content);
             if (core::key_is(field, "reasoning")) return cursor.read_string_or_null(reasoning_alt);
-            if (core::key_is(field, "tool_calls") && cursor.peek() != core::JsonCursor::Kind::null) {
+            if (core::key_is(field, "tool_calls") &&
+                cursor.peek() != core::JsonCursor::Kind::null) {
               return read_tool_call_fragments(cursor, choice_fragments);
             }
             return true;
@@ -1098,14 +1186,17 @@ class ChatStreamDecoder final : public StreamDecoder {
       if (cursor.peek() == core::JsonCursor::Kind::null) return true;
       if (core::key_is(key, "prompt_tokens_details")) {
         return cursor.for_each_member([&](std::string_view field) {
-          if (core::key_is(field, "cached_tokens")) return cursor.read_int(usage.cached_prompt_tokens);
-          if (core::key_is(field, "cache_write_tokens")) return cursor.read_int(usage.cache_creation_tokens);
+          if (core::key_is(field, "cached_tokens"))
+            return cursor.read_int(usage.cached_prompt_tokens);
+          if (core::key_is(field, "cache_write_tokens"))
+            return cursor.read_int(usage.cache_creation_tokens);
           return true;
         });
       }
       if (core::key_is(key, "completion_tokens_details")) {
         return cursor.for_each_member([&](std::string_view field) {
-          if (core::key_is(field, "reasoning_tokens")) return cursor.read_int(usage.reasoning_tokens);
+          if (core::key_is(field, "reasoning_tokens"))
+            return cursor.read_int(usage.reasoning_tokens);
           return true;
         });
       }
@@ -1113,14 +1204,16 @@ class ChatStreamDecoder final : public StreamDecoder {
     });
     // As the general reader does (UpstreamReader::count): counts stay within what sums of
     // them can hold.
-    for (std::int64_t* n : {&usage.prompt_tokens, &usage.completion_tokens, &usage.cached_prompt_tokens,
-                            &usage.cache_creation_tokens, &usage.reasoning_tokens}) {
+    for (std::int64_t* n :
+         {&usage.prompt_tokens, &usage.completion_tokens, &usage.cached_prompt_tokens,
+          &usage.cache_creation_tokens, &usage.reasoning_tokens}) {
       *n = core::token_count(*n);
     }
     return read;
   }
 
-  void on_delta(UpstreamReader& r, const json::object& delta, const JsonPath& at, std::vector<StreamEvent>& out) {
+  void on_delta(UpstreamReader& r, const json::object& delta, const JsonPath& at,
+                std::vector<StreamEvent>& out) {
     for (const char* key : {"reasoning_content", "reasoning"}) {
       const json::string* reasoning = r.string(delta, key, at);
       if (reasoning && !reasoning->empty()) {
@@ -1131,7 +1224,8 @@ class ChatStreamDecoder final : public StreamDecoder {
         break;
       }
     }
-    if (const json::string* content = r.string(delta, "content", at); content && !content->empty()) {
+    if (const json::string* content = r.string(delta, "content", at);
+        content && !content->empty()) {
       StreamEvent e;
       e.kind = StreamEvent::Kind::text;
       e.text = to_std(*content);
@@ -1168,8 +1262,8 @@ class ChatStreamDecoder final : public StreamDecoder {
   }
 
   // Matches a tool call fragment to its call: a new call starts, or arguments continue one.
-  void on_fragment(std::int64_t upstream_index, std::string id, std::string name, std::string arguments,
-                   std::vector<StreamEvent>& out) {
+  void on_fragment(std::int64_t upstream_index, std::string id, std::string name,
+                   std::string arguments, std::vector<StreamEvent>& out) {
     {
       Call* call = nullptr;
       for (auto it = calls_.rbegin(); it != calls_.rend(); ++it) {
@@ -1212,7 +1306,10 @@ class ChatStreamDecoder final : public StreamDecoder {
 class ChatStreamEncoder final : public StreamEncoder {
  public:
   ChatStreamEncoder(std::string id, std::string model, std::int64_t created, bool include_usage)
-      : id_(std::move(id)), model_(std::move(model)), created_(created), include_usage_(include_usage) {}
+      : id_(std::move(id)),
+        model_(std::move(model)),
+        created_(created),
+        include_usage_(include_usage) {}
 
   void encode(const StreamEvent& event, std::string& out) override {
     if (closed_) return;
@@ -1248,7 +1345,8 @@ class ChatStreamEncoder final : public StreamEncoder {
       case StreamEvent::Kind::tool_call_delta: {
         if (event.text.empty()) break;
         if (role_sent_) {
-          const std::string lead = "\"tool_calls\":[{\"index\":" + std::to_string(event.index) + ",\"function\":{\"arguments\":";
+          const std::string lead = "\"tool_calls\":[{\"index\":" + std::to_string(event.index) +
+                                   ",\"function\":{\"arguments\":";
           write_delta(lead, event.text, "}}]}", out);
           break;
         }
@@ -1318,11 +1416,13 @@ class ChatStreamEncoder final : public StreamEncoder {
   // The frequent chunks (a piece of text, reasoning or arguments) are written directly:
   // building each as a DOM and serialising it cost more than the rest of relaying it
   // (callgrind). `lead` opens the delta's member, `value` is its string, `close` ends the delta.
-  void write_delta(std::string_view lead, std::string_view value, std::string_view close, std::string& out) {
+  void write_delta(std::string_view lead, std::string_view value, std::string_view close,
+                   std::string& out) {
     if (prefix_.empty()) {
       prefix_ = "data: {\"id\":";
       core::append_json_string(prefix_, id_);
-      prefix_ += ",\"object\":\"chat.completion.chunk\",\"created\":" + std::to_string(created_) + ",\"model\":";
+      prefix_ += ",\"object\":\"chat.completion.chunk\",\"created\":" + std::to_string(created_) +
+                 ",\"model\":";
       core::append_json_string(prefix_, model_);
       prefix_ += ",\"choices\":[{\"index\":0,\"delta\":{";
     }
@@ -1382,11 +1482,14 @@ class ChatStreamEncoder final : public StreamEncoder {
 
 }  // namespace
 
-std::unique_ptr<StreamDecoder> make_chat_stream_decoder() { return std::make_unique<ChatStreamDecoder>(); }
+std::unique_ptr<StreamDecoder> make_chat_stream_decoder() {
+  return std::make_unique<ChatStreamDecoder>();
+}
 
 std::unique_ptr<StreamEncoder> make_chat_stream_encoder(std::string id, std::string model,
                                                         std::int64_t created, bool include_usage) {
-  return std::make_unique<ChatStreamEncoder>(std::move(id), std::move(model), created, include_usage);
+  return std::make_unique<ChatStreamEncoder>(std::move(id), std::move(model), created,
+                                             include_usage);
 }
 
 }  // namespace switchyard::adapters

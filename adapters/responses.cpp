@@ -1,7 +1,5 @@
 #include "adapters/responses.hpp"
 
-#include "adapters/json_reading.hpp"
-
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cstdint>
@@ -9,6 +7,8 @@
 #include <map>
 #include <optional>
 #include <random>
+
+#include "adapters/json_reading.hpp"
 
 namespace switchyard::adapters {
 
@@ -31,7 +31,8 @@ struct Reader {
   bool string_field(const json::object& o, std::string_view key, std::string& out) {
     const json::value* v = member(o, key);
     if (!v) return true;
-    if (!v->is_string()) return fail("'" + std::string(key) + "' must be a string", std::string(key));
+    if (!v->is_string())
+      return fail("'" + std::string(key) + "' must be a string", std::string(key));
     out = to_std(v->get_string());
     return true;
   }
@@ -39,7 +40,8 @@ struct Reader {
   bool bool_field(const json::object& o, std::string_view key, std::optional<bool>& out) {
     const json::value* v = member(o, key);
     if (!v) return true;
-    if (!v->is_bool()) return fail("'" + std::string(key) + "' must be a boolean", std::string(key));
+    if (!v->is_bool())
+      return fail("'" + std::string(key) + "' must be a boolean", std::string(key));
     out = v->get_bool();
     return true;
   }
@@ -49,7 +51,8 @@ struct Reader {
     if (!v) return true;
     json::error_code ec;
     const auto n = v->is_number() ? v->to_number<std::int64_t>(ec) : 0;
-    if (!v->is_number() || ec) return fail("'" + std::string(key) + "' must be an integer", std::string(key));
+    if (!v->is_number() || ec)
+      return fail("'" + std::string(key) + "' must be an integer", std::string(key));
     out = n;
     return true;
   }
@@ -57,7 +60,8 @@ struct Reader {
   bool number_field(const json::object& o, std::string_view key, std::optional<double>& out) {
     const json::value* v = member(o, key);
     if (!v) return true;
-    if (!v->is_number()) return fail("'" + std::string(key) + "' must be a number", std::string(key));
+    if (!v->is_number())
+      return fail("'" + std::string(key) + "' must be a number", std::string(key));
     json::error_code ec;
     out = v->to_number<double>(ec);
     return true;
@@ -80,33 +84,39 @@ bool image_from_url(Reader& r, std::string_view url, const std::string& param, I
 }
 
 // Message content: a string, or input_text / output_text / input_image parts.
-bool decode_content(Reader& r, const json::value& content, const std::string& param, std::vector<Part>& out) {
+bool decode_content(Reader& r, const json::value& content, const std::string& param,
+                    std::vector<Part>& out) {
   const auto on_text = [&](const json::string& text) {
     out.emplace_back().text = to_std(text);
     return true;
   };
-  return read_content(r, content, param, on_text, [&](const json::object& part, const std::string& part_param) {
-    const std::string type = string_or_empty(part, "type");
-    Part p;
-    if (type == "input_text" || type == "output_text" || type == "text") {
-      p.text = string_or_empty(part, "text");
-    } else if (type == "refusal") {
-      p.text = string_or_empty(part, "refusal");
-    } else if (type == "input_image") {
-      const json::value* url = member(part, "image_url");
-      if (!url || !url->is_string()) {
-        return r.fail("'" + part_param + ".image_url' must be a URL (file_id images are not supported by this gateway)",
-                      part_param + ".image_url");
-      }
-      p.kind = Part::Kind::image;
-      if (!image_from_url(r, to_std(url->get_string()), part_param + ".image_url", p.image)) return false;
-    } else {
-      return r.fail("content part type '" + type + "' is not supported by this gateway", part_param + ".type");
-    }
-    if (p.kind == Part::Kind::text && p.text.empty()) return true;
-    out.push_back(std::move(p));
-    return true;
-  });
+  return read_content(
+      r, content, param, on_text, [&](const json::object& part, const std::string& part_param) {
+        const std::string type = string_or_empty(part, "type");
+        Part p;
+        if (type == "input_text" || type == "output_text" || type == "text") {
+          p.text = string_or_empty(part, "text");
+        } else if (type == "refusal") {
+          p.text = string_or_empty(part, "refusal");
+        } else if (type == "input_image") {
+          const json::value* url = member(part, "image_url");
+          if (!url || !url->is_string()) {
+            return r.fail(
+                "'" + part_param +
+                    ".image_url' must be a URL (file_id images are not supported by this gateway)",
+                part_param + ".image_url");
+          }
+          p.kind = Part::Kind::image;
+          if (!image_from_url(r, to_std(url->get_string()), part_param + ".image_url", p.image))
+            return false;
+        } else {
+          return r.fail("content part type '" + type + "' is not supported by this gateway",
+                        part_param + ".type");
+        }
+        if (p.kind == Part::Kind::text && p.text.empty()) return true;
+        out.push_back(std::move(p));
+        return true;
+      });
 }
 
 // A function_call_output's output: a string, or input_text / input_image parts.
@@ -192,17 +202,23 @@ class InputDecoder {
   bool message(const json::object& item, const std::string& param) {
     const std::string role = string_or_empty(item, "role");
     Message m;
-    if (role == "user") m.role = Message::Role::user;
-    else if (role == "assistant") m.role = Message::Role::assistant;
-    else if (role == "system" || role == "developer") m.role = Message::Role::system;
-    else return r_.fail("'" + param + ".role' must be one of user, assistant, system, developer", param + ".role");
+    if (role == "user")
+      m.role = Message::Role::user;
+    else if (role == "assistant")
+      m.role = Message::Role::assistant;
+    else if (role == "system" || role == "developer")
+      m.role = Message::Role::system;
+    else
+      return r_.fail("'" + param + ".role' must be one of user, assistant, system, developer",
+                     param + ".role");
     const json::value* content = member(item, "content");
     if (!content) return r_.fail("'" + param + ".content' is required", param + ".content");
     if (!decode_content(r_, *content, param + ".content", m.parts)) return false;
     if (m.role != Message::Role::user) {
       for (const Part& p : m.parts) {
         if (p.kind != Part::Kind::text) {
-          return r_.fail("'" + param + ".content' of a " + role + " message may hold only text", param + ".content");
+          return r_.fail("'" + param + ".content' of a " + role + " message may hold only text",
+                         param + ".content");
         }
       }
     }
@@ -211,8 +227,9 @@ class InputDecoder {
     if (m.role == Message::Role::assistant && !out_.messages.empty() &&
         out_.messages.back().role == Message::Role::assistant) {
       auto& previous = out_.messages.back().parts;
-      const bool has_call = std::any_of(previous.begin(), previous.end(),
-                                        [](const Part& p) { return p.kind == Part::Kind::tool_call; });
+      const bool has_call = std::any_of(previous.begin(), previous.end(), [](const Part& p) {
+        return p.kind == Part::Kind::tool_call;
+      });
       if (!has_call) {
         for (Part& p : m.parts) previous.push_back(std::move(p));
         return true;
@@ -237,7 +254,8 @@ bool decode_tools(Reader& r, const json::value& tools, Request& out) {
     const std::string type = string_or_empty(*t, "type");
     if (type != "function" && type != "custom") continue;  // hosted tools only the provider runs
     // Accept the Chat form ({"type":"function","function":{...}}) too: some clients mix them up.
-    if (const json::value* nested = member(*t, "function"); type == "function" && nested && nested->is_object()) {
+    if (const json::value* nested = member(*t, "function");
+        type == "function" && nested && nested->is_object()) {
       t = &nested->get_object();
     }
     Tool tool;
@@ -247,7 +265,8 @@ bool decode_tools(Reader& r, const json::value& tools, Request& out) {
     if (type == "custom") {
       tool.freeform = true;
     } else if (const json::value* params = member(*t, "parameters")) {
-      if (!params->is_object()) return r.fail("'" + param + ".parameters' must be an object", param + ".parameters");
+      if (!params->is_object())
+        return r.fail("'" + param + ".parameters' must be an object", param + ".parameters");
       tool.parameters = json::serialize(*params);
     }
     out.tools.push_back(std::move(tool));
@@ -258,9 +277,12 @@ bool decode_tools(Reader& r, const json::value& tools, Request& out) {
 void decode_tool_choice(const json::value& choice, ToolChoice& out) {
   if (choice.is_string()) {
     const json::string& s = choice.get_string();
-    if (s == "auto") out.mode = ToolChoice::Mode::automatic;
-    else if (s == "none") out.mode = ToolChoice::Mode::none;
-    else if (s == "required") out.mode = ToolChoice::Mode::required;
+    if (s == "auto")
+      out.mode = ToolChoice::Mode::automatic;
+    else if (s == "none")
+      out.mode = ToolChoice::Mode::none;
+    else if (s == "required")
+      out.mode = ToolChoice::Mode::required;
     return;
   }
   if (!choice.is_object()) return;
@@ -286,7 +308,8 @@ std::string freeform_input(std::string_view arguments) {
   json::error_code ec;
   const json::value parsed = json::parse(arguments, ec);
   if (!ec && parsed.is_object()) {
-    if (const json::value* input = member(parsed.get_object(), "input"); input && input->is_string()) {
+    if (const json::value* input = member(parsed.get_object(), "input");
+        input && input->is_string()) {
       return to_std(input->get_string());
     }
   }
@@ -309,8 +332,10 @@ json::object usage_json(const core::Usage& usage) {
 
 json::value tool_choice_json(const ToolChoice& choice, const Request& request) {
   switch (choice.mode) {
-    case ToolChoice::Mode::none: return "none";
-    case ToolChoice::Mode::required: return "required";
+    case ToolChoice::Mode::none:
+      return "none";
+    case ToolChoice::Mode::required:
+      return "required";
     case ToolChoice::Mode::named: {
       json::object o;
       o["type"] = is_freeform(request, choice.name) ? "custom" : "function";
@@ -318,7 +343,8 @@ json::value tool_choice_json(const ToolChoice& choice, const Request& request) {
       return o;
     }
     case ToolChoice::Mode::unset:
-    case ToolChoice::Mode::automatic: break;
+    case ToolChoice::Mode::automatic:
+      break;
   }
   return "auto";
 }
@@ -332,7 +358,8 @@ json::array tools_json(const Request& request) {
     t["description"] = tool.description;
     if (!tool.freeform) {
       json::error_code ec;
-      json::value parameters = tool.parameters.empty() ? json::value(nullptr) : json::parse(tool.parameters, ec);
+      json::value parameters =
+          tool.parameters.empty() ? json::value(nullptr) : json::parse(tool.parameters, ec);
       t["parameters"] = ec ? json::value(nullptr) : std::move(parameters);
       t["strict"] = false;
     }
@@ -349,8 +376,9 @@ std::string response_id(std::string_view id) {
 
 // The response object shared by every event that carries one and by the non-streamed answer.
 json::object response_object(const std::string& id, const std::string& model, std::int64_t created,
-                             std::string_view status, json::array output, const std::optional<core::Usage>& usage,
-                             const Request& request, FinishReason finish) {
+                             std::string_view status, json::array output,
+                             const std::optional<core::Usage>& usage, const Request& request,
+                             FinishReason finish) {
   json::object r;
   r["id"] = id;
   r["object"] = "response";
@@ -359,19 +387,22 @@ json::object response_object(const std::string& id, const std::string& model, st
   r["error"] = nullptr;
   if (status == "incomplete") {
     json::object details;
-    details["reason"] = finish == FinishReason::content_filter ? "content_filter" : "max_output_tokens";
+    details["reason"] =
+        finish == FinishReason::content_filter ? "content_filter" : "max_output_tokens";
     r["incomplete_details"] = std::move(details);
   } else {
     r["incomplete_details"] = nullptr;
   }
   r["instructions"] = nullptr;
-  r["max_output_tokens"] = request.max_tokens ? json::value(*request.max_tokens) : json::value(nullptr);
+  r["max_output_tokens"] =
+      request.max_tokens ? json::value(*request.max_tokens) : json::value(nullptr);
   r["model"] = model;
   r["output"] = std::move(output);
   r["parallel_tool_calls"] = request.parallel_tool_calls.value_or(true);
   r["previous_response_id"] = nullptr;
   json::object reasoning;
-  reasoning["effort"] = request.reasoning_effort.empty() ? json::value(nullptr) : json::value(request.reasoning_effort);
+  reasoning["effort"] = request.reasoning_effort.empty() ? json::value(nullptr)
+                                                         : json::value(request.reasoning_effort);
   reasoning["summary"] = nullptr;
   r["reasoning"] = std::move(reasoning);
   r["store"] = false;
@@ -392,7 +423,8 @@ json::object response_object(const std::string& id, const std::string& model, st
 }
 
 std::string_view status_for(FinishReason finish) {
-  return (finish == FinishReason::length || finish == FinishReason::content_filter) ? "incomplete" : "completed";
+  return (finish == FinishReason::length || finish == FinishReason::content_filter) ? "incomplete"
+                                                                                    : "completed";
 }
 
 json::object output_text_part(std::string_view text) {
@@ -428,15 +460,16 @@ json::object reasoning_item(const std::string& id, std::string_view text) {
   return item;
 }
 
-json::object call_item(const std::string& id, const std::string& call_id, const std::string& name, bool freeform,
-                       std::string_view arguments, std::string_view status) {
+json::object call_item(const std::string& id, const std::string& call_id, const std::string& name,
+                       bool freeform, std::string_view arguments, std::string_view status) {
   json::object item;
   item["id"] = id;
   item["call_id"] = call_id;
   item["name"] = name;
   if (freeform) {
     item["type"] = "custom_tool_call";
-    item["input"] = status == "completed" ? json::value(freeform_input(arguments)) : json::value("");
+    item["input"] =
+        status == "completed" ? json::value(freeform_input(arguments)) : json::value("");
   } else {
     item["type"] = "function_call";
     item["arguments"] = arguments;
@@ -447,7 +480,8 @@ json::object call_item(const std::string& id, const std::string& call_id, const 
 
 std::string failure_code(const core::GatewayError& error) {
   auto says = [&](std::string_view needle) {
-    return error.code.find(needle) != std::string::npos || error.message.find(needle) != std::string::npos ||
+    return error.code.find(needle) != std::string::npos ||
+           error.message.find(needle) != std::string::npos ||
            error.type.find(needle) != std::string::npos;
   };
   if (says("context_length_exceeded") || says("context length") || says("context window") ||
@@ -461,7 +495,8 @@ std::string failure_code(const core::GatewayError& error) {
 
 class ResponsesStreamEncoder final : public StreamEncoder {
  public:
-  ResponsesStreamEncoder(std::string id, std::string model, std::int64_t created, const Request& request)
+  ResponsesStreamEncoder(std::string id, std::string model, std::int64_t created,
+                         const Request& request)
       : id_(response_id(id)), model_(std::move(model)), created_(created), request_(request) {}
 
   void encode(const StreamEvent& event, std::string& out) override {
@@ -498,7 +533,8 @@ class ResponsesStreamEncoder final : public StreamEncoder {
         open_call(event, out);
         break;
       case StreamEvent::Kind::tool_call_delta:
-        if (open_.kind != Open::Kind::call || open_.call_index != event.index || event.text.empty()) break;
+        if (open_.kind != Open::Kind::call || open_.call_index != event.index || event.text.empty())
+          break;
         append_arguments(event.text, out);
         break;
       case StreamEvent::Kind::finish:
@@ -519,7 +555,8 @@ class ResponsesStreamEncoder final : public StreamEncoder {
     close_open(out);
     json::object e;
     e["type"] = "response.completed";
-    e["response"] = response_object(id_, model_, created_, status_for(finish_), output_, usage_, request_, finish_);
+    e["response"] = response_object(id_, model_, created_, status_for(finish_), output_, usage_,
+                                    request_, finish_);
     write(std::move(e), out);
     closed_ = true;
   }
@@ -529,8 +566,10 @@ class ResponsesStreamEncoder final : public StreamEncoder {
     ensure_started(out);
     json::object err;
     err["code"] = failure_code(error);
-    err["message"] = error.message.empty() ? std::string("The model failed to generate a response.") : error.message;
-    json::object response = response_object(id_, model_, created_, "failed", output_, usage_, request_, finish_);
+    err["message"] = error.message.empty() ? std::string("The model failed to generate a response.")
+                                           : error.message;
+    json::object response =
+        response_object(id_, model_, created_, "failed", output_, usage_, request_, finish_);
     response["error"] = std::move(err);
     json::object e;
     e["type"] = "response.failed";
@@ -555,7 +594,11 @@ class ResponsesStreamEncoder final : public StreamEncoder {
   void write(json::object event, std::string& out) {
     const std::string type = to_std(event["type"].get_string());
     event["sequence_number"] = sequence_++;
-    out.append("event: ").append(type).append("\ndata: ").append(json::serialize(event)).append("\n\n");
+    out.append("event: ")
+        .append(type)
+        .append("\ndata: ")
+        .append(json::serialize(event))
+        .append("\n\n");
   }
 
   json::object item_event(std::string_view type) const {
@@ -572,8 +615,8 @@ class ResponsesStreamEncoder final : public StreamEncoder {
     for (const char* type : {"response.created", "response.in_progress"}) {
       json::object e;
       e["type"] = type;
-      e["response"] = response_object(id_, model_, created_, "in_progress", json::array(), std::nullopt, request_,
-                                      FinishReason::none);
+      e["response"] = response_object(id_, model_, created_, "in_progress", json::array(),
+                                      std::nullopt, request_, FinishReason::none);
       write(std::move(e), out);
     }
   }
@@ -690,7 +733,9 @@ class ResponsesStreamEncoder final : public StreamEncoder {
           args_done["arguments"] = open_.text;
           write(std::move(args_done), out);
         }
-        done(call_item(open_.id, open_.call_id, open_.name, open_.freeform, open_.text, "completed"), out);
+        done(
+            call_item(open_.id, open_.call_id, open_.name, open_.freeform, open_.text, "completed"),
+            out);
         break;
       }
     }
@@ -720,7 +765,8 @@ std::int64_t int_or_zero(const json::object& o, std::string_view key) {
 
 Decoded<Request> decode_responses_request(std::string_view body) {
   const ScratchDocument doc(body);
-  if (!doc.value()) return core::fail(bad_request("request body is not valid JSON: " + doc.error().message(), ""));
+  if (!doc.value())
+    return core::fail(bad_request("request body is not valid JSON: " + doc.error().message(), ""));
   const json::value& root = *doc.value();
   if (!root.is_object()) return core::fail(bad_request("request body must be a JSON object", ""));
   const json::object& o = root.get_object();
@@ -728,13 +774,15 @@ Decoded<Request> decode_responses_request(std::string_view body) {
   Request out;
 
   if (!r.string_field(o, "model", out.model)) return core::fail(*r.error);
-  if (out.model.empty()) return core::fail(bad_request("you must provide a model parameter", "model"));
+  if (out.model.empty())
+    return core::fail(bad_request("you must provide a model parameter", "model"));
   if (member(o, "previous_response_id")) {
     // The gateway keeps no conversation state; continuing a stored response would silently
     // lose its history.
-    return core::fail(bad_request("previous_response_id is not supported by this gateway; send the full input "
-                                  "(store: false)",
-                                  "previous_response_id"));
+    return core::fail(
+        bad_request("previous_response_id is not supported by this gateway; send the full input "
+                    "(store: false)",
+                    "previous_response_id"));
   }
 
   std::string instructions;
@@ -766,15 +814,19 @@ Decoded<Request> decode_responses_request(std::string_view body) {
     return core::fail(bad_request("'input' must be a string or an array of input items", "input"));
   }
 
-  if (const json::value* tools = member(o, "tools"); tools && !decode_tools(r, *tools, out)) return core::fail(*r.error);
-  if (const json::value* choice = member(o, "tool_choice")) decode_tool_choice(*choice, out.tool_choice);
+  if (const json::value* tools = member(o, "tools"); tools && !decode_tools(r, *tools, out))
+    return core::fail(*r.error);
+  if (const json::value* choice = member(o, "tool_choice"))
+    decode_tool_choice(*choice, out.tool_choice);
 
   std::optional<bool> stream;
   std::string safety_identifier;
   if (!r.bool_field(o, "parallel_tool_calls", out.parallel_tool_calls) ||
-      !r.int_field(o, "max_output_tokens", out.max_tokens) || !r.number_field(o, "temperature", out.temperature) ||
+      !r.int_field(o, "max_output_tokens", out.max_tokens) ||
+      !r.number_field(o, "temperature", out.temperature) ||
       !r.number_field(o, "top_p", out.top_p) || !r.bool_field(o, "stream", stream) ||
-      !r.string_field(o, "user", out.user) || !r.string_field(o, "safety_identifier", safety_identifier)) {
+      !r.string_field(o, "user", out.user) ||
+      !r.string_field(o, "safety_identifier", safety_identifier)) {
     return core::fail(*r.error);
   }
   if (out.user.empty()) out.user = std::move(safety_identifier);
@@ -807,24 +859,26 @@ std::string encode_responses_response(const Response& response, const Request& r
         break;
       case Part::Kind::tool_call:
         flush_text();
-        output.emplace_back(call_item(random_id("fc_"), p.id.empty() ? random_id("call_") : p.id, p.name,
-                                      is_freeform(request, p.name), p.arguments.empty() ? "{}" : p.arguments,
-                                      "completed"));
+        output.emplace_back(call_item(random_id("fc_"), p.id.empty() ? random_id("call_") : p.id,
+                                      p.name, is_freeform(request, p.name),
+                                      p.arguments.empty() ? "{}" : p.arguments, "completed"));
         break;
       default:
         break;
     }
   }
   flush_text();
-  const json::object body = response_object(response_id(response.id), response.model, response.created,
-                                            status_for(response.finish), std::move(output), response.usage, request,
-                                            response.finish);
+  const json::object body = response_object(
+      response_id(response.id), response.model, response.created, status_for(response.finish),
+      std::move(output), response.usage, request, response.finish);
   return json::serialize(body);
 }
 
 std::unique_ptr<StreamEncoder> make_responses_stream_encoder(std::string id, std::string model,
-                                                             std::int64_t created, const Request& request) {
-  return std::make_unique<ResponsesStreamEncoder>(std::move(id), std::move(model), created, request);
+                                                             std::int64_t created,
+                                                             const Request& request) {
+  return std::make_unique<ResponsesStreamEncoder>(std::move(id), std::move(model), created,
+                                                  request);
 }
 
 std::optional<core::Usage> extract_responses_usage(std::string_view text) {

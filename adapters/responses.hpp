@@ -21,7 +21,8 @@ std::string encode_responses_response(const Response& response, const Request& r
 // response id and integer usage; every event has `event:` and an increasing sequence_number.
 // Errors become response.failed.
 std::unique_ptr<StreamEncoder> make_responses_stream_encoder(std::string id, std::string model,
-                                                             std::int64_t created, const Request& request);
+                                                             std::int64_t created,
+                                                             const Request& request);
 
 // Usage of a Responses object or of a response.completed event, for pass-through streams.
 std::optional<core::Usage> extract_responses_usage(std::string_view json);

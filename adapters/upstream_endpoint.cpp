@@ -19,7 +19,8 @@ core::Result<UpstreamEndpoint, std::string> parse_endpoint(std::string_view base
   ep.host = url.host();
   if (ep.host.empty()) return core::fail(std::string("URL has no host: ") + std::string(base_url));
   // IPv6 literals come back bracketed from host(); DNS and connect want them bare.
-  if (ep.host.front() == '[' && ep.host.back() == ']') ep.host = ep.host.substr(1, ep.host.size() - 2);
+  if (ep.host.front() == '[' && ep.host.back() == ']')
+    ep.host = ep.host.substr(1, ep.host.size() - 2);
   const std::string default_port = ep.tls ? "443" : "80";
   ep.port = url.has_port() ? std::string(url.port()) : default_port;
   ep.host_header = std::string(url.encoded_host());

@@ -1,5 +1,4 @@
 #include "bench/load_generator.hpp"
-#include "bench/json_text.hpp"
 
 #include <netinet/in.h>
 #include <simdjson.h>
@@ -33,6 +32,8 @@
 #include <memory>
 #include <stdexcept>
 #include <thread>
+
+#include "bench/json_text.hpp"
 
 namespace switchyard::bench {
 namespace {
@@ -73,7 +74,6 @@ constexpr std::string_view kUsage =
 
 // ---------------------------------------------------------------------------------------------
 // Small text helpers.
-
 
 void append_fixed(std::string& out, double value, int decimals) {
   if (!std::isfinite(value)) value = 0;  // JSON has no NaN or infinity
@@ -216,8 +216,8 @@ ArgsResult parse_load_args(const std::vector<std::string>& args) {
   };
 
   static constexpr std::string_view kValueFlags[] = {
-      "--target",         "--mode",      "--connections", "--rate",   "--duration",  "--warmup",
-      "--requests",       "--body-file", "--body-bytes",  "--model",  "--mock-json", "--header",
+      "--target",         "--mode",      "--connections", "--rate",    "--duration",  "--warmup",
+      "--requests",       "--body-file", "--body-bytes",  "--model",   "--mock-json", "--header",
       "--compare-target", "--output",    "--threads",     "--timeout", "--protocol"};
 
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -1280,11 +1280,12 @@ LoadResult run_load(const LoadOptions& options) {
   plan.options = &result.options;
   const std::string body = make_request_body(options);
   plan.target =
-      Endpoint{resolve(options.target), serialize_request(options.target, body, options.headers, options.protocol)};
+      Endpoint{resolve(options.target),
+               serialize_request(options.target, body, options.headers, options.protocol)};
   if (options.mode == LoadMode::kSequential && options.compare_target) {
-    plan.compare = Endpoint{resolve(*options.compare_target),
-                            serialize_request(*options.compare_target, body, options.headers,
-                                              options.protocol)};
+    plan.compare = Endpoint{
+        resolve(*options.compare_target),
+        serialize_request(*options.compare_target, body, options.headers, options.protocol)};
   }
   preflight(plan.target, options.target.text);
   if (plan.compare) preflight(*plan.compare, options.compare_target->text);

@@ -1,9 +1,9 @@
 // switchyard-mock-upstream: a fake LLM provider (OpenAI, Azure, Anthropic, Gemini); see
 // bench/README.md.
 
-#include <sys/resource.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <charconv>
 #include <cstdio>
@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
   rlimit limit{};
   rlimit wanted{1 << 18, 1 << 18};
   if (setrlimit(RLIMIT_NOFILE, &wanted) != 0 && getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    limit.rlim_cur = limit.rlim_max;  // unprivileged: the soft limit can still go up to the hard one
+    limit.rlim_cur =
+        limit.rlim_max;  // unprivileged: the soft limit can still go up to the hard one
     setrlimit(RLIMIT_NOFILE, &limit);
   }
 

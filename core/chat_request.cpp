@@ -1,13 +1,14 @@
 #include "core/chat_request.hpp"
-#include "core/padded_copy.hpp"
 
-#include <charconv>
 #include <simdjson.h>
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstring>
 #include <memory>
+
+#include "core/padded_copy.hpp"
 
 namespace switchyard::core {
 
@@ -276,7 +277,9 @@ class RootReader {
     return simdjson::SUCCESS;
   }
 
-  std::string_view conversation_key() const { return conversation_is_input() ? "input" : "messages"; }
+  std::string_view conversation_key() const {
+    return conversation_is_input() ? "input" : "messages";
+  }
   bool conversation_is_input() const {
     return shape_ == BodyShape::openai_responses || shape_ == BodyShape::embeddings;
   }
@@ -331,7 +334,6 @@ class RootReader {
   bool has_model_ = false;
   bool has_messages_ = false;
 };
-
 
 // Tells a body that is not JSON from one that is JSON but not an object. Scalar documents
 // cannot be read as an ondemand::value, hence the per-type getters.

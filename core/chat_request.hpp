@@ -26,7 +26,7 @@ struct Span {
 struct ChatRequest {
   std::string model;
   bool stream = false;
-  bool include_usage = false;  // client set stream_options.include_usage to true
+  bool include_usage = false;              // client set stream_options.include_usage to true
   std::optional<std::int64_t> max_tokens;  // max_completion_tokens, else max_tokens
   std::size_t message_count = 0;
 

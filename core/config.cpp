@@ -39,7 +39,8 @@ namespace {
 constexpr std::string_view kDefaultOpenAiBaseUrl = "https://api.openai.com/v1";
 // Without /v1: the Anthropic path (/v1/messages) is appended, as Anthropic's SDKs do.
 constexpr std::string_view kDefaultAnthropicBaseUrl = "https://api.anthropic.com";
-constexpr std::string_view kDefaultGeminiBaseUrl = "https://generativelanguage.googleapis.com/v1beta";
+constexpr std::string_view kDefaultGeminiBaseUrl =
+    "https://generativelanguage.googleapis.com/v1beta";
 
 // ---------------------------------------------------------------------------------------------
 // Small text helpers
@@ -189,10 +190,14 @@ int line_of(const YAML::Node& node) {
 
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Sequence: return "a sequence";
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Scalar: return quote(node.Scalar());
-    default: return "nothing";
+    case YAML::NodeType::Sequence:
+      return "a sequence";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Scalar:
+      return quote(node.Scalar());
+    default:
+      return "nothing";
   }
 }
 
@@ -228,11 +233,11 @@ std::optional<std::string> substitute(Context& ctx, int line, std::string_view p
       fallback = body.substr(sep + 2);
       body = body.substr(0, sep);
     }
-    const bool valid_name =
-        !body.empty() && !std::isdigit(static_cast<unsigned char>(body.front())) &&
-        std::all_of(body.begin(), body.end(), [](char ch) {
-          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
-        });
+    const bool valid_name = !body.empty() &&
+                            !std::isdigit(static_cast<unsigned char>(body.front())) &&
+                            std::all_of(body.begin(), body.end(), [](char ch) {
+                              return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
+                            });
     if (!valid_name) {
       ctx.error(line, path,
                 "invalid environment variable reference " + quote(raw.substr(i, close + 1 - i)) +
@@ -333,8 +338,8 @@ std::optional<std::string> read_scalar(Context& ctx, const Fields& f, const Entr
   return substitute(ctx, e.line, f.path_of(e), e.value.Scalar(), nullptr);
 }
 
-std::optional<long long> read_integer(Context& ctx, const Fields& f, const Entry& e,
-                                      long long min, long long max) {
+std::optional<long long> read_integer(Context& ctx, const Fields& f, const Entry& e, long long min,
+                                      long long max) {
   const auto text = read_scalar(ctx, f, e, "an integer");
   if (!text) return std::nullopt;
   const auto v = parse_integer(*text);
@@ -345,18 +350,18 @@ std::optional<long long> read_integer(Context& ctx, const Fields& f, const Entry
   if (*v < min || *v > max) {
     const std::string range = min == 0 ? "0 or more" : "at least " + std::to_string(min);
     ctx.error(e.line, f.path_of(e),
-              "must be " + (max == std::numeric_limits<long long>::max()
-                                ? range
-                                : "between " + std::to_string(min) + " and " +
-                                      std::to_string(max)) +
+              "must be " +
+                  (max == std::numeric_limits<long long>::max()
+                       ? range
+                       : "between " + std::to_string(min) + " and " + std::to_string(max)) +
                   ", got " + std::to_string(*v));
     return std::nullopt;
   }
   return v;
 }
 
-std::optional<std::chrono::milliseconds> read_millis(Context& ctx, const Fields& f,
-                                                     const Entry& e, long long min) {
+std::optional<std::chrono::milliseconds> read_millis(Context& ctx, const Fields& f, const Entry& e,
+                                                     long long min) {
   const auto v = read_integer(ctx, f, e, min, std::numeric_limits<long long>::max());
   if (!v) return std::nullopt;
   return std::chrono::milliseconds(*v);
@@ -407,8 +412,7 @@ bool expect_map(Context& ctx, int line, std::string_view path, const YAML::Node&
 // Top-level server settings
 
 // "HOST:PORT" or "[IPv6]:PORT". Port 0 is allowed: tests bind an ephemeral port.
-bool parse_listen(std::string_view s, std::string& host, std::uint16_t& port,
-                  std::string& why) {
+bool parse_listen(std::string_view s, std::string& host, std::uint16_t& port, std::string& why) {
   const auto colon = s.rfind(':');
   if (colon == std::string_view::npos) {
     why = "expected HOST:PORT such as 127.0.0.1:4000";
@@ -446,8 +450,9 @@ bool parse_listen(std::string_view s, std::string& host, std::uint16_t& port,
     }
   }
   const auto n = parse_integer(p);
-  if (p.empty() || !std::all_of(p.begin(), p.end(),
-                                [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+  if (p.empty() ||
+      !std::all_of(p.begin(), p.end(),
+                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
       !n || *n > 65535) {
     why = "invalid port " + quote(p) + " (expected 0 to 65535)";
     return false;
@@ -494,8 +499,8 @@ void read_server(Context& ctx, const Fields& f, ServerConfig& server) {
 // ---------------------------------------------------------------------------------------------
 // Providers
 
-constexpr std::array<std::string_view, 6> kProviderTypes{"openai", "openai_compatible", "azure",
-                                                         "anthropic", "gemini", "mock"};
+constexpr std::array<std::string_view, 6> kProviderTypes{
+    "openai", "openai_compatible", "azure", "anthropic", "gemini", "mock"};
 
 // Types whose hosted API refuses requests without a key.
 bool needs_api_key(std::string_view type) {
@@ -522,12 +527,10 @@ std::optional<std::string> normalize_base_url(std::string& url) {
     scheme_end = 7;
   else
     return "must start with http:// or https://";
-  if (std::any_of(url.begin(), url.end(), [](char c) {
-        return std::iscntrl(static_cast<unsigned char>(c)) || c == ' ';
-      }))
+  if (std::any_of(url.begin(), url.end(),
+                  [](char c) { return std::iscntrl(static_cast<unsigned char>(c)) || c == ' '; }))
     return "must not contain spaces or control characters";
-  if (url.find_first_of("?#") != std::string::npos)
-    return "must not contain a query or fragment";
+  if (url.find_first_of("?#") != std::string::npos) return "must not contain a query or fragment";
   while (url.size() > scheme_end && url.back() == '/') url.pop_back();
   const std::size_t host_end = url.find('/', scheme_end);
   const std::string authority = url.substr(scheme_end, host_end - scheme_end);
@@ -538,8 +541,7 @@ std::optional<std::string> normalize_base_url(std::string& url) {
 }
 
 void read_mock(Context& ctx, const Entry& e, const std::string& path, MockSettings& mock) {
-  static constexpr std::array<std::string_view, 3> kKeys{"ttft_ms", "tokens_per_second",
-                                                         "reply"};
+  static constexpr std::array<std::string_view, 3> kKeys{"ttft_ms", "tokens_per_second", "reply"};
   if (!expect_map(ctx, e.line, path, e.value)) return;
   const Fields f(ctx, e.value, path, kKeys);
   if (const Entry* x = f.find("ttft_ms"))
@@ -600,10 +602,19 @@ void read_headers(Context& ctx, const Entry& e, const std::string& path,
 
 DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::string& path,
                                std::vector<std::string>& notices) {
-  static constexpr std::array<std::string_view, 13> kKeys{
-      "name",    "type",       "base_url",           "api_key",
-      "optional", "headers",   "connect_timeout_ms", "first_byte_timeout_ms",
-      "idle_timeout_ms", "ca_file", "mock", "api_version", "default_max_tokens"};
+  static constexpr std::array<std::string_view, 13> kKeys{"name",
+                                                          "type",
+                                                          "base_url",
+                                                          "api_key",
+                                                          "optional",
+                                                          "headers",
+                                                          "connect_timeout_ms",
+                                                          "first_byte_timeout_ms",
+                                                          "idle_timeout_ms",
+                                                          "ca_file",
+                                                          "mock",
+                                                          "api_version",
+                                                          "default_max_tokens"};
   DeclaredProvider out;
   out.line = line_of(node);
   const std::size_t errors_before = ctx.errors.size();
@@ -660,8 +671,9 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
   } else if (type_ok && p.type == "gemini") {
     p.base_url = kDefaultGeminiBaseUrl;
   } else if (type_ok && (p.type == "openai_compatible" || p.type == "azure")) {
-    ctx.error(out.line, path, "missing required key 'base_url' (required for type " + p.type +
-                                  (p.type == "azure" ? ", e.g. https://RESOURCE.openai.azure.com)" : ")"));
+    ctx.error(out.line, path,
+              "missing required key 'base_url' (required for type " + p.type +
+                  (p.type == "azure" ? ", e.g. https://RESOURCE.openai.azure.com)" : ")"));
   }
 
   bool optional = false;
@@ -689,12 +701,14 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
     } else if (type_ok && needs_api_key(p.type)) {
       if (key_entry)
         ctx.error(key_entry->line, f.path_of(*key_entry),
-                  "is empty" + hint + "; a provider of type " + p.type + " needs an API key"
-                  " (or mark the provider optional: true)");
+                  "is empty" + hint + "; a provider of type " + p.type +
+                      " needs an API key"
+                      " (or mark the provider optional: true)");
       else
         ctx.error(out.line, path,
-                  "missing required key 'api_key' (required for type " + p.type + "; or mark the "
-                  "provider optional: true)");
+                  "missing required key 'api_key' (required for type " + p.type +
+                      "; or mark the "
+                      "provider optional: true)");
     }
   }
 
@@ -708,7 +722,8 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
   if (const Entry* e = f.find("ca_file")) {
     if (auto s = read_string(ctx, f, *e)) {
       if (s->empty())
-        ctx.error(e->line, f.path_of(*e), "must be a file path (omit the key to use only the system store)");
+        ctx.error(e->line, f.path_of(*e),
+                  "must be a file path (omit the key to use only the system store)");
       else
         p.ca_file = *s;
     }
@@ -718,14 +733,16 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
       ctx.error(e->line, f.path_of(*e), "only valid for a provider of type azure, not " + p.type);
     } else if (auto s = read_string(ctx, f, *e)) {
       if (s->empty() || !std::all_of(s->begin(), s->end(), is_name_char))
-        ctx.error(e->line, f.path_of(*e), "invalid api_version " + quote(*s) + " (e.g. 2024-10-21)");
+        ctx.error(e->line, f.path_of(*e),
+                  "invalid api_version " + quote(*s) + " (e.g. 2024-10-21)");
       else
         p.api_version = *s;
     }
   }
   if (const Entry* e = f.find("default_max_tokens")) {
     if (type_ok && p.type != "anthropic") {
-      ctx.error(e->line, f.path_of(*e), "only valid for a provider of type anthropic, not " + p.type);
+      ctx.error(e->line, f.path_of(*e),
+                "only valid for a provider of type anthropic, not " + p.type);
     } else if (auto v = read_number(ctx, f, *e)) {
       // The range is checked before the cast: casting 1e20 to an integer is undefined.
       if (*v < 1 || *v > 1e9 || *v != static_cast<double>(static_cast<std::int64_t>(*v)))
@@ -792,11 +809,18 @@ const NamedLine* find_named(const std::vector<NamedLine>& v, std::string_view na
 }
 
 void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
-  static constexpr std::array<std::string_view, 12> kTopKeys{
-      "listen",           "workers",    "max_body_bytes", "max_header_bytes",
-      "max_upstream_event_bytes", "max_upstream_body_bytes",
-      "read_timeout_ms",  "keepalive_timeout_ms", "drain_timeout_ms", "access_log",
-      "providers",        "models"};
+  static constexpr std::array<std::string_view, 12> kTopKeys{"listen",
+                                                             "workers",
+                                                             "max_body_bytes",
+                                                             "max_header_bytes",
+                                                             "max_upstream_event_bytes",
+                                                             "max_upstream_body_bytes",
+                                                             "read_timeout_ms",
+                                                             "keepalive_timeout_ms",
+                                                             "drain_timeout_ms",
+                                                             "access_log",
+                                                             "providers",
+                                                             "models"};
   const Fields top(ctx, root, "", kTopKeys);
   read_server(ctx, top, cfg.server);
 
@@ -843,8 +867,8 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
   } else if (models_entry->value.IsNull() || models_entry->value.size() == 0) {
     ctx.error(models_entry->line, "models", "no models defined");
   } else {
-    static constexpr std::array<std::string_view, 5> kKeys{"name", "provider", "model",
-                                                           "price", "reasoning"};
+    static constexpr std::array<std::string_view, 5> kKeys{"name", "provider", "model", "price",
+                                                           "reasoning"};
     std::size_t i = 0;
     for (const auto& node : models_entry->value) {
       ++declared_models;
@@ -963,7 +987,8 @@ const BundledTable& bundled_table() {
           p.cached_input_per_mtok = field("cached_input_per_mtok");
           t.prices.emplace(it->first.Scalar(), p);
           const YAML::Node reasoning = it->second["reasoning"];
-          if (reasoning && reasoning.IsScalar() && reasoning.Scalar() == "true") t.reasoning.insert(it->first.Scalar());
+          if (reasoning && reasoning.IsScalar() && reasoning.Scalar() == "true")
+            t.reasoning.insert(it->first.Scalar());
         }
       }
     } catch (const YAML::Exception&) {
@@ -976,9 +1001,7 @@ const BundledTable& bundled_table() {
 
 }  // namespace
 
-const std::map<std::string, Price, std::less<>>& bundled_prices() {
-  return bundled_table().prices;
-}
+const std::map<std::string, Price, std::less<>>& bundled_prices() { return bundled_table().prices; }
 
 std::string_view bundled_prices_date() { return bundled_table().date; }
 
@@ -1004,21 +1027,19 @@ Result<Config, std::vector<ConfigError>> parse_config(std::string_view text,
   if (root.IsNull()) {
     ctx.error(0, "", "the file is empty (it needs at least 'providers:' and 'models:')");
   } else if (!root.IsMap()) {
-    ctx.error(line_of(root), "", "expected a mapping of settings at the top level, got " +
-                                     describe(root));
+    ctx.error(line_of(root), "",
+              "expected a mapping of settings at the top level, got " + describe(root));
   } else {
     read_document(ctx, root, cfg);
   }
   if (!ctx.errors.empty()) {
     // The walk visits providers before models whatever their order in the file; reading the
     // errors top to bottom is easier. Errors without a line go last.
-    std::stable_sort(ctx.errors.begin(), ctx.errors.end(),
-                     [](const ConfigError& a, const ConfigError& b) {
-                       const auto key = [](int l) {
-                         return l == 0 ? std::numeric_limits<int>::max() : l;
-                       };
-                       return key(a.line) < key(b.line);
-                     });
+    std::stable_sort(
+        ctx.errors.begin(), ctx.errors.end(), [](const ConfigError& a, const ConfigError& b) {
+          const auto key = [](int l) { return l == 0 ? std::numeric_limits<int>::max() : l; };
+          return key(a.line) < key(b.line);
+        });
     return fail(std::move(ctx.errors));
   }
   return cfg;

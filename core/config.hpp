@@ -44,7 +44,7 @@ struct ProviderConfig {
   std::string api_version = "2024-10-21";  // azure: the api-version query parameter
   // anthropic: max_tokens is required there; used when the client did not send one.
   std::int64_t default_max_tokens = 4096;
-  MockSettings mock;    // only for type mock
+  MockSettings mock;  // only for type mock
 };
 
 struct ModelConfig {
@@ -64,15 +64,15 @@ struct ServerConfig {
   std::uint16_t listen_port = 4000;
   int workers = 0;  // 0 = one per core
   std::size_t max_body_bytes = 32u << 20;
-  std::size_t max_header_bytes = 64u << 10;   // a request's header, and a chunked body's trailers
+  std::size_t max_header_bytes = 64u << 10;  // a request's header, and a chunked body's trailers
   // The longest SSE line or event held from an upstream stream; past it the stream ends
   // with the client's in-band error.
   std::size_t max_upstream_event_bytes = 4u << 20;
   // The largest upstream answer read whole (answers to translate). Pass-through answers are
   // relayed as they arrive, whatever their size.
   std::size_t max_upstream_body_bytes = 32u << 20;
-  std::chrono::milliseconds read_timeout{60000};        // header and body of a request
-  std::chrono::milliseconds keepalive_timeout{75000};   // idle between requests
+  std::chrono::milliseconds read_timeout{60000};       // header and body of a request
+  std::chrono::milliseconds keepalive_timeout{75000};  // idle between requests
   std::chrono::milliseconds drain_timeout{30000};
   std::string access_log = "stdout";  // "stdout", "off", or a file path
 };

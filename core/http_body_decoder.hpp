@@ -42,8 +42,19 @@ class HttpBodyDecoder {
   bool on_eof();
 
  private:
-  enum class State { size, extension, size_lf, data, data_cr, data_lf, trailer_start, trailer_line,
-                     trailer_lf, done, until_close };
+  enum class State {
+    size,
+    extension,
+    size_lf,
+    data,
+    data_cr,
+    data_lf,
+    trailer_start,
+    trailer_line,
+    trailer_lf,
+    done,
+    until_close
+  };
   explicit HttpBodyDecoder(Framing framing) : framing_(framing) {}
   std::size_t fail_with(const char* why);
 
@@ -68,7 +79,8 @@ std::size_t HttpBodyDecoder::feed(std::string_view input, OnData&& on_data) {
         on_data(input.substr(i));
         return n;
       case State::data: {
-        const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, n - i));
+        const std::size_t take =
+            static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, n - i));
         if (take > 0) on_data(input.substr(i, take));
         i += take;
         remaining_ -= take;
@@ -78,9 +90,12 @@ std::size_t HttpBodyDecoder::feed(std::string_view input, OnData&& on_data) {
       case State::size: {
         const char c = input[i];
         int digit = -1;
-        if (c >= '0' && c <= '9') digit = c - '0';
-        else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
+        if (c >= '0' && c <= '9')
+          digit = c - '0';
+        else if (c >= 'a' && c <= 'f')
+          digit = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+          digit = c - 'A' + 10;
         if (digit >= 0) {
           if (remaining_ > (UINT64_MAX >> 4)) return fail_with("chunk size overflows");
           remaining_ = (remaining_ << 4) | static_cast<std::uint64_t>(digit);

@@ -97,8 +97,10 @@ ResponseHeadResult parse_one(std::string_view input) {
     switch (name.size()) {
       case 10:
         if (iequals(name, "connection")) {
-          if (list_contains(value, "close")) close = true;
-          else if (list_contains(value, "keep-alive")) close = false;
+          if (list_contains(value, "close"))
+            close = true;
+          else if (list_contains(value, "keep-alive"))
+            close = false;
         }
         break;
       case 11:
@@ -118,7 +120,8 @@ ResponseHeadResult parse_one(std::string_view input) {
             if (c < '0' || c > '9') return malformed("bad content-length");
             n = n * 10 + static_cast<std::uint64_t>(c - '0');
           }
-          if (h.content_length && *h.content_length != n) return malformed("conflicting content-length");
+          if (h.content_length && *h.content_length != n)
+            return malformed("conflicting content-length");
           h.content_length = n;
         }
         break;
@@ -144,7 +147,8 @@ ResponseHeadResult parse_one(std::string_view input) {
   }
   // A 204 or 304 that announces a body anyway: whether the server sends it is anyone's guess,
   // so the connection cannot be trusted to start the next response.
-  if (!h.has_body && ((h.content_length && *h.content_length > 0) || transfer_encoding)) close = true;
+  if (!h.has_body && ((h.content_length && *h.content_length > 0) || transfer_encoding))
+    close = true;
   h.keep_alive = !close;
   r.state = HeadParse::complete;
   return r;

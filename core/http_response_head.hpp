@@ -16,9 +16,9 @@ struct ResponseHead {
   std::string_view retry_after;
   std::string_view content_encoding;  // empty when absent
   std::optional<std::uint64_t> content_length;
-  bool chunked = false;      // Transfer-Encoding ends in chunked
-  bool keep_alive = false;   // the connection may carry another request after this response
-  bool has_body = true;      // false for 204 and 304
+  bool chunked = false;        // Transfer-Encoding ends in chunked
+  bool keep_alive = false;     // the connection may carry another request after this response
+  bool has_body = true;        // false for 204 and 304
   std::size_t head_bytes = 0;  // bytes of input taken by the head (and any 1xx heads before it)
 };
 

@@ -1,6 +1,5 @@
 #include "core/json_cursor.hpp"
 
-
 namespace switchyard::core {
 
 namespace {
@@ -191,16 +190,34 @@ bool JsonCursor::read_escape(std::string& into) {
   if (at_ == end_) return false;
   const char code = *at_++;
   switch (code) {
-    case '"': into.push_back('"'); return true;
-    case '\\': into.push_back('\\'); return true;
-    case '/': into.push_back('/'); return true;
-    case 'b': into.push_back('\b'); return true;
-    case 'f': into.push_back('\f'); return true;
-    case 'n': into.push_back('\n'); return true;
-    case 'r': into.push_back('\r'); return true;
-    case 't': into.push_back('\t'); return true;
-    case 'u': break;
-    default: return false;
+    case '"':
+      into.push_back('"');
+      return true;
+    case '\\':
+      into.push_back('\\');
+      return true;
+    case '/':
+      into.push_back('/');
+      return true;
+    case 'b':
+      into.push_back('\b');
+      return true;
+    case 'f':
+      into.push_back('\f');
+      return true;
+    case 'n':
+      into.push_back('\n');
+      return true;
+    case 'r':
+      into.push_back('\r');
+      return true;
+    case 't':
+      into.push_back('\t');
+      return true;
+    case 'u':
+      break;
+    default:
+      return false;
   }
   const long unit = read_hex4(at_, end_);
   if (unit < 0) return false;
@@ -267,7 +284,8 @@ bool JsonCursor::skip_number() {
 }
 
 bool JsonCursor::expect_literal(std::string_view word) {
-  if (static_cast<std::size_t>(end_ - at_) < word.size() || std::string_view(at_, word.size()) != word) {
+  if (static_cast<std::size_t>(end_ - at_) < word.size() ||
+      std::string_view(at_, word.size()) != word) {
     return fail();
   }
   at_ += word.size();
@@ -316,13 +334,16 @@ bool JsonCursor::skip_value_at(int depth) {
       std::string_view ignored;
       return read_string(ignored);
     }
-    case Kind::number: return skip_number();
+    case Kind::number:
+      return skip_number();
     case Kind::boolean: {
       bool ignored = false;
       return read_bool(ignored);
     }
-    case Kind::null: return expect_literal("null");
-    case Kind::invalid: break;
+    case Kind::null:
+      return expect_literal("null");
+    case Kind::invalid:
+      break;
   }
   return fail();
 }

@@ -75,13 +75,19 @@ class JsonCursor {
     skip_whitespace();
     if (failed_ || at_ == end_) return Kind::invalid;
     switch (*at_) {
-      case '{': return Kind::object;
-      case '[': return Kind::array;
-      case '"': return Kind::string;
+      case '{':
+        return Kind::object;
+      case '[':
+        return Kind::array;
+      case '"':
+        return Kind::string;
       case 't':
-      case 'f': return Kind::boolean;
-      case 'n': return Kind::null;
-      default: return (*at_ == '-' || (*at_ >= '0' && *at_ <= '9')) ? Kind::number : Kind::invalid;
+      case 'f':
+        return Kind::boolean;
+      case 'n':
+        return Kind::null;
+      default:
+        return (*at_ == '-' || (*at_ >= '0' && *at_ <= '9')) ? Kind::number : Kind::invalid;
     }
   }
 

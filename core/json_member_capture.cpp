@@ -32,8 +32,10 @@ void JsonMemberCapture::feed(std::string_view piece) {
     const char c = piece[i];
     switch (state_) {
       case State::before_root:
-        if (c == '{') state_ = State::key_or_end;
-        else if (!is_space(c)) state_ = State::not_object;
+        if (c == '{')
+          state_ = State::key_or_end;
+        else if (!is_space(c))
+          state_ = State::not_object;
         ++i;
         break;
       case State::key_or_end:
@@ -57,8 +59,10 @@ void JsonMemberCapture::feed(std::string_view piece) {
           ++i;
           break;
         }
-        if (key_.size() <= name_.size()) key_.push_back(c);
-        else key_too_long_ = true;
+        if (key_.size() <= name_.size())
+          key_.push_back(c);
+        else
+          key_too_long_ = true;
         ++i;
         break;
       case State::after_key:

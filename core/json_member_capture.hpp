@@ -29,23 +29,23 @@ class JsonMemberCapture {
     before_root,  // whitespace before the top-level '{'
     key_or_end,   // depth 1, where a key (or the closing brace) may start
     in_key,
-    after_key,    // between a key and its ':'
-    in_value,     // a member's value at depth >= 1
-    not_object,   // the document is not an object: nothing to find
+    after_key,   // between a key and its ':'
+    in_value,    // a member's value at depth >= 1
+    not_object,  // the document is not an object: nothing to find
   };
   void finish_value();
 
   std::string name_;
   std::size_t max_value_bytes_;
   State state_ = State::before_root;
-  std::size_t depth_ = 0;       // nesting inside the value (0: the value itself is at depth 1)
-  bool in_string_ = false;      // inside a string of the current value
-  bool escape_ = false;         // the previous byte was a backslash inside a string
-  std::string key_;             // the key being read, up to name_.size() + 1 bytes
+  std::size_t depth_ = 0;   // nesting inside the value (0: the value itself is at depth 1)
+  bool in_string_ = false;  // inside a string of the current value
+  bool escape_ = false;     // the previous byte was a backslash inside a string
+  std::string key_;         // the key being read, up to name_.size() + 1 bytes
   bool key_too_long_ = false;
   bool capturing_ = false;
   bool too_long_ = false;
-  std::string current_;         // the value being captured
+  std::string current_;  // the value being captured
   std::string found_;
   bool has_found_ = false;
 };

@@ -29,7 +29,8 @@ class SseDecoder {
   // `max_event_bytes` bounds what the decoder holds: a line, or an event's data, longer than
   // that stops the decoding (overflowed()), so a peer that never ends a line cannot make it
   // buffer without end.
-  explicit SseDecoder(std::size_t max_event_bytes = kDefaultMaxEventBytes) : max_event_bytes_(max_event_bytes) {}
+  explicit SseDecoder(std::size_t max_event_bytes = kDefaultMaxEventBytes)
+      : max_event_bytes_(max_event_bytes) {}
 
   // Consumes `chunk`; calls on_event for each event completed inside it, in order. The views
   // in SseEvent are valid only during the callback. After an overflow, does nothing.
@@ -51,11 +52,11 @@ class SseDecoder {
   void process_line(std::string_view line, std::size_t end_offset, const OnEvent& on_event);
   void overflow(std::size_t offset);
 
-  std::string line_;        // partial line carried over between feeds
-  std::string data_;        // data buffer of the event being built
+  std::string line_;  // partial line carried over between feeds
+  std::string data_;  // data buffer of the event being built
   std::string type_;
   std::string id_;
-  bool has_data_ = false;   // at least one data: line seen (data may still be empty)
+  bool has_data_ = false;        // at least one data: line seen (data may still be empty)
   bool pending_fields_ = false;  // any non-comment line seen since the last dispatch
   bool last_was_cr_ = false;     // previous chunk ended in CR: a leading LF is part of that break
   bool bom_checked_ = false;

@@ -1,11 +1,12 @@
 #include "core/usage.hpp"
-#include "core/padded_copy.hpp"
 
 #include <simdjson.h>
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
+
+#include "core/padded_copy.hpp"
 
 namespace switchyard::core {
 
@@ -32,7 +33,6 @@ bool may_have_usage_object(std::string_view json) {
   }
   return false;
 }
-
 
 struct ThreadParser {
   od::parser parser;
@@ -137,7 +137,9 @@ std::string_view find_top_level_usage(std::string_view json) {
   if (key == std::string_view::npos) return {};
   std::size_t i = key + 7;
   auto skip_space = [&] {
-    while (i < json.size() && (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t')) ++i;
+    while (i < json.size() &&
+           (json[i] == ' ' || json[i] == '\n' || json[i] == '\r' || json[i] == '\t'))
+      ++i;
   };
   skip_space();
   if (i >= json.size() || json[i] != ':') return {};
@@ -152,8 +154,10 @@ std::string_view find_top_level_usage(std::string_view json) {
   for (; i < json.size(); ++i) {
     const char c = json[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     if (c == '"') {

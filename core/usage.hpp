@@ -11,13 +11,15 @@ namespace switchyard::core {
 // Token counts come from upstreams: one past this (a billion million) is not a count, and
 // reading it as one would overflow the sums made of it (prompt = input + cache reads + writes).
 constexpr std::int64_t kMaxTokenCount = 1'000'000'000'000'000;
-constexpr std::int64_t token_count(std::int64_t n) { return n < 0 ? 0 : n > kMaxTokenCount ? kMaxTokenCount : n; }
+constexpr std::int64_t token_count(std::int64_t n) {
+  return n < 0 ? 0 : n > kMaxTokenCount ? kMaxTokenCount : n;
+}
 
 struct Usage {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
-  std::int64_t cached_prompt_tokens = 0;    // prompt tokens read from the provider's cache
-  std::int64_t cache_creation_tokens = 0;   // prompt tokens written to it (Anthropic)
+  std::int64_t cached_prompt_tokens = 0;   // prompt tokens read from the provider's cache
+  std::int64_t cache_creation_tokens = 0;  // prompt tokens written to it (Anthropic)
   std::int64_t reasoning_tokens = 0;
 };
 

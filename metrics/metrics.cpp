@@ -28,16 +28,26 @@ std::size_t status_class_index(int status) {
 
 std::string_view upstream_error_name(UpstreamError e) {
   switch (e) {
-    case UpstreamError::connect: return "connect";
-    case UpstreamError::tls: return "tls";
-    case UpstreamError::timeout: return "timeout";
-    case UpstreamError::reset: return "reset";
-    case UpstreamError::status_4xx: return "status_4xx";
-    case UpstreamError::status_5xx: return "status_5xx";
-    case UpstreamError::protocol: return "protocol";
-    case UpstreamError::oversized: return "oversized";
-    case UpstreamError::truncated: return "truncated";
-    case UpstreamError::kCount: break;
+    case UpstreamError::connect:
+      return "connect";
+    case UpstreamError::tls:
+      return "tls";
+    case UpstreamError::timeout:
+      return "timeout";
+    case UpstreamError::reset:
+      return "reset";
+    case UpstreamError::status_4xx:
+      return "status_4xx";
+    case UpstreamError::status_5xx:
+      return "status_5xx";
+    case UpstreamError::protocol:
+      return "protocol";
+    case UpstreamError::oversized:
+      return "oversized";
+    case UpstreamError::truncated:
+      return "truncated";
+    case UpstreamError::kCount:
+      break;
   }
   return "unknown";
 }
@@ -92,10 +102,12 @@ Family& Metrics::add_family(std::string name, std::string help, prometheus::Metr
 
 Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shards) {
   using prometheus::MetricType;
-  auto& requests = add_family("switchyard_requests_total",
-                              "Requests answered, by model, provider and status class", MetricType::Counter);
-  auto& duration = add_family("switchyard_request_duration_seconds",
-                              "Time from the request's arrival to its last byte sent", MetricType::Histogram);
+  auto& requests =
+      add_family("switchyard_requests_total",
+                 "Requests answered, by model, provider and status class", MetricType::Counter);
+  auto& duration =
+      add_family("switchyard_request_duration_seconds",
+                 "Time from the request's arrival to its last byte sent", MetricType::Histogram);
   auto& ttft = add_family("switchyard_time_to_first_token_seconds",
                           "Time from a streaming request's arrival to its first event sent",
                           MetricType::Histogram);
@@ -104,30 +116,36 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
                             "cached_prompt, completion includes reasoning)",
                             MetricType::Counter);
   auto& cost = add_family("switchyard_cost_usd_total",
-                          "Spend in US dollars computed from usage and the price table", MetricType::Counter);
-  auto& upstream_duration = add_family("switchyard_upstream_duration_seconds",
-                                       "Time spent waiting on the upstream provider", MetricType::Histogram);
-  auto& upstream_errors = add_family("switchyard_upstream_errors_total",
-                                     "Failed upstream exchanges by provider and reason", MetricType::Counter);
+                          "Spend in US dollars computed from usage and the price table",
+                          MetricType::Counter);
+  auto& upstream_duration =
+      add_family("switchyard_upstream_duration_seconds",
+                 "Time spent waiting on the upstream provider", MetricType::Histogram);
+  auto& upstream_errors =
+      add_family("switchyard_upstream_errors_total",
+                 "Failed upstream exchanges by provider and reason", MetricType::Counter);
   auto& overhead = add_family("switchyard_gateway_overhead_seconds",
                               "Request time spent in the gateway itself (total minus upstream)",
                               MetricType::Histogram);
   auto& in_flight = add_family("switchyard_requests_in_flight", "Requests being handled right now",
                                MetricType::Gauge);
-  auto& dropped = add_family("switchyard_access_log_dropped_total",
-                             "Access-log lines dropped because the log queue was full", MetricType::Counter);
+  auto& dropped =
+      add_family("switchyard_access_log_dropped_total",
+                 "Access-log lines dropped because the log queue was full", MetricType::Counter);
   auto& disconnects = add_family("switchyard_client_disconnects_total",
                                  "Requests whose client went away before the answer was complete",
                                  MetricType::Counter);
-  auto& build_info = add_family("switchyard_build_info",
-                                "Always 1; the version label says which build is running", MetricType::Gauge);
+  auto& build_info =
+      add_family("switchyard_build_info", "Always 1; the version label says which build is running",
+                 MetricType::Gauge);
   build_info.value({{"version", SWITCHYARD_VERSION}}).add(0, 1);
 
   auto make_model = [&](const std::string& model, const std::string& provider) {
     ModelMetrics m;
     for (std::size_t i = 0; i < kStatusClasses; ++i) {
-      m.requests[i] = &requests.value(
-          {{"model", model}, {"provider", provider}, {"status", std::string(kStatusClassNames[i])}});
+      m.requests[i] = &requests.value({{"model", model},
+                                       {"provider", provider},
+                                       {"status", std::string(kStatusClassNames[i])}});
     }
     m.duration = &duration.histogram({{"model", model}}, latency_buckets());
     m.time_to_first_token = &ttft.histogram({{"model", model}}, latency_buckets());
@@ -138,7 +156,8 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
     m.cost_usd = &cost.value({{"model", model}});
     return m;
   };
-  for (const auto& model : config.models) models_.emplace(model.name, make_model(model.name, model.provider));
+  for (const auto& model : config.models)
+    models_.emplace(model.name, make_model(model.name, model.provider));
   // One bucket for requests that never reached a configured model (bad JSON, unknown model),
   // so clients cannot mint label values.
   unrouted_ = make_model("(unrouted)", "(none)");
@@ -148,7 +167,8 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
     pm.upstream_duration = &upstream_duration.histogram({{"provider", p.name}}, latency_buckets());
     for (std::size_t i = 0; i < pm.errors.size(); ++i) {
       pm.errors[i] = &upstream_errors.value(
-          {{"provider", p.name}, {"reason", std::string(upstream_error_name(static_cast<UpstreamError>(i)))}});
+          {{"provider", p.name},
+           {"reason", std::string(upstream_error_name(static_cast<UpstreamError>(i)))}});
     }
     providers_.emplace(p.name, pm);
   }

@@ -4,14 +4,14 @@
 // only its own worker's shard of them (see sharded.hpp), so recording takes no lock.
 // Labels are bounded: configured model and provider names, status classes and fixed reasons.
 // prometheus-cpp supplies the data model and the text exposition.
+#include <prometheus/metric_family.h>
+
 #include <array>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
-
-#include <prometheus/metric_family.h>
 
 #include "core/config.hpp"
 #include "core/usage.hpp"
@@ -24,15 +24,15 @@ constexpr std::size_t kStatusClasses = 4;
 std::size_t status_class_index(int status);
 
 enum class UpstreamError : std::size_t {
-  connect,      // DNS or TCP connect failed
-  tls,          // handshake or certificate verification failed
-  timeout,      // connect, first byte or idle timeout
-  reset,        // the connection broke while reading or writing
-  status_4xx,   // the upstream answered 4xx
-  status_5xx,   // the upstream answered 5xx
-  protocol,     // unparseable HTTP, a status or encoding no client can get, wrong JSON types
-  oversized,    // a stream line or event, or an answer to read whole, over its limit
-  truncated,    // a stream that ended before its final event
+  connect,     // DNS or TCP connect failed
+  tls,         // handshake or certificate verification failed
+  timeout,     // connect, first byte or idle timeout
+  reset,       // the connection broke while reading or writing
+  status_4xx,  // the upstream answered 4xx
+  status_5xx,  // the upstream answered 5xx
+  protocol,    // unparseable HTTP, a status or encoding no client can get, wrong JSON types
+  oversized,   // a stream line or event, or an answer to read whole, over its limit
+  truncated,   // a stream that ended before its final event
   kCount
 };
 std::string_view upstream_error_name(UpstreamError e);

@@ -27,7 +27,8 @@ prometheus::ClientMetric::Histogram ShardedHistogram::collect() const {
   std::vector<std::uint64_t> counts(bounds_.size() + 1, 0);
   double sum = 0;
   for (const auto& s : shards_) {
-    for (std::size_t i = 0; i < counts.size(); ++i) counts[i] += s.counts[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < counts.size(); ++i)
+      counts[i] += s.counts[i].load(std::memory_order_relaxed);
     sum += s.sum.load(std::memory_order_relaxed);
   }
   prometheus::ClientMetric::Histogram h;

@@ -3,12 +3,12 @@
 // an update is a relaxed load and store on a cache line no other thread writes: no lock, no
 // compare-and-swap loop, no cache-line ping-pong. A scrape sums the shards; it may see an
 // update or two in flight, which Prometheus tolerates by design.
+#include <prometheus/client_metric.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
-
-#include <prometheus/client_metric.h>
 
 namespace switchyard::metrics {
 

@@ -13,7 +13,8 @@ AccessLog::AccessLog(const std::string& target, std::size_t producers,
     if (out_ == nullptr) throw std::runtime_error("cannot open access log file " + target);
     owns_file_ = true;
   }
-  for (std::size_t i = 0; i < producers; ++i) rings_.push_back(std::make_unique<Ring>(ring_capacity));
+  for (std::size_t i = 0; i < producers; ++i)
+    rings_.push_back(std::make_unique<Ring>(ring_capacity));
   writer_ = std::thread([this] { run(); });
 }
 

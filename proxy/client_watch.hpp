@@ -42,22 +42,20 @@ class ClientWatch {
   };
 
   void arm() {
-    socket_.async_wait(tcp::socket::wait_read,
-                       [this, state = state_](const beast::error_code& ec) {
-                         if (!state->active) return;  // stopped: `this` may be gone
-                         if (!ec) {
-                           char byte;
-                           const ssize_t r = ::recv(socket_.native_handle(), &byte, 1,
-                                                    MSG_PEEK | MSG_DONTWAIT);
-                           if (r > 0) return;  // pipelined bytes: the client is still there
-                           if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                             arm();
-                             return;
-                           }
-                         }
-                         state->active = false;
-                         if (auto cb = std::move(state->on_gone)) cb();
-                       });
+    socket_.async_wait(tcp::socket::wait_read, [this, state = state_](const beast::error_code& ec) {
+      if (!state->active) return;  // stopped: `this` may be gone
+      if (!ec) {
+        char byte;
+        const ssize_t r = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r > 0) return;  // pipelined bytes: the client is still there
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          arm();
+          return;
+        }
+      }
+      state->active = false;
+      if (auto cb = std::move(state->on_gone)) cb();
+    });
   }
 
   tcp::socket& socket_;

@@ -28,14 +28,16 @@ net::awaitable<void> accept_loop(Worker& worker) {
     }
     beast::error_code opt_ec;
     socket.set_option(tcp::no_delay(true), opt_ec);
-    net::co_spawn(worker.ioc, serve_connection(worker, std::move(socket)), [](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        std::cerr << "switchyard: connection ended by an unexpected error: " << ex.what() << "\n";
-      }
-    });
+    net::co_spawn(
+        worker.ioc, serve_connection(worker, std::move(socket)), [](std::exception_ptr e) {
+          if (!e) return;
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            std::cerr << "switchyard: connection ended by an unexpected error: " << ex.what()
+                      << "\n";
+          }
+        });
   }
 }
 
@@ -65,7 +67,8 @@ void open_acceptor(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
 }  // namespace
 
 Gateway::Gateway(const Runtime& runtime, std::size_t workers) : runtime_(runtime) {
-  for (std::size_t i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(i, runtime_));
+  for (std::size_t i = 0; i < workers; ++i)
+    workers_.push_back(std::make_unique<Worker>(i, runtime_));
 }
 
 Gateway::~Gateway() {

@@ -27,21 +27,22 @@ bool usable_request_id(std::string_view id) {
   return true;
 }
 
-std::string_view strip_query(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
+std::string_view strip_query(std::string_view target) { return target.substr(0, target.find('?')); }
 
 // The answer to a request that could not be read: over a limit, or not HTTP.
 core::GatewayError request_read_error(const beast::error_code& ec, std::uint64_t max_body_bytes,
                                       bool in_body) {
   if (ec == http::error::body_limit) {
     // Beast checks Content-Length against the limit while reading the header.
-    return core::client_error(413, "Request body exceeds the limit of " + std::to_string(max_body_bytes) + " bytes.",
-                              "", "request_too_large");
+    return core::client_error(
+        413, "Request body exceeds the limit of " + std::to_string(max_body_bytes) + " bytes.", "",
+        "request_too_large");
   }
-  if (ec == http::error::header_limit) return core::client_error(431, "Request headers are too large.");
-  return core::client_error(400, std::string(in_body ? "Malformed HTTP request body: " : "Malformed HTTP request: ") +
-                                     ec.message());
+  if (ec == http::error::header_limit)
+    return core::client_error(431, "Request headers are too large.");
+  return core::client_error(
+      400, std::string(in_body ? "Malformed HTTP request body: " : "Malformed HTTP request: ") +
+               ec.message());
 }
 
 }  // namespace
@@ -137,7 +138,8 @@ net::awaitable<bool> HttpSession::write_whole(RequestContext& ctx, int status,
   head_ += "\r\n\r\n";
   if (head_only) body = {};
   ctx.bytes_out += body.size();
-  const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(body.data(), body.size())};
+  const std::array<net::const_buffer, 2> buffers{net::buffer(head_),
+                                                 net::buffer(body.data(), body.size())};
   co_return co_await send(buffers);
 }
 
@@ -146,13 +148,14 @@ net::awaitable<bool> HttpSession::write_json(RequestContext& ctx, int status, st
   co_return co_await write_whole(ctx, status, "application/json", body, retry_after);
 }
 
-net::awaitable<bool> HttpSession::write_error(RequestContext& ctx, const core::GatewayError& error) {
+net::awaitable<bool> HttpSession::write_error(RequestContext& ctx,
+                                              const core::GatewayError& error) {
   if (ctx.error.empty()) ctx.error = error.code.empty() ? error.type : error.code;
   if (stream_started_) {
     // Headers are gone already: finish the stream with the protocol's in-band error event,
     // which the SDKs raise as an error.
     const bool ok = co_await write_chunk(ctx, adapters::encode_stream_error(ctx.protocol, error));
-    co_return ok && co_await end_stream(ctx);
+    co_return ok&& co_await end_stream(ctx);
   }
   const int status = adapters::error_status_for(ctx.protocol, error.status);
   co_return co_await write_json(ctx, status, adapters::encode_error_body(ctx.protocol, error),
@@ -210,8 +213,8 @@ net::awaitable<void> HttpSession::run() {
     // byte of a request on, only the read timeout, so a request cannot be trickled in for
     // the whole keep-alive time.
     std::size_t head_bytes = 0;  // what the parser took for the request line and header
-    beast::error_code hec =
-        co_await read_request_head(*parser, first ? server.read_timeout : server.keepalive_timeout, head_bytes);
+    beast::error_code hec = co_await read_request_head(
+        *parser, first ? server.read_timeout : server.keepalive_timeout, head_bytes);
     idle_ = false;
     first = false;
     // A clean close, a timeout or a drain between requests needs no answer.
@@ -262,8 +265,9 @@ net::awaitable<void> HttpSession::run() {
       // Beast would buffer a chunk-size line, its extensions or the trailer section however
       // long they grow; the gateway's own decoder bounds each.
       // The header and the trailer section share max_header_bytes.
-      bec = co_await read_chunked_body(parser->get().body(),
-                                       server.max_header_bytes - std::min(server.max_header_bytes, head_bytes));
+      bec = co_await read_chunked_body(
+          parser->get().body(),
+          server.max_header_bytes - std::min(server.max_header_bytes, head_bytes));
       if (bec == http::error::end_of_stream || bec == beast::error::timeout ||
           bec == net::error::connection_reset || bec == net::error::eof) {
         break;
@@ -287,9 +291,10 @@ net::awaitable<void> HttpSession::run() {
       // trusted to start a request).
       keep_alive_ = false;
       const beast::error_code& ec = hec ? hec : bec;
-      ctx.failure = ec == http::error::bad_chunk && !chunked_error_.empty()
-                        ? core::client_error(400, "Malformed chunked request body: " + chunked_error_ + ".")
-                        : request_read_error(ec, server.max_body_bytes, /*in_body=*/!hec);
+      ctx.failure =
+          ec == http::error::bad_chunk && !chunked_error_.empty()
+              ? core::client_error(400, "Malformed chunked request body: " + chunked_error_ + ".")
+              : request_read_error(ec, server.max_body_bytes, /*in_body=*/!hec);
       co_await write_error(ctx, *ctx.failure);
       if (ec == http::error::body_limit || ec == http::error::bad_chunk) {
         if (!hec && find_front_door(ctx.path)) on_log(ctx);
@@ -320,9 +325,9 @@ net::awaitable<void> HttpSession::run() {
   socket_.close(ec);
 }
 
-net::awaitable<beast::error_code> HttpSession::read_request_head(http::request_parser<http::string_body>& parser,
-                                                                Clock::duration idle_timeout,
-                                                                std::size_t& head_bytes) {
+net::awaitable<beast::error_code> HttpSession::read_request_head(
+    http::request_parser<http::string_body>& parser, Clock::duration idle_timeout,
+    std::size_t& head_bytes) {
   // Up to the first byte of the request: idle. Empty lines before a request line are ignored
   // (RFC 9112 §2.2), a few of them: a peer sending nothing else is not starting a request.
   idle_ = true;
@@ -342,7 +347,9 @@ net::awaitable<beast::error_code> HttpSession::read_request_head(http::request_p
     auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(room), kAsTuple);
     deadline_.clear();
     buffer_.commit(n);
-    if (ec) co_return deadline_.translate(ec == net::error::eof ? beast::error_code(http::error::end_of_stream) : ec);
+    if (ec)
+      co_return deadline_.translate(
+          ec == net::error::eof ? beast::error_code(http::error::end_of_stream) : ec);
   }
   idle_ = false;
   // From the first byte on, the read timeout. The parser is fed here rather than through
@@ -367,21 +374,24 @@ net::awaitable<beast::error_code> HttpSession::read_request_head(http::request_p
     if (rec) {
       deadline_.clear();
       // A client gone mid-head gets no answer, as before a request.
-      co_return deadline_.translate(rec == net::error::eof ? beast::error_code(http::error::end_of_stream) : rec);
+      co_return deadline_.translate(
+          rec == net::error::eof ? beast::error_code(http::error::end_of_stream) : rec);
     }
   }
   deadline_.clear();
   co_return beast::error_code{};
 }
 
-net::awaitable<beast::error_code> HttpSession::read_chunked_body(std::string& body, std::size_t max_trailer_bytes) {
+net::awaitable<beast::error_code> HttpSession::read_chunked_body(std::string& body,
+                                                                 std::size_t max_trailer_bytes) {
   const auto& server = worker_.runtime.config.server;
   core::HttpBodyDecoder decoder = core::HttpBodyDecoder::chunked(max_trailer_bytes);
   deadline_.expires_after(server.read_timeout);
   for (;;) {
     const auto data = buffer_.data();
-    const std::size_t used = decoder.feed(std::string_view(static_cast<const char*>(data.data()), data.size()),
-                                          [&](std::string_view piece) { body.append(piece); });
+    const std::size_t used =
+        decoder.feed(std::string_view(static_cast<const char*>(data.data()), data.size()),
+                     [&](std::string_view piece) { body.append(piece); });
     if (decoder.failed()) {
       deadline_.clear();
       chunked_error_ = decoder.error();
@@ -398,7 +408,8 @@ net::awaitable<beast::error_code> HttpSession::read_chunked_body(std::string& bo
     buffer_.commit(n);
     if (ec) {
       deadline_.clear();
-      co_return deadline_.translate(ec == net::error::eof ? beast::error_code(http::error::end_of_stream) : ec);
+      co_return deadline_.translate(
+          ec == net::error::eof ? beast::error_code(http::error::end_of_stream) : ec);
     }
   }
   deadline_.clear();
@@ -433,23 +444,31 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
     co_return;
   }
   if (find_front_door(path)) {
-    ctx.failure = core::client_error(405, "Use POST for " + ctx.path + ".", "", "method_not_allowed");
+    ctx.failure =
+        core::client_error(405, "Use POST for " + ctx.path + ".", "", "method_not_allowed");
     co_return;
   }
   const bool is_get = method == http::verb::get;
   if (is_models_path(path)) {
-    if (!is_get) co_await write_error(ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
-    else co_await write_json(ctx, 200, runtime.models_json);
+    if (!is_get)
+      co_await write_error(
+          ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
+    else
+      co_await write_json(ctx, 200, runtime.models_json);
     co_return;
   }
   if (path == "/health/live") {
-    if (!is_get) co_await write_error(ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
-    else co_await write_json(ctx, 200, R"({"status":"ok"})");
+    if (!is_get)
+      co_await write_error(
+          ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
+    else
+      co_await write_json(ctx, 200, R"({"status":"ok"})");
     co_return;
   }
   if (path == "/health/ready") {
     if (!is_get) {
-      co_await write_error(ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
+      co_await write_error(
+          ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
     } else if (worker_.draining) {
       co_await write_json(ctx, 503, R"({"status":"draining"})");
     } else if (runtime.routes.empty()) {
@@ -461,21 +480,24 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
   }
   if (path == "/metrics") {
     if (!is_get) {
-      co_await write_error(ctx, core::client_error(405, "Use GET for /metrics.", "", "method_not_allowed"));
+      co_await write_error(
+          ctx, core::client_error(405, "Use GET for /metrics.", "", "method_not_allowed"));
       co_return;
     }
     const std::string text = runtime.metrics->serialize();
     co_await write_whole(ctx, 200, "text/plain; version=0.0.4; charset=utf-8", text);
     co_return;
   }
-  co_await write_error(ctx, core::client_error(404, "Unknown path " + ctx.path + ".", "", "unknown_url"));
+  co_await write_error(
+      ctx, core::client_error(404, "Unknown path " + ctx.path + ".", "", "unknown_url"));
 }
 
 void HttpSession::on_log(RequestContext& ctx) {
   const Runtime& runtime = worker_.runtime;
   const auto now = Clock::now();
   ctx.finished = now;
-  const metrics::ModelMetrics& mm = ctx.route ? *ctx.route->model_metrics : runtime.metrics->unrouted();
+  const metrics::ModelMetrics& mm =
+      ctx.route ? *ctx.route->model_metrics : runtime.metrics->unrouted();
   // 499 (nginx's "client closed request"): the client left before it got an answer.
   const int status = ctx.status == 0 ? 499 : ctx.status;
   if (ctx.client_gone && ctx.error.empty()) ctx.error = "client_closed";
@@ -491,8 +513,8 @@ void HttpSession::on_log(RequestContext& ctx) {
   }
   if (ctx.usage) mm.record_usage(shard, *ctx.usage, ctx.cost_usd);
   if (ctx.route && ctx.upstream_time.count() > 0) {
-    ctx.route->provider_metrics->upstream_duration->observe(shard, 
-        std::chrono::duration<double>(ctx.upstream_time).count());
+    ctx.route->provider_metrics->upstream_duration->observe(
+        shard, std::chrono::duration<double>(ctx.upstream_time).count());
   }
   const std::int64_t overhead_us = ctx.overhead_us(now);
   runtime.metrics->gateway_overhead().observe(shard, static_cast<double>(overhead_us) / 1e6);
@@ -507,9 +529,10 @@ void HttpSession::on_log(RequestContext& ctx) {
   const std::time_t secs = std::chrono::system_clock::to_time_t(wall);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count() % 1000;
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count() % 1000;
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   line += "{\"ts\":\"";
   line += ts;
   line += "\",\"request_id\":";
@@ -544,8 +567,10 @@ void HttpSession::on_log(RequestContext& ctx) {
   line += ",\"bytes_in\":" + std::to_string(ctx.bytes_in);
   line += ",\"bytes_out\":" + std::to_string(ctx.bytes_out);
   line += ",\"error\":";
-  if (ctx.error.empty()) line += "null";
-  else core::append_json_string(line, ctx.error);
+  if (ctx.error.empty())
+    line += "null";
+  else
+    core::append_json_string(line, ctx.error);
   line += "}";
   runtime.access_log->push(worker_.index, std::move(line));
 }

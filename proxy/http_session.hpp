@@ -55,11 +55,13 @@ class HttpSession {
   // Reads the next request's line and header into `parser`: waits up to `idle_timeout` for
   // its first byte (skipping empty lines), then up to the read timeout for the rest.
   // `head_bytes` gets what the head took.
-  net::awaitable<beast::error_code> read_request_head(http::request_parser<http::string_body>& parser,
-                                                      Clock::duration idle_timeout, std::size_t& head_bytes);
+  net::awaitable<beast::error_code> read_request_head(
+      http::request_parser<http::string_body>& parser, Clock::duration idle_timeout,
+      std::size_t& head_bytes);
   // Reads a chunked request body into `body` with bounded size lines and trailer section
   // (core::HttpBodyDecoder); bad framing leaves its reason in chunked_error_.
-  net::awaitable<beast::error_code> read_chunked_body(std::string& body, std::size_t max_trailer_bytes);
+  net::awaitable<beast::error_code> read_chunked_body(std::string& body,
+                                                      std::size_t max_trailer_bytes);
   // Response heads are formatted directly into head_: they always have the same few fields,
   // and Beast's generic serializer cost more than the rest of the request path together.
   void start_head(RequestContext& ctx, int status, std::string_view content_type);

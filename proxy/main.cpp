@@ -37,9 +37,12 @@ bool split_listen(const std::string& value, std::string& host, std::uint16_t& po
   const auto colon = value.rfind(':');
   if (colon == std::string::npos) return false;
   host = value.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   const std::string digits = value.substr(colon + 1);
-  if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  if (digits.empty() || digits.size() > 5 ||
+      digits.find_first_not_of("0123456789") != std::string::npos)
+    return false;
   const unsigned long p = std::stoul(digits);
   if (p > 65535) return false;
   port = static_cast<std::uint16_t>(p);
@@ -165,7 +168,8 @@ int main(int argc, char** argv) {
     std::thread signal_thread([&] { signals_ioc.run(); });
     drain_started.get_future().wait();
     if (!gateway.wait_drained(drain)) {
-      std::cerr << "switchyard: drain deadline passed, closing the requests still in flight" << std::endl;
+      std::cerr << "switchyard: drain deadline passed, closing the requests still in flight"
+                << std::endl;
     }
     signals_ioc.stop();
     signal_thread.join();

@@ -24,15 +24,26 @@ constexpr std::size_t kWholePassthroughBody = 1u << 20;
 constexpr std::size_t kMaxUsageValueBytes = 64u << 10;
 
 constexpr std::array<std::pair<std::string_view, FrontDoor>, 8> kFrontDoors{{
-    {"/v1/chat/completions", {Protocol::openai_chat, core::BodyShape::openai_chat, adapters::Operation::generate}},
-    {"/chat/completions", {Protocol::openai_chat, core::BodyShape::openai_chat, adapters::Operation::generate}},
-    {"/v1/messages", {Protocol::anthropic_messages, core::BodyShape::anthropic_messages, adapters::Operation::generate}},
+    {"/v1/chat/completions",
+     {Protocol::openai_chat, core::BodyShape::openai_chat, adapters::Operation::generate}},
+    {"/chat/completions",
+     {Protocol::openai_chat, core::BodyShape::openai_chat, adapters::Operation::generate}},
+    {"/v1/messages",
+     {Protocol::anthropic_messages, core::BodyShape::anthropic_messages,
+      adapters::Operation::generate}},
     {"/v1/messages/count_tokens",
-     {Protocol::anthropic_messages, core::BodyShape::anthropic_messages, adapters::Operation::count_tokens}},
-    {"/v1/responses", {Protocol::openai_responses, core::BodyShape::openai_responses, adapters::Operation::generate}},
-    {"/responses", {Protocol::openai_responses, core::BodyShape::openai_responses, adapters::Operation::generate}},
-    {"/v1/embeddings", {Protocol::openai_chat, core::BodyShape::embeddings, adapters::Operation::embeddings}},
-    {"/embeddings", {Protocol::openai_chat, core::BodyShape::embeddings, adapters::Operation::embeddings}},
+     {Protocol::anthropic_messages, core::BodyShape::anthropic_messages,
+      adapters::Operation::count_tokens}},
+    {"/v1/responses",
+     {Protocol::openai_responses, core::BodyShape::openai_responses,
+      adapters::Operation::generate}},
+    {"/responses",
+     {Protocol::openai_responses, core::BodyShape::openai_responses,
+      adapters::Operation::generate}},
+    {"/v1/embeddings",
+     {Protocol::openai_chat, core::BodyShape::embeddings, adapters::Operation::embeddings}},
+    {"/embeddings",
+     {Protocol::openai_chat, core::BodyShape::embeddings, adapters::Operation::embeddings}},
 }};
 
 // A reused connection that failed before any byte of a response: the server had closed it
@@ -80,16 +91,20 @@ struct Exchange {
 
 std::string new_answer_id(Protocol client, const std::string& request_id) {
   switch (client) {
-    case Protocol::anthropic_messages: return "msg_" + request_id;
-    case Protocol::openai_responses: return "resp_" + request_id;
+    case Protocol::anthropic_messages:
+      return "msg_" + request_id;
+    case Protocol::openai_responses:
+      return "resp_" + request_id;
     case Protocol::openai_chat:
-    case Protocol::gemini: break;
+    case Protocol::gemini:
+      break;
   }
   return "chatcmpl-" + request_id;
 }
 
 std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -115,8 +130,8 @@ std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const Reques
 // head has gone out, a cut can only be told to the client by ending the connection before the
 // body's end, which the session does.
 net::awaitable<beast::error_code> relay_long_answer(HttpSession& session, UpstreamConnection& conn,
-                                                    Protocol protocol, int status, std::string first,
-                                                    RequestContext& ctx) {
+                                                    Protocol protocol, int status,
+                                                    std::string first, RequestContext& ctx) {
   const core::ProviderConfig& provider = *ctx.route->provider;
   core::JsonMemberCapture usage("usage", kMaxUsageValueBytes);
   usage.feed(first);
@@ -154,16 +169,21 @@ net::awaitable<beast::error_code> relay_long_answer(HttpSession& session, Upstre
 // How a fault a relay found is counted and logged.
 std::pair<metrics::UpstreamError, const char*> fault_reason(adapters::RelayFault fault) {
   switch (fault) {
-    case adapters::RelayFault::oversized: return {metrics::UpstreamError::oversized, "upstream_too_large"};
-    case adapters::RelayFault::truncated: return {metrics::UpstreamError::truncated, "upstream_stream_truncated"};
-    case adapters::RelayFault::bad_event: return {metrics::UpstreamError::protocol, "bad_upstream_response"};
+    case adapters::RelayFault::oversized:
+      return {metrics::UpstreamError::oversized, "upstream_too_large"};
+    case adapters::RelayFault::truncated:
+      return {metrics::UpstreamError::truncated, "upstream_stream_truncated"};
+    case adapters::RelayFault::bad_event:
+      return {metrics::UpstreamError::protocol, "bad_upstream_response"};
     case adapters::RelayFault::upstream_error:
-    case adapters::RelayFault::none: break;
+    case adapters::RelayFault::none:
+      break;
   }
   return {metrics::UpstreamError::kCount, "upstream_stream_error"};
 }
 
-void record_fault(const adapters::StreamRelay& relay, const Route& route, std::size_t shard, RequestContext& ctx) {
+void record_fault(const adapters::StreamRelay& relay, const Route& route, std::size_t shard,
+                  RequestContext& ctx) {
   const auto [reason, code] = fault_reason(relay.fault());
   // A provider's own in-stream error is its answer, not a broken upstream.
   if (reason != metrics::UpstreamError::kCount) route.provider_metrics->count_error(shard, reason);
@@ -223,11 +243,14 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     if (ctx.client_gone) co_return;
     if (!acquired.connection) {
       route.provider_metrics->count_error(worker.index, acquired.error_kind);
-      ctx.error = std::string("upstream_") + std::string(metrics::upstream_error_name(acquired.error_kind));
+      ctx.error =
+          std::string("upstream_") + std::string(metrics::upstream_error_name(acquired.error_kind));
       stop_watch();
       ctx.failure = acquired.error_kind == metrics::UpstreamError::timeout
-                        ? core::upstream_timeout("The upstream provider '" + provider.name + "' did not accept a connection in time.")
-                        : core::upstream_unreachable("Cannot reach the upstream provider '" + provider.name + "': " + acquired.error + ".");
+                        ? core::upstream_timeout("The upstream provider '" + provider.name +
+                                                 "' did not accept a connection in time.")
+                        : core::upstream_unreachable("Cannot reach the upstream provider '" +
+                                                     provider.name + "': " + acquired.error + ".");
       co_return;
     }
     conn = std::move(acquired.connection);
@@ -255,7 +278,8 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
   }
 
   const int status = response.status;
-  if (!core::is_relayable_status(status) || !core::is_identity_encoding(response.content_encoding)) {
+  if (!core::is_relayable_status(status) ||
+      !core::is_identity_encoding(response.content_encoding)) {
     // Nothing of this answer can reach the client as it is, and the connection may be out
     // of step (a 101 switched protocols, a 304 may carry a body): close it.
     route.provider_metrics->count_error(worker.index, metrics::UpstreamError::protocol);
@@ -263,15 +287,17 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     conn.reset();
     ctx.failure = core::bad_upstream_response(
         !core::is_relayable_status(status)
-            ? "The upstream provider '" + provider.name + "' answered with HTTP status " + std::to_string(status) +
-                  ", which is not an answer the gateway can relay."
-            : "The upstream provider '" + provider.name + "' sent its answer with Content-Encoding '" +
+            ? "The upstream provider '" + provider.name + "' answered with HTTP status " +
+                  std::to_string(status) + ", which is not an answer the gateway can relay."
+            : "The upstream provider '" + provider.name +
+                  "' sent its answer with Content-Encoding '" +
                   response.content_encoding.substr(0, 40) +
                   "', though the gateway asked for identity.");
     co_return;
   }
   // Reads the rest of the body into `into`, refusing more than `limit` bytes.
-  auto read_whole_body = [&](std::string& into, std::size_t limit) -> net::awaitable<beast::error_code> {
+  auto read_whole_body = [&](std::string& into,
+                             std::size_t limit) -> net::awaitable<beast::error_code> {
     while (!conn->body_done()) {
       UpstreamTimer timer(ctx);
       if (auto rec = co_await conn->read_body(into, provider.idle_timeout)) co_return rec;
@@ -281,8 +307,9 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
   };
 
   if (status < 200 || status >= 300) {
-    route.provider_metrics->count_error(worker.index, status < 500 ? metrics::UpstreamError::status_4xx
-                                                     : metrics::UpstreamError::status_5xx);
+    route.provider_metrics->count_error(worker.index, status < 500
+                                                          ? metrics::UpstreamError::status_4xx
+                                                          : metrics::UpstreamError::status_5xx);
     std::string body;
     ec = co_await read_whole_body(body, kMaxUpstreamErrorBody);
     stop_watch();
@@ -292,7 +319,8 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     auto [client_status, client_body] =
         adapters::upstream_error_response(exchange->client, exchange->upstream, status, body);
     // Transient failures tell the client's SDK when to retry, even when the provider did not.
-    if (response.retry_after.empty() && (client_status == 429 || client_status == 503 || client_status == 529)) {
+    if (response.retry_after.empty() &&
+        (client_status == 429 || client_status == 503 || client_status == 529)) {
       response.retry_after = "1";
     }
     co_await session.write_json(ctx, client_status, std::move(client_body), response.retry_after);
@@ -303,11 +331,12 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     const bool passthrough = exchange->client == exchange->upstream;
     const std::size_t max_upstream_body = session.runtime().config.server.max_upstream_body_bytes;
     std::string body;
-    if (response.content_length) body.reserve(std::min<std::uint64_t>(*response.content_length, 1u << 20));
+    if (response.content_length)
+      body.reserve(std::min<std::uint64_t>(*response.content_length, 1u << 20));
     ec = co_await read_whole_body(body, passthrough ? kWholePassthroughBody : max_upstream_body);
     if (ec == http::error::body_limit && passthrough && !ctx.client_gone) {
-      const beast::error_code rec =
-          co_await relay_long_answer(session, *conn, exchange->upstream, status, std::move(body), ctx);
+      const beast::error_code rec = co_await relay_long_answer(session, *conn, exchange->upstream,
+                                                               status, std::move(body), ctx);
       stop_watch();
       if (rec) {
         route.provider_metrics->count_error(worker.index, classify(rec));
@@ -336,8 +365,8 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
       co_return;
     }
     worker.pool.release(std::move(conn));
-    auto translated = adapters::translate_response(exchange->client, exchange->upstream, std::move(body),
-                                                   exchange->request.get());
+    auto translated = adapters::translate_response(exchange->client, exchange->upstream,
+                                                   std::move(body), exchange->request.get());
     if (!translated) {
       route.provider_metrics->count_error(worker.index, metrics::UpstreamError::protocol);
       ctx.failure = translated.error();
@@ -361,7 +390,8 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     }
     head_sent = true;
   }
-  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx, session.runtime().config.server);
+  std::unique_ptr<adapters::StreamRelay> relay =
+      relay_for(*exchange, ctx, session.runtime().config.server);
   exchange.reset();
   // Each read's body bytes, held only until they are written to the client: a stream
   // waiting for its next event owns no buffer beyond this string's small capacity.
@@ -419,7 +449,8 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     tail = relay->on_error(error);  // in-band: the stream has started
   } else {
     tail = relay->on_end();
-    if (relay->fault() != adapters::RelayFault::none) record_fault(*relay, route, worker.index, ctx);
+    if (relay->fault() != adapters::RelayFault::none)
+      record_fault(*relay, route, worker.index, ctx);
   }
   if (!head_sent) {
     if (!co_await session.begin_stream(ctx, "text/event-stream", tail)) co_return;
@@ -438,8 +469,8 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
 net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> exchange,
                                 std::size_t prompt_bytes, RequestContext& ctx) {
   const core::MockSettings& settings = ctx.route->provider->mock;
-  auto reply = std::make_unique<core::MockReply>(settings, ctx.model, "chatcmpl-" + ctx.request_id, unix_now(),
-                                                 prompt_bytes);
+  auto reply = std::make_unique<core::MockReply>(settings, ctx.model, "chatcmpl-" + ctx.request_id,
+                                                 unix_now(), prompt_bytes);
 
   net::steady_timer timer(co_await net::this_coro::executor);
   ClientWatch watch(session.socket());
@@ -464,8 +495,8 @@ net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> 
   ctx.cost_usd = core::cost_usd(reply->usage(), ctx.route->model->price);
   if (!exchange->stream) {
     watch.stop();
-    auto translated = adapters::translate_response(exchange->client, Protocol::openai_chat,
-                                                   reply->completion_json(), exchange->request.get());
+    auto translated = adapters::translate_response(
+        exchange->client, Protocol::openai_chat, reply->completion_json(), exchange->request.get());
     if (!translated) {
       ctx.failure = translated.error();
       co_return;
@@ -473,7 +504,8 @@ net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> 
     co_await session.write_json(ctx, 200, std::move(translated.value().body));
     co_return;
   }
-  std::unique_ptr<adapters::StreamRelay> relay = relay_for(*exchange, ctx, session.runtime().config.server);
+  std::unique_ptr<adapters::StreamRelay> relay =
+      relay_for(*exchange, ctx, session.runtime().config.server);
   bool ok = co_await session.begin_stream(ctx, "text/event-stream") &&
             co_await session.write_chunk(ctx, relay->on_data(reply->role_event()));
   std::size_t sent = 0;
@@ -509,7 +541,8 @@ std::string estimated_token_count(std::string_view body, RequestContext& ctx) {
     ctx.failure = decoded.error();
     return {};
   }
-  return "{\"input_tokens\":" + std::to_string(adapters::estimate_input_tokens(decoded.value())) + "}";
+  return "{\"input_tokens\":" + std::to_string(adapters::estimate_input_tokens(decoded.value())) +
+         "}";
 }
 
 }  // namespace
@@ -521,8 +554,8 @@ const FrontDoor* find_front_door(std::string_view path) {
   return nullptr;
 }
 
-net::awaitable<void> handle_model_request(HttpSession& session, Request& request, RequestContext& ctx,
-                                          const FrontDoor& door) {
+net::awaitable<void> handle_model_request(HttpSession& session, Request& request,
+                                          RequestContext& ctx, const FrontDoor& door) {
   ctx.protocol = door.protocol;
   std::string& body = request.body();
   ctx.bytes_in = body.size();
@@ -544,8 +577,9 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
   // select_target
   ctx.route = session.runtime().find_route(envelope.model);
   if (ctx.route == nullptr) {
-    ctx.failure = core::client_error(404, "The model '" + envelope.model + "' does not exist on this gateway.",
-                                     "model", "model_not_found");
+    ctx.failure = core::client_error(
+        404, "The model '" + envelope.model + "' does not exist on this gateway.", "model",
+        "model_not_found");
     co_return;
   }
   const core::ProviderConfig& provider = *ctx.route->provider;
@@ -559,8 +593,9 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
   exchange->upstream = adapters::upstream_protocol(door.protocol, kind);
 
   if (door.operation == adapters::Operation::embeddings && !kind.embeddings) {
-    ctx.failure = core::client_error(400, "The model '" + envelope.model + "' does not support embeddings.",
-                                     "model", "model_not_supported");
+    ctx.failure =
+        core::client_error(400, "The model '" + envelope.model + "' does not support embeddings.",
+                           "model", "model_not_supported");
     co_return;
   }
   if (door.operation == adapters::Operation::count_tokens && !kind.native_count_tokens) {
@@ -581,10 +616,12 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
       co_return;
     }
     auto canonical = std::make_shared<adapters::Request>(std::move(decoded.value()));
-    if (door.protocol != Protocol::openai_chat) exchange->client_wants_usage = canonical->include_usage;
+    if (door.protocol != Protocol::openai_chat)
+      exchange->client_wants_usage = canonical->include_usage;
     if (exchange->upstream != door.protocol) {
       adapters::fit_reasoning(*canonical, ctx.route->model->reasoning);
-      upstream_body = adapters::encode_request(exchange->upstream, *canonical, upstream_model, provider);
+      upstream_body =
+          adapters::encode_request(exchange->upstream, *canonical, upstream_model, provider);
     }
     exchange->request = std::move(canonical);
   } else {
@@ -604,9 +641,9 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     forwarded.anthropic_version = std::string(request["anthropic-version"]);
     forwarded.anthropic_beta = std::string(request["anthropic-beta"]);
   }
-  auto upstream = adapters::build_upstream_request(provider, ctx.route->endpoint.base_path, door.operation,
-                                                   exchange->upstream, upstream_model, stream,
-                                                   std::move(upstream_body), ctx.request_id, forwarded);
+  auto upstream = adapters::build_upstream_request(
+      provider, ctx.route->endpoint.base_path, door.operation, exchange->upstream, upstream_model,
+      stream, std::move(upstream_body), ctx.request_id, forwarded);
   // The client's request is in `upstream` now: free it rather than hold it for the stream.
   request = Request{};
   co_await proxy_to_upstream(session, std::move(exchange), std::move(upstream), ctx);

@@ -21,7 +21,7 @@ struct RequestContext {
 
   // The client's protocol: errors are answered in its shape.
   adapters::Protocol protocol = adapters::Protocol::openai_chat;
-  std::string model;            // as the client sent it
+  std::string model;  // as the client sent it
   const Route* route = nullptr;
   bool stream = false;
   int status = 0;
@@ -29,7 +29,7 @@ struct RequestContext {
   double cost_usd = 0;
   std::size_t bytes_in = 0;
   std::size_t bytes_out = 0;
-  std::string error;            // short reason code when the request failed
+  std::string error;  // short reason code when the request failed
   // Set by a phase that fails before anything was written; the session turns it into the
   // response (on_error). Kept here rather than written at each failure site: each error
   // value named inside a coroutine would take room in its frame for the whole request.

@@ -1,11 +1,11 @@
 #include "proxy/upstream_pool.hpp"
 
-#include "core/http_response_head.hpp"
-
 #include <sys/socket.h>
 
 #include <array>
 #include <cerrno>
+
+#include "core/http_response_head.hpp"
 
 namespace switchyard::proxy {
 namespace {
@@ -49,8 +49,8 @@ net::awaitable<beast::error_code> UpstreamConnection::read_head(UpstreamResponse
   deadline_.expires_after(timeout);
   for (;;) {
     const auto data = buffer_.data();
-    const core::ResponseHeadResult parsed =
-        core::parse_response_head(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    const core::ResponseHeadResult parsed = core::parse_response_head(
+        std::string_view(static_cast<const char*>(data.data()), data.size()));
     if (parsed.state == core::HeadParse::complete) {
       deadline_.clear();
       const core::ResponseHead& h = parsed.head;
@@ -97,7 +97,8 @@ net::awaitable<beast::error_code> UpstreamConnection::read_head(UpstreamResponse
       const beast::error_code translated = deadline_.translate(ec);
       // Once any byte of a response has arrived, a failure is a cut answer (partial_message),
       // never the silent close of an idle pooled connection that is worth a retry.
-      if (buffer_.size() != 0 && translated != beast::error::timeout) co_return http::error::partial_message;
+      if (buffer_.size() != 0 && translated != beast::error::timeout)
+        co_return http::error::partial_message;
       if (ec == net::error::eof || ec == ssl::error::stream_truncated) {
         // Closed before any byte: a pooled connection the server had dropped, or a cut.
         co_return beast::error_code(http::error::end_of_stream);
@@ -109,9 +110,9 @@ net::awaitable<beast::error_code> UpstreamConnection::read_head(UpstreamResponse
 
 bool UpstreamConnection::decode_buffered(std::string& out) {
   const auto data = buffer_.data();
-  const std::size_t used = body_.feed(
-      std::string_view(static_cast<const char*>(data.data()), data.size()),
-      [&](std::string_view piece) { out.append(piece); });
+  const std::size_t used =
+      body_.feed(std::string_view(static_cast<const char*>(data.data()), data.size()),
+                 [&](std::string_view piece) { out.append(piece); });
   if (body_.failed()) return false;
   buffer_.consume(used);
   // A plain connection reads through the worker's scratch from here on: free the buffer so
@@ -166,7 +167,8 @@ net::awaitable<beast::error_code> UpstreamConnection::read_body(std::string& out
     }
     if (ec == net::error::eof) {
       keep_alive_ = false;
-      co_return body_.on_eof() ? beast::error_code{} : beast::error_code(http::error::partial_message);
+      co_return body_.on_eof() ? beast::error_code{}
+                               : beast::error_code(http::error::partial_message);
     }
     co_return deadline_.translate(ec);
   }
@@ -243,11 +245,11 @@ net::awaitable<AcquireResult> UpstreamPool::acquire(const adapters::UpstreamEndp
       co_return result;
     }
   }
-  auto conn = std::make_unique<UpstreamConnection>(ex_, tls_context, endpoint.pool_key, deadlines_, scratch_);
+  auto conn = std::make_unique<UpstreamConnection>(ex_, tls_context, endpoint.pool_key, deadlines_,
+                                                   scratch_);
 
   tcp::resolver resolver(ex_);
-  auto [rec, results] =
-      co_await resolver.async_resolve(endpoint.host, endpoint.port, kAsTuple);
+  auto [rec, results] = co_await resolver.async_resolve(endpoint.host, endpoint.port, kAsTuple);
   if (rec) {
     result.error = "cannot resolve " + endpoint.host + ": " + rec.message();
     co_return result;
@@ -258,9 +260,10 @@ net::awaitable<AcquireResult> UpstreamPool::acquire(const adapters::UpstreamEndp
   conn->deadline_.clear();
   const beast::error_code cec = conn->deadline_.translate(cec0);
   if (cec) {
-    result.error_kind =
-        cec == beast::error::timeout ? metrics::UpstreamError::timeout : metrics::UpstreamError::connect;
-    result.error = "cannot connect to " + endpoint.host + ":" + endpoint.port + ": " + cec.message();
+    result.error_kind = cec == beast::error::timeout ? metrics::UpstreamError::timeout
+                                                     : metrics::UpstreamError::connect;
+    result.error =
+        "cannot connect to " + endpoint.host + ":" + endpoint.port + ": " + cec.message();
     co_return result;
   }
   beast::error_code opt_ec;

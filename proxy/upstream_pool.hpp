@@ -22,7 +22,7 @@ struct UpstreamResponseHead {
   bool event_stream = false;  // Content-Type: text/event-stream
   bool keep_alive = false;
   std::string retry_after;
-  std::string content_encoding;  // empty when the upstream sent none
+  std::string content_encoding;                 // empty when the upstream sent none
   std::optional<std::uint64_t> content_length;  // when the body's length is known up front
 };
 
@@ -30,8 +30,8 @@ class UpstreamConnection {
  public:
   // `scratch` is the worker's read buffer, used only between a read and the decoding of
   // what it returned (never across a suspension), so held streams own no read buffer.
-  UpstreamConnection(const net::any_io_executor& ex, ssl::context* tls_context, std::string pool_key,
-                     DeadlineRegistry& deadlines, std::vector<char>& scratch);
+  UpstreamConnection(const net::any_io_executor& ex, ssl::context* tls_context,
+                     std::string pool_key, DeadlineRegistry& deadlines, std::vector<char>& scratch);
 
   bool tls() const { return tls_ != nullptr; }
   tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }

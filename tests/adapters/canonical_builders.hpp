@@ -62,7 +62,8 @@ inline StreamEvent ev(StreamEvent::Kind kind, std::string text = {}, int index =
   return e;
 }
 
-inline StreamEvent call_start(int index, std::string id, std::string name, std::string arguments = {}) {
+inline StreamEvent call_start(int index, std::string id, std::string name,
+                              std::string arguments = {}) {
   StreamEvent e = ev(StreamEvent::Kind::tool_call_start, std::move(arguments), index);
   e.id = std::move(id);
   e.name = std::move(name);
@@ -107,7 +108,8 @@ inline void check_stream_refused(const std::vector<StreamEvent>& events, const s
   CHECK(last.error.source == core::ErrorSource::upstream);
   INFO(last.error.message);
   CHECK(last.error.message.find("'" + field + "'") != std::string::npos);
-  for (std::size_t i = 0; i + 1 < events.size(); ++i) CHECK(events[i].kind != StreamEvent::Kind::error);
+  for (std::size_t i = 0; i + 1 < events.size(); ++i)
+    CHECK(events[i].kind != StreamEvent::Kind::error);
 }
 
 // A decoded stream that ends with the error for a stream cut before its final event.
@@ -120,7 +122,8 @@ inline void check_stream_truncated(const std::vector<StreamEvent>& events) {
   CHECK(last.error.code == "upstream_stream_truncated");
   CHECK(last.error.source == core::ErrorSource::upstream);
   CHECK(last.error.message == "The upstream provider's stream ended before its final event.");
-  for (std::size_t i = 0; i + 1 < events.size(); ++i) CHECK(events[i].kind != StreamEvent::Kind::error);
+  for (std::size_t i = 0; i + 1 < events.size(); ++i)
+    CHECK(events[i].kind != StreamEvent::Kind::error);
 }
 
 }  // namespace switchyard::adapters::test

@@ -18,7 +18,9 @@ using namespace switchyard::adapters::test;
 
 namespace {
 
-std::string read_fixture(const std::string& name) { return test::fixture("adapters/anthropic/" + name); }
+std::string read_fixture(const std::string& name) {
+  return test::fixture("adapters/anthropic/" + name);
+}
 
 struct Frame {
   std::string type;
@@ -62,11 +64,17 @@ json::value to_json(const StreamEvent& e) {
     case StreamEvent::Kind::thinking_signature:
       return {{"kind", "thinking_signature"}, {"text", e.text}};
     case StreamEvent::Kind::tool_call_start:
-      return {{"kind", "tool_call_start"}, {"index", e.index}, {"id", e.id}, {"name", e.name}, {"text", e.text}};
+      return {{"kind", "tool_call_start"},
+              {"index", e.index},
+              {"id", e.id},
+              {"name", e.name},
+              {"text", e.text}};
     case StreamEvent::Kind::tool_call_delta:
       return {{"kind", "tool_call_delta"}, {"index", e.index}, {"text", e.text}};
     case StreamEvent::Kind::finish:
-      return {{"kind", "finish"}, {"finish", finish_name(e.finish)}, {"stop_sequence", e.stop_sequence}};
+      return {{"kind", "finish"},
+              {"finish", finish_name(e.finish)},
+              {"stop_sequence", e.stop_sequence}};
     case StreamEvent::Kind::usage:
       return {{"kind", "usage"},
               {"prompt_tokens", e.usage.prompt_tokens},
@@ -74,7 +82,10 @@ json::value to_json(const StreamEvent& e) {
               {"cached_prompt_tokens", e.usage.cached_prompt_tokens},
               {"cache_creation_tokens", e.usage.cache_creation_tokens}};
     case StreamEvent::Kind::error:
-      return {{"kind", "error"}, {"status", e.error.status}, {"code", e.error.code}, {"message", e.error.message}};
+      return {{"kind", "error"},
+              {"status", e.error.status},
+              {"code", e.error.code},
+              {"message", e.error.message}};
   }
   return nullptr;
 }
@@ -89,7 +100,8 @@ std::vector<StreamEvent> decode_stream(std::string_view sse) {
 }
 
 json::object encode(const Request& request, std::int64_t default_max_tokens = 4096) {
-  return json::parse(encode_messages_request(request, "claude-sonnet-4-6", default_max_tokens)).as_object();
+  return json::parse(encode_messages_request(request, "claude-sonnet-4-6", default_max_tokens))
+      .as_object();
 }
 
 }  // namespace
@@ -114,8 +126,10 @@ TEST_CASE("A Claude Code request decodes to every canonical field", "[anthropic]
   REQUIRE(r.tools.size() == 2);
   CHECK(r.tools[0].name == "Bash");
   CHECK(r.tools[0].description == "Run a shell command");
-  CHECK(json::parse(r.tools[0].parameters) ==
-        json::parse(R"({"type":"object","properties":{"command":{"type":"string"}},"required":["command"]})"));
+  CHECK(
+      json::parse(r.tools[0].parameters) ==
+      json::parse(
+          R"({"type":"object","properties":{"command":{"type":"string"}},"required":["command"]})"));
   CHECK(r.tools[1].name == "Read");
 
   // system, user, assistant, three tool messages (one per tool_result), then the user's text.
@@ -147,7 +161,8 @@ TEST_CASE("A Claude Code request decodes to every canonical field", "[anthropic]
   CHECK(assistant.parts[3].kind == Part::Kind::tool_call);
   CHECK(assistant.parts[3].id == "toolu_01A");
   CHECK(assistant.parts[3].name == "Bash");
-  CHECK(json::parse(assistant.parts[3].arguments) == json::parse(R"({"command":"ls -la","timeout":120})"));
+  CHECK(json::parse(assistant.parts[3].arguments) ==
+        json::parse(R"({"command":"ls -la","timeout":120})"));
   CHECK(assistant.parts[4].arguments == "{}");
 
   const Message& failed = r.messages[3];
@@ -184,7 +199,8 @@ TEST_CASE("Malformed Messages requests are 400s naming the field", "[anthropic][
   CHECK(not_json.error().status == 400);
   CHECK(not_json.error().source == core::ErrorSource::client);
 
-  auto bad_role = decode_messages_request(R"({"model":"m","max_tokens":5,"messages":[{"role":"robot","content":"x"}]})");
+  auto bad_role = decode_messages_request(
+      R"({"model":"m","max_tokens":5,"messages":[{"role":"robot","content":"x"}]})");
   REQUIRE_FALSE(bad_role.ok());
   CHECK(bad_role.error().param == "messages.0.role");
 
@@ -230,16 +246,21 @@ TEST_CASE("Encoding hoists system text and drops empty text blocks", "[anthropic
   CHECK_FALSE(body.contains("thinking"));
 
   // Both user turns merge into one; the assistant turn had nothing to say and is gone.
-  CHECK(body.at("messages") == json::parse(R"([{"role":"user","content":[{"type":"text","text":"Hi"},{"type":"text","text":"Again"}]}])"));
+  CHECK(
+      body.at("messages") ==
+      json::parse(
+          R"([{"role":"user","content":[{"type":"text","text":"Hi"},{"type":"text","text":"Again"}]}])"));
 }
 
-TEST_CASE("Encoding tool results: first in the user turn, N:N, ids sanitized", "[anthropic][request]") {
+TEST_CASE("Encoding tool results: first in the user turn, N:N, ids sanitized",
+          "[anthropic][request]") {
   Request r;
   r.max_tokens = 2000;
   r.messages.push_back({Message::Role::user, {text_part("Weather and time?")}});
-  r.messages.push_back({Message::Role::assistant,
-                        {text_part("Checking."), tool_call("call.1:a", "get_weather", R"({"city":"Paris"})"),
-                         tool_call("call_2", "get_time", "{not json"), tool_call("call_3", "noop", "")}});
+  r.messages.push_back(
+      {Message::Role::assistant,
+       {text_part("Checking."), tool_call("call.1:a", "get_weather", R"({"city":"Paris"})"),
+        tool_call("call_2", "get_time", "{not json"), tool_call("call_3", "noop", "")}});
   r.messages.push_back(tool_message("call.1:a", "15C"));
   r.messages.push_back(tool_message("call_2", "boom", true));
   Message with_image = tool_message("call_3", "");
@@ -252,15 +273,21 @@ TEST_CASE("Encoding tool results: first in the user turn, N:N, ids sanitized", "
 
   const json::array& calls = messages[1].at("content").as_array();
   REQUIRE(calls.size() == 4);
-  CHECK(calls[1] == json::parse(R"({"type":"tool_use","id":"call_1_a","name":"get_weather","input":{"city":"Paris"}})"));
+  CHECK(
+      calls[1] ==
+      json::parse(
+          R"({"type":"tool_use","id":"call_1_a","name":"get_weather","input":{"city":"Paris"}})"));
   CHECK(calls[2].at("input") == json::object{});  // invalid JSON arguments
   CHECK(calls[3].at("input") == json::object{});  // empty arguments
 
   CHECK(messages[2].at("role") == "user");
   const json::array& results = messages[2].at("content").as_array();
   REQUIRE(results.size() == 4);
-  CHECK(results[0] == json::parse(R"({"type":"tool_result","tool_use_id":"call_1_a","content":"15C"})"));
-  CHECK(results[1] == json::parse(R"({"type":"tool_result","tool_use_id":"call_2","content":"boom","is_error":true})"));
+  CHECK(results[0] ==
+        json::parse(R"({"type":"tool_result","tool_use_id":"call_1_a","content":"15C"})"));
+  CHECK(results[1] ==
+        json::parse(
+            R"({"type":"tool_result","tool_use_id":"call_2","content":"boom","is_error":true})"));
   CHECK(results[2] == json::parse(R"({"type":"tool_result","tool_use_id":"call_3","content":[
       {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}]})"));
   CHECK(results[3] == json::parse(R"({"type":"text","text":"Thanks"})"));
@@ -269,7 +296,8 @@ TEST_CASE("Encoding tool results: first in the user turn, N:N, ids sanitized", "
 TEST_CASE("Encoding tools, tool choice and thinking", "[anthropic][request]") {
   Request r;
   r.messages.push_back({Message::Role::user, {text_part("go")}});
-  Tool with_schema{"lookup", "Look it up", R"({"type":"object","properties":{"q":{"type":"string"}}})", false};
+  Tool with_schema{"lookup", "Look it up",
+                   R"({"type":"object","properties":{"q":{"type":"string"}}})", false};
   Tool without_schema{"ping", "", "", false};
   Tool freeform{"apply_patch", "Apply a patch", "", true};
   r.tools = {with_schema, without_schema, freeform};
@@ -285,7 +313,8 @@ TEST_CASE("Encoding tools, tool choice and thinking", "[anthropic][request]") {
       {"name":"ping","input_schema":{"type":"object","properties":{}}},
       {"name":"apply_patch","description":"Apply a patch","input_schema":{"type":"object",
         "properties":{"input":{"type":"string"}},"required":["input"]}}])"));
-  CHECK(body.at("tool_choice") == json::parse(R"({"type":"auto","disable_parallel_tool_use":true})"));
+  CHECK(body.at("tool_choice") ==
+        json::parse(R"({"type":"auto","disable_parallel_tool_use":true})"));
   CHECK(body.at("thinking") == json::parse(R"({"type":"enabled","budget_tokens":2048})"));
   CHECK(body.at("max_tokens").as_int64() == 8000);
   CHECK_FALSE(body.contains("temperature"));  // Anthropic rejects temperature with thinking on
@@ -293,7 +322,8 @@ TEST_CASE("Encoding tools, tool choice and thinking", "[anthropic][request]") {
   // "Thinking may not be enabled when tool_choice forces tool use."
   r.tool_choice = {ToolChoice::Mode::named, "lookup"};
   body = encode(r);
-  CHECK(body.at("tool_choice") == json::parse(R"({"type":"tool","name":"lookup","disable_parallel_tool_use":true})"));
+  CHECK(body.at("tool_choice") ==
+        json::parse(R"({"type":"tool","name":"lookup","disable_parallel_tool_use":true})"));
   CHECK_FALSE(body.contains("thinking"));
   CHECK(body.at("temperature").as_double() == 0.3);
 
@@ -312,7 +342,8 @@ TEST_CASE("Encoding tools, tool choice and thinking", "[anthropic][request]") {
   CHECK_FALSE(encode(r).contains("thinking"));
 }
 
-TEST_CASE("Thinking comes on top of the default limit and stays off mid tool loop", "[anthropic][request]") {
+TEST_CASE("Thinking comes on top of the default limit and stays off mid tool loop",
+          "[anthropic][request]") {
   Request r;
   r.messages.push_back({Message::Role::user, {text_part("list the files")}});
   r.thinking_budget = 4096;
@@ -365,7 +396,10 @@ TEST_CASE("A tool-use response decodes and encodes back", "[anthropic][response]
   CHECK(r.usage->completion_tokens == 5);
 
   const json::value encoded = json::parse(encode_messages_response(r));
-  CHECK(encoded == json::parse(R"({"id":"msg_01Aq9w938a90dw8q","type":"message","role":"assistant","model":"claude-opus-5",
+  CHECK(
+      encoded ==
+      json::parse(
+          R"({"id":"msg_01Aq9w938a90dw8q","type":"message","role":"assistant","model":"claude-opus-5",
       "content":[{"type":"thinking","thinking":"Need the weather tool.","signature":"EqQBCgIYAhIM"},
                  {"type":"text","text":"I'll check the current weather in San Francisco for you."},
                  {"type":"tool_use","id":"toolu_01A09q90qw90lq917835lq9","name":"get_weather","input":{"location":"San Francisco, CA"}}],
@@ -375,7 +409,8 @@ TEST_CASE("A tool-use response decodes and encodes back", "[anthropic][response]
 
 TEST_CASE("Stop reasons map both ways", "[anthropic][response]") {
   const auto finish_of = [](std::string_view stop_reason) {
-    std::string body = R"({"id":"msg_1","model":"m","content":[],"stop_reason":")" + std::string(stop_reason) + "\"}";
+    std::string body = R"({"id":"msg_1","model":"m","content":[],"stop_reason":")" +
+                       std::string(stop_reason) + "\"}";
     return decode_messages_response(body).value().finish;
   };
   CHECK(finish_of("end_turn") == FinishReason::stop);
@@ -420,7 +455,10 @@ TEST_CASE("Usage converts with cache reads and writes both ways", "[anthropic][u
   r.id = "msg_x";
   r.usage = core::Usage{2310, 77, 2000, 300, 0};
   const json::value back = json::parse(encode_messages_response(r)).at("usage");
-  CHECK(back == json::parse(R"({"input_tokens":10,"cache_creation_input_tokens":300,"cache_read_input_tokens":2000,"output_tokens":77})"));
+  CHECK(
+      back ==
+      json::parse(
+          R"({"input_tokens":10,"cache_creation_input_tokens":300,"cache_read_input_tokens":2000,"output_tokens":77})"));
 
   // Inconsistent counts from elsewhere never give a negative input count.
   r.usage = core::Usage{5, 1, 50, 0, 0};
@@ -428,7 +466,8 @@ TEST_CASE("Usage converts with cache reads and writes both ways", "[anthropic][u
 
   MessagesUsageTracker tracker;
   core::SseDecoder sse;
-  sse.feed(read_fixture("tool_use_stream.sse"), [&](const core::SseEvent& e) { tracker.on_event(e); });
+  sse.feed(read_fixture("tool_use_stream.sse"),
+           [&](const core::SseEvent& e) { tracker.on_event(e); });
   REQUIRE(tracker.usage());
   CHECK(tracker.usage()->prompt_tokens == 377);
   CHECK(tracker.usage()->completion_tokens == 65);
@@ -441,7 +480,9 @@ TEST_CASE("Error bodies carry Anthropic's type for the status", "[anthropic][err
     e.message = "slow down";
     return json::parse(to_anthropic_error_body(e));
   };
-  CHECK(body_of(429) == json::parse(R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})"));
+  CHECK(
+      body_of(429) ==
+      json::parse(R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})"));
   CHECK(body_of(529).at("error").at("type") == "overloaded_error");
   CHECK(body_of(401).at("error").at("type") == "authentication_error");
   CHECK(body_of(413).at("error").at("type") == "request_too_large");
@@ -449,8 +490,8 @@ TEST_CASE("Error bodies carry Anthropic's type for the status", "[anthropic][err
   CHECK(body_of(504).at("error").at("type") == "timeout_error");
   CHECK(body_of(503).at("error").at("type") == "api_error");
 
-  const core::GatewayError overloaded =
-      decode_messages_error(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
+  const core::GatewayError overloaded = decode_messages_error(
+      529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})");
   CHECK(overloaded.status == 529);
   CHECK(overloaded.code == "overloaded_error");
   CHECK(overloaded.message == "Overloaded");
@@ -458,12 +499,13 @@ TEST_CASE("Error bodies carry Anthropic's type for the status", "[anthropic][err
   CHECK(overloaded.source == core::ErrorSource::upstream);
   CHECK(overloaded.retryable);
 
-  const core::GatewayError limited =
-      decode_messages_error(429, R"({"type":"error","error":{"type":"rate_limit_error","message":"Too many"}})");
+  const core::GatewayError limited = decode_messages_error(
+      429, R"({"type":"error","error":{"type":"rate_limit_error","message":"Too many"}})");
   CHECK(limited.type == "rate_limit_error");
   CHECK(limited.retryable);
 
-  const core::GatewayError html = decode_messages_error(400, "<html>" + std::string(2000, 'x') + "</html>");
+  const core::GatewayError html =
+      decode_messages_error(400, "<html>" + std::string(2000, 'x') + "</html>");
   CHECK(html.code == "invalid_request_error");
   CHECK(html.message.starts_with("<html>"));
   CHECK(html.message.size() <= 500);
@@ -472,7 +514,8 @@ TEST_CASE("Error bodies carry Anthropic's type for the status", "[anthropic][err
 
 TEST_CASE("The recorded tool_use stream decodes to canonical events", "[anthropic][stream]") {
   const std::vector<StreamEvent> events = decode_stream(read_fixture("tool_use_stream.sse"));
-  const json::array expected = json::parse(read_fixture("tool_use_stream_expected.json")).as_array();
+  const json::array expected =
+      json::parse(read_fixture("tool_use_stream_expected.json")).as_array();
   REQUIRE(events.size() == expected.size());
   for (std::size_t i = 0; i < events.size(); ++i) {
     INFO("event " << i);
@@ -480,39 +523,70 @@ TEST_CASE("The recorded tool_use stream decodes to canonical events", "[anthropi
   }
 }
 
-TEST_CASE("Stream decoder: thinking, tool indices after text, cumulative usage, errors", "[anthropic][stream]") {
+TEST_CASE("Stream decoder: thinking, tool indices after text, cumulative usage, errors",
+          "[anthropic][stream]") {
   const std::string sse =
-      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\",\"usage\":"
+      "event: message_start\ndata: "
+      "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\",\"usage\":"
       "{\"input_tokens\":3,\"cache_read_input_tokens\":100,\"output_tokens\":1}}}\n\n"
-      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}\n\n"
-      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hmm\"}}\n\n"
-      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"SIG\"}}\n\n"
-      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"a\",\"input\":{\"x\":1}}}\n\n"
-      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t2\",\"name\":\"b\",\"input\":{}}}\n\n"
-      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n"
-      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"stop_sequence\",\"stop_sequence\":\"END\"},"
+      "event: content_block_start\ndata: "
+      "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\","
+      "\"thinking\":\"\",\"signature\":\"\"}}\n\n"
+      "event: content_block_delta\ndata: "
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\","
+      "\"thinking\":\"hmm\"}}\n\n"
+      "event: content_block_delta\ndata: "
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\","
+      "\"signature\":\"SIG\"}}\n\n"
+      "event: content_block_start\ndata: "
+      "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\","
+      "\"id\":\"t1\",\"name\":\"a\",\"input\":{\"x\":1}}}\n\n"
+      "event: content_block_start\ndata: "
+      "{\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\","
+      "\"id\":\"t2\",\"name\":\"b\",\"input\":{}}}\n\n"
+      "event: content_block_delta\ndata: "
+      "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\","
+      "\"partial_json\":\"{}\"}}\n\n"
+      "event: message_delta\ndata: "
+      "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"stop_sequence\",\"stop_sequence\":"
+      "\"END\"},"
       "\"usage\":{\"input_tokens\":7,\"output_tokens\":30}}\n\n"
       "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
   const std::vector<StreamEvent> events = decode_stream(sse);
   REQUIRE(events.size() == 9);
-  CHECK(to_json(events[1]) == json::parse(R"({"kind":"usage","prompt_tokens":103,"completion_tokens":1,"cached_prompt_tokens":100,"cache_creation_tokens":0})"));
+  CHECK(
+      to_json(events[1]) ==
+      json::parse(
+          R"({"kind":"usage","prompt_tokens":103,"completion_tokens":1,"cached_prompt_tokens":100,"cache_creation_tokens":0})"));
   CHECK(to_json(events[2]) == json::parse(R"({"kind":"thinking","text":"hmm"})"));
   CHECK(to_json(events[3]) == json::parse(R"({"kind":"thinking_signature","text":"SIG"})"));
-  CHECK(to_json(events[4]) == json::parse(R"({"kind":"tool_call_start","index":0,"id":"t1","name":"a","text":"{\"x\":1}"})"));
-  CHECK(to_json(events[5]) == json::parse(R"({"kind":"tool_call_start","index":1,"id":"t2","name":"b","text":""})"));
+  CHECK(to_json(events[4]) ==
+        json::parse(
+            R"({"kind":"tool_call_start","index":0,"id":"t1","name":"a","text":"{\"x\":1}"})"));
+  CHECK(to_json(events[5]) ==
+        json::parse(R"({"kind":"tool_call_start","index":1,"id":"t2","name":"b","text":""})"));
   CHECK(to_json(events[6]) == json::parse(R"({"kind":"tool_call_delta","index":1,"text":"{}"})"));
-  CHECK(to_json(events[7]) == json::parse(R"({"kind":"finish","finish":"stop","stop_sequence":"END"})"));
+  CHECK(to_json(events[7]) ==
+        json::parse(R"({"kind":"finish","finish":"stop","stop_sequence":"END"})"));
   // input_tokens overwritten, cache reads kept from message_start.
-  CHECK(to_json(events[8]) == json::parse(R"({"kind":"usage","prompt_tokens":107,"completion_tokens":30,"cached_prompt_tokens":100,"cache_creation_tokens":0})"));
+  CHECK(
+      to_json(events[8]) ==
+      json::parse(
+          R"({"kind":"usage","prompt_tokens":107,"completion_tokens":30,"cached_prompt_tokens":100,"cache_creation_tokens":0})"));
 
   const std::vector<StreamEvent> failed = decode_stream(
-      "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+      "event: error\ndata: "
+      "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}"
+      "\n\n");
   REQUIRE(failed.size() == 1);
-  CHECK(to_json(failed[0]) == json::parse(R"({"kind":"error","status":529,"code":"overloaded_error","message":"Overloaded"})"));
+  CHECK(to_json(failed[0]) ==
+        json::parse(
+            R"({"kind":"error","status":529,"code":"overloaded_error","message":"Overloaded"})"));
   CHECK(failed[0].error.retryable);
 }
 
-TEST_CASE("Stream encoder: text, tool calls and usage as a well-formed Messages stream", "[anthropic][stream]") {
+TEST_CASE("Stream encoder: text, tool calls and usage as a well-formed Messages stream",
+          "[anthropic][stream]") {
   auto encoder = make_messages_stream_encoder("chatcmpl-42", "claude-sonnet-4-6");
   std::string out;
   StreamEvent start = ev(StreamEvent::Kind::start);
@@ -559,15 +633,18 @@ TEST_CASE("Stream encoder: text, tool calls and usage as a well-formed Messages 
   // Each tool block's input_json_delta pieces concatenate to valid JSON.
   std::map<std::int64_t, std::string> inputs;
   for (const Frame& f : frames) {
-    if (f.type != "content_block_delta" || f.data.at("delta").at("type") != "input_json_delta") continue;
-    inputs[f.data.at("index").as_int64()] += f.data.at("delta").at("partial_json").as_string().c_str();
+    if (f.type != "content_block_delta" || f.data.at("delta").at("type") != "input_json_delta")
+      continue;
+    inputs[f.data.at("index").as_int64()] +=
+        f.data.at("delta").at("partial_json").as_string().c_str();
   }
   REQUIRE(inputs.size() == 2);
   CHECK(json::parse(inputs[1]) == json::parse(R"({"city":"Paris"})"));
   CHECK(json::parse(inputs[2]) == json::parse(R"({"tz":"UTC"})"));
 }
 
-TEST_CASE("Stream encoder: arguments on the start, generated ids, no start, failure", "[anthropic][stream]") {
+TEST_CASE("Stream encoder: arguments on the start, generated ids, no start, failure",
+          "[anthropic][stream]") {
   auto encoder = make_messages_stream_encoder("", "claude-x");
   std::string out;
   encoder->encode(call_start(0, "", "lookup", R"({"q":"x"})"), out);  // whole call in one piece
@@ -592,9 +669,13 @@ TEST_CASE("Stream encoder: arguments on the start, generated ids, no start, fail
   REQUIRE(frames.size() == 5);
   CHECK(frames[1].data.at("content_block").at("type") == "thinking");
   CHECK(frames[2].data.at("delta").at("type") == "thinking_delta");
-  CHECK(frames[3].data.at("delta") == json::parse(R"({"type":"signature_delta","signature":"SIG"})"));
+  CHECK(frames[3].data.at("delta") ==
+        json::parse(R"({"type":"signature_delta","signature":"SIG"})"));
   CHECK(frames[4].type == "error");
-  CHECK(frames[4].data == json::parse(R"({"type":"error","error":{"type":"timeout_error","message":"upstream went quiet"}})"));
+  CHECK(
+      frames[4].data ==
+      json::parse(
+          R"({"type":"error","error":{"type":"timeout_error","message":"upstream went quiet"}})"));
 }
 
 TEST_CASE("Encoder output decodes back to the same answer", "[anthropic][stream]") {
@@ -629,7 +710,8 @@ TEST_CASE("Encoder output decodes back to the same answer", "[anthropic][stream]
       {"kind":"usage","prompt_tokens":500,"completion_tokens":9,"cached_prompt_tokens":100,"cache_creation_tokens":50}])"));
 }
 
-TEST_CASE("Input token estimate counts text, tool calls and tool definitions", "[anthropic][usage]") {
+TEST_CASE("Input token estimate counts text, tool calls and tool definitions",
+          "[anthropic][usage]") {
   Request empty;
   CHECK(estimate_input_tokens(empty) == 1);
   Request r;
@@ -640,22 +722,27 @@ TEST_CASE("Input token estimate counts text, tool calls and tool definitions", "
   CHECK(estimate_input_tokens(r) == 200);
 }
 
-TEST_CASE("A Messages response with a field of the wrong JSON type is refused, but null and unknown fields are not",
-          "[anthropic][response]") {
+TEST_CASE(
+    "A Messages response with a field of the wrong JSON type is refused, but null and unknown "
+    "fields are not",
+    "[anthropic][response]") {
   const std::vector<std::pair<std::string, std::string>> wrong{
       {R"({"id":"msg_1","type":"message","content":"not an array"})", "content"},
       {R"({"content":["text"]})", "content[0]"},
       {R"({"content":[{"text":"Hi"}]})", "content[0].type"},
       {R"({"content":[{"type":5,"text":"Hi"}]})", "content[0].type"},
-      {R"({"content":[{"type":"text","text":"Hi"},{"type":"text","text":{"value":"Hi"}}]})", "content[1].text"},
+      {R"({"content":[{"type":"text","text":"Hi"},{"type":"text","text":{"value":"Hi"}}]})",
+       "content[1].text"},
       {R"({"content":[{"type":"tool_use","id":"t","name":"f","input":"{}"}]})", "content[0].input"},
       {R"({"content":[{"type":"tool_use","id":7,"name":"f","input":{}}]})", "content[0].id"},
       {R"({"content":[{"type":"thinking","thinking":"x","signature":1}]})", "content[0].signature"},
       {R"({"model":5,"content":[{"type":"text","text":"Hi"}]})", "model"},
       {R"({"content":[{"type":"text","text":"Hi"}],"stop_reason":1})", "stop_reason"},
       {R"({"content":[{"type":"text","text":"Hi"}],"usage":"many"})", "usage"},
-      {R"({"content":[{"type":"text","text":"Hi"}],"usage":{"input_tokens":"3","output_tokens":1}})", "usage.input_tokens"},
-      {R"({"content":[{"type":"text","text":"Hi"}],"usage":{"input_tokens":3,"output_tokens":true}})", "usage.output_tokens"},
+      {R"({"content":[{"type":"text","text":"Hi"}],"usage":{"input_tokens":"3","output_tokens":1}})",
+       "usage.input_tokens"},
+      {R"({"content":[{"type":"text","text":"Hi"}],"usage":{"input_tokens":3,"output_tokens":true}})",
+       "usage.output_tokens"},
   };
   for (const auto& [body, field] : wrong) {
     INFO(body);
@@ -667,7 +754,8 @@ TEST_CASE("A Messages response with a field of the wrong JSON type is refused, b
 
   // Null where Anthropic documents it, blocks of kinds the gateway does not translate, and
   // fields it does not know.
-  const auto fine = decode_messages_response(R"({"id":"msg_1","type":"message","role":"assistant","model":"m",
+  const auto fine =
+      decode_messages_response(R"({"id":"msg_1","type":"message","role":"assistant","model":"m",
       "content":[{"type":"server_tool_use","id":"s","name":"web_search","input":{"query":"q"}},
                  {"type":"web_search_tool_result","tool_use_id":"s","content":[]},
                  {"type":"text","text":"Hi","citations":null}],
@@ -680,44 +768,75 @@ TEST_CASE("A Messages response with a field of the wrong JSON type is refused, b
   CHECK(fine->usage->prompt_tokens == 3);
 }
 
-TEST_CASE("A Messages stream event with a field of the wrong JSON type ends the stream with bad_upstream_response",
-          "[anthropic][stream]") {
+TEST_CASE(
+    "A Messages stream event with a field of the wrong JSON type ends the stream with "
+    "bad_upstream_response",
+    "[anthropic][stream]") {
   const std::string first =
-      "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\",\"content\":[],"
+      "event: message_start\ndata: "
+      "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\",\"content\":[],"
       "\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n"
-      "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
-      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n";
+      "event: content_block_start\ndata: "
+      "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":"
+      "\"\"}}\n\n"
+      "event: content_block_delta\ndata: "
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":"
+      "\"Hi\"}}\n\n";
   const std::string later =
       "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
-      "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":5}}\n\n"
+      "event: message_delta\ndata: "
+      "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
+      "\"usage\":{\"output_tokens\":5}}\n\n"
       "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
   // Each as an event in the middle of the stream; deltas go through the fast reader first,
   // and both readers must refuse them.
   const std::vector<std::tuple<std::string, std::string, std::string>> wrong{
-      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":5}})", "delta.text"},
-      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":5.5}})", "delta.text"},
-      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"text":"x"}})", "delta.type"},
-      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":"text"})", "delta"},
-      {"content_block_delta", R"({"type":"content_block_delta","index":"0","delta":{"type":"text_delta","text":"x"}})", "index"},
-      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":{}}})",
+      {"content_block_delta",
+       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":5}})",
+       "delta.text"},
+      {"content_block_delta",
+       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":5.5}})",
+       "delta.text"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"text":"x"}})",
+       "delta.type"},
+      {"content_block_delta", R"({"type":"content_block_delta","index":0,"delta":"text"})",
+       "delta"},
+      {"content_block_delta",
+       R"({"type":"content_block_delta","index":"0","delta":{"type":"text_delta","text":"x"}})",
+       "index"},
+      {"content_block_delta",
+       R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":{}}})",
        "delta.partial_json"},
-      {"content_block_start", R"({"type":"content_block_start","index":1,"content_block":{"text":""}})", "content_block.type"},
-      {"content_block_start", R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":["f"],"input":{}}})",
+      {"content_block_start",
+       R"({"type":"content_block_start","index":1,"content_block":{"text":""}})",
+       "content_block.type"},
+      {"content_block_start",
+       R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":["f"],"input":{}}})",
        "content_block.name"},
-      {"content_block_start", R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":[]}})",
+      {"content_block_start",
+       R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":[]}})",
        "content_block.input"},
-      {"content_block_start", R"({"type":"content_block_start","index":1,"content_block":"text"})", "content_block"},
-      {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":1},"usage":{"output_tokens":5}})", "delta.stop_reason"},
-      {"message_delta", R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":"65"}})",
+      {"content_block_start", R"({"type":"content_block_start","index":1,"content_block":"text"})",
+       "content_block"},
+      {"message_delta",
+       R"({"type":"message_delta","delta":{"stop_reason":1},"usage":{"output_tokens":5}})",
+       "delta.stop_reason"},
+      {"message_delta",
+       R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":"65"}})",
        "usage.output_tokens"},
       {"message_start", R"({"type":"message_start","message":"hello"})", "message"},
-      {"message_start", R"({"type":"message_start","message":{"id":"msg_2","model":1}})", "message.model"},
-      {"message_start", R"({"type":"message_start","message":{"id":"msg_2","usage":{"input_tokens":"3"}}})", "message.usage.input_tokens"},
-      {"content_block_delta", R"({"type":7,"index":0,"delta":{"type":"text_delta","text":"x"}})", "type"},
+      {"message_start", R"({"type":"message_start","message":{"id":"msg_2","model":1}})",
+       "message.model"},
+      {"message_start",
+       R"({"type":"message_start","message":{"id":"msg_2","usage":{"input_tokens":"3"}}})",
+       "message.usage.input_tokens"},
+      {"content_block_delta", R"({"type":7,"index":0,"delta":{"type":"text_delta","text":"x"}})",
+       "type"},
   };
   for (const auto& [name, data, field] : wrong) {
     INFO(data);
-    const auto events = decode_stream(first + "event: " + name + "\ndata: " + data + "\n\n" + later);
+    const auto events =
+        decode_stream(first + "event: " + name + "\ndata: " + data + "\n\n" + later);
     // What came before stays; nothing of the wrong event or after it does.
     REQUIRE(events.size() == 4);
     CHECK(to_json(events[2]) == json::parse(R"({"kind":"text","text":"Hi"})"));
@@ -728,19 +847,22 @@ TEST_CASE("A Messages stream event with a field of the wrong JSON type ends the 
   CHECK(root[3].error.code == "bad_upstream_response");
 
   // Null where Anthropic documents it, events and deltas the gateway does not translate.
-  const auto fine = decode_stream(
-      first +
-      "event: ping\ndata: {\"type\": \"ping\"}\n\n"
-      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"citations_delta\",\"citation\":{\"type\":\"char_location\"}}}\n\n"
-      "event: something_new\ndata: {\"type\":\"something_new\",\"index\":[1]}\n\n" +
-      later);
+  const auto fine =
+      decode_stream(first +
+                    "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+                    "event: content_block_delta\ndata: "
+                    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"citations_"
+                    "delta\",\"citation\":{\"type\":\"char_location\"}}}\n\n"
+                    "event: something_new\ndata: {\"type\":\"something_new\",\"index\":[1]}\n\n" +
+                    later);
   REQUIRE(fine.size() == 5);
   CHECK(to_json(fine[2]) == json::parse(R"({"kind":"text","text":"Hi"})"));
   CHECK(to_json(fine[3]) == json::parse(R"({"kind":"finish","finish":"stop","stop_sequence":""})"));
   CHECK(fine[4].kind == StreamEvent::Kind::usage);
 }
 
-TEST_CASE("A Messages stream that ends without message_stop ends with upstream_stream_truncated", "[anthropic][stream]") {
+TEST_CASE("A Messages stream that ends without message_stop ends with upstream_stream_truncated",
+          "[anthropic][stream]") {
   const std::string sse = read_fixture("tool_use_stream.sse");
   const std::size_t stop = sse.find("event: message_stop");
   REQUIRE(stop != std::string::npos);
@@ -751,9 +873,16 @@ TEST_CASE("A Messages stream that ends without message_stop ends with upstream_s
   check_stream_truncated(decode_stream(""));
 
   // The provider's own error stays the only error.
-  const std::vector<StreamEvent> failed = decode_stream(
-      sse.substr(0, sse.find("event: ping")) + "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+  const std::vector<StreamEvent> failed =
+      decode_stream(sse.substr(0, sse.find("event: ping")) +
+                    "event: error\ndata: "
+                    "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
+                    "\"Overloaded\"}}\n\n");
   REQUIRE(!failed.empty());
-  CHECK(to_json(failed.back()) == json::parse(R"({"kind":"error","status":529,"code":"overloaded_error","message":"Overloaded"})"));
-  CHECK(std::count_if(failed.begin(), failed.end(), [](const StreamEvent& e) { return e.kind == StreamEvent::Kind::error; }) == 1);
+  CHECK(to_json(failed.back()) ==
+        json::parse(
+            R"({"kind":"error","status":529,"code":"overloaded_error","message":"Overloaded"})"));
+  CHECK(std::count_if(failed.begin(), failed.end(), [](const StreamEvent& e) {
+          return e.kind == StreamEvent::Kind::error;
+        }) == 1);
 }

@@ -33,10 +33,14 @@ std::string read_file(const std::string& path) {
 
 const char* name_of(Protocol p) {
   switch (p) {
-    case Protocol::openai_chat: return "chat";
-    case Protocol::openai_responses: return "responses";
-    case Protocol::anthropic_messages: return "messages";
-    case Protocol::gemini: return "gemini";
+    case Protocol::openai_chat:
+      return "chat";
+    case Protocol::openai_responses:
+      return "responses";
+    case Protocol::anthropic_messages:
+      return "messages";
+    case Protocol::gemini:
+      return "gemini";
   }
   return "?";
 }
@@ -57,7 +61,9 @@ adapters::StreamContext context_for(Protocol client, Protocol upstream) {
   c.client = client;
   c.upstream = upstream;
   c.client_wants_usage = true;
-  c.id = std::string(client == Protocol::anthropic_messages ? "msg_" : client == Protocol::openai_responses ? "resp_" : "chatcmpl-") +
+  c.id = std::string(client == Protocol::anthropic_messages ? "msg_"
+                     : client == Protocol::openai_responses ? "resp_"
+                                                            : "chatcmpl-") +
          "golden";
   c.model = "golden-model";
   c.created = 1760000000;
@@ -70,7 +76,8 @@ adapters::StreamContext context_for(Protocol client, Protocol upstream) {
 }
 
 // Feeds `upstream` to a fresh relay cut at the given offsets; returns all client bytes.
-std::string relay(Protocol client, Protocol upstream, std::string_view bytes, const std::vector<std::size_t>& cuts) {
+std::string relay(Protocol client, Protocol upstream, std::string_view bytes,
+                  const std::vector<std::size_t>& cuts) {
   auto r = adapters::make_stream_relay(context_for(client, upstream));
   std::string out;
   std::size_t from = 0;
@@ -95,9 +102,11 @@ void normalise(boost::json::value& v) {
   if (auto* o = v.if_object()) {
     for (auto& kv : *o) {
       const std::string_view key = kv.key();
-      if ((key == "id" || key == "call_id" || key == "item_id" || key == "tool_use_id") && kv.value().is_string()) {
+      if ((key == "id" || key == "call_id" || key == "item_id" || key == "tool_use_id") &&
+          kv.value().is_string()) {
         const std::string_view s = kv.value().get_string();
-        if (s != "msg_golden" && s != "resp_golden" && s != "chatcmpl-golden") kv.value() = "<generated id>";
+        if (s != "msg_golden" && s != "resp_golden" && s != "chatcmpl-golden")
+          kv.value() = "<generated id>";
       } else {
         normalise(kv.value());
       }
@@ -147,7 +156,8 @@ void check_protocol_rules(Protocol client, const std::vector<Event>& events) {
       } else if (e.name == "content_block_delta") {
         CHECK(e.data.at("index").as_int64() == open);
         const auto& d = e.data.at("delta");
-        if (d.at("type").as_string() == "input_json_delta") json_by_block[open] += d.at("partial_json").as_string();
+        if (d.at("type").as_string() == "input_json_delta")
+          json_by_block[open] += d.at("partial_json").as_string();
       } else if (e.name == "content_block_stop") {
         CHECK(e.data.at("index").as_int64() == open);
         open = -1;
@@ -183,14 +193,17 @@ void check_protocol_rules(Protocol client, const std::vector<Event>& events) {
 
 }  // namespace
 
-TEST_CASE("recorded provider streams reach every other protocol's client event by event as the golden files say") {
+TEST_CASE(
+    "recorded provider streams reach every other protocol's client event by event as the golden "
+    "files say") {
   const bool update = std::getenv("SWITCHYARD_UPDATE_GOLDEN") != nullptr;
   for (const Recording& rec : kRecordings) {
     const std::string upstream_bytes = read_file(std::string(SWITCHYARD_FIXTURES) + "/" + rec.file);
-    for (Protocol client : {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
+    for (Protocol client :
+         {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
       if (client == rec.upstream) continue;
-      const std::string golden_path = std::string(SWITCHYARD_FIXTURES) + "/exchange/" + name_of(client) + "_from_" +
-                                      name_of(rec.upstream) + ".sse";
+      const std::string golden_path = std::string(SWITCHYARD_FIXTURES) + "/exchange/" +
+                                      name_of(client) + "_from_" + name_of(rec.upstream) + ".sse";
       INFO(golden_path);
       const std::string out = relay(client, rec.upstream, upstream_bytes, {});
       if (update) std::ofstream(golden_path, std::ios::binary) << out;
@@ -210,7 +223,8 @@ TEST_CASE("recorded provider streams reach every other protocol's client event b
 TEST_CASE("where a provider's stream is cut into reads never changes what a client receives") {
   for (const Recording& rec : kRecordings) {
     const std::string upstream_bytes = read_file(std::string(SWITCHYARD_FIXTURES) + "/" + rec.file);
-    for (Protocol client : {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
+    for (Protocol client :
+         {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
       if (client == rec.upstream) continue;
       INFO(name_of(client) << " from " << name_of(rec.upstream));
       const auto whole = events_of(relay(client, rec.upstream, upstream_bytes, {}));
@@ -224,11 +238,15 @@ TEST_CASE("where a provider's stream is cut into reads never changes what a clie
   }
 }
 
-TEST_CASE("a pass-through Anthropic stream is forwarded byte for byte and its usage is read beside it") {
-  const std::string bytes = read_file(std::string(SWITCHYARD_FIXTURES) + "/adapters/anthropic/tool_use_stream.sse");
-  auto r = adapters::make_stream_relay(context_for(Protocol::anthropic_messages, Protocol::anthropic_messages));
+TEST_CASE(
+    "a pass-through Anthropic stream is forwarded byte for byte and its usage is read beside it") {
+  const std::string bytes =
+      read_file(std::string(SWITCHYARD_FIXTURES) + "/adapters/anthropic/tool_use_stream.sse");
+  auto r = adapters::make_stream_relay(
+      context_for(Protocol::anthropic_messages, Protocol::anthropic_messages));
   std::string out;
-  for (std::size_t i = 0; i < bytes.size(); i += 7) out += r->on_data(std::string(bytes.substr(i, 7)));
+  for (std::size_t i = 0; i < bytes.size(); i += 7)
+    out += r->on_data(std::string(bytes.substr(i, 7)));
   out += r->on_end();
   CHECK(out == bytes);
   REQUIRE(r->usage());
@@ -236,7 +254,8 @@ TEST_CASE("a pass-through Anthropic stream is forwarded byte for byte and its us
   CHECK(r->usage()->completion_tokens == 65);
 }
 
-TEST_CASE("Reasoning settings reach only models that accept them, in the target's terms", "[exchange][reasoning]") {
+TEST_CASE("Reasoning settings reach only models that accept them, in the target's terms",
+          "[exchange][reasoning]") {
   adapters::Request from_openai;
   from_openai.reasoning_effort = "high";
   adapters::Request copy = from_openai;
@@ -274,19 +293,24 @@ TEST_CASE("Reasoning settings reach only models that accept them, in the target'
   }
 }
 
-TEST_CASE("An Anthropic request with thinking reaches an OpenAI reasoning model as reasoning_effort", "[exchange][reasoning]") {
-  auto decoded = adapters::decode_request(Protocol::anthropic_messages, R"({"model":"m","max_tokens":64000,
+TEST_CASE(
+    "An Anthropic request with thinking reaches an OpenAI reasoning model as reasoning_effort",
+    "[exchange][reasoning]") {
+  auto decoded =
+      adapters::decode_request(Protocol::anthropic_messages, R"({"model":"m","max_tokens":64000,
       "thinking":{"type":"enabled","budget_tokens":31999},"messages":[{"role":"user","content":"hi"}]})");
   REQUIRE(decoded.ok());
   adapters::Request request = decoded.value();
   core::ProviderConfig provider;
   provider.type = "openai";
   adapters::fit_reasoning(request, true);
-  auto body = boost::json::parse(adapters::encode_request(Protocol::openai_chat, request, "o3", provider));
+  auto body =
+      boost::json::parse(adapters::encode_request(Protocol::openai_chat, request, "o3", provider));
   CHECK(body.at("reasoning_effort") == "high");
   request = decoded.value();
   adapters::fit_reasoning(request, false);
-  body = boost::json::parse(adapters::encode_request(Protocol::openai_chat, request, "gpt-4o", provider));
+  body = boost::json::parse(
+      adapters::encode_request(Protocol::openai_chat, request, "gpt-4o", provider));
   CHECK_FALSE(body.as_object().contains("reasoning_effort"));
 }
 
@@ -309,17 +333,22 @@ std::size_t final_event_offset(Protocol upstream, const std::string& bytes) {
 std::pair<std::string, std::string> wrongly_typed_event(Protocol upstream) {
   switch (upstream) {
     case Protocol::anthropic_messages:
-      return {"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-              "\"delta\":{\"type\":\"text_delta\",\"text\":5}}\n\n",
-              "delta.text"};
+      return {
+          "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+          "\"delta\":{\"type\":\"text_delta\",\"text\":5}}\n\n",
+          "delta.text"};
     case Protocol::gemini:
       return {"data: {\"candidates\":[{\"content\":{\"parts\":\"hello\",\"role\":\"model\"}}]}\n\n",
               "candidates[0].content.parts"};
     case Protocol::openai_chat:
-    case Protocol::openai_responses: break;
+    case Protocol::openai_responses:
+      break;
   }
-  return {"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":5}}]}\n\n",
-          "choices[0].delta.content"};
+  return {
+      "data: "
+      "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{"
+      "\"content\":5}}]}\n\n",
+      "choices[0].delta.content"};
 }
 
 // The in-band error a client's stream ended with, as {message, type, code} (Anthropic's has no
@@ -351,7 +380,8 @@ boost::json::object final_error(Protocol client, const std::string& sse) {
       if (const auto* o = e.data.if_object(); o && o->contains("choices")) {
         // A stop reason the provider did send may have passed (Messages' message_delta comes
         // before message_stop); a made-up "stop" may not.
-        for (const auto& choice : o->at("choices").as_array()) CHECK(choice.at("finish_reason") != "stop");
+        for (const auto& choice : o->at("choices").as_array())
+          CHECK(choice.at("finish_reason") != "stop");
       }
     }
     REQUIRE(last.data.is_object());
@@ -363,17 +393,23 @@ boost::json::object final_error(Protocol client, const std::string& sse) {
 
 }  // namespace
 
-TEST_CASE("a translated stream whose provider's body ends before its final event ends with the client's in-band error") {
+TEST_CASE(
+    "a translated stream whose provider's body ends before its final event ends with the client's "
+    "in-band error") {
   for (const Recording& rec : kRecordings) {
     const std::string bytes = read_file(std::string(SWITCHYARD_FIXTURES) + "/" + rec.file);
     const std::string cut = bytes.substr(0, final_event_offset(rec.upstream, bytes));
-    for (Protocol client : {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
+    for (Protocol client :
+         {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
       if (client == rec.upstream) continue;
       INFO(name_of(client) << " from " << name_of(rec.upstream));
       // However the reads fell.
-      for (const std::vector<std::size_t>& cuts : {std::vector<std::size_t>{}, std::vector<std::size_t>{cut.size() / 2}}) {
-        const boost::json::object error = final_error(client, relay(client, rec.upstream, cut, cuts));
-        CHECK(error.at("message") == "The upstream provider's stream ended before its final event.");
+      for (const std::vector<std::size_t>& cuts :
+           {std::vector<std::size_t>{}, std::vector<std::size_t>{cut.size() / 2}}) {
+        const boost::json::object error =
+            final_error(client, relay(client, rec.upstream, cut, cuts));
+        CHECK(error.at("message") ==
+              "The upstream provider's stream ended before its final event.");
         if (client == Protocol::openai_chat) {
           CHECK(error.at("code") == "upstream_stream_truncated");
           CHECK(error.at("type") == "api_error");
@@ -387,7 +423,8 @@ TEST_CASE("a translated stream whose provider's body ends before its final event
   // A Chat provider's stream that reached its finish_reason and then ended without [DONE] is
   // whole: vLLM and Ollama may close it so.
   {
-    const std::string bytes = read_file(std::string(SWITCHYARD_FIXTURES) + "/sse/openai_tool_call.txt");
+    const std::string bytes =
+        read_file(std::string(SWITCHYARD_FIXTURES) + "/sse/openai_tool_call.txt");
     const std::string no_done = bytes.substr(0, bytes.find("data: [DONE]"));
     REQUIRE(no_done.size() < bytes.size());
     for (Protocol client : {Protocol::anthropic_messages, Protocol::openai_responses}) {
@@ -402,29 +439,36 @@ TEST_CASE("a translated stream whose provider's body ends before its final event
 
   // A provider's own error event inside the stream still reaches the client as that error.
   {
-    const std::string bytes = read_file(std::string(SWITCHYARD_FIXTURES) + "/adapters/anthropic/tool_use_stream.sse");
-    const std::string failed =
-        bytes.substr(0, bytes.find("event: ping")) +
-        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+    const std::string bytes =
+        read_file(std::string(SWITCHYARD_FIXTURES) + "/adapters/anthropic/tool_use_stream.sse");
+    const std::string failed = bytes.substr(0, bytes.find("event: ping")) +
+                               "event: error\ndata: "
+                               "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+                               "\"message\":\"Overloaded\"}}\n\n";
     for (Protocol client : {Protocol::openai_chat, Protocol::openai_responses}) {
       INFO(name_of(client));
-      const boost::json::object error = final_error(client, relay(client, Protocol::anthropic_messages, failed, {}));
+      const boost::json::object error =
+          final_error(client, relay(client, Protocol::anthropic_messages, failed, {}));
       CHECK(error.at("message") == "Overloaded");
     }
   }
 }
 
-TEST_CASE("a provider's stream event with a field of the wrong JSON type ends the client's stream with bad_upstream_response") {
+TEST_CASE(
+    "a provider's stream event with a field of the wrong JSON type ends the client's stream with "
+    "bad_upstream_response") {
   for (const Recording& rec : kRecordings) {
     const std::string bytes = read_file(std::string(SWITCHYARD_FIXTURES) + "/" + rec.file);
     const auto [event, field] = wrongly_typed_event(rec.upstream);
     // After the first event, so the client's stream has begun.
     const std::size_t first_end = bytes.find("\n\n") + 2;
     const std::string broken = bytes.substr(0, first_end) + event + bytes.substr(first_end);
-    for (Protocol client : {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
+    for (Protocol client :
+         {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
       if (client == rec.upstream) continue;
       INFO(name_of(client) << " from " << name_of(rec.upstream));
-      const boost::json::object error = final_error(client, relay(client, rec.upstream, broken, {}));
+      const boost::json::object error =
+          final_error(client, relay(client, rec.upstream, broken, {}));
       const std::string message(error.at("message").as_string());
       CHECK(message.starts_with("The upstream provider's stream could not be read: "));
       CHECK(message.find("'" + field + "'") != std::string::npos);
@@ -438,24 +482,34 @@ TEST_CASE("a provider's stream event with a field of the wrong JSON type ends th
   }
 }
 
-TEST_CASE("a provider's JSON answer with a field of the wrong JSON type is a 502 bad_upstream_response for every client") {
+TEST_CASE(
+    "a provider's JSON answer with a field of the wrong JSON type is a 502 bad_upstream_response "
+    "for every client") {
   const std::vector<std::tuple<Protocol, std::string, std::string>> answers{
-      {Protocol::openai_chat, R"({"id":"c","object":"chat.completion","model":"m","choices":{}})", "choices"},
-      {Protocol::openai_chat, R"({"id":"c","choices":[{"index":0,"message":"x","finish_reason":"stop"}]})",
+      {Protocol::openai_chat, R"({"id":"c","object":"chat.completion","model":"m","choices":{}})",
+       "choices"},
+      {Protocol::openai_chat,
+       R"({"id":"c","choices":[{"index":0,"message":"x","finish_reason":"stop"}]})",
        "choices[0].message"},
-      {Protocol::openai_chat, R"({"id":"c","choices":[{"message":{"role":"assistant","content":5}}]})",
+      {Protocol::openai_chat,
+       R"({"id":"c","choices":[{"message":{"role":"assistant","content":5}}]})",
        "choices[0].message.content"},
-      {Protocol::openai_chat, R"({"id":"c","choices":[{"message":{"content":"Hi"}}],"usage":{"prompt_tokens":"3"}})",
+      {Protocol::openai_chat,
+       R"({"id":"c","choices":[{"message":{"content":"Hi"}}],"usage":{"prompt_tokens":"3"}})",
        "usage.prompt_tokens"},
-      {Protocol::anthropic_messages, R"({"id":"msg_1","type":"message","role":"assistant","content":"not an array"})",
-       "content"},
-      {Protocol::anthropic_messages, R"({"id":"msg_1","type":"message","content":[{"text":"Hi"}]})", "content[0].type"},
-      {Protocol::gemini, R"({"candidates":[{"content":{"parts":"hello","role":"model"},"finishReason":"STOP"}]})",
+      {Protocol::anthropic_messages,
+       R"({"id":"msg_1","type":"message","role":"assistant","content":"not an array"})", "content"},
+      {Protocol::anthropic_messages, R"({"id":"msg_1","type":"message","content":[{"text":"Hi"}]})",
+       "content[0].type"},
+      {Protocol::gemini,
+       R"({"candidates":[{"content":{"parts":"hello","role":"model"},"finishReason":"STOP"}]})",
        "candidates[0].content.parts"},
-      {Protocol::gemini, R"({"candidates":{"content":{"parts":[{"text":"hello"}]}}})", "candidates"},
+      {Protocol::gemini, R"({"candidates":{"content":{"parts":[{"text":"hello"}]}}})",
+       "candidates"},
   };
   for (const auto& [upstream, body, field] : answers) {
-    for (Protocol client : {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
+    for (Protocol client :
+         {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
       if (client == upstream) continue;
       INFO(name_of(client) << " from " << name_of(upstream) << ": " << body);
       const auto request = context_for(client, upstream).request;

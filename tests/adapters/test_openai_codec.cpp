@@ -46,18 +46,28 @@ std::vector<std::string> data_events(const std::string& sse) {
 // Canonical events in a comparable text form.
 std::string describe(const StreamEvent& e) {
   switch (e.kind) {
-    case StreamEvent::Kind::start: return "start id=" + e.id + " model=" + e.model;
-    case StreamEvent::Kind::text: return "text " + e.text;
-    case StreamEvent::Kind::thinking: return "thinking " + e.text;
-    case StreamEvent::Kind::thinking_signature: return "signature " + e.text;
+    case StreamEvent::Kind::start:
+      return "start id=" + e.id + " model=" + e.model;
+    case StreamEvent::Kind::text:
+      return "text " + e.text;
+    case StreamEvent::Kind::thinking:
+      return "thinking " + e.text;
+    case StreamEvent::Kind::thinking_signature:
+      return "signature " + e.text;
     case StreamEvent::Kind::tool_call_start:
-      return "call_start " + std::to_string(e.index) + " id=" + e.id + " name=" + e.name + " args=" + e.text;
-    case StreamEvent::Kind::tool_call_delta: return "call_delta " + std::to_string(e.index) + " " + e.text;
-    case StreamEvent::Kind::finish: return "finish " + std::to_string(static_cast<int>(e.finish));
+      return "call_start " + std::to_string(e.index) + " id=" + e.id + " name=" + e.name +
+             " args=" + e.text;
+    case StreamEvent::Kind::tool_call_delta:
+      return "call_delta " + std::to_string(e.index) + " " + e.text;
+    case StreamEvent::Kind::finish:
+      return "finish " + std::to_string(static_cast<int>(e.finish));
     case StreamEvent::Kind::usage:
-      return "usage " + std::to_string(e.usage.prompt_tokens) + "/" + std::to_string(e.usage.completion_tokens) + "/" +
-             std::to_string(e.usage.cached_prompt_tokens) + "/" + std::to_string(e.usage.reasoning_tokens);
-    case StreamEvent::Kind::error: return "error " + e.error.message;
+      return "usage " + std::to_string(e.usage.prompt_tokens) + "/" +
+             std::to_string(e.usage.completion_tokens) + "/" +
+             std::to_string(e.usage.cached_prompt_tokens) + "/" +
+             std::to_string(e.usage.reasoning_tokens);
+    case StreamEvent::Kind::error:
+      return "error " + e.error.message;
   }
   return {};
 }
@@ -107,13 +117,16 @@ TEST_CASE("chat request: every message, part and tool kind decodes to canonical 
   CHECK(r.messages[4].parts[0].id == "call_Abc");
   CHECK(r.messages[4].parts[0].text == "18C, cloudy");
   CHECK(r.messages[5].parts[0].text == "14:05\nCET");
-  CHECK(r.messages[6].parts.at(0).text == "It is a photo of the Eiffel Tower; 18C and cloudy at 14:05.");
+  CHECK(r.messages[6].parts.at(0).text ==
+        "It is a photo of the Eiffel Tower; 18C and cloudy at 14:05.");
 
   REQUIRE(r.tools.size() == 2);
   CHECK(r.tools[0].name == "get_weather");
   CHECK(r.tools[0].description == "Current weather");
-  CHECK(parse(r.tools[0].parameters) ==
-        parse(R"({"type":"object","properties":{"location":{"type":"string"}},"required":["location"]})"));
+  CHECK(
+      parse(r.tools[0].parameters) ==
+      parse(
+          R"({"type":"object","properties":{"location":{"type":"string"}},"required":["location"]})"));
   CHECK(r.tools[1].parameters.empty());
   CHECK(r.tool_choice.mode == ToolChoice::Mode::named);
   CHECK(r.tool_choice.name == "get_weather");
@@ -146,9 +159,11 @@ TEST_CASE("chat request: small forms decode (string stop, tool_choice strings, m
   CHECK(r->user == "u1");
   CHECK_FALSE(r->stream);
   CHECK_FALSE(r->include_usage);
-  for (auto [text, mode] : {std::pair{"auto", ToolChoice::Mode::automatic}, std::pair{"none", ToolChoice::Mode::none}}) {
-    auto c = decode_chat_request(std::string(R"({"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":")") +
-                                 text + "\"}");
+  for (auto [text, mode] : {std::pair{"auto", ToolChoice::Mode::automatic},
+                            std::pair{"none", ToolChoice::Mode::none}}) {
+    auto c = decode_chat_request(
+        std::string(R"({"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":")") +
+        text + "\"}");
     REQUIRE(c.ok());
     CHECK(c->tool_choice.mode == mode);
   }
@@ -172,11 +187,14 @@ TEST_CASE("chat request: malformed input is a 400 naming the offending field") {
       {R"({"model":"m","messages":[{"role":"tool","content":"x"}]})", "messages[0].tool_call_id"},
       {R"({"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"arguments":"{}"}}]}]})",
        "messages[0].tool_calls[0].function.name"},
-      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"})", "temperature"},
-      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"sometimes"})", "tool_choice"},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"})",
+       "temperature"},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"sometimes"})",
+       "tool_choice"},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":[1]})", "stop"},
       {R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":3})", "n"},
-      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})", "tools[0].function"},
+      {R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})",
+       "tools[0].function"},
   };
   for (const Case& c : cases) {
     INFO(c.body);
@@ -195,7 +213,8 @@ TEST_CASE("chat request: malformed input is a 400 naming the offending field") {
   }
 }
 
-TEST_CASE("chat request encode: tool results, errors, images from tools, thinking and freeform tools") {
+TEST_CASE(
+    "chat request encode: tool results, errors, images from tools, thinking and freeform tools") {
   Request r;
   r.model = "client-model";
   Message user;
@@ -265,21 +284,28 @@ TEST_CASE("chat request encode: tool results, errors, images from tools, thinkin
   CHECK(messages[1].at("tool_calls").as_array().size() == 2);
   // Tool messages stay contiguous after the assistant turn; the image follows them.
   CHECK(messages[2] == parse(R"({"role":"tool","tool_call_id":"toolu_1","content":"captured"})"));
-  CHECK(messages[3] == parse(R"({"role":"tool","tool_call_id":"toolu_2","content":"Error: patch failed"})"));
+  CHECK(messages[3] ==
+        parse(R"({"role":"tool","tool_call_id":"toolu_2","content":"Error: patch failed"})"));
   CHECK(messages[4].at("role") == "user");
   const json::array& image_parts = messages[4].at("content").as_array();
   REQUIRE(image_parts.size() == 2);
-  CHECK(image_parts[1] == parse(R"({"type":"image_url","image_url":{"url":"data:image/jpeg;base64,AAAA"}})"));
+  CHECK(image_parts[1] ==
+        parse(R"({"type":"image_url","image_url":{"url":"data:image/jpeg;base64,AAAA"}})"));
 
   const json::array& tools = body.at("tools").as_array();
-  CHECK(tools[0] == parse(R"({"type":"function","function":{"name":"screenshot","parameters":{"type":"object","properties":{}}}})"));
-  CHECK(tools[1].at("function").at("parameters") ==
-        parse(R"({"type":"object","properties":{"input":{"type":"string"}},"required":["input"]})"));
+  CHECK(
+      tools[0] ==
+      parse(
+          R"({"type":"function","function":{"name":"screenshot","parameters":{"type":"object","properties":{}}}})"));
+  CHECK(
+      tools[1].at("function").at("parameters") ==
+      parse(R"({"type":"object","properties":{"input":{"type":"string"}},"required":["input"]})"));
   // Streams always ask for usage, whether the client did or not.
   CHECK(body.at("stream") == true);
   CHECK(body.at("stream_options") == parse(R"({"include_usage":true})"));
   // Nothing that was not set.
-  for (const char* absent : {"tool_choice", "parallel_tool_calls", "max_tokens", "temperature", "stop", "user"}) {
+  for (const char* absent :
+       {"tool_choice", "parallel_tool_calls", "max_tokens", "temperature", "stop", "user"}) {
     INFO(absent);
     CHECK_FALSE(body.contains(absent));
   }
@@ -351,7 +377,8 @@ TEST_CASE("chat response: encode emits the full OpenAI shape and decodes back to
 
 TEST_CASE("chat errors: OpenAI bodies keep their fields, other bodies are wrapped by status") {
   auto e = decode_chat_error(
-      429, R"({"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}})");
+      429,
+      R"({"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}})");
   CHECK(e.status == 429);
   CHECK(e.message == "Rate limit reached");
   CHECK(e.type == "requests");
@@ -365,9 +392,9 @@ TEST_CASE("chat errors: OpenAI bodies keep their fields, other bodies are wrappe
   CHECK(html.message == "<html><body>Service Unavailable</body></html>");
   CHECK(html.retryable);
 
-  const std::pair<int, const char*> types[] = {{400, "invalid_request_error"}, {401, "authentication_error"},
-                                               {403, "permission_error"},     {404, "not_found_error"},
-                                               {429, "rate_limit_error"},     {500, "api_error"}};
+  const std::pair<int, const char*> types[] = {
+      {400, "invalid_request_error"}, {401, "authentication_error"}, {403, "permission_error"},
+      {404, "not_found_error"},       {429, "rate_limit_error"},     {500, "api_error"}};
   for (auto [status, type] : types) {
     auto w = decode_chat_error(status, "nope");
     CHECK(w.type == type);
@@ -393,7 +420,8 @@ TEST_CASE("chat stream decode: OpenAI tool-call stream with usage chunk") {
                                 });
 }
 
-TEST_CASE("chat stream decode: a whole call in one chunk keeps its arguments; stop becomes tool_calls") {
+TEST_CASE(
+    "chat stream decode: a whole call in one chunk keeps its arguments; stop becomes tool_calls") {
   const auto events = decode_stream(fixture("adapters/openai/stream_gemini_tool_call.txt"));
   REQUIRE(events.size() == 5);
   CHECK(describe(events[0]) == "start id=u9xoaO2HBuq7nvgPq8bG0Ag model=gemini-2.5-flash");
@@ -409,7 +437,8 @@ TEST_CASE("chat stream decode: a whole call in one chunk keeps its arguments; st
   CHECK(describe(events[4]) == "usage 61/24/0/0");
 }
 
-TEST_CASE("chat stream decode: reasoning, empty deltas skipped, length finish, usage details, errors") {
+TEST_CASE(
+    "chat stream decode: reasoning, empty deltas skipped, length finish, usage details, errors") {
   const auto events = decode_stream(fixture("adapters/openai/stream_reasoning_text.txt"));
   CHECK(describe_all(events) == std::vector<std::string>{
                                     "start id=chatcmpl-r1 model=deepseek-reasoner",
@@ -421,8 +450,11 @@ TEST_CASE("chat stream decode: reasoning, empty deltas skipped, length finish, u
                                 });
 
   const auto failed = decode_stream(
-      "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n"
-      "data: {\"error\":{\"message\":\"Rate limit exceeded\",\"type\":\"rate_limit_error\",\"code\":\"rate_limit_exceeded\"}}\n\n");
+      "data: "
+      "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}"
+      "\n\n"
+      "data: {\"error\":{\"message\":\"Rate limit "
+      "exceeded\",\"type\":\"rate_limit_error\",\"code\":\"rate_limit_exceeded\"}}\n\n");
   REQUIRE(failed.size() == 3);
   CHECK(failed[2].kind == StreamEvent::Kind::error);
   CHECK(failed[2].error.message == "Rate limit exceeded");
@@ -431,11 +463,17 @@ TEST_CASE("chat stream decode: reasoning, empty deltas skipped, length finish, u
 
 TEST_CASE("chat stream decode: providers that number every call 0 still get one call each") {
   const auto events = decode_stream(
-      "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n"
-      "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"b\",\"function\":{\"name\":\"g\",\"arguments\":\"{\\\"x\\\":1}\"}}]}}]}\n\n"
+      "data: "
+      "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+      "\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n"
+      "data: "
+      "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+      "\"index\":0,\"id\":\"b\",\"function\":{\"name\":\"g\",\"arguments\":\"{\\\"x\\\":1}\"}}]}}]}"
+      "\n\n"
       "data: [DONE]\n\n");
-  CHECK(describe_all(events) == std::vector<std::string>{"start id=c model=m", "call_start 0 id=a name=f args={}",
-                                                         "call_start 1 id=b name=g args={\"x\":1}"});
+  CHECK(describe_all(events) ==
+        std::vector<std::string>{"start id=c model=m", "call_start 0 id=a name=f args={}",
+                                 "call_start 1 id=b name=g args={\"x\":1}"});
 }
 
 TEST_CASE("chat stream encode: one id, role first, call identity once, usage chunk, [DONE] last") {
@@ -443,12 +481,12 @@ TEST_CASE("chat stream encode: one id, role first, call identity once, usage chu
   std::string out;
   StreamEvent start = ev(StreamEvent::Kind::start);
   start.id = "msg_upstream";
-  for (const StreamEvent& e : {start, ev(StreamEvent::Kind::thinking, "Hmm."),
-                               ev(StreamEvent::Kind::text, "Checking."),
-                               call_start(0, "toolu_1", "get_weather", ""),
-                               ev(StreamEvent::Kind::tool_call_delta, "{\"location\":", 0),
-                               ev(StreamEvent::Kind::tool_call_delta, "\"Paris\"}", 0),
-                               usage_ev(50, 10, 20, 0), finish_ev(FinishReason::tool_calls)}) {
+  for (const StreamEvent& e :
+       {start, ev(StreamEvent::Kind::thinking, "Hmm."), ev(StreamEvent::Kind::text, "Checking."),
+        call_start(0, "toolu_1", "get_weather", ""),
+        ev(StreamEvent::Kind::tool_call_delta, "{\"location\":", 0),
+        ev(StreamEvent::Kind::tool_call_delta, "\"Paris\"}", 0), usage_ev(50, 10, 20, 0),
+        finish_ev(FinishReason::tool_calls)}) {
     encoder->encode(e, out);
   }
   encoder->finish(out);
@@ -459,7 +497,8 @@ TEST_CASE("chat stream encode: one id, role first, call identity once, usage chu
   REQUIRE(events.size() == 9);
   CHECK(events.back() == "[DONE]");
   std::vector<json::object> chunks;
-  for (std::size_t i = 0; i + 1 < events.size(); ++i) chunks.push_back(parse(events[i]).as_object());
+  for (std::size_t i = 0; i + 1 < events.size(); ++i)
+    chunks.push_back(parse(events[i]).as_object());
   for (const auto& c : chunks) {
     CHECK(c.at("id") == "chatcmpl-gw1");
     CHECK(c.at("created") == 1700000001);
@@ -471,27 +510,34 @@ TEST_CASE("chat stream encode: one id, role first, call identity once, usage chu
   CHECK(delta(0) == parse(R"({"content":"","role":"assistant"})"));
   CHECK(delta(1) == parse(R"({"reasoning_content":"Hmm."})"));
   CHECK(delta(2) == parse(R"({"content":"Checking."})"));
-  CHECK(delta(3) ==
-        parse(R"({"tool_calls":[{"index":0,"id":"toolu_1","type":"function","function":{"name":"get_weather","arguments":""}}]})"));
-  CHECK(delta(4) == parse(R"({"tool_calls":[{"index":0,"function":{"arguments":"{\"location\":"}}]})"));
+  CHECK(
+      delta(3) ==
+      parse(
+          R"({"tool_calls":[{"index":0,"id":"toolu_1","type":"function","function":{"name":"get_weather","arguments":""}}]})"));
+  CHECK(delta(4) ==
+        parse(R"({"tool_calls":[{"index":0,"function":{"arguments":"{\"location\":"}}]})"));
   CHECK(delta(5) == parse(R"({"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]})"));
   CHECK(delta(6) == json::object());
   CHECK(chunks[6].at("choices").at(0).at("finish_reason") == "tool_calls");
   CHECK(chunks[7].at("choices") == json::array());
-  CHECK(chunks[7].at("usage") == parse(R"({"prompt_tokens":50,"completion_tokens":10,"total_tokens":60,
+  CHECK(chunks[7].at("usage") ==
+        parse(R"({"prompt_tokens":50,"completion_tokens":10,"total_tokens":60,
       "prompt_tokens_details":{"cached_tokens":20},"completion_tokens_details":{"reasoning_tokens":0}})"));
   for (std::size_t i = 0; i < 7; ++i) CHECK_FALSE(chunks[i].contains("usage"));
 }
 
-TEST_CASE("chat stream encode: no usage chunk without include_usage; a missing finish becomes stop") {
+TEST_CASE(
+    "chat stream encode: no usage chunk without include_usage; a missing finish becomes stop") {
   auto encoder = make_chat_stream_encoder("chatcmpl-2", "m", 1, false);
   std::string out;
-  encoder->encode(ev(StreamEvent::Kind::text, "Hi"), out);  // no start: role rides on the first delta
+  encoder->encode(ev(StreamEvent::Kind::text, "Hi"),
+                  out);  // no start: role rides on the first delta
   encoder->encode(usage_ev(5, 1, 0, 0), out);
   encoder->finish(out);
   const auto events = data_events(out);
   REQUIRE(events.size() == 3);
-  CHECK(parse(events[0]).at("choices").at(0).at("delta") == parse(R"({"content":"Hi","role":"assistant"})"));
+  CHECK(parse(events[0]).at("choices").at(0).at("delta") ==
+        parse(R"({"content":"Hi","role":"assistant"})"));
   CHECK(parse(events[1]).at("choices").at(0).at("finish_reason") == "stop");
   CHECK(events[2] == "[DONE]");
 }
@@ -508,7 +554,10 @@ TEST_CASE("chat stream encode: fail() writes an OpenAI error event and no [DONE]
   encoder->finish(out);  // the stream is over: nothing more
   const auto events = data_events(out);
   REQUIRE(events.size() == 2);
-  CHECK(parse(events[1]) == parse(R"({"error":{"message":"Overloaded","type":"overloaded_error","param":null,"code":null}})"));
+  CHECK(
+      parse(events[1]) ==
+      parse(
+          R"({"error":{"message":"Overloaded","type":"overloaded_error","param":null,"code":null}})"));
 }
 
 TEST_CASE("chat stream: decoding the encoder's output gives back the same canonical events") {
@@ -534,21 +583,29 @@ TEST_CASE("chat stream: decoding the encoder's output gives back the same canoni
   CHECK(describe_all(decode_stream(out)) == describe_all(original));
 }
 
-TEST_CASE("chat response: a field of the wrong JSON type is refused, not read as empty, but null and unknown fields are not") {
+TEST_CASE(
+    "chat response: a field of the wrong JSON type is refused, not read as empty, but null and "
+    "unknown fields are not") {
   const std::vector<std::pair<std::string, std::string>> wrong{
       {R"({"id":"c","model":"m","choices":{}})", "choices"},
       {R"({"choices":["x"]})", "choices[0]"},
       {R"({"choices":[{"index":0,"message":"x"}]})", "choices[0].message"},
-      {R"({"choices":[{"message":{"role":"assistant","content":5}}]})", "choices[0].message.content"},
-      {R"({"choices":[{"message":{"role":"assistant","content":5.5}}]})", "choices[0].message.content"},
-      {R"({"choices":[{"message":{"content":[{"type":"text","text":7}]}}]})", "choices[0].message.content[0].text"},
-      {R"({"choices":[{"message":{"content":null,"tool_calls":{}}}]})", "choices[0].message.tool_calls"},
+      {R"({"choices":[{"message":{"role":"assistant","content":5}}]})",
+       "choices[0].message.content"},
+      {R"({"choices":[{"message":{"role":"assistant","content":5.5}}]})",
+       "choices[0].message.content"},
+      {R"({"choices":[{"message":{"content":[{"type":"text","text":7}]}}]})",
+       "choices[0].message.content[0].text"},
+      {R"({"choices":[{"message":{"content":null,"tool_calls":{}}}]})",
+       "choices[0].message.tool_calls"},
       {R"({"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","type":"function","function":"f"}]}}]})",
        "choices[0].message.tool_calls[0].function"},
       {R"({"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","function":{"name":5,"arguments":"{}"}}]}}]})",
        "choices[0].message.tool_calls[0].function.name"},
-      {R"({"choices":[{"message":{"content":"Hi","reasoning_content":["x"]}}]})", "choices[0].message.reasoning_content"},
-      {R"({"choices":[{"message":{"content":"Hi"},"finish_reason":1}]})", "choices[0].finish_reason"},
+      {R"({"choices":[{"message":{"content":"Hi","reasoning_content":["x"]}}]})",
+       "choices[0].message.reasoning_content"},
+      {R"({"choices":[{"message":{"content":"Hi"},"finish_reason":1}]})",
+       "choices[0].finish_reason"},
       {R"({"model":42,"choices":[{"message":{"content":"Hi"}}]})", "model"},
       {R"({"id":["x"],"choices":[{"message":{"content":"Hi"}}]})", "id"},
       {R"({"created":"today","choices":[{"message":{"content":"Hi"}}]})", "created"},
@@ -584,10 +641,17 @@ TEST_CASE("chat response: a field of the wrong JSON type is refused, not read as
   CHECK_FALSE(nulls->usage);
 }
 
-TEST_CASE("chat stream decode: a chunk with a field of the wrong JSON type ends the stream with bad_upstream_response") {
-  const std::string first = "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+TEST_CASE(
+    "chat stream decode: a chunk with a field of the wrong JSON type ends the stream with "
+    "bad_upstream_response") {
+  const std::string first =
+      "data: "
+      "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}"
+      "\n\n";
   const std::string later =
-      "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"more\"},\"finish_reason\":\"stop\"}]}\n\n"
+      "data: "
+      "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"more\"},"
+      "\"finish_reason\":\"stop\"}]}\n\n"
       "data: [DONE]\n\n";
   // Each as the second chunk of a stream; some are read by the fast reader, some need the
   // general one (numbers with fractions, escapes), and both must refuse them.
@@ -607,9 +671,11 @@ TEST_CASE("chat stream decode: a chunk with a field of the wrong JSON type ends 
        "choices[0].delta.tool_calls[0].index"},
       {R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":{}}}]}}]})",
        "choices[0].delta.tool_calls[0].function.arguments"},
-      {R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":{}}}]})", "choices[0].delta.tool_calls"},
+      {R"({"id":"c","choices":[{"index":0,"delta":{"tool_calls":{}}}]})",
+       "choices[0].delta.tool_calls"},
       {R"({"id":"c","choices":[{"index":"0","delta":{"content":"x"}}]})", "choices[0].index"},
-      {R"({"id":"c","choices":[{"index":0,"delta":{},"finish_reason":7}]})", "choices[0].finish_reason"},
+      {R"({"id":"c","choices":[{"index":0,"delta":{},"finish_reason":7}]})",
+       "choices[0].finish_reason"},
       {R"({"id":"c","model":5,"choices":[]})", "model"},
       {R"({"id":"c","model":"caf\u00e9","choices":[],"usage":{"prompt_tokens":"12","completion_tokens":3}})",
        "usage.prompt_tokens"},
@@ -632,24 +698,41 @@ TEST_CASE("chat stream decode: a chunk with a field of the wrong JSON type ends 
   CHECK(root[2].error.code == "bad_upstream_response");
 
   // A wrong first chunk: no start, only the error.
-  check_stream_refused(decode_stream("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":[\"x\"]}}]}\n\n"),
-                       "choices[0].delta.content");
+  check_stream_refused(
+      decode_stream("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":[\"x\"]}}]}\n\n"),
+      "choices[0].delta.content");
 
   // Null where OpenAI documents it, and fields the gateway does not know.
   const auto fine = decode_stream(
-      "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"system_fingerprint\":null,\"obfuscation\":\"x1\","
-      "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"refusal\":null,\"tool_calls\":null},"
-      "\"logprobs\":{\"content\":[{\"token\":\"Hi\",\"logprob\":-0.25,\"bytes\":[72,105],\"top_logprobs\":[]}]},\"finish_reason\":null}],\"usage\":null}\n\n"
-      "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\",\"tool_calls\":[{\"index\":0,\"id\":\"t\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":null}}]},\"finish_reason\":null}]}\n\n"
-      "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"function_call\":null},\"finish_reason\":\"tool_calls\"}],"
-      "\"usage\":{\"prompt_tokens\":3.0,\"completion_tokens\":2,\"prompt_tokens_details\":null,\"completion_tokens_details\":{\"reasoning_tokens\":null}}}\n\n"
+      "data: "
+      "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"system_fingerprint\":"
+      "null,\"obfuscation\":\"x1\","
+      "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"refusal\":"
+      "null,\"tool_calls\":null},"
+      "\"logprobs\":{\"content\":[{\"token\":\"Hi\",\"logprob\":-0.25,\"bytes\":[72,105],\"top_"
+      "logprobs\":[]}]},\"finish_reason\":null}],\"usage\":null}\n\n"
+      "data: "
+      "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\","
+      "\"tool_calls\":[{\"index\":0,\"id\":\"t\",\"type\":\"function\",\"function\":{\"name\":"
+      "\"f\",\"arguments\":null}}]},\"finish_reason\":null}]}\n\n"
+      "data: "
+      "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"function_call\":null},"
+      "\"finish_reason\":\"tool_calls\"}],"
+      "\"usage\":{\"prompt_tokens\":3.0,\"completion_tokens\":2,\"prompt_tokens_details\":null,"
+      "\"completion_tokens_details\":{\"reasoning_tokens\":null}}}\n\n"
       "data: [DONE]\n\n");
-  CHECK(describe_all(fine) == std::vector<std::string>{"start id=c model=m", "text Hi", "call_start 0 id=t name=f args=",
-                                                        "finish 3", "usage 3/2/0/0"});
+  CHECK(describe_all(fine) == std::vector<std::string>{"start id=c model=m", "text Hi",
+                                                       "call_start 0 id=t name=f args=", "finish 3",
+                                                       "usage 3/2/0/0"});
 }
 
-TEST_CASE("chat stream decode: a stream cut before [DONE] and before any finish_reason ends with upstream_stream_truncated") {
-  const std::string text = "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+TEST_CASE(
+    "chat stream decode: a stream cut before [DONE] and before any finish_reason ends with "
+    "upstream_stream_truncated") {
+  const std::string text =
+      "data: "
+      "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}"
+      "\n\n";
   const auto cut = decode_stream(text);
   REQUIRE(cut.size() == 3);
   CHECK(describe(cut[1]) == "text Hi");
@@ -660,14 +743,19 @@ TEST_CASE("chat stream decode: a stream cut before [DONE] and before any finish_
   check_stream_truncated(empty);
 
   // A finish_reason and then the end without [DONE] (vLLM, Ollama): the answer is whole.
-  const auto no_done = decode_stream(
-      text + "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
-  CHECK(describe_all(no_done) == std::vector<std::string>{"start id=c model=m", "text Hi", "finish 1"});
+  const auto no_done = decode_stream(text +
+                                     "data: "
+                                     "{\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,"
+                                     "\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+  CHECK(describe_all(no_done) ==
+        std::vector<std::string>{"start id=c model=m", "text Hi", "finish 1"});
   // [DONE] without a finish_reason: complete too (the encoder says stop).
-  CHECK(describe_all(decode_stream(text + "data: [DONE]\n\n")) == std::vector<std::string>{"start id=c model=m", "text Hi"});
+  CHECK(describe_all(decode_stream(text + "data: [DONE]\n\n")) ==
+        std::vector<std::string>{"start id=c model=m", "text Hi"});
 
   // The provider's own error chunk stays the only error.
-  const auto failed = decode_stream(text + "data: {\"error\":{\"message\":\"Overloaded\",\"type\":\"server_error\"}}\n\n");
+  const auto failed = decode_stream(
+      text + "data: {\"error\":{\"message\":\"Overloaded\",\"type\":\"server_error\"}}\n\n");
   REQUIRE(failed.size() == 3);
   CHECK(failed[2].error.message == "Overloaded");
 }

@@ -15,7 +15,7 @@ using adapters::RelayFault;
 namespace {
 
 struct ClientView {
-  std::string bytes;                // everything written to the client
+  std::string bytes;                   // everything written to the client
   std::vector<core::SseEvent> events;  // (views into `bytes`)
   std::vector<std::string> types;
   std::vector<std::string> data;
@@ -33,8 +33,9 @@ ClientView client_view(std::string bytes) {
   return v;
 }
 
-std::unique_ptr<adapters::StreamRelay> relay(Protocol client, Protocol upstream, std::size_t max_event_bytes,
-                                             bool wants_usage = true, std::size_t max_kept_bytes = 32u << 20) {
+std::unique_ptr<adapters::StreamRelay> relay(Protocol client, Protocol upstream,
+                                             std::size_t max_event_bytes, bool wants_usage = true,
+                                             std::size_t max_kept_bytes = 32u << 20) {
   adapters::StreamContext c;
   c.client = client;
   c.upstream = upstream;
@@ -52,24 +53,34 @@ std::unique_ptr<adapters::StreamRelay> relay(Protocol client, Protocol upstream,
 std::string opening(Protocol upstream) {
   switch (upstream) {
     case Protocol::anthropic_messages:
-      return "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\","
-             "\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":3,"
+      return "event: message_start\ndata: "
+             "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\","
+             "\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"stop_reason\":null,"
+             "\"usage\":{\"input_tokens\":3,"
              "\"output_tokens\":1}}}\n\n";
     case Protocol::openai_responses:
-      return "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\","
+      return "event: response.created\ndata: "
+             "{\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\","
              "\"status\":\"in_progress\",\"output\":[]}}\n\n";
     case Protocol::gemini:
-      return "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hi\"}]}}]}\n\n";
-    case Protocol::openai_chat: break;
+      return "data: "
+             "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hi\"}]}}]}"
+             "\n\n";
+    case Protocol::openai_chat:
+      break;
   }
-  return "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,"
+  return "data: "
+         "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
+         "\"choices\":[{\"index\":0,"
          "\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
 }
 
 // The data line of an event that never ends, begun in the protocol's shape.
 std::string endless_line_start(Protocol upstream) {
   if (upstream == Protocol::anthropic_messages) {
-    return "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"";
+    return "event: content_block_delta\ndata: "
+           "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+           "\"text\":\"";
   }
   return "data: {\"x\":\"";
 }
@@ -83,10 +94,13 @@ bool ends_in_error(Protocol client, const ClientView& v, std::string_view what) 
   const std::string& last = v.data.back();
   if (last.find(what) == std::string::npos) return false;
   switch (client) {
-    case Protocol::anthropic_messages: return v.types.back() == "error";
-    case Protocol::openai_responses: return v.types.back() == "response.failed";
+    case Protocol::anthropic_messages:
+      return v.types.back() == "error";
+    case Protocol::openai_responses:
+      return v.types.back() == "response.failed";
     case Protocol::openai_chat:
-    case Protocol::gemini: break;
+    case Protocol::gemini:
+      break;
   }
   return last.starts_with("{\"error\"");
 }
@@ -107,7 +121,8 @@ const std::vector<std::pair<Protocol, Protocol>> kPairs{
 TEST_CASE("relay limits: a line that never ends becomes the client's in-band error, not a buffer") {
   for (const auto& [client, upstream] : kPairs) {
     for (bool wants_usage : {true, false}) {
-      INFO(static_cast<int>(client) << " <- " << static_cast<int>(upstream) << " usage " << wants_usage);
+      INFO(static_cast<int>(client)
+           << " <- " << static_cast<int>(upstream) << " usage " << wants_usage);
       auto r = relay(client, upstream, /*max_event_bytes=*/4096, wants_usage);
       std::string out(r->on_data(opening(upstream)));
       out += r->on_data(endless_line_start(upstream));
@@ -147,7 +162,8 @@ TEST_CASE("relay limits: pass-through forwards whole lines, a cut line waits for
 }
 
 TEST_CASE("relay limits: a pass-through stream that ends before its final event ends in an error") {
-  for (Protocol p : {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
+  for (Protocol p :
+       {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::openai_responses}) {
     INFO(static_cast<int>(p));
     auto r = relay(p, p, 1u << 20);
     std::string out(r->on_data(opening(p)));
@@ -160,14 +176,17 @@ TEST_CASE("relay limits: a pass-through stream that ends before its final event 
   auto chat = relay(Protocol::openai_chat, Protocol::openai_chat, 1u << 20);
   (void)chat->on_data(opening(Protocol::openai_chat));
   (void)chat->on_data(
-      "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
-      "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n");
+      "data: "
+      "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+      "data: "
+      "{\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n");
   CHECK(chat->on_end().empty());
   CHECK(chat->fault() == RelayFault::none);
   // A provider's error event is its answer, not a cut.
   auto anthropic = relay(Protocol::anthropic_messages, Protocol::anthropic_messages, 1u << 20);
   (void)anthropic->on_data(
-      "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}\n\n");
+      "event: error\ndata: "
+      "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}\n\n");
   CHECK(anthropic->on_end().empty());
   CHECK(anthropic->fault() == RelayFault::none);
 }
@@ -175,7 +194,8 @@ TEST_CASE("relay limits: a pass-through stream that ends before its final event 
 TEST_CASE("relay limits: an event made of many data lines is bounded too") {
   auto r = relay(Protocol::openai_chat, Protocol::openai_chat, 2048);
   std::string out;
-  for (int i = 0; i < 100 && r->fault() == RelayFault::none; ++i) out += r->on_data("data: 0123456789abcdef0123456789\n");
+  for (int i = 0; i < 100 && r->fault() == RelayFault::none; ++i)
+    out += r->on_data("data: 0123456789abcdef0123456789\n");
   CHECK(r->fault() == RelayFault::oversized);
   // The client holds data lines without their blank line: the error follows a blank line of
   // its own, so what the client dispatches last is the error.
@@ -183,14 +203,16 @@ TEST_CASE("relay limits: an event made of many data lines is bounded too") {
   CHECK(ends_in_error(Protocol::openai_chat, v, "longer than 2048 bytes"));
 }
 
-TEST_CASE("relay limits: a translated answer a Responses client's final event would repeat is bounded") {
+TEST_CASE(
+    "relay limits: a translated answer a Responses client's final event would repeat is bounded") {
   // Responses' last event carries the whole answer, so its encoder keeps it: an upstream that
   // never stops would grow that copy for good.
-  auto r = relay(Protocol::openai_responses, Protocol::openai_chat, 1u << 20, true, /*max_kept_bytes=*/10000);
+  auto r = relay(Protocol::openai_responses, Protocol::openai_chat, 1u << 20, true,
+                 /*max_kept_bytes=*/10000);
   std::string out(r->on_data(opening(Protocol::openai_chat)));
   const std::string delta =
-      "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + std::string(100, 'w') +
-      "\"},\"finish_reason\":null}]}\n\n";
+      "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" +
+      std::string(100, 'w') + "\"},\"finish_reason\":null}]}\n\n";
   int sent = 0;
   while (r->fault() == RelayFault::none && sent < 10000) {
     out += r->on_data(delta);
@@ -206,23 +228,29 @@ TEST_CASE("relay limits: a translated answer a Responses client's final event wo
   CHECK(chat->fault() == RelayFault::none);
 }
 
-TEST_CASE("relay limits: a JSON answer missing what every answer has is a 502, not an empty success") {
-  for (const auto& [upstream, body] : std::vector<std::pair<Protocol, std::string>>{
-           {Protocol::anthropic_messages, R"({"id":"msg_1","type":"message","role":"assistant","model":"c","stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}})"},
-           {Protocol::gemini, R"({"usageMetadata":{"promptTokenCount":1},"modelVersion":"g"})"},
-           {Protocol::openai_chat, R"({"id":"c","object":"chat.completion","model":"m","usage":{"prompt_tokens":1}})"},
-       }) {
+TEST_CASE(
+    "relay limits: a JSON answer missing what every answer has is a 502, not an empty success") {
+  for (
+      const auto& [upstream, body] : std::vector<std::pair<Protocol, std::string>>{
+          {Protocol::anthropic_messages,
+           R"({"id":"msg_1","type":"message","role":"assistant","model":"c","stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}})"},
+          {Protocol::gemini, R"({"usageMetadata":{"promptTokenCount":1},"modelVersion":"g"})"},
+          {Protocol::openai_chat,
+           R"({"id":"c","object":"chat.completion","model":"m","usage":{"prompt_tokens":1}})"},
+      }) {
     INFO(body);
-    const Protocol client = upstream == Protocol::openai_chat ? Protocol::anthropic_messages : Protocol::openai_chat;
+    const Protocol client =
+        upstream == Protocol::openai_chat ? Protocol::anthropic_messages : Protocol::openai_chat;
     auto translated = adapters::translate_response(client, upstream, body, nullptr);
     REQUIRE_FALSE(translated);
     CHECK(translated.error().status == 502);
     CHECK(translated.error().code == "bad_upstream_response");
   }
   // An answer with empty content is still an answer.
-  CHECK(adapters::translate_response(Protocol::openai_chat, Protocol::anthropic_messages,
-                                     R"({"id":"msg_1","type":"message","role":"assistant","model":"c","content":[],"stop_reason":"end_turn"})",
-                                     nullptr));
+  CHECK(adapters::translate_response(
+      Protocol::openai_chat, Protocol::anthropic_messages,
+      R"({"id":"msg_1","type":"message","role":"assistant","model":"c","content":[],"stop_reason":"end_turn"})",
+      nullptr));
   CHECK(adapters::translate_response(Protocol::openai_chat, Protocol::gemini,
                                      R"({"promptFeedback":{"blockReason":"SAFETY"}})", nullptr));
 }
@@ -246,19 +274,22 @@ TEST_CASE("relay limits: counts no provider could mean are held within bounds, n
     if (!translated) continue;  // refused outright is fine too
     REQUIRE(translated.value().usage);
     const core::Usage& u = *translated.value().usage;
-    for (std::int64_t n : {u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens, u.cache_creation_tokens}) {
+    for (std::int64_t n :
+         {u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens, u.cache_creation_tokens}) {
       CHECK(n >= 0);
       CHECK(n <= 3 * core::kMaxTokenCount);
     }
   }
   // A pass-through Responses answer's usage, read on its own.
-  const auto usage = adapters::extract_usage(Protocol::openai_responses,
-                                             R"({"object":"response","status":"completed","output":[],"usage":{"input_tokens":1e40,"output_tokens":1}})");
+  const auto usage = adapters::extract_usage(
+      Protocol::openai_responses,
+      R"({"object":"response","status":"completed","output":[],"usage":{"input_tokens":1e40,"output_tokens":1}})");
   REQUIRE(usage);
   CHECK(usage->prompt_tokens == 0);
   // A client's max_tokens of 1e20 is a 400, not a cast.
-  auto request = adapters::decode_request(Protocol::openai_chat,
-                                          R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1e20})");
+  auto request = adapters::decode_request(
+      Protocol::openai_chat,
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":1e20})");
   REQUIRE_FALSE(request);
   CHECK(request.error().status == 400);
 }

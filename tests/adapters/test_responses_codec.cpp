@@ -69,8 +69,8 @@ std::string run(const Request& request, const std::vector<StreamEvent>& events) 
 }
 
 // The usage object Codex parses from response.completed: integer counts, all present.
-void check_usage(const json::value& usage, std::int64_t input, std::int64_t output, std::int64_t cached,
-                 std::int64_t reasoning) {
+void check_usage(const json::value& usage, std::int64_t input, std::int64_t output,
+                 std::int64_t cached, std::int64_t reasoning) {
   CHECK(usage.at("input_tokens").is_int64());
   CHECK(usage.at("input_tokens") == input);
   CHECK(usage.at("output_tokens") == output);
@@ -114,8 +114,10 @@ TEST_CASE("responses request: a Codex turn decodes to canonical messages and too
   const Part& patch = r.messages[6].parts.at(0);
   CHECK(patch.kind == Part::Kind::tool_call);
   CHECK(patch.name == "apply_patch");
-  CHECK(parse(patch.arguments) ==
-        parse(R"({"input":"*** Begin Patch\n*** Update File: README.md\n-teh\n+the\n*** End Patch\n"})"));
+  CHECK(
+      parse(patch.arguments) ==
+      parse(
+          R"({"input":"*** Begin Patch\n*** Update File: README.md\n-teh\n+the\n*** End Patch\n"})"));
   CHECK(r.messages[7].parts.at(0).id == "call_2");
   CHECK(r.messages[7].parts.at(0).text == "Success. Updated README.md");
 
@@ -141,7 +143,8 @@ TEST_CASE("responses request: sent to a Chat provider, the patch tool is a funct
   CHECK(tools[1].at("function").at("parameters").at("required") == parse(R"(["input"])"));
   const json::array& messages = body.at("messages").as_array();
   CHECK(messages[6].at("tool_calls").at(0).at("id") == "call_2");
-  CHECK(messages[7] == parse(R"({"role":"tool","tool_call_id":"call_2","content":"Success. Updated README.md"})"));
+  CHECK(messages[7] ==
+        parse(R"({"role":"tool","tool_call_id":"call_2","content":"Success. Updated README.md"})"));
 }
 
 TEST_CASE("responses request: string input, simple messages, and errors naming the field") {
@@ -163,8 +166,10 @@ TEST_CASE("responses request: string input, simple messages, and errors naming t
   const std::pair<const char*, const char*> cases[] = {
       {R"({"model":"m"})", "input"},
       {R"({"input":"x"})", "model"},
-      {R"({"model":"m","input":[{"type":"message","role":"robot","content":"x"}]})", "input[0].role"},
-      {R"({"model":"m","input":[{"type":"function_call","name":"f","arguments":"{}"}]})", "input[0].call_id"},
+      {R"({"model":"m","input":[{"type":"message","role":"robot","content":"x"}]})",
+       "input[0].role"},
+      {R"({"model":"m","input":[{"type":"function_call","name":"f","arguments":"{}"}]})",
+       "input[0].call_id"},
       {R"({"model":"m","input":"x","previous_response_id":"resp_1"})", "previous_response_id"},
       {R"({"model":"m","input":"x","max_output_tokens":"many"})", "max_output_tokens"},
   };
@@ -181,14 +186,16 @@ TEST_CASE("responses request: string input, simple messages, and errors naming t
 TEST_CASE("responses stream: a text answer") {
   StreamEvent start = ev(StreamEvent::Kind::start);
   start.id = "chatcmpl-up";
-  const auto events = events_of(run(codex_request(), {start, ev(StreamEvent::Kind::text, "Hi"),
-                                                      ev(StreamEvent::Kind::text, " there"), usage_ev(37, 11, 5, 0),
-                                                      finish_ev(FinishReason::stop)}));
-  CHECK(types_of(events) == std::vector<std::string>{
-                                "response.created", "response.in_progress", "response.output_item.added",
-                                "response.content_part.added", "response.output_text.delta",
-                                "response.output_text.delta", "response.output_text.done", "response.content_part.done",
-                                "response.output_item.done", "response.completed"});
+  const auto events =
+      events_of(run(codex_request(), {start, ev(StreamEvent::Kind::text, "Hi"),
+                                      ev(StreamEvent::Kind::text, " there"), usage_ev(37, 11, 5, 0),
+                                      finish_ev(FinishReason::stop)}));
+  CHECK(types_of(events) ==
+        std::vector<std::string>{"response.created", "response.in_progress",
+                                 "response.output_item.added", "response.content_part.added",
+                                 "response.output_text.delta", "response.output_text.delta",
+                                 "response.output_text.done", "response.content_part.done",
+                                 "response.output_item.done", "response.completed"});
   CHECK(events[0].data.at("response").at("id") == "resp_gw1");
   CHECK(events[0].data.at("response").at("status") == "in_progress");
   CHECK(events[0].data.at("response").at("output") == json::array());
@@ -205,7 +212,8 @@ TEST_CASE("responses stream: a text answer") {
   CHECK(done.at("id") == item_id);
   CHECK(done.at("status") == "completed");
   CHECK(done.at("role") == "assistant");
-  CHECK(done.at("content") == parse(R"([{"type":"output_text","text":"Hi there","annotations":[]}])"));
+  CHECK(done.at("content") ==
+        parse(R"([{"type":"output_text","text":"Hi there","annotations":[]}])"));
 
   const json::value& response = events[9].data.at("response");
   CHECK(response.at("id") == "resp_gw1");
@@ -215,20 +223,23 @@ TEST_CASE("responses stream: a text answer") {
   check_usage(response.at("usage"), 37, 11, 5, 0);
 }
 
-TEST_CASE("responses stream: a function call closes the message and is complete in output_item.done") {
+TEST_CASE(
+    "responses stream: a function call closes the message and is complete in output_item.done") {
   const Request request = codex_request();
-  const auto events = events_of(run(request, {ev(StreamEvent::Kind::start), ev(StreamEvent::Kind::text, "Listing."),
-                                              call_start(0, "call_9", "shell", ""),
-                                              ev(StreamEvent::Kind::tool_call_delta, "{\"command\":", 0),
-                                              ev(StreamEvent::Kind::tool_call_delta, "[\"ls\"]}", 0),
-                                              finish_ev(FinishReason::tool_calls), usage_ev(100, 20, 0, 3)}));
-  CHECK(types_of(events) == std::vector<std::string>{
-                                "response.created", "response.in_progress", "response.output_item.added",
-                                "response.content_part.added", "response.output_text.delta", "response.output_text.done",
-                                "response.content_part.done", "response.output_item.done", "response.output_item.added",
-                                "response.function_call_arguments.delta", "response.function_call_arguments.delta",
-                                "response.function_call_arguments.done", "response.output_item.done",
-                                "response.completed"});
+  const auto events =
+      events_of(run(request, {ev(StreamEvent::Kind::start), ev(StreamEvent::Kind::text, "Listing."),
+                              call_start(0, "call_9", "shell", ""),
+                              ev(StreamEvent::Kind::tool_call_delta, "{\"command\":", 0),
+                              ev(StreamEvent::Kind::tool_call_delta, "[\"ls\"]}", 0),
+                              finish_ev(FinishReason::tool_calls), usage_ev(100, 20, 0, 3)}));
+  CHECK(types_of(events) ==
+        std::vector<std::string>{
+            "response.created", "response.in_progress", "response.output_item.added",
+            "response.content_part.added", "response.output_text.delta",
+            "response.output_text.done", "response.content_part.done", "response.output_item.done",
+            "response.output_item.added", "response.function_call_arguments.delta",
+            "response.function_call_arguments.delta", "response.function_call_arguments.done",
+            "response.output_item.done", "response.completed"});
   const json::value& added = events[8].data.at("item");
   CHECK(events[8].data.at("output_index") == 1);
   CHECK(added.at("type") == "function_call");
@@ -251,14 +262,18 @@ TEST_CASE("responses stream: a function call closes the message and is complete 
   check_usage(response.at("usage"), 100, 20, 0, 3);
 }
 
-TEST_CASE("responses stream: a freeform tool call comes back as custom_tool_call with the raw input") {
+TEST_CASE(
+    "responses stream: a freeform tool call comes back as custom_tool_call with the raw input") {
   // Arguments arrive whole in the opening fragment, as Gemini sends them.
-  const auto events = events_of(
-      run(codex_request(), {call_start(0, "call_p", "apply_patch", R"({"input":"*** Begin Patch\n*** End Patch\n"})"),
-                            finish_ev(FinishReason::tool_calls)}));
+  const auto events = events_of(run(
+      codex_request(),
+      {call_start(0, "call_p", "apply_patch", R"({"input":"*** Begin Patch\n*** End Patch\n"})"),
+       finish_ev(FinishReason::tool_calls)}));
   CHECK(types_of(events) == std::vector<std::string>{"response.created", "response.in_progress",
-                                                     "response.output_item.added", "response.custom_tool_call_input.done",
-                                                     "response.output_item.done", "response.completed"});
+                                                     "response.output_item.added",
+                                                     "response.custom_tool_call_input.done",
+                                                     "response.output_item.done",
+                                                     "response.completed"});
   const json::value& added = events[2].data.at("item");
   CHECK(added.at("type") == "custom_tool_call");
   CHECK(added.at("name") == "apply_patch");
@@ -273,19 +288,22 @@ TEST_CASE("responses stream: a freeform tool call comes back as custom_tool_call
 }
 
 TEST_CASE("responses stream: thinking streams as a reasoning summary item; length is incomplete") {
-  const auto events = events_of(run(codex_request(), {ev(StreamEvent::Kind::thinking, "Plan."),
-                                                      ev(StreamEvent::Kind::text, "Done"),
-                                                      finish_ev(FinishReason::length), usage_ev(1, 2, 0, 1)}));
-  CHECK(types_of(events) == std::vector<std::string>{
-                                "response.created", "response.in_progress", "response.output_item.added",
-                                "response.reasoning_summary_part.added", "response.reasoning_summary_text.delta",
-                                "response.reasoning_summary_text.done", "response.reasoning_summary_part.done",
-                                "response.output_item.done", "response.output_item.added",
-                                "response.content_part.added", "response.output_text.delta",
-                                "response.output_text.done", "response.content_part.done",
-                                "response.output_item.done", "response.completed"});
+  const auto events =
+      events_of(run(codex_request(),
+                    {ev(StreamEvent::Kind::thinking, "Plan."), ev(StreamEvent::Kind::text, "Done"),
+                     finish_ev(FinishReason::length), usage_ev(1, 2, 0, 1)}));
+  CHECK(types_of(events) ==
+        std::vector<std::string>{
+            "response.created", "response.in_progress", "response.output_item.added",
+            "response.reasoning_summary_part.added", "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.done", "response.reasoning_summary_part.done",
+            "response.output_item.done", "response.output_item.added",
+            "response.content_part.added", "response.output_text.delta",
+            "response.output_text.done", "response.content_part.done", "response.output_item.done",
+            "response.completed"});
   CHECK(events[4].data.at("summary_index") == 0);
-  CHECK(events[7].data.at("item").at("summary") == parse(R"([{"type":"summary_text","text":"Plan."}])"));
+  CHECK(events[7].data.at("item").at("summary") ==
+        parse(R"([{"type":"summary_text","text":"Plan."}])"));
   const json::value& response = events.back().data.at("response");
   CHECK(response.at("status") == "incomplete");
   CHECK(response.at("incomplete_details") == parse(R"({"reason":"max_output_tokens"})"));
@@ -308,12 +326,16 @@ TEST_CASE("responses stream: fail() ends with response.failed carrying a code Co
   const json::value limited = failed_with(429, "Rate limit reached. Please try again in 2s.");
   CHECK(limited.at("id") == "resp_f");
   CHECK(limited.at("status") == "failed");
-  CHECK(limited.at("error") ==
-        parse(R"({"code":"rate_limit_exceeded","message":"Rate limit reached. Please try again in 2s."})"));
+  CHECK(
+      limited.at("error") ==
+      parse(
+          R"({"code":"rate_limit_exceeded","message":"Rate limit reached. Please try again in 2s."})"));
   CHECK(failed_with(500, "boom").at("error").at("code") == "server_error");
-  CHECK(failed_with(400, "prompt is too long: 250000 tokens > 200000 maximum").at("error").at("code") ==
-        "context_length_exceeded");
-  CHECK(failed_with(429, "insufficient_quota: add credits").at("error").at("code") == "insufficient_quota");
+  CHECK(failed_with(400, "prompt is too long: 250000 tokens > 200000 maximum")
+            .at("error")
+            .at("code") == "context_length_exceeded");
+  CHECK(failed_with(429, "insufficient_quota: add credits").at("error").at("code") ==
+        "insufficient_quota");
 }
 
 TEST_CASE("responses response: non-streamed answer with text, a call and a custom call") {
@@ -348,12 +370,14 @@ TEST_CASE("responses response: non-streamed answer with text, a call and a custo
   const json::array& output = body.at("output").as_array();
   REQUIRE(output.size() == 3);
   CHECK(output[0].at("type") == "message");
-  CHECK(output[0].at("content") == parse(R"([{"type":"output_text","text":"Patching.","annotations":[]}])"));
+  CHECK(output[0].at("content") ==
+        parse(R"([{"type":"output_text","text":"Patching.","annotations":[]}])"));
   CHECK(output[1].at("type") == "function_call");
   CHECK(output[1].at("arguments") == R"({"command":["ls"]})");
   CHECK(output[1].at("call_id") == "call_1");
   CHECK(output[2].at("type") == "custom_tool_call");
-  CHECK(output[2].at("input") == "not json");  // arguments that were not {"input":...} pass as they are
+  CHECK(output[2].at("input") ==
+        "not json");  // arguments that were not {"input":...} pass as they are
   check_usage(body.at("usage"), 10, 4, 2, 1);
 
   r.finish = FinishReason::length;
@@ -372,7 +396,8 @@ TEST_CASE("responses usage: read from a response object or a response.completed 
   CHECK(from_event->cached_prompt_tokens == 7);
   CHECK(from_event->completion_tokens == 11);
   CHECK(from_event->reasoning_tokens == 3);
-  const auto from_object = extract_responses_usage(R"({"id":"resp_1","object":"response","usage":{"input_tokens":5,"output_tokens":2,"total_tokens":7}})");
+  const auto from_object = extract_responses_usage(
+      R"({"id":"resp_1","object":"response","usage":{"input_tokens":5,"output_tokens":2,"total_tokens":7}})");
   REQUIRE(from_object);
   CHECK(from_object->prompt_tokens == 5);
   CHECK(from_object->completion_tokens == 2);

@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/load_generator.hpp"
@@ -257,8 +257,8 @@ TEST_CASE("an OpenAI stream read as Anthropic never ends: the protocols are not 
   // The chat stream has no message_stop and no text_delta, so an Anthropic reader must call it
   // incomplete rather than time its chunks as tokens.
   auto mock = start_mock();
-  auto run = run_load({"--target", mock.url(), "--protocol", "anthropic", "--stream",
-                       "--requests", "3", "--connections", "1", "--warmup", "0", "--quiet"});
+  auto run = run_load({"--target", mock.url(), "--protocol", "anthropic", "--stream", "--requests",
+                       "3", "--connections", "1", "--warmup", "0", "--quiet"});
   REQUIRE(run.exit_code == 0);
   CHECK(kind(run.report, "incomplete_stream") == 3);
   check_summary(run.report.at("ttft_us"), 0);

@@ -748,7 +748,9 @@ TEST_CASE("scripted tool call over Gemini: one functionCall part, then the funct
         "Tool result: 15 degrees");
 }
 
-TEST_CASE("the auto tool script (--tool-script auto) calls Bash, shell or exec_command, else answers with text") {
+TEST_CASE(
+    "the auto tool script (--tool-script auto) calls Bash, shell or exec_command, else answers "
+    "with text") {
   auto mock = start_mock({"--tool-script", "auto"});
 
   const std::string claude =

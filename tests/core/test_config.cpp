@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -153,9 +152,9 @@ models:
   REQUIRE(c.providers.size() == 2);
   const ProviderConfig& p = c.providers[0];
   CHECK(p.base_url == "http://localhost:11434/v1");  // trailing slashes stripped
-  CHECK(p.api_key.empty());                           // optional for openai_compatible
-  CHECK(p.headers == std::map<std::string, std::string>{{"X-Team", "search"},
-                                                        {"Authorization", "Bearer t0k"}});
+  CHECK(p.api_key.empty());                          // optional for openai_compatible
+  CHECK(p.headers ==
+        std::map<std::string, std::string>{{"X-Team", "search"}, {"Authorization", "Bearer t0k"}});
   CHECK(p.connect_timeout == std::chrono::milliseconds(100));
   CHECK(p.first_byte_timeout == std::chrono::milliseconds(200));
   CHECK(p.idle_timeout == std::chrono::milliseconds(300));
@@ -406,8 +405,7 @@ models:
         });
 }
 
-TEST_CASE("config: an empty api_key on a required openai provider says what to set",
-          "[config]") {
+TEST_CASE("config: an empty api_key on a required openai provider says what to set", "[config]") {
   auto r = parse(R"(
 providers:
   - name: openai
@@ -440,22 +438,24 @@ TEST_CASE("config: listen addresses", "[config]") {
 
   const std::vector<std::pair<std::string, std::string>> bad{
       {"4000", "listen: expected HOST:PORT such as 127.0.0.1:4000, got '4000'"},
-      {"127.0.0.1:70000", "listen: invalid port '70000' (expected 0 to 65535), got "
-                          "'127.0.0.1:70000'"},
+      {"127.0.0.1:70000",
+       "listen: invalid port '70000' (expected 0 to 65535), got "
+       "'127.0.0.1:70000'"},
       {"127.0.0.1:", "listen: invalid port '' (expected 0 to 65535), got '127.0.0.1:'"},
       {"127.0.0.1:-1", "listen: invalid port '-1' (expected 0 to 65535), got '127.0.0.1:-1'"},
-      {":4000", "listen: missing host: expected HOST:PORT such as 127.0.0.1:4000 or "
-                "0.0.0.0:4000, got ':4000'"},
-      {"::1:4000", "listen: IPv6 addresses must be in brackets, e.g. [::1]:4000, got "
-                   "'::1:4000'"},
+      {":4000",
+       "listen: missing host: expected HOST:PORT such as 127.0.0.1:4000 or "
+       "0.0.0.0:4000, got ':4000'"},
+      {"::1:4000",
+       "listen: IPv6 addresses must be in brackets, e.g. [::1]:4000, got "
+       "'::1:4000'"},
       {"[::1:4000", "listen: expected [IPv6]:PORT such as [::1]:4000, got '[::1:4000'"},
       {"[zz]:4000", "listen: invalid IPv6 address 'zz', got '[zz]:4000'"},
       {"bad host:1", "listen: invalid host 'bad host', got 'bad host:1'"},
   };
   for (const auto& [value, message] : bad) {
     INFO(value);
-    CHECK(errors_of(listen_of(value)) ==
-          std::vector<std::string>{"switchyard.yaml:4: " + message});
+    CHECK(errors_of(listen_of(value)) == std::vector<std::string>{"switchyard.yaml:4: " + message});
   }
 }
 
@@ -536,8 +536,9 @@ providers:
 models:
   - {name: a, provider: m}
 )");
-  CHECK(errors_of(r) == std::vector<std::string>{
-                            "switchyard.yaml:4: providers[0].headers: header 'x-team' is set twice"});
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:4: providers[0].headers: header 'x-team' is set twice"});
 }
 
 TEST_CASE("config: YAML syntax errors carry their line", "[config]") {
@@ -559,8 +560,9 @@ providers:
     type: mock
    models: []
 )");
-  CHECK(errors_of(bad_indent) ==
-        std::vector<std::string>{"switchyard.yaml:4: YAML syntax error: end of sequence not found"});
+  CHECK(
+      errors_of(bad_indent) ==
+      std::vector<std::string>{"switchyard.yaml:4: YAML syntax error: end of sequence not found"});
 
   auto tab = parse("listen: 127.0.0.1:4000\n\tworkers: 2\n");
   CHECK(errors_of(tab) == std::vector<std::string>{
@@ -568,9 +570,9 @@ providers:
                               "indentation"});
 
   auto alias = parse("providers: []\nmodels: *undefined\n");
-  CHECK(errors_of(alias) == std::vector<std::string>{
-                                "switchyard.yaml:2: YAML syntax error: the referenced anchor is "
-                                "not defined"});
+  CHECK(errors_of(alias) ==
+        std::vector<std::string>{"switchyard.yaml:2: YAML syntax error: the referenced anchor is "
+                                 "not defined"});
 }
 
 TEST_CASE("config: empty and shapeless documents", "[config]") {
@@ -587,10 +589,10 @@ TEST_CASE("config: empty and shapeless documents", "[config]") {
         std::vector<std::string>{"switchyard.yaml: no models defined (add a 'models:' list)"});
   CHECK(errors_of(parse(with_mock("models: []\n"))) ==
         std::vector<std::string>{"switchyard.yaml:4: models: no models defined"});
-  CHECK(errors_of(parse("models:\n  - {name: m, provider: mock}\n")) ==
-        std::vector<std::string>{
-            "switchyard.yaml:2: models[0].provider: unknown provider 'mock'",
-            "switchyard.yaml: no providers defined (add a 'providers:' list)"});
+  CHECK(
+      errors_of(parse("models:\n  - {name: m, provider: mock}\n")) ==
+      std::vector<std::string>{"switchyard.yaml:2: models[0].provider: unknown provider 'mock'",
+                               "switchyard.yaml: no providers defined (add a 'providers:' list)"});
 }
 
 TEST_CASE("config: errors are collected, not stopped at the first", "[config]") {
@@ -700,8 +702,8 @@ TEST_CASE("config: which models accept reasoning settings", "[config]") {
 
 TEST_CASE("config: sizes accept units", "[config]") {
   const auto body = [](const std::string& value) {
-    return parse(with_mock("max_body_bytes: " + value +
-                           "\nmodels:\n  - {name: m, provider: mock}\n"));
+    return parse(
+        with_mock("max_body_bytes: " + value + "\nmodels:\n  - {name: m, provider: mock}\n"));
   };
   CHECK(body("1048576")->server.max_body_bytes == 1048576);
   CHECK(body("32MiB")->server.max_body_bytes == 32u << 20);
@@ -795,8 +797,7 @@ models:
 )");
     REQUIRE(errors_of(r).empty());
     CHECK(r->find_model("b") == nullptr);
-    CHECK(r->notices ==
-          std::vector<std::string>{"provider 'compat' disabled: api_key is not set"});
+    CHECK(r->notices == std::vector<std::string>{"provider 'compat' disabled: api_key is not set"});
   }
   SECTION("when every model is dropped the gateway refuses to start") {
     auto r = parse(R"(
@@ -820,11 +821,26 @@ TEST_CASE("config: the bundled price table", "[config]") {
   CHECK(table.at("gpt-4o-mini").input_per_mtok == 0.15);
   CHECK(table.at("gpt-4o-mini").output_per_mtok == 0.60);
   CHECK(table.at("gpt-4o-mini").cached_input_per_mtok == 0.075);
-  for (const char* id : {"gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3", "o3-mini",
-                         "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano", "claude-opus-4-1",
-                         "claude-opus-4", "claude-sonnet-4-5", "claude-sonnet-4",
-                         "claude-3-7-sonnet", "claude-3-5-haiku", "claude-haiku-4-5",
-                         "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite",
+  for (const char* id : {"gpt-4o",
+                         "gpt-4.1",
+                         "gpt-4.1-mini",
+                         "gpt-4.1-nano",
+                         "o3",
+                         "o3-mini",
+                         "o4-mini",
+                         "gpt-5",
+                         "gpt-5-mini",
+                         "gpt-5-nano",
+                         "claude-opus-4-1",
+                         "claude-opus-4",
+                         "claude-sonnet-4-5",
+                         "claude-sonnet-4",
+                         "claude-3-7-sonnet",
+                         "claude-3-5-haiku",
+                         "claude-haiku-4-5",
+                         "gemini-2.5-pro",
+                         "gemini-2.5-flash",
+                         "gemini-2.5-flash-lite",
                          "gemini-2.0-flash"}) {
     INFO(id);
     REQUIRE(table.count(id) == 1);
@@ -860,10 +876,11 @@ TEST_CASE("config: the default deploy config", "[config]") {
     CHECK(c.providers[0].mock.time_to_first_token == std::chrono::milliseconds(200));
     CHECK(c.providers[0].mock.tokens_per_second == 50);
     CHECK_FALSE(c.providers[0].mock.reply.empty());
-    CHECK(c.notices == std::vector<std::string>{
-                           "provider 'openai' disabled: api_key is empty (set OPENAI_API_KEY)",
-                           "provider 'anthropic' disabled: api_key is empty (set ANTHROPIC_API_KEY)",
-                           "provider 'gemini' disabled: api_key is empty (set GEMINI_API_KEY)"});
+    CHECK(c.notices ==
+          std::vector<std::string>{
+              "provider 'openai' disabled: api_key is empty (set OPENAI_API_KEY)",
+              "provider 'anthropic' disabled: api_key is empty (set ANTHROPIC_API_KEY)",
+              "provider 'gemini' disabled: api_key is empty (set GEMINI_API_KEY)"});
   }
   SECTION("with OPENAI_API_KEY the openai models appear, priced from the bundled table") {
     auto r = parse_config(text, "switchyard.yaml", env_of({{"OPENAI_API_KEY", "sk-test"}}));
@@ -884,14 +901,19 @@ TEST_CASE("config: the default deploy config", "[config]") {
     for (const auto& n : c.notices) CHECK(n.find("sk-test") == std::string::npos);
     CHECK(c.notices.size() == 2);  // anthropic and gemini still have no key
   }
-  SECTION("with ANTHROPIC_API_KEY and GEMINI_API_KEY their native providers serve Claude and Gemini models") {
-    auto r = parse_config(text, "switchyard.yaml",
-                          env_of({{"ANTHROPIC_API_KEY", "sk-ant-test"}, {"GEMINI_API_KEY", "g-test"}}));
+  SECTION(
+      "with ANTHROPIC_API_KEY and GEMINI_API_KEY their native providers serve Claude and Gemini "
+      "models") {
+    auto r =
+        parse_config(text, "switchyard.yaml",
+                     env_of({{"ANTHROPIC_API_KEY", "sk-ant-test"}, {"GEMINI_API_KEY", "g-test"}}));
     REQUIRE(errors_of(r).empty());
     const Config& c = r.value();
     CHECK(c.find_provider("anthropic")->base_url == "https://api.anthropic.com");
-    CHECK(c.find_provider("gemini")->base_url == "https://generativelanguage.googleapis.com/v1beta");
-    for (const char* name : {"claude-sonnet-4-5", "claude-haiku-4-5", "gemini-2.5-flash", "gemini-2.5-pro"}) {
+    CHECK(c.find_provider("gemini")->base_url ==
+          "https://generativelanguage.googleapis.com/v1beta");
+    for (const char* name :
+         {"claude-sonnet-4-5", "claude-haiku-4-5", "gemini-2.5-flash", "gemini-2.5-pro"}) {
       INFO(name);
       const ModelConfig* m = c.find_model(name);
       REQUIRE(m != nullptr);
@@ -906,8 +928,9 @@ TEST_CASE("config: ConfigError::to_string", "[config]") {
   CHECK(ConfigError{"a.yaml", 0, "boom"}.to_string() == "a.yaml: boom");
 }
 
-TEST_CASE("config: azure, anthropic and gemini providers: defaults, required keys and their own settings",
-          "[config]") {
+TEST_CASE(
+    "config: azure, anthropic and gemini providers: defaults, required keys and their own settings",
+    "[config]") {
   auto ok = parse(R"(
 providers:
   - {name: az, type: azure, base_url: "https://res.openai.azure.com/", api_key: k1, api_version: 2025-04-01-preview}
@@ -943,25 +966,31 @@ providers:
 models:
   - {name: a, provider: az}
 )");
-  CHECK(errors_of(bad) ==
-        std::vector<std::string>{
-            "switchyard.yaml:2: providers[0]: missing required key 'base_url' (required for type azure, e.g. "
-            "https://RESOURCE.openai.azure.com)",
-            "switchyard.yaml:5: providers[1]: missing required key 'api_key' (required for type anthropic; or "
-            "mark the provider optional: true)",
-            "switchyard.yaml:10: providers[2].api_version: only valid for a provider of type azure, not gemini",
-            "switchyard.yaml:14: providers[3].default_max_tokens: only valid for a provider of type anthropic, not "
-            "openai",
-        });
+  CHECK(errors_of(bad) == std::vector<std::string>{
+                              "switchyard.yaml:2: providers[0]: missing required key 'base_url' "
+                              "(required for type azure, e.g. "
+                              "https://RESOURCE.openai.azure.com)",
+                              "switchyard.yaml:5: providers[1]: missing required key 'api_key' "
+                              "(required for type anthropic; or "
+                              "mark the provider optional: true)",
+                              "switchyard.yaml:10: providers[2].api_version: only valid for a "
+                              "provider of type azure, not gemini",
+                              "switchyard.yaml:14: providers[3].default_max_tokens: only valid for "
+                              "a provider of type anthropic, not "
+                              "openai",
+                          });
 }
 
 TEST_CASE("config: default_max_tokens past any model's limit is refused, not cast", "[config]") {
   // Found by fuzz_config: 1e20 was cast to an integer before its range was checked.
   for (const char* value : {"1e20", "0", "2.5", "-3"}) {
     INFO(value);
-    auto r = parse(std::string("providers:\n  - {name: an, type: anthropic, api_key: k, default_max_tokens: ") + value +
-                   "}\nmodels:\n  - {name: a, provider: an}\n");
-    CHECK(errors_of(r) == std::vector<std::string>{"switchyard.yaml:2: providers[0].default_max_tokens: must be a "
-                                                   "whole number from 1 to 1000000000"});
+    auto r =
+        parse(std::string(
+                  "providers:\n  - {name: an, type: anthropic, api_key: k, default_max_tokens: ") +
+              value + "}\nmodels:\n  - {name: a, provider: an}\n");
+    CHECK(errors_of(r) ==
+          std::vector<std::string>{"switchyard.yaml:2: providers[0].default_max_tokens: must be a "
+                                   "whole number from 1 to 1000000000"});
   }
 }

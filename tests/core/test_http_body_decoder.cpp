@@ -54,14 +54,16 @@ TEST_CASE("body decoder: a chunked body split at every byte gives the same data"
   }
 }
 
-TEST_CASE("body decoder: SSE events in chunks come out as sent, uppercase sizes and bare LF accepted") {
+TEST_CASE(
+    "body decoder: SSE events in chunks come out as sent, uppercase sizes and bare LF accepted") {
   const std::string event = "data: {\"choices\":[]}\n\n";
   const std::string wire = "16\r\n" + event + "\r\n" + "16\n" + event + "\n0\r\n\r\n";
   const Decoded d = decode(HttpBodyDecoder::chunked(), wire, {3, 30});
   REQUIRE(d.error.empty());
   REQUIRE(d.done);
   REQUIRE(d.body == event + event);
-  REQUIRE(decode(HttpBodyDecoder::chunked(), "A\r\n0123456789\r\n0\r\n\r\n", {}).body == "0123456789");
+  REQUIRE(decode(HttpBodyDecoder::chunked(), "A\r\n0123456789\r\n0\r\n\r\n", {}).body ==
+          "0123456789");
 }
 
 TEST_CASE("body decoder: a Content-Length body ends at its length, the rest is not body") {
@@ -76,7 +78,8 @@ TEST_CASE("body decoder: a Content-Length body ends at its length, the rest is n
   REQUIRE(HttpBodyDecoder::with_length(0).done());
 }
 
-TEST_CASE("body decoder: a body delimited by the close ends at EOF, other framings are cut short by it") {
+TEST_CASE(
+    "body decoder: a body delimited by the close ends at EOF, other framings are cut short by it") {
   HttpBodyDecoder until_close = HttpBodyDecoder::until_close();
   std::string body;
   until_close.feed("part one, ", [&](std::string_view d) { body += d; });
@@ -125,7 +128,8 @@ TEST_CASE("body decoder: malformed chunked framing is an error, not a guess") {
   REQUIRE_FALSE(called);
 }
 
-TEST_CASE("body decoder: a line that never ends is refused once it passes the limit, not buffered") {
+TEST_CASE(
+    "body decoder: a line that never ends is refused once it passes the limit, not buffered") {
   // A peer sending "5;ext=aaaa..." with no CRLF: the decoder fails as soon as the line is over
   // its limit, however the bytes arrive, and never asks for the rest.
   const std::string endless = "5;ext=" + std::string(HttpBodyDecoder::kMaxLineBytes + 10, 'a');
@@ -142,13 +146,15 @@ TEST_CASE("body decoder: a line that never ends is refused once it passes the li
 TEST_CASE("body decoder: the trailer section as a whole is bounded") {
   // Many short trailer lines, each under the line limit, together over the section limit.
   std::string wire = "0\r\n";
-  for (int i = 0; i < 40; ++i) wire += "X-Field-" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
+  for (int i = 0; i < 40; ++i)
+    wire += "X-Field-" + std::to_string(i) + ": " + std::string(40, 'v') + "\r\n";
   wire += "\r\n";
   CHECK(decode(HttpBodyDecoder::chunked(), wire, {}).done);
   const Decoded small = decode(HttpBodyDecoder::chunked(/*max_trailer_bytes=*/1000), wire, {});
   CHECK_FALSE(small.done);
   CHECK(small.error == "trailer section too large");
   // Endless empty-looking trailer input counts too.
-  const Decoded endless = decode(HttpBodyDecoder::chunked(100), "0\r\nX: " + std::string(200, 'y'), {});
+  const Decoded endless =
+      decode(HttpBodyDecoder::chunked(100), "0\r\nX: " + std::string(200, 'y'), {});
   CHECK(endless.error == "trailer section too large");
 }

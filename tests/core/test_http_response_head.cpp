@@ -31,7 +31,8 @@ TEST_CASE("response head: every prefix of a head is incomplete, never malformed"
       "Content-Type: application/json\r\n\r\n";
   for (std::size_t n = 0; n < head.size(); ++n) {
     INFO("prefix of " << n << " bytes");
-    REQUIRE(parse_response_head(std::string_view(head).substr(0, n)).state == HeadParse::incomplete);
+    REQUIRE(parse_response_head(std::string_view(head).substr(0, n)).state ==
+            HeadParse::incomplete);
   }
   const auto r = parse_response_head(head);
   REQUIRE(r.state == HeadParse::complete);
@@ -43,15 +44,21 @@ TEST_CASE("response head: every prefix of a head is incomplete, never malformed"
 
 TEST_CASE("response head: keep-alive follows the version and Connection") {
   CHECK(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").head.keep_alive);
-  CHECK_FALSE(parse_response_head("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").head.keep_alive);
+  CHECK_FALSE(
+      parse_response_head("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+          .head.keep_alive);
   CHECK_FALSE(parse_response_head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").head.keep_alive);
-  CHECK(parse_response_head("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n").head.keep_alive);
+  CHECK(
+      parse_response_head("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n")
+          .head.keep_alive);
   // No length and not chunked: the body runs until the server closes.
-  const auto until_close = parse_response_head("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+  const auto until_close =
+      parse_response_head("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
   CHECK_FALSE(until_close.head.keep_alive);
   CHECK(until_close.head.has_body);
   // Transfer-Encoding wins over Content-Length; a non-chunked coding ends at the close.
-  const auto both = parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+  const auto both = parse_response_head(
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
   CHECK(both.head.chunked);
   CHECK_FALSE(both.head.content_length);
   const auto gzip_only = parse_response_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
@@ -65,14 +72,16 @@ TEST_CASE("response head: 204 and 304 have no body; 1xx heads are skipped") {
   CHECK_FALSE(no_content.head.has_body);
   CHECK(no_content.head.keep_alive);
 
-  const std::string wire = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
-                           "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}";
+  const std::string wire =
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+      "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}";
   const auto r = parse_response_head(wire);
   REQUIRE(r.state == HeadParse::complete);
   CHECK(r.head.status == 201);
   CHECK(r.head.head_bytes == wire.size() - 2);
   // Only the interim head has arrived so far.
-  CHECK(parse_response_head("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2").state == HeadParse::incomplete);
+  CHECK(parse_response_head("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2").state ==
+        HeadParse::incomplete);
 }
 
 TEST_CASE("response head: bare LF line endings are accepted") {
@@ -100,7 +109,8 @@ TEST_CASE("response head: malformed heads are refused with a reason") {
       {"HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n", "obsolete header folding"},
       {"HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n", "bad content-length"},
       {"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n", "bad content-length"},
-      {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "conflicting content-length"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+       "conflicting content-length"},
   };
   for (const Case& c : cases) {
     INFO(c.wire);
@@ -113,13 +123,17 @@ TEST_CASE("response head: malformed heads are refused with a reason") {
 TEST_CASE("response head: a 204 or 304 announcing a body ends the connection's reuse") {
   // Whether the announced bytes follow is unknown, so the next response cannot be trusted
   // to start after this head.
-  CHECK_FALSE(parse_response_head("HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n").head.keep_alive);
-  CHECK_FALSE(parse_response_head("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n").head.keep_alive);
-  CHECK(parse_response_head("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").head.keep_alive);
+  CHECK_FALSE(
+      parse_response_head("HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n").head.keep_alive);
+  CHECK_FALSE(parse_response_head("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n")
+                  .head.keep_alive);
+  CHECK(
+      parse_response_head("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").head.keep_alive);
 }
 
 TEST_CASE("response head: Content-Encoding is reported, and only identity is accepted") {
-  const auto gz = parse_response_head("HTTP/1.1 200 OK\r\nContent-Encoding:  gzip \r\nContent-Length: 3\r\n\r\n");
+  const auto gz = parse_response_head(
+      "HTTP/1.1 200 OK\r\nContent-Encoding:  gzip \r\nContent-Length: 3\r\n\r\n");
   REQUIRE(gz.state == HeadParse::complete);
   CHECK(gz.head.content_encoding == "gzip");
   CHECK_FALSE(switchyard::core::is_identity_encoding(gz.head.content_encoding));
@@ -127,7 +141,8 @@ TEST_CASE("response head: Content-Encoding is reported, and only identity is acc
   CHECK_FALSE(switchyard::core::is_identity_encoding("gzip, identity"));
   CHECK(switchyard::core::is_identity_encoding(""));
   CHECK(switchyard::core::is_identity_encoding("Identity"));
-  CHECK(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").head.content_encoding.empty());
+  CHECK(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .head.content_encoding.empty());
 }
 
 TEST_CASE("response head: which final statuses a client can be given") {
@@ -141,5 +156,7 @@ TEST_CASE("response head: which final statuses a client can be given") {
     CHECK_FALSE(is_relayable_status(broken));
   }
   // A 101 is not skipped like other 1xx heads: it is final, and not relayable.
-  CHECK(parse_response_head("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n").head.status == 101);
+  CHECK(
+      parse_response_head("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n").head.status ==
+      101);
 }

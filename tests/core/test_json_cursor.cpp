@@ -38,9 +38,15 @@ void describe(const json::value& v, std::string& out) {
     case json::kind::string:
       out += std::to_string(v.get_string().size()) + '"' + std::string(v.get_string());
       break;
-    case json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
-    case json::kind::null: out += "null"; break;
-    default: out += '#'; break;
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      break;
+    case json::kind::null:
+      out += "null";
+      break;
+    default:
+      out += '#';
+      break;
   }
 }
 
@@ -75,15 +81,20 @@ bool describe(JsonCursor& cursor, std::string& out, int depth = 0) {
       out += std::to_string(s.size()) + '"' + std::string(s);
       return true;
     }
-    case JsonCursor::Kind::null: out += "null"; return cursor.read_null();
+    case JsonCursor::Kind::null:
+      out += "null";
+      return cursor.read_null();
     case JsonCursor::Kind::boolean: {
       bool b = false;
       if (!cursor.read_bool(b)) return false;
       out += b ? "true" : "false";
       return true;
     }
-    case JsonCursor::Kind::number: out += '#'; return cursor.skip_value();
-    case JsonCursor::Kind::invalid: return false;
+    case JsonCursor::Kind::number:
+      out += '#';
+      return cursor.skip_value();
+    case JsonCursor::Kind::invalid:
+      return false;
   }
   return false;
 }
@@ -142,7 +153,8 @@ const std::vector<std::string> kChunks = {
 
 TEST_CASE("json cursor reads strings as views, unescaping only when needed", "[json_cursor]") {
   std::string scratch;
-  const std::string text = R"({"plain":"tok en","escaped":"a\nb\u00e9\ud83d\ude00","n":-42,"z":null})";
+  const std::string text =
+      R"({"plain":"tok en","escaped":"a\nb\u00e9\ud83d\ude00","n":-42,"z":null})";
   JsonCursor cursor(text, scratch);
   REQUIRE(cursor.begin_object());
   std::string_view key, plain, escaped;
@@ -167,7 +179,8 @@ TEST_CASE("json cursor reads strings as views, unescaping only when needed", "[j
   CHECK(untouched == "kept");
 }
 
-TEST_CASE("json cursor keeps earlier unescaped strings valid while reading later ones", "[json_cursor]") {
+TEST_CASE("json cursor keeps earlier unescaped strings valid while reading later ones",
+          "[json_cursor]") {
   std::string scratch;
   const std::string text = R"(["a\tb","c\"d","e\\f"])";
   JsonCursor cursor(text, scratch);
@@ -187,12 +200,40 @@ TEST_CASE("json cursor keeps earlier unescaped strings valid while reading later
 
 TEST_CASE("json cursor refuses what is not JSON", "[json_cursor]") {
   for (const std::string bad : {
-           "", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{,}", "[1,]", "[,1]", "{\"a\":1 \"b\":2}",
-           "{'a':1}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":1e}", "{\"a\":-}", "{\"a\":tru}",
-           "{\"a\":nul}", "{\"a\":\"x\\q\"}", "{\"a\":\"\\u12\"}", "{\"a\":\"\\ud800\"}",
-           "{\"a\":\"\\udc00\"}", "{\"a\":\"\\ud800\\u0041\"}", "{\"a\":\"tab\there\"}",
-           "{\"a\":\"\xc3\"}", "{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xf4\x90\x80\x80\"}",
-           "{\"a\":\"\xff\"}", "{} {}", "{}x", "{\"a\":1}}", "[1 2]", "{\"a\":\"unterminated}",
+           "",
+           "{",
+           "}",
+           "{\"a\"}",
+           "{\"a\":}",
+           "{\"a\":1,}",
+           "{,}",
+           "[1,]",
+           "[,1]",
+           "{\"a\":1 \"b\":2}",
+           "{'a':1}",
+           "{\"a\":01}",
+           "{\"a\":1.}",
+           "{\"a\":.5}",
+           "{\"a\":1e}",
+           "{\"a\":-}",
+           "{\"a\":tru}",
+           "{\"a\":nul}",
+           "{\"a\":\"x\\q\"}",
+           "{\"a\":\"\\u12\"}",
+           "{\"a\":\"\\ud800\"}",
+           "{\"a\":\"\\udc00\"}",
+           "{\"a\":\"\\ud800\\u0041\"}",
+           "{\"a\":\"tab\there\"}",
+           "{\"a\":\"\xc3\"}",
+           "{\"a\":\"\xc0\xaf\"}",
+           "{\"a\":\"\xed\xa0\x80\"}",
+           "{\"a\":\"\xf4\x90\x80\x80\"}",
+           "{\"a\":\"\xff\"}",
+           "{} {}",
+           "{}x",
+           "{\"a\":1}}",
+           "[1 2]",
+           "{\"a\":\"unterminated}",
        }) {
     INFO("document: " << bad);
     const Reading r = read_with_cursor(bad);
@@ -219,7 +260,8 @@ TEST_CASE("json cursor integers: exact, or refused for a general parser", "[json
   CHECK_FALSE(read("\"1\"", n));
 }
 
-TEST_CASE("json cursor gives up on nesting past its depth instead of recursing on", "[json_cursor]") {
+TEST_CASE("json cursor gives up on nesting past its depth instead of recursing on",
+          "[json_cursor]") {
   const std::string deep = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
   std::string scratch;
   JsonCursor cursor(deep, scratch);
@@ -250,9 +292,15 @@ TEST_CASE("json cursor agrees with Boost.JSON on mutated chunks", "[json_cursor]
     for (int e = 0; e < edits; ++e) {
       const std::size_t at = random() % text.size();
       switch (random() % 3) {
-        case 0: text[at] = alphabet[random() % alphabet.size()]; break;
-        case 1: text.erase(at, 1); break;
-        default: text.insert(at, 1, alphabet[random() % alphabet.size()]); break;
+        case 0:
+          text[at] = alphabet[random() % alphabet.size()];
+          break;
+        case 1:
+          text.erase(at, 1);
+          break;
+        default:
+          text.insert(at, 1, alphabet[random() % alphabet.size()]);
+          break;
       }
     }
     check_agrees(text);
@@ -264,7 +312,8 @@ TEST_CASE("json cursor agrees with Boost.JSON on mutated chunks", "[json_cursor]
 
 TEST_CASE("json cursor for_each_member skips what the reader leaves unread", "[json_cursor]") {
   std::string scratch;
-  const std::string text = R"({"skip": {"deep": [1, {"x": null}]}, "want": "yes", "peeked":  null, "n": 7})";
+  const std::string text =
+      R"({"skip": {"deep": [1, {"x": null}]}, "want": "yes", "peeked":  null, "n": 7})";
   JsonCursor cursor(text, scratch);
   std::string_view want;
   std::int64_t n = 0;

@@ -9,8 +9,8 @@ using switchyard::core::JsonMemberCapture;
 namespace {
 
 // Feeds `doc` in pieces of `step` bytes, as reads from a socket would arrive.
-std::optional<std::string> capture(std::string_view doc, std::size_t step, std::string name = "usage",
-                                   std::size_t max = 4096) {
+std::optional<std::string> capture(std::string_view doc, std::size_t step,
+                                   std::string name = "usage", std::size_t max = 4096) {
   JsonMemberCapture c(std::move(name), max);
   for (std::size_t at = 0; at < doc.size(); at += step) c.feed(doc.substr(at, step));
   if (auto v = c.value()) return std::string(*v);
@@ -35,10 +35,10 @@ TEST_CASE("member capture: a value at the end of the object, scalars, and absent
   CHECK(capture(R"({"a":1,"usage":{"x":2}})", 1) == std::optional<std::string>(R"({"x":2})"));
   CHECK(capture(R"({"usage": 42 })", 3) == std::optional<std::string>("42"));
   CHECK(capture(R"({"usage":"a,}b"})", 1) == std::optional<std::string>(R"("a,}b")"));
-  CHECK_FALSE(capture(R"({"a":{"usage":{"x":1}}})", 1));   // nested, not top level
-  CHECK_FALSE(capture(R"(["usage",{"usage":1}])", 1));      // not an object
+  CHECK_FALSE(capture(R"({"a":{"usage":{"x":1}}})", 1));  // nested, not top level
+  CHECK_FALSE(capture(R"(["usage",{"usage":1}])", 1));    // not an object
   CHECK_FALSE(capture(R"({"usages":{"x":1},"usag":2})", 1));
-  CHECK_FALSE(capture(R"({"usage":{"x":1)", 1));              // never completed
+  CHECK_FALSE(capture(R"({"usage":{"x":1)", 1));  // never completed
   // A repeated member: the last one, as JSON parsers read it.
   CHECK(capture(R"({"usage":1,"usage":2})", 1) == std::optional<std::string>("2"));
   // Keys with escapes are compared as sent.

@@ -402,7 +402,8 @@ TEST_CASE("SSE decoder: a line that never ends stops the decoding at the limit, 
   REQUIRE(seen.size() == 1);
   // "data: " and then bytes with no newline, read by read.
   decoder.feed("data: ", on_event);
-  for (int i = 0; i < 20 && !decoder.overflowed(); ++i) decoder.feed(std::string(100, 'x'), on_event);
+  for (int i = 0; i < 20 && !decoder.overflowed(); ++i)
+    decoder.feed(std::string(100, 'x'), on_event);
   REQUIRE(decoder.overflowed());
   // The line began in an earlier read: nothing of the read that overflowed came before it.
   CHECK(decoder.overflow_offset() == 0);

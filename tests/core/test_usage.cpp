@@ -193,8 +193,9 @@ TEST_CASE("usage is found at the top level of long responses, not in look-alike 
   using switchyard::core::extract_openai_usage;
   // Long content before the usage object: the fast path must still find it.
   const std::string content(100000, 'x');
-  const std::string body = R"({"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":")" + content +
-                           R"("}}],"usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46},"system_fingerprint":"fp"})";
+  const std::string body =
+      R"({"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":")" + content +
+      R"("}}],"usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46},"system_fingerprint":"fp"})";
   auto u = extract_openai_usage(body);
   REQUIRE(u);
   CHECK(u->prompt_tokens == 12);
@@ -208,6 +209,7 @@ TEST_CASE("usage is found at the top level of long responses, not in look-alike 
   CHECK(n->prompt_tokens == 1);
 
   // The word inside string content is escaped and never matches.
-  const std::string in_text = R"({"choices":[{"message":{"content":"my \"usage\": {\"prompt_tokens\": 5}"}}]})";
+  const std::string in_text =
+      R"({"choices":[{"message":{"content":"my \"usage\": {\"prompt_tokens\": 5}"}}]})";
   CHECK_FALSE(extract_openai_usage(in_text));
 }

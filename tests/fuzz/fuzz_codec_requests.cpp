@@ -8,7 +8,6 @@
 // provider protocol to encode for (chat, messages, gemini; 3 none); bit 4 the model accepts
 // reasoning settings.
 #include <boost/json.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -27,9 +26,12 @@ namespace {
 
 Protocol client_protocol(int bits) {
   switch (bits & 3) {
-    case 1: return Protocol::openai_responses;
-    case 2: return Protocol::anthropic_messages;
-    default: return Protocol::openai_chat;
+    case 1:
+      return Protocol::openai_responses;
+    case 2:
+      return Protocol::anthropic_messages;
+    default:
+      return Protocol::openai_chat;
   }
 }
 
@@ -41,11 +43,13 @@ const switchyard::core::ProviderConfig& provider_for(int bits) {
     p.base_url = "https://upstream.invalid";
     return p;
   };
-  static const switchyard::core::ProviderConfig providers[] = {make("openai"), make("anthropic"), make("gemini")};
+  static const switchyard::core::ProviderConfig providers[] = {make("openai"), make("anthropic"),
+                                                               make("gemini")};
   return providers[bits];
 }
 
-constexpr Protocol kUpstreams[] = {Protocol::openai_chat, Protocol::anthropic_messages, Protocol::gemini};
+constexpr Protocol kUpstreams[] = {Protocol::openai_chat, Protocol::anthropic_messages,
+                                   Protocol::gemini};
 
 }  // namespace
 
@@ -68,8 +72,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (upstream_bits == 3) return 0;
 
   fit_reasoning(request, reasoning);
-  const std::string encoded =
-      encode_request(kUpstreams[upstream_bits], request, "upstream-model", provider_for(upstream_bits));
+  const std::string encoded = encode_request(kUpstreams[upstream_bits], request, "upstream-model",
+                                             provider_for(upstream_bits));
   json::error_code ec;
   const json::value v = fuzz::parse_json(encoded, ec);
   SWITCHYARD_FUZZ_CHECK(!ec);

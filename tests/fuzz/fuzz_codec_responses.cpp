@@ -8,7 +8,6 @@
 // Selector: the pair (kPairs, modulo their count) and, in bit 7, whether the decoded client
 // request is given. Param: the error status (a common one, or any when its top bit is set).
 #include <boost/json.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -33,13 +32,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const fuzz::Input in = fuzz::read_input(data, size);
   const fuzz::Pair pair = fuzz::kPairs[(in.selector & 0x7f) % fuzz::kPairCount];
   const bool with_request = (in.selector & 0x80) != 0;
-  const int status = (in.param & 0x80000000u) ? static_cast<int>(100 + in.param % 900)
-                                              : kStatuses[in.param % (sizeof kStatuses / sizeof kStatuses[0])];
+  const int status = (in.param & 0x80000000u)
+                         ? static_cast<int>(100 + in.param % 900)
+                         : kStatuses[in.param % (sizeof kStatuses / sizeof kStatuses[0])];
   const fuzz::ExactCopy body(in.payload);
 
   {
-    auto translated = adapters::translate_response(pair.client, pair.upstream, std::string(body.view()),
-                                                   with_request ? fuzz::client_request().get() : nullptr);
+    auto translated =
+        adapters::translate_response(pair.client, pair.upstream, std::string(body.view()),
+                                     with_request ? fuzz::client_request().get() : nullptr);
     if (!translated) {
       SWITCHYARD_FUZZ_CHECK(translated.error().status == 502);
       SWITCHYARD_FUZZ_CHECK(!translated.error().message.empty());

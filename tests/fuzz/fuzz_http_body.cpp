@@ -31,17 +31,22 @@ struct Outcome {
 
 HttpBodyDecoder make_decoder(int framing, std::uint32_t length) {
   switch (framing) {
-    case 1: return HttpBodyDecoder::with_length(length);
-    case 2: return HttpBodyDecoder::until_close();
-    default: return HttpBodyDecoder::chunked();
+    case 1:
+      return HttpBodyDecoder::with_length(length);
+    case 2:
+      return HttpBodyDecoder::until_close();
+    default:
+      return HttpBodyDecoder::chunked();
   }
 }
 
-Outcome decode(HttpBodyDecoder decoder, std::string_view wire, const std::vector<std::size_t>& cuts, bool eof) {
+Outcome decode(HttpBodyDecoder decoder, std::string_view wire, const std::vector<std::size_t>& cuts,
+               bool eof) {
   Outcome out;
   fuzz::for_each_piece(wire, cuts, [&](std::string_view piece) {
     const std::size_t used = decoder.feed(piece, [&](std::string_view data) {
-      SWITCHYARD_FUZZ_CHECK(data.data() >= piece.data() && data.data() + data.size() <= piece.data() + piece.size());
+      SWITCHYARD_FUZZ_CHECK(data.data() >= piece.data() &&
+                            data.data() + data.size() <= piece.data() + piece.size());
       SWITCHYARD_FUZZ_CHECK(!data.empty());
       out.data.append(data);
     });
@@ -85,10 +90,14 @@ std::string chunk_encode(std::string_view payload, std::uint32_t seed) {
   };
   auto extension = [&] {
     switch (next() % 6) {
-      case 0: return std::string(";name=value");
-      case 1: return std::string(";q=\"quoted; value\"");
-      case 2: return std::string(" ;x");
-      default: return std::string();
+      case 0:
+        return std::string(";name=value");
+      case 1:
+        return std::string(";q=\"quoted; value\"");
+      case 2:
+        return std::string(" ;x");
+      default:
+        return std::string();
     }
   };
   std::size_t at = 0;
@@ -115,17 +124,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   if (framing == 3) {
     const std::string wire = chunk_encode(in.payload, in.param);
-    const Outcome split = decode(HttpBodyDecoder::chunked(), wire, fuzz::split_points(wire.size(), in.split_seed), eof);
+    const Outcome split = decode(HttpBodyDecoder::chunked(), wire,
+                                 fuzz::split_points(wire.size(), in.split_seed), eof);
     SWITCHYARD_FUZZ_CHECK(split.error.empty());
     SWITCHYARD_FUZZ_CHECK(split.done);
     SWITCHYARD_FUZZ_CHECK(split.data == in.payload);
-    SWITCHYARD_FUZZ_CHECK(split.consumed == wire.size() - std::string_view("HTTP/1.1 200 OK\r\n").size());
+    SWITCHYARD_FUZZ_CHECK(split.consumed ==
+                          wire.size() - std::string_view("HTTP/1.1 200 OK\r\n").size());
     return 0;
   }
 
   const Outcome whole = decode(make_decoder(framing, in.param), in.payload, {}, eof);
-  const Outcome split =
-      decode(make_decoder(framing, in.param), in.payload, fuzz::split_points(in.payload.size(), in.split_seed), eof);
+  const Outcome split = decode(make_decoder(framing, in.param), in.payload,
+                               fuzz::split_points(in.payload.size(), in.split_seed), eof);
   SWITCHYARD_FUZZ_CHECK(whole == split);
 
   if (framing == 1) {

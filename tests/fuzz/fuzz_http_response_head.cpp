@@ -16,14 +16,16 @@ using switchyard::core::ResponseHeadResult;
 namespace {
 
 bool inside(std::string_view view, std::string_view whole) {
-  return view.empty() || (view.data() >= whole.data() && view.data() + view.size() <= whole.data() + whole.size());
+  return view.empty() ||
+         (view.data() >= whole.data() && view.data() + view.size() <= whole.data() + whole.size());
 }
 
 bool same_head(const ResponseHeadResult& a, const ResponseHeadResult& b) {
-  return a.state == b.state && a.head.status == b.head.status && a.head.content_type == b.head.content_type &&
-         a.head.retry_after == b.head.retry_after && a.head.content_length == b.head.content_length &&
-         a.head.chunked == b.head.chunked && a.head.keep_alive == b.head.keep_alive &&
-         a.head.has_body == b.head.has_body && a.head.head_bytes == b.head.head_bytes;
+  return a.state == b.state && a.head.status == b.head.status &&
+         a.head.content_type == b.head.content_type && a.head.retry_after == b.head.retry_after &&
+         a.head.content_length == b.head.content_length && a.head.chunked == b.head.chunked &&
+         a.head.keep_alive == b.head.keep_alive && a.head.has_body == b.head.has_body &&
+         a.head.head_bytes == b.head.head_bytes;
 }
 
 // Parses a prefix from its own exact-size copy, so reading past the prefix is an ASan report.

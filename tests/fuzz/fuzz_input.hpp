@@ -35,15 +35,18 @@ inline Input read_input(const std::uint8_t* data, std::size_t size) {
   std::uint8_t header[kHeaderBytes] = {};
   std::memcpy(header, data, std::min(size, kHeaderBytes));
   auto u32 = [&](std::size_t at) {
-    return static_cast<std::uint32_t>(header[at]) | static_cast<std::uint32_t>(header[at + 1]) << 8 |
-           static_cast<std::uint32_t>(header[at + 2]) << 16 | static_cast<std::uint32_t>(header[at + 3]) << 24;
+    return static_cast<std::uint32_t>(header[at]) |
+           static_cast<std::uint32_t>(header[at + 1]) << 8 |
+           static_cast<std::uint32_t>(header[at + 2]) << 16 |
+           static_cast<std::uint32_t>(header[at + 3]) << 24;
   };
   Input in;
   in.selector = header[0];
   in.param = u32(1);
   in.split_seed = u32(5);
   if (size > kHeaderBytes) {
-    in.payload = std::string_view(reinterpret_cast<const char*>(data) + kHeaderBytes, size - kHeaderBytes);
+    in.payload =
+        std::string_view(reinterpret_cast<const char*>(data) + kHeaderBytes, size - kHeaderBytes);
   }
   return in;
 }
@@ -87,7 +90,8 @@ inline std::vector<std::size_t> split_points(std::size_t size, std::uint32_t see
 // a heap-buffer-overflow ASan reports, where a slice of the whole input would hide it.
 class ExactCopy {
  public:
-  explicit ExactCopy(std::string_view bytes) : size_(bytes.size()), data_(new char[std::max<std::size_t>(size_, 1)]) {
+  explicit ExactCopy(std::string_view bytes)
+      : size_(bytes.size()), data_(new char[std::max<std::size_t>(size_, 1)]) {
     if (size_ > 0) std::memcpy(data_.get(), bytes.data(), size_);
   }
   std::string_view view() const { return {data_.get(), size_}; }
@@ -100,7 +104,8 @@ class ExactCopy {
 // Calls on_piece(std::string_view) for each read of `payload` cut at `cuts`, each read an
 // ExactCopy that is freed right after the call (so a view kept past it is a use-after-free).
 template <class OnPiece>
-void for_each_piece(std::string_view payload, const std::vector<std::size_t>& cuts, OnPiece&& on_piece) {
+void for_each_piece(std::string_view payload, const std::vector<std::size_t>& cuts,
+                    OnPiece&& on_piece) {
   std::size_t from = 0;
   for (std::size_t i = 0; i <= cuts.size(); ++i) {
     const std::size_t to = i < cuts.size() ? cuts[i] : payload.size();
@@ -116,8 +121,8 @@ void for_each_piece(std::string_view payload, const std::vector<std::size_t>& cu
   std::abort();
 }
 
-#define SWITCHYARD_FUZZ_CHECK(condition) \
-  do {                                    \
+#define SWITCHYARD_FUZZ_CHECK(condition)                                \
+  do {                                                                  \
     if (!(condition)) ::switchyard::fuzz::invariant_failed(#condition); \
   } while (false)
 

@@ -4,7 +4,6 @@
 // documents that allows doubles to differ in their last bits, because Boost.JSON 1.81 reads
 // long decimal fractions imprecisely, and not always to the same double for the same digits.
 #include <boost/json.hpp>
-
 #include <cmath>
 #include <string_view>
 

@@ -44,15 +44,25 @@ void describe(const json::value& v, Numbers numbers, std::string& out) {
     case json::kind::string:
       out += std::to_string(v.get_string().size()) + '"' + std::string(v.get_string());
       break;
-    case json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
-    case json::kind::null: out += "null"; break;
-    case json::kind::int64: out += numbers == Numbers::as_int ? std::to_string(v.get_int64()) : "#"; break;
-    case json::kind::uint64: out += numbers == Numbers::as_int ? std::to_string(v.get_uint64()) : "#"; break;
+    case json::kind::bool_:
+      out += v.get_bool() ? "true" : "false";
+      break;
+    case json::kind::null:
+      out += "null";
+      break;
+    case json::kind::int64:
+      out += numbers == Numbers::as_int ? std::to_string(v.get_int64()) : "#";
+      break;
+    case json::kind::uint64:
+      out += numbers == Numbers::as_int ? std::to_string(v.get_uint64()) : "#";
+      break;
     case json::kind::double_: {
       const double d = v.get_double();
       // "-0" is the one integer Boost.JSON reads as a double.
-      if (numbers == Numbers::as_int && d == 0) out += "0";
-      else out += numbers == Numbers::as_int ? "double" : "#";
+      if (numbers == Numbers::as_int && d == 0)
+        out += "0";
+      else
+        out += numbers == Numbers::as_int ? "double" : "#";
       break;
     }
   }
@@ -102,7 +112,9 @@ struct CursorReader {
         out += std::to_string(s.size()) + '"' + std::string(s);
         return true;
       }
-      case JsonCursor::Kind::null: out += "null"; return cursor.read_null();
+      case JsonCursor::Kind::null:
+        out += "null";
+        return cursor.read_null();
       case JsonCursor::Kind::boolean: {
         bool b = false;
         if (!cursor.read_bool(b)) return false;
@@ -119,7 +131,8 @@ struct CursorReader {
         out += std::to_string(n);
         return true;
       }
-      case JsonCursor::Kind::invalid: return false;
+      case JsonCursor::Kind::invalid:
+        return false;
     }
     return false;
   }
@@ -169,9 +182,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string scratch;
   JsonCursor cursor(text, scratch);
   if (cursor.peek() == JsonCursor::Kind::object) {
-    const bool skipped = cursor.for_each_member([](std::string_view) { return true; }) && cursor.finished();
+    const bool skipped =
+        cursor.for_each_member([](std::string_view) { return true; }) && cursor.finished();
     if (read) SWITCHYARD_FUZZ_CHECK(skipped);
-    if (skipped && boost.error != json::error::exponent_overflow) SWITCHYARD_FUZZ_CHECK(boost.accepted);
+    if (skipped && boost.error != json::error::exponent_overflow)
+      SWITCHYARD_FUZZ_CHECK(boost.accepted);
   }
   return 0;
 }

@@ -6,9 +6,9 @@
 //
 // Selector: bits 0-1 the BodyShape; bit 2 force include_usage; bits 3-4 which upstream model
 // (some need escaping); bit 5 no padding after the body (the parser then copies it).
-#include <boost/json.hpp>
 #include <simdjson.h>
 
+#include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -30,10 +30,13 @@ constexpr std::string_view kUpstreamModels[] = {
     "gpt-4o-mini",
     "",
     "needs \"escaping\" \\ and\ncontrol \x01 bytes",
-    "m\xc3\xb6" "del-\xe6\xa8\xa1\xe5\x9e\x8b",
+    "m\xc3\xb6"
+    "del-\xe6\xa8\xa1\xe5\x9e\x8b",
 };
 
-bool span_inside(const Span& span, std::size_t size) { return span.offset <= size && span.length <= size - span.offset; }
+bool span_inside(const Span& span, std::size_t size) {
+  return span.offset <= size && span.length <= size - span.offset;
+}
 
 }  // namespace
 
@@ -66,7 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   SWITCHYARD_FUZZ_CHECK(body[request.model_value.offset + request.model_value.length - 1] == '"');
   if (request.include_usage_value) {
     SWITCHYARD_FUZZ_CHECK(span_inside(*request.include_usage_value, n));
-    const std::string_view token = body.substr(request.include_usage_value->offset, request.include_usage_value->length);
+    const std::string_view token =
+        body.substr(request.include_usage_value->offset, request.include_usage_value->length);
     SWITCHYARD_FUZZ_CHECK(token == "true" || token == "false" || token == "null");
   }
   if (request.stream_options_open) {
@@ -75,7 +79,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (request.stream_options_null) {
     SWITCHYARD_FUZZ_CHECK(span_inside(*request.stream_options_null, n));
-    SWITCHYARD_FUZZ_CHECK(body.substr(request.stream_options_null->offset, request.stream_options_null->length) == "null");
+    SWITCHYARD_FUZZ_CHECK(body.substr(request.stream_options_null->offset,
+                                      request.stream_options_null->length) == "null");
   }
 
   json::error_code ec;

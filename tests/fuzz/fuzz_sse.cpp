@@ -40,7 +40,8 @@ Decoded decode(SseDecoder& decoder, std::string_view stream, const std::vector<s
       SWITCHYARD_FUZZ_CHECK(e.end_offset > 0 && e.end_offset <= piece.size());
       SWITCHYARD_FUZZ_CHECK(e.end_offset > last_end || last_end == 0);
       last_end = e.end_offset;
-      out.events.push_back({std::string(e.type), std::string(e.data), std::string(e.id), start + e.end_offset});
+      out.events.push_back(
+          {std::string(e.type), std::string(e.data), std::string(e.id), start + e.end_offset});
     });
     start += piece.size();
     return true;
@@ -76,7 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   SseDecoder split;
-  check_same(whole, decode(split, stream, fuzz::split_points(stream.size(), in.split_seed)), stream);
+  check_same(whole, decode(split, stream, fuzz::split_points(stream.size(), in.split_seed)),
+             stream);
   if (stream.size() <= 1024) {
     SseDecoder byte_by_byte;
     check_same(whole, decode(byte_by_byte, stream, fuzz::split_points(stream.size(), 1)), stream);

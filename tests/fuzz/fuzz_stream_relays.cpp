@@ -11,9 +11,8 @@
 // Selector: bits 0-3 the pair (kPairs, modulo their count); bit 4 the Chat client asked for
 // usage; bit 5 the decoded client request is given; bit 6 the upstream fails at the end
 // instead of ending normally.
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
@@ -39,8 +38,8 @@ struct Relayed {
   std::optional<core::Usage> usage;
 };
 
-Relayed relay(const adapters::StreamContext& context, std::string_view stream, const std::vector<std::size_t>& cuts,
-              bool upstream_fails) {
+Relayed relay(const adapters::StreamContext& context, std::string_view stream,
+              const std::vector<std::size_t>& cuts, bool upstream_fails) {
   Relayed r;
   const auto relay = adapters::make_stream_relay(context);
   fuzz::for_each_piece(stream, cuts, [&](std::string_view piece) {
@@ -60,7 +59,8 @@ bool same_usage(const std::optional<core::Usage>& a, const std::optional<core::U
   if (a.has_value() != b.has_value()) return false;
   if (!a) return true;
   return a->prompt_tokens == b->prompt_tokens && a->completion_tokens == b->completion_tokens &&
-         a->cached_prompt_tokens == b->cached_prompt_tokens && a->cache_creation_tokens == b->cache_creation_tokens &&
+         a->cached_prompt_tokens == b->cached_prompt_tokens &&
+         a->cache_creation_tokens == b->cache_creation_tokens &&
          a->reasoning_tokens == b->reasoning_tokens;
 }
 
@@ -68,11 +68,16 @@ bool same_usage(const std::optional<core::Usage>& a, const std::optional<core::U
 // letters or digits); two runs differ only in those.
 std::string without_random_ids(std::string text) {
   for (std::string_view prefix : {"msg_", "toolu_", "call_", "chatcmpl-", "resp_", "rs_", "fc_"}) {
-    for (std::size_t at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+    for (std::size_t at = text.find(prefix); at != std::string::npos;
+         at = text.find(prefix, at + 1)) {
       const std::size_t begin = at + prefix.size();
       std::size_t end = begin;
-      while (end < text.size() && end - begin < 24 && std::isalnum(static_cast<unsigned char>(text[end]))) ++end;
-      if (end - begin == 24) std::fill(text.begin() + static_cast<std::ptrdiff_t>(begin), text.begin() + static_cast<std::ptrdiff_t>(end), '*');
+      while (end < text.size() && end - begin < 24 &&
+             std::isalnum(static_cast<unsigned char>(text[end])))
+        ++end;
+      if (end - begin == 24)
+        std::fill(text.begin() + static_cast<std::ptrdiff_t>(begin),
+                  text.begin() + static_cast<std::ptrdiff_t>(end), '*');
     }
   }
   return text;
@@ -87,10 +92,16 @@ std::size_t common_prefix(std::string_view a, std::string_view b) {
 void check_shape(const adapters::StreamContext& context, std::string_view out) {
   const std::vector<fuzz::OutEvent> events = fuzz::read_events(out);
   switch (context.client) {
-    case adapters::Protocol::anthropic_messages: fuzz::check_messages_stream(events); break;
-    case adapters::Protocol::openai_responses: fuzz::check_responses_stream(events); break;
+    case adapters::Protocol::anthropic_messages:
+      fuzz::check_messages_stream(events);
+      break;
+    case adapters::Protocol::openai_responses:
+      fuzz::check_responses_stream(events);
+      break;
     case adapters::Protocol::openai_chat:
-    case adapters::Protocol::gemini: fuzz::check_chat_stream(events, context.id); break;
+    case adapters::Protocol::gemini:
+      fuzz::check_chat_stream(events, context.id);
+      break;
   }
 }
 
@@ -110,11 +121,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool upstream_fails = (in.selector & 64) != 0;
 
   const Relayed whole = relay(context, in.payload, {}, upstream_fails);
-  const Relayed split = relay(context, in.payload, fuzz::split_points(in.payload.size(), in.split_seed), upstream_fails);
+  const Relayed split = relay(context, in.payload,
+                              fuzz::split_points(in.payload.size(), in.split_seed), upstream_fails);
   SWITCHYARD_FUZZ_CHECK(same_usage(whole.usage, split.usage));
 
   const bool passes_through = pair.client == pair.upstream;
-  const bool drops_usage_chunk = pair.client == adapters::Protocol::openai_chat && !context.client_wants_usage;
+  const bool drops_usage_chunk =
+      pair.client == adapters::Protocol::openai_chat && !context.client_wants_usage;
   if (!passes_through) {
     check_shape(context, whole.out);
     SWITCHYARD_FUZZ_CHECK(without_random_ids(whole.out) == without_random_ids(split.out));

@@ -49,8 +49,10 @@ class Writer {
     const fs::path dir = root_ / fuzzer;
     fs::create_directories(dir);
     std::string file = name;
-    std::replace_if(file.begin(), file.end(), [](char c) { return c == '/' || c == ' '; }, '_');
-    std::ofstream(dir / file, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    std::replace_if(
+        file.begin(), file.end(), [](char c) { return c == '/' || c == ' '; }, '_');
+    std::ofstream(dir / file, std::ios::binary)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     ++counts_[fuzzer];
   }
   void report() const {
@@ -71,17 +73,23 @@ Upstream stream_protocol(std::string_view text) {
 
 // A response body's protocol, or nothing when the JSON is not a response.
 bool response_protocol(std::string_view text, Upstream& out) {
-  if (text.find("\"candidates\"") != std::string_view::npos) out = Upstream::gemini;
-  else if (text.find("\"choices\"") != std::string_view::npos) out = Upstream::chat;
-  else if (text.find("\"stop_reason\"") != std::string_view::npos) out = Upstream::messages;
-  else if (text.find("\"output\"") != std::string_view::npos) out = Upstream::responses;
-  else return false;
+  if (text.find("\"candidates\"") != std::string_view::npos)
+    out = Upstream::gemini;
+  else if (text.find("\"choices\"") != std::string_view::npos)
+    out = Upstream::chat;
+  else if (text.find("\"stop_reason\"") != std::string_view::npos)
+    out = Upstream::messages;
+  else if (text.find("\"output\"") != std::string_view::npos)
+    out = Upstream::responses;
+  else
+    return false;
   return true;
 }
 
 bool is_request(std::string_view text) {
   return text.find("\"model\"") != std::string_view::npos &&
-         (text.find("\"messages\"") != std::string_view::npos || text.find("\"input\"") != std::string_view::npos);
+         (text.find("\"messages\"") != std::string_view::npos ||
+          text.find("\"input\"") != std::string_view::npos);
 }
 
 // The data of each event of an SSE text (enough of the format for seeds: "data:" lines).
@@ -156,19 +164,23 @@ Fixtures load_fixtures(const fs::path& dir) {
   for (const fs::path& path : files) {
     const std::string name = fs::relative(path, dir).string();
     const std::string ext = path.extension().string();
-    if (ext == ".sse" || ext == ".txt") f.streams.emplace_back(name, read_file(path));
-    else if (ext == ".json") f.json.emplace_back(name, read_file(path));
+    if (ext == ".sse" || ext == ".txt")
+      f.streams.emplace_back(name, read_file(path));
+    else if (ext == ".json")
+      f.json.emplace_back(name, read_file(path));
   }
   return f;
 }
 
 // Hand-picked payloads committed under tests/fuzz/seeds/<fuzzer>/, by file name.
-std::vector<std::pair<std::string, std::string>> hand_picked(const fs::path& root, const std::string& fuzzer) {
+std::vector<std::pair<std::string, std::string>> hand_picked(const fs::path& root,
+                                                             const std::string& fuzzer) {
   std::vector<std::pair<std::string, std::string>> out;
   const fs::path dir = root / "tests/fuzz/seeds" / fuzzer;
   if (!fs::is_directory(dir)) return out;
   for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.is_regular_file()) out.emplace_back(entry.path().filename().string(), read_file(entry.path()));
+    if (entry.is_regular_file())
+      out.emplace_back(entry.path().filename().string(), read_file(entry.path()));
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -188,13 +200,15 @@ int main(int argc, char** argv) {
   const Fixtures fixtures = load_fixtures(root / "tests/fixtures");
 
   // Raw inputs: heads and configs are the payload itself.
-  for (const auto& [name, text] : hand_picked(root, "fuzz_http_response_head")) w.write("fuzz_http_response_head", name, text);
+  for (const auto& [name, text] : hand_picked(root, "fuzz_http_response_head"))
+    w.write("fuzz_http_response_head", name, text);
   w.write("fuzz_config", "deploy-switchyard.yaml", read_file(root / "deploy/switchyard.yaml"));
   int n = 0;
   for (const std::string& text : raw_strings(read_file(root / "tests/core/test_config.cpp"))) {
     w.write("fuzz_config", "test_config-" + std::to_string(n++) + ".yaml", text);
   }
-  for (const auto& [name, text] : hand_picked(root, "fuzz_config")) w.write("fuzz_config", name, text);
+  for (const auto& [name, text] : hand_picked(root, "fuzz_config"))
+    w.write("fuzz_config", name, text);
 
   // Event streams: the SSE decoder, the body decoder around them, and the relays.
   for (const auto& [name, text] : fixtures.streams) {
@@ -203,7 +217,8 @@ int main(int argc, char** argv) {
     }
     w.write("fuzz_http_body", name + "-chunked", make_input(0, 0, 0x0f02, chunk_encode(text, 100)));
     w.write("fuzz_http_body", name + "-chunked-eof", make_input(4, 0, 1, chunk_encode(text, 1000)));
-    w.write("fuzz_http_body", name + "-length", make_input(1, static_cast<std::uint32_t>(text.size()), 0x0f02, text));
+    w.write("fuzz_http_body", name + "-length",
+            make_input(1, static_cast<std::uint32_t>(text.size()), 0x0f02, text));
     w.write("fuzz_http_body", name + "-close", make_input(6, 0, 0x8f03, text));
     w.write("fuzz_http_body", name + "-encoded", make_input(3, 12345, 0x0f02, text));
     for (int pair : kPairsByUpstream.at(stream_protocol(text))) {
@@ -218,17 +233,20 @@ int main(int argc, char** argv) {
       const std::string id = name + "-event" + std::to_string(event++);
       w.write("fuzz_json_cursor", id, data);
       // Chat chunks are also what usage extraction reads.
-      if (stream_protocol(text) == Upstream::chat) w.write("fuzz_codec_responses", id, make_input(0, 0, 0, data));
+      if (stream_protocol(text) == Upstream::chat)
+        w.write("fuzz_codec_responses", id, make_input(0, 0, 0, data));
     }
   }
   for (const auto& [name, text] : hand_picked(root, "fuzz_http_body")) {
     for (std::uint8_t selector : {0, 4}) {
-      w.write("fuzz_http_body", name + "-" + std::to_string(selector), make_input(selector, 0, 0x0f02, text));
+      w.write("fuzz_http_body", name + "-" + std::to_string(selector),
+              make_input(selector, 0, 0x0f02, text));
     }
   }
   for (const auto& [name, text] : hand_picked(root, "fuzz_stream_relays")) {
     for (std::uint8_t selector = 0; selector < 10; ++selector) {
-      w.write("fuzz_stream_relays", name + "-pair" + std::to_string(selector), make_input(selector, 0, 0x0f02, text));
+      w.write("fuzz_stream_relays", name + "-pair" + std::to_string(selector),
+              make_input(selector, 0, 0x0f02, text));
     }
   }
 
@@ -242,7 +260,8 @@ int main(int argc, char** argv) {
       for (int pair : kPairsByUpstream.at(protocol)) {
         for (std::uint8_t flags : {0, 128}) {
           const std::uint8_t selector = static_cast<std::uint8_t>(pair | flags);
-          w.write("fuzz_codec_responses", name + "-pair" + std::to_string(selector), make_input(selector, 0, 0, text));
+          w.write("fuzz_codec_responses", name + "-pair" + std::to_string(selector),
+                  make_input(selector, 0, 0, text));
         }
       }
     }
@@ -250,19 +269,23 @@ int main(int argc, char** argv) {
   for (const auto& picked : hand_picked(root, "fuzz_request_envelope")) requests.push_back(picked);
   for (const auto& [name, text] : requests) {
     for (std::uint8_t selector = 0; selector < 8; ++selector) {
-      w.write("fuzz_request_envelope", name + "-" + std::to_string(selector), make_input(selector, 0, 0, text));
+      w.write("fuzz_request_envelope", name + "-" + std::to_string(selector),
+              make_input(selector, 0, 0, text));
     }
     for (std::uint8_t client = 0; client < 3; ++client) {
       for (std::uint8_t upstream = 0; upstream < 3; ++upstream) {
-        const std::uint8_t selector = static_cast<std::uint8_t>(client | upstream << 2 | (client == upstream ? 16 : 0));
-        w.write("fuzz_codec_requests", name + "-" + std::to_string(selector), make_input(selector, 0, 0, text));
+        const std::uint8_t selector =
+            static_cast<std::uint8_t>(client | upstream << 2 | (client == upstream ? 16 : 0));
+        w.write("fuzz_codec_requests", name + "-" + std::to_string(selector),
+                make_input(selector, 0, 0, text));
       }
     }
   }
   // Error bodies: every pair, a few statuses (param indexes the fuzzer's common statuses).
   for (const auto& [name, text] : hand_picked(root, "fuzz_codec_responses")) {
     for (std::uint8_t pair = 0; pair < 10; ++pair) {
-      w.write("fuzz_codec_responses", name + "-pair" + std::to_string(pair), make_input(pair, pair, 0, text));
+      w.write("fuzz_codec_responses", name + "-pair" + std::to_string(pair),
+              make_input(pair, pair, 0, text));
     }
   }
   w.report();

@@ -5,7 +5,6 @@
 // loses data. Each check either returns or aborts (SWITCHYARD_FUZZ_CHECK) naming the rule.
 // A stream may always end with the protocol's in-band error instead of its normal end.
 #include <boost/json.hpp>
-
 #include <cstdint>
 #include <map>
 #include <string>
@@ -123,7 +122,8 @@ inline void check_messages_stream(const std::vector<OutEvent>& events) {
     SWITCHYARD_FUZZ_CHECK(!delta_seen || type == "message_stop");
     const boost::json::value* index = o.if_contains("index");
     if (type == "content_block_start") {
-      SWITCHYARD_FUZZ_CHECK(!open && index && index->is_int64() && index->get_int64() == next_index);
+      SWITCHYARD_FUZZ_CHECK(!open && index && index->is_int64() &&
+                            index->get_int64() == next_index);
       open = true;
     } else if (type == "content_block_delta") {
       SWITCHYARD_FUZZ_CHECK(open && index && index->is_int64() && index->get_int64() == next_index);
@@ -162,7 +162,8 @@ inline void check_responses_stream(const std::vector<OutEvent>& events) {
     if (sequence == 0) SWITCHYARD_FUZZ_CHECK(type == "response.created");
     if (sequence == 1) SWITCHYARD_FUZZ_CHECK(type == "response.in_progress");
     ++sequence;
-    if (type == "response.completed" || type == "response.incomplete" || type == "response.failed") {
+    if (type == "response.completed" || type == "response.incomplete" ||
+        type == "response.failed") {
       ended = true;
       continue;
     }

@@ -1,7 +1,6 @@
 // Per-worker shards must add up to what a single counter would have counted, and the
 // exposition must be what Prometheus expects.
 #include <catch2/catch.hpp>
-
 #include <thread>
 
 #include "metrics/metrics.hpp"
@@ -66,13 +65,20 @@ TEST_CASE("the exposition has every configured model and only bounded label valu
 
   const std::string text = m.serialize();
   CHECK(text.find("# TYPE switchyard_requests_total counter") != std::string::npos);
-  CHECK(text.find(R"(switchyard_requests_total{model="alpha",provider="prov",status="2xx"} 2)") != std::string::npos);
-  CHECK(text.find(R"(switchyard_requests_total{model="beta",provider="prov",status="5xx"} 0)") != std::string::npos);
-  CHECK(text.find(R"(switchyard_tokens_total{kind="cached_prompt",model="alpha"} 10)") != std::string::npos);
+  CHECK(text.find(R"(switchyard_requests_total{model="alpha",provider="prov",status="2xx"} 2)") !=
+        std::string::npos);
+  CHECK(text.find(R"(switchyard_requests_total{model="beta",provider="prov",status="5xx"} 0)") !=
+        std::string::npos);
+  CHECK(text.find(R"(switchyard_tokens_total{kind="cached_prompt",model="alpha"} 10)") !=
+        std::string::npos);
   CHECK(text.find(R"(switchyard_cost_usd_total{model="alpha"} 0.25)") != std::string::npos);
-  CHECK(text.find(R"(switchyard_upstream_errors_total{provider="prov",reason="timeout"} 1)") != std::string::npos);
+  CHECK(text.find(R"(switchyard_upstream_errors_total{provider="prov",reason="timeout"} 1)") !=
+        std::string::npos);
   CHECK(text.find("# TYPE switchyard_request_duration_seconds histogram") != std::string::npos);
-  CHECK(text.find(R"x(switchyard_requests_total{model="(unrouted)",provider="(none)",status="4xx"} 0)x") != std::string::npos);
+  CHECK(
+      text.find(
+          R"x(switchyard_requests_total{model="(unrouted)",provider="(none)",status="4xx"} 0)x") !=
+      std::string::npos);
   CHECK(text.find("not-configured") == std::string::npos);
 }
 

@@ -21,14 +21,14 @@ GatewayOptions with_hostile_providers(GatewayOptions options, std::uint16_t host
                                       std::string_view provider_extra) {
   const std::string base = "http://127.0.0.1:" + std::to_string(hostile_port);
   const std::string extra(provider_extra);
-  options.extra_providers +=
-      "  - {name: hostile-openai, type: openai_compatible, base_url: \"" + base + "/v1\"" + extra + "}\n" +
-      "  - {name: hostile-native, type: openai, base_url: \"" + base + "/v1\", api_key: \"${UPSTREAM_KEY}\"" +
-      extra + "}\n" +
-      "  - {name: hostile-anthropic, type: anthropic, base_url: \"" + base + "\", api_key: \"${UPSTREAM_KEY}\"" +
-      extra + "}\n" +
-      "  - {name: hostile-google, type: gemini, base_url: \"" + base + "/v1beta\", api_key: \"${UPSTREAM_KEY}\"" +
-      extra + "}\n";
+  options.extra_providers += "  - {name: hostile-openai, type: openai_compatible, base_url: \"" +
+                             base + "/v1\"" + extra + "}\n" +
+                             "  - {name: hostile-native, type: openai, base_url: \"" + base +
+                             "/v1\", api_key: \"${UPSTREAM_KEY}\"" + extra + "}\n" +
+                             "  - {name: hostile-anthropic, type: anthropic, base_url: \"" + base +
+                             "\", api_key: \"${UPSTREAM_KEY}\"" + extra + "}\n" +
+                             "  - {name: hostile-google, type: gemini, base_url: \"" + base +
+                             "/v1beta\", api_key: \"${UPSTREAM_KEY}\"" + extra + "}\n";
   options.extra_models +=
       "  - {name: hostile-chat, provider: hostile-openai, model: chat-up}\n"
       "  - {name: hostile-resp, provider: hostile-native, model: resp-up}\n"
@@ -41,23 +41,31 @@ GatewayOptions with_hostile_providers(GatewayOptions options, std::uint16_t host
 
 std::string_view door_name(Door door) {
   switch (door) {
-    case Door::messages: return "Messages";
-    case Door::responses: return "Responses";
-    case Door::chat: break;
+    case Door::messages:
+      return "Messages";
+    case Door::responses:
+      return "Responses";
+    case Door::chat:
+      break;
   }
   return "Chat";
 }
 
 std::string_view door_path(Door door) {
   switch (door) {
-    case Door::messages: return "/v1/messages";
-    case Door::responses: return "/v1/responses";
-    case Door::chat: break;
+    case Door::messages:
+      return "/v1/messages";
+    case Door::responses:
+      return "/v1/responses";
+    case Door::chat:
+      break;
   }
   return "/v1/chat/completions";
 }
 
-std::string json_string(std::string_view s) { return json::serialize(json::value(json::string(s))); }
+std::string json_string(std::string_view s) {
+  return json::serialize(json::value(json::string(s)));
+}
 
 std::string door_body(Door door, std::string_view model, std::string_view text, bool stream,
                       std::string_view extra) {
@@ -67,7 +75,9 @@ std::string door_body(Door door, std::string_view model, std::string_view text, 
       body += ",\"messages\":[{\"role\":\"user\",\"content\":" + json_string(text) + "}]";
       break;
     case Door::messages:
-      body += ",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":" + json_string(text) + "}]";
+      body +=
+          ",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":" + json_string(text) +
+          "}]";
       break;
     case Door::responses:
       body += ",\"input\":" + json_string(text);
@@ -80,7 +90,8 @@ std::string door_body(Door door, std::string_view model, std::string_view text, 
 }
 
 HttpHeaders door_headers(Door door) {
-  if (door == Door::messages) return {{"anthropic-version", "2023-06-01"}, {"x-api-key", "sk-ant-client"}};
+  if (door == Door::messages)
+    return {{"anthropic-version", "2023-06-01"}, {"x-api-key", "sk-ant-client"}};
   return {};
 }
 
@@ -116,8 +127,8 @@ std::vector<SseEvent> parse_sse(std::string_view body) {
   return events;
 }
 
-Answer call(std::uint16_t port, Door door, std::string_view model, std::string_view text, bool stream,
-            std::string_view extra, std::chrono::milliseconds timeout) {
+Answer call(std::uint16_t port, Door door, std::string_view model, std::string_view text,
+            bool stream, std::string_view extra, std::chrono::milliseconds timeout) {
   Answer answer;
   const std::string body = door_body(door, model, text, stream, extra);
   try {
@@ -126,7 +137,8 @@ Answer call(std::uint16_t port, Door door, std::string_view model, std::string_v
     answer.content_type = res.header("content-type");
     answer.retry_after = res.header("retry-after");
     answer.body = res.read_all(timeout);
-    if (answer.content_type.starts_with("text/event-stream")) answer.events = parse_sse(answer.body);
+    if (answer.content_type.starts_with("text/event-stream"))
+      answer.events = parse_sse(answer.body);
   } catch (const std::exception& e) {
     answer.failure = e.what();
   }
@@ -168,7 +180,8 @@ ErrorBody read_error_body(Door door, std::string_view body) {
   out.type = string_at(error, "type");
   out.message = string_at(error, "message");
   if (door == Door::messages) {
-    if (string_at(root, "type") != "error") out.shape_problem = "Anthropic error without type:error";
+    if (string_at(root, "type") != "error")
+      out.shape_problem = "Anthropic error without type:error";
   } else {
     for (const char* key : {"message", "type", "param", "code"}) {
       if (!error->contains(key)) out.shape_problem = std::string("OpenAI error without ") + key;
@@ -212,10 +225,12 @@ bool stream_claims_normal_finish(Door door, const std::vector<SseEvent>& events)
   for (const SseEvent& e : events) {
     switch (door) {
       case Door::chat:
-        if (e.data == "[DONE]" || e.data.find("\"finish_reason\":\"stop\"") != std::string::npos) return true;
+        if (e.data == "[DONE]" || e.data.find("\"finish_reason\":\"stop\"") != std::string::npos)
+          return true;
         break;
       case Door::messages:
-        if (e.name == "message_stop" || e.data.find("\"end_turn\"") != std::string::npos) return true;
+        if (e.name == "message_stop" || e.data.find("\"end_turn\"") != std::string::npos)
+          return true;
         break;
       case Door::responses:
         if (e.name == "response.completed") return true;
@@ -238,7 +253,8 @@ std::string answer_text(Door door, const Answer& answer) {
         const json::object* choice = choices->get_array()[0].if_object();
         text += string_at(as_object(choice ? choice->if_contains("delta") : nullptr), "content");
       } else if (door == Door::messages) {
-        if (string_at(o, "type") == "content_block_delta") text += string_at(as_object(o->if_contains("delta")), "text");
+        if (string_at(o, "type") == "content_block_delta")
+          text += string_at(as_object(o->if_contains("delta")), "text");
       } else if (string_at(o, "type") == "response.output_text.delta") {
         text += string_at(o, "delta");
       }
@@ -274,18 +290,26 @@ std::string answer_text(Door door, const Answer& answer) {
 // ---------------------------------------------------------------------------------------------
 
 std::string chat_completion_json(std::string_view text, std::string_view model) {
-  return R"({"id":"chatcmpl-hostile","object":"chat.completion","created":1,"model":)" + json_string(model) +
-         R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)" + json_string(text) +
+  return R"({"id":"chatcmpl-hostile","object":"chat.completion","created":1,"model":)" +
+         json_string(model) + R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)" +
+         json_string(text) +
          R"(},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":5,"total_tokens":12}})";
 }
 
 std::vector<std::string> chat_stream_events(std::string_view text, bool finished) {
-  const std::string head = R"(data: {"id":"chatcmpl-hostile","object":"chat.completion.chunk","created":1,"model":"chat-up","choices":[)";
-  std::vector<std::string> out{head + R"({"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]})" "\n\n",
-                               head + R"({"index":0,"delta":{"content":)" + json_string(text) + R"(},"finish_reason":null}]})" "\n\n"};
+  const std::string head =
+      R"(data: {"id":"chatcmpl-hostile","object":"chat.completion.chunk","created":1,"model":"chat-up","choices":[)";
+  std::vector<std::string> out{
+      head + R"({"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]})"
+             "\n\n",
+      head + R"({"index":0,"delta":{"content":)" + json_string(text) +
+          R"(},"finish_reason":null}]})"
+          "\n\n"};
   if (finished) {
-    out.push_back(head + R"({"index":0,"delta":{},"finish_reason":"stop"}]})" "\n\n");
-    out.push_back(head + R"(],"usage":{"prompt_tokens":7,"completion_tokens":5,"total_tokens":12}})" "\n\n");
+    out.push_back(head + R"({"index":0,"delta":{},"finish_reason":"stop"}]})"
+                         "\n\n");
+    out.push_back(head + R"(],"usage":{"prompt_tokens":7,"completion_tokens":5,"total_tokens":12}})"
+                         "\n\n");
     out.push_back("data: [DONE]\n\n");
   }
   return out;
@@ -306,13 +330,21 @@ std::vector<std::string> anthropic_stream_events(std::string_view text, bool fin
       R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"
       "\n\n",
       "event: content_block_delta\ndata: "
-      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":)" + json_string(text) + "}}\n\n"};
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":)" +
+          json_string(text) + "}}\n\n"};
   if (finished) {
-    out.push_back("event: content_block_stop\ndata: " R"({"type":"content_block_stop","index":0})" "\n\n");
-    out.push_back("event: message_delta\ndata: "
-                  R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":5}})"
-                  "\n\n");
-    out.push_back("event: message_stop\ndata: " R"({"type":"message_stop"})" "\n\n");
+    out.push_back(
+        "event: content_block_stop\ndata: "
+        R"({"type":"content_block_stop","index":0})"
+        "\n\n");
+    out.push_back(
+        "event: message_delta\ndata: "
+        R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":5}})"
+        "\n\n");
+    out.push_back(
+        "event: message_stop\ndata: "
+        R"({"type":"message_stop"})"
+        "\n\n");
   }
   return out;
 }
@@ -323,29 +355,40 @@ std::string gemini_json(std::string_view text) {
 }
 
 std::vector<std::string> gemini_stream_events(std::string_view text, bool finished) {
-  std::vector<std::string> out{"data: " R"({"candidates":[{"content":{"parts":[{"text":)" + json_string(text) +
-                               R"(}],"role":"model"},"index":0}],"modelVersion":"gemini-up"})" "\r\n\r\n"};
+  std::vector<std::string> out{
+      "data: "
+      R"({"candidates":[{"content":{"parts":[{"text":)" +
+      json_string(text) +
+      R"(}],"role":"model"},"index":0}],"modelVersion":"gemini-up"})"
+      "\r\n\r\n"};
   if (finished) {
-    out.push_back("data: "
-                  R"({"candidates":[{"content":{"parts":[{"text":""}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":5,"totalTokenCount":12},"modelVersion":"gemini-up"})"
-                  "\r\n\r\n");
+    out.push_back(
+        "data: "
+        R"({"candidates":[{"content":{"parts":[{"text":""}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":5,"totalTokenCount":12},"modelVersion":"gemini-up"})"
+        "\r\n\r\n");
   }
   return out;
 }
 
 std::vector<std::string> responses_stream_events(std::string_view text, bool finished) {
-  const std::string response_head = R"({"id":"resp_hostile","object":"response","created_at":1,"model":"resp-up",)";
+  const std::string response_head =
+      R"({"id":"resp_hostile","object":"response","created_at":1,"model":"resp-up",)";
   std::vector<std::string> out{
-      "event: response.created\ndata: {\"type\":\"response.created\",\"response\":" + response_head +
-          R"("status":"in_progress","output":[]}})" "\n\n",
+      "event: response.created\ndata: {\"type\":\"response.created\",\"response\":" +
+          response_head +
+          R"("status":"in_progress","output":[]}})"
+          "\n\n",
       "event: response.output_text.delta\ndata: "
       R"({"type":"response.output_text.delta","item_id":"msg_hostile","output_index":0,"content_index":0,"delta":)" +
           json_string(text) + "}\n\n"};
   if (finished) {
-    out.push_back("event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":" + response_head +
-                  R"("status":"completed","output":[{"type":"message","id":"msg_hostile","status":"completed","role":"assistant","content":[{"type":"output_text","text":)" +
-                  json_string(text) +
-                  R"(,"annotations":[]}]}],"usage":{"input_tokens":7,"output_tokens":5,"total_tokens":12}}})" "\n\n");
+    out.push_back(
+        "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":" +
+        response_head +
+        R"("status":"completed","output":[{"type":"message","id":"msg_hostile","status":"completed","role":"assistant","content":[{"type":"output_text","text":)" +
+        json_string(text) +
+        R"(,"annotations":[]}]}],"usage":{"input_tokens":7,"output_tokens":5,"total_tokens":12}}})"
+        "\n\n");
   }
   return out;
 }
@@ -416,7 +459,8 @@ bool BackgroundStreams::check_one(std::string& fault) {
       "gpt-test", ",\"stream\":true,\"mock\":{\"chunks\":" + std::to_string(kStreamChunks) +
                       ",\"chunk_delay_ms\":50,\"text\":" + json_string(text) + "}");
   try {
-    StreamingResponse stream(port_, "POST", "/v1/chat/completions", body, {}, std::chrono::seconds(30));
+    StreamingResponse stream(port_, "POST", "/v1/chat/completions", body, {},
+                             std::chrono::seconds(30));
     if (stream.status() != 200) {
       fault = "status " + std::to_string(stream.status());
       return false;
@@ -437,7 +481,8 @@ bool BackgroundStreams::check_one(std::string& fault) {
     const auto events = sse_data(all);
     // A role chunk, one chunk per word, the finish chunk, [DONE].
     if (events.size() != static_cast<std::size_t>(kStreamChunks) + 3) {
-      fault = std::to_string(events.size()) + " events instead of " + std::to_string(kStreamChunks + 3);
+      fault =
+          std::to_string(events.size()) + " events instead of " + std::to_string(kStreamChunks + 3);
       return false;
     }
     if (events.back() != "[DONE]") {
@@ -455,7 +500,8 @@ bool BackgroundStreams::check_one(std::string& fault) {
         return false;
       }
       const json::object& delta = chunk.at("choices").as_array().at(0).at("delta").as_object();
-      if (const json::value* c = delta.if_contains("content"); c && c->is_string()) got += c->get_string();
+      if (const json::value* c = delta.if_contains("content"); c && c->is_string())
+        got += c->get_string();
     }
     if (got != text) {
       fault = "text '" + got + "' instead of '" + text + "'";
@@ -537,7 +583,8 @@ bool RawClient::send(std::string_view bytes) {
 bool RawClient::read_for(std::chrono::milliseconds wait) {
   if (closed_) return false;
   pollfd p{fd_, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(wait.count())) > 0 && !drain_into(fd_, received_)) closed_ = true;
+  if (::poll(&p, 1, static_cast<int>(wait.count())) > 0 && !drain_into(fd_, received_))
+    closed_ = true;
   return !closed_;
 }
 
@@ -563,8 +610,8 @@ bool RawClient::read_response(std::chrono::milliseconds deadline) {
   }
 }
 
-FloodResult flood(std::uint16_t port, std::string_view prefix, std::string_view unit, std::size_t total,
-                  std::string_view suffix, std::chrono::milliseconds deadline) {
+FloodResult flood(std::uint16_t port, std::string_view prefix, std::string_view unit,
+                  std::size_t total, std::string_view suffix, std::chrono::milliseconds deadline) {
   FloodResult result;
   const auto until = Clock::now() + deadline;
   const int fd = connect_loopback(port);
@@ -578,7 +625,8 @@ FloodResult flood(std::uint16_t port, std::string_view prefix, std::string_view 
     if (at < prefix.size() + total) {
       const std::size_t into = at - prefix.size();
       const std::size_t offset = into % unit.size();
-      return std::string_view(slice).substr(offset, std::min(total - into, slice.size() - unit.size()));
+      return std::string_view(slice).substr(offset,
+                                            std::min(total - into, slice.size() - unit.size()));
     }
     return suffix.substr(at - prefix.size() - total);
   };
@@ -621,7 +669,8 @@ int raw_status(std::string_view answer) {
 
 int raw_response_count(std::string_view answer) {
   int count = answer.starts_with("HTTP/1.") ? 1 : 0;
-  for (std::size_t pos = 0; (pos = answer.find("\nHTTP/1.", pos)) != std::string_view::npos; ++pos) ++count;
+  for (std::size_t pos = 0; (pos = answer.find("\nHTTP/1.", pos)) != std::string_view::npos; ++pos)
+    ++count;
   return count;
 }
 
@@ -632,7 +681,8 @@ std::string raw_header(std::string_view answer, std::string_view name) {
   while (pos != std::string_view::npos) {
     const std::size_t start = pos + 2;
     const std::size_t end = head.find("\r\n", start);
-    const std::string_view line = head.substr(start, end == std::string_view::npos ? head.size() - start : end - start);
+    const std::string_view line =
+        head.substr(start, end == std::string_view::npos ? head.size() - start : end - start);
     const std::size_t colon = line.find(':');
     if (colon == name.size()) {
       bool same = true;
@@ -687,7 +737,8 @@ double wait_metric_at_least(std::uint16_t port, std::string_view series, double 
 
 bool gateway_live(std::uint16_t port) {
   try {
-    return http_request(port, "GET", "/health/live", {}, {}, std::chrono::seconds(10)).status == 200;
+    return http_request(port, "GET", "/health/live", {}, {}, std::chrono::seconds(10)).status ==
+           200;
   } catch (const std::exception&) {
     return false;
   }

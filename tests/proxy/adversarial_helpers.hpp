@@ -65,15 +65,16 @@ struct Answer {
 };
 // Sends one request through `door`, reading a stream to its end. Never throws: a client-side
 // failure is reported in `failure`.
-Answer call(std::uint16_t port, Door door, std::string_view model, std::string_view text, bool stream,
-            std::string_view extra = {}, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+Answer call(std::uint16_t port, Door door, std::string_view model, std::string_view text,
+            bool stream, std::string_view extra = {},
+            std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // The error a non-stream answer carries in `door`'s shape: OpenAI {"error":{message,type,param,
 // code}} or Anthropic {"type":"error","error":{type,message}}. Empty `shape_problem` when the
 // body has the shape.
 struct ErrorBody {
   std::string type;
-  std::string code;     // OpenAI shape only
+  std::string code;  // OpenAI shape only
   std::string message;
   std::string shape_problem;
 };
@@ -165,12 +166,12 @@ class RawClient {
 // the gateway closes or `deadline` passes.
 struct FloodResult {
   std::string answer;
-  std::size_t sent = 0;          // bytes of prefix+filler+suffix written
-  bool answered_early = false;   // an answer arrived before everything was sent
-  bool closed = false;           // the gateway closed the connection
+  std::size_t sent = 0;         // bytes of prefix+filler+suffix written
+  bool answered_early = false;  // an answer arrived before everything was sent
+  bool closed = false;          // the gateway closed the connection
 };
-FloodResult flood(std::uint16_t port, std::string_view prefix, std::string_view unit, std::size_t total,
-                  std::string_view suffix, std::chrono::milliseconds deadline);
+FloodResult flood(std::uint16_t port, std::string_view prefix, std::string_view unit,
+                  std::size_t total, std::string_view suffix, std::chrono::milliseconds deadline);
 
 // The status of a raw HTTP answer (0 when there is none), how many response heads it holds,
 // a header's value (case-insensitive, first head), and the body after the first head.

@@ -19,11 +19,13 @@ GatewayFixture::GatewayFixture(GatewayOptions options) {
   std::string scheme = "http";
   std::string ca_line;
   if (options.upstream_tls) {
-    const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 "
-                            "-addext subjectAltName=IP:127.0.0.1 -days 1 -keyout " + dir +
-                            "/key.pem -out " + dir + "/cert.pem 2>/dev/null";
+    const std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 -days 1 -keyout " +
+        dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl could not make a cert");
-    mock_argv.insert(mock_argv.end(), {"--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem"});
+    mock_argv.insert(mock_argv.end(),
+                     {"--tls-cert", dir + "/cert.pem", "--tls-key", dir + "/key.pem"});
     scheme = "https";
     if (options.trust_upstream_cert) ca_line = "    ca_file: " + dir + "/cert.pem\n";
   }
@@ -41,21 +43,26 @@ GatewayFixture::GatewayFixture(GatewayOptions options) {
          << "    type: openai_compatible\n"
          << "    base_url: " << scheme << "://127.0.0.1:" << mock_port << "/v1\n"
          << "    api_key: ${UPSTREAM_KEY}\n"
-         << ca_line << options.upstream_extra << "\n"
+         << ca_line << options.upstream_extra
+         << "\n"
          // One provider of every other type in front of the same mock, for translation tests.
-         << "  - {name: up-openai, type: openai, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
-         << "/v1\", api_key: \"${UPSTREAM_KEY}\"" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
-         << "  - {name: up-azure, type: azure, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
-         << "\", api_key: \"${UPSTREAM_KEY}\"" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
-         << "  - {name: up-anthropic, type: anthropic, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
-         << "\", api_key: \"${UPSTREAM_KEY}\"" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
-         << "  - {name: up-gemini, type: gemini, base_url: \"" << scheme << "://127.0.0.1:" << mock_port
-         << "/v1beta\", api_key: \"${UPSTREAM_KEY}\"" << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
+         << "  - {name: up-openai, type: openai, base_url: \"" << scheme
+         << "://127.0.0.1:" << mock_port << "/v1\", api_key: \"${UPSTREAM_KEY}\""
+         << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
+         << "  - {name: up-azure, type: azure, base_url: \"" << scheme
+         << "://127.0.0.1:" << mock_port << "\", api_key: \"${UPSTREAM_KEY}\""
+         << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
+         << "  - {name: up-anthropic, type: anthropic, base_url: \"" << scheme
+         << "://127.0.0.1:" << mock_port << "\", api_key: \"${UPSTREAM_KEY}\""
+         << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
+         << "  - {name: up-gemini, type: gemini, base_url: \"" << scheme
+         << "://127.0.0.1:" << mock_port << "/v1beta\", api_key: \"${UPSTREAM_KEY}\""
+         << (ca_line.empty() ? "" : ", ca_file: " + dir + "/cert.pem") << "}\n"
          << "  - name: local-mock\n"
          << "    type: mock\n"
-         << "    mock: {ttft_ms: 10, tokens_per_second: 1000, reply: \"Hello from the in-process mock.\"}\n"
-         << options.extra_providers
-         << "models:\n"
+         << "    mock: {ttft_ms: 10, tokens_per_second: 1000, reply: \"Hello from the in-process "
+            "mock.\"}\n"
+         << options.extra_providers << "models:\n"
          << "  - name: gpt-test\n"
          << "    provider: upstream\n"
          << "    model: upstream-model-id\n"

@@ -16,7 +16,7 @@ struct GatewayOptions {
   std::string top_level;       // extra top-level YAML lines
   std::string upstream_extra;  // extra YAML lines for the "upstream" provider (4-space indent)
   std::vector<std::string> mock_args;  // extra switchyard-mock-upstream flags
-  bool upstream_tls = false;   // serve the mock over HTTPS with a fresh self-signed cert
+  bool upstream_tls = false;           // serve the mock over HTTPS with a fresh self-signed cert
   bool trust_upstream_cert = true;
   int workers = 2;
   // More items for the config's "providers:" and "models:" lists (each line indented two
@@ -47,7 +47,8 @@ class GatewayFixture {
   std::int64_t wait_mock_stat(std::string_view field, std::int64_t value,
                               std::chrono::milliseconds deadline = 10s);
   // Waits until the access log has a line containing `needle`, returns that line.
-  std::string wait_access_log_line(std::string_view needle, std::chrono::milliseconds deadline = 10s);
+  std::string wait_access_log_line(std::string_view needle,
+                                   std::chrono::milliseconds deadline = 10s);
   std::string metrics();
 
  private:

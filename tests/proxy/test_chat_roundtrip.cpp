@@ -2,7 +2,6 @@
 // provider sent, the upstream sees the request the gateway should send, and the gateway
 // counts what happened.
 #include <catch2/catch.hpp>
-
 #include <thread>
 
 #include "tests/proxy/gateway_fixture.hpp"
@@ -17,8 +16,9 @@ const std::string kUsageOverride =
 
 TEST_CASE("a non-streaming chat completion passes through with the upstream model spliced in") {
   GatewayFixture gw;
-  auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test", kUsageOverride),
-                          {{"x-request-id", "client-id-123"}});
+  auto res =
+      http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test", kUsageOverride),
+                   {{"x-request-id", "client-id-123"}});
   REQUIRE(res.status == 200);
   auto body = parse_object(res.body);
   CHECK(body.at("choices").as_array()[0].at("message").at("content").as_string() ==
@@ -45,7 +45,9 @@ TEST_CASE("the /v1 prefix is optional on chat completions") {
   CHECK(parse_object(res.body).at("object").as_string() == "chat.completion");
 }
 
-TEST_CASE("a streamed completion reaches the client event by event, without the usage chunk it did not ask for") {
+TEST_CASE(
+    "a streamed completion reaches the client event by event, without the usage chunk it did not "
+    "ask for") {
   GatewayFixture gw;
   StreamingResponse stream(gw.port, "POST", "/v1/chat/completions",
                            chat_body("gpt-test", R"(,"stream":true)" + kUsageOverride));
@@ -68,17 +70,20 @@ TEST_CASE("a streamed completion reaches the client event by event, without the 
   auto sent = parse_object(gw.last_upstream_request().at("body").as_string());
   CHECK(sent.at("stream_options").at("include_usage").as_bool());
   // ...and counted it.
-  const std::string metrics =
-      wait_for_metric(gw.port, R"(switchyard_tokens_total{kind="completion",model="gpt-test"})", 500);
-  CHECK(metric_value(metrics, R"(switchyard_tokens_total{kind="prompt",model="gpt-test"})") == 1000);
-  CHECK(metric_value(metrics, R"(switchyard_tokens_total{kind="completion",model="gpt-test"})") == 500);
+  const std::string metrics = wait_for_metric(
+      gw.port, R"(switchyard_tokens_total{kind="completion",model="gpt-test"})", 500);
+  CHECK(metric_value(metrics, R"(switchyard_tokens_total{kind="prompt",model="gpt-test"})") ==
+        1000);
+  CHECK(metric_value(metrics, R"(switchyard_tokens_total{kind="completion",model="gpt-test"})") ==
+        500);
 }
 
 TEST_CASE("a client that asks for usage gets the upstream's usage chunk unchanged") {
   GatewayFixture gw;
   StreamingResponse stream(
       gw.port, "POST", "/v1/chat/completions",
-      chat_body("gpt-test", R"(,"stream":true,"stream_options":{"include_usage":true})" + kUsageOverride));
+      chat_body("gpt-test",
+                R"(,"stream":true,"stream_options":{"include_usage":true})" + kUsageOverride));
   REQUIRE(stream.status() == 200);
   auto events = sse_data(stream.read_all());
   REQUIRE(events.size() >= 3);
@@ -121,10 +126,12 @@ TEST_CASE("concurrent streams on one worker each get exactly their own events") 
   std::vector<std::thread> clients;
   for (int i = 0; i < kStreams; ++i) {
     clients.emplace_back([&, i] {
-      const std::string text = "stream " + std::to_string(i) + " says alpha beta gamma delta epsilon";
-      StreamingResponse stream(gw.port, "POST", "/v1/chat/completions",
-                               chat_body("gpt-test", R"(,"stream":true,"mock":{"chunks":7,"chunk_delay_ms":3,"text":")" +
-                                                         text + "\"}"));
+      const std::string text =
+          "stream " + std::to_string(i) + " says alpha beta gamma delta epsilon";
+      StreamingResponse stream(
+          gw.port, "POST", "/v1/chat/completions",
+          chat_body("gpt-test", R"(,"stream":true,"mock":{"chunks":7,"chunk_delay_ms":3,"text":")" +
+                                    text + "\"}"));
       received[i] = stream.read_all();
     });
   }
@@ -146,18 +153,25 @@ TEST_CASE("concurrent streams on one worker each get exactly their own events") 
 
 TEST_CASE("usage and cost of each request show in /metrics and the access log") {
   GatewayFixture gw;
-  auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test", kUsageOverride),
-                          {{"x-request-id", "cost-check-1"}});
+  auto res =
+      http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test", kUsageOverride),
+                   {{"x-request-id", "cost-check-1"}});
   REQUIRE(res.status == 200);
   // The access-log line is queued after every metric of the request is recorded.
   const std::string line = gw.wait_access_log_line("cost-check-1");
   const std::string metrics = gw.metrics();
-  CHECK(metric_value(metrics, R"(switchyard_requests_total{model="gpt-test",provider="upstream",status="2xx"})") == 1);
-  CHECK(metric_value(metrics, R"(switchyard_tokens_total{kind="cached_prompt",model="gpt-test"})") == 200);
-  CHECK(metric_value(metrics, R"(switchyard_tokens_total{kind="reasoning",model="gpt-test"})") == 50);
+  CHECK(metric_value(
+            metrics,
+            R"(switchyard_requests_total{model="gpt-test",provider="upstream",status="2xx"})") ==
+        1);
+  CHECK(metric_value(metrics,
+                     R"(switchyard_tokens_total{kind="cached_prompt",model="gpt-test"})") == 200);
+  CHECK(metric_value(metrics, R"(switchyard_tokens_total{kind="reasoning",model="gpt-test"})") ==
+        50);
   // 800 uncached prompt tokens at $2/M, 200 cached at $1/M, 500 completion at $8/M.
   const double expected = (800 * 2.0 + 200 * 1.0 + 500 * 8.0) / 1e6;
-  CHECK(metric_value(metrics, R"(switchyard_cost_usd_total{model="gpt-test"})") == Approx(expected));
+  CHECK(metric_value(metrics, R"(switchyard_cost_usd_total{model="gpt-test"})") ==
+        Approx(expected));
   CHECK(metrics.find("switchyard_gateway_overhead_seconds_count 1") != std::string::npos);
   CHECK(metrics.find(GatewayFixture::kUpstreamKey) == std::string::npos);
 
@@ -176,15 +190,18 @@ TEST_CASE("the in-process mock provider answers plain and streaming requests") {
   GatewayFixture gw;
   auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("mock-test"));
   REQUIRE(res.status == 200);
-  CHECK(parse_object(res.body).at("choices").as_array()[0].at("message").at("content").as_string() ==
-        "Hello from the in-process mock.");
+  CHECK(
+      parse_object(res.body).at("choices").as_array()[0].at("message").at("content").as_string() ==
+      "Hello from the in-process mock.");
 
-  StreamingResponse stream(gw.port, "POST", "/v1/chat/completions",
-                           chat_body("mock-test", R"(,"stream":true,"stream_options":{"include_usage":true})"));
+  StreamingResponse stream(
+      gw.port, "POST", "/v1/chat/completions",
+      chat_body("mock-test", R"(,"stream":true,"stream_options":{"include_usage":true})"));
   auto events = sse_data(stream.read_all());
   REQUIRE(events.size() >= 4);
   CHECK(events.back() == "[DONE]");
-  CHECK(parse_object(events[events.size() - 2]).at("usage").at("completion_tokens").as_int64() == 5);
+  CHECK(parse_object(events[events.size() - 2]).at("usage").at("completion_tokens").as_int64() ==
+        5);
   CHECK(gw.mock_stats().at("requests").as_int64() == 0);  // never left the process
 }
 
@@ -196,13 +213,15 @@ TEST_CASE("GET /v1/models lists the configured models") {
   CHECK(body.at("object").as_string() == "list");
   std::vector<std::string> ids;
   for (auto& m : body.at("data").as_array()) ids.emplace_back(m.at("id").as_string());
-  CHECK(ids == std::vector<std::string>{"gpt-test", "openai-test", "azure-test", "claude-test", "gemini-test",
-                                       "openai-reasoner", "claude-reasoner", "mock-test"});
+  CHECK(ids == std::vector<std::string>{"gpt-test", "openai-test", "azure-test", "claude-test",
+                                        "gemini-test", "openai-reasoner", "claude-reasoner",
+                                        "mock-test"});
   CHECK(http_request(gw.port, "GET", "/health/live").status == 200);
   CHECK(http_request(gw.port, "GET", "/health/ready").status == 200);
 }
 
-TEST_CASE("several requests share one keep-alive client connection and pooled upstream connections") {
+TEST_CASE(
+    "several requests share one keep-alive client connection and pooled upstream connections") {
   GatewayFixture gw;
   HttpConnection conn(gw.port);
   for (int i = 0; i < 5; ++i) {

@@ -13,19 +13,25 @@ namespace {
 // A user message whose first line plans the mock's answer (it survives translation), as a
 // JSON string literal.
 std::string plan_text(std::string_view plan) {
-  return boost::json::serialize(boost::json::value("#mock " + std::string(plan) + "\nPlease answer."));
+  return boost::json::serialize(
+      boost::json::value("#mock " + std::string(plan) + "\nPlease answer."));
 }
 
-std::string messages_body(std::string_view model, std::string_view plan, std::string_view extra = {}) {
-  return R"({"model":")" + std::string(model) + R"(","max_tokens":256,"messages":[{"role":"user","content":)" +
+std::string messages_body(std::string_view model, std::string_view plan,
+                          std::string_view extra = {}) {
+  return R"({"model":")" + std::string(model) +
+         R"(","max_tokens":256,"messages":[{"role":"user","content":)" + plan_text(plan) + "}]" +
+         std::string(extra) + "}";
+}
+std::string chat_plan_body(std::string_view model, std::string_view plan,
+                           std::string_view extra = {}) {
+  return R"({"model":")" + std::string(model) + R"(","messages":[{"role":"user","content":)" +
          plan_text(plan) + "}]" + std::string(extra) + "}";
 }
-std::string chat_plan_body(std::string_view model, std::string_view plan, std::string_view extra = {}) {
-  return R"({"model":")" + std::string(model) + R"(","messages":[{"role":"user","content":)" + plan_text(plan) +
-         "}]" + std::string(extra) + "}";
-}
-std::string responses_body(std::string_view model, std::string_view plan, std::string_view extra = {}) {
-  return R"({"model":")" + std::string(model) + R"(","input":)" + plan_text(plan) + std::string(extra) + "}";
+std::string responses_body(std::string_view model, std::string_view plan,
+                           std::string_view extra = {}) {
+  return R"({"model":")" + std::string(model) + R"(","input":)" + plan_text(plan) +
+         std::string(extra) + "}";
 }
 
 // Event names of an SSE body, in order (empty for data-only events).
@@ -53,7 +59,8 @@ std::vector<std::string> sse_event_names(std::string_view body) {
   return names;
 }
 
-const HttpHeaders kAnthropicHeaders{{"anthropic-version", "2023-06-01"}, {"x-api-key", "sk-ant-client"}};
+const HttpHeaders kAnthropicHeaders{{"anthropic-version", "2023-06-01"},
+                                    {"x-api-key", "sk-ant-client"}};
 
 }  // namespace
 
@@ -79,15 +86,18 @@ TEST_CASE("each provider type is called on its own path with its own auth header
   const std::string key = GatewayFixture::kUpstreamKey;
   const std::vector<Case> cases{
       {"openai-test", "/v1/chat/completions", "authorization", "Bearer " + key},
-      {"azure-test", "/openai/deployments/azure-deployment/chat/completions?api-version=2024-10-21", "api-key", key},
+      {"azure-test", "/openai/deployments/azure-deployment/chat/completions?api-version=2024-10-21",
+       "api-key", key},
       {"claude-test", "/v1/messages", "x-api-key", key},
       {"gemini-test", "/v1beta/models/gemini-upstream:generateContent", "x-goog-api-key", key},
   };
   for (const Case& c : cases) {
     INFO(c.model);
-    auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_plan_body(c.model, R"({"text":"hi there"})"));
+    auto res = http_request(gw.port, "POST", "/v1/chat/completions",
+                            chat_plan_body(c.model, R"({"text":"hi there"})"));
     REQUIRE(res.status == 200);
-    CHECK(parse_object(res.body).at("choices").at(0).at("message").at("content").as_string() == "hi there");
+    CHECK(parse_object(res.body).at("choices").at(0).at("message").at("content").as_string() ==
+          "hi there");
     auto seen = gw.last_upstream_request();
     CHECK(seen.at("target").as_string() == c.path);
     CHECK(seen.at("headers").at(c.auth_header).as_string() == c.auth_value);
@@ -97,9 +107,10 @@ TEST_CASE("each provider type is called on its own path with its own auth header
 TEST_CASE("an Anthropic client's version and beta headers reach an Anthropic provider unchanged") {
   GatewayFixture gw;
   HttpHeaders headers = kAnthropicHeaders;
-  headers.emplace_back("anthropic-beta", "interleaved-thinking-2025-05-14,context-management-2025-06-27");
-  auto res = http_request(gw.port, "POST", "/v1/messages?beta=true", messages_body("claude-test", R"({"text":"ok"})"),
-                          headers);
+  headers.emplace_back("anthropic-beta",
+                       "interleaved-thinking-2025-05-14,context-management-2025-06-27");
+  auto res = http_request(gw.port, "POST", "/v1/messages?beta=true",
+                          messages_body("claude-test", R"({"text":"ok"})"), headers);
   REQUIRE(res.status == 200);
   auto body = parse_object(res.body);
   CHECK(body.at("type").as_string() == "message");
@@ -116,42 +127,49 @@ TEST_CASE("thinking and reasoning effort cross protocols only to models that acc
   GatewayFixture gw;
   // Claude Code asks for adaptive thinking on every request.
   const std::string thinking = R"(,"thinking":{"type":"adaptive"})";
-  auto res = http_request(gw.port, "POST", "/v1/messages", messages_body("openai-reasoner", R"({"text":"ok"})", thinking),
+  auto res = http_request(gw.port, "POST", "/v1/messages",
+                          messages_body("openai-reasoner", R"({"text":"ok"})", thinking),
                           kAnthropicHeaders);
   REQUIRE(res.status == 200);
   auto sent = parse_object(std::string(gw.last_upstream_request().at("body").as_string()));
   CHECK(sent.at("reasoning_effort").as_string() == "medium");
   // gpt-4o and unlisted models would refuse the whole request over reasoning_effort.
-  res = http_request(gw.port, "POST", "/v1/messages", messages_body("openai-test", R"({"text":"ok"})", thinking),
-                     kAnthropicHeaders);
+  res = http_request(gw.port, "POST", "/v1/messages",
+                     messages_body("openai-test", R"({"text":"ok"})", thinking), kAnthropicHeaders);
   REQUIRE(res.status == 200);
   sent = parse_object(std::string(gw.last_upstream_request().at("body").as_string()));
   CHECK_FALSE(sent.contains("reasoning_effort"));
 
   // An OpenAI client's effort becomes a thinking budget, on top of the default answer room.
   const std::string effort = R"(,"reasoning_effort":"high")";
-  res = http_request(gw.port, "POST", "/v1/chat/completions", chat_plan_body("claude-reasoner", R"({"text":"ok"})", effort));
+  res = http_request(gw.port, "POST", "/v1/chat/completions",
+                     chat_plan_body("claude-reasoner", R"({"text":"ok"})", effort));
   REQUIRE(res.status == 200);
   sent = parse_object(std::string(gw.last_upstream_request().at("body").as_string()));
   CHECK(sent.at("thinking") == boost::json::parse(R"({"type":"enabled","budget_tokens":16384})"));
   CHECK(sent.at("max_tokens").as_int64() == 4096 + 16384);
-  res = http_request(gw.port, "POST", "/v1/chat/completions", chat_plan_body("claude-test", R"({"text":"ok"})", effort));
+  res = http_request(gw.port, "POST", "/v1/chat/completions",
+                     chat_plan_body("claude-test", R"({"text":"ok"})", effort));
   REQUIRE(res.status == 200);
   sent = parse_object(std::string(gw.last_upstream_request().at("body").as_string()));
   CHECK_FALSE(sent.contains("thinking"));
   CHECK(sent.at("max_tokens").as_int64() == 4096);
 }
 
-TEST_CASE("an overloaded Anthropic provider is a 529 for Anthropic clients and a 503 for OpenAI clients") {
+TEST_CASE(
+    "an overloaded Anthropic provider is a 529 for Anthropic clients and a 503 for OpenAI "
+    "clients") {
   GatewayFixture gw;
   const std::string plan = R"({"fault":"status","status":529})";
-  auto anthropic = http_request(gw.port, "POST", "/v1/messages", messages_body("claude-test", plan), kAnthropicHeaders);
+  auto anthropic = http_request(gw.port, "POST", "/v1/messages", messages_body("claude-test", plan),
+                                kAnthropicHeaders);
   CHECK(anthropic.status == 529);
   auto a = parse_object(anthropic.body);
   CHECK(a.at("type").as_string() == "error");
   CHECK(a.at("error").at("type").as_string() == "overloaded_error");
 
-  auto openai = http_request(gw.port, "POST", "/v1/chat/completions", chat_plan_body("claude-test", plan));
+  auto openai =
+      http_request(gw.port, "POST", "/v1/chat/completions", chat_plan_body("claude-test", plan));
   CHECK(openai.status == 503);
   CHECK(parse_object(openai.body).at("error").at("message").as_string().size() > 0);
   CHECK(!openai.header("retry-after").empty());
@@ -159,7 +177,8 @@ TEST_CASE("an overloaded Anthropic provider is a 529 for Anthropic clients and a
 
 TEST_CASE("a rate-limited OpenAI-format provider is a 429 with retry-after in Anthropic's shape") {
   GatewayFixture gw;
-  auto res = http_request(gw.port, "POST", "/v1/messages", messages_body("gpt-test", R"({"fault":"status","status":429})"),
+  auto res = http_request(gw.port, "POST", "/v1/messages",
+                          messages_body("gpt-test", R"({"fault":"status","status":429})"),
                           kAnthropicHeaders);
   CHECK(res.status == 429);
   CHECK(!res.header("retry-after").empty());
@@ -172,8 +191,8 @@ TEST_CASE("a translated stream cut by the provider ends with the client protocol
   GatewayFixture gw;
   const std::string plan = R"({"chunks":6,"fault":"cut","cut_after":2})";
   SECTION("Anthropic client, Gemini provider") {
-    StreamingResponse s(gw.port, "POST", "/v1/messages", messages_body("gemini-test", plan, R"(,"stream":true)"),
-                        kAnthropicHeaders);
+    StreamingResponse s(gw.port, "POST", "/v1/messages",
+                        messages_body("gemini-test", plan, R"(,"stream":true)"), kAnthropicHeaders);
     REQUIRE(s.status() == 200);
     const auto names = sse_event_names(s.read_all());
     REQUIRE(!names.empty());
@@ -181,7 +200,8 @@ TEST_CASE("a translated stream cut by the provider ends with the client protocol
     CHECK(names.back() == "error");
   }
   SECTION("Responses client, Anthropic provider") {
-    StreamingResponse s(gw.port, "POST", "/v1/responses", responses_body("claude-test", plan, R"(,"stream":true)"));
+    StreamingResponse s(gw.port, "POST", "/v1/responses",
+                        responses_body("claude-test", plan, R"(,"stream":true)"));
     REQUIRE(s.status() == 200);
     const auto names = sse_event_names(s.read_all());
     REQUIRE(!names.empty());
@@ -189,7 +209,8 @@ TEST_CASE("a translated stream cut by the provider ends with the client protocol
     CHECK(names.back() == "response.failed");
   }
   SECTION("OpenAI chat client, Anthropic provider") {
-    StreamingResponse s(gw.port, "POST", "/v1/chat/completions", chat_plan_body("claude-test", plan, R"(,"stream":true)"));
+    StreamingResponse s(gw.port, "POST", "/v1/chat/completions",
+                        chat_plan_body("claude-test", plan, R"(,"stream":true)"));
     REQUIRE(s.status() == 200);
     const auto data = sse_data(s.read_all());
     REQUIRE(!data.empty());
@@ -199,7 +220,8 @@ TEST_CASE("a translated stream cut by the provider ends with the client protocol
 
 TEST_CASE("usage and cost are recorded the same whichever protocols met") {
   GatewayFixture gw;
-  const std::string plan = R"({"text":"counted","usage":{"prompt_tokens":40,"completion_tokens":7,"cached_tokens":10}})";
+  const std::string plan =
+      R"({"text":"counted","usage":{"prompt_tokens":40,"completion_tokens":7,"cached_tokens":10}})";
   struct Pair {
     const char* path;
     const char* model;
@@ -214,32 +236,40 @@ TEST_CASE("usage and cost are recorded the same whichever protocols met") {
   for (const Pair& p : pairs) {
     INFO(p.path << " -> " << p.model);
     const std::string stream = p.stream ? R"(,"stream":true)" : "";
-    std::string body = std::string(p.path) == "/v1/messages"   ? messages_body(p.model, plan, stream)
-                       : std::string(p.path) == "/v1/responses" ? responses_body(p.model, plan, stream)
-                                                                : chat_plan_body(p.model, plan, stream);
+    std::string body = std::string(p.path) == "/v1/messages" ? messages_body(p.model, plan, stream)
+                       : std::string(p.path) == "/v1/responses"
+                           ? responses_body(p.model, plan, stream)
+                           : chat_plan_body(p.model, plan, stream);
     auto res = http_request(gw.port, "POST", p.path, body, kAnthropicHeaders);
     REQUIRE(res.status == 200);
-    const std::string completion = std::string(R"(switchyard_tokens_total{kind="completion",model=")") + p.model + "\"}";
+    const std::string completion =
+        std::string(R"(switchyard_tokens_total{kind="completion",model=")") + p.model + "\"}";
     const std::string text = wait_for_metric(gw.port, completion, 7);
     CHECK(metric_value(text, completion) == 7);
-    CHECK(metric_value(text, std::string(R"(switchyard_tokens_total{kind="prompt",model=")") + p.model + "\"}") == 40);
-    CHECK(metric_value(text, std::string(R"(switchyard_tokens_total{kind="cached_prompt",model=")") + p.model + "\"}") ==
-          10);
+    CHECK(metric_value(text, std::string(R"(switchyard_tokens_total{kind="prompt",model=")") +
+                                 p.model + "\"}") == 40);
+    CHECK(
+        metric_value(text, std::string(R"(switchyard_tokens_total{kind="cached_prompt",model=")") +
+                               p.model + "\"}") == 10);
   }
 }
 
 TEST_CASE("count_tokens goes to an Anthropic provider and is estimated for the others") {
   GatewayFixture gw;
-  const std::string body = R"({"model":"claude-test","messages":[{"role":"user","content":"How many tokens is this?"}]})";
-  auto native = http_request(gw.port, "POST", "/v1/messages/count_tokens?beta=true", body, kAnthropicHeaders);
+  const std::string body =
+      R"({"model":"claude-test","messages":[{"role":"user","content":"How many tokens is this?"}]})";
+  auto native =
+      http_request(gw.port, "POST", "/v1/messages/count_tokens?beta=true", body, kAnthropicHeaders);
   REQUIRE(native.status == 200);
   CHECK(parse_object(native.body).at("input_tokens").as_int64() > 0);
-  CHECK(gw.last_upstream_request().at("target").as_string().starts_with("/v1/messages/count_tokens"));
+  CHECK(
+      gw.last_upstream_request().at("target").as_string().starts_with("/v1/messages/count_tokens"));
 
   const auto requests_before = gw.mock_stats().at("requests").as_int64();
-  auto estimated = http_request(gw.port, "POST", "/v1/messages/count_tokens",
-                                R"({"model":"gpt-test","messages":[{"role":"user","content":"How many tokens is this?"}]})",
-                                kAnthropicHeaders);
+  auto estimated = http_request(
+      gw.port, "POST", "/v1/messages/count_tokens",
+      R"({"model":"gpt-test","messages":[{"role":"user","content":"How many tokens is this?"}]})",
+      kAnthropicHeaders);
   REQUIRE(estimated.status == 200);
   CHECK(parse_object(estimated.body).at("input_tokens").as_int64() > 0);
   CHECK(gw.mock_stats().at("requests").as_int64() == requests_before);  // answered by the gateway
@@ -253,11 +283,13 @@ TEST_CASE("errors of the Anthropic front door have Anthropic's shape") {
   CHECK(b.at("type").as_string() == "error");
   CHECK(b.at("error").at("type").as_string() == "invalid_request_error");
 
-  auto unknown = http_request(gw.port, "POST", "/v1/messages", messages_body("no-such-model", "{}"), kAnthropicHeaders);
+  auto unknown = http_request(gw.port, "POST", "/v1/messages", messages_body("no-such-model", "{}"),
+                              kAnthropicHeaders);
   CHECK(unknown.status == 404);
   CHECK(parse_object(unknown.body).at("error").at("type").as_string() == "not_found_error");
 
-  auto embeddings = http_request(gw.port, "POST", "/v1/embeddings", R"({"model":"claude-test","input":"x"})");
+  auto embeddings =
+      http_request(gw.port, "POST", "/v1/embeddings", R"({"model":"claude-test","input":"x"})");
   CHECK(embeddings.status == 400);
   CHECK(parse_object(embeddings.body).at("error").at("code").as_string() == "model_not_supported");
 }
@@ -266,8 +298,9 @@ TEST_CASE("embeddings pass through to OpenAI-format providers") {
   GatewayFixture gw;
   for (const char* model : {"gpt-test", "azure-test"}) {
     INFO(model);
-    auto res = http_request(gw.port, "POST", "/v1/embeddings",
-                            R"({"model":")" + std::string(model) + R"(","input":["alpha","beta"]})");
+    auto res =
+        http_request(gw.port, "POST", "/v1/embeddings",
+                     R"({"model":")" + std::string(model) + R"(","input":["alpha","beta"]})");
     REQUIRE(res.status == 200);
     auto body = parse_object(res.body);
     CHECK(body.at("data").as_array().size() == 2);

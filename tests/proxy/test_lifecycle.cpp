@@ -1,6 +1,5 @@
 // The binary's life: config checking, TLS to upstreams, request ids, and the graceful drain.
 #include <catch2/catch.hpp>
-
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -11,8 +10,9 @@ using namespace switchyard::testing;
 
 TEST_CASE("SIGTERM lets a running stream finish, then the gateway exits 0") {
   GatewayFixture gw;
-  StreamingResponse stream(gw.port, "POST", "/v1/chat/completions",
-                           chat_body("gpt-test", R"(,"stream":true,"mock":{"chunks":8,"chunk_delay_ms":150})"));
+  StreamingResponse stream(
+      gw.port, "POST", "/v1/chat/completions",
+      chat_body("gpt-test", R"(,"stream":true,"mock":{"chunks":8,"chunk_delay_ms":150})"));
   REQUIRE(stream.status() == 200);
   REQUIRE(stream.next_piece(10s));
   gw.gateway().send_signal(SIGTERM);
@@ -53,14 +53,17 @@ TEST_CASE("TLS upstreams are verified: a trusted certificate works, an unknown o
     GatewayFixture gw({.upstream_tls = true});
     auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test"));
     CHECK(res.status == 200);
-    StreamingResponse stream(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test", R"(,"stream":true)"));
+    StreamingResponse stream(gw.port, "POST", "/v1/chat/completions",
+                             chat_body("gpt-test", R"(,"stream":true)"));
     CHECK(sse_data(stream.read_all()).back() == "[DONE]");
   }
   SECTION("self-signed and not trusted") {
     GatewayFixture gw({.upstream_tls = true, .trust_upstream_cert = false});
     auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test"));
     CHECK(res.status == 502);
-    CHECK(metric_value(gw.metrics(), R"(switchyard_upstream_errors_total{provider="upstream",reason="tls"})") == 1);
+    CHECK(metric_value(gw.metrics(),
+                       R"(switchyard_upstream_errors_total{provider="upstream",reason="tls"})") ==
+          1);
   }
 }
 
@@ -68,13 +71,15 @@ TEST_CASE("the --check flag validates a config: errors name file and line and ex
   char tmpl[] = "/tmp/switchyard-check-XXXXXX";
   REQUIRE(mkdtemp(tmpl) != nullptr);
   const std::string dir = tmpl;
-  std::ofstream(dir + "/bad.yaml") << "listen: 127.0.0.1:4000\nproviders:\n  - name: p\n    type: openai_compatible\n"
-                                      "    base_url: http://127.0.0.1:1/v1\nmodels:\n  - name: m\n    provider: q\n";
+  std::ofstream(dir + "/bad.yaml")
+      << "listen: 127.0.0.1:4000\nproviders:\n  - name: p\n    type: openai_compatible\n"
+         "    base_url: http://127.0.0.1:1/v1\nmodels:\n  - name: m\n    provider: q\n";
   auto bad = ChildProcess::start({SWITCHYARD_BIN, "--config", dir + "/bad.yaml", "--check"});
   CHECK(bad.wait_exit(10s) == std::optional<int>(1));
   CHECK(bad.output().find("bad.yaml:8:") != std::string::npos);
 
-  auto good = ChildProcess::start({SWITCHYARD_BIN, "--config", SWITCHYARD_SOURCE_DIR "/deploy/switchyard.yaml", "--check"});
+  auto good = ChildProcess::start(
+      {SWITCHYARD_BIN, "--config", SWITCHYARD_SOURCE_DIR "/deploy/switchyard.yaml", "--check"});
   CHECK(good.wait_exit(10s) == std::optional<int>(0));
 
   auto version = ChildProcess::start({SWITCHYARD_BIN, "--version"});
@@ -84,13 +89,16 @@ TEST_CASE("the --check flag validates a config: errors name file and line and ex
 }
 
 TEST_CASE("the default config serves the mock model with no API key in the environment") {
-  auto gw = ChildProcess::start({SWITCHYARD_BIN, "--config", SWITCHYARD_SOURCE_DIR "/deploy/switchyard.yaml",
-                                 "--listen", "127.0.0.1:0"},
-                                {{"OPENAI_API_KEY", ""}});
+  auto gw = ChildProcess::start(
+      {SWITCHYARD_BIN, "--config", SWITCHYARD_SOURCE_DIR "/deploy/switchyard.yaml", "--listen",
+       "127.0.0.1:0"},
+      {{"OPENAI_API_KEY", ""}});
   const auto port = port_from_listening_line(gw.wait_for_line("listening on", 20s));
-  StreamingResponse stream(port, "POST", "/v1/chat/completions", chat_body("mock-gpt", R"(,"stream":true)"));
+  StreamingResponse stream(port, "POST", "/v1/chat/completions",
+                           chat_body("mock-gpt", R"(,"stream":true)"));
   REQUIRE(stream.status() == 200);
   CHECK(sse_data(stream.read_all()).back() == "[DONE]");
-  const std::string series = R"(switchyard_requests_total{model="mock-gpt",provider="mock",status="2xx"})";
+  const std::string series =
+      R"(switchyard_requests_total{model="mock-gpt",provider="mock",status="2xx"})";
   CHECK(metric_value(wait_for_metric(port, series, 1), series) == 1);
 }

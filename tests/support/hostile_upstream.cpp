@@ -36,7 +36,8 @@ constexpr std::size_t kSlice = 64 * 1024;
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
          });
 }
 
@@ -45,12 +46,15 @@ std::string field_value(std::string_view head, std::string_view name) {
   while (pos != std::string_view::npos && pos + 2 < head.size()) {
     const std::size_t start = pos + 2;
     const std::size_t end = head.find("\r\n", start);
-    const std::string_view line = head.substr(start, end == std::string_view::npos ? end : end - start);
+    const std::string_view line =
+        head.substr(start, end == std::string_view::npos ? end : end - start);
     const std::size_t colon = line.find(':');
     if (colon != std::string_view::npos && iequals(line.substr(0, colon), name)) {
       std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+        value.remove_suffix(1);
       return std::string(value);
     }
     pos = end;
@@ -130,7 +134,8 @@ struct HostileUpstream::Impl {
   // Waits until `fd` has `events` or the deadline passes; the wake pipe ends every wait.
   Wait wait_fd(int fd, short events, Clock::time_point deadline) const {
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       if (left <= 0) return Wait::timeout;
       pollfd fds[2] = {{fd, events, 0}, {wake_pipe[0], POLLIN, 0}};
       const int r = ::poll(fds, 2, static_cast<int>(std::min<long long>(left, 1000)));
@@ -147,7 +152,8 @@ struct HostileUpstream::Impl {
     pollfd fd{wake_pipe[0], POLLIN, 0};
     const auto deadline = Clock::now() + delay;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       if (left <= 0) return true;
       const int r = ::poll(&fd, 1, static_cast<int>(left));
       if (r > 0 || (r < 0 && errno != EINTR)) return false;
@@ -282,8 +288,9 @@ struct HostileUpstream::Impl {
           if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '\'';
         }
         reply = HostileReply();
-        reply.send(http_response(500, "application/json",
-                                 "{\"error\":{\"message\":\"hostile upstream: " + trouble + "\"}}"))
+        reply
+            .send(http_response(500, "application/json",
+                                "{\"error\":{\"message\":\"hostile upstream: " + trouble + "\"}}"))
             .close();
       }
       bool ok = true;
@@ -406,10 +413,10 @@ void HostileUpstream::clear_queue() {
   impl_->queue.clear();
 }
 
-#define SWITCHYARD_COUNTER(name)                    \
-  std::size_t HostileUpstream::name() const {       \
-    std::lock_guard lock(impl_->mutex);             \
-    return impl_->name;                             \
+#define SWITCHYARD_COUNTER(name)              \
+  std::size_t HostileUpstream::name() const { \
+    std::lock_guard lock(impl_->mutex);       \
+    return impl_->name;                       \
   }
 SWITCHYARD_COUNTER(requests)
 SWITCHYARD_COUNTER(connections)
@@ -442,15 +449,16 @@ bool HostileUpstream::wait_extra_flushed(std::size_t n, std::chrono::millisecond
 HostileUpstream::Counts HostileUpstream::counts() const {
   std::lock_guard lock(impl_->mutex);
   const Impl& s = *impl_;
-  return {s.requests, s.connections, s.peer_closed, s.answers, s.write_failures, s.extra_flushed, s.extra_failed};
+  return {s.requests,       s.connections,   s.peer_closed, s.answers,
+          s.write_failures, s.extra_flushed, s.extra_failed};
 }
 
 bool HostileUpstream::wait_until(const std::function<bool(const Counts&)>& condition,
                                  std::chrono::milliseconds deadline) {
   Impl& s = *impl_;
   return s.wait_until(deadline, [&] {
-    return condition(
-        Counts{s.requests, s.connections, s.peer_closed, s.answers, s.write_failures, s.extra_flushed, s.extra_failed});
+    return condition(Counts{s.requests, s.connections, s.peer_closed, s.answers, s.write_failures,
+                            s.extra_flushed, s.extra_failed});
   });
 }
 

@@ -24,8 +24,8 @@
 namespace switchyard::testing {
 
 struct HostileRequest {
-  std::size_t connection = 0;  // 1-based number of the connection it arrived on
-  std::size_t sequence = 0;    // 1-based number of the request, across all connections
+  std::size_t connection = 0;     // 1-based number of the connection it arrived on
+  std::size_t sequence = 0;       // 1-based number of the request, across all connections
   std::size_t on_connection = 0;  // 1-based number of the request on its connection
   std::string method;
   std::string target;
@@ -53,7 +53,8 @@ class HostileReply {
   HostileReply& close();
   // After the answer (and `after` later): `bytes` nobody asked for. Counted by
   // extra_flushed() once written, so a test can wait until they are on the wire.
-  HostileReply& extra(std::string bytes, std::chrono::milliseconds after = std::chrono::milliseconds(0));
+  HostileReply& extra(std::string bytes,
+                      std::chrono::milliseconds after = std::chrono::milliseconds(0));
 
   struct Piece {
     std::string bytes;
@@ -88,14 +89,14 @@ class HostileUpstream {
 
   // Counters of real events, and waits for them with a deadline; each wait returns whether
   // the condition held before the deadline.
-  std::size_t requests() const;        // whole requests read
-  std::size_t connections() const;     // connections accepted
+  std::size_t requests() const;     // whole requests read
+  std::size_t connections() const;  // connections accepted
   // Connections the peer (the gateway) closed or reset, while idle or mid-answer; not those
   // the server closed itself (HostileReply::close).
   std::size_t peer_closed() const;
-  std::size_t answers_written() const; // answers written in full
-  std::size_t write_failures() const;  // answers cut short because the peer went away
-  std::size_t extra_flushed() const;   // extra() byte runs written
+  std::size_t answers_written() const;  // answers written in full
+  std::size_t write_failures() const;   // answers cut short because the peer went away
+  std::size_t extra_flushed() const;    // extra() byte runs written
   bool wait_requests(std::size_t n, std::chrono::milliseconds deadline);
   bool wait_connections(std::size_t n, std::chrono::milliseconds deadline);
   bool wait_peer_closed(std::size_t n, std::chrono::milliseconds deadline);
@@ -109,7 +110,8 @@ class HostileUpstream {
     std::size_t extra_failed = 0;
   };
   Counts counts() const;
-  bool wait_until(const std::function<bool(const Counts&)>& condition, std::chrono::milliseconds deadline);
+  bool wait_until(const std::function<bool(const Counts&)>& condition,
+                  std::chrono::milliseconds deadline);
 
   // Every request read so far, in order.
   std::vector<HostileRequest> received() const;
