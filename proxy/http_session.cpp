@@ -243,6 +243,8 @@ net::awaitable<void> HttpSession::run() {
         ctx.request_id = next_request_id();
       }
       ctx.path = std::string(strip_query(header.target()));
+      ctx.method = std::string(header.method_string());
+      ctx.model_traffic = find_front_door(ctx.path) != nullptr;
       keep_alive_ = keep_alive_ && header.keep_alive() && !worker_.draining;
       http10_ = header.version() == 10;
       if (auto length = parser->content_length()) {
@@ -295,9 +297,10 @@ net::awaitable<void> HttpSession::run() {
           ec == http::error::bad_chunk && !chunked_error_.empty()
               ? core::client_error(400, "Malformed chunked request body: " + chunked_error_ + ".")
               : request_read_error(ec, server.max_body_bytes, /*in_body=*/!hec);
+      if (ctx.request_id.empty()) ctx.request_id = next_request_id();
       co_await write_error(ctx, *ctx.failure);
+      on_log(ctx);
       if (ec == http::error::body_limit || ec == http::error::bad_chunk) {
-        if (!hec && find_front_door(ctx.path)) on_log(ctx);
         co_await discard_and_close();
       }
       break;
@@ -315,7 +318,7 @@ net::awaitable<void> HttpSession::run() {
     }
     // on_error: a phase that failed before answering left its error here.
     if (ctx.failure) co_await write_error(ctx, *ctx.failure);
-    if (door) on_log(ctx);
+    on_log(ctx);
     worker_.runtime.metrics->in_flight().add(worker_.index, -1);
     stream_started_ = false;
     if (!socket_.is_open()) break;
@@ -496,31 +499,42 @@ void HttpSession::on_log(RequestContext& ctx) {
   const Runtime& runtime = worker_.runtime;
   const auto now = Clock::now();
   ctx.finished = now;
-  const metrics::ModelMetrics& mm =
-      ctx.route ? *ctx.route->model_metrics : runtime.metrics->unrouted();
   // 499 (nginx's "client closed request"): the client left before it got an answer.
   const int status = ctx.status == 0 ? 499 : ctx.status;
   if (ctx.client_gone && ctx.error.empty()) ctx.error = "client_closed";
+  const double total_s = std::chrono::duration<double>(now - ctx.start).count();
+  const std::int64_t overhead_us = ctx.overhead_us(now);
+  double ttft_ms = -1;
+  if (ctx.first_token && ctx.stream)
+    ttft_ms = std::chrono::duration<double, std::milli>(*ctx.first_token - ctx.start).count();
+  if (ctx.model_traffic) record_metrics(ctx, status, total_s, overhead_us);
+  if (runtime.access_log && runtime.access_log->enabled())
+    log_line(ctx, status, total_s, ttft_ms, overhead_us);
+}
+
+void HttpSession::record_metrics(const RequestContext& ctx, int status, double total_s,
+                                 std::int64_t overhead_us) {
+  const Runtime& runtime = worker_.runtime;
+  const metrics::ModelMetrics& mm =
+      ctx.route ? *ctx.route->model_metrics : runtime.metrics->unrouted();
   const std::size_t shard = worker_.index;
   mm.requests[metrics::status_class_index(status)]->add(shard, 1);
-  const double total_s = std::chrono::duration<double>(now - ctx.start).count();
   mm.duration->observe(shard, total_s);
-  double ttft_ms = -1;
   if (ctx.first_token && ctx.stream) {
-    const double ttft_s = std::chrono::duration<double>(*ctx.first_token - ctx.start).count();
-    mm.time_to_first_token->observe(shard, ttft_s);
-    ttft_ms = ttft_s * 1000;
+    mm.time_to_first_token->observe(
+        shard, std::chrono::duration<double>(*ctx.first_token - ctx.start).count());
   }
   if (ctx.usage) mm.record_usage(shard, *ctx.usage, ctx.cost_usd);
   if (ctx.route && ctx.upstream_time.count() > 0) {
     ctx.route->provider_metrics->upstream_duration->observe(
         shard, std::chrono::duration<double>(ctx.upstream_time).count());
   }
-  const std::int64_t overhead_us = ctx.overhead_us(now);
   runtime.metrics->gateway_overhead().observe(shard, static_cast<double>(overhead_us) / 1e6);
   if (ctx.client_gone) runtime.metrics->client_disconnects().add(shard, 1);
+}
 
-  if (!runtime.access_log || !runtime.access_log->enabled()) return;
+void HttpSession::log_line(const RequestContext& ctx, int status, double total_s, double ttft_ms,
+                           std::int64_t overhead_us) {
   // Never the prompt, never a key: only ids, names, counts and timings.
   std::string line;
   line.reserve(512);
@@ -537,6 +551,8 @@ void HttpSession::on_log(RequestContext& ctx) {
   line += ts;
   line += "\",\"request_id\":";
   core::append_json_string(line, ctx.request_id);
+  line += ",\"method\":";
+  core::append_json_string(line, ctx.method);
   line += ",\"path\":";
   core::append_json_string(line, ctx.path);
   line += ",\"model\":";
@@ -572,7 +588,7 @@ void HttpSession::on_log(RequestContext& ctx) {
   else
     core::append_json_string(line, ctx.error);
   line += "}";
-  runtime.access_log->push(worker_.index, std::move(line));
+  worker_.runtime.access_log->push(worker_.index, std::move(line));
 }
 
 }  // namespace switchyard::proxy

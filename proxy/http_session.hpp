@@ -72,7 +72,13 @@ class HttpSession {
   net::awaitable<bool> write_whole(RequestContext& ctx, int status, std::string_view content_type,
                                    std::string_view body, std::string_view retry_after = {},
                                    bool head_only = false);
+  // Every request that got an answer (or whose client left) gets one access-log line; model
+  // endpoints also count in the request metrics.
   void on_log(RequestContext& ctx);
+  void record_metrics(const RequestContext& ctx, int status, double total_s,
+                      std::int64_t overhead_us);
+  void log_line(const RequestContext& ctx, int status, double total_s, double ttft_ms,
+                std::int64_t overhead_us);
   std::string next_request_id();
 
   Worker& worker_;

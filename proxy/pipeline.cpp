@@ -23,7 +23,9 @@ constexpr std::size_t kWholePassthroughBody = 1u << 20;
 // The usage object of an answer relayed as it arrives is kept up to this size.
 constexpr std::size_t kMaxUsageValueBytes = 64u << 10;
 
-constexpr std::array<std::pair<std::string_view, FrontDoor>, 8> kFrontDoors{{
+// Each path also without its /v1: OpenAI-style clients and the Vercel AI SDK's Anthropic
+// provider append the endpoint to a base URL that may or may not end in /v1.
+constexpr std::array<std::pair<std::string_view, FrontDoor>, 10> kFrontDoors{{
     {"/v1/chat/completions",
      {Protocol::openai_chat, core::BodyShape::openai_chat, adapters::Operation::generate}},
     {"/chat/completions",
@@ -31,7 +33,13 @@ constexpr std::array<std::pair<std::string_view, FrontDoor>, 8> kFrontDoors{{
     {"/v1/messages",
      {Protocol::anthropic_messages, core::BodyShape::anthropic_messages,
       adapters::Operation::generate}},
+    {"/messages",
+     {Protocol::anthropic_messages, core::BodyShape::anthropic_messages,
+      adapters::Operation::generate}},
     {"/v1/messages/count_tokens",
+     {Protocol::anthropic_messages, core::BodyShape::anthropic_messages,
+      adapters::Operation::count_tokens}},
+    {"/messages/count_tokens",
      {Protocol::anthropic_messages, core::BodyShape::anthropic_messages,
       adapters::Operation::count_tokens}},
     {"/v1/responses",

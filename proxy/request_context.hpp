@@ -14,6 +14,10 @@ namespace switchyard::proxy {
 struct RequestContext {
   std::string request_id;
   std::string path;
+  std::string method;  // empty when the request line could not be read
+  // A request to a model endpoint (a front door, any method): only those count in the
+  // request metrics.
+  bool model_traffic = false;
   Clock::time_point start = Clock::now();
   Clock::duration upstream_time{};               // time spent waiting on the upstream
   std::optional<Clock::time_point> first_token;  // first body event sent to the client

@@ -3,6 +3,7 @@
 // protocol, in-band errors after a stream started, and usage recorded the same whichever
 // protocols met. The SDK suites in tests/clients drive the same paths with real clients.
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "tests/proxy/gateway_fixture.hpp"
 
@@ -306,4 +307,55 @@ TEST_CASE("embeddings pass through to OpenAI-format providers") {
     CHECK(body.at("data").as_array().size() == 2);
     CHECK(body.at("usage").at("prompt_tokens").as_int64() > 0);
   }
+}
+
+TEST_CASE("the Messages front door also answers without /v1, as the Vercel AI SDK calls it") {
+  GatewayFixture gw;
+  // @ai-sdk/anthropic appends /messages to a base URL that already ends in /v1, so a client
+  // configured with the gateway's root calls /messages.
+  auto res = http_request(gw.port, "POST", "/messages", messages_body("claude-test", "{}"),
+                          kAnthropicHeaders);
+  REQUIRE(res.status == 200);
+  CHECK(parse_object(res.body).at("type").as_string() == "message");
+  CHECK(gw.last_upstream_request().at("target").as_string().starts_with("/v1/messages"));
+
+  auto count = http_request(
+      gw.port, "POST", "/messages/count_tokens",
+      R"({"model":"gpt-test","messages":[{"role":"user","content":"How many tokens is this?"}]})",
+      kAnthropicHeaders);
+  REQUIRE(count.status == 200);
+  CHECK(parse_object(count.body).at("input_tokens").as_int64() > 0);
+}
+
+TEST_CASE("every request gets exactly one access-log line, unknown paths and probes included") {
+  GatewayFixture gw;
+  struct Case {
+    const char* method;
+    const char* path;
+    int status;
+  };
+  for (const Case& c : {Case{"POST", "/v2/no-such-endpoint", 404}, Case{"GET", "/health/live", 200},
+                        Case{"HEAD", "/api/hello", 200}, Case{"GET", "/v1/messages", 405}}) {
+    INFO(c.method << " " << c.path);
+    const std::string id = std::string("log-line-") + c.method + "-" + std::to_string(c.status);
+    auto res = http_request(gw.port, c.method, c.path, {}, {{"x-request-id", id}});
+    CHECK(res.status == c.status);
+    auto entry = parse_object(gw.wait_access_log_line(id));
+    CHECK(entry.at("method").as_string() == c.method);
+    CHECK(entry.at("path").as_string() == c.path);
+    CHECK(entry.at("status").as_int64() == c.status);
+  }
+  // A request whose head cannot be parsed is answered 400 and logged too.
+  auto bad = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test"),
+                          {{"Transfer-Encoding", "gzip, chunked"}});
+  CHECK(bad.status == 400);
+  gw.wait_access_log_line("\"status\":400");
+
+  std::ifstream in(gw.access_log_path);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) ++lines;
+  CHECK(lines == 5);  // exactly one per request
+  // Probes and unknown paths do not count as model requests; the 405 on a model path does.
+  CHECK(gw.metrics().find("status=\"4xx\"} 1") != std::string::npos);
 }
