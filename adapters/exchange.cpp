@@ -45,6 +45,7 @@ class WholeLines {
  public:
   std::string_view take(std::string_view piece) {
     const std::size_t end = whole_lines_end(piece);
+    if (end > 0) last_cr_ = piece[end - 1] == '\r';
     if (held_.empty()) {
       if (end == piece.size()) return piece;  // the usual case: reads end where events do
       held_.assign(piece.substr(end));
@@ -59,6 +60,8 @@ class WholeLines {
     held_.assign(piece.substr(end));
     return out_;
   }
+  // The client's last byte is a CR whose LF may still come: nothing may go between them.
+  bool after_cr() const { return last_cr_; }
   // The bytes to forward from the read in which a line overflowed at `offset` (the lines
   // before it were whole); the overflowing line itself is dropped.
   std::string_view before(std::string_view piece, std::size_t offset) {
@@ -81,7 +84,18 @@ class WholeLines {
   }
   std::string held_;
   std::string out_;
+  bool last_cr_ = false;
 };
+
+// A keep-alive for a client whose stream is at a line boundary. Between events: Anthropic's
+// ping event (what Anthropic itself sends; the SDKs skip it), else an SSE comment. Inside an
+// event the client holds part of: a comment line alone, since a blank line would end that
+// event early.
+std::string_view keepalive_bytes(Protocol client, bool inside_event) {
+  if (inside_event) return ": keep-alive\n";
+  if (client == Protocol::anthropic_messages) return "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+  return ": keep-alive\n\n";
+}
 
 // What ends a stream on the upstream's account, in the client's protocol. A blank line first
 // closes whatever fields the client holds of an event, so the error is an event of its own.
@@ -156,6 +170,13 @@ class ChatPassthroughRelay final : public StreamRelay {
     append_fault(Protocol::openai_chat, error, out_);
     return out_;
   }
+  std::string_view keepalive() override {
+    if (fault_ != RelayFault::none) return {};
+    // Filtering holds a partial event back whole, so the client is between events.
+    if (filter_) return keepalive_bytes(Protocol::openai_chat, false);
+    if (lines_.after_cr()) return {};
+    return keepalive_bytes(Protocol::openai_chat, decoder_.mid_event());
+  }
 
  private:
   bool filter_;
@@ -212,6 +233,10 @@ class WatchingPassthroughRelay final : public StreamRelay {
     append_fault(protocol_, error, out_);
     return out_;
   }
+  std::string_view keepalive() override {
+    if (fault_ != RelayFault::none || lines_.after_cr()) return {};
+    return keepalive_bytes(protocol_, decoder_.mid_event());
+  }
 
  private:
   Protocol protocol_;
@@ -257,7 +282,8 @@ std::unique_ptr<StreamEncoder> make_encoder(const StreamContext& c) {
 class TranslatingRelay final : public StreamRelay {
  public:
   explicit TranslatingRelay(const StreamContext& c)
-      : sse_(c.max_event_bytes),
+      : client_(c.client),
+        sse_(c.max_event_bytes),
         max_event_bytes_(c.max_event_bytes),
         max_kept_bytes_(c.client == Protocol::openai_responses ? c.max_kept_bytes : SIZE_MAX),
         decoder_(make_decoder(c.upstream)),
@@ -296,6 +322,10 @@ class TranslatingRelay final : public StreamRelay {
     failed_ = true;
     return out_;
   }
+  // Encoders write whole events, so the client is always between two.
+  std::string_view keepalive() override {
+    return failed_ ? std::string_view() : keepalive_bytes(client_, false);
+  }
 
  private:
   void emit() {
@@ -324,6 +354,7 @@ class TranslatingRelay final : public StreamRelay {
     }
   }
 
+  Protocol client_;
   core::SseDecoder sse_;
   std::size_t max_event_bytes_;
   std::size_t max_kept_bytes_;

@@ -113,6 +113,10 @@ class StreamRelay {
   virtual std::string_view on_end() = 0;
   // The upstream failed after the stream started: an in-band error for the client.
   virtual std::string_view on_error(const core::GatewayError& error) = 0;
+  // The upstream has been silent a while: bytes that keep the client's idle watchdog waiting
+  // without changing the answer (its protocol's keep-alive; a comment line when the client
+  // holds part of an event). Empty when none can go now.
+  virtual std::string_view keepalive() = 0;
   const std::optional<core::Usage>& usage() const { return usage_; }
   RelayFault fault() const { return fault_; }
 

@@ -486,6 +486,8 @@ void read_server(Context& ctx, const Fields& f, ServerConfig& server) {
     if (auto v = read_millis(ctx, f, *e, 0)) server.keepalive_timeout = *v;
   if (const Entry* e = f.find("drain_timeout_ms"))
     if (auto v = read_millis(ctx, f, *e, 0)) server.drain_timeout = *v;
+  if (const Entry* e = f.find("stream_keepalive_ms"))
+    if (auto v = read_millis(ctx, f, *e, 0)) server.stream_keepalive = *v;
   if (const Entry* e = f.find("access_log")) {
     if (auto s = read_string(ctx, f, *e)) {
       if (s->empty())
@@ -809,7 +811,7 @@ const NamedLine* find_named(const std::vector<NamedLine>& v, std::string_view na
 }
 
 void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
-  static constexpr std::array<std::string_view, 12> kTopKeys{"listen",
+  static constexpr std::array<std::string_view, 13> kTopKeys{"listen",
                                                              "workers",
                                                              "max_body_bytes",
                                                              "max_header_bytes",
@@ -818,6 +820,7 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
                                                              "read_timeout_ms",
                                                              "keepalive_timeout_ms",
                                                              "drain_timeout_ms",
+                                                             "stream_keepalive_ms",
                                                              "access_log",
                                                              "providers",
                                                              "models"};

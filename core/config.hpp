@@ -38,8 +38,13 @@ struct ProviderConfig {
   std::string api_key;   // may be empty for openai_compatible and mock; never logged
   std::map<std::string, std::string> headers;  // extra headers sent upstream
   std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds first_byte_timeout{120000};
-  std::chrono::milliseconds idle_timeout{120000};  // between two reads of a response body
+  // Until the upstream's response head: for an answer that is not streamed, the whole
+  // generation. 10 minutes, the default request timeout of the OpenAI and Anthropic SDKs.
+  std::chrono::milliseconds first_byte_timeout{600000};
+  // Silence allowed between two reads of a response body. 5 minutes, what Codex waits on a
+  // silent stream (stream_idle_timeout_ms) and more than a long thinking phase takes; the
+  // client is kept waiting with keep-alives meanwhile (ServerConfig::stream_keepalive).
+  std::chrono::milliseconds idle_timeout{300000};
   std::string ca_file;  // extra CA bundle to trust (PEM); empty = system store only
   std::string api_version = "2024-10-21";  // azure: the api-version query parameter
   // anthropic: max_tokens is required there; used when the client did not send one.
@@ -74,6 +79,10 @@ struct ServerConfig {
   std::chrono::milliseconds read_timeout{60000};       // header and body of a request
   std::chrono::milliseconds keepalive_timeout{75000};  // idle between requests
   std::chrono::milliseconds drain_timeout{30000};
+  // After this much silence from the upstream on a stream already under way, the client
+  // gets its protocol's keep-alive (an SSE comment; Anthropic's ping event), so clients
+  // with idle watchdogs keep waiting. 0: never.
+  std::chrono::milliseconds stream_keepalive{15000};
   std::string access_log = "stdout";  // "stdout", "off", or a file path
 };
 

@@ -196,6 +196,12 @@ net::awaitable<bool> HttpSession::write_chunk(RequestContext& ctx, std::string_v
   co_return co_await send(http::make_chunk(net::buffer(data.data(), data.size())));
 }
 
+net::awaitable<bool> HttpSession::write_keepalive(RequestContext& ctx, std::string_view data) {
+  if (data.empty()) co_return true;
+  ctx.bytes_out += data.size();
+  co_return co_await send(http::make_chunk(net::buffer(data.data(), data.size())));
+}
+
 net::awaitable<bool> HttpSession::end_stream(RequestContext&) {
   co_return co_await send(http::make_chunk_last());
 }

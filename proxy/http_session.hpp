@@ -41,6 +41,8 @@ class HttpSession {
   net::awaitable<bool> begin_stream(RequestContext& ctx, std::string_view content_type,
                                     std::string_view first_data = {}, int status = 200);
   net::awaitable<bool> write_chunk(RequestContext& ctx, std::string_view data);
+  // A chunk that carries no part of the answer (a keep-alive): not a first token.
+  net::awaitable<bool> write_keepalive(RequestContext& ctx, std::string_view data);
   net::awaitable<bool> end_stream(RequestContext& ctx);
   bool stream_started() const { return stream_started_; }
   // Ends the connection in the middle of a response whose end can no longer be written (a

@@ -405,10 +405,30 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
   // waiting for its next event owns no buffer beyond this string's small capacity.
   std::string piece;
   bool written = true;
+  const Clock::duration keepalive = session.runtime().config.server.stream_keepalive;
   while (!conn->body_done()) {
     piece.clear();
     beast::error_code rec;
-    {
+    if (head_sent && keepalive.count() > 0) {
+      // A silence longer than the keep-alive interval is cut into steps, each ended by the
+      // client protocol's keep-alive; the upstream still gets idle_timeout in all.
+      const Clock::time_point silent_until = Clock::now() + provider.idle_timeout;
+      for (;;) {
+        const Clock::duration left = silent_until - Clock::now();
+        {
+          UpstreamTimer timer(ctx);
+          rec = co_await conn->wait_for_data(std::min(keepalive, left));
+        }
+        if (rec != beast::error::timeout || ctx.client_gone || Clock::now() >= silent_until) break;
+        rec = {};
+        const std::string_view ping = relay->keepalive();
+        if (!co_await session.write_keepalive(ctx, ping)) {
+          ctx.client_gone = true;
+          break;
+        }
+      }
+    }
+    if (!rec && !ctx.client_gone) {
       UpstreamTimer timer(ctx);
       rec = co_await conn->read_body(piece, provider.idle_timeout);
     }

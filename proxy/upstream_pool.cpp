@@ -20,7 +20,14 @@ constexpr std::size_t kHeadReadSize = 960;
 UpstreamConnection::UpstreamConnection(const net::any_io_executor& ex, ssl::context* tls_context,
                                        std::string pool_key, DeadlineRegistry& deadlines,
                                        std::vector<char>& scratch)
-    : scratch_(scratch), pool_key_(std::move(pool_key)), deadline_(deadlines, [this] { close(); }) {
+    : scratch_(scratch),
+      pool_key_(std::move(pool_key)),
+      deadline_(deadlines, [this] { close(); }),
+      // Cancels only the readiness wait of wait_for_data: the connection stays usable.
+      wait_deadline_(deadlines, [this] {
+        beast::error_code ec;
+        socket().cancel(ec);
+      }) {
   if (tls_context != nullptr) {
     tls_ = std::make_unique<ssl::stream<tcp::socket>>(ex, *tls_context);
   } else {
@@ -172,6 +179,22 @@ net::awaitable<beast::error_code> UpstreamConnection::read_body(std::string& out
     }
     co_return deadline_.translate(ec);
   }
+}
+
+net::awaitable<beast::error_code> UpstreamConnection::wait_for_data(Clock::duration timeout) {
+  if (buffer_.size() != 0 || likely_more_ || body_.done()) co_return beast::error_code{};
+  if (tls_) {
+    SSL* ssl = tls_->native_handle();
+    if (SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0)
+      co_return beast::error_code{};
+  }
+  wait_deadline_.expires_after(timeout);
+  auto [ec] = co_await socket().async_wait(tcp::socket::wait_read, kAsTuple);
+  wait_deadline_.clear();
+  if (ec) co_return wait_deadline_.translate(ec);
+  // Readable: the plain path reads at once rather than waiting for readiness again.
+  if (!tls_) likely_more_ = true;
+  co_return beast::error_code{};
 }
 
 bool UpstreamConnection::has_pending_input() {

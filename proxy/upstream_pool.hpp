@@ -49,6 +49,11 @@ class UpstreamConnection {
   // to `timeout` for them. Returns with nothing appended only when the body is complete.
   net::awaitable<beast::error_code> read_body(std::string& out, Clock::duration timeout);
   bool body_done() const { return body_.done(); }
+  // Waits up to `timeout` for body bytes to arrive, consuming none: returns no error when
+  // they are here (or already buffered), beast::error::timeout after a silence, after which
+  // the connection is as good as before (the wait is cancelled, no read was in progress).
+  // Lets a caller break a long silence into steps without cutting a TLS record in half.
+  net::awaitable<beast::error_code> wait_for_data(Clock::duration timeout);
 
   // True when response bytes are already here (buffered or waiting in the socket), so a
   // read would complete at once.
@@ -78,7 +83,8 @@ class UpstreamConnection {
   // read is tried at once instead of waiting for readiness first.
   bool likely_more_ = false;
   std::string pool_key_;
-  Deadline deadline_;
+  Deadline deadline_;       // fires by closing the connection: a timed-out read ends it
+  Deadline wait_deadline_;  // fires by cancelling wait_for_data's wait
 };
 
 struct AcquireResult {

@@ -113,6 +113,7 @@ max_upstream_body_bytes: 8MiB
 read_timeout_ms: 1000
 keepalive_timeout_ms: 2000
 drain_timeout_ms: 0
+stream_keepalive_ms: 500
 access_log: /var/log/switchyard.log
 providers:
   - name: local.llm_1
@@ -148,6 +149,7 @@ models:
   CHECK(c.server.read_timeout == std::chrono::milliseconds(1000));
   CHECK(c.server.keepalive_timeout == std::chrono::milliseconds(2000));
   CHECK(c.server.drain_timeout == std::chrono::milliseconds(0));
+  CHECK(c.server.stream_keepalive == std::chrono::milliseconds(500));
   CHECK(c.server.access_log == "/var/log/switchyard.log");
   REQUIRE(c.providers.size() == 2);
   const ProviderConfig& p = c.providers[0];
