@@ -83,7 +83,7 @@ simdjson::error_code validate_value(od::value& v, int depth) {
       if (auto e = v.get_array().get(array)) return e;
       for (auto element_result : array) {
         od::value element;
-        if (auto e = std::move(element_result).get(element)) return e;
+        if (auto e = element_result.get(element)) return e;
         if (auto e = validate_value(element, depth + 1)) return e;
       }
       return simdjson::SUCCESS;
@@ -305,7 +305,7 @@ class RootReader {
     std::size_t count = 0;
     for (auto element_result : array) {
       od::value element;
-      if (auto e = std::move(element_result).get(element)) return e;
+      if (auto e = element_result.get(element)) return e;
       od::json_type element_type;
       if (auto e = element.type().get(element_type)) return e;
       if (element_type != od::json_type::object) {
@@ -344,7 +344,7 @@ simdjson::error_code validate_root(od::document& doc, od::json_type type) {
       if (auto e = doc.get_array().get(array)) return e;
       for (auto element_result : array) {
         od::value element;
-        if (auto e = std::move(element_result).get(element)) return e;
+        if (auto e = element_result.get(element)) return e;
         if (auto e = validate_value(element, 1)) return e;
       }
       return doc.current_location().error() == simdjson::OUT_OF_BOUNDS ? simdjson::SUCCESS

@@ -10,7 +10,7 @@ constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
 // A buffer that once held a very large event keeps its capacity after clear(); beyond this
 // size it is released so one huge event does not pin memory for the rest of a long stream.
-constexpr std::size_t kKeepCapacity = 256 * 1024;
+constexpr std::size_t kKeepCapacity = std::size_t{256} * 1024;
 
 void clear_buffer(std::string& s) {
   if (s.capacity() > kKeepCapacity) {

@@ -2,7 +2,7 @@
 # Installs what Switchyard needs on Debian 12, and nothing that is already there.
 #   scripts/install-deps.sh          build and run dependencies
 #   scripts/install-deps.sh --test   also what the test suite needs (Node.js for the SDK tests,
-#                                    clang for the fuzzers)
+#                                    clang for the fuzzers, clang-format and clang-tidy)
 # Boost comes from the versioned 1.81 packages: the unversioned libboost-*-dev are 1.74 and
 # conflict with them.
 set -euo pipefail
@@ -17,6 +17,9 @@ if [[ "${1:-}" == "--test" ]]; then
   # The fuzz flavour: clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev is
   # only a recommendation of clang), and llvm-14 for llvm-symbolizer, so reports name lines.
   packages+=(clang libclang-rt-14-dev llvm-14)
+  # The habits CI checks: the format (scripts/check-format.sh) and clang-tidy
+  # (scripts/check-tidy.sh).
+  packages+=(clang-format clang-tidy)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

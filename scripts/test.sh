@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, twice: a Release build and an AddressSanitizer +
-# UndefinedBehaviorSanitizer build, warnings as errors; then the fuzzers, for a bounded time
-# each (tests/fuzz). Installs what is missing first, including the npm packages the SDK and
+# UndefinedBehaviorSanitizer build, warnings as errors; the format and clang-tidy checks;
+# then the fuzzers, for a bounded time each (tests/fuzz). Installs what is missing first, including the npm packages the SDK and
 # CLI tests drive.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +11,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 (cd "$root/tests/clients/cli" && npm ci --no-audit --no-fund --loglevel=error)
 
 status=0
+# The tree's format first: it takes seconds and says exactly which file to fix.
+echo "== format (at ${SECONDS}s)"
+"$root/scripts/check-format.sh" || status=1
 for flavour in release asan; do
   echo "== $flavour build (at ${SECONDS}s)"
   "$root/scripts/build.sh" "$flavour" -DSWITCHYARD_WERROR=ON -DSWITCHYARD_TESTS=ON
@@ -22,6 +25,9 @@ for flavour in release asan; do
     status=1
   fi
 done
+# clang-tidy over every source file, with the release build's compile database.
+echo "== clang-tidy (at ${SECONDS}s)"
+"$root/scripts/check-tidy.sh" "$root/build/release" || status=1
 # The fuzzers (clang, libFuzzer, ASan + UBSan), each for SWITCHYARD_FUZZ_SECONDS (45 s).
 echo "== fuzz build (at ${SECONDS}s)"
 "$root/scripts/build.sh" fuzz -DSWITCHYARD_WERROR=ON
