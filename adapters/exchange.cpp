@@ -383,8 +383,11 @@ class TranslatingRelay final : public StreamRelay {
         max_event_bytes_(c.max_event_bytes),
         max_kept_bytes_(c.client == Protocol::openai_responses ? c.max_kept_bytes : SIZE_MAX),
         max_held_bytes_(c.max_kept_bytes),
-        // Chat clients' tool call fragments carry their call's index: they need no order.
-        order_(c.client == Protocol::openai_chat ? nullptr : std::make_unique<ToolCallOrder>()),
+        // Only OpenAI-format providers interleave calls (Anthropic's blocks are sequential,
+        // Gemini sends whole calls), and Chat clients' fragments carry their call's index.
+        order_(c.upstream == Protocol::openai_chat && c.client != Protocol::openai_chat
+                   ? std::make_unique<ToolCallOrder>()
+                   : nullptr),
         usage_first_(c.client == Protocol::anthropic_messages),
         decoder_(make_decoder(c.upstream)),
         encoder_(make_encoder(c)) {
