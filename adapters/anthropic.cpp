@@ -1211,15 +1211,17 @@ class MessagesStreamDecoder final : public StreamDecoder {
 
 class MessagesStreamEncoder final : public StreamEncoder {
  public:
-  MessagesStreamEncoder(std::string id, std::string model)
-      : id_(std::move(id)), model_(std::move(model)) {}
+  MessagesStreamEncoder(std::string id, std::string model, std::int64_t estimated_input_tokens)
+      : id_(std::move(id)),
+        model_(std::move(model)),
+        estimated_input_tokens_(estimated_input_tokens) {}
 
   void encode(const StreamEvent& event, std::string& out) override {
     if (done_) return;
     switch (event.kind) {
       case StreamEvent::Kind::start:
         if (id_.empty()) id_ = event.id;
-        if (model_.empty()) model_ = event.model;
+        if (!event.model.empty() && !started_) model_ = event.model;  // the upstream's own id
         ensure_started(out);
         break;
       case StreamEvent::Kind::text:
@@ -1247,8 +1249,9 @@ class MessagesStreamEncoder final : public StreamEncoder {
         } else if (!opened_tools_.contains(event.index)) {
           pending_arguments_[event.index].append(event.text);
         }
-        // A fragment for a tool whose block is already closed cannot be placed any more:
-        // Anthropic blocks cannot be reopened.
+        // A fragment for a tool whose block is already closed cannot be placed any more
+        // (Anthropic blocks cannot be reopened): the relay orders interleaved calls so that
+        // none comes (ToolCallOrder in exchange.cpp).
         break;
       case StreamEvent::Kind::finish:
         finish_ = event.finish;
@@ -1256,6 +1259,7 @@ class MessagesStreamEncoder final : public StreamEncoder {
         break;
       case StreamEvent::Kind::usage:
         usage_ = event.usage;
+        usage_seen_ = true;
         break;
       case StreamEvent::Kind::error:
         fail(event.error, out);
@@ -1320,9 +1324,20 @@ class MessagesStreamEncoder final : public StreamEncoder {
     core::append_json_string(out, message_id(id_));
     out += ",\"type\":\"message\",\"role\":\"assistant\",\"model\":"sv;
     core::append_json_string(out, model_);
+    // Some clients read the input tokens only here: the upstream's count when it has already
+    // given one (Gemini does on its first chunk), else the gateway's estimate of the request.
     out +=
         ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,"
-        "\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}\n\n"sv;
+        "\"usage\":{\"input_tokens\":"sv;
+    core::append_json_int(out,
+                          usage_seen_ ? anthropic_input_tokens(usage_) : estimated_input_tokens_);
+    out += ",\"cache_creation_input_tokens\":"sv;
+    core::append_json_int(out, usage_.cache_creation_tokens);
+    out += ",\"cache_read_input_tokens\":"sv;
+    core::append_json_int(out, usage_.cached_prompt_tokens);
+    out += ",\"output_tokens\":"sv;
+    core::append_json_int(out, usage_.completion_tokens);
+    out += "}}}\n\n"sv;
   }
 
   void close_block(std::string& out) {
@@ -1399,6 +1414,7 @@ class MessagesStreamEncoder final : public StreamEncoder {
 
   std::string id_;
   std::string model_;
+  std::int64_t estimated_input_tokens_;
   std::string delta_head_;            // a content_block_delta frame up to its value
   int delta_head_index_ = -1;         // the block delta_head_ was built for
   std::string_view delta_head_type_;  // and its delta type (a literal)
@@ -1412,6 +1428,7 @@ class MessagesStreamEncoder final : public StreamEncoder {
   FinishReason finish_ = FinishReason::none;
   std::string stop_sequence_;
   core::Usage usage_;
+  bool usage_seen_ = false;  // usage_ holds the upstream's counts
 };
 
 }  // namespace
@@ -1420,8 +1437,10 @@ std::unique_ptr<StreamDecoder> make_messages_stream_decoder() {
   return std::make_unique<MessagesStreamDecoder>();
 }
 
-std::unique_ptr<StreamEncoder> make_messages_stream_encoder(std::string id, std::string model) {
-  return std::make_unique<MessagesStreamEncoder>(std::move(id), std::move(model));
+std::unique_ptr<StreamEncoder> make_messages_stream_encoder(std::string id, std::string model,
+                                                            std::int64_t estimated_input_tokens) {
+  return std::make_unique<MessagesStreamEncoder>(std::move(id), std::move(model),
+                                                 estimated_input_tokens);
 }
 
 // ---- usage for pass-through -------------------------------------------------------------------

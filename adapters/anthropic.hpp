@@ -28,9 +28,12 @@ core::GatewayError decode_messages_error(int status, std::string_view body);
 // A stream that ends without message_stop ends with upstream_stream_truncated.
 std::unique_ptr<StreamDecoder> make_messages_stream_decoder();
 // message_start first, contiguous block indices, start/delta/stop per block, message_delta
-// with the stop reason and cumulative usage (input tokens included), message_stop last;
-// every frame has its event: line. Errors are event: error.
-std::unique_ptr<StreamEncoder> make_messages_stream_encoder(std::string id, std::string model);
+// with the stop reason and cumulative usage (input and cache tokens included), message_stop
+// last; every frame has its event: line. Errors are event: error. message_start names the
+// model of the start event (the upstream's), else `model`, and carries the input tokens the
+// upstream has counted by then, else `estimated_input_tokens` (estimate_input_tokens).
+std::unique_ptr<StreamEncoder> make_messages_stream_encoder(std::string id, std::string model,
+                                                            std::int64_t estimated_input_tokens);
 
 // Usage of a Messages response body, for pass-through.
 std::optional<core::Usage> extract_messages_usage(std::string_view json);

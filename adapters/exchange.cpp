@@ -1,5 +1,6 @@
 #include "adapters/exchange.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/json.hpp>
 
@@ -264,7 +265,9 @@ std::unique_ptr<StreamDecoder> make_decoder(Protocol upstream) {
 std::unique_ptr<StreamEncoder> make_encoder(const StreamContext& c) {
   switch (c.client) {
     case Protocol::anthropic_messages:
-      return make_messages_stream_encoder(c.id, c.model);
+      // message_start carries the input tokens; the upstream's count usually comes later.
+      return make_messages_stream_encoder(c.id, c.model,
+                                          c.request ? estimate_input_tokens(*c.request) : 0);
     case Protocol::openai_responses: {
       static const Request kNoRequest;
       return make_responses_stream_encoder(c.id, c.model, c.created,
@@ -277,8 +280,127 @@ std::unique_ptr<StreamEncoder> make_encoder(const StreamContext& c) {
   return make_chat_stream_encoder(c.id, c.model, c.created, c.client_wants_usage);
 }
 
+// Whether a tool call's arguments, fed fragment by fragment, are one whole JSON object or
+// array yet: brackets balanced outside strings.
+class JsonCompleteness {
+ public:
+  void feed(std::string_view text) {
+    for (const char c : text) {
+      if (in_string_) {
+        if (escaped_)
+          escaped_ = false;
+        else if (c == '\\')
+          escaped_ = true;
+        else if (c == '"')
+          in_string_ = false;
+      } else if (c == '"') {
+        in_string_ = true;
+      } else if (c == '{' || c == '[') {
+        ++depth_;
+        opened_ = true;
+      } else if ((c == '}' || c == ']') && depth_ > 0) {
+        --depth_;
+      }
+    }
+  }
+  bool complete() const { return opened_ && depth_ == 0; }
+
+ private:
+  std::int64_t depth_ = 0;
+  bool opened_ = false;
+  bool in_string_ = false;
+  bool escaped_ = false;
+};
+
+// Anthropic content blocks and Responses output items are written one at a time, and a
+// closed one takes nothing more; OpenAI-format providers may interleave the fragments of
+// parallel tool calls (index 0, 1, then 0 again). So a call that starts while the live one's
+// arguments are not yet whole JSON is held, with its fragments, and released in order once
+// they are (or when something else than tool calls comes: text, reasoning, the finish, the
+// end). In the usual order, each call whole before the next starts, nothing waits.
+class ToolCallOrder {
+ public:
+  // Appends to `out` what of `e` (and of the calls it releases) may be encoded now.
+  void on_event(StreamEvent&& e, std::vector<StreamEvent>& out) {
+    switch (e.kind) {
+      case StreamEvent::Kind::tool_call_start:
+        if (live_ < 0 || live_json_.complete()) {
+          go_live(std::move(e), JsonCompleteness(), out);
+        } else {
+          held_bytes_ += e.text.size();
+          Held& h = held_.emplace_back();
+          h.json.feed(e.text);
+          h.start = std::move(e);
+        }
+        return;
+      case StreamEvent::Kind::tool_call_delta:
+        if (e.index == live_) {
+          live_json_.feed(e.text);
+          out.push_back(std::move(e));
+          release_after_complete(out);
+          return;
+        }
+        for (Held& h : held_) {
+          if (h.start.index != e.index) continue;
+          held_bytes_ += e.text.size();
+          h.json.feed(e.text);
+          h.start.text += e.text;
+          return;
+        }
+        break;  // a call already over: the encoder decides
+      case StreamEvent::Kind::text:
+      case StreamEvent::Kind::thinking:
+      case StreamEvent::Kind::thinking_signature:
+      case StreamEvent::Kind::finish:
+        flush(out);
+        live_ = -1;
+        break;
+      case StreamEvent::Kind::start:
+      case StreamEvent::Kind::usage:
+      case StreamEvent::Kind::error:
+        break;
+    }
+    out.push_back(std::move(e));
+  }
+  // The calls still held, in the order they started.
+  void flush(std::vector<StreamEvent>& out) {
+    while (!held_.empty()) release_front(out);
+  }
+  // Argument bytes held back (bounded by the relay like an answer a client's encoder keeps).
+  std::size_t held_bytes() const { return held_bytes_; }
+
+ private:
+  struct Held {
+    StreamEvent start;  // its text: the call's arguments so far
+    JsonCompleteness json;
+  };
+  void go_live(StreamEvent&& start, JsonCompleteness json, std::vector<StreamEvent>& out) {
+    live_ = start.index;
+    live_json_ = json;
+    live_json_.feed(start.text);
+    out.push_back(std::move(start));
+  }
+  void release_front(std::vector<StreamEvent>& out) {
+    Held h = std::move(held_.front());
+    held_.erase(held_.begin());
+    held_bytes_ -= h.start.text.size();
+    live_ = h.start.index;
+    live_json_ = h.json;
+    out.push_back(std::move(h.start));
+  }
+  void release_after_complete(std::vector<StreamEvent>& out) {
+    while (!held_.empty() && live_json_.complete()) release_front(out);
+  }
+
+  int live_ = -1;  // the call whose fragments are encoded as they come
+  JsonCompleteness live_json_;
+  std::vector<Held> held_;
+  std::size_t held_bytes_ = 0;
+};
+
 // Different protocols: each upstream event is decoded to canonical events, which are encoded
-// at once in the client's protocol. Nothing waits for the whole answer.
+// at once in the client's protocol. Nothing waits for the whole answer (held tool calls
+// aside, see ToolCallOrder).
 class TranslatingRelay final : public StreamRelay {
  public:
   explicit TranslatingRelay(const StreamContext& c)
@@ -286,6 +408,13 @@ class TranslatingRelay final : public StreamRelay {
         sse_(c.max_event_bytes),
         max_event_bytes_(c.max_event_bytes),
         max_kept_bytes_(c.client == Protocol::openai_responses ? c.max_kept_bytes : SIZE_MAX),
+        max_held_bytes_(c.max_kept_bytes),
+        // Only OpenAI-format providers interleave calls (Anthropic's blocks are sequential,
+        // Gemini sends whole calls), and Chat clients' fragments carry their call's index.
+        order_(c.upstream == Protocol::openai_chat && c.client != Protocol::openai_chat
+                   ? std::make_unique<ToolCallOrder>()
+                   : nullptr),
+        usage_first_(c.client == Protocol::anthropic_messages),
         decoder_(make_decoder(c.upstream)),
         encoder_(make_encoder(c)) {
     // One read usually carries a few events; growing from empty cost several reallocations
@@ -299,7 +428,7 @@ class TranslatingRelay final : public StreamRelay {
     sse_.feed(piece, [&](const core::SseEvent& event) {
       events_.clear();
       decoder_->on_event(event, events_);
-      emit();
+      emit(/*last=*/false);
     });
     if (sse_.overflowed() && !failed_) {
       encoder_->fail(event_too_large_error(max_event_bytes_), out_);
@@ -312,7 +441,7 @@ class TranslatingRelay final : public StreamRelay {
     out_.clear();
     events_.clear();
     decoder_->on_end(events_);
-    emit();
+    emit(/*last=*/true);
     if (!failed_) encoder_->finish(out_);
     return out_;
   }
@@ -328,8 +457,36 @@ class TranslatingRelay final : public StreamRelay {
   }
 
  private:
-  void emit() {
-    for (const StreamEvent& e : events_) {
+  // Encodes the canonical events of one upstream event (`last`: of the upstream's end).
+  void emit(bool last) {
+    std::vector<StreamEvent>* batch = &events_;
+    if (order_ && !failed_) {
+      ordered_.clear();
+      for (StreamEvent& e : events_) order_->on_event(std::move(e), ordered_);
+      if (last) order_->flush(ordered_);
+      batch = &ordered_;
+      if (order_->held_bytes() > max_held_bytes_) {
+        encoder_->fail(answer_too_large_error(max_held_bytes_), out_);
+        failed_ = true;
+        fault_ = RelayFault::oversized;
+        return;
+      }
+    }
+    if (usage_first_) {
+      // Anthropic's message_start carries the input tokens: when the upstream's first event
+      // already counts them (Gemini's usageMetadata), its usage goes to the encoder before
+      // the start, so the first frame has the exact count rather than the estimate. Usage
+      // events only record counts, so nothing else moves.
+      for (const StreamEvent& e : *batch) {
+        if (e.kind != StreamEvent::Kind::start) continue;
+        std::stable_partition(batch->begin(), batch->end(), [](const StreamEvent& u) {
+          return u.kind == StreamEvent::Kind::usage;
+        });
+        usage_first_ = false;
+        break;
+      }
+    }
+    for (const StreamEvent& e : *batch) {
       if (failed_) return;
       if (e.kind == StreamEvent::Kind::usage) usage_ = e.usage;
       if (e.kind == StreamEvent::Kind::error) {
@@ -359,9 +516,13 @@ class TranslatingRelay final : public StreamRelay {
   std::size_t max_event_bytes_;
   std::size_t max_kept_bytes_;
   std::size_t kept_bytes_ = 0;
+  std::size_t max_held_bytes_;
+  std::unique_ptr<ToolCallOrder> order_;  // null: events are encoded in the decoder's order
+  bool usage_first_;                      // until the start event has been encoded
   std::unique_ptr<StreamDecoder> decoder_;
   std::unique_ptr<StreamEncoder> encoder_;
   std::vector<StreamEvent> events_;
+  std::vector<StreamEvent> ordered_;
   std::string out_;
   bool failed_ = false;
 };
@@ -492,7 +653,7 @@ std::optional<core::Usage> extract_usage(Protocol protocol, std::string_view bod
 }
 
 Decoded<TranslatedBody> translate_response(Protocol client, Protocol upstream, std::string body,
-                                           const Request* request) {
+                                           const Request* request, const AnswerDefaults& defaults) {
   if (client == upstream) {
     TranslatedBody same;
     same.usage = extract_usage(upstream, body);
@@ -512,7 +673,9 @@ Decoded<TranslatedBody> translate_response(Protocol client, Protocol upstream, s
     return decode_chat_response(body);
   }();
   if (!decoded) return core::fail(unreadable_upstream_answer(decoded.error()));
-  const Response& response = decoded.value();
+  Response& response = decoded.value();
+  if (response.model.empty()) response.model = defaults.upstream_model;
+  if (response.created == 0) response.created = defaults.created;
   TranslatedBody out;
   out.usage = response.usage;
   switch (client) {

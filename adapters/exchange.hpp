@@ -62,14 +62,25 @@ std::string encode_request(Protocol upstream, const Request& request,
                            std::string_view upstream_model, const core::ProviderConfig& provider);
 
 // --- Whole answers ---
+// What a translated answer says that the upstream's may not: the model the gateway sent
+// upstream (route.model->upstream_model), named when the upstream's answer names none, and
+// the request's time in unix seconds, for `created` / `created_at` when the upstream's
+// answer has none (Anthropic and Gemini answers carry no time).
+struct AnswerDefaults {
+  std::string_view upstream_model;
+  std::int64_t created = 0;
+};
 // A successful upstream body in the client's protocol, and its usage. `request` is the
-// client's decoded request (translation only; it may be null when passing through).
+// client's decoded request (translation only; it may be null when passing through). The
+// answer's model is the one the upstream reported, else `defaults.upstream_model`; a
+// pass-through body is returned unchanged (it already carries the upstream's model).
 struct TranslatedBody {
   std::string body;
   std::optional<core::Usage> usage;
 };
 Decoded<TranslatedBody> translate_response(Protocol client, Protocol upstream, std::string body,
-                                           const Request* request);
+                                           const Request* request,
+                                           const AnswerDefaults& defaults = {});
 // Usage of a response body in its own protocol (pass-through).
 std::optional<core::Usage> extract_usage(Protocol protocol, std::string_view body);
 
@@ -130,8 +141,12 @@ struct StreamContext {
   Protocol upstream = Protocol::openai_chat;
   bool client_wants_usage = false;  // OpenAI chat clients: stream_options.include_usage
   std::string id;                   // for translated streams: the answer's id
-  std::string model;                // the model name the client asked for
-  std::int64_t created = 0;
+  // For translated streams: the model sent upstream (route.model->upstream_model). The
+  // client's stream names the model the upstream reports in its first event that carries one
+  // (OpenAI's chunk model, Anthropic's message.model, Gemini's modelVersion); a frame that
+  // must name it before then names this one. No byte waits for the upstream's.
+  std::string model;
+  std::int64_t created = 0;                // the request's time, unix seconds
   std::shared_ptr<const Request> request;  // the decoded client request, when translating
   std::size_t max_event_bytes = 4u << 20;  // ServerConfig::max_upstream_event_bytes
   // ServerConfig::max_upstream_body_bytes: what a translated stream may keep of the answer

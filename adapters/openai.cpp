@@ -1315,6 +1315,9 @@ class ChatStreamEncoder final : public StreamEncoder {
     if (closed_) return;
     switch (event.kind) {
       case StreamEvent::Kind::start:
+        // The upstream's own model id, unless a chunk has already named the configured one
+        // (every chunk of a stream names the same model).
+        if (!event.model.empty() && !role_sent_ && prefix_.empty()) model_ = event.model;
         if (!role_sent_) {
           json::object delta;
           delta["content"] = "";

@@ -48,10 +48,10 @@ core::GatewayError decode_chat_error(int status, std::string_view body);
 // chat.completion.chunk events to canonical events; [DONE] produces nothing. A stream that ends
 // with neither [DONE] nor a finish_reason ends with upstream_stream_truncated.
 std::unique_ptr<StreamDecoder> make_chat_stream_decoder();
-// Canonical events to chat.completion.chunk events: one id and created for the whole stream,
-// role on the first delta, tool call id and name only on a call's first fragment, the usage
-// chunk (choices: []) only when include_usage, then data: [DONE]. Errors are
-// data: {"error":{...}}.
+// Canonical events to chat.completion.chunk events: one id, created and model for the whole
+// stream (the start event's model, the upstream's, else `model`), role on the first delta, tool
+// call id and name only on a call's first fragment, the usage chunk (choices: []) only when
+// include_usage, then data: [DONE]. Errors are data: {"error":{...}}.
 std::unique_ptr<StreamEncoder> make_chat_stream_encoder(std::string id, std::string model,
                                                         std::int64_t created, bool include_usage);
 

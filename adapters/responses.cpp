@@ -501,6 +501,9 @@ class ResponsesStreamEncoder final : public StreamEncoder {
 
   void encode(const StreamEvent& event, std::string& out) override {
     if (closed_) return;
+    // The upstream's own model id, unless response.created has already named the configured one.
+    if (event.kind == StreamEvent::Kind::start && !event.model.empty() && !started_)
+      model_ = event.model;
     ensure_started(out);
     switch (event.kind) {
       case StreamEvent::Kind::start:
@@ -533,6 +536,8 @@ class ResponsesStreamEncoder final : public StreamEncoder {
         open_call(event, out);
         break;
       case StreamEvent::Kind::tool_call_delta:
+        // Items are written one at a time; the relay orders interleaved calls so that no
+        // fragment comes for a closed one (ToolCallOrder in exchange.cpp).
         if (open_.kind != Open::Kind::call || open_.call_index != event.index || event.text.empty())
           break;
         append_arguments(event.text, out);

@@ -19,7 +19,8 @@ std::string encode_responses_response(const Response& response, const Request& r
 // response.created, in_progress, output_item.added/done (complete items), content_part and
 // output_text deltas, function_call_arguments deltas, and response.completed with the
 // response id and integer usage; every event has `event:` and an increasing sequence_number.
-// Errors become response.failed.
+// Errors become response.failed. The response names the start event's model (the
+// upstream's), else `model`.
 std::unique_ptr<StreamEncoder> make_responses_stream_encoder(std::string id, std::string model,
                                                              std::int64_t created,
                                                              const Request& request);

@@ -127,7 +127,7 @@ std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const Reques
   c.upstream = x.upstream;
   c.client_wants_usage = x.client_wants_usage;
   c.id = new_answer_id(x.client, ctx.request_id);
-  c.model = ctx.model;
+  c.model = ctx.route->model->upstream_model;  // until the upstream names its own
   c.created = unix_now();
   c.request = x.request;
   return adapters::make_stream_relay(std::move(c));
@@ -373,8 +373,9 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
       co_return;
     }
     worker.pool.release(std::move(conn));
-    auto translated = adapters::translate_response(exchange->client, exchange->upstream,
-                                                   std::move(body), exchange->request.get());
+    auto translated = adapters::translate_response(
+        exchange->client, exchange->upstream, std::move(body), exchange->request.get(),
+        {.upstream_model = route.model->upstream_model, .created = unix_now()});
     if (!translated) {
       route.provider_metrics->count_error(worker.index, metrics::UpstreamError::protocol);
       ctx.failure = translated.error();
@@ -524,7 +525,8 @@ net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> 
   if (!exchange->stream) {
     watch.stop();
     auto translated = adapters::translate_response(
-        exchange->client, Protocol::openai_chat, reply->completion_json(), exchange->request.get());
+        exchange->client, Protocol::openai_chat, reply->completion_json(), exchange->request.get(),
+        {.upstream_model = ctx.route->model->upstream_model, .created = unix_now()});
     if (!translated) {
       ctx.failure = translated.error();
       co_return;

@@ -587,7 +587,7 @@ TEST_CASE("Stream decoder: thinking, tool indices after text, cumulative usage, 
 
 TEST_CASE("Stream encoder: text, tool calls and usage as a well-formed Messages stream",
           "[anthropic][stream]") {
-  auto encoder = make_messages_stream_encoder("chatcmpl-42", "claude-sonnet-4-6");
+  auto encoder = make_messages_stream_encoder("chatcmpl-42", "claude-sonnet-4-6", 7);
   std::string out;
   StreamEvent start = ev(StreamEvent::Kind::start);
   start.id = "chatcmpl-42";
@@ -645,7 +645,7 @@ TEST_CASE("Stream encoder: text, tool calls and usage as a well-formed Messages 
 
 TEST_CASE("Stream encoder: arguments on the start, generated ids, no start, failure",
           "[anthropic][stream]") {
-  auto encoder = make_messages_stream_encoder("", "claude-x");
+  auto encoder = make_messages_stream_encoder("", "claude-x", 0);
   std::string out;
   encoder->encode(call_start(0, "", "lookup", R"({"q":"x"})"), out);  // whole call in one piece
   encoder->finish(out);
@@ -658,7 +658,7 @@ TEST_CASE("Stream encoder: arguments on the start, generated ids, no start, fail
   CHECK(frames[4].data.at("delta").at("stop_reason") == "end_turn");
   CHECK(frames[5].type == "message_stop");
 
-  auto failing = make_messages_stream_encoder("msg_7", "claude-x");
+  auto failing = make_messages_stream_encoder("msg_7", "claude-x", 0);
   out.clear();
   failing->encode(ev(StreamEvent::Kind::start), out);
   failing->encode(ev(StreamEvent::Kind::thinking, "let me see"), out);
@@ -679,7 +679,7 @@ TEST_CASE("Stream encoder: arguments on the start, generated ids, no start, fail
 }
 
 TEST_CASE("Encoder output decodes back to the same answer", "[anthropic][stream]") {
-  auto encoder = make_messages_stream_encoder("msg_rt", "claude-y");
+  auto encoder = make_messages_stream_encoder("msg_rt", "claude-y", 0);
   std::string out;
   StreamEvent start = ev(StreamEvent::Kind::start);
   encoder->encode(start, out);
