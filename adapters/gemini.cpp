@@ -84,6 +84,11 @@ std::optional<json::value> declaration_parameters(const Tool& tool) {
   }
   auto parsed = parse_json(tool.parameters);
   if (!parsed || !parsed->is_object()) return std::nullopt;
+  json::object& source = parsed->get_object();
+  // Parameters are an object even when the schema does not say so ({} for "none").
+  if (!source.contains("type") && !source.contains("anyOf") && !source.contains("oneOf") &&
+      !source.contains("allOf") && !source.contains("$ref"))
+    source["type"] = "object";
   json::object schema = single_object(gemini_schema(*parsed));
   const json::value* properties = member(schema, "properties");
   const bool has_properties =

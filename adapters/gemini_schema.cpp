@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -153,6 +154,24 @@ void merge_into(json::object& a, const json::object& b, bool shape_only = false)
 
 json::object unconstrained() { return json::object{{"type", "string"}}; }
 
+// A value as a person writes it (0.5, not Boost's 5E-1), for descriptions.
+std::string value_text(const json::value& v) {
+  if (!v.is_double()) return json::serialize(v);
+  char buffer[32];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, v.get_double());
+  if (ec != std::errc()) return json::serialize(v);
+  return std::string(buffer, end);
+}
+
+// A union whose branches are each one value or a few (zod's and pydantic's literal unions):
+// one enum says the same.
+bool only_values(const json::object& branch) {
+  if (!branch.contains("const") && !branch.contains("enum")) return false;
+  return std::all_of(branch.begin(), branch.end(), [](const json::key_value_pair& kv) {
+    return one_of(kv.key(), {"const", "enum", "type", "title", "description"});
+  });
+}
+
 class SchemaConverter {
  public:
   explicit SchemaConverter(const json::value& root) : root_(root) {}
@@ -295,6 +314,19 @@ class SchemaConverter {
       return out;
     }
 
+    if (!sources.empty() && std::all_of(sources.begin(), sources.end(),
+                                        [](const json::object* b) { return only_values(*b); })) {
+      json::array values;
+      for (const json::object* source : sources) {
+        for (const json::value& v : allowed_values(*source)) {
+          if (std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
+        }
+      }
+      json::object as_enum = rest;
+      as_enum["enum"] = std::move(values);
+      return convert_object(as_enum);
+    }
+
     const json::value* parent_type = rest.if_contains("type");
     const bool rest_shaped = has_shape(rest);
     json::object rest_converted;
@@ -363,12 +395,12 @@ class SchemaConverter {
       if (v.is_null()) {
         out["nullable"] = true;
       } else if (type == "string") {
-        json::value text = v.is_string() ? v : json::value(json::serialize(v));
+        json::value text = v.is_string() ? v : json::value(value_text(v));
         if (std::find(strings.begin(), strings.end(), text) == strings.end())
           strings.push_back(std::move(text));
       } else {
         if (!listed.empty()) listed += ", ";
-        listed += json::serialize(v);
+        listed += value_text(v);
       }
     }
     // Gemini's enum holds strings only: other types say their values in words.
