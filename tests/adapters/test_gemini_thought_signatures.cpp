@@ -269,3 +269,17 @@ TEST_CASE("Thought signature: history Gemini never signed gets the skip value",
   CHECK(signature_of(mixed_turns[0][0]) == "SIG1");
   CHECK(signature_of(mixed_turns[1][0]) == kSkipThoughtSignature);
 }
+
+TEST_CASE("Thought signature: history moving on to an OpenAI model sends the plain ids",
+          "[gemini][signature]") {
+  // OpenAI refuses tool-call ids over 40 characters; a signature is for Gemini only.
+  const std::string signed_id = id_with_thought_signature("call_1", std::string(300, 'S'));
+  Request r;
+  r.messages.push_back({Message::Role::user, {test::text_part("go")}});
+  r.messages.push_back({Message::Role::assistant, {test::tool_call(signed_id, "f", "{}")}});
+  r.messages.push_back(test::tool_message(signed_id, "ok"));
+  const json::value body = json::parse(encode_chat_request(r, "gpt-4o"));
+  const json::array& messages = body.at("messages").as_array();
+  CHECK(messages.at(1).at("tool_calls").at(0).at("id") == "call_1");
+  CHECK(messages.at(2).at("tool_call_id") == "call_1");
+}
