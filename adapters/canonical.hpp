@@ -35,7 +35,9 @@ struct Part {
   std::string arguments;      // tool_call: arguments as JSON text ("{}" when there were none)
   bool is_error = false;      // tool_result
   std::vector<Image> images;  // tool_result: images returned by the tool
-  std::string signature;      // thinking: its signature; redacted_thinking: the opaque data
+  // thinking: its signature; redacted_thinking: the opaque data; tool_call: Gemini's thought
+  // signature (clients carry it inside the id: thought_signature.hpp)
+  std::string signature;
 };
 
 struct Message {
@@ -113,6 +115,7 @@ struct StreamEvent {
   std::string stop_sequence;
   core::Usage usage;
   core::GatewayError error;
+  std::string signature;  // tool_call_start: Gemini's thought signature (also inside id)
 };
 
 }  // namespace switchyard::adapters

@@ -8,7 +8,9 @@
 #include <unordered_map>
 #include <utility>
 
+#include "adapters/gemini_schema.hpp"
 #include "adapters/json_reading.hpp"
+#include "adapters/thought_signature.hpp"
 
 namespace switchyard::adapters {
 
@@ -37,38 +39,38 @@ std::string generate_call_id() { return random_id("call_"); }
 
 // ---- request encoding -------------------------------------------------------------------------
 
-// Gemini's schema dialect is an OpenAPI subset: "$schema" and "additionalProperties" make it
-// reject the request. Keys of a "properties" map are property names, not schema keywords, so
-// they are kept whatever they are called.
-void clean_schema(json::value& schema);
-
-void clean_schema_map(json::value& map) {
-  if (json::object* o = map.if_object()) {
-    for (auto& entry : *o) clean_schema(entry.value());
-  }
-}
-
-void clean_schema(json::value& schema) {
-  if (json::array* a = schema.if_array()) {
-    for (json::value& v : *a) clean_schema(v);
-    return;
-  }
-  json::object* o = schema.if_object();
-  if (!o) return;
-  o->erase("$schema");
-  o->erase("additionalProperties");
-  for (auto& entry : *o) {
-    const std::string_view key = entry.key();
-    if (key == "properties" || key == "$defs" || key == "definitions" ||
-        key == "patternProperties") {
-      clean_schema_map(entry.value());
-    } else if (key == "enum" || key == "required" || key == "const" || key == "default" ||
-               key == "example") {
-      continue;  // values, not schemas
+// A union of objects at the top (one shape or another) as the one object Gemini requires
+// there: every branch's properties, required where every branch requires them.
+json::object single_object(json::object schema) {
+  const json::value* any_of = schema.if_contains("anyOf");
+  if (!any_of) return schema;
+  json::object properties;
+  std::optional<json::array> required;
+  for (const json::value& branch : any_of->get_array()) {
+    const json::object& b = branch.get_object();
+    if (string_or_empty(b, "type") != "object") return schema;
+    if (const json::value* p = member(b, "properties")) {
+      for (const auto& kv : p->get_object()) {
+        if (!properties.contains(kv.key())) properties[kv.key()] = kv.value();
+      }
+    }
+    json::array mine;
+    if (const json::value* r = member(b, "required")) mine = r->get_array();
+    if (!required) {
+      required = std::move(mine);
     } else {
-      clean_schema(entry.value());
+      json::array common;
+      for (const json::value& name : *required) {
+        if (std::find(mine.begin(), mine.end(), name) != mine.end()) common.push_back(name);
+      }
+      required = std::move(common);
     }
   }
+  json::object out{{"type", "object"}};
+  if (const json::value* d = member(schema, "description")) out["description"] = *d;
+  if (!properties.empty()) out["properties"] = std::move(properties);
+  if (required && !required->empty()) out["required"] = std::move(*required);
+  return out;
 }
 
 // Parameters for a function declaration, or nothing: Gemini rejects an object schema whose
@@ -82,16 +84,17 @@ std::optional<json::value> declaration_parameters(const Tool& tool) {
   }
   auto parsed = parse_json(tool.parameters);
   if (!parsed || !parsed->is_object()) return std::nullopt;
-  clean_schema(*parsed);
-  const json::object& schema = parsed->get_object();
+  json::object& source = parsed->get_object();
+  // Parameters are an object even when the schema does not say so ({} for "none").
+  if (!source.contains("type") && !source.contains("anyOf") && !source.contains("oneOf") &&
+      !source.contains("allOf") && !source.contains("$ref"))
+    source["type"] = "object";
+  json::object schema = single_object(gemini_schema(*parsed));
   const json::value* properties = member(schema, "properties");
   const bool has_properties =
       properties && properties->is_object() && !properties->get_object().empty();
-  if (!has_properties &&
-      (string_or_empty(schema, "type") == "object" || !schema.contains("type"))) {
-    return std::nullopt;
-  }
-  return parsed;
+  if (!has_properties && string_or_empty(schema, "type") == "object") return std::nullopt;
+  return json::value(std::move(schema));
 }
 
 // Gemini guesses nothing from a URL; the extension is the best hint there is.
@@ -156,6 +159,22 @@ void append_content(json::array& contents, std::string_view role, json::array pa
   }
 }
 
+// Gemini 3 rejects a model step whose first function call has no thought signature. History
+// it did not write (another model's turns, a client that lost the id) gets the value Google
+// documents for skipping the check; parallel calls after the first need none.
+void sign_unsigned_steps(json::array& contents) {
+  for (json::value& content : contents) {
+    json::object& c = content.as_object();
+    if (c["role"].as_string() != "model") continue;
+    for (json::value& part : c["parts"].as_array()) {
+      json::object& p = part.as_object();
+      if (!p.contains("functionCall")) continue;
+      if (!p.contains("thoughtSignature")) p["thoughtSignature"] = kSkipThoughtSignature;
+      break;
+    }
+  }
+}
+
 json::array encode_contents(const std::vector<Message>& messages) {
   // Gemini matches responses to calls by name, so each result needs its call's name.
   std::unordered_map<std::string, std::string> call_names;
@@ -189,8 +208,11 @@ json::array encode_contents(const std::vector<Message>& messages) {
             json::object p{
                 {"functionCall",
                  json::object{{"name", part.name}, {"args", arguments_object(part.arguments)}}}};
-            // Gemini 3 wants its own thought signature back on the call it came with.
-            if (!part.signature.empty()) p["thoughtSignature"] = part.signature;
+            // Gemini 3 wants its own thought signature back on the call it came with; clients
+            // bring it back inside the call's id.
+            std::string signature = part.signature;
+            if (signature.empty()) signature = split_thought_signature(part.id).signature;
+            if (!signature.empty()) p["thoughtSignature"] = std::move(signature);
             parts.push_back(std::move(p));
           }
         }
@@ -212,6 +234,7 @@ json::array encode_contents(const std::vector<Message>& messages) {
     append_content(contents, role, std::move(parts));
     append_content(contents, role, std::move(trailing));
   }
+  sign_unsigned_steps(contents);
   return contents;
 }
 
@@ -251,11 +274,13 @@ std::optional<Part> decode_part(UpstreamReader& r, const json::object& p, const 
     const JsonPath call_at = at.member("functionCall");
     part.kind = Part::Kind::tool_call;
     part.name = r.string_or_empty(c, "name", call_at);
-    part.id = r.string_or_empty(c, "id", call_at);
-    if (part.id.empty()) part.id = generate_call_id();
+    std::string id = r.string_or_empty(c, "id", call_at);
+    if (id.empty()) id = generate_call_id();
     const json::object* args = r.object(c, "args", call_at);
     part.arguments = args ? json::serialize(*args) : "{}";
     part.signature = r.string_or_empty(p, "thoughtSignature", at);
+    // The client keeps the signature for us in the id it echoes back.
+    part.id = id_with_thought_signature(id, part.signature);
     return part;
   }
   const json::string* text = r.string(p, "text", at);
@@ -406,6 +431,7 @@ class GeminiStreamDecoder final : public StreamDecoder {
         e.id = std::move(part.id);
         e.name = std::move(part.name);
         e.text = std::move(part.arguments);  // Gemini sends a call whole
+        e.signature = std::move(part.signature);
         break;
       case Part::Kind::thinking:
         e.kind = StreamEvent::Kind::thinking;

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "adapters/json_reading.hpp"
+#include "adapters/thought_signature.hpp"
 #include "core/chat_request.hpp"
 #include "core/json_cursor.hpp"
 
@@ -611,7 +612,7 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
   auto emit_tool_result = [&](const Part& p) {
     json::object m(sp);
     m["role"] = "tool";
-    m["tool_call_id"] = p.id;
+    m["tool_call_id"] = id_without_thought_signature(p.id);
     m["content"] = p.is_error ? "Error: " + p.text : p.text;
     messages.emplace_back(std::move(m));
     if (!p.images.empty()) {
@@ -668,7 +669,10 @@ std::string encode_chat_request(const Request& request, std::string_view upstrea
           if (p.kind == Part::Kind::text) {
             text += p.text;
           } else if (p.kind == Part::Kind::tool_call) {
-            calls.emplace_back(tool_call_json(p));
+            // A Gemini thought signature means nothing to OpenAI, which caps ids at 40 chars.
+            json::object call = tool_call_json(p);
+            call["id"] = id_without_thought_signature(p.id);
+            calls.emplace_back(std::move(call));
           }
         }
         json::object m(sp);
