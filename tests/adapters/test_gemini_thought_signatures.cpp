@@ -166,7 +166,7 @@ TEST_CASE("Thought signature: a Gemini stream through Chat, Messages and Respons
     history_body = encode_gemini_request(request.value());
   }
   SECTION("Messages") {
-    auto encoder = make_messages_stream_encoder("msg_1", "gemini-3");
+    auto encoder = make_messages_stream_encoder("msg_1", "gemini-3", 0);
     std::string id;
     for (const json::value& e : sse_data(encode_stream(*encoder, events))) {
       if (e.at("type") == "content_block_start" && e.at("content_block").at("type") == "tool_use")
