@@ -112,21 +112,40 @@ std::string_view stop_reason_from_finish(FinishReason finish, std::string_view s
 }
 
 // Anthropic's input_tokens excludes cache reads and writes; canonical prompt_tokens includes them.
+// `cache_creation_1h` is the part of the writes that went to the 1-hour cache.
 core::Usage usage_from_anthropic(std::int64_t input, std::int64_t cache_creation,
-                                 std::int64_t cache_read, std::int64_t output) {
+                                 std::int64_t cache_creation_1h, std::int64_t cache_read,
+                                 std::int64_t output) {
   core::Usage u;
   u.prompt_tokens = input + cache_creation + cache_read;
   u.cached_prompt_tokens = cache_read;
   u.cache_creation_tokens = cache_creation;
+  u.cache_creation_1h_tokens = std::min(cache_creation_1h, cache_creation);
   u.completion_tokens = output;
   return u;
 }
 
+// The writes by cache lifetime (`cache_creation: {ephemeral_5m_input_tokens,
+// ephemeral_1h_input_tokens}`), when the usage object has them: sets `one_hour`, and raises
+// `total` (from cache_creation_input_tokens) to their sum if it was less.
+void read_cache_creation(UpstreamReader& r, const json::object& usage, const JsonPath& at,
+                         std::int64_t& total, std::int64_t& one_hour) {
+  const json::object* breakdown = r.object(usage, "cache_creation", at);
+  if (!breakdown) return;
+  const JsonPath breakdown_at = at.member("cache_creation");
+  const std::int64_t five_minutes = r.count(*breakdown, "ephemeral_5m_input_tokens", breakdown_at);
+  one_hour = r.count(*breakdown, "ephemeral_1h_input_tokens", breakdown_at);
+  total = std::max(total, core::token_count(five_minutes + one_hour));
+}
+
 // A provider's usage object at `at`, its counts' types checked by `r`.
 core::Usage usage_from_anthropic(UpstreamReader& r, const json::object& usage, const JsonPath& at) {
-  return usage_from_anthropic(
-      r.count(usage, "input_tokens", at), r.count(usage, "cache_creation_input_tokens", at),
-      r.count(usage, "cache_read_input_tokens", at), r.count(usage, "output_tokens", at));
+  std::int64_t cache_creation = r.count(usage, "cache_creation_input_tokens", at);
+  std::int64_t cache_creation_1h = 0;
+  read_cache_creation(r, usage, at, cache_creation, cache_creation_1h);
+  return usage_from_anthropic(r.count(usage, "input_tokens", at), cache_creation, cache_creation_1h,
+                              r.count(usage, "cache_read_input_tokens", at),
+                              r.count(usage, "output_tokens", at));
 }
 
 // For pass-through, where the gateway only counts: a count of the wrong type counts as absent.
@@ -156,6 +175,7 @@ core::Usage merge_anthropic_usage(UpstreamReader& r, const core::Usage& before,
                                   const json::object& usage, const JsonPath& at) {
   std::int64_t input = anthropic_input_tokens(before);
   std::int64_t cache_creation = before.cache_creation_tokens;
+  std::int64_t cache_creation_1h = before.cache_creation_1h_tokens;
   std::int64_t cache_read = before.cached_prompt_tokens;
   std::int64_t output = before.completion_tokens;
   const auto take = [&](std::string_view key, std::int64_t& field) {
@@ -165,7 +185,9 @@ core::Usage merge_anthropic_usage(UpstreamReader& r, const core::Usage& before,
   take("cache_creation_input_tokens", cache_creation);
   take("cache_read_input_tokens", cache_read);
   take("output_tokens", output);
-  core::Usage merged = usage_from_anthropic(input, cache_creation, cache_read, output);
+  read_cache_creation(r, usage, at, cache_creation, cache_creation_1h);
+  core::Usage merged =
+      usage_from_anthropic(input, cache_creation, cache_creation_1h, cache_read, output);
   merged.reasoning_tokens = before.reasoning_tokens;
   return merged;
 }

@@ -13,6 +13,8 @@
 #include <system_error>
 #include <utility>
 
+#include "core/price_table.hpp"
+
 namespace switchyard::core {
 
 extern const std::string_view kBundledPricesYaml;  // generated from core/data/prices.yaml
@@ -774,27 +776,88 @@ const Price* bundled_price_of(std::string_view upstream, std::string_view name) 
   return nullptr;
 }
 
-void read_price(Context& ctx, const Entry& e, const std::string& path, ModelConfig& m) {
-  static constexpr std::array<std::string_view, 3> kKeys{"input_per_mtok", "output_per_mtok",
-                                                         "cached_input_per_mtok"};
-  if (!expect_map(ctx, e.line, path, e.value)) return;
-  const Fields f(ctx, e.value, path, kKeys);
-  // Fields the config leaves out come from the bundled entry, so overriding one number does
-  // not silently zero the others.
-  if (const Price* bundled = bundled_price_of(m.upstream_model, m.name)) m.price = *bundled;
-  const std::array<double Price::*, 3> members{&Price::input_per_mtok, &Price::output_per_mtok,
-                                               &Price::cached_input_per_mtok};
-  for (std::size_t i = 0; i < kKeys.size(); ++i) {
-    const Entry* x = f.find(kKeys[i]);
+constexpr std::array<std::string_view, 5> kRateKeys{"input_per_mtok", "output_per_mtok",
+                                                    "cached_input_per_mtok", "cache_write_per_mtok",
+                                                    "cache_write_1h_per_mtok"};
+constexpr std::array<double TokenRates::*, 5> kRateMembers{
+    &TokenRates::input_per_mtok, &TokenRates::output_per_mtok, &TokenRates::cached_input_per_mtok,
+    &TokenRates::cache_write_per_mtok, &TokenRates::cache_write_1h_per_mtok};
+constexpr std::array<std::string_view, 6> kPriceKeys{kRateKeys[0], kRateKeys[1], kRateKeys[2],
+                                                     kRateKeys[3], kRateKeys[4], "long_context"};
+constexpr std::array<std::string_view, 6> kTierKeys{
+    "above_prompt_tokens", kRateKeys[0], kRateKeys[1], kRateKeys[2], kRateKeys[3], kRateKeys[4]};
+
+void read_rates(Context& ctx, const Fields& f, TokenRates& rates) {
+  for (std::size_t i = 0; i < kRateKeys.size(); ++i) {
+    const Entry* x = f.find(kRateKeys[i]);
     if (!x) continue;
     if (auto v = read_number(ctx, f, *x)) {
       if (*v < 0)
         ctx.error(x->line, f.path_of(*x), "must be 0 or more");
       else
-        m.price.*members[i] = *v;
+        rates.*kRateMembers[i] = *v;
     }
   }
-  m.price_known = true;
+}
+
+// Reads a price mapping over `price`: the fields it leaves out keep their values, so
+// overriding one number does not silently zero the others. `long_context:` left empty removes
+// the tier.
+void read_price_fields(Context& ctx, const Entry& e, const std::string& path, Price& price) {
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kPriceKeys);
+  read_rates(ctx, f, price);
+  const Entry* lc = f.find("long_context");
+  if (!lc) return;
+  if (lc->value.IsNull()) {
+    price.long_context.reset();
+    return;
+  }
+  const std::string tier_path = f.path_of(*lc);
+  if (!expect_map(ctx, lc->line, tier_path, lc->value)) return;
+  const Fields tf(ctx, lc->value, tier_path, kTierKeys);
+  LongContextTier tier = price.long_context.value_or(LongContextTier{});
+  if (const Entry* t = tf.find("above_prompt_tokens")) {
+    if (auto v = read_integer(ctx, tf, *t, 1, kMaxTokenCount)) tier.above_prompt_tokens = *v;
+  } else if (!price.long_context) {
+    ctx.error(lc->line, tier_path,
+              "missing required key 'above_prompt_tokens' (the prompt size past which the tier's "
+              "rates apply, e.g. 200000)");
+  }
+  read_rates(ctx, tf, tier.rates);
+  price.long_context = tier;
+}
+
+// The directory part of the config's own path, to resolve the paths it names.
+std::string resolve_beside(std::string_view config_file, std::string_view path) {
+  if (path.starts_with('/')) return std::string(path);
+  const auto slash = config_file.rfind('/');
+  if (slash == std::string_view::npos) return std::string(path);
+  return std::string(config_file.substr(0, slash + 1)) + std::string(path);
+}
+
+// Reads the prices_file the config names, reporting its errors under its own name.
+std::optional<PriceFile> read_prices_file(Context& ctx, const Fields& top, const Entry& e,
+                                          const FileReader& read_file) {
+  const auto path = read_string(ctx, top, e);
+  if (!path) return std::nullopt;
+  if (path->empty()) {
+    ctx.error(e.line, "prices_file",
+              "must be the path of a LiteLLM price file (omit the key to use the bundled table)");
+    return std::nullopt;
+  }
+  const std::string resolved = resolve_beside(ctx.file, *path);
+  const std::optional<std::string> text = read_file ? read_file(resolved) : std::nullopt;
+  if (!text) {
+    ctx.error(e.line, "prices_file", "cannot read " + quote(resolved));
+    return std::nullopt;
+  }
+  auto parsed = parse_litellm_price_file(*text, resolved);
+  if (!parsed) {
+    for (auto& error : parsed.error()) ctx.errors.push_back(std::move(error));
+    return std::nullopt;
+  }
+  return std::move(parsed.value());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -810,8 +873,8 @@ const NamedLine* find_named(const std::vector<NamedLine>& v, std::string_view na
   return nullptr;
 }
 
-void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
-  static constexpr std::array<std::string_view, 13> kTopKeys{"listen",
+void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const FileReader& read_file) {
+  static constexpr std::array<std::string_view, 14> kTopKeys{"listen",
                                                              "workers",
                                                              "max_body_bytes",
                                                              "max_header_bytes",
@@ -823,9 +886,14 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
                                                              "stream_keepalive_ms",
                                                              "access_log",
                                                              "providers",
-                                                             "models"};
+                                                             "models",
+                                                             "prices_file"};
   const Fields top(ctx, root, "", kTopKeys);
   read_server(ctx, top, cfg.server);
+
+  std::optional<PriceFile> price_file;
+  if (const Entry* e = top.find("prices_file"))
+    price_file = read_prices_file(ctx, top, *e, read_file);
 
   std::vector<DeclaredProvider> providers;
   const Entry* providers_entry = top.find("providers");
@@ -927,10 +995,23 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
         }
       }
 
+      // The price: the model's own, over the prices_file's entry, over the bundled table's.
+      const PriceFileEntry* listed =
+          price_file ? find_price_file_entry(*price_file, provider ? provider->config.type : "",
+                                             m.upstream_model, m.name)
+                     : nullptr;
+      if (listed) {
+        m.context_window_tokens = listed->context_window_tokens;
+        m.max_output_tokens = listed->max_output_tokens;
+      }
+      const Price* inherited =
+          listed && listed->priced ? &listed->price : bundled_price_of(m.upstream_model, m.name);
+      if (inherited) {
+        m.price = *inherited;
+        m.price_known = true;
+      }
       if (const Entry* e = f.find("price")) {
-        read_price(ctx, *e, f.path_of(*e), m);
-      } else if (const Price* bundled = bundled_price_of(m.upstream_model, m.name)) {
-        m.price = *bundled;
+        read_price_fields(ctx, *e, f.path_of(*e), m.price);
         m.price_known = true;
       }
 
@@ -944,8 +1025,9 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg) {
       // already says why.
       if (provider->disabled) continue;
       if (!m.price_known && provider->config.type != "mock")
-        cfg.notices.push_back("model '" + m.name + "' has no known price (not in the bundled " +
-                              "table as '" + m.upstream_model +
+        cfg.notices.push_back("model '" + m.name + "' has no known price (not in the " +
+                              (price_file ? "prices_file or the " : "") + "bundled table as '" +
+                              m.upstream_model +
                               "'): its cost is counted as 0; add price: to the model");
       cfg.models.push_back(std::move(m));
     }
@@ -977,23 +1059,26 @@ const BundledTable& bundled_table() {
       const YAML::Node root = YAML::Load(std::string(kBundledPricesYaml));
       if (root["date"] && root["date"].IsScalar()) t.date = root["date"].Scalar();
       const YAML::Node models = root["models"];
+      static const EnvLookup kNoEnvironment;  // the table names no variables
+      Context ctx{"core/data/prices.yaml", kNoEnvironment, {}};
       if (models && models.IsMap()) {
         for (auto it = models.begin(); it != models.end(); ++it) {
+          const std::string id = it->first.Scalar();
+          // The table's entries are price mappings plus `reasoning:`, read with the config's
+          // own reader so the two cannot drift apart.
+          YAML::Node entry = YAML::Clone(it->second);
+          if (entry.IsMap()) {
+            const YAML::Node reasoning = entry["reasoning"];
+            if (reasoning && reasoning.IsScalar() && reasoning.Scalar() == "true")
+              t.reasoning.insert(id);
+            entry.remove("reasoning");
+          }
           Price p;
-          const auto field = [&](const char* key) {
-            const YAML::Node v = it->second[key];
-            if (!v || !v.IsScalar()) return 0.0;
-            return parse_number(v.Scalar()).value_or(0.0);
-          };
-          p.input_per_mtok = field("input_per_mtok");
-          p.output_per_mtok = field("output_per_mtok");
-          p.cached_input_per_mtok = field("cached_input_per_mtok");
-          t.prices.emplace(it->first.Scalar(), p);
-          const YAML::Node reasoning = it->second["reasoning"];
-          if (reasoning && reasoning.IsScalar() && reasoning.Scalar() == "true")
-            t.reasoning.insert(it->first.Scalar());
+          read_price_fields(ctx, Entry{id, line_of(it->first), entry}, "models." + id, p);
+          t.prices.emplace(id, p);
         }
       }
+      if (!ctx.errors.empty()) t = BundledTable{};
     } catch (const YAML::Exception&) {
       t = BundledTable{};
     }
@@ -1015,7 +1100,8 @@ bool bundled_reasoning(std::string_view upstream, std::string_view name) {
 
 Result<Config, std::vector<ConfigError>> parse_config(std::string_view text,
                                                       std::string_view file_name,
-                                                      const EnvLookup& env) {
+                                                      const EnvLookup& env,
+                                                      const FileReader& read_file) {
   Context ctx{std::string(file_name), env, {}};
   YAML::Node root;
   try {
@@ -1033,7 +1119,7 @@ Result<Config, std::vector<ConfigError>> parse_config(std::string_view text,
     ctx.error(line_of(root), "",
               "expected a mapping of settings at the top level, got " + describe(root));
   } else {
-    read_document(ctx, root, cfg);
+    read_document(ctx, root, cfg, read_file);
   }
   if (!ctx.errors.empty()) {
     // The walk visits providers before models whatever their order in the file; reading the

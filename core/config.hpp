@@ -56,12 +56,17 @@ struct ModelConfig {
   std::string name;            // what clients send as "model"
   std::string provider;        // a ProviderConfig name
   std::string upstream_model;  // defaults to name
-  Price price;                 // from the config, else the bundled table, else zero
-  bool price_known = false;    // false when neither the config nor the table had a price
+  // From the model's price: in the config, else the prices_file, else the bundled table, else
+  // zero. Fields a partial price: leaves out come from the next source that has the model.
+  Price price;
+  bool price_known = false;  // false when no source had a price
   // Accepts reasoning settings (reasoning_effort, thinking budgets): from the config's
   // `reasoning:`, else the bundled table. Translation drops them for other models, which
   // would refuse the whole request over them.
   bool reasoning = false;
+  // Limits from the prices_file entry, for routing to weigh; 0 when unknown.
+  std::int64_t context_window_tokens = 0;  // the most prompt tokens the model accepts
+  std::int64_t max_output_tokens = 0;      // the most tokens it writes in one answer
 };
 
 struct ServerConfig {
@@ -97,11 +102,16 @@ struct Config {
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+// Reads a file the config names (prices_file): its content, or nullopt when it cannot be read.
+// Core does no I/O; the caller does it here.
+using FileReader = std::function<std::optional<std::string>(const std::string& path)>;
 
-// Parses `text` (the content of `file_name`, used in messages). Returns every error found.
+// Parses `text` (the content of `file_name`, used in messages and to resolve relative paths).
+// Returns every error found. Without `read_file`, a config naming a prices_file is an error.
 Result<Config, std::vector<ConfigError>> parse_config(std::string_view text,
                                                       std::string_view file_name,
-                                                      const EnvLookup& env);
+                                                      const EnvLookup& env,
+                                                      const FileReader& read_file = {});
 
 // The bundled price table (core/data/prices.yaml, compiled in): model id -> price.
 const std::map<std::string, Price, std::less<>>& bundled_prices();

@@ -98,15 +98,31 @@ std::optional<Usage> read_usage(od::value& v) {
 
 }  // namespace
 
+const TokenRates& Price::rates_for(std::int64_t prompt_tokens) const {
+  if (long_context && prompt_tokens > long_context->above_prompt_tokens) return long_context->rates;
+  return *this;
+}
+
 double cost_usd(const Usage& usage, const Price& price) {
-  const std::int64_t cached = std::max<std::int64_t>(usage.cached_prompt_tokens, 0);
-  const std::int64_t uncached = std::max<std::int64_t>(usage.prompt_tokens - cached, 0);
-  const std::int64_t completion = std::max<std::int64_t>(usage.completion_tokens, 0);
-  const double cached_price =
-      price.cached_input_per_mtok == 0 ? price.input_per_mtok : price.cached_input_per_mtok;
-  const double micro_usd = static_cast<double>(uncached) * price.input_per_mtok +
-                           static_cast<double>(cached) * cached_price +
-                           static_cast<double>(completion) * price.output_per_mtok;
+  // Counts are capped at kMaxTokenCount, so these sums cannot overflow.
+  const std::int64_t reads = token_count(usage.cached_prompt_tokens);
+  const std::int64_t writes = token_count(usage.cache_creation_tokens);
+  const std::int64_t writes_1h = std::min(token_count(usage.cache_creation_1h_tokens), writes);
+  const std::int64_t uncached =
+      std::max<std::int64_t>(token_count(usage.prompt_tokens) - reads - writes, 0);
+  const std::int64_t completion = token_count(usage.completion_tokens);
+  const TokenRates& r = price.rates_for(uncached + reads + writes);
+  const auto or_else = [](double price_per_mtok, double fallback) {
+    return price_per_mtok == 0 ? fallback : price_per_mtok;
+  };
+  const double read_price = or_else(r.cached_input_per_mtok, r.input_per_mtok);
+  const double write_price = or_else(r.cache_write_per_mtok, r.input_per_mtok);
+  const double write_1h_price = or_else(r.cache_write_1h_per_mtok, write_price);
+  const double micro_usd = static_cast<double>(uncached) * r.input_per_mtok +
+                           static_cast<double>(reads) * read_price +
+                           static_cast<double>(writes - writes_1h) * write_price +
+                           static_cast<double>(writes_1h) * write_1h_price +
+                           static_cast<double>(completion) * r.output_per_mtok;
   return micro_usd / 1e6;
 }
 

@@ -112,7 +112,16 @@ int main(int argc, char** argv) {
     if (const char* v = std::getenv(name.c_str())) return std::string(v);
     return std::nullopt;
   };
-  auto parsed = core::parse_config(text.str(), config_path, env);
+  // Files the config names (prices_file) are read here: core parses only text.
+  auto read_file = [](const std::string& path) -> std::optional<std::string> {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::stringstream content;
+    content << in.rdbuf();
+    if (in.bad()) return std::nullopt;
+    return std::move(content).str();
+  };
+  auto parsed = core::parse_config(text.str(), config_path, env, read_file);
   if (!parsed) {
     for (const auto& e : parsed.error()) std::cerr << e.to_string() << "\n";
     std::cerr << "switchyard: " << parsed.error().size() << " error(s) in " << config_path << "\n";

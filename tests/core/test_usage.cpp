@@ -167,26 +167,102 @@ TEST_CASE("in recorded streams only the final usage chunk carries usage", "[usag
 
 TEST_CASE("cost prices uncached input, cached input and output separately", "[usage]") {
   const Usage usage{1'000'000, 500'000, 200'000, 100'000};
-  const Price price{2.5, 10.0, 1.25};
+  const Price price{{2.5, 10.0, 1.25}};
   // 800k uncached at 2.5 + 200k cached at 1.25 + 500k output (reasoning included) at 10.
   CHECK(cost_usd(usage, price) == Approx(2.0 + 0.25 + 5.0));
 }
 
 TEST_CASE("cached input costs the input price when no cached price is set", "[usage]") {
   const Usage usage{1'000'000, 0, 400'000, 0};
-  CHECK(cost_usd(usage, Price{3.0, 15.0, 0.0}) == Approx(3.0));
+  CHECK(cost_usd(usage, Price{{3.0, 15.0, 0.0}}) == Approx(3.0));
 }
 
 TEST_CASE("cost of small counts and of nothing", "[usage]") {
-  CHECK(cost_usd(Usage{}, Price{2.5, 10.0, 1.25}) == 0.0);
-  CHECK(cost_usd(Usage{1117, 46, 0, 0}, Price{2.5, 10.0, 1.25}) ==
+  CHECK(cost_usd(Usage{}, Price{{2.5, 10.0, 1.25}}) == 0.0);
+  CHECK(cost_usd(Usage{1117, 46, 0, 0}, Price{{2.5, 10.0, 1.25}}) ==
         Approx((1117 * 2.5 + 46 * 10.0) / 1e6));
   CHECK(cost_usd(Usage{1117, 46, 0, 0}, Price{}) == 0.0);
 }
 
 TEST_CASE("more cached than prompt tokens never makes uncached input negative", "[usage]") {
   const Usage usage{100, 0, 150, 0};
-  CHECK(cost_usd(usage, Price{2.0, 8.0, 0.5}) == Approx(150 * 0.5 / 1e6));
+  CHECK(cost_usd(usage, Price{{2.0, 8.0, 0.5}}) == Approx(150 * 0.5 / 1e6));
+}
+
+namespace {
+
+// Claude Sonnet 4.5's published rates: $3 input, $15 output, $0.30 cache reads, $3.75 5-minute
+// and $6 1-hour cache writes; past 200k prompt tokens $6, $22.50, $0.60, $7.50 and $12.
+Price sonnet_price() {
+  Price p;
+  p.input_per_mtok = 3.0;
+  p.output_per_mtok = 15.0;
+  p.cached_input_per_mtok = 0.30;
+  p.cache_write_per_mtok = 3.75;
+  p.cache_write_1h_per_mtok = 6.0;
+  switchyard::core::LongContextTier tier;
+  tier.above_prompt_tokens = 200'000;
+  tier.rates = {6.0, 22.50, 0.60, 7.50, 12.0};
+  p.long_context = tier;
+  return p;
+}
+
+Usage usage_of(std::int64_t uncached, std::int64_t reads, std::int64_t writes_5m,
+               std::int64_t writes_1h, std::int64_t output) {
+  Usage u;
+  u.prompt_tokens = uncached + reads + writes_5m + writes_1h;
+  u.cached_prompt_tokens = reads;
+  u.cache_creation_tokens = writes_5m + writes_1h;
+  u.cache_creation_1h_tokens = writes_1h;
+  u.completion_tokens = output;
+  return u;
+}
+
+}  // namespace
+
+TEST_CASE("cache reads, 5-minute and 1-hour cache writes are priced apart", "[usage]") {
+  // 10,000 uncached x $3 + 60,000 reads x $0.30 + 20,000 5-minute writes x $3.75
+  // + 10,000 1-hour writes x $6 + 2,000 output x $15
+  // = 30,000 + 18,000 + 75,000 + 60,000 + 30,000 micro-USD = $0.213
+  CHECK(cost_usd(usage_of(10'000, 60'000, 20'000, 10'000, 2'000), sonnet_price()) == Approx(0.213));
+}
+
+TEST_CASE("cache writes cost the input price when the entry has no write price", "[usage]") {
+  // 10,000 x $3 + 60,000 x $0.30 + 30,000 writes x $3 (input) + 2,000 x $15
+  // = 30,000 + 18,000 + 90,000 + 30,000 micro-USD = $0.168
+  const Price no_write_price{{3.0, 15.0, 0.30}};
+  CHECK(cost_usd(usage_of(10'000, 60'000, 20'000, 10'000, 2'000), no_write_price) == Approx(0.168));
+  // Only a 5-minute price: 1-hour writes cost it too.
+  // 10,000 x $3 + 60,000 x $0.30 + 30,000 x $3.75 + 2,000 x $15 = $0.1905
+  const Price five_minute_only{{3.0, 15.0, 0.30, 3.75}};
+  CHECK(cost_usd(usage_of(10'000, 60'000, 20'000, 10'000, 2'000), five_minute_only) ==
+        Approx(0.1905));
+}
+
+TEST_CASE("a prompt past the long-context threshold bills the whole request at the tier",
+          "[usage]") {
+  // 250,000 prompt tokens > 200,000: 100,000 uncached x $6 + 100,000 reads x $0.60
+  // + 30,000 5-minute writes x $7.50 + 20,000 1-hour writes x $12 + 10,000 output x $22.50
+  // = 600,000 + 60,000 + 225,000 + 240,000 + 225,000 micro-USD = $1.35
+  CHECK(cost_usd(usage_of(100'000, 100'000, 30'000, 20'000, 10'000), sonnet_price()) ==
+        Approx(1.35));
+}
+
+TEST_CASE("the long-context threshold counts cache reads and writes, and is exclusive", "[usage]") {
+  // Exactly 200,000 is not above it: 200,000 x $3 = $0.60.
+  CHECK(cost_usd(usage_of(200'000, 0, 0, 0, 0), sonnet_price()) == Approx(0.60));
+  // 200,001 is: 200,001 x $6 = $1.200006.
+  CHECK(cost_usd(usage_of(200'001, 0, 0, 0, 0), sonnet_price()) == Approx(1.200006));
+  // 150,000 uncached + 60,000 cache reads = 210,000 prompt tokens, past the threshold though
+  // the uncached part is not: 150,000 x $6 + 60,000 x $0.60 = 900,000 + 36,000 = $0.936.
+  CHECK(cost_usd(usage_of(150'000, 60'000, 0, 0, 0), sonnet_price()) == Approx(0.936));
+}
+
+TEST_CASE("a 1-hour share larger than the writes counts as all of them", "[usage]") {
+  Usage u = usage_of(0, 0, 0, 1'000, 0);
+  u.cache_creation_1h_tokens = 5'000;  // inconsistent provider counts
+  // 1,000 writes x $6 = $0.006.
+  CHECK(cost_usd(u, sonnet_price()) == Approx(0.006));
 }
 
 TEST_CASE("usage is found at the top level of long responses, not in look-alike keys", "[usage]") {
