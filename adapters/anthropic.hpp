@@ -1,6 +1,7 @@
 #pragma once
-// Anthropic Messages: the wire codec (front door and provider) and the Anthropic provider's
-// upstream request (x-api-key, anthropic-version, anthropic-beta forwarded).
+// Anthropic Messages: the wire codec, for the front door and for Anthropic providers (their
+// upstream request, with x-api-key and the forwarded anthropic-version and anthropic-beta,
+// is built in exchange.cpp).
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,7 +49,8 @@ class MessagesUsageTracker {
   std::optional<core::Usage> usage_;
 };
 
-// A rough input-token count (for count_tokens when the provider has no such endpoint):
+// A rough input-token count (count_tokens when the provider has no such endpoint, and the
+// input_tokens of a translated stream's message_start before the upstream has counted):
 // about four characters of text per token.
 std::int64_t estimate_input_tokens(const Request& request);
 

@@ -1,6 +1,6 @@
 #pragma once
 // What the in-process mock provider answers: an OpenAI chat completion, whole or as SSE
-// events. Pure text generation; proxy/mock_provider paces it with timers.
+// events. Pure text generation; proxy/pipeline.cpp (serve_mock) paces it with timers.
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -1,7 +1,8 @@
 #pragma once
 // One client connection: an HTTP/1.1 keep-alive loop that reads a request (with header,
-// body and time limits), routes it, and writes the answer. The pipeline writes through the
-// helpers here so every response carries the same headers.
+// body and time limits), hands a model request to the pipeline (pipeline.hpp) and answers
+// the other endpoints itself. The pipeline writes through the helpers here so every
+// response carries the same headers.
 #include <string>
 #include <string_view>
 
@@ -50,8 +51,8 @@ class HttpSession {
   void abandon();
 
  private:
-  // Everything but the chat endpoint (whose handler run() calls directly, so no extra frame
-  // stays alive under a stream).
+  // Everything but POSTs to the model endpoints (whose handler, handle_model_request, run()
+  // calls directly, so no extra frame stays alive under a stream).
   net::awaitable<void> handle(Request& request, RequestContext& ctx);
   net::awaitable<void> discard_and_close();
   // Reads the next request's line and header into `parser`: waits up to `idle_timeout` for

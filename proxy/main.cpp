@@ -21,7 +21,9 @@ constexpr const char* kUsage =
     R"(Usage: switchyard --config FILE [--listen HOST:PORT] [--check]
        switchyard --version | --help
 
-An LLM gateway: one OpenAI-compatible endpoint in front of many model providers.
+An LLM gateway: one endpoint that speaks the OpenAI Chat Completions, OpenAI Responses and
+Anthropic Messages protocols, in front of many model providers (OpenAI, Azure OpenAI,
+Anthropic, Gemini, and OpenAI-compatible servers such as vLLM, Ollama and OpenRouter).
 
   --config FILE       YAML config (see deploy/switchyard.yaml)
   --listen HOST:PORT  override the config's listen address (port 0 picks a free port)

@@ -102,3 +102,37 @@ TEST_CASE("the default config serves the mock model with no API key in the envir
       R"(switchyard_requests_total{model="mock-gpt",provider="mock",status="2xx"})";
   CHECK(metric_value(wait_for_metric(port, series, 1), series) == 1);
 }
+
+TEST_CASE("--help names the protocols the gateway speaks and every flag the README gives") {
+  auto help = ChildProcess::start({SWITCHYARD_BIN, "--help"});
+  REQUIRE(help.wait_exit(10s) == std::optional<int>(0));
+  const std::string text = help.output();
+  for (const char* said : {"OpenAI Chat Completions", "OpenAI Responses", "Anthropic Messages",
+                           "--config FILE", "--listen HOST:PORT", "--check", "--version"}) {
+    INFO(said);
+    CHECK(text.find(said) != std::string::npos);
+  }
+  CHECK(text.find("one OpenAI-compatible endpoint") == std::string::npos);
+}
+
+TEST_CASE("the README's quick start names every model of the default config") {
+  std::ifstream config_file(SWITCHYARD_SOURCE_DIR "/deploy/switchyard.yaml");
+  std::ifstream readme_file(SWITCHYARD_SOURCE_DIR "/README.md");
+  REQUIRE(config_file);
+  REQUIRE(readme_file);
+  const std::string readme((std::istreambuf_iterator<char>(readme_file)), {});
+  const std::string quick_start = readme.substr(0, readme.find("\n## Endpoints"));
+  std::string line;
+  int models = 0;
+  bool in_models = false;  // the "- name:" items after "models:" (providers come before it)
+  while (std::getline(config_file, line)) {
+    if (line.starts_with("models:")) in_models = true;
+    const std::string prefix = "  - name: ";
+    if (!in_models || !line.starts_with(prefix)) continue;
+    const std::string name = line.substr(prefix.size());
+    INFO(name);
+    ++models;
+    CHECK(quick_start.find("`" + name + "`") != std::string::npos);
+  }
+  CHECK(models > 4);
+}
