@@ -771,7 +771,7 @@ core::GatewayError answer_too_large_error(std::size_t max_bytes) {
 
 core::GatewayError stream_truncated_error() { return truncated_upstream_stream(); }
 
-std::unique_ptr<StreamRelay> make_stream_relay(StreamContext context) {
+std::unique_ptr<StreamRelay> make_stream_relay(const StreamContext& context) {
   if (context.client == context.upstream) {
     if (context.client == Protocol::openai_chat) {
       return std::make_unique<ChatPassthroughRelay>(

@@ -158,6 +158,6 @@ struct StreamContext {
 core::GatewayError event_too_large_error(std::size_t max_event_bytes);
 core::GatewayError answer_too_large_error(std::size_t max_bytes);
 core::GatewayError stream_truncated_error();
-std::unique_ptr<StreamRelay> make_stream_relay(StreamContext context);
+std::unique_ptr<StreamRelay> make_stream_relay(const StreamContext& context);
 
 }  // namespace switchyard::adapters

@@ -212,7 +212,7 @@ json::array encode_contents(const std::vector<Message>& messages) {
             // bring it back inside the call's id.
             std::string signature = part.signature;
             if (signature.empty()) signature = split_thought_signature(part.id).signature;
-            if (!signature.empty()) p["thoughtSignature"] = std::move(signature);
+            if (!signature.empty()) p["thoughtSignature"] = signature;
             parts.push_back(std::move(p));
           }
         }

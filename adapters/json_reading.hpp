@@ -288,7 +288,7 @@ class EventDocument {
   }
 
  private:
-  static constexpr std::size_t kBufferBytes = 16 * 1024;
+  static constexpr std::size_t kBufferBytes = std::size_t{16} * 1024;
   static unsigned char* buffer() {
     thread_local unsigned char bytes[kBufferBytes];
     return bytes;

@@ -1253,7 +1253,7 @@ class ChatStreamDecoder final : public StreamDecoder {
         arguments = r.string_or_empty(*fn, "arguments", fn_at);
       }
       if (!r.ok()) return;
-      on_fragment(upstream_index, std::move(id), std::move(name), std::move(arguments), out);
+      on_fragment(upstream_index, id, std::move(name), std::move(arguments), out);
     }
   }
 
@@ -1266,7 +1266,7 @@ class ChatStreamDecoder final : public StreamDecoder {
   }
 
   // Matches a tool call fragment to its call: a new call starts, or arguments continue one.
-  void on_fragment(std::int64_t upstream_index, std::string id, std::string name,
+  void on_fragment(std::int64_t upstream_index, const std::string& id, std::string name,
                    std::string arguments, std::vector<StreamEvent>& out) {
     {
       Call* call = nullptr;

@@ -495,7 +495,7 @@ std::string failure_code(const core::GatewayError& error) {
 
 class ResponsesStreamEncoder final : public StreamEncoder {
  public:
-  ResponsesStreamEncoder(std::string id, std::string model, std::int64_t created,
+  ResponsesStreamEncoder(const std::string& id, std::string model, std::int64_t created,
                          const Request& request)
       : id_(response_id(id)), model_(std::move(model)), created_(created), request_(request) {}
 
@@ -879,11 +879,11 @@ std::string encode_responses_response(const Response& response, const Request& r
   return json::serialize(body);
 }
 
-std::unique_ptr<StreamEncoder> make_responses_stream_encoder(std::string id, std::string model,
+std::unique_ptr<StreamEncoder> make_responses_stream_encoder(const std::string& id,
+                                                             std::string model,
                                                              std::int64_t created,
                                                              const Request& request) {
-  return std::make_unique<ResponsesStreamEncoder>(std::move(id), std::move(model), created,
-                                                  request);
+  return std::make_unique<ResponsesStreamEncoder>(id, std::move(model), created, request);
 }
 
 std::optional<core::Usage> extract_responses_usage(std::string_view text) {

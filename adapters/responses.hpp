@@ -21,7 +21,8 @@ std::string encode_responses_response(const Response& response, const Request& r
 // response id and integer usage; every event has `event:` and an increasing sequence_number.
 // Errors become response.failed. The response names the start event's model (the
 // upstream's), else `model`.
-std::unique_ptr<StreamEncoder> make_responses_stream_encoder(std::string id, std::string model,
+std::unique_ptr<StreamEncoder> make_responses_stream_encoder(const std::string& id,
+                                                             std::string model,
                                                              std::int64_t created,
                                                              const Request& request);
 

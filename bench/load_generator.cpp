@@ -49,9 +49,9 @@ constexpr auto kTok = net::as_tuple(net::use_awaitable);
 
 // Per-connection buffers. Small on purpose: 10,000 streaming connections must fit, and chat
 // responses and SSE events are a few hundred bytes. Bigger responses just take more reads.
-constexpr std::size_t kReadBufferInitial = 8 * 1024;
-constexpr std::size_t kReadBufferLimit = 1024 * 1024;
-constexpr std::size_t kBodyScratch = 4 * 1024;
+constexpr std::size_t kReadBufferInitial = std::size_t{8} * 1024;
+constexpr std::size_t kReadBufferLimit = std::size_t{1024} * 1024;
+constexpr std::size_t kBodyScratch = std::size_t{4} * 1024;
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 // A connection idle longer than this is checked for a server-side close before reuse, so a
 // keep-alive timeout on the server is not reported as a failed request.
@@ -933,7 +933,7 @@ class Worker {
   std::exception_ptr error_;
 
  private:
-  static void rethrow(std::exception_ptr e) {
+  static void rethrow(const std::exception_ptr& e) {
     if (e) std::rethrow_exception(e);
   }
 
@@ -1305,8 +1305,8 @@ LoadResult run_load(const LoadOptions& options) {
     if (options.mode == LoadMode::kSequential) {
       share = plan.compare ? 2 : 1;
     } else {
-      share = static_cast<std::size_t>(options.connections / threads +
-                                       (i < options.connections % threads ? 1 : 0));
+      share = static_cast<std::size_t>(options.connections / threads) +
+              (i < options.connections % threads ? 1 : 0);
     }
     workers.push_back(std::make_unique<Worker>(plan, i, threads, share));
   }

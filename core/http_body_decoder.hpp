@@ -18,7 +18,7 @@ class HttpBodyDecoder {
   // Bounds on what a chunk-size line (with extensions) and one trailer line may hold, so a
   // peer that never sends the line's end cannot make the reader scan (or wait) without end.
   static constexpr std::size_t kMaxLineBytes = 4096;
-  static constexpr std::size_t kDefaultMaxTrailerBytes = 64 * 1024;
+  static constexpr std::size_t kDefaultMaxTrailerBytes = std::size_t{64} * 1024;
 
   static HttpBodyDecoder with_length(std::uint64_t length);
   // `max_trailer_bytes` bounds the whole trailer section (all its lines together).

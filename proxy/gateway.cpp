@@ -29,7 +29,7 @@ net::awaitable<void> accept_loop(Worker& worker) {
     beast::error_code opt_ec;
     socket.set_option(tcp::no_delay(true), opt_ec);
     net::co_spawn(
-        worker.ioc, serve_connection(worker, std::move(socket)), [](std::exception_ptr e) {
+        worker.ioc, serve_connection(worker, std::move(socket)), [](const std::exception_ptr& e) {
           if (!e) return;
           try {
             std::rethrow_exception(e);

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <future>
@@ -68,9 +69,7 @@ void raise_file_limit() {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   using namespace switchyard;
   // Blocks from 4 MiB up (large request bodies and their copies) are mapped for themselves
   // and unmapped when freed. Left to glibc's default, the threshold rises to the largest block
@@ -191,4 +190,21 @@ int main(int argc, char** argv) {
     std::cerr << "switchyard: " << e.what() << "\n";
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Whatever escapes (memory exhausted while the config loads, say) ends the process with
+  // a line saying why and exit code 1, never std::terminate's abort.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fputs("switchyard: ", stderr);
+    std::fputs(e.what(), stderr);
+    std::fputs("\n", stderr);
+  } catch (...) {
+    std::fputs("switchyard: unexpected error\n", stderr);
+  }
+  return 1;
 }

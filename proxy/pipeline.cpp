@@ -130,7 +130,7 @@ std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const Reques
   c.model = ctx.route->model->upstream_model;  // until the upstream names its own
   c.created = unix_now();
   c.request = x.request;
-  return adapters::make_stream_relay(std::move(c));
+  return adapters::make_stream_relay(c);
 }
 
 // A pass-through answer too large to read whole: relayed to the client as it arrives, in

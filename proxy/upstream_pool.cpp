@@ -12,7 +12,7 @@ namespace {
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 // Decrypted TLS bytes land in the connection's own buffer (OpenSSL decides how much is ready).
 constexpr std::size_t kTlsReadSize = 4096;
-constexpr std::size_t kMaxResponseHeadBytes = 64 * 1024;
+constexpr std::size_t kMaxResponseHeadBytes = std::size_t{64} * 1024;
 // Under 1 KiB, so the buffer comes from and goes back to malloc's per-thread cache.
 constexpr std::size_t kHeadReadSize = 960;
 }  // namespace

@@ -111,7 +111,7 @@ class UpstreamPool {
   net::any_io_executor ex_;
   DeadlineRegistry& deadlines_;
   std::size_t max_idle_per_host_;
-  std::vector<char> scratch_ = std::vector<char>(64 * 1024);
+  std::vector<char> scratch_ = std::vector<char>(std::size_t{64} * 1024);
   std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
   std::unordered_map<std::string, std::unique_ptr<ssl::context>> tls_contexts_;  // by ca_file
 };
