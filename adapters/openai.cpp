@@ -425,23 +425,6 @@ json::object usage_to_json(const core::Usage& usage) {
   return u;
 }
 
-std::string_view type_for_status(int status) {
-  switch (status) {
-    case 400:
-      return "invalid_request_error";
-    case 401:
-      return "authentication_error";
-    case 403:
-      return "permission_error";
-    case 404:
-      return "not_found_error";
-    case 429:
-      return "rate_limit_error";
-    default:
-      return status >= 500 ? "api_error" : "invalid_request_error";
-  }
-}
-
 // A code may be a string or (some compatible servers) a number.
 std::string scalar_text(const json::value* v) {
   if (!v) return {};
@@ -467,17 +450,16 @@ core::GatewayError error_from_object(int status, const json::object& error) {
   e.type = scalar_text(member(error, "type"));
   e.code = scalar_text(member(error, "code"));
   e.param = scalar_text(member(error, "param"));
-  if (e.type.empty()) e.type = std::string(type_for_status(status));
+  if (e.type.empty()) e.type = std::string(core::openai_error_type(status));
   e.retryable = status == 429 || status >= 500;
   return e;
 }
 
 // Mid-stream errors carry no HTTP status; the code or type tells what kind of failure it was.
 int status_for_stream_error(const core::GatewayError& e) {
-  if (e.code == "rate_limit_exceeded" || e.type == "rate_limit_error" || e.code == "429")
+  if (e.code == "rate_limit_exceeded" || e.code == "insufficient_quota" || e.code == "429")
     return 429;
-  if (e.type == "invalid_request_error") return 400;
-  return 500;
+  return core::status_for_openai_error_type(e.type);
 }
 
 }  // namespace

@@ -412,7 +412,7 @@ TEST_CASE(
               "The upstream provider's stream ended before its final event.");
         if (client == Protocol::openai_chat) {
           CHECK(error.at("code") == "upstream_stream_truncated");
-          CHECK(error.at("type") == "api_error");
+          CHECK(error.at("type") == "server_error");
         } else if (client == Protocol::anthropic_messages) {
           CHECK(error.at("type") == "api_error");
         }
@@ -474,7 +474,7 @@ TEST_CASE(
       CHECK(message.find("'" + field + "'") != std::string::npos);
       if (client == Protocol::openai_chat) {
         CHECK(error.at("code") == "bad_upstream_response");
-        CHECK(error.at("type") == "api_error");
+        CHECK(error.at("type") == "server_error");
       } else if (client == Protocol::anthropic_messages) {
         CHECK(error.at("type") == "api_error");
       }
@@ -517,7 +517,7 @@ TEST_CASE(
       REQUIRE_FALSE(translated.ok());
       CHECK(translated.error().status == 502);
       CHECK(translated.error().code == "bad_upstream_response");
-      CHECK(translated.error().type == "api_error");
+      CHECK(translated.error().type == "server_error");
       CHECK(translated.error().source == core::ErrorSource::upstream);
       CHECK(translated.error().message.find("'" + field + "'") != std::string::npos);
     }
