@@ -12,6 +12,7 @@
 #include "adapters/json_reading.hpp"
 #include "core/chat_request.hpp"
 #include "core/json_cursor.hpp"
+#include "core/utf8.hpp"
 
 namespace switchyard::adapters {
 
@@ -48,13 +49,6 @@ std::optional<double> as_number(const json::value& v) {
   if (v.is_int64()) return static_cast<double>(v.get_int64());
   if (v.is_uint64()) return static_cast<double>(v.get_uint64());
   return std::nullopt;
-}
-
-std::optional<json::value> parse_json(std::string_view text) {
-  boost::system::error_code ec;
-  json::value parsed = json::parse(text, ec);
-  if (ec) return std::nullopt;
-  return parsed;
 }
 
 // A tool call's arguments as the object Anthropic wants: anything else (invalid JSON, an empty
@@ -198,47 +192,6 @@ core::Usage merge_anthropic_usage(const core::Usage& before, const json::object&
   return merge_anthropic_usage(lenient, before, usage, JsonPath());
 }
 
-std::string_view anthropic_error_type(int status) {
-  switch (status) {
-    case 400:
-      return "invalid_request_error";
-    case 401:
-      return "authentication_error";
-    case 402:
-      return "billing_error";
-    case 403:
-      return "permission_error";
-    case 404:
-      return "not_found_error";
-    case 409:
-      return "conflict_error";
-    case 413:
-      return "request_too_large";
-    case 429:
-      return "rate_limit_error";
-    case 504:
-      return "timeout_error";
-    case 529:
-      return "overloaded_error";
-    default:
-      return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
-  }
-}
-
-int status_from_anthropic_error_type(std::string_view type) {
-  if (type == "invalid_request_error") return 400;
-  if (type == "authentication_error") return 401;
-  if (type == "billing_error") return 402;
-  if (type == "permission_error") return 403;
-  if (type == "not_found_error") return 404;
-  if (type == "conflict_error") return 409;
-  if (type == "request_too_large") return 413;
-  if (type == "rate_limit_error") return 429;
-  if (type == "timeout_error") return 504;
-  if (type == "overloaded_error") return 529;
-  return 500;  // api_error and anything unknown
-}
-
 bool is_retryable_status(int status) { return status == 429 || status >= 500; }
 
 core::GatewayError upstream_error(int status, std::string message, std::string code) {
@@ -255,43 +208,6 @@ std::string_view truncate_utf8(std::string_view text, std::size_t limit) {
   std::size_t end = limit;
   while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
   return text.substr(0, end);
-}
-
-// Boost.JSON copies string bytes as they are; an upstream's mis-encoded text would make our
-// own error body invalid JSON. Bytes that do not form UTF-8 become U+FFFD.
-std::string valid_utf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    std::size_t len = 0;
-    if (b(i) < 0x80) {
-      len = 1;
-    } else if (b(i) >= 0xC2 && b(i) <= 0xDF) {
-      len = 2;
-    } else if (b(i) >= 0xE0 && b(i) <= 0xEF) {
-      len = 3;
-    } else if (b(i) >= 0xF0 && b(i) <= 0xF4) {
-      len = 4;
-    }
-    bool ok = len > 0 && i + len <= s.size();
-    for (std::size_t k = 1; ok && k < len; ++k) ok = (b(i + k) & 0xC0) == 0x80;
-    if (ok && len == 3) {
-      ok = !(b(i) == 0xE0 && b(i + 1) < 0xA0) && !(b(i) == 0xED && b(i + 1) > 0x9F);
-    }
-    if (ok && len == 4) {
-      ok = !(b(i) == 0xF0 && b(i + 1) < 0x90) && !(b(i) == 0xF4 && b(i + 1) > 0x8F);
-    }
-    if (ok) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out.append("\xEF\xBF\xBD");
-      ++i;
-    }
-  }
-  return out;
 }
 
 // ---- request decoding -------------------------------------------------------------------------
@@ -954,8 +870,8 @@ std::string encode_messages_response(const Response& response) {
 
 std::string to_anthropic_error_body(const core::GatewayError& error) {
   json::object inner;
-  inner["type"] = anthropic_error_type(error.status);
-  inner["message"] = valid_utf8(error.message);
+  inner["type"] = core::anthropic_error_type(error.status);
+  inner["message"] = core::valid_utf8(error.message);
   return json::serialize(json::object{{"type", "error"}, {"error", std::move(inner)}});
 }
 
@@ -966,14 +882,15 @@ core::GatewayError decode_messages_error(int status, std::string_view body) {
       std::string message = string_or_empty(error->get_object(), "message");
       std::string type = string_or_empty(error->get_object(), "type");
       if (!message.empty() || !type.empty()) {
-        if (type.empty()) type = std::string(anthropic_error_type(status));
+        if (type.empty()) type = std::string(core::anthropic_error_type(status));
         return upstream_error(status, std::move(message), std::move(type));
       }
     }
   }
   std::string message = body.empty() ? "Upstream returned HTTP " + std::to_string(status)
-                                     : valid_utf8(truncate_utf8(body, kQuotedBodyLimit));
-  return upstream_error(status, std::move(message), std::string(anthropic_error_type(status)));
+                                     : core::valid_utf8(truncate_utf8(body, kQuotedBodyLimit));
+  return upstream_error(status, std::move(message),
+                        std::string(core::anthropic_error_type(status)));
 }
 
 // ---- stream decoding --------------------------------------------------------------------------
@@ -1203,7 +1120,7 @@ class MessagesStreamDecoder final : public StreamDecoder {
     }
     StreamEvent e;
     e.kind = StreamEvent::Kind::error;
-    e.error = upstream_error(status_from_anthropic_error_type(type), std::move(message), type);
+    e.error = upstream_error(core::status_for_anthropic_error_type(type), std::move(message), type);
     out.push_back(std::move(e));
   }
 
@@ -1319,8 +1236,8 @@ class MessagesStreamEncoder final : public StreamEncoder {
     if (done_) return;
     frame("error",
           json::object{{"type", "error"},
-                       {"error", json::object{{"type", anthropic_error_type(error.status)},
-                                              {"message", valid_utf8(error.message)}}}},
+                       {"error", json::object{{"type", core::anthropic_error_type(error.status)},
+                                              {"message", core::valid_utf8(error.message)}}}},
           out);
     done_ = true;
   }

@@ -31,7 +31,7 @@ constexpr std::array<ProviderKind, 6> kProviderKinds{{
 core::GatewayError unreadable_upstream_answer(const core::GatewayError& why) {
   core::GatewayError e;
   e.status = 502;
-  e.type = "api_error";
+  e.type = std::string(core::openai_error_type(502));
   e.code = "bad_upstream_response";
   e.message = "The upstream provider's answer could not be read: " + why.message;
   e.source = core::ErrorSource::upstream;

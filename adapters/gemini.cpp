@@ -20,19 +20,6 @@ namespace {
 
 constexpr std::size_t kQuotedBodyLimit = 500;
 
-std::int64_t int_or_zero(const json::object& object, std::string_view key) {
-  const json::value* v = member(object, key);
-  if (!v) return 0;
-  return whole_number(*v).value_or(0);
-}
-
-std::optional<json::value> parse_json(std::string_view text) {
-  boost::system::error_code ec;
-  json::value parsed = json::parse(text, ec);
-  if (ec) return std::nullopt;
-  return parsed;
-}
-
 // Gemini has no tool-call ids; clients need one per call, unique across the conversation
 // because they key results by it.
 std::string generate_call_id() { return random_id("call_"); }
@@ -345,7 +332,11 @@ core::GatewayError gemini_error(int status, std::string message, std::string cod
 }
 
 core::GatewayError error_from_object(int status, const json::object& error) {
-  if (status <= 0) status = static_cast<int>(int_or_zero(error, "code"));
+  if (status <= 0) {
+    // Checked before narrowing: a code of 2^32 + 400 is no 400.
+    const std::int64_t code = int_or_zero(error, "code");
+    status = code >= 400 && code <= 599 ? static_cast<int>(code) : 500;
+  }
   if (status < 400 || status > 599) status = 500;
   std::string message = string_or_empty(error, "message");
   if (message.empty()) message = "Gemini returned HTTP " + std::to_string(status);

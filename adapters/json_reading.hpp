@@ -37,6 +37,22 @@ inline const boost::json::value* member(const boost::json::object& o, std::strin
   return (v && !v->is_null()) ? v : nullptr;
 }
 
+// Member `key` as a whole number (see whole_number); absent, null, another type, or a number
+// no int64 holds reads as 0. Callers that read a count clamp it (core::token_count).
+inline std::int64_t int_or_zero(const boost::json::object& o, std::string_view key) {
+  const boost::json::value* v = member(o, key);
+  return v ? whole_number(*v).value_or(0) : 0;
+}
+
+// Text as JSON, or nullopt when it is not (default limits: nesting up to 32, as every codec
+// document is read).
+inline std::optional<boost::json::value> parse_json(std::string_view text) {
+  boost::system::error_code ec;
+  boost::json::value parsed = boost::json::parse(text, ec);
+  if (ec) return std::nullopt;
+  return parsed;
+}
+
 inline std::string string_or_empty(const boost::json::object& o, std::string_view key) {
   const boost::json::value* v = member(o, key);
   return (v && v->is_string()) ? to_std(v->get_string()) : std::string();
@@ -250,7 +266,7 @@ inline core::GatewayError truncated_upstream_stream() {
 inline core::GatewayError bad_upstream_answer(std::string why) {
   core::GatewayError e;
   e.status = 502;
-  e.type = "api_error";
+  e.type = std::string(core::openai_error_type(502));
   e.code = "bad_upstream_response";
   e.message = std::move(why);
   e.source = core::ErrorSource::upstream;

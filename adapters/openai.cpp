@@ -12,32 +12,6 @@
 #include "core/chat_request.hpp"
 #include "core/json_cursor.hpp"
 
-namespace switchyard::adapters {
-
-UpstreamRequest build_openai_chat_request(const core::ProviderConfig& provider,
-                                          std::string_view base_path, std::string_view client_body,
-                                          const core::ChatRequest& request,
-                                          std::string_view upstream_model,
-                                          std::string_view request_id) {
-  UpstreamRequest out;
-  out.path.reserve(base_path.size() + 20);
-  out.path.append(base_path).append("/chat/completions");
-  out.body = core::splice_chat_request(client_body, request, upstream_model,
-                                       /*force_include_usage=*/request.stream);
-  out.headers.reserve(5 + provider.headers.size());
-  out.headers.emplace_back("Content-Type", "application/json");
-  // Compressed streams would be buffered by the decompressor; ask for raw bytes.
-  out.headers.emplace_back("Accept-Encoding", "identity");
-  out.headers.emplace_back("Accept", request.stream ? "text/event-stream" : "application/json");
-  if (!provider.api_key.empty())
-    out.headers.emplace_back("Authorization", "Bearer " + provider.api_key);
-  out.headers.emplace_back("X-Request-Id", std::string(request_id));
-  for (const auto& [name, value] : provider.headers) out.headers.emplace_back(name, value);
-  return out;
-}
-
-}  // namespace switchyard::adapters
-
 // ---------------------------------------------------------------------------------------------
 // The Chat Completions wire codec.
 
@@ -425,23 +399,6 @@ json::object usage_to_json(const core::Usage& usage) {
   return u;
 }
 
-std::string_view type_for_status(int status) {
-  switch (status) {
-    case 400:
-      return "invalid_request_error";
-    case 401:
-      return "authentication_error";
-    case 403:
-      return "permission_error";
-    case 404:
-      return "not_found_error";
-    case 429:
-      return "rate_limit_error";
-    default:
-      return status >= 500 ? "api_error" : "invalid_request_error";
-  }
-}
-
 // A code may be a string or (some compatible servers) a number.
 std::string scalar_text(const json::value* v) {
   if (!v) return {};
@@ -467,17 +424,16 @@ core::GatewayError error_from_object(int status, const json::object& error) {
   e.type = scalar_text(member(error, "type"));
   e.code = scalar_text(member(error, "code"));
   e.param = scalar_text(member(error, "param"));
-  if (e.type.empty()) e.type = std::string(type_for_status(status));
+  if (e.type.empty()) e.type = std::string(core::openai_error_type(status));
   e.retryable = status == 429 || status >= 500;
   return e;
 }
 
 // Mid-stream errors carry no HTTP status; the code or type tells what kind of failure it was.
 int status_for_stream_error(const core::GatewayError& e) {
-  if (e.code == "rate_limit_exceeded" || e.type == "rate_limit_error" || e.code == "429")
+  if (e.code == "rate_limit_exceeded" || e.code == "insufficient_quota" || e.code == "429")
     return 429;
-  if (e.type == "invalid_request_error") return 400;
-  return 500;
+  return core::status_for_openai_error_type(e.type);
 }
 
 }  // namespace

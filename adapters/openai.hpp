@@ -1,6 +1,6 @@
 #pragma once
 // OpenAI Chat Completions: the wire codec (client requests in, provider requests out,
-// responses and streams both ways) and the OpenAI provider's upstream request. When the
+// responses and streams both ways) and the upstream request's shape. When the
 // client already speaks this protocol the body passes through with only the model and
 // stream_options.include_usage spliced in.
 #include <memory>
@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "adapters/codec.hpp"
-#include "core/chat_request.hpp"
 #include "core/config.hpp"
 
 namespace switchyard::adapters {
@@ -22,14 +21,6 @@ struct UpstreamRequest {
   HeaderList headers;  // besides Host and Content-Length, which the transport sets
   std::string body;
 };
-
-// Builds the upstream request. Streams always ask for usage so the gateway can count tokens;
-// the caller removes the extra usage chunk when the client did not ask for it.
-UpstreamRequest build_openai_chat_request(const core::ProviderConfig& provider,
-                                          std::string_view base_path, std::string_view client_body,
-                                          const core::ChatRequest& request,
-                                          std::string_view upstream_model,
-                                          std::string_view request_id);
 
 // --- The Chat Completions wire codec ---
 

@@ -760,10 +760,10 @@ class ResponsesStreamEncoder final : public StreamEncoder {
   std::optional<core::Usage> usage_;
 };
 
-// A token count of a Responses answer; anything that is not one reads as 0.
-std::int64_t int_or_zero(const json::object& o, std::string_view key) {
-  const json::value* v = member(o, key);
-  return v ? core::token_count(whole_number(*v).value_or(0)) : 0;
+// A token count of a Responses answer, held within core's range; anything that is not a whole
+// number reads as 0.
+std::int64_t count_or_zero(const json::object& o, std::string_view key) {
+  return core::token_count(int_or_zero(o, key));
 }
 
 }  // namespace
@@ -898,14 +898,14 @@ std::optional<core::Usage> extract_responses_usage(std::string_view text) {
   if (!usage || !usage->is_object()) return std::nullopt;
   const json::object& u = usage->get_object();
   core::Usage out;
-  out.prompt_tokens = int_or_zero(u, "input_tokens");
-  out.completion_tokens = int_or_zero(u, "output_tokens");
+  out.prompt_tokens = count_or_zero(u, "input_tokens");
+  out.completion_tokens = count_or_zero(u, "output_tokens");
   if (const json::value* d = member(u, "input_tokens_details"); d && d->is_object()) {
-    out.cached_prompt_tokens = int_or_zero(d->get_object(), "cached_tokens");
-    out.cache_creation_tokens = int_or_zero(d->get_object(), "cache_write_tokens");
+    out.cached_prompt_tokens = count_or_zero(d->get_object(), "cached_tokens");
+    out.cache_creation_tokens = count_or_zero(d->get_object(), "cache_write_tokens");
   }
   if (const json::value* d = member(u, "output_tokens_details"); d && d->is_object()) {
-    out.reasoning_tokens = int_or_zero(d->get_object(), "reasoning_tokens");
+    out.reasoning_tokens = count_or_zero(d->get_object(), "reasoning_tokens");
   }
   return out;
 }

@@ -148,6 +148,20 @@ bool read_mock_object(od::object& mock, Plan& plan, std::string& error) {
         return false;
       }
       plan.status = static_cast<int>(n);
+    } else if (key == "retry_after") {
+      // A whole number of seconds, or the header's text as it is (an HTTP date, say).
+      od::json_type type;
+      if (v.type().get(type) != simdjson::SUCCESS) type = od::json_type::null;
+      if (type == od::json_type::string && v.get_string().get(s) == simdjson::SUCCESS &&
+          std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7F; })) {
+        plan.retry_after.emplace(s);
+      } else if (type == od::json_type::number && v.get_int64().get(n) == simdjson::SUCCESS &&
+                 n >= 0) {
+        plan.retry_after = std::to_string(n);
+      } else {
+        error = "mock.retry_after must be printable text or a whole number of seconds";
+        return false;
+      }
     } else if (key == "text") {
       if (v.get_string().get(s) != simdjson::SUCCESS) {
         error = "mock.text must be a string";

@@ -58,6 +58,9 @@ struct Plan {
   Fault fault = Fault::kNone;
   int status = 500;
   std::optional<std::string> body;
+  // The status fault's retry-after header: unset sends "1" with a 429 and nothing otherwise,
+  // empty sends none, anything else is sent as it is (seconds or an HTTP date).
+  std::optional<std::string> retry_after;
   int cut_after = 0;
   std::optional<ToolCall> tool_call;  // answer with this call instead of text
 

@@ -395,7 +395,8 @@ class Connection {
         [[fallthrough]];
       case Fault::kStatus: {
         std::string body = plan.body ? *plan.body : fault_body(protocol, plan.status);
-        co_return co_await write_text(req, plan.status, std::move(body), keep_alive);
+        co_return co_await write_text(req, plan.status, std::move(body), keep_alive,
+                                      plan.retry_after);
       }
       case Fault::kNone:
       case Fault::kCut:
@@ -566,11 +567,15 @@ class Connection {
     }
   }
 
-  net::awaitable<bool> write_text(const Request& req, int status, std::string body,
-                                  bool keep_alive) {
+  // Without `retry_after`, a 429 says "1"; an empty one sends none.
+  net::awaitable<bool> write_text(const Request& req, int status, std::string body, bool keep_alive,
+                                  const std::optional<std::string>& retry_after = std::nullopt) {
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     set_common_fields(res, req, "application/json");
-    if (status == 429) res.set(http::field::retry_after, "1");
+    const std::string_view retry = retry_after     ? std::string_view(*retry_after)
+                                   : status == 429 ? std::string_view("1")
+                                                   : std::string_view();
+    if (!retry.empty()) res.set(http::field::retry_after, retry);
     res.keep_alive(keep_alive);
     res.body() = std::move(body);
     res.prepare_payload();

@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <utility>
 
+#include "core/utf8.hpp"
+
 namespace switchyard::core {
 
 namespace {
@@ -11,71 +13,32 @@ namespace {
 // title or a short text reason, not a whole page.
 constexpr std::size_t kQuotedBodyLimit = 512;
 
-std::string_view type_for_status(int status) {
-  switch (status) {
-    case 400:
-    case 404:
-    case 405:
-    case 413:
-    case 422:
-      return "invalid_request_error";
-    case 401:
-      return "authentication_error";
-    case 403:
-      return "permission_error";
-    case 429:
-      return "rate_limit_error";
-    default:
-      return "api_error";
-  }
-}
+struct ErrorTypeRow {
+  int status;
+  std::string_view openai;     // OpenAI error-codes guide; its SDKs name the class by status
+  std::string_view anthropic;  // Anthropic API errors page
+};
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when the bytes there are not one.
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char b0 = byte(i);
-  if (b0 < 0x80) return 1;
-  std::size_t len = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    if (b0 == 0xE0) lo = 0xA0;  // no overlong forms
-    if (b0 == 0xED) hi = 0x9F;  // no surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    if (b0 == 0xF0) lo = 0x90;  // no overlong forms
-    if (b0 == 0xF4) hi = 0x8F;  // nothing past U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < len; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
-  }
-  return len;
-}
+// The first row with a type is the status that type stands for.
+constexpr ErrorTypeRow kErrorTypes[] = {
+    {400, "invalid_request_error", "invalid_request_error"},
+    {401, "authentication_error", "authentication_error"},
+    {402, "invalid_request_error", "billing_error"},
+    {403, "permission_error", "permission_error"},
+    {404, "not_found_error", "not_found_error"},
+    {409, "invalid_request_error", "conflict_error"},
+    {413, "invalid_request_error", "request_too_large"},
+    {429, "rate_limit_error", "rate_limit_error"},
+    {500, "server_error", "api_error"},
+    {504, "server_error", "timeout_error"},
+    {529, "server_error", "overloaded_error"},
+};
 
-// Boost.JSON escapes control characters but copies other bytes as they are, so a mis-encoded
-// message (an upstream's binary body, say) would make the error itself invalid JSON. Invalid
-// bytes become U+FFFD.
-std::string valid_utf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t len = utf8_sequence_length(s, i);
-    if (len == 0) {
-      out.append("\xEF\xBF\xBD");
-      ++i;
-    } else {
-      out.append(s.data() + i, len);
-      i += len;
-    }
+const ErrorTypeRow* row_for_status(int status) {
+  for (const ErrorTypeRow& row : kErrorTypes) {
+    if (row.status == status) return &row;
   }
-  return out;
+  return nullptr;
 }
 
 // The start of the upstream body, without a character cut in half by the limit.
@@ -102,10 +65,36 @@ bool has_openai_error_shape(std::string_view body) {
 
 }  // namespace
 
+std::string_view openai_error_type(int status) {
+  if (const ErrorTypeRow* row = row_for_status(status)) return row->openai;
+  return status >= 500 || status < 400 ? "server_error" : "invalid_request_error";
+}
+
+std::string_view anthropic_error_type(int status) {
+  if (const ErrorTypeRow* row = row_for_status(status)) return row->anthropic;
+  return status >= 500 || status < 400 ? "api_error" : "invalid_request_error";
+}
+
+int status_for_openai_error_type(std::string_view type) {
+  // OpenAI answers a used-up quota with 429 and this type.
+  if (type == "insufficient_quota") return 429;
+  for (const ErrorTypeRow& row : kErrorTypes) {
+    if (row.openai == type) return row.status;
+  }
+  return 500;
+}
+
+int status_for_anthropic_error_type(std::string_view type) {
+  for (const ErrorTypeRow& row : kErrorTypes) {
+    if (row.anthropic == type) return row.status;
+  }
+  return 500;
+}
+
 GatewayError client_error(int status, std::string message, std::string param, std::string code) {
   GatewayError e;
   e.status = status;
-  e.type = std::string(type_for_status(status));
+  e.type = std::string(openai_error_type(status));
   e.message = std::move(message);
   e.param = std::move(param);
   e.code = std::move(code);
@@ -119,7 +108,7 @@ namespace {
 GatewayError upstream_failure(int status, std::string code, std::string message) {
   GatewayError e;
   e.status = status;
-  e.type = "api_error";
+  e.type = std::string(openai_error_type(status));
   e.message = std::move(message);
   e.code = std::move(code);
   e.source = ErrorSource::upstream;
@@ -143,7 +132,7 @@ GatewayError bad_upstream_response(std::string message, std::string code) {
 std::string to_openai_error_body(const GatewayError& e) {
   boost::json::object error;
   error["message"] = valid_utf8(e.message);
-  error["type"] = e.type.empty() ? type_for_status(e.status) : std::string_view(e.type);
+  error["type"] = e.type.empty() ? openai_error_type(e.status) : std::string_view(e.type);
   error["param"] =
       e.param.empty() ? boost::json::value(nullptr) : boost::json::value(valid_utf8(e.param));
   error["code"] = e.code.empty() ? boost::json::value(nullptr) : boost::json::value(e.code);
@@ -156,7 +145,7 @@ std::string openai_error_body_from_upstream(int status, std::string_view upstrea
   if (has_openai_error_shape(upstream_body)) return std::string(upstream_body);
   GatewayError e;
   e.status = status;
-  e.type = std::string(type_for_status(status));
+  e.type = std::string(openai_error_type(status));
   e.message = "Upstream returned HTTP " + std::to_string(status);
   if (!upstream_body.empty()) e.message.append(": ").append(quoted_prefix(upstream_body));
   e.code = "upstream_error";

@@ -10,13 +10,22 @@ enum class ErrorSource { client, upstream, gateway };
 
 struct GatewayError {
   int status = 500;
-  std::string type;     // OpenAI "type": invalid_request_error, api_error, ...
+  std::string type;     // OpenAI "type": invalid_request_error, server_error, ...
   std::string message;  // never contains a key or a prompt
   std::string param;    // may be empty -> null
   std::string code;     // may be empty -> null
   ErrorSource source = ErrorSource::gateway;
   bool retryable = false;
 };
+
+// The error `type` each protocol documents for an HTTP status, and the status a type stands
+// for (one table; every codec asks it). A status neither protocol names is
+// invalid_request_error below 500 and a server error (OpenAI server_error, Anthropic
+// api_error) from 500 up; an unknown type stands for 500.
+std::string_view openai_error_type(int status);
+std::string_view anthropic_error_type(int status);
+int status_for_openai_error_type(std::string_view type);
+int status_for_anthropic_error_type(std::string_view type);
 
 GatewayError client_error(int status, std::string message, std::string param = {},
                           std::string code = {});

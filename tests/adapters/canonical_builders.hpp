@@ -103,7 +103,7 @@ inline void check_stream_refused(const std::vector<StreamEvent>& events, const s
   const StreamEvent& last = events.back();
   REQUIRE(last.kind == StreamEvent::Kind::error);
   CHECK(last.error.status == 502);
-  CHECK(last.error.type == "api_error");
+  CHECK(last.error.type == "server_error");
   CHECK(last.error.code == "bad_upstream_response");
   CHECK(last.error.source == core::ErrorSource::upstream);
   INFO(last.error.message);
@@ -118,7 +118,7 @@ inline void check_stream_truncated(const std::vector<StreamEvent>& events) {
   const StreamEvent& last = events.back();
   REQUIRE(last.kind == StreamEvent::Kind::error);
   CHECK(last.error.status == 502);
-  CHECK(last.error.type == "api_error");
+  CHECK(last.error.type == "server_error");
   CHECK(last.error.code == "upstream_stream_truncated");
   CHECK(last.error.source == core::ErrorSource::upstream);
   CHECK(last.error.message == "The upstream provider's stream ended before its final event.");

@@ -495,7 +495,7 @@ TEST_CASE("Error bodies carry Anthropic's type for the status", "[anthropic][err
   CHECK(overloaded.status == 529);
   CHECK(overloaded.code == "overloaded_error");
   CHECK(overloaded.message == "Overloaded");
-  CHECK(overloaded.type == "api_error");
+  CHECK(overloaded.type == "server_error");
   CHECK(overloaded.source == core::ErrorSource::upstream);
   CHECK(overloaded.retryable);
 

@@ -305,6 +305,19 @@ TEST_CASE("Gemini stream: an in-band error becomes an error event", "[gemini][st
   CHECK(events[0].error.retryable);
 }
 
+TEST_CASE("Gemini stream: an in-band error code that is no HTTP status reads as 500",
+          "[gemini][stream]") {
+  // 4294967696 is 2^32 + 400: narrowed before its range was checked, it read as a 400.
+  for (const char* code : {"4294967696", "-1", "200", "1e40", "\"429\"", "429.5"}) {
+    INFO(code);
+    const std::vector<StreamEvent> events = decode_stream(
+        std::string("data: {\"error\":{\"code\":") + code + ",\"message\":\"no\"}}\n\n", false);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].kind == StreamEvent::Kind::error);
+    CHECK(events[0].error.status == (std::string_view(code) == "429.5" ? 429 : 500));
+  }
+}
+
 TEST_CASE(
     "Gemini response: a field of the wrong JSON type is refused, but null and unknown fields are "
     "not",

@@ -388,13 +388,13 @@ TEST_CASE("chat errors: OpenAI bodies keep their fields, other bodies are wrappe
 
   auto html = decode_chat_error(503, "<html><body>Service Unavailable</body></html>");
   CHECK(html.status == 503);
-  CHECK(html.type == "api_error");
+  CHECK(html.type == "server_error");
   CHECK(html.message == "<html><body>Service Unavailable</body></html>");
   CHECK(html.retryable);
 
   const std::pair<int, const char*> types[] = {
       {400, "invalid_request_error"}, {401, "authentication_error"}, {403, "permission_error"},
-      {404, "not_found_error"},       {429, "rate_limit_error"},     {500, "api_error"}};
+      {404, "not_found_error"},       {429, "rate_limit_error"},     {500, "server_error"}};
   for (auto [status, type] : types) {
     auto w = decode_chat_error(status, "nope");
     CHECK(w.type == type);
@@ -459,6 +459,23 @@ TEST_CASE(
   CHECK(failed[2].kind == StreamEvent::Kind::error);
   CHECK(failed[2].error.message == "Rate limit exceeded");
   CHECK(failed[2].error.status == 429);
+}
+
+TEST_CASE("chat stream decode: a mid-stream error takes the status its type stands for") {
+  const std::pair<const char*, int> cases[] = {
+      {"invalid_request_error", 400}, {"authentication_error", 401}, {"permission_error", 403},
+      {"not_found_error", 404},       {"rate_limit_error", 429},     {"insufficient_quota", 429},
+      {"server_error", 500},          {"something_new", 500},
+  };
+  for (const auto& [type, status] : cases) {
+    INFO(type);
+    const auto events = decode_stream(
+        std::string("data: {\"error\":{\"message\":\"no\",\"type\":\"") + type + "\"}}\n\n");
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].kind == StreamEvent::Kind::error);
+    CHECK(events[0].error.status == status);
+    CHECK(events[0].error.retryable == (status == 429 || status >= 500));
+  }
 }
 
 TEST_CASE("chat stream decode: providers that number every call 0 still get one call each") {

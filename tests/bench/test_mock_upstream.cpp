@@ -303,6 +303,31 @@ TEST_CASE("status fault answers with the status, an OpenAI error body and retry-
   CHECK(json::parse(object_body.body) == json::parse(R"({"error":{"code":7}})"));
 }
 
+TEST_CASE("the status fault's retry-after is the plan's when it names one") {
+  auto mock = start_mock();
+  auto seven =
+      post(mock.port, R"({"model":"m","mock":{"fault":"status","status":429,"retry_after":7}})");
+  CHECK(seven.status == 429);
+  CHECK(seven.header("retry-after") == "7");
+  auto date = post(
+      mock.port,
+      R"({"model":"m","mock":{"fault":"status","status":503,"retry_after":"Wed, 21 Oct 2037 07:28:00 GMT"}})");
+  CHECK(date.status == 503);
+  CHECK(date.header("retry-after") == "Wed, 21 Oct 2037 07:28:00 GMT");
+  auto none =
+      post(mock.port, R"({"model":"m","mock":{"fault":"status","status":429,"retry_after":""}})");
+  CHECK(none.status == 429);
+  CHECK(none.header("retry-after").empty());
+  for (const char* bad : {R"(-1)", R"(1.5)", R"("a\r\nx: y")", R"(true)"}) {
+    INFO(bad);
+    auto refused =
+        post(mock.port,
+             std::string(R"({"model":"m","mock":{"fault":"status","retry_after":)") + bad + "}}");
+    CHECK(refused.status == 400);
+    CHECK(refused.body.find("mock.retry_after") != std::string::npos);
+  }
+}
+
 TEST_CASE("reset fault drops the connection without a response") {
   auto mock = start_mock();
   REQUIRE_THROWS_WITH(post(mock.port, R"({"model":"m","mock":{"fault":"reset"}})"),

@@ -43,37 +43,62 @@ std::string str(const boost::json::value& v) { return std::string(v.as_string())
 
 }  // namespace
 
-TEST_CASE("client errors take their OpenAI type from the status", "[gateway_error]") {
-  const std::pair<int, const char*> cases[] = {
-      {400, "invalid_request_error"},
-      {404, "invalid_request_error"},
-      {405, "invalid_request_error"},
-      {413, "invalid_request_error"},
-      {422, "invalid_request_error"},
-      {401, "authentication_error"},
-      {403, "permission_error"},
-      {429, "rate_limit_error"},
-      {500, "api_error"},
-      {503, "api_error"},
+TEST_CASE("each status has the error type each protocol documents, and back", "[gateway_error]") {
+  struct Row {
+    int status;
+    const char* openai;
+    const char* anthropic;
+    int openai_back;  // the status each type stands for when read back
+    int anthropic_back;
   };
-  for (const auto& [status, type] : cases) {
-    const GatewayError e = client_error(status, "msg");
-    INFO("status " << status);
-    CHECK(e.status == status);
-    CHECK(e.type == type);
+  const Row rows[] = {
+      {400, "invalid_request_error", "invalid_request_error", 400, 400},
+      {401, "authentication_error", "authentication_error", 401, 401},
+      {402, "invalid_request_error", "billing_error", 400, 402},
+      {403, "permission_error", "permission_error", 403, 403},
+      {404, "not_found_error", "not_found_error", 404, 404},
+      {405, "invalid_request_error", "invalid_request_error", 400, 400},
+      {409, "invalid_request_error", "conflict_error", 400, 409},
+      {413, "invalid_request_error", "request_too_large", 400, 413},
+      {422, "invalid_request_error", "invalid_request_error", 400, 400},
+      {429, "rate_limit_error", "rate_limit_error", 429, 429},
+      {500, "server_error", "api_error", 500, 500},
+      {502, "server_error", "api_error", 500, 500},
+      {503, "server_error", "api_error", 500, 500},
+      {504, "server_error", "timeout_error", 500, 504},
+      {529, "server_error", "overloaded_error", 500, 529},
+  };
+  for (const Row& row : rows) {
+    INFO("status " << row.status);
+    CHECK(switchyard::core::openai_error_type(row.status) == row.openai);
+    CHECK(switchyard::core::anthropic_error_type(row.status) == row.anthropic);
+    CHECK(switchyard::core::status_for_openai_error_type(row.openai) == row.openai_back);
+    CHECK(switchyard::core::status_for_anthropic_error_type(row.anthropic) == row.anthropic_back);
+
+    const GatewayError e = client_error(row.status, "msg");
+    CHECK(e.status == row.status);
+    CHECK(e.type == row.openai);
     CHECK(e.source == ErrorSource::client);
     CHECK_FALSE(e.retryable);
   }
+  // Types the table does not name stand for a server error; a used-up quota is a 429.
+  CHECK(switchyard::core::status_for_openai_error_type("insufficient_quota") == 429);
+  CHECK(switchyard::core::status_for_openai_error_type("api_error") == 500);
+  CHECK(switchyard::core::status_for_openai_error_type("") == 500);
+  CHECK(switchyard::core::status_for_anthropic_error_type("something_new") == 500);
+}
+
+TEST_CASE("client errors keep their message, param and code", "[gateway_error]") {
   const GatewayError e = client_error(400, "bad", "messages", "empty_array");
   CHECK(e.message == "bad");
   CHECK(e.param == "messages");
   CHECK(e.code == "empty_array");
 }
 
-TEST_CASE("upstream failures are retryable 502 and 504 api errors", "[gateway_error]") {
+TEST_CASE("upstream failures are retryable 502 and 504 server errors", "[gateway_error]") {
   const GatewayError unreachable = upstream_unreachable("connect refused");
   CHECK(unreachable.status == 502);
-  CHECK(unreachable.type == "api_error");
+  CHECK(unreachable.type == "server_error");
   CHECK(unreachable.code == "upstream_unreachable");
   CHECK(unreachable.source == ErrorSource::upstream);
   CHECK(unreachable.retryable);
@@ -81,7 +106,7 @@ TEST_CASE("upstream failures are retryable 502 and 504 api errors", "[gateway_er
 
   const GatewayError timeout = upstream_timeout("no first byte in 30 s");
   CHECK(timeout.status == 504);
-  CHECK(timeout.type == "api_error");
+  CHECK(timeout.type == "server_error");
   CHECK(timeout.code == "upstream_timeout");
   CHECK(timeout.source == ErrorSource::upstream);
   CHECK(timeout.retryable);
@@ -138,7 +163,7 @@ TEST_CASE("other upstream bodies are wrapped with the status and quoted text", "
       502, "<html><head><title>502 Bad Gateway</title></head></html>"));
   CHECK(str(html.at("message")) ==
         "Upstream returned HTTP 502: <html><head><title>502 Bad Gateway</title></head></html>");
-  CHECK(str(html.at("type")) == "api_error");
+  CHECK(str(html.at("type")) == "server_error");
   CHECK(str(html.at("code")) == "upstream_error");
   CHECK(html.at("param").is_null());
 
@@ -155,7 +180,7 @@ TEST_CASE("other upstream bodies are wrapped with the status and quoted text", "
     INFO("body: " << body);
     const auto wrapped = error_object(openai_error_body_from_upstream(404, body));
     CHECK(str(wrapped.at("message")) == std::string("Upstream returned HTTP 404: ") + body);
-    CHECK(str(wrapped.at("type")) == "invalid_request_error");
+    CHECK(str(wrapped.at("type")) == "not_found_error");
   }
 }
 
@@ -181,6 +206,6 @@ TEST_CASE("binary upstream bodies still produce valid JSON", "[gateway_error]") 
   std::string binary;
   for (int i = 0; i < 256; ++i) binary.push_back(static_cast<char>(i));
   const auto object = error_object(openai_error_body_from_upstream(503, binary));
-  CHECK(str(object.at("type")) == "api_error");
+  CHECK(str(object.at("type")) == "server_error");
   CHECK(str(object.at("message")).rfind("Upstream returned HTTP 503: ", 0) == 0);
 }

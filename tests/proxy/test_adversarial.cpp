@@ -390,7 +390,8 @@ TEST_CASE(
     const ErrorBody error = in_band_error(c.door, a.events);
     CHECK(error.shape_problem.empty());
     if (c.door == Door::chat) CHECK(error.code == "upstream_event_too_large");
-    if (c.door != Door::responses) CHECK(error.type == "api_error");
+    if (c.door == Door::chat) CHECK(error.type == "server_error");
+    if (c.door == Door::messages) CHECK(error.type == "api_error");
     check_whole_events(a.events);
     CHECK(!stream_claims_normal_finish(c.door, a.events));
     CHECK(up.wait_peer_closed(closed_before + 1,

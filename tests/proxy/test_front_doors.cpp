@@ -161,28 +161,32 @@ TEST_CASE(
     "an overloaded Anthropic provider is a 529 for Anthropic clients and a 503 for OpenAI "
     "clients") {
   GatewayFixture gw;
-  const std::string plan = R"({"fault":"status","status":529})";
+  // The provider's retry-after, an HTTP date, is what each client must get.
+  const std::string date = "Wed, 21 Oct 2037 07:28:00 GMT";
+  const std::string plan = R"({"fault":"status","status":529,"retry_after":")" + date + R"("})";
   auto anthropic = http_request(gw.port, "POST", "/v1/messages", messages_body("claude-test", plan),
                                 kAnthropicHeaders);
   CHECK(anthropic.status == 529);
   auto a = parse_object(anthropic.body);
   CHECK(a.at("type").as_string() == "error");
   CHECK(a.at("error").at("type").as_string() == "overloaded_error");
+  CHECK(anthropic.header("retry-after") == date);
 
   auto openai =
       http_request(gw.port, "POST", "/v1/chat/completions", chat_plan_body("claude-test", plan));
   CHECK(openai.status == 503);
   CHECK(parse_object(openai.body).at("error").at("message").as_string().size() > 0);
-  CHECK(!openai.header("retry-after").empty());
+  CHECK(openai.header("retry-after") == date);
 }
 
 TEST_CASE("a rate-limited OpenAI-format provider is a 429 with retry-after in Anthropic's shape") {
   GatewayFixture gw;
-  auto res = http_request(gw.port, "POST", "/v1/messages",
-                          messages_body("gpt-test", R"({"fault":"status","status":429})"),
-                          kAnthropicHeaders);
+  auto res =
+      http_request(gw.port, "POST", "/v1/messages",
+                   messages_body("gpt-test", R"({"fault":"status","status":429,"retry_after":7})"),
+                   kAnthropicHeaders);
   CHECK(res.status == 429);
-  CHECK(!res.header("retry-after").empty());
+  CHECK(res.header("retry-after") == "7");  // the provider's, not the gateway's 1
   auto body = parse_object(res.body);
   CHECK(body.at("type").as_string() == "error");
   CHECK(body.at("error").at("type").as_string() == "rate_limit_error");

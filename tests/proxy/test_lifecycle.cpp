@@ -3,6 +3,9 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
 
 #include "tests/proxy/gateway_fixture.hpp"
 
@@ -67,6 +70,42 @@ TEST_CASE("TLS upstreams are verified: a trusted certificate works, an unknown o
   }
 }
 
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The names of the environment variables a config refers to (${NAME} and ${NAME:-default}),
+// outside YAML comments.
+std::set<std::string> variables_in(std::string_view config) {
+  std::set<std::string> names;
+  std::size_t line_start = 0;
+  while (line_start < config.size()) {
+    std::size_t line_end = config.find('\n', line_start);
+    if (line_end == std::string_view::npos) line_end = config.size();
+    std::string_view line = config.substr(line_start, line_end - line_start);
+    for (std::size_t hash = line.find('#'); hash != std::string_view::npos;
+         hash = line.find('#', hash + 1)) {
+      if (hash == 0 || line[hash - 1] == ' ' || line[hash - 1] == '\t') {
+        line = line.substr(0, hash);
+        break;
+      }
+    }
+    for (std::size_t at = line.find("${"); at != std::string_view::npos;
+         at = line.find("${", at + 2)) {
+      const std::size_t end = line.find_first_of(":}", at + 2);
+      if (end != std::string_view::npos) names.emplace(line.substr(at + 2, end - at - 2));
+    }
+    line_start = line_end + 1;
+  }
+  return names;
+}
+
+}  // namespace
+
 TEST_CASE("the --check flag validates a config: errors name file and line and exit 1") {
   char tmpl[] = "/tmp/switchyard-check-XXXXXX";
   REQUIRE(mkdtemp(tmpl) != nullptr);
@@ -89,11 +128,22 @@ TEST_CASE("the --check flag validates a config: errors name file and line and ex
 }
 
 TEST_CASE("the default config serves the mock model with no API key in the environment") {
+  // Every variable the default config reads is emptied (which its ${VAR:-} treats as unset),
+  // so a machine with a provider key set runs this test as one without.
+  const auto variables = variables_in(read_text(SWITCHYARD_SOURCE_DIR "/deploy/switchyard.yaml"));
+  REQUIRE_FALSE(variables.empty());
+  std::map<std::string, std::string> env;
+  for (const std::string& name : variables) env[name] = "";
   auto gw = ChildProcess::start(
       {SWITCHYARD_BIN, "--config", SWITCHYARD_SOURCE_DIR "/deploy/switchyard.yaml", "--listen",
        "127.0.0.1:0"},
-      {{"OPENAI_API_KEY", ""}});
+      env);
   const auto port = port_from_listening_line(gw.wait_for_line("listening on", 20s));
+  // Each keyed provider said it is off for want of its key.
+  for (const std::string& name : variables) {
+    INFO(name << " in: " << gw.output());
+    CHECK(gw.output().find("disabled: api_key is empty (set " + name + ")") != std::string::npos);
+  }
   StreamingResponse stream(port, "POST", "/v1/chat/completions",
                            chat_body("mock-gpt", R"(,"stream":true)"));
   REQUIRE(stream.status() == 200);

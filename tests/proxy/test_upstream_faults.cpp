@@ -10,10 +10,12 @@ using namespace switchyard::testing;
 
 TEST_CASE("an upstream 429 keeps its status, OpenAI-shaped body and retry-after") {
   GatewayFixture gw;
-  auto res = http_request(gw.port, "POST", "/v1/chat/completions",
-                          chat_body("gpt-test", R"(,"mock":{"fault":"status","status":429})"));
+  // 7, not the 1 the gateway would say itself: the client must get the provider's figure.
+  auto res = http_request(
+      gw.port, "POST", "/v1/chat/completions",
+      chat_body("gpt-test", R"(,"mock":{"fault":"status","status":429,"retry_after":7})"));
   CHECK(res.status == 429);
-  CHECK(res.header("retry-after") == "1");
+  CHECK(res.header("retry-after") == "7");
   auto error = parse_object(res.body).at("error").as_object();
   CHECK(error.contains("message"));
   CHECK(error.contains("type"));
@@ -27,6 +29,20 @@ TEST_CASE("an upstream 429 keeps its status, OpenAI-shaped body and retry-after"
             metrics,
             R"(switchyard_requests_total{model="gpt-test",provider="upstream",status="4xx"})") ==
         1);
+}
+
+TEST_CASE("without the provider's retry-after, the gateway says 1 on transient statuses only") {
+  GatewayFixture gw;
+  auto unnamed = http_request(
+      gw.port, "POST", "/v1/chat/completions",
+      chat_body("gpt-test", R"(,"mock":{"fault":"status","status":503,"retry_after":""})"));
+  CHECK(unnamed.status == 503);
+  CHECK(unnamed.header("retry-after") == "1");
+  auto client_fault =
+      http_request(gw.port, "POST", "/v1/chat/completions",
+                   chat_body("gpt-test", R"(,"mock":{"fault":"status","status":400})"));
+  CHECK(client_fault.status == 400);
+  CHECK(client_fault.header("retry-after").empty());
 }
 
 TEST_CASE("an upstream error body that is not OpenAI-shaped is wrapped in OpenAI's shape") {
