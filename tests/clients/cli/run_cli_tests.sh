@@ -9,6 +9,9 @@
 # internet whatever they try. Each CLI gets a scratch HOME and working directory.
 # The CLIs come from `npm ci` in this folder (package.json pins them).
 #
+# Against the Gemini upstream each run also checks the tool schemas that reached it
+# (check_gemini_schemas.py): the CLIs' real tool declarations, converted by the gateway, must
+# use only what Gemini's Schema accepts.
 # Output: one "PASS: ..." or "FAIL: ..." line per check; on FAIL the CLI output, the gateway's
 # log and access log, and the mock's log, /mock/stats and /mock/last-request follow.
 # A CLI that cannot start at all (not installed, --version fails) is reported as
@@ -275,6 +278,11 @@ EOF
     report_failure "$dir" "no $key request reached the mock upstream"
   elif [[ "$mode" == text ]] && ! grep -qF "$expect" "$dir/stdout"; then
     report_failure "$dir" "stdout does not contain the mock's answer \"$expect\""
+  elif [[ "$kind" == gemini ]] &&
+    ! schema_problems=$(python3 "$here/check_gemini_schemas.py" "$dir/mock-last-request.json"); then
+    # The CLI's real tool declarations, as the gateway sent them to Gemini: Gemini answers 400
+    # to a keyword outside its Schema subset (the mock does not check them itself).
+    report_failure "$dir" "tool schemas Gemini would refuse reached it: $(echo "$schema_problems" | head -n 5)"
   elif [[ "$mode" == tool && "$(sed -n '/Tool result: /,$p' "$dir/stdout")" != *switchyard-tool-ok* ]]; then
     if grep -q 'Tool result: ' "$dir/stdout"; then
       report_failure "$dir" "the tool result sent back did not carry the command's output switchyard-tool-ok"
