@@ -362,6 +362,36 @@ class ToolCallOrder {
     }
     out.push_back(std::move(e));
   }
+  // Whether `e` may be encoded where it stands, in the decoder's order (nothing is held and
+  // it holds nothing back): then pass() records it, and the batch needs no reordering, so
+  // the common stream pays no move of its events.
+  bool can_pass(const StreamEvent& e) const {
+    return held_.empty() &&
+           (e.kind != StreamEvent::Kind::tool_call_start || live_ < 0 || live_json_.complete());
+  }
+  void pass(const StreamEvent& e) {
+    switch (e.kind) {
+      case StreamEvent::Kind::tool_call_start:
+        live_ = e.index;
+        live_json_ = JsonCompleteness();
+        live_json_.feed(e.text);
+        return;
+      case StreamEvent::Kind::tool_call_delta:
+        if (e.index == live_) live_json_.feed(e.text);
+        return;
+      case StreamEvent::Kind::text:
+      case StreamEvent::Kind::thinking:
+      case StreamEvent::Kind::thinking_signature:
+      case StreamEvent::Kind::finish:
+        live_ = -1;
+        return;
+      case StreamEvent::Kind::start:
+      case StreamEvent::Kind::usage:
+      case StreamEvent::Kind::error:
+        return;
+    }
+  }
+  bool holding() const { return !held_.empty(); }
   // The calls still held, in the order they started.
   void flush(std::vector<StreamEvent>& out) {
     while (!held_.empty()) release_front(out);
@@ -461,10 +491,31 @@ class TranslatingRelay final : public StreamRelay {
   void emit(bool last) {
     std::vector<StreamEvent>* batch = &events_;
     if (order_ && !failed_) {
-      ordered_.clear();
-      for (StreamEvent& e : events_) order_->on_event(std::move(e), ordered_);
-      if (last) order_->flush(ordered_);
-      batch = &ordered_;
+      // Events stay where they are until one must be held or released; from there on the
+      // batch is rebuilt in the order the client may see it.
+      bool reordered = false;
+      for (std::size_t i = 0; i < events_.size(); ++i) {
+        StreamEvent& e = events_[i];
+        if (!reordered && order_->can_pass(e)) {
+          order_->pass(e);
+          continue;
+        }
+        if (!reordered) {
+          ordered_.clear();
+          for (std::size_t j = 0; j < i; ++j) ordered_.push_back(std::move(events_[j]));
+          reordered = true;
+        }
+        order_->on_event(std::move(e), ordered_);
+      }
+      if (last && order_->holding()) {
+        if (!reordered) {
+          ordered_.clear();
+          for (StreamEvent& e : events_) ordered_.push_back(std::move(e));
+          reordered = true;
+        }
+        order_->flush(ordered_);
+      }
+      if (reordered) batch = &ordered_;
       if (order_->held_bytes() > max_held_bytes_) {
         encoder_->fail(answer_too_large_error(max_held_bytes_), out_);
         failed_ = true;

@@ -240,6 +240,7 @@ net::awaitable<void> HttpSession::run() {
       hec = http::error::bad_transfer_encoding;
     }
     RequestContext ctx;
+    const FrontDoor* door = nullptr;  // set once the request line is read
     bool read_ok = !hec;
     if (read_ok) {
       auto& header = parser->get();
@@ -250,7 +251,8 @@ net::awaitable<void> HttpSession::run() {
       }
       ctx.path = std::string(strip_query(header.target()));
       ctx.method = std::string(header.method_string());
-      ctx.model_traffic = find_front_door(ctx.path) != nullptr;
+      door = find_front_door(ctx.path);
+      ctx.model_traffic = door != nullptr;
       keep_alive_ = keep_alive_ && header.keep_alive() && !worker_.draining;
       http10_ = header.version() == 10;
       if (auto length = parser->content_length()) {
@@ -315,7 +317,6 @@ net::awaitable<void> HttpSession::run() {
     Request request = parser->release();
     parser.reset();
     worker_.runtime.metrics->in_flight().add(worker_.index, 1);
-    const FrontDoor* door = find_front_door(ctx.path);
     if (door) ctx.protocol = door->protocol;
     if (door && request.method() == http::verb::post) {
       co_await handle_model_request(*this, request, ctx, *door);
