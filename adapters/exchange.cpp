@@ -324,7 +324,7 @@ class ToolCallOrder {
   void on_event(StreamEvent&& e, std::vector<StreamEvent>& out) {
     switch (e.kind) {
       case StreamEvent::Kind::tool_call_start:
-        if (live_ < 0 || live_json_.complete()) {
+        if (!blocked()) {
           go_live(std::move(e), JsonCompleteness(), out);
         } else {
           held_bytes_ += e.text.size();
@@ -341,7 +341,8 @@ class ToolCallOrder {
           return;
         }
         for (Held& h : held_) {
-          if (h.start.index != e.index) continue;
+          if (h.start.kind != StreamEvent::Kind::tool_call_start || h.start.index != e.index)
+            continue;
           held_bytes_ += e.text.size();
           h.json.feed(e.text);
           h.start.text += e.text;
@@ -351,6 +352,15 @@ class ToolCallOrder {
       case StreamEvent::Kind::text:
       case StreamEvent::Kind::thinking:
       case StreamEvent::Kind::thinking_signature:
+        if (blocked()) {
+          // Text would close the live call's block before its last fragments came: it
+          // waits, in order, behind the call and whatever is held already.
+          held_bytes_ += e.text.size();
+          held_.emplace_back().start = std::move(e);
+          return;
+        }
+        live_ = -1;
+        break;
       case StreamEvent::Kind::finish:
         flush(out);
         live_ = -1;
@@ -366,8 +376,20 @@ class ToolCallOrder {
   // it holds nothing back): then pass() records it, and the batch needs no reordering, so
   // the common stream pays no move of its events.
   bool can_pass(const StreamEvent& e) const {
-    return held_.empty() &&
-           (e.kind != StreamEvent::Kind::tool_call_start || live_ < 0 || live_json_.complete());
+    switch (e.kind) {
+      case StreamEvent::Kind::tool_call_start:
+      case StreamEvent::Kind::text:
+      case StreamEvent::Kind::thinking:
+      case StreamEvent::Kind::thinking_signature:
+        return !blocked();
+      case StreamEvent::Kind::tool_call_delta:
+      case StreamEvent::Kind::finish:
+      case StreamEvent::Kind::start:
+      case StreamEvent::Kind::usage:
+      case StreamEvent::Kind::error:
+        break;
+    }
+    return held_.empty();
   }
   void pass(const StreamEvent& e) {
     switch (e.kind) {
@@ -401,7 +423,7 @@ class ToolCallOrder {
 
  private:
   struct Held {
-    StreamEvent start;  // its text: the call's arguments so far
+    StreamEvent start;  // a call's start (its text: the arguments so far), or held text
     JsonCompleteness json;
   };
   void go_live(StreamEvent&& start, JsonCompleteness json, std::vector<StreamEvent>& out) {
@@ -410,16 +432,22 @@ class ToolCallOrder {
     live_json_.feed(start.text);
     out.push_back(std::move(start));
   }
+  // A new block now would cut the live call short, or jump what is held.
+  bool blocked() const { return !held_.empty() || (live_ >= 0 && !live_json_.complete()); }
   void release_front(std::vector<StreamEvent>& out) {
     Held h = std::move(held_.front());
     held_.erase(held_.begin());
     held_bytes_ -= h.start.text.size();
-    live_ = h.start.index;
-    live_json_ = h.json;
+    if (h.start.kind == StreamEvent::Kind::tool_call_start) {
+      live_ = h.start.index;
+      live_json_ = h.json;
+    } else {
+      live_ = -1;  // held text: its block closes the call before it
+    }
     out.push_back(std::move(h.start));
   }
   void release_after_complete(std::vector<StreamEvent>& out) {
-    while (!held_.empty() && live_json_.complete()) release_front(out);
+    while (!held_.empty() && (live_ < 0 || live_json_.complete())) release_front(out);
   }
 
   int live_ = -1;  // the call whose fragments are encoded as they come

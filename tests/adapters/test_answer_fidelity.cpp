@@ -563,6 +563,37 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "text that arrives while a call's arguments are incomplete waits behind the call, so no "
+    "fragment of it is dropped") {
+  std::vector<std::string> chunks = {
+      call_start_chunk(0, "call_a", "get_weather"),
+      call_delta_chunk(0, R"({\"city\":)"),
+      chat_chunk(
+          R"("choices":[{"index":0,"delta":{"content":"Checking."},"finish_reason":null}],"usage":null)"),
+      call_delta_chunk(0, R"(\"Paris\"})"),
+      call_start_chunk(1, "call_b", "get_time"),
+      call_delta_chunk(1, R"({\"tz\":\"UTC\"})"),
+  };
+  chunks = with_ending(chunks);
+  for (Protocol client : {Protocol::anthropic_messages, Protocol::openai_responses}) {
+    INFO(name_of(client) << " client");
+    const auto events = relay(client, Protocol::openai_chat, chunks);
+    const auto args = client == Protocol::anthropic_messages ? messages_tool_inputs(events)
+                                                             : responses_tool_arguments(events);
+    REQUIRE(args.size() == 2);
+    CHECK(json::parse(args.at("get_weather")) == json::parse(R"({"city":"Paris"})"));
+    CHECK(json::parse(args.at("get_time")) == json::parse(R"({"tz":"UTC"})"));
+    std::string text;
+    for (const Event& e : events) {
+      if (e.name == "content_block_delta" && e.data.at("delta").at("type") == "text_delta")
+        text += e.data.at("delta").at("text").as_string();
+      if (e.name == "response.output_text.delta") text += e.data.at("delta").as_string();
+    }
+    CHECK(text == "Checking.");
+  }
+}
+
+TEST_CASE(
     "tool call fragments in the usual order (each call whole before the next) reach the client "
     "as they arrive, for the first call and the later ones") {
   const std::vector<std::string> chunks = with_ending({
