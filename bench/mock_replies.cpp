@@ -156,8 +156,8 @@ std::string google_error_json(int status, std::string_view message) {
 std::int64_t clamp0(std::int64_t v) { return std::max<std::int64_t>(v, 0); }
 
 // ---------------------------------------------------------------------------------------------
-// OpenAI Chat Completions (protocols.md §1), also Azure's. Every chunk of a stream shares the
-// id and created prefix.
+// OpenAI Chat Completions (OpenAI's API reference), also Azure's. Every chunk of a stream shares
+// the id and created prefix.
 
 class ChatReply final : public Reply {
  public:
@@ -297,7 +297,7 @@ class ChatReply final : public Reply {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Anthropic Messages (protocols.md §3): event: lines on every frame, one content block at
+// Anthropic Messages (Anthropic's reference): event: lines on every frame, one content block at
 // index 0, usage with input_tokens excluding cache reads and writes.
 
 class AnthropicReply final : public Reply {
@@ -450,7 +450,7 @@ class AnthropicReply final : public Reply {
 };
 
 // ---------------------------------------------------------------------------------------------
-// OpenAI Responses (protocols.md §2): event: lines matching "type", sequence_number on every
+// OpenAI Responses (OpenAI's reference): event: lines matching "type", sequence_number on every
 // event, one output item at index 0.
 
 class ResponsesReply final : public Reply {
@@ -656,8 +656,8 @@ class ResponsesReply final : public Reply {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Gemini generateContent / streamGenerateContent?alt=sse (protocols.md §5.2): data-only events,
-// no terminator; the last chunk carries finishReason and the full usageMetadata.
+// Gemini generateContent / streamGenerateContent?alt=sse (Google's API reference): data-only
+// events, no terminator; the last chunk carries finishReason and the full usageMetadata.
 
 class GeminiReply final : public Reply {
  public:

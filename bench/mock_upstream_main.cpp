@@ -1,5 +1,5 @@
-// switchyard-mock-upstream: a fake LLM provider (OpenAI, Azure, Anthropic, Gemini); see
-// bench/README.md.
+// switchyard-mock-upstream: a fake LLM provider (OpenAI Chat and Responses, Azure, Anthropic,
+// Gemini, embeddings); see bench/README.md.
 
 #include <pthread.h>
 #include <signal.h>

@@ -1,6 +1,7 @@
 #pragma once
-// The OpenAI chat request as the gateway sees it: parsed once with simdjson on-demand for the
-// fields it needs; everything else stays raw bytes and is forwarded as it came.
+// A model request's envelope as the gateway sees it, whatever its front door (BodyShape): parsed
+// once with simdjson on-demand for the fields it needs; everything else stays raw bytes and is
+// forwarded as it came.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -14,7 +15,7 @@ namespace switchyard::core {
 struct RequestError {
   std::string message;  // shown to the client
   std::string param;    // offending field, may be empty
-  std::string code;     // e.g. "invalid_json", "missing_field"; may be empty
+  std::string code;     // e.g. "invalid_json", "missing_required_parameter"; may be empty
 };
 
 // A byte range inside the original body.

@@ -1,6 +1,6 @@
 #pragma once
 // One error type for everything the gateway answers with an error, whatever its source; one
-// function turns it into a body in the client's protocol.
+// function (adapters::encode_error_body) turns it into a body in the client's protocol.
 #include <string>
 #include <string_view>
 

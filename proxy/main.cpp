@@ -33,7 +33,8 @@ Anthropic, Gemini, and OpenAI-compatible servers such as vLLM, Ollama and OpenRo
   --help              print this help
 
 SIGTERM or SIGINT stops accepting, lets requests in flight finish up to the drain
-deadline (drain_timeout_ms, default 30 s), then exits 0. A second signal exits at once.
+deadline (drain_timeout_ms, default 30 s), then exits 0. A second signal exits at once
+(status 1).
 )";
 
 bool split_listen(const std::string& value, std::string& host, std::uint16_t& port) {

@@ -1,10 +1,12 @@
 #pragma once
 // The request lifecycle of the model endpoints (chat completions, messages, responses,
-// embeddings, count_tokens), phase by phase: on_request (parse once, validate) ->
-// select_target (route table) -> build_upstream_request (adapter: pass the bytes through,
-// or translate) -> connect/send -> on_response_headers -> on_response_chunk (relay or
-// translate, usage) -> on_error (the session turns a failure into the client's protocol).
-// on_log runs in the session.
+// embeddings, count_tokens), phase by phase. The phases keep Pingora's names as comments
+// marking sections, not functions of their own: on_request (parse once, validate) ->
+// select_target (the route for the model name) -> build_upstream_request (adapter: pass the
+// bytes through, or translate), all in handle_model_request; then connect/send ->
+// on_response_headers -> on_response_chunk (relay or translate, usage) in proxy_to_upstream
+// (or serve_mock). on_error (HttpSession::write_error: the failure in the client's protocol)
+// and on_log (HttpSession::on_log) run in the session.
 #include "adapters/exchange.hpp"
 #include "core/chat_request.hpp"
 #include "proxy/http_session.hpp"

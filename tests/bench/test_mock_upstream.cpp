@@ -68,7 +68,7 @@ bool eventually(Condition condition, std::chrono::milliseconds limit = 5s) {
 }
 
 // The data payloads of an SSE body, in order; every event must be one `data:` line and a blank
-// line, as protocols.md §1.3 specifies for OpenAI chat streams.
+// line, as OpenAI's API reference shows for chat streams.
 std::vector<std::string> sse_data(std::string_view body) {
   std::vector<std::string> out;
   std::size_t pos = 0;

@@ -17,7 +17,7 @@ using switchyard::core::Usage;
 
 namespace {
 
-// The non-streaming example of protocols.md §1.2.
+// The non-streaming example of OpenAI's Chat Completions reference.
 constexpr std::string_view kCompletionBody = R"({
   "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
   "object": "chat.completion",

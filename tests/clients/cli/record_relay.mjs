@@ -1,7 +1,7 @@
 // A TCP relay between a CLI and the gateway that writes down every HTTP request the CLI makes
 // and the status it got, one line each: "POST /v1/messages?beta=true -> 200 OK".
-// The gateway's access log only has model requests; this also shows probes such as
-// HEAD /api/hello or GET /v1/models, and requests the gateway refused.
+// The gateway's access log has these lines too, among everything else; this is the CLI's own
+// side of the wire (probes such as HEAD /api/hello or GET /v1/models included), in its order.
 //   node record_relay.mjs TARGET_PORT LOG_FILE
 // Prints "record relay listening on 127.0.0.1:PORT" once listening.
 import net from 'node:net';
