@@ -278,8 +278,10 @@ net::awaitable<void> HttpSession::run() {
       bec = co_await read_chunked_body(
           parser->get().body(),
           server.max_header_bytes - std::min(server.max_header_bytes, head_bytes));
-      if (bec == http::error::end_of_stream || bec == beast::error::timeout ||
-          bec == net::error::connection_reset || bec == net::error::eof) {
+      if (bec == http::error::end_of_stream || bec == http::error::partial_message ||
+          bec == beast::error::timeout || bec == net::error::connection_reset ||
+          bec == net::error::eof) {
+        log_unfinished_request(ctx, bec);
         break;
       }
       read_ok = !bec;
@@ -289,9 +291,12 @@ net::awaitable<void> HttpSession::run() {
       std::tie(bec0, std::ignore) = co_await http::async_read(socket_, buffer_, *parser, kAsTuple);
       deadline_.clear();
       bec = deadline_.translate(bec0);
-      // A client that went away mid-body gets no answer.
-      if (bec == http::error::end_of_stream || bec == beast::error::timeout ||
-          bec == net::error::connection_reset || bec == net::error::eof) {
+      // A client that went away mid-body (its FIN cut the body: partial_message) gets no
+      // answer.
+      if (bec == http::error::end_of_stream || bec == http::error::partial_message ||
+          bec == beast::error::timeout || bec == net::error::connection_reset ||
+          bec == net::error::eof) {
+        log_unfinished_request(ctx, bec);
         break;
       }
       read_ok = !bec;
@@ -517,6 +522,18 @@ void HttpSession::on_log(RequestContext& ctx) {
   if (ctx.model_traffic) record_metrics(ctx, status, total_s, overhead_us);
   if (runtime.access_log && runtime.access_log->enabled())
     log_line(ctx, status, total_s, ttft_ms, overhead_us);
+}
+
+void HttpSession::log_unfinished_request(RequestContext& ctx, const beast::error_code& ec) {
+  // Like nginx: 408 when the body did not arrive within read_timeout_ms, 499 when the
+  // client left first. No answer is written either way.
+  if (ec == beast::error::timeout) {
+    ctx.status = 408;
+    ctx.error = "request_timeout";
+  } else {
+    ctx.client_gone = true;
+  }
+  on_log(ctx);
 }
 
 void HttpSession::record_metrics(const RequestContext& ctx, int status, double total_s,

@@ -78,6 +78,8 @@ class HttpSession {
   // Every request that got an answer (or whose client left) gets one access-log line; model
   // endpoints also count in the request metrics.
   void on_log(RequestContext& ctx);
+  // A request whose head arrived but whose body did not (timeout, or the client left).
+  void log_unfinished_request(RequestContext& ctx, const beast::error_code& ec);
   void record_metrics(const RequestContext& ctx, int status, double total_s,
                       std::int64_t overhead_us);
   void log_line(const RequestContext& ctx, int status, double total_s, double ttft_ms,

@@ -498,8 +498,9 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
 net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> exchange,
                                 std::size_t prompt_bytes, RequestContext& ctx) {
   const core::MockSettings& settings = ctx.route->provider->mock;
-  auto reply = std::make_unique<core::MockReply>(settings, ctx.model, "chatcmpl-" + ctx.request_id,
-                                                 unix_now(), prompt_bytes);
+  auto reply =
+      std::make_unique<core::MockReply>(settings, ctx.route->model->upstream_model,
+                                        "chatcmpl-" + ctx.request_id, unix_now(), prompt_bytes);
 
   net::steady_timer timer(co_await net::this_coro::executor);
   ClientWatch watch(session.socket());

@@ -137,3 +137,17 @@ TEST_CASE(
     }
   }
 }
+
+TEST_CASE("the in-process mock names the configured upstream model, never the client's alias") {
+  GatewayFixture gw({.extra_models = "  - {name: mock-alias, provider: local-mock, model: "
+                                     "mock-upstream-id}\n"});
+  auto whole = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("mock-alias"));
+  REQUIRE(whole.status == 200);
+  CHECK(parse_object(whole.body).at("model").as_string() == "mock-upstream-id");
+  auto streamed = http_request(gw.port, "POST", "/v1/chat/completions",
+                               chat_body("mock-alias", R"(,"stream":true)"));
+  REQUIRE(streamed.status == 200);
+  const auto data = sse_data(streamed.body);
+  REQUIRE(data.size() > 1);
+  CHECK(parse_object(data.front()).at("model").as_string() == "mock-upstream-id");
+}

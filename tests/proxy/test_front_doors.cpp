@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
+#include "tests/proxy/adversarial_helpers.hpp"
 #include "tests/proxy/gateway_fixture.hpp"
 
 using namespace switchyard::testing;
@@ -362,4 +363,29 @@ TEST_CASE("every request gets exactly one access-log line, unknown paths and pro
   CHECK(lines == 5);  // exactly one per request
   // Probes and unknown paths do not count as model requests; the 405 on a model path does.
   CHECK(gw.metrics().find("status=\"4xx\"} 1") != std::string::npos);
+}
+
+TEST_CASE("a request whose body never arrives in full still gets its access-log line") {
+  GatewayFixture gw({.top_level = "read_timeout_ms: 300"});
+  const std::string body = chat_body("gpt-test");
+  // The client leaves halfway through its body.
+  {
+    RawClient client(gw.port);
+    REQUIRE(
+        client.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-request-id: "
+                    "left-mid-body\r\nContent-Type: application/json\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, body.size() / 2)));
+  }
+  auto left = parse_object(gw.wait_access_log_line("left-mid-body"));
+  CHECK(left.at("status").as_int64() == 499);
+  CHECK(left.at("error").as_string() == "client_closed");
+  // The client stays but stops sending: read_timeout_ms ends the request.
+  RawClient slow(gw.port);
+  REQUIRE(
+      slow.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-request-id: "
+                "stalled-mid-body\r\nContent-Type: application/json\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 10)));
+  auto stalled = parse_object(gw.wait_access_log_line("stalled-mid-body"));
+  CHECK(stalled.at("status").as_int64() == 408);
+  CHECK(stalled.at("error").as_string() == "request_timeout");
 }
