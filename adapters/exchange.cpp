@@ -11,6 +11,7 @@
 #include "adapters/openai.hpp"
 #include "adapters/openai_compatible.hpp"
 #include "adapters/responses.hpp"
+#include "core/chat_request.hpp"
 #include "core/sse_decoder.hpp"
 #include "core/usage.hpp"
 
@@ -619,6 +620,29 @@ Protocol upstream_protocol(Protocol client, const ProviderKind& kind) {
   if (client == kind.wire) return client;
   if (client == Protocol::openai_responses && kind.native_responses) return client;
   return kind.wire;
+}
+
+std::string format_upstream_head(const UpstreamRequest& request, std::string_view host_header,
+                                 std::string_view user_agent) {
+  std::string head;
+  head.reserve(256 + request.path.size());
+  head += "POST ";
+  head += request.path;
+  head += " HTTP/1.1\r\nHost: ";
+  head += host_header;
+  head += "\r\nUser-Agent: ";
+  head += user_agent;
+  head += "\r\nContent-Length: ";
+  core::append_json_int(head, static_cast<std::int64_t>(request.body.size()));
+  head += "\r\n";
+  for (const auto& [name, value] : request.headers) {
+    head += name;
+    head += ": ";
+    head += value;
+    head += "\r\n";
+  }
+  head += "\r\n";
+  return head;
 }
 
 UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,

@@ -47,6 +47,14 @@ UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,
                                        bool stream, std::string body, std::string_view request_id,
                                        const ForwardedHeaders& forwarded);
 
+// The HTTP/1.1 head of an upstream request: request line, Host, User-Agent, Content-Length
+// (of request.body), then request.headers in order. Written directly rather than through a
+// generic serializer (cheaper per request); no value is checked for CR or LF because every
+// one comes from the config (which refuses them), the adapters, or a client header Beast's
+// parser already accepted.
+std::string format_upstream_head(const UpstreamRequest& request, std::string_view host_header,
+                                 std::string_view user_agent);
+
 // --- Requests ---
 Decoded<Request> decode_request(Protocol client, std::string_view body);
 

@@ -204,24 +204,8 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
   const core::ProviderConfig& provider = *route.provider;
   Worker& worker = session.worker();
 
-  // The head is formatted directly: its fields come from the adapter and the config, which
-  // refuses CR and LF in header values, so nothing here can split the request.
-  std::string head;
-  head.reserve(256 + upstream.path.size());
-  head += "POST ";
-  head += upstream.path;
-  head += " HTTP/1.1\r\nHost: ";
-  head += route.endpoint.host_header;
-  head += "\r\nUser-Agent: switchyard/" SWITCHYARD_VERSION "\r\nContent-Length: ";
-  head += std::to_string(upstream.body.size());
-  head += "\r\n";
-  for (const auto& [name, value] : upstream.headers) {
-    head += name;
-    head += ": ";
-    head += value;
-    head += "\r\n";
-  }
-  head += "\r\n";
+  std::string head = adapters::format_upstream_head(upstream, route.endpoint.host_header,
+                                                    "switchyard/" SWITCHYARD_VERSION);
 
   std::unique_ptr<UpstreamConnection> conn;
   ClientWatch watch(session.socket());

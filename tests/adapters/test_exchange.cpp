@@ -545,3 +545,37 @@ TEST_CASE(
     }
   }
 }
+
+TEST_CASE(
+    "the upstream request head is the request line, Host, User-Agent, Content-Length and "
+    "the adapter's headers in order") {
+  core::ProviderConfig provider;
+  provider.name = "claude";
+  provider.type = "anthropic";
+  provider.api_key = "sk-ant-secret";
+  provider.headers = {{"X-Team", "search"}};
+  const adapters::UpstreamRequest request = adapters::build_upstream_request(
+      provider, "/base", adapters::Operation::generate, adapters::Protocol::anthropic_messages,
+      "claude-x", /*stream=*/true, R"({"model":"claude-x"})", "req-7", {});
+  const std::string head =
+      adapters::format_upstream_head(request, "api.example.test:8443", "switchyard/test");
+  CHECK(head ==
+        "POST /base/v1/messages HTTP/1.1\r\n"
+        "Host: api.example.test:8443\r\n"
+        "User-Agent: switchyard/test\r\n"
+        "Content-Length: 20\r\n"
+        "Content-Type: application/json\r\n"
+        "Accept-Encoding: identity\r\n"
+        "Accept: text/event-stream\r\n"
+        "x-api-key: sk-ant-secret\r\n"
+        "anthropic-version: 2023-06-01\r\n"
+        "X-Request-Id: req-7\r\n"
+        "X-Team: search\r\n"
+        "\r\n");
+  // An empty body still says its length; the head ends with exactly one blank line.
+  adapters::UpstreamRequest empty;
+  empty.path = "/v1/models";
+  const std::string bare = adapters::format_upstream_head(empty, "h", "ua");
+  CHECK(bare ==
+        "POST /v1/models HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\nContent-Length: 0\r\n\r\n");
+}
