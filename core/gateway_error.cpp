@@ -65,6 +65,11 @@ bool has_openai_error_shape(std::string_view body) {
 
 }  // namespace
 
+std::string_view retry_after_for(int client_status, std::string_view upstream_retry_after) {
+  if (!upstream_retry_after.empty()) return upstream_retry_after;
+  return client_status == 429 || client_status == 503 || client_status == 529 ? "1" : "";
+}
+
 std::string_view openai_error_type(int status) {
   if (const ErrorTypeRow* row = row_for_status(status)) return row->openai;
   return status >= 500 || status < 400 ? "server_error" : "invalid_request_error";

@@ -27,6 +27,11 @@ std::string_view anthropic_error_type(int status);
 int status_for_openai_error_type(std::string_view type);
 int status_for_anthropic_error_type(std::string_view type);
 
+// The Retry-After an error answer carries: the provider's own value when it sent one, else
+// "1" on a transient status (429, 503, 529) so the client's SDK backs off even when nobody
+// said for how long, else none. The one place this rule lives.
+std::string_view retry_after_for(int client_status, std::string_view upstream_retry_after = {});
+
 GatewayError client_error(int status, std::string message, std::string param = {},
                           std::string code = {});
 GatewayError upstream_unreachable(std::string message);  // 502

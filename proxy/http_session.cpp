@@ -159,7 +159,7 @@ net::awaitable<bool> HttpSession::write_error(RequestContext& ctx,
   }
   const int status = adapters::error_status_for(ctx.protocol, error.status);
   co_return co_await write_json(ctx, status, adapters::encode_error_body(ctx.protocol, error),
-                                status == 429 || status == 503 || status == 529 ? "1" : "");
+                                core::retry_after_for(status));
 }
 
 void HttpSession::abandon() {

@@ -310,12 +310,8 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     ctx.error = "upstream_status_" + std::to_string(status);
     auto [client_status, client_body] =
         adapters::upstream_error_response(exchange->client, exchange->upstream, status, body);
-    // Transient failures tell the client's SDK when to retry, even when the provider did not.
-    if (response.retry_after.empty() &&
-        (client_status == 429 || client_status == 503 || client_status == 529)) {
-      response.retry_after = "1";
-    }
-    co_await session.write_json(ctx, client_status, std::move(client_body), response.retry_after);
+    co_await session.write_json(ctx, client_status, std::move(client_body),
+                                core::retry_after_for(client_status, response.retry_after));
     co_return;
   }
 

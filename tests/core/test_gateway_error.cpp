@@ -8,6 +8,7 @@ using switchyard::core::client_error;
 using switchyard::core::ErrorSource;
 using switchyard::core::GatewayError;
 using switchyard::core::openai_error_body_from_upstream;
+using switchyard::core::retry_after_for;
 using switchyard::core::to_openai_error_body;
 using switchyard::core::upstream_timeout;
 using switchyard::core::upstream_unreachable;
@@ -208,4 +209,15 @@ TEST_CASE("binary upstream bodies still produce valid JSON", "[gateway_error]") 
   const auto object = error_object(openai_error_body_from_upstream(503, binary));
   CHECK(str(object.at("type")) == "server_error");
   CHECK(str(object.at("message")).rfind("Upstream returned HTTP 503: ", 0) == 0);
+}
+
+TEST_CASE("an error answer's Retry-After: the provider's value, else 1 on a transient status",
+          "[gateway_error]") {
+  // The provider's own value always wins, whatever it says (seconds or an HTTP date).
+  CHECK(retry_after_for(429, "7") == "7");
+  CHECK(retry_after_for(503, "Wed, 21 Oct 2026 07:28:00 GMT") == "Wed, 21 Oct 2026 07:28:00 GMT");
+  CHECK(retry_after_for(500, "3") == "3");
+  // Without one, the statuses an SDK retries on get 1 second; the others get none.
+  for (int status : {429, 503, 529}) CHECK(retry_after_for(status) == "1");
+  for (int status : {400, 401, 404, 500, 502, 504}) CHECK(retry_after_for(status).empty());
 }
