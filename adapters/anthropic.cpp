@@ -153,6 +153,18 @@ std::int64_t anthropic_input_tokens(const core::Usage& u) {
                                 u.prompt_tokens - u.cached_prompt_tokens - u.cache_creation_tokens);
 }
 
+// The members of a streamed usage object after input_tokens: cache writes, cache reads and
+// output, the same in message_start and message_delta.
+void append_usage_after_input(const core::Usage& u, std::string& out) {
+  using namespace std::string_view_literals;
+  out += ",\"cache_creation_input_tokens\":"sv;
+  core::append_json_int(out, u.cache_creation_tokens);
+  out += ",\"cache_read_input_tokens\":"sv;
+  core::append_json_int(out, u.cached_prompt_tokens);
+  out += ",\"output_tokens\":"sv;
+  core::append_json_int(out, u.completion_tokens);
+}
+
 json::object usage_to_anthropic(const core::Usage& u) {
   json::object out;
   out["input_tokens"] = anthropic_input_tokens(u);
@@ -1222,12 +1234,7 @@ class MessagesStreamEncoder final : public StreamEncoder {
     }
     out += "},\"usage\":{\"input_tokens\":"sv;
     core::append_json_int(out, anthropic_input_tokens(usage_));
-    out += ",\"cache_creation_input_tokens\":"sv;
-    core::append_json_int(out, usage_.cache_creation_tokens);
-    out += ",\"cache_read_input_tokens\":"sv;
-    core::append_json_int(out, usage_.cached_prompt_tokens);
-    out += ",\"output_tokens\":"sv;
-    core::append_json_int(out, usage_.completion_tokens);
+    append_usage_after_input(usage_, out);
     out += "}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"sv;
     done_ = true;
   }
@@ -1270,12 +1277,7 @@ class MessagesStreamEncoder final : public StreamEncoder {
         "\"usage\":{\"input_tokens\":"sv;
     core::append_json_int(out,
                           usage_seen_ ? anthropic_input_tokens(usage_) : estimated_input_tokens_);
-    out += ",\"cache_creation_input_tokens\":"sv;
-    core::append_json_int(out, usage_.cache_creation_tokens);
-    out += ",\"cache_read_input_tokens\":"sv;
-    core::append_json_int(out, usage_.cached_prompt_tokens);
-    out += ",\"output_tokens\":"sv;
-    core::append_json_int(out, usage_.completion_tokens);
+    append_usage_after_input(usage_, out);
     out += "}}}\n\n"sv;
   }
 

@@ -14,6 +14,21 @@
 
 namespace switchyard::adapters::test {
 
+// A protocol's short name, for test messages and fixture names.
+inline const char* name_of(Protocol p) {
+  switch (p) {
+    case Protocol::openai_chat:
+      return "chat";
+    case Protocol::openai_responses:
+      return "responses";
+    case Protocol::anthropic_messages:
+      return "messages";
+    case Protocol::gemini:
+      return "gemini";
+  }
+  return "?";
+}
+
 // A file under tests/fixtures, whole; a missing file fails the test.
 inline std::string fixture(const std::string& path) {
   std::ifstream in(std::string(SWITCHYARD_FIXTURES) + "/" + path, std::ios::binary);

@@ -12,9 +12,11 @@
 #include "adapters/anthropic.hpp"
 #include "adapters/exchange.hpp"
 #include "core/sse_decoder.hpp"
+#include "tests/adapters/canonical_builders.hpp"
 
 using namespace switchyard;
 using adapters::Protocol;
+using adapters::test::name_of;
 namespace json = boost::json;
 
 namespace {
@@ -171,20 +173,6 @@ std::string_view reported_model(Protocol upstream) {
     default:
       return "gpt-4o-2024-08-06";
   }
-}
-
-const char* name_of(Protocol p) {
-  switch (p) {
-    case Protocol::openai_chat:
-      return "chat";
-    case Protocol::openai_responses:
-      return "responses";
-    case Protocol::anthropic_messages:
-      return "messages";
-    case Protocol::gemini:
-      return "gemini";
-  }
-  return "?";
 }
 
 struct Pair {

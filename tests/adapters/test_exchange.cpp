@@ -21,9 +21,11 @@
 
 #include "adapters/exchange.hpp"
 #include "core/sse_decoder.hpp"
+#include "tests/adapters/canonical_builders.hpp"
 
 using namespace switchyard;
 using adapters::Protocol;
+using adapters::test::name_of;
 
 namespace {
 
@@ -31,20 +33,6 @@ std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   REQUIRE(in.good());
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-const char* name_of(Protocol p) {
-  switch (p) {
-    case Protocol::openai_chat:
-      return "chat";
-    case Protocol::openai_responses:
-      return "responses";
-    case Protocol::anthropic_messages:
-      return "messages";
-    case Protocol::gemini:
-      return "gemini";
-  }
-  return "?";
 }
 
 struct Recording {
