@@ -36,6 +36,12 @@ const ModelConfig* Config::find_model(std::string_view name) const {
   return nullptr;
 }
 
+const RouterConfig* Config::find_router(std::string_view name) const {
+  for (const auto& r : routers)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
 namespace {
 
 constexpr std::string_view kDefaultOpenAiBaseUrl = "https://api.openai.com/v1";
@@ -716,6 +722,8 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
     }
   }
 
+  if (!p.api_key.empty()) p.api_keys.push_back(p.api_key);
+
   if (const Entry* e = f.find("headers")) read_headers(ctx, *e, f.path_of(*e), p.headers);
   if (const Entry* e = f.find("connect_timeout_ms"))
     if (auto v = read_millis(ctx, f, *e, 1)) p.connect_timeout = *v;
@@ -952,6 +960,7 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
       const std::size_t errors_before = ctx.errors.size();
       const Fields f(ctx, node, path, kKeys);
       ModelConfig m;
+      TargetConfig t;
       if (const Entry* e = f.find("name")) {
         line = e->line;
         if (auto s = read_string(ctx, f, *e)) {
@@ -979,56 +988,57 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
             ctx.error(e->line, f.path_of(*e),
                       "unknown provider " + quote(*s) + did_you_mean(*s, provider_names));
           else
-            m.provider = *s;
+            t.provider = *s;
         }
       } else {
         ctx.error(line, path, "missing required key 'provider'");
       }
 
-      m.upstream_model = m.name;
+      t.upstream_model = m.name;
       if (const Entry* e = f.find("model")) {
         if (auto s = read_string(ctx, f, *e)) {
           if (s->empty())
             ctx.error(e->line, f.path_of(*e), "must not be empty (omit it to use the name)");
           else
-            m.upstream_model = *s;
+            t.upstream_model = *s;
         }
       }
 
       // The price: the model's own, over the prices_file's entry, over the bundled table's.
       const PriceFileEntry* listed =
           price_file ? find_price_file_entry(*price_file, provider ? provider->config.type : "",
-                                             m.upstream_model, m.name)
+                                             t.upstream_model, m.name)
                      : nullptr;
       if (listed) {
-        m.context_window_tokens = listed->context_window_tokens;
-        m.max_output_tokens = listed->max_output_tokens;
+        t.context_window_tokens = listed->context_window_tokens;
+        t.max_output_tokens = listed->max_output_tokens;
       }
       const Price* inherited =
-          listed && listed->priced ? &listed->price : bundled_price_of(m.upstream_model, m.name);
+          listed && listed->priced ? &listed->price : bundled_price_of(t.upstream_model, m.name);
       if (inherited) {
-        m.price = *inherited;
-        m.price_known = true;
+        t.price = *inherited;
+        t.price_known = true;
       }
       if (const Entry* e = f.find("price")) {
-        read_price_fields(ctx, *e, f.path_of(*e), m.price);
-        m.price_known = true;
+        read_price_fields(ctx, *e, f.path_of(*e), t.price);
+        t.price_known = true;
       }
 
-      m.reasoning = bundled_reasoning(m.upstream_model, m.name);
+      t.reasoning = bundled_reasoning(t.upstream_model, m.name);
       if (const Entry* e = f.find("reasoning")) {
-        if (auto v = read_bool(ctx, f, *e)) m.reasoning = *v;
+        if (auto v = read_bool(ctx, f, *e)) t.reasoning = *v;
       }
 
       if (ctx.errors.size() != errors_before || !provider) continue;
       // A model on an optional provider without a key goes with it; the provider's notice
       // already says why.
       if (provider->disabled) continue;
-      if (!m.price_known && provider->config.type != "mock")
+      if (!t.price_known && provider->config.type != "mock")
         cfg.notices.push_back("model '" + m.name + "' has no known price (not in the " +
                               (price_file ? "prices_file or the " : "") + "bundled table as '" +
-                              m.upstream_model +
+                              t.upstream_model +
                               "'): its cost is counted as 0; add price: to the model");
+      m.targets.push_back(std::move(t));
       cfg.models.push_back(std::move(m));
     }
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "core/routing_config.hpp"
 #include "core/usage.hpp"
 
 namespace switchyard::core {
@@ -35,7 +36,10 @@ struct ProviderConfig {
   // "openai", "openai_compatible", "azure", "anthropic", "gemini", "mock"
   std::string type;
   std::string base_url;  // e.g. https://api.openai.com/v1 (no trailing slash after loading)
-  std::string api_key;   // may be empty for openai_compatible and mock; never logged
+  std::string api_key;   // the first of api_keys, or empty; never logged
+  // The key pool: several keys share the provider's load; one answered 401/403 or 429 is
+  // benched while the others carry on. Empty for openai_compatible and mock without keys.
+  std::vector<std::string> api_keys;
   std::map<std::string, std::string> headers;  // extra headers sent upstream
   std::chrono::milliseconds connect_timeout{5000};
   // Until the upstream's response head: for an answer that is not streamed, the whole
@@ -50,23 +54,22 @@ struct ProviderConfig {
   // anthropic: max_tokens is required there; used when the client did not send one.
   std::int64_t default_max_tokens = 4096;
   MockSettings mock;  // only for type mock
+  // Active health checks: a GET of `health_check_path` (relative to base_url) every
+  // interval; a failure cools every target on this provider down. 0: off (the default).
+  std::chrono::milliseconds health_check_interval{0};
+  std::string health_check_path = "/models";
 };
 
+// A model clients can name: one target (the single-target form) or a group of targets with
+// a strategy, retries, fallbacks and the rest of its routing policy.
 struct ModelConfig {
-  std::string name;            // what clients send as "model"
-  std::string provider;        // a ProviderConfig name
-  std::string upstream_model;  // defaults to name
-  // From the model's price: in the config, else the prices_file, else the bundled table, else
-  // zero. Fields a partial price: leaves out come from the next source that has the model.
-  Price price;
-  bool price_known = false;  // false when no source had a price
-  // Accepts reasoning settings (reasoning_effort, thinking budgets): from the config's
-  // `reasoning:`, else the bundled table. Translation drops them for other models, which
-  // would refuse the whole request over them.
-  bool reasoning = false;
-  // Limits from the prices_file entry, for routing to weigh; 0 when unknown.
-  std::int64_t context_window_tokens = 0;  // the most prompt tokens the model accepts
-  std::int64_t max_output_tokens = 0;      // the most tokens it writes in one answer
+  std::string name;                    // what clients send as "model"
+  std::vector<TargetConfig> targets;   // at least one
+  RoutingPolicy routing;               // `routing:` defaults with this model's overrides
+  std::vector<std::string> fallbacks;  // other model names, tried in order after every target
+  std::vector<std::string> context_window_fallbacks;  // on a context-length error only
+
+  const TargetConfig& primary() const { return targets.front(); }
 };
 
 struct ServerConfig {
@@ -95,10 +98,13 @@ struct Config {
   ServerConfig server;
   std::vector<ProviderConfig> providers;
   std::vector<ModelConfig> models;
+  std::vector<RouterConfig> routers;  // virtual models that pick a model per request
+  RoutingDefaults routing;
   std::vector<std::string> notices;  // non-fatal facts worth logging (e.g. a disabled provider)
 
   const ProviderConfig* find_provider(std::string_view name) const;
   const ModelConfig* find_model(std::string_view name) const;
+  const RouterConfig* find_router(std::string_view name) const;
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;

@@ -157,7 +157,7 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
     return m;
   };
   for (const auto& model : config.models)
-    models_.emplace(model.name, make_model(model.name, model.provider));
+    models_.emplace(model.name, make_model(model.name, model.primary().provider));
   // One bucket for requests that never reached a configured model (bad JSON, unknown model),
   // so clients cannot mint label values.
   unrouted_ = make_model("(unrouted)", "(none)");

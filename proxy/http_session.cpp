@@ -584,7 +584,7 @@ void HttpSession::log_line(const RequestContext& ctx, int status, double total_s
   line += ",\"provider\":";
   core::append_json_string(line, ctx.route ? ctx.route->provider->name : std::string());
   line += ",\"upstream_model\":";
-  core::append_json_string(line, ctx.route ? ctx.route->model->upstream_model : std::string());
+  core::append_json_string(line, ctx.route ? ctx.route->target->upstream_model : std::string());
   line += ",\"status\":" + std::to_string(status);
   line += ctx.stream ? ",\"stream\":true" : ",\"stream\":false";
   const core::Usage usage = ctx.usage.value_or(core::Usage{});

@@ -127,7 +127,7 @@ std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const Reques
   c.upstream = x.upstream;
   c.client_wants_usage = x.client_wants_usage;
   c.id = new_answer_id(x.client, ctx.request_id);
-  c.model = ctx.route->model->upstream_model;  // until the upstream names its own
+  c.model = ctx.route->target->upstream_model;  // until the upstream names its own
   c.created = unix_now();
   c.request = x.request;
   return adapters::make_stream_relay(c);
@@ -333,7 +333,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
       } else if (!ctx.client_gone) {
         worker.pool.release(std::move(conn));
       }
-      if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
+      if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.target->price);
       co_return;
     }
     stop_watch();
@@ -355,14 +355,14 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
     worker.pool.release(std::move(conn));
     auto translated = adapters::translate_response(
         exchange->client, exchange->upstream, std::move(body), exchange->request.get(),
-        {.upstream_model = route.model->upstream_model, .created = unix_now()});
+        {.upstream_model = route.target->upstream_model, .created = unix_now()});
     if (!translated) {
       route.provider_metrics->count_error(worker.index, metrics::UpstreamError::protocol);
       ctx.failure = translated.error();
       co_return;
     }
     ctx.usage = translated.value().usage;
-    if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
+    if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.target->price);
     co_await session.write_json(ctx, status, std::move(translated.value().body));
     co_return;
   }
@@ -437,7 +437,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
   stop_watch();
   if (relay->usage()) {
     ctx.usage = relay->usage();
-    ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
+    ctx.cost_usd = core::cost_usd(*ctx.usage, route.target->price);
   }
   if (ctx.client_gone) {
     ctx.error = "client_closed";
@@ -468,7 +468,7 @@ net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exc
   }
   if (relay->usage()) {
     ctx.usage = relay->usage();
-    ctx.cost_usd = core::cost_usd(*ctx.usage, route.model->price);
+    ctx.cost_usd = core::cost_usd(*ctx.usage, route.target->price);
   }
   co_await session.end_stream(ctx);
 }
@@ -479,7 +479,7 @@ net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> 
                                 std::size_t prompt_bytes, RequestContext& ctx) {
   const core::MockSettings& settings = ctx.route->provider->mock;
   auto reply =
-      std::make_unique<core::MockReply>(settings, ctx.route->model->upstream_model,
+      std::make_unique<core::MockReply>(settings, ctx.route->target->upstream_model,
                                         "chatcmpl-" + ctx.request_id, unix_now(), prompt_bytes);
 
   net::steady_timer timer(co_await net::this_coro::executor);
@@ -502,12 +502,12 @@ net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> 
     co_return;
   }
   ctx.usage = reply->usage();
-  ctx.cost_usd = core::cost_usd(reply->usage(), ctx.route->model->price);
+  ctx.cost_usd = core::cost_usd(reply->usage(), ctx.route->target->price);
   if (!exchange->stream) {
     watch.stop();
     auto translated = adapters::translate_response(
         exchange->client, Protocol::openai_chat, reply->completion_json(), exchange->request.get(),
-        {.upstream_model = ctx.route->model->upstream_model, .created = unix_now()});
+        {.upstream_model = ctx.route->target->upstream_model, .created = unix_now()});
     if (!translated) {
       ctx.failure = translated.error();
       co_return;
@@ -530,7 +530,7 @@ net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> 
   }
   // A stream the client left early is charged for the tokens generated, as a provider would.
   ctx.usage->completion_tokens = static_cast<std::int64_t>(sent);
-  ctx.cost_usd = core::cost_usd(*ctx.usage, ctx.route->model->price);
+  ctx.cost_usd = core::cost_usd(*ctx.usage, ctx.route->target->price);
   // The usage chunk always goes to the relay: it drops it for a chat client that did not ask.
   ok = ok && co_await session.write_chunk(ctx, relay->on_data(reply->finish_event()));
   ok = ok && co_await session.write_chunk(ctx, relay->on_data(reply->usage_event()));
@@ -618,7 +618,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
   // build_upstream_request: the same protocol on both sides passes the bytes through with
   // only the model (and OpenAI's include_usage) spliced in; otherwise the request is decoded
   // to canonical form and encoded for the provider.
-  const std::string& upstream_model = ctx.route->model->upstream_model;
+  const std::string& upstream_model = ctx.route->target->upstream_model;
   std::string upstream_body;
   if (exchange->upstream != door.protocol || provider.type == "mock") {
     auto decoded = adapters::decode_request(door.protocol, body);
@@ -630,7 +630,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     if (door.protocol != Protocol::openai_chat)
       exchange->client_wants_usage = canonical->include_usage;
     if (exchange->upstream != door.protocol) {
-      adapters::fit_reasoning(*canonical, ctx.route->model->reasoning);
+      adapters::fit_reasoning(*canonical, ctx.route->target->reasoning);
       upstream_body =
           adapters::encode_request(exchange->upstream, *canonical, upstream_model, provider);
     }

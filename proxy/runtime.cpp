@@ -18,10 +18,11 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::size_t workers) 
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
   for (const auto& model : cfg.models) {
-    const core::ProviderConfig* provider = cfg.find_provider(model.provider);
+    const core::ProviderConfig* provider = cfg.find_provider(model.primary().provider);
     if (provider == nullptr) throw std::runtime_error("model '" + model.name + "' has no provider");
     Route route;
     route.model = &model;
+    route.target = &model.primary();
     route.provider = provider;
     if (provider->type != "mock") {
       auto endpoint = adapters::parse_endpoint(provider->base_url);

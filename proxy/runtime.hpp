@@ -15,6 +15,7 @@ namespace switchyard::proxy {
 
 struct Route {
   const core::ModelConfig* model = nullptr;
+  const core::TargetConfig* target = nullptr;
   const core::ProviderConfig* provider = nullptr;
   adapters::UpstreamEndpoint endpoint;  // unused for the in-process mock
   const metrics::ModelMetrics* model_metrics = nullptr;

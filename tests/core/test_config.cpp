@@ -89,12 +89,12 @@ models:
   REQUIRE(c.models.size() == 1);
   const ModelConfig& m = c.models[0];
   CHECK(m.name == "gpt-4o-mini");
-  CHECK(m.provider == "openai");
-  CHECK(m.upstream_model == "gpt-4o-mini");
-  CHECK(m.price.input_per_mtok == 0.15);
-  CHECK(m.price.output_per_mtok == 0.60);
-  CHECK(m.price.cached_input_per_mtok == 0.075);
-  CHECK(m.price_known);
+  CHECK(m.primary().provider == "openai");
+  CHECK(m.primary().upstream_model == "gpt-4o-mini");
+  CHECK(m.primary().price.input_per_mtok == 0.15);
+  CHECK(m.primary().price.output_per_mtok == 0.60);
+  CHECK(m.primary().price.cached_input_per_mtok == 0.075);
+  CHECK(m.primary().price_known);
   CHECK(c.notices.empty());
   CHECK(c.find_provider("openai") == &c.providers[0]);
   CHECK(c.find_provider("nope") == nullptr);
@@ -165,8 +165,8 @@ models:
   CHECK(mock.mock.time_to_first_token == std::chrono::milliseconds(0));
   CHECK(mock.mock.tokens_per_second == 1000.5);
   CHECK(mock.mock.reply == "hi");
-  CHECK(c.models[0].upstream_model == "llama3.1:8b");
-  CHECK(c.models[1].upstream_model == "fast");
+  CHECK(c.models[0].primary().upstream_model == "llama3.1:8b");
+  CHECK(c.models[1].primary().upstream_model == "fast");
   // Mock defaults when the block is absent come from the header.
   auto d = parse(with_mock("models:\n  - {name: m, provider: mock}\n"));
   REQUIRE(errors_of(d).empty());
@@ -185,7 +185,7 @@ models:
     auto r = parse(text, {{"NAME", "m1"}, {"EMPTY", ""}, {"SET", "yes"}});
     REQUIRE(errors_of(r).empty());
     CHECK(r->models[0].name == "m1");
-    CHECK(r->models[0].upstream_model == "pre--dflt-fromempty-yes-$HOME-$5-a$");
+    CHECK(r->models[0].primary().upstream_model == "pre--dflt-fromempty-yes-$HOME-$5-a$");
   }
   SECTION("an unset variable without default is an error at its line") {
     auto r = parse(text, {{"EMPTY", ""}});
@@ -206,7 +206,7 @@ models:
     REQUIRE(errors_of(r).empty());
     CHECK(r->server.workers == 8);
     CHECK(r->server.max_body_bytes == 1u << 20);
-    CHECK(r->models[0].price.input_per_mtok == 1.5);
+    CHECK(r->models[0].primary().price.input_per_mtok == 1.5);
   }
   SECTION("malformed references") {
     auto r = parse(with_mock(R"(
@@ -649,7 +649,7 @@ models:
 )");
   REQUIRE(errors_of(r).empty());
   const Config& c = r.value();
-  const auto price = [&](std::string_view name) { return c.find_model(name)->price; };
+  const auto price = [&](std::string_view name) { return c.find_model(name)->primary().price; };
 
   CHECK(price("configured").input_per_mtok == 9);
   CHECK(price("configured").output_per_mtok == 8);
@@ -662,15 +662,15 @@ models:
   CHECK(price("by-upstream").output_per_mtok == 0.60);
   // The name is the fallback when the upstream id is not in the table...
   CHECK(price("gpt-4.1").input_per_mtok == 2.00);
-  CHECK(c.find_model("gpt-4.1")->price_known);
+  CHECK(c.find_model("gpt-4.1")->primary().price_known);
   // ...but the upstream id wins when both are.
   CHECK(price("gpt-4o").input_per_mtok == bundled_prices().at("o3").input_per_mtok);
   CHECK(price("unknown").input_per_mtok == 0);
   CHECK(price("unknown").output_per_mtok == 0);
-  CHECK_FALSE(c.find_model("unknown")->price_known);
+  CHECK_FALSE(c.find_model("unknown")->primary().price_known);
   CHECK(price("partial-unknown").input_per_mtok == 2);
   CHECK(price("partial-unknown").output_per_mtok == 0);
-  CHECK(c.find_model("partial-unknown")->price_known);
+  CHECK(c.find_model("partial-unknown")->primary().price_known);
   // An unpriced model on a real provider is worth a notice: its spend would read as zero.
   CHECK(c.notices == std::vector<std::string>{
                          "model 'unknown' has no known price (not in the bundled table as "
@@ -689,13 +689,15 @@ TEST_CASE("config: which models accept reasoning settings", "[config]") {
 )"));
   REQUIRE(errors_of(r).empty());
   const Config& c = r.value();
-  CHECK(c.find_model("thinker")->reasoning);
-  CHECK_FALSE(c.find_model("plain")->reasoning);
-  CHECK(c.find_model("o3")->reasoning);  // the name when the upstream id is not in the table
-  CHECK_FALSE(c.find_model("by-name")->reasoning);
-  CHECK(c.find_model("own-reasoner")->reasoning);
-  CHECK_FALSE(c.find_model("told-not-to")->reasoning);
-  CHECK_FALSE(c.find_model("unknown")->reasoning);
+  CHECK(c.find_model("thinker")->primary().reasoning);
+  CHECK_FALSE(c.find_model("plain")->primary().reasoning);
+  CHECK(c.find_model("o3")
+            ->primary()
+            .reasoning);  // the name when the upstream id is not in the table
+  CHECK_FALSE(c.find_model("by-name")->primary().reasoning);
+  CHECK(c.find_model("own-reasoner")->primary().reasoning);
+  CHECK_FALSE(c.find_model("told-not-to")->primary().reasoning);
+  CHECK_FALSE(c.find_model("unknown")->primary().reasoning);
 
   auto bad = parse(with_mock("models:\n  - {name: m, provider: mock, reasoning: maybe}\n"));
   REQUIRE(errors_of(bad).size() == 1);
@@ -870,9 +872,9 @@ TEST_CASE("config: the default deploy config", "[config]") {
     REQUIRE(c.models.size() == 1);
     const ModelConfig& m = c.models[0];
     CHECK(m.name == "mock-gpt");
-    CHECK(m.provider == "mock");
-    CHECK(m.price.input_per_mtok > 0);
-    CHECK(m.price.output_per_mtok > 0);
+    CHECK(m.primary().provider == "mock");
+    CHECK(m.primary().price.input_per_mtok > 0);
+    CHECK(m.primary().price.output_per_mtok > 0);
     REQUIRE(c.providers.size() == 1);
     CHECK(c.providers[0].type == "mock");
     CHECK(c.providers[0].mock.time_to_first_token == std::chrono::milliseconds(200));
@@ -895,9 +897,9 @@ TEST_CASE("config: the default deploy config", "[config]") {
       INFO(name);
       const ModelConfig* m = c.find_model(name);
       REQUIRE(m != nullptr);
-      CHECK(m->provider == "openai");
-      CHECK(m->price_known);
-      CHECK(m->price.input_per_mtok == bundled_prices().at(name).input_per_mtok);
+      CHECK(m->primary().provider == "openai");
+      CHECK(m->primary().price_known);
+      CHECK(m->primary().price.input_per_mtok == bundled_prices().at(name).input_per_mtok);
     }
     CHECK(c.find_model("mock-gpt") != nullptr);
     for (const auto& n : c.notices) CHECK(n.find("sk-test") == std::string::npos);
@@ -919,7 +921,7 @@ TEST_CASE("config: the default deploy config", "[config]") {
       INFO(name);
       const ModelConfig* m = c.find_model(name);
       REQUIRE(m != nullptr);
-      CHECK(m->price_known);
+      CHECK(m->primary().price_known);
     }
     CHECK(c.find_model("gpt-4o") == nullptr);  // no OpenAI key
   }

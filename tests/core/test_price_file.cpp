@@ -107,7 +107,7 @@ models:
     price: {long_context: }
 )"));
   REQUIRE(errors_of(r).empty());
-  const Price& own = r->find_model("own")->price;
+  const Price& own = r->find_model("own")->primary().price;
   CHECK(own.cache_write_per_mtok == 1.25);
   CHECK(own.cache_write_1h_per_mtok == 2);
   REQUIRE(own.long_context);
@@ -115,14 +115,14 @@ models:
   CHECK(own.long_context->rates.input_per_mtok == 4);
   CHECK(own.long_context->rates.output_per_mtok == 5);
   // A partial tier keeps the rest of the bundled tier.
-  const Price& longer = r->find_model("sonnet-longer-output")->price;
+  const Price& longer = r->find_model("sonnet-longer-output")->primary().price;
   REQUIRE(longer.long_context);
   CHECK(longer.long_context->above_prompt_tokens == 200000);
   CHECK(longer.long_context->rates.input_per_mtok == 6.00);
   CHECK(longer.long_context->rates.output_per_mtok == 30);
   CHECK(longer.input_per_mtok == 3.00);
   // An empty long_context removes the tier.
-  CHECK_FALSE(r->find_model("sonnet-flat")->price.long_context);
+  CHECK_FALSE(r->find_model("sonnet-flat")->primary().price.long_context);
 }
 
 TEST_CASE("prices: a new tier needs its threshold, and rates must not be negative",
@@ -173,7 +173,7 @@ models:
   const auto model = [&](std::string_view name) { return *r->find_model(name); };
 
   // Per-token costs become per-million prices; the 200k fields become the tier.
-  const Price& sonnet = model("sonnet").price;
+  const Price& sonnet = model("sonnet").primary().price;
   CHECK(sonnet.input_per_mtok == Approx(3.0));
   CHECK(sonnet.output_per_mtok == Approx(15.0));
   CHECK(sonnet.cached_input_per_mtok == Approx(0.30));
@@ -186,29 +186,29 @@ models:
   CHECK(sonnet.long_context->rates.cached_input_per_mtok == Approx(0.60));
   CHECK(sonnet.long_context->rates.cache_write_per_mtok == Approx(7.5));
   CHECK(sonnet.long_context->rates.cache_write_1h_per_mtok == Approx(12.0));
-  CHECK(model("sonnet").context_window_tokens == 200000);
-  CHECK(model("sonnet").max_output_tokens == 64000);
+  CHECK(model("sonnet").primary().context_window_tokens == 200000);
+  CHECK(model("sonnet").primary().max_output_tokens == 64000);
 
   // Found with the provider type's prefix ("gemini/..."); the _priority service tier is not
   // the long-context tier.
-  const Price& pro = model("pro").price;
+  const Price& pro = model("pro").primary().price;
   CHECK(pro.input_per_mtok == Approx(1.25));
   REQUIRE(pro.long_context);
   CHECK(pro.long_context->rates.input_per_mtok == Approx(2.5));
   CHECK(pro.long_context->rates.cached_input_per_mtok == Approx(0.25));
-  CHECK(model("pro").context_window_tokens == 1048576);
-  CHECK(model("pro").max_output_tokens == 65535);
+  CHECK(model("pro").primary().context_window_tokens == 1048576);
+  CHECK(model("pro").primary().max_output_tokens == 65535);
 
   // The file beats the bundled table ($2.50 there), the model's own price: beats the file.
-  CHECK(model("gpt-4o").price.input_per_mtok == Approx(2.0));
-  CHECK(model("gpt-4o-own").price.input_per_mtok == 9);
-  CHECK(model("gpt-4o-own").price.output_per_mtok == Approx(8.0));
-  CHECK(model("gpt-4o-own").context_window_tokens == 128000);
+  CHECK(model("gpt-4o").primary().price.input_per_mtok == Approx(2.0));
+  CHECK(model("gpt-4o-own").primary().price.input_per_mtok == 9);
+  CHECK(model("gpt-4o-own").primary().price.output_per_mtok == Approx(8.0));
+  CHECK(model("gpt-4o-own").primary().context_window_tokens == 128000);
   // Not in the file: the bundled table, and no known limits.
-  CHECK(model("gpt-4.1").price.input_per_mtok == 2.00);
-  CHECK(model("gpt-4.1").context_window_tokens == 0);
+  CHECK(model("gpt-4.1").primary().price.input_per_mtok == 2.00);
+  CHECK(model("gpt-4.1").primary().context_window_tokens == 0);
   // An entry without token costs prices nothing.
-  CHECK_FALSE(model("painter").price_known);
+  CHECK_FALSE(model("painter").primary().price_known);
   CHECK(r->notices == std::vector<std::string>{
                           "model 'painter' has no known price (not in the prices_file or the "
                           "bundled table as 'dall-e-3'): its cost is counted as 0; add price: "
@@ -226,7 +226,7 @@ models:
       {{"/etc/switchyard/prices.json", R"({"gpt-4o": {"input_cost_per_token": 1e-06}})"}}, &asked);
   REQUIRE(errors_of(r).empty());
   CHECK(asked == std::vector<std::string>{"/etc/switchyard/prices.json"});
-  CHECK(r->find_model("gpt-4o")->price.input_per_mtok == Approx(1.0));
+  CHECK(r->find_model("gpt-4o")->primary().price.input_per_mtok == Approx(1.0));
 }
 
 TEST_CASE("prices: a prices_file that cannot be read stops the config", "[config][prices]") {

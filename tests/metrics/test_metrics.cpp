@@ -17,8 +17,10 @@ core::Config two_model_config() {
   for (const char* name : {"alpha", "beta"}) {
     core::ModelConfig m;
     m.name = name;
-    m.provider = "prov";
-    m.upstream_model = name;
+    core::TargetConfig target;
+    target.provider = "prov";
+    target.upstream_model = name;
+    m.targets.push_back(target);
     config.models.push_back(m);
   }
   return config;
