@@ -21,12 +21,12 @@ namespace {
 // The explicit table: adding a provider type means adding a row here and its file pair.
 constexpr std::array<ProviderKind, 6> kProviderKinds{{
     {"openai", Protocol::openai_chat, /*native_responses=*/true, /*native_count_tokens=*/false,
-     /*embeddings=*/true},
-    {"openai_compatible", Protocol::openai_chat, false, false, true},
-    {"azure", Protocol::openai_chat, false, false, true},
-    {"anthropic", Protocol::anthropic_messages, false, true, false},
-    {"gemini", Protocol::gemini, false, false, false},
-    {"mock", Protocol::openai_chat, false, false, false},
+     /*embeddings=*/true, /*in_process=*/false},
+    {"openai_compatible", Protocol::openai_chat, false, false, true, false},
+    {"azure", Protocol::openai_chat, false, false, true, false},
+    {"anthropic", Protocol::anthropic_messages, false, true, false, false},
+    {"gemini", Protocol::gemini, false, false, false, false},
+    {"mock", Protocol::openai_chat, false, false, false, true},
 }};
 
 core::GatewayError unreadable_upstream_answer(const core::GatewayError& why) {
@@ -646,9 +646,10 @@ std::string format_upstream_head(const UpstreamRequest& request, std::string_vie
 }
 
 UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,
-                                       std::string_view base_path, Operation operation,
-                                       Protocol protocol, std::string_view upstream_model,
-                                       bool stream, std::string body, std::string_view request_id,
+                                       std::string_view api_key, std::string_view base_path,
+                                       Operation operation, Protocol protocol,
+                                       std::string_view upstream_model, bool stream,
+                                       std::string body, std::string_view request_id,
                                        const ForwardedHeaders& forwarded) {
   UpstreamRequest out;
   out.body = std::move(body);
@@ -661,7 +662,7 @@ UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,
   std::string path(base_path);
   if (provider.type == "anthropic") {
     path += operation == Operation::count_tokens ? "/v1/messages/count_tokens" : "/v1/messages";
-    if (!provider.api_key.empty()) out.headers.emplace_back("x-api-key", provider.api_key);
+    if (!api_key.empty()) out.headers.emplace_back("x-api-key", std::string(api_key));
     out.headers.emplace_back("anthropic-version", forwarded.anthropic_version.empty()
                                                       ? std::string(kAnthropicVersion)
                                                       : forwarded.anthropic_version);
@@ -669,19 +670,19 @@ UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,
       out.headers.emplace_back("anthropic-beta", forwarded.anthropic_beta);
   } else if (provider.type == "gemini") {
     path += gemini_request_path(upstream_model, stream);
-    if (!provider.api_key.empty()) out.headers.emplace_back("x-goog-api-key", provider.api_key);
+    if (!api_key.empty()) out.headers.emplace_back("x-goog-api-key", std::string(api_key));
   } else if (provider.type == "azure") {
     path += azure_path(upstream_model,
                        operation == Operation::embeddings ? "embeddings" : "chat/completions",
                        provider.api_version);
-    if (!provider.api_key.empty()) out.headers.emplace_back("api-key", provider.api_key);
+    if (!api_key.empty()) out.headers.emplace_back("api-key", std::string(api_key));
   } else {
     // openai, openai_compatible and the in-process mock speak OpenAI's paths.
     if (operation == Operation::embeddings)
       path += "/embeddings";
     else
       path += protocol == Protocol::openai_responses ? "/responses" : "/chat/completions";
-    add_bearer_auth(provider, out.headers);
+    add_bearer_auth(api_key, out.headers);
   }
   out.path = std::move(path);
   out.headers.emplace_back("X-Request-Id", std::string(request_id));

@@ -25,6 +25,7 @@ struct ProviderKind {
   bool native_responses;     // serves /responses itself (OpenAI)
   bool native_count_tokens;  // serves /v1/messages/count_tokens (Anthropic)
   bool embeddings;           // serves OpenAI-style /embeddings
+  bool in_process = false;   // the gateway's own mock: answered without a socket
 };
 
 // The provider type's row; nullptr for an unknown type (the config refuses those).
@@ -41,10 +42,12 @@ struct ForwardedHeaders {
 };
 
 // The request to send: `protocol` is upstream_protocol(); `body` is already in that protocol.
+// `api_key` is the key of the provider's pool this attempt uses (may be empty).
 UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,
-                                       std::string_view base_path, Operation operation,
-                                       Protocol protocol, std::string_view upstream_model,
-                                       bool stream, std::string body, std::string_view request_id,
+                                       std::string_view api_key, std::string_view base_path,
+                                       Operation operation, Protocol protocol,
+                                       std::string_view upstream_model, bool stream,
+                                       std::string body, std::string_view request_id,
                                        const ForwardedHeaders& forwarded);
 
 // The HTTP/1.1 head of an upstream request: request line, Host, User-Agent, Content-Length

@@ -2,9 +2,8 @@
 
 namespace switchyard::adapters {
 
-void add_bearer_auth(const core::ProviderConfig& provider, HeaderList& headers) {
-  if (!provider.api_key.empty())
-    headers.emplace_back("Authorization", "Bearer " + provider.api_key);
+void add_bearer_auth(std::string_view api_key, HeaderList& headers) {
+  if (!api_key.empty()) headers.emplace_back("Authorization", "Bearer " + std::string(api_key));
 }
 
 }  // namespace switchyard::adapters

@@ -7,7 +7,7 @@
 
 namespace switchyard::adapters {
 
-// Adds "Authorization: Bearer <key>" when the provider has a key.
-void add_bearer_auth(const core::ProviderConfig& provider, HeaderList& headers);
+// Adds "Authorization: Bearer <key>" when there is a key.
+void add_bearer_auth(std::string_view api_key, HeaderList& headers);
 
 }  // namespace switchyard::adapters

@@ -113,6 +113,7 @@ ResponseHeadResult parse_one(std::string_view input) {
         if (iequals(name, "content-encoding")) h.content_encoding = value;
         break;
       case 14:
+        if (iequals(name, "retry-after-ms")) h.retry_after_ms = value;
         if (iequals(name, "content-length")) {
           if (value.empty() || value.size() > 19) return malformed("bad content-length");
           std::uint64_t n = 0;

@@ -14,6 +14,7 @@ struct ResponseHead {
   int status = 0;
   std::string_view content_type;  // views into the parsed bytes
   std::string_view retry_after;
+  std::string_view retry_after_ms;    // OpenAI's and Azure's, in milliseconds
   std::string_view content_encoding;  // empty when absent
   std::optional<std::uint64_t> content_length;
   bool chunked = false;        // Transfer-Encoding ends in chunked

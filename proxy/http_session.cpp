@@ -162,6 +162,40 @@ net::awaitable<bool> HttpSession::write_error(RequestContext& ctx,
                                 core::retry_after_for(status));
 }
 
+net::awaitable<bool> HttpSession::write_failure(RequestContext& ctx) {
+  if (ctx.failure) co_return co_await write_error(ctx, *ctx.failure);
+  if (!ctx.upstream_failure) co_return true;
+  const core::UpstreamFailure& f = *ctx.upstream_failure;
+  using core::FailureKind;
+  if (f.kind == FailureKind::status) {
+    // The provider's own error, in the client's protocol, with its Retry-After.
+    ctx.error = "upstream_status_" + std::to_string(f.status);
+    auto [status, body] =
+        adapters::upstream_error_response(ctx.protocol, ctx.upstream_protocol, f.status, f.body);
+    co_return co_await write_json(ctx, status, std::move(body),
+                                  core::retry_after_for(status, f.retry_after));
+  }
+  ctx.error = "upstream_" + std::string(core::failure_kind_name(f.kind));
+  core::GatewayError error;
+  switch (f.kind) {
+    case FailureKind::timeout:
+    case FailureKind::first_token_timeout:
+      error = core::upstream_timeout(f.message);
+      break;
+    case FailureKind::connect:
+    case FailureKind::tls:
+    case FailureKind::reset:
+      error = core::upstream_unreachable(f.message);
+      break;
+    default:
+      error =
+          core::bad_upstream_response(f.message, f.code.empty() ? "bad_upstream_response" : f.code);
+      break;
+  }
+  if (!f.code.empty() && f.kind != FailureKind::protocol) ctx.error = f.code;
+  co_return co_await write_error(ctx, error);
+}
+
 void HttpSession::abandon() {
   keep_alive_ = false;
   beast::error_code ec;
@@ -329,7 +363,7 @@ net::awaitable<void> HttpSession::run() {
       co_await handle(request, ctx);
     }
     // on_error: a phase that failed before answering left its error here.
-    if (ctx.failure) co_await write_error(ctx, *ctx.failure);
+    if (ctx.failure || ctx.upstream_failure) co_await write_failure(ctx);
     on_log(ctx);
     worker_.runtime.metrics->in_flight().add(worker_.index, -1);
     stream_started_ = false;
@@ -549,8 +583,8 @@ void HttpSession::record_metrics(const RequestContext& ctx, int status, double t
         shard, std::chrono::duration<double>(*ctx.first_token - ctx.start).count());
   }
   if (ctx.usage) mm.record_usage(shard, *ctx.usage, ctx.cost_usd);
-  if (ctx.route && ctx.upstream_time.count() > 0) {
-    ctx.route->provider_metrics->upstream_duration->observe(
+  if (ctx.target && ctx.upstream_time.count() > 0) {
+    ctx.target->provider_metrics->upstream_duration->observe(
         shard, std::chrono::duration<double>(ctx.upstream_time).count());
   }
   runtime.metrics->gateway_overhead().observe(shard, static_cast<double>(overhead_us) / 1e6);
@@ -582,9 +616,9 @@ void HttpSession::log_line(const RequestContext& ctx, int status, double total_s
   line += ",\"model\":";
   core::append_json_string(line, ctx.model);
   line += ",\"provider\":";
-  core::append_json_string(line, ctx.route ? ctx.route->provider->name : std::string());
+  core::append_json_string(line, ctx.target ? ctx.target->provider->name : std::string());
   line += ",\"upstream_model\":";
-  core::append_json_string(line, ctx.route ? ctx.route->target->upstream_model : std::string());
+  core::append_json_string(line, ctx.target ? ctx.target->config->upstream_model : std::string());
   line += ",\"status\":" + std::to_string(status);
   line += ctx.stream ? ",\"stream\":true" : ",\"stream\":false";
   const core::Usage usage = ctx.usage.value_or(core::Usage{});

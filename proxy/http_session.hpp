@@ -35,6 +35,9 @@ class HttpSession {
   net::awaitable<bool> write_json(RequestContext& ctx, int status, std::string body,
                                   std::string_view retry_after = {});
   net::awaitable<bool> write_error(RequestContext& ctx, const core::GatewayError& error);
+  // on_error: the request's failure (ctx.failure, or the last attempt's ctx.upstream_failure)
+  // in the client's protocol. The one place that decides an error answer's Retry-After.
+  net::awaitable<bool> write_failure(RequestContext& ctx);
 
   // Streamed responses: chunked transfer, one chunk per write, nothing held back.
   // `first_data`, when given, goes out as the first chunk in the same write as the head, so

@@ -3,25 +3,16 @@
 #include <simdjson.h>
 
 #include <array>
+#include <cstdint>
 
 #include "adapters/anthropic.hpp"
-#include "core/http_response_head.hpp"
-#include "core/json_member_capture.hpp"
-#include "core/mock_reply.hpp"
 #include "proxy/client_watch.hpp"
+#include "proxy/upstream_attempt.hpp"
 
 namespace switchyard::proxy {
 namespace {
 
 using adapters::Protocol;
-
-constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
-constexpr std::size_t kMaxUpstreamErrorBody = 1u << 20;
-// A pass-through answer up to this size is read whole and written with its length; a larger
-// one is relayed as it arrives (its usage read beside it), so no answer size costs memory.
-constexpr std::size_t kWholePassthroughBody = 1u << 20;
-// The usage object of an answer relayed as it arrives is kept up to this size.
-constexpr std::size_t kMaxUsageValueBytes = 64u << 10;
 
 // Each path also without its /v1: OpenAI-style clients and the Vercel AI SDK's Anthropic
 // provider append the endpoint to a base URL that may or may not end in /v1.
@@ -54,495 +45,44 @@ constexpr std::array<std::pair<std::string_view, FrontDoor>, 10> kFrontDoors{{
      {Protocol::openai_chat, core::BodyShape::embeddings, adapters::Operation::embeddings}},
 }};
 
-// A reused connection that failed before any byte of a response: the server had closed it
-// while it was idle. Once a byte has arrived (partial_message), the server has the request,
-// and sending it again could run a billed generation twice.
-bool is_stale_connection_error(const beast::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == net::error::eof ||
-         ec == net::error::connection_reset || ec == net::error::broken_pipe;
-}
+// What the request keeps across its attempts: the client's body (every attempt builds its
+// upstream request from it, possibly for another protocol), its decoded form, and where the
+// routing stands. On the heap, and the retained request is freed as soon as the first byte of
+// the answer is on its way: a held stream keeps only what its relay needs.
+struct PendingRequest {
+  std::string body;  // the client's body, until the answer has started
+  core::ChatRequest envelope;
+  adapters::ForwardedHeaders forwarded;
+  std::shared_ptr<adapters::Request> canonical;  // decoded once, when a target translates
+  Exchange exchange;
+  AttemptControl control;
 
-metrics::UpstreamError classify(const beast::error_code& ec) {
-  if (ec == beast::error::timeout) return metrics::UpstreamError::timeout;
-  if (ec.category() == beast::error_code(http::error::bad_version).category() &&
-      ec != http::error::end_of_stream && ec != http::error::partial_message) {
-    return metrics::UpstreamError::protocol;
-  }
-  return metrics::UpstreamError::reset;
-}
+  const ModelRoute* group = nullptr;  // the model group being tried
+  std::uint64_t tried = 0;            // its targets tried in this request (bit per index)
+  int group_attempts = 0;             // attempts on this group
+  std::size_t next_fallback = 0;      // the next of the first group's fallbacks to try
+  const ModelRoute* first_group = nullptr;
+  std::optional<core::UpstreamFailure> last_failure;
+  std::optional<std::string> estimated_count;  // count_tokens answered by the gateway itself
+  adapters::Protocol last_upstream = adapters::Protocol::openai_chat;
 
-core::GatewayError error_for(const beast::error_code& ec, const Route& route) {
-  if (ec == beast::error::timeout) {
-    return core::upstream_timeout("The upstream provider '" + route.provider->name +
-                                  "' did not answer in time.");
+  void answer_started() {
+    std::string().swap(body);
+    canonical.reset();  // the relay holds its own reference when it needs the request
   }
-  if (classify(ec) == metrics::UpstreamError::protocol) {
-    // It answered, but not in HTTP the gateway can read (a bad status line, an endless
-    // head, broken chunks): not a connection that failed.
-    return core::bad_upstream_response("The upstream provider '" + route.provider->name +
-                                       "' sent a malformed HTTP response: " + ec.message() + ".");
-  }
-  return core::upstream_unreachable("The connection to the upstream provider '" +
-                                    route.provider->name + "' failed: " + ec.message() + ".");
-}
-
-// What one request needs to carry the answer back: on the heap, so a held stream's coroutine
-// frame stays small.
-struct Exchange {
-  Protocol client = Protocol::openai_chat;
-  Protocol upstream = Protocol::openai_chat;
-  adapters::Operation operation = adapters::Operation::generate;
-  bool stream = false;
-  bool client_wants_usage = false;
-  std::shared_ptr<const adapters::Request> request;  // decoded client request, when translating
 };
 
-std::string new_answer_id(Protocol client, const std::string& request_id) {
-  switch (client) {
-    case Protocol::anthropic_messages:
-      return "msg_" + request_id;
-    case Protocol::openai_responses:
-      return "resp_" + request_id;
-    case Protocol::openai_chat:
-    case Protocol::gemini:
+// A target that can serve the operation at all (embeddings, count_tokens).
+bool serves(const TargetRoute& target, adapters::Operation operation) {
+  switch (operation) {
+    case adapters::Operation::embeddings:
+      return target.kind->embeddings;
+    case adapters::Operation::count_tokens:
+      return target.kind->native_count_tokens;
+    case adapters::Operation::generate:
       break;
   }
-  return "chatcmpl-" + request_id;
-}
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const RequestContext& ctx,
-                                                 const core::ServerConfig& server) {
-  const std::size_t max_event_bytes = server.max_upstream_event_bytes;
-  const std::size_t max_kept_bytes = server.max_upstream_body_bytes;
-  adapters::StreamContext c;
-  c.max_event_bytes = max_event_bytes;
-  c.max_kept_bytes = max_kept_bytes;
-  c.client = x.client;
-  c.upstream = x.upstream;
-  c.client_wants_usage = x.client_wants_usage;
-  c.id = new_answer_id(x.client, ctx.request_id);
-  c.model = ctx.route->target->upstream_model;  // until the upstream names its own
-  c.created = unix_now();
-  c.request = x.request;
-  return adapters::make_stream_relay(c);
-}
-
-// A pass-through answer too large to read whole: relayed to the client as it arrives, in
-// chunks, with its usage read beside it. Returns the upstream's read error, if any: after the
-// head has gone out, a cut can only be told to the client by ending the connection before the
-// body's end, which the session does.
-net::awaitable<beast::error_code> relay_long_answer(HttpSession& session, UpstreamConnection& conn,
-                                                    Protocol protocol, int status,
-                                                    std::string first, RequestContext& ctx) {
-  const core::ProviderConfig& provider = *ctx.route->provider;
-  core::JsonMemberCapture usage("usage", kMaxUsageValueBytes);
-  usage.feed(first);
-  if (!co_await session.begin_stream(ctx, "application/json", first, status)) {
-    ctx.client_gone = true;
-    co_return beast::error_code{};
-  }
-  std::string().swap(first);
-  std::string piece;
-  while (!conn.body_done()) {
-    piece.clear();
-    beast::error_code rec;
-    {
-      UpstreamTimer timer(ctx);
-      rec = co_await conn.read_body(piece, provider.idle_timeout);
-    }
-    if (ctx.client_gone) co_return beast::error_code{};
-    if (rec) {
-      session.abandon();
-      co_return rec;
-    }
-    usage.feed(piece);
-    if (!co_await session.write_chunk(ctx, piece)) {
-      ctx.client_gone = true;
-      co_return beast::error_code{};
-    }
-  }
-  if (const auto value = usage.value()) {
-    ctx.usage = adapters::extract_usage(protocol, "{\"usage\":" + std::string(*value) + "}");
-  }
-  co_await session.end_stream(ctx);
-  co_return beast::error_code{};
-}
-
-// How a fault a relay found is counted and logged.
-std::pair<metrics::UpstreamError, const char*> fault_reason(adapters::RelayFault fault) {
-  switch (fault) {
-    case adapters::RelayFault::oversized:
-      return {metrics::UpstreamError::oversized, "upstream_too_large"};
-    case adapters::RelayFault::truncated:
-      return {metrics::UpstreamError::truncated, "upstream_stream_truncated"};
-    case adapters::RelayFault::bad_event:
-      return {metrics::UpstreamError::protocol, "bad_upstream_response"};
-    case adapters::RelayFault::upstream_error:
-    case adapters::RelayFault::none:
-      break;
-  }
-  return {metrics::UpstreamError::kCount, "upstream_stream_error"};
-}
-
-void record_fault(const adapters::StreamRelay& relay, const Route& route, std::size_t shard,
-                  RequestContext& ctx) {
-  const auto [reason, code] = fault_reason(relay.fault());
-  // A provider's own in-stream error is its answer, not a broken upstream.
-  if (reason != metrics::UpstreamError::kCount) route.provider_metrics->count_error(shard, reason);
-  ctx.error = code;
-}
-
-net::awaitable<void> proxy_to_upstream(HttpSession& session, std::unique_ptr<Exchange> exchange,
-                                       adapters::UpstreamRequest upstream, RequestContext& ctx) {
-  const Route& route = *ctx.route;
-  const core::ProviderConfig& provider = *route.provider;
-  Worker& worker = session.worker();
-
-  std::string head = adapters::format_upstream_head(upstream, route.endpoint.host_header,
-                                                    "switchyard/" SWITCHYARD_VERSION);
-
-  std::unique_ptr<UpstreamConnection> conn;
-  ClientWatch watch(session.socket());
-  // The watch is armed by the worker's deadline sweeper, within 100 ms: an exchange that
-  // ends sooner has no tokens left to save, and arming costs an epoll_ctl syscall (Asio
-  // re-registers the socket for every non-speculative wait).
-  Deadline arm_watch(worker.deadlines, [&] {
-    watch.start([&] {
-      ctx.client_gone = true;
-      if (conn) conn->close();
-    });
-  });
-  arm_watch.expires_after(Clock::duration::zero());
-  auto stop_watch = [&] {
-    arm_watch.clear();
-    watch.stop();
-  };
-
-  UpstreamResponseHead response;
-  beast::error_code ec;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    AcquireResult acquired;
-    {
-      UpstreamTimer timer(ctx);
-      acquired = co_await worker.pool.acquire(route.endpoint, provider);
-    }
-    if (ctx.client_gone) co_return;
-    if (!acquired.connection) {
-      route.provider_metrics->count_error(worker.index, acquired.error_kind);
-      ctx.error =
-          std::string("upstream_") + std::string(metrics::upstream_error_name(acquired.error_kind));
-      stop_watch();
-      ctx.failure = acquired.error_kind == metrics::UpstreamError::timeout
-                        ? core::upstream_timeout("The upstream provider '" + provider.name +
-                                                 "' did not accept a connection in time.")
-                        : core::upstream_unreachable("Cannot reach the upstream provider '" +
-                                                     provider.name + "': " + acquired.error + ".");
-      co_return;
-    }
-    conn = std::move(acquired.connection);
-    UpstreamTimer timer(ctx);
-    ec = co_await conn->write(head, upstream.body, provider.first_byte_timeout);
-    if (!ec) ec = co_await conn->read_head(response, provider.first_byte_timeout);
-    // A pooled connection the server had closed fails before any response byte: that is
-    // not the upstream's answer, so try once more on a fresh connection.
-    if (ec && conn->reused && !ctx.client_gone && is_stale_connection_error(ec)) {
-      conn.reset();
-      continue;
-    }
-    break;
-  }
-  // Sent: neither the head nor the request body is needed while the answer streams.
-  std::string().swap(head);
-  upstream = {};
-  if (ctx.client_gone) co_return;
-  if (ec) {
-    route.provider_metrics->count_error(worker.index, classify(ec));
-    stop_watch();
-    conn.reset();
-    ctx.failure = error_for(ec, route);
-    co_return;
-  }
-
-  const int status = response.status;
-  if (!core::is_relayable_status(status) ||
-      !core::is_identity_encoding(response.content_encoding)) {
-    // Nothing of this answer can reach the client as it is, and the connection may be out
-    // of step (a 101 switched protocols, a 304 may carry a body): close it.
-    route.provider_metrics->count_error(worker.index, metrics::UpstreamError::protocol);
-    stop_watch();
-    conn.reset();
-    ctx.failure = core::bad_upstream_response(
-        !core::is_relayable_status(status)
-            ? "The upstream provider '" + provider.name + "' answered with HTTP status " +
-                  std::to_string(status) + ", which is not an answer the gateway can relay."
-            : "The upstream provider '" + provider.name +
-                  "' sent its answer with Content-Encoding '" +
-                  response.content_encoding.substr(0, 40) +
-                  "', though the gateway asked for identity.");
-    co_return;
-  }
-  // Reads the rest of the body into `into`, refusing more than `limit` bytes.
-  auto read_whole_body = [&](std::string& into,
-                             std::size_t limit) -> net::awaitable<beast::error_code> {
-    while (!conn->body_done()) {
-      UpstreamTimer timer(ctx);
-      if (auto rec = co_await conn->read_body(into, provider.idle_timeout)) co_return rec;
-      if (into.size() > limit) co_return http::error::body_limit;
-    }
-    co_return beast::error_code{};
-  };
-
-  if (status < 200 || status >= 300) {
-    route.provider_metrics->count_error(worker.index, status < 500
-                                                          ? metrics::UpstreamError::status_4xx
-                                                          : metrics::UpstreamError::status_5xx);
-    std::string body;
-    ec = co_await read_whole_body(body, kMaxUpstreamErrorBody);
-    stop_watch();
-    if (ctx.client_gone) co_return;
-    if (!ec) worker.pool.release(std::move(conn));
-    ctx.error = "upstream_status_" + std::to_string(status);
-    auto [client_status, client_body] =
-        adapters::upstream_error_response(exchange->client, exchange->upstream, status, body);
-    co_await session.write_json(ctx, client_status, std::move(client_body),
-                                core::retry_after_for(client_status, response.retry_after));
-    co_return;
-  }
-
-  if (!response.event_stream) {
-    const bool passthrough = exchange->client == exchange->upstream;
-    const std::size_t max_upstream_body = session.runtime().config.server.max_upstream_body_bytes;
-    std::string body;
-    if (response.content_length)
-      body.reserve(std::min<std::uint64_t>(*response.content_length, 1u << 20));
-    ec = co_await read_whole_body(body, passthrough ? kWholePassthroughBody : max_upstream_body);
-    if (ec == http::error::body_limit && passthrough && !ctx.client_gone) {
-      const beast::error_code rec = co_await relay_long_answer(session, *conn, exchange->upstream,
-                                                               status, std::move(body), ctx);
-      stop_watch();
-      if (rec) {
-        route.provider_metrics->count_error(worker.index, classify(rec));
-        const core::GatewayError error = error_for(rec, route);
-        ctx.error = error.code;
-      } else if (!ctx.client_gone) {
-        worker.pool.release(std::move(conn));
-      }
-      if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.target->price);
-      co_return;
-    }
-    stop_watch();
-    if (ctx.client_gone) co_return;
-    if (ec == http::error::body_limit) {
-      route.provider_metrics->count_error(worker.index, metrics::UpstreamError::oversized);
-      conn.reset();
-      ctx.failure = core::bad_upstream_response(
-          "The upstream provider '" + provider.name + "' sent an answer larger than " +
-              std::to_string(max_upstream_body) + " bytes (max_upstream_body_bytes).",
-          "upstream_response_too_large");
-      co_return;
-    }
-    if (ec) {
-      route.provider_metrics->count_error(worker.index, classify(ec));
-      ctx.failure = error_for(ec, route);
-      co_return;
-    }
-    worker.pool.release(std::move(conn));
-    auto translated = adapters::translate_response(
-        exchange->client, exchange->upstream, std::move(body), exchange->request.get(),
-        {.upstream_model = route.target->upstream_model, .created = unix_now()});
-    if (!translated) {
-      route.provider_metrics->count_error(worker.index, metrics::UpstreamError::protocol);
-      ctx.failure = translated.error();
-      co_return;
-    }
-    ctx.usage = translated.value().usage;
-    if (ctx.usage) ctx.cost_usd = core::cost_usd(*ctx.usage, route.target->price);
-    co_await session.write_json(ctx, status, std::move(translated.value().body));
-    co_return;
-  }
-
-  // on_response_headers for a stream: our chunked SSE head goes out now, unless the first
-  // event is already here, in which case head and event leave together (one wake-up of the
-  // client instead of two, for the event it is waiting for).
-  bool head_sent = false;
-  if (!conn->has_pending_input()) {
-    if (!co_await session.begin_stream(ctx, "text/event-stream")) {
-      ctx.client_gone = true;
-      stop_watch();
-      co_return;
-    }
-    head_sent = true;
-  }
-  std::unique_ptr<adapters::StreamRelay> relay =
-      relay_for(*exchange, ctx, session.runtime().config.server);
-  exchange.reset();
-  // Each read's body bytes, held only until they are written to the client: a stream
-  // waiting for its next event owns no buffer beyond this string's small capacity.
-  std::string piece;
-  bool written = true;
-  const Clock::duration keepalive = session.runtime().config.server.stream_keepalive;
-  while (!conn->body_done()) {
-    piece.clear();
-    beast::error_code rec;
-    if (head_sent && keepalive.count() > 0) {
-      // A silence longer than the keep-alive interval is cut into steps, each ended by the
-      // client protocol's keep-alive; the upstream still gets idle_timeout in all.
-      const Clock::time_point silent_until = Clock::now() + provider.idle_timeout;
-      for (;;) {
-        const Clock::duration left = silent_until - Clock::now();
-        {
-          UpstreamTimer timer(ctx);
-          rec = co_await conn->wait_for_data(std::min(keepalive, left));
-        }
-        if (rec != beast::error::timeout || ctx.client_gone || Clock::now() >= silent_until) break;
-        rec = {};
-        const std::string_view ping = relay->keepalive();
-        if (!co_await session.write_keepalive(ctx, ping)) {
-          ctx.client_gone = true;
-          break;
-        }
-      }
-    }
-    if (!rec && !ctx.client_gone) {
-      UpstreamTimer timer(ctx);
-      rec = co_await conn->read_body(piece, provider.idle_timeout);
-    }
-    if (ctx.client_gone) break;
-    if (rec) {
-      ec = rec;
-      break;
-    }
-    const std::string_view out = relay->on_data(piece);
-    // no co_await inside ?: (GCC 12 coroutine pitfalls)
-    if (head_sent) {
-      written = co_await session.write_chunk(ctx, out);
-    } else if (!out.empty()) {
-      written = co_await session.begin_stream(ctx, "text/event-stream", out);
-      head_sent = true;
-    }
-    if (!written) {
-      ctx.client_gone = true;
-      break;
-    }
-    // The relay ended the stream (its in-band error went out with the last write): nothing
-    // more of this upstream body is read, and the connection is not reused.
-    if (relay->fault() != adapters::RelayFault::none) break;
-  }
-  stop_watch();
-  if (relay->usage()) {
-    ctx.usage = relay->usage();
-    ctx.cost_usd = core::cost_usd(*ctx.usage, route.target->price);
-  }
-  if (ctx.client_gone) {
-    ctx.error = "client_closed";
-    co_return;  // dropping conn closes the upstream request
-  }
-  if (relay->fault() != adapters::RelayFault::none) {
-    record_fault(*relay, route, worker.index, ctx);
-    conn.reset();
-    if (head_sent) co_await session.end_stream(ctx);
-    co_return;
-  }
-  if (!ec) worker.pool.release(std::move(conn));
-  std::string_view tail;
-  if (ec) {
-    route.provider_metrics->count_error(worker.index, classify(ec));
-    const core::GatewayError error = error_for(ec, route);
-    ctx.error = error.code.empty() ? error.type : error.code;
-    tail = relay->on_error(error);  // in-band: the stream has started
-  } else {
-    tail = relay->on_end();
-    if (relay->fault() != adapters::RelayFault::none)
-      record_fault(*relay, route, worker.index, ctx);
-  }
-  if (!head_sent) {
-    if (!co_await session.begin_stream(ctx, "text/event-stream", tail)) co_return;
-  } else if (!tail.empty() && !co_await session.write_chunk(ctx, tail)) {
-    co_return;
-  }
-  if (relay->usage()) {
-    ctx.usage = relay->usage();
-    ctx.cost_usd = core::cost_usd(*ctx.usage, route.target->price);
-  }
-  co_await session.end_stream(ctx);
-}
-
-// The in-process mock provider: it answers like an OpenAI upstream, paced by timers, and its
-// answer goes through the same relays as a real provider's, so every front door works with it.
-net::awaitable<void> serve_mock(HttpSession& session, std::unique_ptr<Exchange> exchange,
-                                std::size_t prompt_bytes, RequestContext& ctx) {
-  const core::MockSettings& settings = ctx.route->provider->mock;
-  auto reply =
-      std::make_unique<core::MockReply>(settings, ctx.route->target->upstream_model,
-                                        "chatcmpl-" + ctx.request_id, unix_now(), prompt_bytes);
-
-  net::steady_timer timer(co_await net::this_coro::executor);
-  ClientWatch watch(session.socket());
-  watch.start([&] {
-    ctx.client_gone = true;
-    timer.cancel();
-  });
-  auto wait = [&](Clock::duration d) -> net::awaitable<bool> {
-    UpstreamTimer upstream_timer(ctx);  // simulated provider time is not gateway overhead
-    timer.expires_after(d);
-    auto [ec] = co_await timer.async_wait(kAsTuple);
-    co_return !ec && !ctx.client_gone;
-  };
-  const auto per_token = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(1.0 / settings.tokens_per_second));
-
-  if (!co_await wait(settings.time_to_first_token)) {
-    ctx.error = "client_closed";
-    co_return;
-  }
-  ctx.usage = reply->usage();
-  ctx.cost_usd = core::cost_usd(reply->usage(), ctx.route->target->price);
-  if (!exchange->stream) {
-    watch.stop();
-    auto translated = adapters::translate_response(
-        exchange->client, Protocol::openai_chat, reply->completion_json(), exchange->request.get(),
-        {.upstream_model = ctx.route->target->upstream_model, .created = unix_now()});
-    if (!translated) {
-      ctx.failure = translated.error();
-      co_return;
-    }
-    co_await session.write_json(ctx, 200, std::move(translated.value().body));
-    co_return;
-  }
-  std::unique_ptr<adapters::StreamRelay> relay =
-      relay_for(*exchange, ctx, session.runtime().config.server);
-  bool ok = co_await session.begin_stream(ctx, "text/event-stream") &&
-            co_await session.write_chunk(ctx, relay->on_data(reply->role_event()));
-  std::size_t sent = 0;
-  for (std::size_t i = 0; ok && i < reply->tokens().size(); ++i) {
-    if (i > 0 && !co_await wait(per_token)) {
-      ok = false;
-      break;
-    }
-    ok = co_await session.write_chunk(ctx, relay->on_data(reply->token_event(i)));
-    if (ok) ++sent;
-  }
-  // A stream the client left early is charged for the tokens generated, as a provider would.
-  ctx.usage->completion_tokens = static_cast<std::int64_t>(sent);
-  ctx.cost_usd = core::cost_usd(*ctx.usage, ctx.route->target->price);
-  // The usage chunk always goes to the relay: it drops it for a chat client that did not ask.
-  ok = ok && co_await session.write_chunk(ctx, relay->on_data(reply->finish_event()));
-  ok = ok && co_await session.write_chunk(ctx, relay->on_data(reply->usage_event()));
-  ok = ok && co_await session.write_chunk(ctx, relay->on_data(core::MockReply::done_event()));
-  ok = ok && co_await session.write_chunk(ctx, relay->on_end());
-  watch.stop();
-  if (!ok) {
-    ctx.client_gone = true;
-    ctx.error = "client_closed";
-    co_return;
-  }
-  co_await session.end_stream(ctx);
+  return true;
 }
 
 // count_tokens for a provider without the endpoint: an estimate from the request's text.
@@ -556,6 +96,212 @@ std::string estimated_token_count(std::string_view body, RequestContext& ctx) {
          "}";
 }
 
+// on_request: parse once, for the fields the gateway needs, and find the model group.
+// Returns nullptr when the request is answered already or has failed (ctx.failure).
+std::unique_ptr<PendingRequest> on_request(const Runtime& runtime, Request& request,
+                                           RequestContext& ctx, const FrontDoor& door) {
+  std::string& body = request.body();
+  ctx.bytes_in = body.size();
+  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
+    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  }
+  auto parsed = core::parse_chat_request(body, body.capacity() - body.size(), door.shape);
+  if (!parsed) {
+    const auto& e = parsed.error();
+    ctx.failure = core::client_error(400, e.message, e.param, e.code);
+    return nullptr;
+  }
+  auto p = std::make_unique<PendingRequest>();
+  p->envelope = std::move(parsed.value());
+  ctx.model = p->envelope.model;
+  ctx.stream = p->envelope.stream && door.operation == adapters::Operation::generate;
+
+  p->group = runtime.find_route(p->envelope.model);
+  if (p->group == nullptr) {
+    ctx.failure = core::client_error(
+        404, "The model '" + p->envelope.model + "' does not exist on this gateway.", "model",
+        "model_not_found");
+    return nullptr;
+  }
+  p->first_group = p->group;
+  ctx.route = p->group;
+  bool served = false;
+  for (const TargetRoute& t : p->group->targets) served = served || serves(t, door.operation);
+  if (!served && door.operation == adapters::Operation::embeddings) {
+    ctx.failure = core::client_error(
+        400, "The model '" + p->envelope.model + "' does not support embeddings.", "model",
+        "model_not_supported");
+    return nullptr;
+  }
+  if (!served && door.operation == adapters::Operation::count_tokens) {
+    ctx.target = &p->group->targets.front();
+    std::string answer = estimated_token_count(body, ctx);
+    if (ctx.failure) return nullptr;
+    p->estimated_count = std::move(answer);
+    return p;
+  }
+
+  p->exchange.client = door.protocol;
+  p->exchange.operation = door.operation;
+  p->exchange.stream = ctx.stream;
+  p->exchange.client_wants_usage = p->envelope.include_usage;
+  if (door.protocol == Protocol::anthropic_messages) {
+    p->forwarded.anthropic_version = std::string(request["anthropic-version"]);
+    p->forwarded.anthropic_beta = std::string(request["anthropic-beta"]);
+  }
+  const core::RoutingPolicy& policy = p->group->model->routing;
+  if (policy.first_token_timeout.count() > 0 && ctx.stream) {
+    p->control.first_token_deadline.emplace();  // set per attempt
+    p->control.hold_head = true;
+  }
+  p->body = std::move(body);
+  request = Request{};
+  return p;
+}
+
+// select_target: a target of the current group that has not been tried in this request and
+// can serve the operation, in list order.
+const TargetRoute* select_target(PendingRequest& p) {
+  for (const TargetRoute& t : p.group->targets) {
+    if (t.index < 64 && (p.tried & (std::uint64_t{1} << t.index)) != 0) continue;
+    if (!serves(t, p.exchange.operation)) continue;
+    return &t;
+  }
+  return nullptr;
+}
+
+// build_upstream_request: the same protocol on both sides passes the bytes through with only
+// the model (and OpenAI's include_usage) spliced in; otherwise the request is decoded to
+// canonical form (once) and encoded for the target's provider.
+std::optional<adapters::UpstreamRequest> build_upstream_request(PendingRequest& p,
+                                                                const TargetRoute& target,
+                                                                RequestContext& ctx,
+                                                                Protocol& upstream_protocol) {
+  const Protocol client = p.exchange.client;
+  upstream_protocol = adapters::upstream_protocol(client, *target.kind);
+  const std::string& upstream_model = target.config->upstream_model;
+  std::string upstream_body;
+  if (upstream_protocol != client) {
+    if (!p.canonical) {
+      auto decoded = adapters::decode_request(client, p.body);
+      if (!decoded) {
+        ctx.failure = decoded.error();
+        return std::nullopt;
+      }
+      p.canonical = std::make_shared<adapters::Request>(std::move(decoded.value()));
+      if (client != Protocol::openai_chat)
+        p.exchange.client_wants_usage = p.canonical->include_usage;
+      p.exchange.request = p.canonical;
+    }
+    // Reasoning settings fit each target's model; the decoded request stays as it came.
+    adapters::Request& canonical = *p.canonical;
+    std::string effort = canonical.reasoning_effort;
+    const std::optional<std::int64_t> budget = canonical.thinking_budget;
+    adapters::fit_reasoning(canonical, target.config->reasoning);
+    upstream_body =
+        adapters::encode_request(upstream_protocol, canonical, upstream_model, *target.provider);
+    canonical.reasoning_effort = std::move(effort);
+    canonical.thinking_budget = budget;
+  } else {
+    const bool force_usage = p.exchange.stream && client == Protocol::openai_chat;
+    upstream_body = core::splice_chat_request(p.body, p.envelope, upstream_model, force_usage);
+  }
+  const core::ProviderConfig& provider = *target.provider;
+  const std::string_view key =
+      provider.api_keys.empty() ? std::string_view() : std::string_view(provider.api_keys.front());
+  return adapters::build_upstream_request(
+      provider, key, target.endpoint.base_path, p.exchange.operation, upstream_protocol,
+      upstream_model, p.exchange.stream, std::move(upstream_body), ctx.request_id, p.forwarded);
+}
+
+// classify: after a failed attempt, whether (and where) the request goes on. Moves the
+// routing state to the next group when this one is done; false when nothing is left to try.
+bool may_go_on(PendingRequest& p, RequestContext& ctx, const core::UpstreamFailure& failure) {
+  (void)ctx;
+  const core::RoutingPolicy& policy = p.group->model->routing;
+  if (failure.after_first_byte) return false;
+  if (failure.context_length) {
+    // Only a model with a longer context window can help.
+    const auto& longer = p.first_group->context_window_fallbacks;
+    if (p.group != p.first_group || longer.empty()) return false;
+    p.group = longer.front();
+    p.tried = 0;
+    p.group_attempts = 0;
+    return true;
+  }
+  if (!core::is_retryable(failure, policy.retry.on)) return false;
+  if (p.group_attempts < policy.retry.attempts && select_target(p) != nullptr) return true;
+  const auto& fallbacks = p.first_group->fallbacks;
+  if (p.next_fallback >= fallbacks.size()) return false;
+  p.group = fallbacks[p.next_fallback++];
+  p.tried = 0;
+  p.group_attempts = 0;
+  return true;
+}
+
+// Counts a failed attempt against its provider.
+void count_failure(const TargetRoute& target, std::size_t shard, const core::UpstreamFailure& f) {
+  using core::FailureKind;
+  metrics::UpstreamError e = metrics::UpstreamError::kCount;
+  switch (f.kind) {
+    case FailureKind::connect:
+      e = metrics::UpstreamError::connect;
+      break;
+    case FailureKind::tls:
+      e = metrics::UpstreamError::tls;
+      break;
+    case FailureKind::timeout:
+    case FailureKind::first_token_timeout:
+      e = metrics::UpstreamError::timeout;
+      break;
+    case FailureKind::reset:
+      e = metrics::UpstreamError::reset;
+      break;
+    case FailureKind::status:
+      e = f.status < 500 ? metrics::UpstreamError::status_4xx : metrics::UpstreamError::status_5xx;
+      break;
+    case FailureKind::protocol:
+      e = metrics::UpstreamError::protocol;
+      break;
+    case FailureKind::oversized:
+      e = metrics::UpstreamError::oversized;
+      break;
+    case FailureKind::truncated:
+      e = metrics::UpstreamError::truncated;
+      break;
+    case FailureKind::stream_error:
+      break;  // the provider's own in-stream error is its answer, not a broken upstream
+  }
+  if (e != metrics::UpstreamError::kCount) target.provider_metrics->count_error(shard, e);
+}
+
+// The client watch for the whole request: armed by the worker's deadline sweeper within
+// 100 ms (an exchange that ends sooner has no tokens left to save, and arming costs an
+// epoll_ctl), it cancels whatever attempt is under way when the client leaves.
+class RequestWatch {
+ public:
+  RequestWatch(HttpSession& session, RequestContext& ctx, AttemptControl& control)
+      : watch_(session.socket()), arm_(session.worker().deadlines, [this, &ctx, &control] {
+          watch_.start([&ctx, &control] {
+            ctx.client_gone = true;
+            if (control.link) control.link->close();
+          });
+        }) {
+    arm_.expires_after(Clock::duration::zero());
+  }
+  ~RequestWatch() { stop(); }
+  RequestWatch(const RequestWatch&) = delete;
+  RequestWatch& operator=(const RequestWatch&) = delete;
+  void stop() {
+    arm_.clear();
+    watch_.stop();
+  }
+
+ private:
+  ClientWatch watch_;
+  Deadline arm_;
+};
+
 }  // namespace
 
 const FrontDoor* find_front_door(std::string_view path) {
@@ -568,96 +314,56 @@ const FrontDoor* find_front_door(std::string_view path) {
 net::awaitable<void> handle_model_request(HttpSession& session, Request& request,
                                           RequestContext& ctx, const FrontDoor& door) {
   ctx.protocol = door.protocol;
-  std::string& body = request.body();
-  ctx.bytes_in = body.size();
-  if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
-    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
-  }
-  // on_request: parse once, for the fields the gateway needs.
-  auto parsed = core::parse_chat_request(body, body.capacity() - body.size(), door.shape);
-  if (!parsed) {
-    const auto& e = parsed.error();
-    ctx.failure = core::client_error(400, e.message, e.param, e.code);
+  std::unique_ptr<PendingRequest> p = on_request(session.runtime(), request, ctx, door);
+  if (!p) co_return;
+  if (p->estimated_count) {
+    co_await session.write_json(ctx, 200, std::move(*p->estimated_count));
     co_return;
   }
-  const core::ChatRequest& envelope = parsed.value();
-  ctx.model = envelope.model;
-  const bool stream = envelope.stream && door.operation == adapters::Operation::generate;
-  ctx.stream = stream;
-
-  // select_target
-  ctx.route = session.runtime().find_route(envelope.model);
-  if (ctx.route == nullptr) {
-    ctx.failure = core::client_error(
-        404, "The model '" + envelope.model + "' does not exist on this gateway.", "model",
-        "model_not_found");
-    co_return;
-  }
-  const core::ProviderConfig& provider = *ctx.route->provider;
-  const adapters::ProviderKind& kind = *adapters::find_provider_kind(provider.type);
-
-  auto exchange = std::make_unique<Exchange>();
-  exchange->client = door.protocol;
-  exchange->operation = door.operation;
-  exchange->stream = stream;
-  exchange->client_wants_usage = envelope.include_usage;
-  exchange->upstream = adapters::upstream_protocol(door.protocol, kind);
-
-  if (door.operation == adapters::Operation::embeddings && !kind.embeddings) {
-    ctx.failure =
-        core::client_error(400, "The model '" + envelope.model + "' does not support embeddings.",
-                           "model", "model_not_supported");
-    co_return;
-  }
-  if (door.operation == adapters::Operation::count_tokens && !kind.native_count_tokens) {
-    std::string answer = estimated_token_count(body, ctx);
-    if (!ctx.failure) co_await session.write_json(ctx, 200, std::move(answer));
-    co_return;
-  }
-
-  // build_upstream_request: the same protocol on both sides passes the bytes through with
-  // only the model (and OpenAI's include_usage) spliced in; otherwise the request is decoded
-  // to canonical form and encoded for the provider.
-  const std::string& upstream_model = ctx.route->target->upstream_model;
-  std::string upstream_body;
-  if (exchange->upstream != door.protocol || provider.type == "mock") {
-    auto decoded = adapters::decode_request(door.protocol, body);
-    if (!decoded) {
-      ctx.failure = decoded.error();
-      co_return;
+  auto watch = std::make_unique<RequestWatch>(session, ctx, p->control);
+  for (;;) {
+    const TargetRoute* target = select_target(*p);
+    if (target == nullptr) break;
+    ctx.target = target;
+    ctx.route = p->group;
+    Protocol upstream_protocol = Protocol::openai_chat;
+    auto upstream = build_upstream_request(*p, *target, ctx, upstream_protocol);
+    if (!upstream) break;
+    p->tried |= target->index < 64 ? std::uint64_t{1} << target->index : 0;
+    ++p->group_attempts;
+    ++ctx.attempts;
+    if (p->control.first_token_deadline)
+      *p->control.first_token_deadline =
+          Clock::now() + p->group->model->routing.first_token_timeout;
+    auto attempt = std::make_unique<Attempt>();
+    attempt->target = target;
+    attempt->upstream = upstream_protocol;
+    std::optional<core::UpstreamFailure> failed = co_await open_attempt(
+        session, ctx, p->exchange, std::move(*upstream), *attempt, p->control);
+    if (ctx.client_gone) break;
+    if (!failed) {
+      p->answer_started();
+      failed = co_await deliver_answer(session, ctx, *attempt);
+      if (failed) count_failure(*target, session.worker().index, *failed);
+      p->last_failure.reset();
+      break;
     }
-    auto canonical = std::make_shared<adapters::Request>(std::move(decoded.value()));
-    if (door.protocol != Protocol::openai_chat)
-      exchange->client_wants_usage = canonical->include_usage;
-    if (exchange->upstream != door.protocol) {
-      adapters::fit_reasoning(*canonical, ctx.route->target->reasoning);
-      upstream_body =
-          adapters::encode_request(exchange->upstream, *canonical, upstream_model, provider);
-    }
-    exchange->request = std::move(canonical);
-  } else {
-    const bool force_usage = stream && door.protocol == Protocol::openai_chat;
-    upstream_body = core::splice_chat_request(body, envelope, upstream_model, force_usage);
+    p->control.link = nullptr;
+    count_failure(*target, session.worker().index, *failed);
+    p->last_upstream = upstream_protocol;
+    p->last_failure = std::move(failed);
+    if (!may_go_on(*p, ctx, *p->last_failure)) break;
   }
-  if (provider.type == "mock") {
-    exchange->upstream = Protocol::openai_chat;
-    const std::size_t prompt_bytes = body.size();
-    request = Request{};
-    co_await serve_mock(session, std::move(exchange), prompt_bytes, ctx);
+  watch->stop();
+  if (ctx.client_gone) {
+    ctx.error = "client_closed";
     co_return;
   }
-
-  adapters::ForwardedHeaders forwarded;
-  if (door.protocol == Protocol::anthropic_messages) {
-    forwarded.anthropic_version = std::string(request["anthropic-version"]);
-    forwarded.anthropic_beta = std::string(request["anthropic-beta"]);
+  // on_error: the session writes the last failure in the client's protocol.
+  if (p->last_failure && !ctx.failure) {
+    ctx.upstream_failure = std::move(p->last_failure);
+    ctx.upstream_protocol = p->last_upstream;
   }
-  auto upstream = adapters::build_upstream_request(
-      provider, ctx.route->endpoint.base_path, door.operation, exchange->upstream, upstream_model,
-      stream, std::move(upstream_body), ctx.request_id, forwarded);
-  // The client's request is in `upstream` now: free it rather than hold it for the stream.
-  request = Request{};
-  co_await proxy_to_upstream(session, std::move(exchange), std::move(upstream), ctx);
 }
 
 }  // namespace switchyard::proxy

@@ -5,6 +5,7 @@
 
 #include "adapters/canonical.hpp"
 #include "core/gateway_error.hpp"
+#include "core/upstream_failure.hpp"
 #include "core/usage.hpp"
 #include "proxy/net.hpp"
 #include "proxy/runtime.hpp"
@@ -25,8 +26,11 @@ struct RequestContext {
 
   // The client's protocol: errors are answered in its shape.
   adapters::Protocol protocol = adapters::Protocol::openai_chat;
-  std::string model;  // as the client sent it
-  const Route* route = nullptr;
+  std::string model;                    // as the client sent it
+  const ModelRoute* route = nullptr;    // the model group that served (or was tried last)
+  const TargetRoute* target = nullptr;  // its target of the last attempt
+  int attempts = 0;                     // upstream attempts made
+  std::string fallback_from;            // the model the client asked for, when a fallback served
   bool stream = false;
   int status = 0;
   std::optional<core::Usage> usage;
@@ -38,6 +42,10 @@ struct RequestContext {
   // response (on_error). Kept here rather than written at each failure site: each error
   // value named inside a coroutine would take room in its frame for the whole request.
   std::optional<core::GatewayError> failure;
+  // The last attempt's failure when every attempt failed: the session writes it (the
+  // upstream's own error body, translated from `upstream_protocol`, for a status failure).
+  std::optional<core::UpstreamFailure> upstream_failure;
+  adapters::Protocol upstream_protocol = adapters::Protocol::openai_chat;
   bool client_gone = false;
 
   std::int64_t overhead_us(Clock::time_point now) const {

@@ -5,7 +5,9 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
+#include "adapters/exchange.hpp"
 #include "adapters/upstream_endpoint.hpp"
 #include "core/config.hpp"
 #include "metrics/metrics.hpp"
@@ -13,13 +15,23 @@
 
 namespace switchyard::proxy {
 
-struct Route {
-  const core::ModelConfig* model = nullptr;
-  const core::TargetConfig* target = nullptr;
+// One target of a model group, bound at start-up to what an attempt on it needs.
+struct TargetRoute {
+  const core::TargetConfig* config = nullptr;
   const core::ProviderConfig* provider = nullptr;
+  const adapters::ProviderKind* kind = nullptr;
   adapters::UpstreamEndpoint endpoint;  // unused for the in-process mock
-  const metrics::ModelMetrics* model_metrics = nullptr;
   const metrics::ProviderMetrics* provider_metrics = nullptr;
+  std::size_t index = 0;  // in its group's targets
+};
+
+// A model clients can name, with its targets and the groups it falls back to.
+struct ModelRoute {
+  const core::ModelConfig* model = nullptr;
+  std::vector<TargetRoute> targets;
+  std::vector<const ModelRoute*> fallbacks;
+  std::vector<const ModelRoute*> context_window_fallbacks;
+  const metrics::ModelMetrics* model_metrics = nullptr;
 };
 
 struct StringHash {
@@ -29,12 +41,12 @@ struct StringHash {
 
 struct Runtime {
   core::Config config;
-  std::unordered_map<std::string, Route, StringHash, std::equal_to<>> routes;
+  std::unordered_map<std::string, ModelRoute, StringHash, std::equal_to<>> routes;
   std::unique_ptr<metrics::Metrics> metrics;
   std::unique_ptr<AccessLog> access_log;
   std::string models_json;  // the /v1/models answer, built once
 
-  const Route* find_route(std::string_view model) const {
+  const ModelRoute* find_route(std::string_view model) const {
     auto it = routes.find(model);
     return it == routes.end() ? nullptr : &it->second;
   }

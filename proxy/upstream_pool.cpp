@@ -64,6 +64,7 @@ net::awaitable<beast::error_code> UpstreamConnection::read_head(UpstreamResponse
       head.status = h.status;
       head.event_stream = h.content_type.starts_with("text/event-stream");
       head.retry_after = std::string(h.retry_after);
+      head.retry_after_ms = std::string(h.retry_after_ms);
       head.content_encoding = std::string(h.content_encoding);
       keep_alive_ = h.keep_alive;
       if (!h.has_body) {
@@ -322,6 +323,13 @@ void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection) {
   auto& idle = idle_[connection->pool_key()];
   if (idle.size() >= max_idle_per_host_) return;
   idle.push_back(std::move(connection));
+}
+
+void UpstreamPool::release(std::unique_ptr<UpstreamLink> link) {
+  if (UpstreamConnection* connection = link->pooled()) {
+    link.release();  // now owned as the connection it is
+    release(std::unique_ptr<UpstreamConnection>(connection));
+  }
 }
 
 }  // namespace switchyard::proxy

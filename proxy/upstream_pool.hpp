@@ -13,20 +13,11 @@
 #include "metrics/metrics.hpp"
 #include "proxy/deadline.hpp"
 #include "proxy/net.hpp"
+#include "proxy/upstream_link.hpp"
 
 namespace switchyard::proxy {
 
-// What the gateway needs from an upstream response head; the body is read separately.
-struct UpstreamResponseHead {
-  int status = 0;
-  bool event_stream = false;  // Content-Type: text/event-stream
-  bool keep_alive = false;
-  std::string retry_after;
-  std::string content_encoding;                 // empty when the upstream sent none
-  std::optional<std::uint64_t> content_length;  // when the body's length is known up front
-};
-
-class UpstreamConnection {
+class UpstreamConnection final : public UpstreamLink {
  public:
   // `scratch` is the worker's read buffer, used only between a read and the decoding of
   // what it returned (never across a suspension), so held streams own no read buffer.
@@ -36,30 +27,28 @@ class UpstreamConnection {
   bool tls() const { return tls_ != nullptr; }
   tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
   const std::string& pool_key() const { return pool_key_; }
-  // True when the connection came out of the idle pool: the server may have closed it
-  // meanwhile, so a failure before any response byte is worth one retry on a new one.
-  bool reused = false;
-
   // Sends a request whose head is already formatted, followed by its body, in one gather write.
   net::awaitable<beast::error_code> write(std::string_view head, std::string_view body,
-                                          Clock::duration timeout);
+                                          Clock::duration timeout) override;
   // Reads the response head and sets up the decoding of its body.
-  net::awaitable<beast::error_code> read_head(UpstreamResponseHead& head, Clock::duration timeout);
+  net::awaitable<beast::error_code> read_head(UpstreamResponseHead& head,
+                                              Clock::duration timeout) override;
   // Appends the body bytes that arrive next (transfer framing removed) to `out`, waiting up
   // to `timeout` for them. Returns with nothing appended only when the body is complete.
-  net::awaitable<beast::error_code> read_body(std::string& out, Clock::duration timeout);
-  bool body_done() const { return body_.done(); }
+  net::awaitable<beast::error_code> read_body(std::string& out, Clock::duration timeout) override;
+  bool body_done() const override { return body_.done(); }
   // Waits up to `timeout` for body bytes to arrive, consuming none: returns no error when
   // they are here (or already buffered), beast::error::timeout after a silence, after which
   // the connection is as good as before (the wait is cancelled, no read was in progress).
   // Lets a caller break a long silence into steps without cutting a TLS record in half.
-  net::awaitable<beast::error_code> wait_for_data(Clock::duration timeout);
+  net::awaitable<beast::error_code> wait_for_data(Clock::duration timeout) override;
 
   // True when response bytes are already here (buffered or waiting in the socket), so a
   // read would complete at once.
-  bool has_pending_input();
+  bool has_pending_input() override;
   // Closes the socket: pending operations complete with an error. Used to cancel.
-  void close();
+  void close() override;
+  UpstreamConnection* pooled() override { return this; }
   // Whether an idle connection may carry a request: the server has not closed it and sent
   // nothing while it was idle (one peek at the socket).
   bool looks_alive();
@@ -104,6 +93,8 @@ class UpstreamPool {
                                         const core::ProviderConfig& provider);
   // Takes back a connection; keeps it for reuse when reusable(), else closes it.
   void release(std::unique_ptr<UpstreamConnection> connection);
+  // The same for a link: a pooled connection goes back, the in-process mock's is dropped.
+  void release(std::unique_ptr<UpstreamLink> link);
 
  private:
   ssl::context& tls_context_for(const core::ProviderConfig& provider);

@@ -543,8 +543,9 @@ TEST_CASE(
   provider.api_key = "sk-ant-secret";
   provider.headers = {{"X-Team", "search"}};
   const adapters::UpstreamRequest request = adapters::build_upstream_request(
-      provider, "/base", adapters::Operation::generate, adapters::Protocol::anthropic_messages,
-      "claude-x", /*stream=*/true, R"({"model":"claude-x"})", "req-7", {});
+      provider, provider.api_key, "/base", adapters::Operation::generate,
+      adapters::Protocol::anthropic_messages, "claude-x", /*stream=*/true,
+      R"({"model":"claude-x"})", "req-7", {});
   const std::string head =
       adapters::format_upstream_head(request, "api.example.test:8443", "switchyard/test");
   CHECK(head ==
