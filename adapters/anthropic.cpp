@@ -204,13 +204,11 @@ core::Usage merge_anthropic_usage(const core::Usage& before, const json::object&
   return merge_anthropic_usage(lenient, before, usage, JsonPath());
 }
 
-bool is_retryable_status(int status) { return status == 429 || status >= 500; }
 
 core::GatewayError upstream_error(int status, std::string message, std::string code) {
   // client_error picks the OpenAI-style type for the status; the rest says where it came from.
   core::GatewayError e = core::client_error(status, std::move(message), {}, std::move(code));
   e.source = core::ErrorSource::upstream;
-  e.retryable = is_retryable_status(status);
   return e;
 }
 

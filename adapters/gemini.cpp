@@ -327,7 +327,6 @@ const json::object* top_level_error(const json::value& root) {
 core::GatewayError gemini_error(int status, std::string message, std::string code) {
   core::GatewayError e = core::client_error(status, std::move(message), {}, std::move(code));
   e.source = core::ErrorSource::upstream;
-  e.retryable = status == 429 || status >= 500;
   return e;
 }
 

@@ -425,7 +425,6 @@ core::GatewayError error_from_object(int status, const json::object& error) {
   e.code = scalar_text(member(error, "code"));
   e.param = scalar_text(member(error, "param"));
   if (e.type.empty()) e.type = std::string(core::openai_error_type(status));
-  e.retryable = status == 429 || status >= 500;
   return e;
 }
 
@@ -932,7 +931,6 @@ class ChatStreamDecoder final : public StreamDecoder {
         e.error = error_from_object(500, shaped);
       }
       e.error.status = status_for_stream_error(e.error);
-      e.error.retryable = e.error.status == 429 || e.error.status >= 500;
       out.push_back(std::move(e));
       failed_ = true;
       return;

@@ -104,12 +104,11 @@ GatewayError client_error(int status, std::string message, std::string param, st
   e.param = std::move(param);
   e.code = std::move(code);
   e.source = ErrorSource::client;
-  e.retryable = false;
   return e;
 }
 
 namespace {
-// Failures to get an answer from the provider at all: worth retrying elsewhere.
+// Failures to get an answer from the provider at all.
 GatewayError upstream_failure(int status, std::string code, std::string message) {
   GatewayError e;
   e.status = status;
@@ -117,7 +116,6 @@ GatewayError upstream_failure(int status, std::string code, std::string message)
   e.message = std::move(message);
   e.code = std::move(code);
   e.source = ErrorSource::upstream;
-  e.retryable = true;
   return e;
 }
 }  // namespace

@@ -15,7 +15,6 @@ struct GatewayError {
   std::string param;    // may be empty -> null
   std::string code;     // may be empty -> null
   ErrorSource source = ErrorSource::gateway;
-  bool retryable = false;
 };
 
 // The error `type` each protocol documents for an HTTP status, and the status a type stands

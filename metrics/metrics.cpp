@@ -52,6 +52,40 @@ std::string_view upstream_error_name(UpstreamError e) {
   return "unknown";
 }
 
+std::string_view attempt_outcome_name(AttemptOutcome o) {
+  switch (o) {
+    case AttemptOutcome::success:
+      return "success";
+    case AttemptOutcome::connect:
+      return "connect";
+    case AttemptOutcome::tls:
+      return "tls";
+    case AttemptOutcome::timeout:
+      return "timeout";
+    case AttemptOutcome::first_token_timeout:
+      return "first_token_timeout";
+    case AttemptOutcome::reset:
+      return "reset";
+    case AttemptOutcome::status_4xx:
+      return "status_4xx";
+    case AttemptOutcome::status_5xx:
+      return "status_5xx";
+    case AttemptOutcome::protocol:
+      return "protocol";
+    case AttemptOutcome::oversized:
+      return "oversized";
+    case AttemptOutcome::truncated:
+      return "truncated";
+    case AttemptOutcome::stream_error:
+      return "stream_error";
+    case AttemptOutcome::hedge_lost:
+      return "hedge_lost";
+    case AttemptOutcome::kCount:
+      break;
+  }
+  return "unknown";
+}
+
 void ModelMetrics::record_usage(std::size_t shard, const core::Usage& usage, double cost) const {
   prompt_tokens->add(shard, static_cast<double>(usage.prompt_tokens));
   completion_tokens->add(shard, static_cast<double>(usage.completion_tokens));
@@ -140,13 +174,49 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
                  MetricType::Gauge);
   build_info.value({{"version", SWITCHYARD_VERSION}}).add(0, 1);
 
+  auto& attempts =
+      add_family("switchyard_upstream_attempts_total",
+                 "Attempts sent to each target of a model, by how they ended", MetricType::Counter);
+  auto& retries =
+      add_family("switchyard_retries_total",
+                 "Attempts after a request's first (retries and fallbacks)", MetricType::Counter);
+  auto& refused =
+      add_family("switchyard_retries_refused_total",
+                 "Retries and hedges the retry budget did not allow", MetricType::Counter);
+  auto& fallbacks = add_family("switchyard_fallbacks_total",
+                               "Requests served by a fallback model, from the model asked for",
+                               MetricType::Counter);
+  auto& hedges = add_family("switchyard_hedges_total",
+                            "Hedged requests: sent, won (the hedge answered first) and lost",
+                            MetricType::Counter);
+  auto& cooldowns =
+      add_family("switchyard_target_cooldowns_total",
+                 "Times a target's circuit breaker cooled it down", MetricType::Counter);
+  auto& available =
+      add_family("switchyard_target_available",
+                 "1 while a target can take requests, 0 while it cools down", MetricType::Gauge);
+  auto& benched = add_family("switchyard_provider_keys_benched_total",
+                             "Times a key of a provider's pool was benched (401, 403, 429)",
+                             MetricType::Counter);
+  auto& keys_available =
+      add_family("switchyard_provider_keys_available",
+                 "Keys of a provider's pool not benched right now", MetricType::Gauge);
+  auto& routers =
+      add_family("switchyard_router_decisions_total",
+                 "Requests a rule-based router sent to each model", MetricType::Counter);
+
+  auto status_counters = [&](const std::string& model, const std::string& provider) {
+    std::array<ShardedValue*, kStatusClasses> out{};
+    for (std::size_t i = 0; i < kStatusClasses; ++i) {
+      out[i] = &requests.value({{"model", model},
+                                {"provider", provider},
+                                {"status", std::string(kStatusClassNames[i])}});
+    }
+    return out;
+  };
   auto make_model = [&](const std::string& model, const std::string& provider) {
     ModelMetrics m;
-    for (std::size_t i = 0; i < kStatusClasses; ++i) {
-      m.requests[i] = &requests.value({{"model", model},
-                                       {"provider", provider},
-                                       {"status", std::string(kStatusClassNames[i])}});
-    }
+    m.requests = status_counters(model, provider);
     m.duration = &duration.histogram({{"model", model}}, latency_buckets());
     m.time_to_first_token = &ttft.histogram({{"model", model}}, latency_buckets());
     m.prompt_tokens = &tokens.value({{"kind", "prompt"}, {"model", model}});
@@ -156,8 +226,47 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
     m.cost_usd = &cost.value({{"model", model}});
     return m;
   };
-  for (const auto& model : config.models)
-    models_.emplace(model.name, make_model(model.name, model.primary().provider));
+  for (const auto& model : config.models) {
+    ModelMetrics m = make_model(model.name, "(none)");
+    for (const auto& target : model.targets) {
+      // Two targets of one group on the same provider share its series.
+      const TargetMetrics* same = nullptr;
+      for (std::size_t i = 0; i < m.targets.size(); ++i)
+        if (model.targets[i].provider == target.provider) same = &m.targets[i];
+      if (same) {
+        m.targets.push_back(*same);
+        continue;
+      }
+      TargetMetrics t;
+      t.requests = status_counters(model.name, target.provider);
+      for (std::size_t i = 0; i < t.attempts.size(); ++i) {
+        t.attempts[i] = &attempts.value(
+            {{"model", model.name},
+             {"provider", target.provider},
+             {"outcome", std::string(attempt_outcome_name(static_cast<AttemptOutcome>(i)))}});
+      }
+      t.cooldowns = &cooldowns.value({{"model", model.name}, {"provider", target.provider}});
+      t.available = &available.value({{"model", model.name}, {"provider", target.provider}});
+      t.available->set(1);
+      m.targets.push_back(t);
+    }
+    for (const auto* list : {&model.fallbacks, &model.context_window_fallbacks})
+      for (const auto& to : *list)
+        m.fallbacks.push_back(&fallbacks.value({{"from", model.name}, {"to", to}}));
+    m.retries = &retries.value({{"model", model.name}});
+    m.retries_refused = &refused.value({{"model", model.name}});
+    m.hedges_sent = &hedges.value({{"model", model.name}, {"result", "sent"}});
+    m.hedges_won = &hedges.value({{"model", model.name}, {"result", "won"}});
+    m.hedges_lost = &hedges.value({{"model", model.name}, {"result", "lost"}});
+    models_.emplace(model.name, std::move(m));
+  }
+  for (const auto& router : config.routers)
+    for (const auto& rule : router.rules) {
+      auto key = std::make_pair(router.name, rule.model);
+      if (!router_decisions_.contains(key))
+        router_decisions_.emplace(key,
+                                  &routers.value({{"router", router.name}, {"model", rule.model}}));
+    }
   // One bucket for requests that never reached a configured model (bad JSON, unknown model),
   // so clients cannot mint label values.
   unrouted_ = make_model("(unrouted)", "(none)");
@@ -170,6 +279,9 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
           {{"provider", p.name},
            {"reason", std::string(upstream_error_name(static_cast<UpstreamError>(i)))}});
     }
+    pm.keys_benched = &benched.value({{"provider", p.name}});
+    pm.keys_available = &keys_available.value({{"provider", p.name}});
+    pm.keys_available->set(static_cast<double>(p.api_keys.size()));
     providers_.emplace(p.name, pm);
   }
   overhead_ = &overhead.histogram({}, overhead_buckets());
@@ -187,7 +299,13 @@ const ProviderMetrics& Metrics::provider(std::string_view name) const {
   return providers_.at(std::string(name));
 }
 
+ShardedValue* Metrics::router_decision(std::string_view router, std::string_view model) const {
+  auto it = router_decisions_.find(std::make_pair(std::string(router), std::string(model)));
+  return it == router_decisions_.end() ? nullptr : it->second;
+}
+
 std::string Metrics::serialize() const {
+  if (refresh_) refresh_();
   std::vector<prometheus::MetricFamily> families;
   families.reserve(families_.size());
   for (const auto& f : families_) families.push_back(f->collect());

@@ -7,6 +7,8 @@
 #include <prometheus/metric_family.h>
 
 #include <array>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +39,25 @@ enum class UpstreamError : std::size_t {
 };
 std::string_view upstream_error_name(UpstreamError e);
 
+// How one attempt on one target ended ("outcome" label of switchyard_upstream_attempts_total).
+enum class AttemptOutcome : std::size_t {
+  success,
+  connect,
+  tls,
+  timeout,
+  first_token_timeout,
+  reset,
+  status_4xx,
+  status_5xx,
+  protocol,
+  oversized,
+  truncated,
+  stream_error,
+  hedge_lost,  // cancelled because the other attempt of a hedge produced a token first
+  kCount
+};
+std::string_view attempt_outcome_name(AttemptOutcome o);
+
 using Labels = std::vector<prometheus::ClientMetric::Label>;
 
 // One metric family: a name, a type and its labelled series.
@@ -60,8 +81,30 @@ class Family {
   std::vector<Series> series_;
 };
 
-struct ModelMetrics {
+// Per (model group, target): where its requests went and how its attempts ended.
+struct TargetMetrics {
   std::array<ShardedValue*, kStatusClasses> requests{};
+  std::array<ShardedValue*, static_cast<std::size_t>(AttemptOutcome::kCount)> attempts{};
+  ShardedValue* cooldowns = nullptr;  // circuit-breaker cooldowns started
+  ShardedValue* available = nullptr;  // gauge, 1/0, refreshed at scrape time
+
+  void count_attempt(std::size_t shard, AttemptOutcome o) const {
+    attempts[static_cast<std::size_t>(o)]->add(shard, 1);
+  }
+};
+
+struct ModelMetrics {
+  // Requests answered before any target was chosen (provider "(none)").
+  std::array<ShardedValue*, kStatusClasses> requests{};
+  std::vector<TargetMetrics> targets;  // in the order of the model's targets
+  // The fallbacks that served, in the order of the model's fallbacks then its
+  // context_window_fallbacks.
+  std::vector<ShardedValue*> fallbacks;
+  ShardedValue* retries = nullptr;          // attempts after the first
+  ShardedValue* retries_refused = nullptr;  // retries the retry budget refused
+  ShardedValue* hedges_sent = nullptr;
+  ShardedValue* hedges_won = nullptr;   // the hedge produced the first token
+  ShardedValue* hedges_lost = nullptr;  // the first attempt won after all
   ShardedHistogram* duration = nullptr;
   ShardedHistogram* time_to_first_token = nullptr;
   ShardedValue* prompt_tokens = nullptr;
@@ -75,6 +118,8 @@ struct ModelMetrics {
 
 struct ProviderMetrics {
   ShardedHistogram* upstream_duration = nullptr;
+  ShardedValue* keys_benched = nullptr;    // times a key of the pool was benched (401/403/429)
+  ShardedValue* keys_available = nullptr;  // gauge: keys not benched, refreshed at scrape time
   std::array<ShardedValue*, static_cast<std::size_t>(UpstreamError::kCount)> errors{};
 
   void count_error(std::size_t shard, UpstreamError e) const {
@@ -97,6 +142,13 @@ class Metrics {
   ShardedValue& access_log_dropped() const { return *access_log_dropped_; }
   ShardedValue& client_disconnects() const { return *client_disconnects_; }
 
+  // Rule-based routing: requests a router sent to each of its rules' models.
+  ShardedValue* router_decision(std::string_view router, std::string_view model) const;
+
+  // Called at each scrape before the values are read, to refresh the gauges that mirror
+  // routing state (target availability, keys available). Set once, before serving.
+  void set_refresh(std::function<void()> refresh) { refresh_ = std::move(refresh); }
+
   // The Prometheus text exposition of everything registered.
   std::string serialize() const;
 
@@ -112,6 +164,8 @@ class Metrics {
   ShardedHistogram* overhead_ = nullptr;
   ShardedValue* access_log_dropped_ = nullptr;
   ShardedValue* client_disconnects_ = nullptr;
+  std::map<std::pair<std::string, std::string>, ShardedValue*, std::less<>> router_decisions_;
+  std::function<void()> refresh_;
 };
 
 }  // namespace switchyard::metrics

@@ -21,6 +21,11 @@ class ShardedValue {
     auto& v = cells_[shard].value;
     v.store(v.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
   }
+  // For gauges refreshed at scrape time by one thread: the whole value in one cell.
+  void set(double v) {
+    for (auto& c : cells_) c.value.store(0, std::memory_order_relaxed);
+    cells_[0].value.store(v, std::memory_order_relaxed);
+  }
   double value() const {
     double total = 0;
     for (const auto& c : cells_) total += c.value.load(std::memory_order_relaxed);

@@ -115,6 +115,24 @@ void HttpSession::start_head(RequestContext& ctx, int status, std::string_view c
   head_ += ctx.request_id;
   head_ += "\r\nx-switchyard-overhead-us: ";
   head_ += std::to_string(ctx.overhead_us(Clock::now()));
+  // What served the request (after rule routing and fallbacks), also on errors: names from
+  // the config only.
+  if (ctx.route) {
+    head_ += "\r\nx-switchyard-model: ";
+    head_ += ctx.route->model->name;
+  }
+  if (ctx.target) {
+    head_ += "\r\nx-switchyard-provider: ";
+    head_ += ctx.target->provider->name;
+  }
+  if (ctx.attempts > 0) {
+    head_ += "\r\nx-switchyard-attempts: ";
+    head_ += std::to_string(ctx.attempts);
+  }
+  if (!ctx.fallback_from.empty()) {
+    head_ += "\r\nx-switchyard-fallback: ";
+    head_ += ctx.fallback_from;
+  }
   if (!keep_alive_) {
     head_ += "\r\nConnection: close";
   } else if (http10_) {
@@ -576,7 +594,9 @@ void HttpSession::record_metrics(const RequestContext& ctx, int status, double t
   const metrics::ModelMetrics& mm =
       ctx.route ? *ctx.route->model_metrics : runtime.metrics->unrouted();
   const std::size_t shard = worker_.index;
-  mm.requests[metrics::status_class_index(status)]->add(shard, 1);
+  const auto& requests =
+      ctx.route && ctx.target ? mm.targets[ctx.target->index].requests : mm.requests;
+  requests[metrics::status_class_index(status)]->add(shard, 1);
   mm.duration->observe(shard, total_s);
   if (ctx.first_token && ctx.stream) {
     mm.time_to_first_token->observe(

@@ -239,39 +239,61 @@ bool may_go_on(PendingRequest& p, RequestContext& ctx, const core::UpstreamFailu
   return true;
 }
 
-// Counts a failed attempt against its provider.
-void count_failure(const TargetRoute& target, std::size_t shard, const core::UpstreamFailure& f) {
+// Counts an attempt's end: against its target (success or how it failed) and, for a broken
+// upstream, against its provider.
+void count_attempt(const ModelRoute& group, const TargetRoute& target, std::size_t shard,
+                   const std::optional<core::UpstreamFailure>& failed) {
   using core::FailureKind;
+  using metrics::AttemptOutcome;
+  const metrics::TargetMetrics& tm = group.model_metrics->targets[target.index];
+  if (!failed) {
+    tm.count_attempt(shard, AttemptOutcome::success);
+    return;
+  }
+  const core::UpstreamFailure& f = *failed;
   metrics::UpstreamError e = metrics::UpstreamError::kCount;
+  AttemptOutcome o = AttemptOutcome::stream_error;
   switch (f.kind) {
     case FailureKind::connect:
       e = metrics::UpstreamError::connect;
+      o = AttemptOutcome::connect;
       break;
     case FailureKind::tls:
       e = metrics::UpstreamError::tls;
+      o = AttemptOutcome::tls;
       break;
     case FailureKind::timeout:
+      e = metrics::UpstreamError::timeout;
+      o = AttemptOutcome::timeout;
+      break;
     case FailureKind::first_token_timeout:
       e = metrics::UpstreamError::timeout;
+      o = AttemptOutcome::first_token_timeout;
       break;
     case FailureKind::reset:
       e = metrics::UpstreamError::reset;
+      o = AttemptOutcome::reset;
       break;
     case FailureKind::status:
       e = f.status < 500 ? metrics::UpstreamError::status_4xx : metrics::UpstreamError::status_5xx;
+      o = f.status < 500 ? AttemptOutcome::status_4xx : AttemptOutcome::status_5xx;
       break;
     case FailureKind::protocol:
       e = metrics::UpstreamError::protocol;
+      o = AttemptOutcome::protocol;
       break;
     case FailureKind::oversized:
       e = metrics::UpstreamError::oversized;
+      o = AttemptOutcome::oversized;
       break;
     case FailureKind::truncated:
       e = metrics::UpstreamError::truncated;
+      o = AttemptOutcome::truncated;
       break;
     case FailureKind::stream_error:
       break;  // the provider's own in-stream error is its answer, not a broken upstream
   }
+  tm.count_attempt(shard, o);
   if (e != metrics::UpstreamError::kCount) target.provider_metrics->count_error(shard, e);
 }
 
@@ -342,14 +364,15 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
         session, ctx, p->exchange, std::move(*upstream), *attempt, p->control);
     if (ctx.client_gone) break;
     if (!failed) {
+      if (p->group != p->first_group) ctx.fallback_from = p->first_group->model->name;
       p->answer_started();
       failed = co_await deliver_answer(session, ctx, *attempt);
-      if (failed) count_failure(*target, session.worker().index, *failed);
+      count_attempt(*p->group, *target, session.worker().index, failed);
       p->last_failure.reset();
       break;
     }
     p->control.link = nullptr;
-    count_failure(*target, session.worker().index, *failed);
+    count_attempt(*p->group, *target, session.worker().index, failed);
     p->last_upstream = upstream_protocol;
     p->last_failure = std::move(failed);
     if (!may_go_on(*p, ctx, *p->last_failure)) break;

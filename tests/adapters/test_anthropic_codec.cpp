@@ -497,19 +497,16 @@ TEST_CASE("Error bodies carry Anthropic's type for the status", "[anthropic][err
   CHECK(overloaded.message == "Overloaded");
   CHECK(overloaded.type == "server_error");
   CHECK(overloaded.source == core::ErrorSource::upstream);
-  CHECK(overloaded.retryable);
 
   const core::GatewayError limited = decode_messages_error(
       429, R"({"type":"error","error":{"type":"rate_limit_error","message":"Too many"}})");
   CHECK(limited.type == "rate_limit_error");
-  CHECK(limited.retryable);
 
   const core::GatewayError html =
       decode_messages_error(400, "<html>" + std::string(2000, 'x') + "</html>");
   CHECK(html.code == "invalid_request_error");
   CHECK(html.message.starts_with("<html>"));
   CHECK(html.message.size() <= 500);
-  CHECK_FALSE(html.retryable);
 }
 
 TEST_CASE("The recorded tool_use stream decodes to canonical events", "[anthropic][stream]") {
@@ -582,7 +579,6 @@ TEST_CASE("Stream decoder: thinking, tool indices after text, cumulative usage, 
   CHECK(to_json(failed[0]) ==
         json::parse(
             R"({"kind":"error","status":529,"code":"overloaded_error","message":"Overloaded"})"));
-  CHECK(failed[0].error.retryable);
 }
 
 TEST_CASE("Stream encoder: text, tool calls and usage as a well-formed Messages stream",

@@ -185,19 +185,16 @@ TEST_CASE("Gemini errors", "[gemini][error]") {
   CHECK(invalid.code == "INVALID_ARGUMENT");
   CHECK(invalid.type == "invalid_request_error");
   CHECK(invalid.source == core::ErrorSource::upstream);
-  CHECK_FALSE(invalid.retryable);
 
   const core::GatewayError exhausted = decode_gemini_error(
       429,
       R"([{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED"}}])");
   CHECK(exhausted.code == "RESOURCE_EXHAUSTED");
   CHECK(exhausted.type == "rate_limit_error");
-  CHECK(exhausted.retryable);
 
   const core::GatewayError page = decode_gemini_error(503, "<html>Service Unavailable</html>");
   CHECK(page.status == 503);
   CHECK(page.message.find("Service Unavailable") != std::string::npos);
-  CHECK(page.retryable);
 }
 
 TEST_CASE(
@@ -302,7 +299,6 @@ TEST_CASE("Gemini stream: an in-band error becomes an error event", "[gemini][st
   CHECK(events[0].error.status == 503);
   CHECK(events[0].error.code == "UNAVAILABLE");
   CHECK(events[0].error.message == "The model is overloaded.");
-  CHECK(events[0].error.retryable);
 }
 
 TEST_CASE("Gemini stream: an in-band error code that is no HTTP status reads as 500",

@@ -384,13 +384,11 @@ TEST_CASE("chat errors: OpenAI bodies keep their fields, other bodies are wrappe
   CHECK(e.type == "requests");
   CHECK(e.code == "rate_limit_exceeded");
   CHECK(e.source == switchyard::core::ErrorSource::upstream);
-  CHECK(e.retryable);
 
   auto html = decode_chat_error(503, "<html><body>Service Unavailable</body></html>");
   CHECK(html.status == 503);
   CHECK(html.type == "server_error");
   CHECK(html.message == "<html><body>Service Unavailable</body></html>");
-  CHECK(html.retryable);
 
   const std::pair<int, const char*> types[] = {
       {400, "invalid_request_error"}, {401, "authentication_error"}, {403, "permission_error"},
@@ -398,7 +396,6 @@ TEST_CASE("chat errors: OpenAI bodies keep their fields, other bodies are wrappe
   for (auto [status, type] : types) {
     auto w = decode_chat_error(status, "nope");
     CHECK(w.type == type);
-    CHECK(w.retryable == (status == 429 || status >= 500));
   }
   auto big = decode_chat_error(502, std::string(5000, 'x'));
   CHECK(big.message.size() < 600);
@@ -474,7 +471,6 @@ TEST_CASE("chat stream decode: a mid-stream error takes the status its type stan
     REQUIRE(events.size() == 1);
     CHECK(events[0].kind == StreamEvent::Kind::error);
     CHECK(events[0].error.status == status);
-    CHECK(events[0].error.retryable == (status == 429 || status >= 500));
   }
 }
 

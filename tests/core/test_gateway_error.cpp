@@ -80,7 +80,6 @@ TEST_CASE("each status has the error type each protocol documents, and back", "[
     CHECK(e.status == row.status);
     CHECK(e.type == row.openai);
     CHECK(e.source == ErrorSource::client);
-    CHECK_FALSE(e.retryable);
   }
   // Types the table does not name stand for a server error; a used-up quota is a 429.
   CHECK(switchyard::core::status_for_openai_error_type("insufficient_quota") == 429);
@@ -96,13 +95,12 @@ TEST_CASE("client errors keep their message, param and code", "[gateway_error]")
   CHECK(e.code == "empty_array");
 }
 
-TEST_CASE("upstream failures are retryable 502 and 504 server errors", "[gateway_error]") {
+TEST_CASE("upstream failures are 502 and 504 server errors", "[gateway_error]") {
   const GatewayError unreachable = upstream_unreachable("connect refused");
   CHECK(unreachable.status == 502);
   CHECK(unreachable.type == "server_error");
   CHECK(unreachable.code == "upstream_unreachable");
   CHECK(unreachable.source == ErrorSource::upstream);
-  CHECK(unreachable.retryable);
   CHECK(unreachable.message == "connect refused");
 
   const GatewayError timeout = upstream_timeout("no first byte in 30 s");
@@ -110,7 +108,6 @@ TEST_CASE("upstream failures are retryable 502 and 504 server errors", "[gateway
   CHECK(timeout.type == "server_error");
   CHECK(timeout.code == "upstream_timeout");
   CHECK(timeout.source == ErrorSource::upstream);
-  CHECK(timeout.retryable);
 }
 
 TEST_CASE("the OpenAI error body has the four keys, empty param and code as null",
