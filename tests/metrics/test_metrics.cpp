@@ -59,8 +59,9 @@ TEST_CASE("a sharded histogram merges shards into cumulative buckets") {
 TEST_CASE("the exposition has every configured model and only bounded label values") {
   metrics::Metrics m(two_model_config(), 2);
   const auto& alpha = m.model("alpha");
-  alpha.requests[metrics::status_class_index(200)]->add(0, 1);
-  alpha.requests[metrics::status_class_index(201)]->add(1, 1);
+  alpha.targets.at(0).requests[metrics::status_class_index(200)]->add(0, 1);
+  alpha.targets.at(0).requests[metrics::status_class_index(201)]->add(1, 1);
+  alpha.targets.at(0).count_attempt(0, metrics::AttemptOutcome::first_token_timeout);
   alpha.record_usage(1, core::Usage{100, 20, 10, 5}, 0.25);
   m.provider("prov").count_error(0, metrics::UpstreamError::timeout);
   CHECK(&m.model("not-configured") == &m.unrouted());
@@ -70,6 +71,16 @@ TEST_CASE("the exposition has every configured model and only bounded label valu
   CHECK(text.find(R"(switchyard_requests_total{model="alpha",provider="prov",status="2xx"} 2)") !=
         std::string::npos);
   CHECK(text.find(R"(switchyard_requests_total{model="beta",provider="prov",status="5xx"} 0)") !=
+        std::string::npos);
+  // Requests that never reached a target of a configured model.
+  CHECK(
+      text.find(R"x(switchyard_requests_total{model="beta",provider="(none)",status="4xx"} 0)x") !=
+      std::string::npos);
+  CHECK(
+      text.find(
+          R"(switchyard_upstream_attempts_total{model="alpha",provider="prov",outcome="first_token_timeout"} 1)") !=
+      std::string::npos);
+  CHECK(text.find(R"(switchyard_target_available{model="alpha",provider="prov"} 1)") !=
         std::string::npos);
   CHECK(text.find(R"(switchyard_tokens_total{kind="cached_prompt",model="alpha"} 10)") !=
         std::string::npos);
