@@ -1701,10 +1701,11 @@ std::vector<std::string> resolve_model_refs(Context& ctx, const std::vector<Mode
     const auto model = std::find_if(models.begin(), models.end(),
                                     [&](const ReadModel& m) { return m.config.name == ref.name; });
     if (model != models.end() && model->dropped) {
-      notices.push_back((rule ? "router '" : "model '") + std::string(owner) +
-                        "': " + (rule ? "the rule for" : std::string(what)) + " '" + ref.name +
-                        "' removed (model '" + ref.name +
-                        "' has no target left: its providers are disabled)");
+      // A router says itself what it does without the model: the caller's notice.
+      if (!rule)
+        notices.push_back("model '" + std::string(owner) + "': " + std::string(what) + " '" +
+                          ref.name + "' removed (model '" + ref.name +
+                          "' has no target left: its providers are disabled)");
       continue;
     }
     if (kept) kept->back() = true;
@@ -1826,7 +1827,12 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
     }
     std::vector<RouterRule> rules;
     for (std::size_t i = 0; i < r.config.rules.size(); ++i) {
-      if (!kept[i]) continue;
+      if (!kept[i]) {
+        cfg.notices.push_back("router '" + r.config.name + "': the rule for '" +
+                              r.rule_models[i].name + "' removed (model '" + r.rule_models[i].name +
+                              "' has no target left)");
+        continue;
+      }
       r.config.rules[i].model = r.rule_models[i].name;
       rules.push_back(std::move(r.config.rules[i]));
     }

@@ -998,3 +998,353 @@ TEST_CASE("config: default_max_tokens past any model's limit is refused, not cas
                                    "whole number from 1 to 1000000000"});
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Model groups, routing policies and routers (issue 11)
+
+namespace {
+
+// A valid document with every routing key; the tests below vary parts of it.
+constexpr std::string_view kRoutingConfig = R"(
+routing:
+  strategy: least_busy
+  retry: {attempts: 2, backoff_ms: 100, max_backoff_ms: 4000, max_retry_after_s: 30, total_timeout_ms: 120000,
+          on: [connect, timeout, 429, 500, 502, 503, 504, 529]}
+  cooldown: {failures: 3, window_s: 30, duration_s: 60}
+  first_token_timeout_ms: 0
+  hedge: {after_ms: 1500, max_fraction: 0.1}
+  retry_budget: {ratio: 0.2, min_concurrent: 3}
+  overrides: {timeout: true, retries: false, fallbacks: true, target: false}
+providers:
+  - {name: openai, type: openai, api_keys: ["${OPENAI_KEY_A}", "${OPENAI_KEY_B}"]}
+  - {name: azure-east, type: azure, base_url: "https://east.openai.azure.com", api_key: k-az}
+  - {name: anthropic, type: anthropic, api_key: "${ANTHROPIC_KEY:-}", optional: true,
+     health_check: {interval_s: 30, path: /v1/models}}
+models:
+  - name: gpt-4o
+    provider: openai
+    model: gpt-4o-2024-08-06
+  - name: smart
+    strategy: latency
+    targets:
+      - {provider: openai,     model: gpt-4o,            weight: 3}
+      - {provider: azure-east, model: gpt-4o-prod,       weight: 1, rpm: 600, tpm: 200000}
+      - {provider: anthropic,  model: claude-sonnet-4-5, tier: 2, price: {input_per_mtok: 2}, reasoning: false}
+    fallbacks: [cheap]
+    context_window_fallbacks: [long-context]
+    retry: {attempts: 3}
+    cooldown: {duration_s: 120}
+    first_token_timeout_ms: 15000
+    hedge: {after_percentile: 95}
+  - name: cheap
+    targets:
+      - {provider: openai, model: gpt-4o-mini}
+      - {provider: anthropic, model: claude-haiku-4-5}
+    retry: {on: [connect, 503]}
+  - {name: long-context, provider: anthropic, model: claude-sonnet-4-5}
+routers:
+  - name: auto
+    rules:
+      - when: {max_input_tokens: 2000, tools: false, images: false}
+        model: cheap
+      - when: {header: {X-Switchyard-Tier: batch}}
+        model: gpt-4o
+      - when: {protocol: [anthropic_messages, openai_chat], metadata: {team: search}, min_input_tokens: 10}
+        model: long-context
+      - when: {protocol: openai_responses}
+        model: smart
+      - model: smart
+)";
+
+const Env kRoutingEnv{
+    {"OPENAI_KEY_A", "sk-a"}, {"OPENAI_KEY_B", "sk-b"}, {"ANTHROPIC_KEY", "sk-ant"}};
+
+}  // namespace
+
+TEST_CASE("config: model groups, routing defaults and routers are read", "[config][routing]") {
+  auto r = parse(kRoutingConfig, kRoutingEnv);
+  REQUIRE(errors_of(r).empty());
+  const Config& c = r.value();
+  CHECK(c.notices == std::vector<std::string>{
+                         "model 'smart': target 'azure-east/gpt-4o-prod' has no known price (not "
+                         "in the bundled table as 'gpt-4o-prod'): its cost is counted as 0; add "
+                         "price: to the target"});
+
+  // routing: the defaults and what is global.
+  const RoutingPolicy& d = c.routing.policy;
+  CHECK(d.strategy == Strategy::least_busy);
+  CHECK(d.retry.attempts == 2);
+  CHECK(d.retry.backoff == std::chrono::milliseconds(100));
+  CHECK(d.retry.max_backoff == std::chrono::milliseconds(4000));
+  CHECK(d.retry.max_retry_after == std::chrono::seconds(30));
+  CHECK(d.retry.total_timeout == std::chrono::milliseconds(120000));
+  CHECK(d.retry.on.connect);
+  CHECK(d.retry.on.timeout);
+  CHECK(d.retry.on.statuses == std::vector<int>{429, 500, 502, 503, 504, 529});
+  CHECK(d.cooldown.failures == 3);
+  CHECK(d.cooldown.window == std::chrono::seconds(30));
+  CHECK(d.cooldown.duration == std::chrono::seconds(60));
+  CHECK(d.hedge.after == std::chrono::milliseconds(1500));
+  CHECK(d.hedge.max_fraction == 0.1);
+  CHECK(c.routing.retry_budget.ratio == 0.2);
+  CHECK(c.routing.retry_budget.min_concurrent == 3);
+  CHECK(c.routing.overrides.timeout);
+  CHECK_FALSE(c.routing.overrides.retries);
+  CHECK(c.routing.overrides.fallbacks);
+  CHECK_FALSE(c.routing.overrides.target);
+
+  // The single-target form: one target, the defaults, but no hedge (nowhere to send it).
+  const ModelConfig& single = *c.find_model("gpt-4o");
+  REQUIRE(single.targets.size() == 1);
+  CHECK(single.primary().provider == "openai");
+  CHECK(single.primary().upstream_model == "gpt-4o-2024-08-06");
+  CHECK(single.primary().weight == 1);
+  CHECK(single.primary().tier == 1);
+  CHECK(single.routing.strategy == Strategy::least_busy);
+  CHECK(single.routing.retry.attempts == 2);
+  CHECK_FALSE(single.routing.hedge.enabled());
+  CHECK(single.fallbacks.empty());
+
+  // A group: its targets, and its own keys merged field by field over the defaults.
+  const ModelConfig& smart = *c.find_model("smart");
+  REQUIRE(smart.targets.size() == 3);
+  CHECK(smart.targets[0].provider == "openai");
+  CHECK(smart.targets[0].upstream_model == "gpt-4o");
+  CHECK(smart.targets[0].weight == 3);
+  CHECK(smart.targets[0].price.input_per_mtok == bundled_prices().at("gpt-4o").input_per_mtok);
+  CHECK(smart.targets[0].price_known);
+  CHECK(smart.targets[1].provider == "azure-east");
+  CHECK(smart.targets[1].upstream_model == "gpt-4o-prod");
+  CHECK(smart.targets[1].rpm == 600);
+  CHECK(smart.targets[1].tpm == 200000);
+  CHECK(smart.targets[1].tier == 1);
+  CHECK_FALSE(smart.targets[1].price_known);  // an azure deployment name: priced by nobody
+  CHECK(smart.targets[2].tier == 2);
+  // Its own price over the bundled one, field by field; its own reasoning over the table's.
+  CHECK(smart.targets[2].price.input_per_mtok == 2);
+  CHECK(smart.targets[2].price.output_per_mtok ==
+        bundled_prices().at("claude-sonnet-4-5").output_per_mtok);
+  CHECK_FALSE(smart.targets[2].reasoning);
+  CHECK(smart.routing.strategy == Strategy::latency);
+  CHECK(smart.routing.retry.attempts == 3);
+  CHECK(smart.routing.retry.backoff == std::chrono::milliseconds(100));  // kept from routing:
+  CHECK(smart.routing.retry.on.statuses == d.retry.on.statuses);
+  CHECK(smart.routing.cooldown.duration == std::chrono::seconds(120));
+  CHECK(smart.routing.cooldown.failures == 3);
+  CHECK(smart.routing.first_token_timeout == std::chrono::milliseconds(15000));
+  // after_percentile replaces the inherited after_ms; max_fraction is inherited.
+  CHECK(smart.routing.hedge.after_percentile == 95);
+  CHECK(smart.routing.hedge.after == std::chrono::milliseconds(0));
+  CHECK(smart.routing.hedge.max_fraction == 0.1);
+  CHECK(smart.fallbacks == std::vector<std::string>{"cheap"});
+  CHECK(smart.context_window_fallbacks == std::vector<std::string>{"long-context"});
+
+  // retry.on replaces the whole list.
+  const ModelConfig& cheap = *c.find_model("cheap");
+  CHECK(cheap.targets[1].upstream_model == "claude-haiku-4-5");
+  CHECK(cheap.targets[1].reasoning);  // from the bundled table, per target
+  CHECK(cheap.routing.retry.on.connect);
+  CHECK_FALSE(cheap.routing.retry.on.timeout);
+  CHECK(cheap.routing.retry.on.statuses == std::vector<int>{503});
+  CHECK(cheap.routing.hedge.after == std::chrono::milliseconds(1500));  // two targets: kept
+
+  // Providers: the key pool and the health check.
+  const ProviderConfig& openai = *c.find_provider("openai");
+  CHECK(openai.api_keys == std::vector<std::string>{"sk-a", "sk-b"});
+  CHECK(openai.api_key == "sk-a");
+  CHECK(openai.health_check_interval == std::chrono::milliseconds(0));  // off by default
+  CHECK(c.find_provider("azure-east")->api_keys == std::vector<std::string>{"k-az"});
+  const ProviderConfig& anthropic = *c.find_provider("anthropic");
+  CHECK(anthropic.health_check_interval == std::chrono::seconds(30));
+  CHECK(anthropic.health_check_path == "/v1/models");
+
+  // Routers: rules in order, header names lowercased, the default last.
+  REQUIRE(c.routers.size() == 1);
+  const RouterConfig& router = *c.find_router("auto");
+  CHECK(router.name == "auto");
+  REQUIRE(router.rules.size() == 5);
+  CHECK(router.rules[0].model == "cheap");
+  CHECK(router.rules[0].when.max_input_tokens == 2000);
+  CHECK_FALSE(router.rules[0].when.min_input_tokens.has_value());
+  CHECK(router.rules[0].when.tools == false);
+  CHECK(router.rules[0].when.images == false);
+  CHECK(router.rules[1].when.headers ==
+        std::map<std::string, std::string>{{"x-switchyard-tier", "batch"}});
+  CHECK(router.rules[2].when.protocols ==
+        std::vector<std::string>{"anthropic_messages", "openai_chat"});
+  CHECK(router.rules[2].when.metadata == std::map<std::string, std::string>{{"team", "search"}});
+  CHECK(router.rules[2].when.min_input_tokens == 10);
+  CHECK(router.rules[3].when.protocols == std::vector<std::string>{"openai_responses"});
+  CHECK(router.rules[4].model == "smart");
+  CHECK_FALSE(router.rules[4].when.tools.has_value());
+  CHECK(router.rules[4].when.protocols.empty());
+  CHECK(c.find_model("auto") == nullptr);
+}
+
+TEST_CASE("config: without routing: every model gets the built-in policy", "[config][routing]") {
+  auto r = parse(with_mock("models:\n  - {name: m, provider: mock}\n"));
+  REQUIRE(errors_of(r).empty());
+  const RoutingPolicy built_in;
+  const RoutingPolicy& p = r->models[0].routing;
+  CHECK(p.strategy == Strategy::weighted);
+  CHECK(p.retry.attempts == built_in.retry.attempts);
+  CHECK(p.retry.on.statuses == built_in.retry.on.statuses);
+  CHECK(p.cooldown.duration == built_in.cooldown.duration);
+  CHECK_FALSE(p.hedge.enabled());
+  CHECK(r->routers.empty());
+  CHECK(r->routing.retry_budget.ratio == 0.2);
+}
+
+TEST_CASE(
+    "config: targets on a disabled provider are dropped, and so are references to models "
+    "left without one",
+    "[config][routing]") {
+  auto r = parse(kRoutingConfig, {{"OPENAI_KEY_A", "sk-a"}, {"OPENAI_KEY_B", ""}});
+  REQUIRE(errors_of(r).empty());
+  const Config& c = r.value();
+  CHECK(c.find_provider("anthropic") == nullptr);
+  CHECK(c.find_provider("openai")->api_keys == std::vector<std::string>{"sk-a"});
+  REQUIRE(c.find_model("smart") != nullptr);
+  CHECK(c.find_model("smart")->targets.size() == 2);
+  REQUIRE(c.find_model("cheap") != nullptr);
+  CHECK(c.find_model("cheap")->targets.size() == 1);
+  // One target left: the inherited hedge has nowhere to go.
+  CHECK_FALSE(c.find_model("cheap")->routing.hedge.enabled());
+  CHECK(c.find_model("long-context") == nullptr);
+  CHECK(c.find_model("smart")->context_window_fallbacks.empty());
+  CHECK(c.find_model("smart")->fallbacks == std::vector<std::string>{"cheap"});
+  REQUIRE(c.find_router("auto") != nullptr);
+  CHECK(c.find_router("auto")->rules.size() == 4);  // the long-context rule is gone
+  CHECK(c.find_router("auto")->rules[2].model == "smart");
+  CHECK(c.notices ==
+        std::vector<std::string>{
+            "provider 'anthropic' disabled: api_key is empty (set ANTHROPIC_KEY)",
+            "model 'smart': target 'azure-east/gpt-4o-prod' has no known price (not in the "
+            "bundled table as 'gpt-4o-prod'): its cost is counted as 0; add price: to the target",
+            "model 'smart': target 'anthropic/claude-sonnet-4-5' dropped (provider 'anthropic' "
+            "is disabled)",
+            "model 'cheap': target 'anthropic/claude-haiku-4-5' dropped (provider 'anthropic' is "
+            "disabled)",
+            "model 'smart': context_window_fallback 'long-context' removed (model "
+            "'long-context' has no target left: its providers are disabled)",
+            "router 'auto': the rule for 'long-context' removed (model 'long-context' has no "
+            "target left)"});
+  for (const auto& n : c.notices) CHECK(n.find("sk-a") == std::string::npos);
+
+  SECTION("a group left with no target is dropped, and a router whose default it was") {
+    auto g = parse(R"(
+providers:
+  - {name: mock, type: mock}
+  - {name: a, type: openai, api_key: "${A:-}", optional: true}
+models:
+  - {name: m, provider: mock}
+  - name: group
+    targets: [{provider: a, model: gpt-4o}]
+routers:
+  - name: r
+    rules:
+      - {when: {tools: true}, model: m}
+      - {model: group}
+)");
+    REQUIRE(errors_of(g).empty());
+    CHECK(g->find_model("group") == nullptr);
+    CHECK(g->find_router("r") == nullptr);
+    CHECK(g->notices == std::vector<std::string>{
+                            "provider 'a' disabled: api_key is empty (set A)",
+                            "model 'group': target 'a/gpt-4o' dropped (provider 'a' is disabled)",
+                            "model 'group' dropped: no target is left",
+                            "router 'r' dropped: its default model 'group' has no target left"});
+  }
+}
+
+TEST_CASE("config: api_keys, a provider's key pool", "[config][routing]") {
+  const auto provider = [](std::string_view keys, Env env, std::string_view extra = "") {
+    return parse("providers:\n  - {name: o, type: openai, api_keys: " + std::string(keys) +
+                     std::string(extra) + "}\nmodels:\n  - {name: gpt-4o, provider: o}\n",
+                 std::move(env));
+  };
+  SECTION("empty entries are left out") {
+    auto r = provider("[\"${A}\", \"${B}\", k3]", {{"A", "k1"}, {"B", ""}});
+    REQUIRE(errors_of(r).empty());
+    CHECK(r->providers[0].api_keys == std::vector<std::string>{"k1", "k3"});
+    CHECK(r->providers[0].api_key == "k1");
+  }
+  SECTION("a required provider with no key left is refused, naming the variables") {
+    auto r = provider("[\"${A}\", \"${B}\"]", {{"A", ""}, {"B", ""}});
+    CHECK(errors_of(r) == std::vector<std::string>{
+                              "switchyard.yaml:2: providers[0].api_keys: is empty (set A or B); a "
+                              "provider of type openai needs an API key (or mark the provider "
+                              "optional: true)"});
+    CHECK(errors_of(provider("[]", {})) ==
+          std::vector<std::string>{"switchyard.yaml:2: providers[0].api_keys: is empty; a "
+                                   "provider of type openai needs an API key (or mark the "
+                                   "provider optional: true)"});
+  }
+  SECTION("an unset variable in a required provider's pool is an error") {
+    auto r = provider("[\"${A}\", \"${B}\"]", {{"A", "k1"}});
+    CHECK(errors_of(r) ==
+          std::vector<std::string>{
+              "switchyard.yaml:2: providers[0].api_keys[1]: environment variable B is not set"});
+  }
+  SECTION("an optional provider with no key left is disabled") {
+    auto r = parse(R"(
+providers:
+  - {name: mock, type: mock}
+  - {name: o, type: openai, optional: true, api_keys: ["${A}", "${B}"]}
+models:
+  - {name: m, provider: mock}
+  - {name: gpt-4o, provider: o}
+)",
+                   {{"A", ""}});
+    REQUIRE(errors_of(r).empty());
+    CHECK(r->find_provider("o") == nullptr);
+    CHECK(r->find_model("gpt-4o") == nullptr);
+    CHECK(r->notices ==
+          std::vector<std::string>{"provider 'o' disabled: api_keys is empty (set A or B)"});
+  }
+  SECTION("api_key and api_keys together are refused; no message repeats a key") {
+    auto r = provider("[sk-one]", {}, ", api_key: sk-two");
+    CHECK(errors_of(r) ==
+          std::vector<std::string>{"switchyard.yaml:2: providers[0]: api_key and api_keys are "
+                                   "exclusive (list every key under api_keys)"});
+    auto scalar = provider("sk-secret-1", {});
+    CHECK(errors_of(scalar) ==
+          std::vector<std::string>{
+              "switchyard.yaml:2: providers[0].api_keys: expected a sequence of keys such as "
+              "[${KEY_A}, ${KEY_B}], got a single value (use api_key for one key)"});
+    auto nested = provider("[[sk-secret-2]]", {});
+    CHECK(errors_of(nested) ==
+          std::vector<std::string>{"switchyard.yaml:2: providers[0].api_keys[0]: expected a "
+                                   "string, got a sequence"});
+  }
+}
+
+TEST_CASE("config: health checks", "[config][routing]") {
+  auto r = parse(R"(
+providers:
+  - {name: a, type: mock, health_check: {interval_s: 0, path: models}}
+  - {name: b, type: mock, health_check: {path: /x, every: 3}}
+  - {name: c, type: mock, health_check: {interval_s: 5}}
+models:
+  - {name: m, provider: c}
+)");
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:2: providers[0].health_check.interval_s: must be between 1 and "
+            "3153600000, got 0",
+            "switchyard.yaml:2: providers[0].health_check.path: must start with '/' (relative to "
+            "base_url, e.g. /models), got 'models'",
+            "switchyard.yaml:3: providers[1].health_check: unknown key 'every'",
+            "switchyard.yaml:3: providers[1].health_check: missing required key 'interval_s' "
+            "(seconds between two checks)",
+        });
+  auto ok = parse(R"(
+providers:
+  - {name: c, type: mock, health_check: {interval_s: 5}}
+models:
+  - {name: m, provider: c}
+)");
+  REQUIRE(errors_of(ok).empty());
+  CHECK(ok->providers[0].health_check_interval == std::chrono::seconds(5));
+  CHECK(ok->providers[0].health_check_path == "/models");
+}
