@@ -1031,10 +1031,14 @@ void read_retry(Context& ctx, const Entry& e, const std::string& path, RetryPoli
   // Checked on the merged values: a model raising only backoff_ms past the default cap is
   // as wrong as writing both.
   if (backoff_ok && (backoff || max_backoff) && retry.max_backoff < retry.backoff) {
-    const Entry* at = max_backoff ? max_backoff : backoff;
-    ctx.error(at->line, f.path_of(*at),
-              "max_backoff_ms (" + std::to_string(retry.max_backoff.count()) +
-                  ") must be at least backoff_ms (" + std::to_string(retry.backoff.count()) + ")");
+    const std::string max_text = std::to_string(retry.max_backoff.count());
+    const std::string backoff_text = std::to_string(retry.backoff.count());
+    if (max_backoff)
+      ctx.error(max_backoff->line, f.path_of(*max_backoff),
+                "must be at least backoff_ms (" + backoff_text + "), got " + max_text);
+    else
+      ctx.error(backoff->line, f.path_of(*backoff),
+                "must be at most max_backoff_ms (" + max_text + "), got " + backoff_text);
   }
   if (const Entry* x = f.find("max_retry_after_s"))
     if (auto v = read_integer(ctx, f, *x, 0, kMaxSeconds))
@@ -1814,10 +1818,10 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
   }
   report_fallback_cycles(ctx, models);
   for (ReadRouter& r : routers) {
-    if (!r.valid) continue;
     std::vector<bool> kept;
     resolve_model_refs(ctx, r.rule_models, r.config.name, "rule", models, model_names, router_names,
                        cfg.notices, &kept);
+    if (!r.valid) continue;
     if (!kept.empty() && !kept.back()) {
       // Without its default a router would have no answer for a request no rule matches.
       r.valid = false;

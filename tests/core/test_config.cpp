@@ -1348,3 +1348,224 @@ models:
   CHECK(ok->providers[0].health_check_interval == std::chrono::seconds(5));
   CHECK(ok->providers[0].health_check_path == "/models");
 }
+TEST_CASE(
+    "config: routing: values out of range, unknown strategies and retry conditions are refused",
+    "[config][routing]") {
+  auto r = parse(R"(
+routing:
+  strategy: latncy
+  retry: {attempts: 0, backoff_ms: -1, max_retry_after_s: -1, total_timeout_ms: 0, on: [connect, timeot, 399, 600, 503]}
+  cooldown: {failures: 0, window_s: 0, duration_s: 0}
+  first_token_timeout_ms: -1
+  hedge: {after_ms: 100, after_percentile: 50, max_fraction: 0}
+  retry_budget: {ratio: 1.5, min_concurrent: -1}
+  overrides: {timeout: maybe, retry: true}
+  strategi: x
+providers:
+  - {name: mock, type: mock}
+models:
+  - {name: m, provider: mock}
+)");
+  CHECK(
+      errors_of(r) ==
+      std::vector<std::string>{
+          "switchyard.yaml:2: routing.strategy: unknown strategy 'latncy' (did you mean "
+          "'latency'?) (expected weighted, least_busy, latency, cost or ordered)",
+          "switchyard.yaml:3: routing.retry.attempts: must be between 1 and 100, got 0",
+          "switchyard.yaml:3: routing.retry.backoff_ms: must be 0 or more, got -1",
+          "switchyard.yaml:3: routing.retry.max_retry_after_s: must be between 0 and 3153600000, "
+          "got -1",
+          "switchyard.yaml:3: routing.retry.total_timeout_ms: must be at least 1, got 0",
+          "switchyard.yaml:3: routing.retry.on[1]: unknown retry condition 'timeot' (did you mean "
+          "'timeout'?) (expected connect, timeout or an HTTP status from 400 to 599)",
+          "switchyard.yaml:3: routing.retry.on[2]: unknown retry condition '399' (expected "
+          "connect, timeout or an HTTP status from 400 to 599)",
+          "switchyard.yaml:3: routing.retry.on[3]: unknown retry condition '600' (expected "
+          "connect, timeout or an HTTP status from 400 to 599)",
+          "switchyard.yaml:4: routing.cooldown.failures: must be between 1 and 1000000, got 0",
+          "switchyard.yaml:4: routing.cooldown.window_s: must be between 1 and 3153600000, got 0",
+          "switchyard.yaml:4: routing.cooldown.duration_s: must be between 1 and 3153600000, got 0",
+          "switchyard.yaml:5: routing.first_token_timeout_ms: must be 0 or more, got -1",
+          "switchyard.yaml:6: routing.hedge: after_ms and after_percentile are exclusive (hedge "
+          "after a fixed delay or after a percentile of the recent time to first token)",
+          "switchyard.yaml:6: routing.hedge.max_fraction: must be greater than 0 and at most 1, "
+          "got '0'",
+          "switchyard.yaml:7: routing.retry_budget.ratio: must be between 0 and 1, got '1.5'",
+          "switchyard.yaml:7: routing.retry_budget.min_concurrent: must be between 0 and 1000000, "
+          "got -1",
+          "switchyard.yaml:8: routing.overrides: unknown key 'retry'",
+          "switchyard.yaml:8: routing.overrides.timeout: expected true or false, got 'maybe'",
+          "switchyard.yaml:9: routing: unknown key 'strategi' (did you mean 'strategy'?)",
+      });
+}
+
+TEST_CASE("config: model groups: exclusive keys, empty and duplicate targets, limits, hedges",
+          "[config][routing]") {
+  auto r = parse(R"(
+providers:
+  - {name: mock, type: mock}
+  - {name: other, type: mock}
+models:
+  - name: both
+    provider: mock
+    targets: [{provider: mock}]
+  - name: empty
+    targets: []
+  - name: bad-targets
+    targets:
+      - {provider: mock, weight: 0, tier: 0, rpm: -1, tpm: -5}
+      - {provider: other, weight: heavy}
+      - {provider: mock, model: bad-targets}
+      - {provider: mok, wieght: 2}
+      - just-a-name
+  - name: single-hedge
+    provider: mock
+    hedge: {after_ms: 10}
+  - name: pct
+    targets: [{provider: mock}, {provider: other}]
+    hedge: {after_percentile: 100, max_fraction: 1.5}
+    retry: {backoff_ms: 5000}
+  - name: caps
+    targets: [{provider: mock}, {provider: other}]
+    retry: {backoff_ms: 500, max_backoff_ms: 200}
+    strategy: fastest
+)");
+  CHECK(
+      errors_of(r) ==
+      std::vector<std::string>{
+          "switchyard.yaml:6: models[0]: 'provider' and 'targets' are exclusive (with targets, "
+          "each target has its own provider, model, price and reasoning)",
+          "switchyard.yaml:9: models[1].targets: must list at least one target",
+          "switchyard.yaml:12: models[2].targets[0].weight: must be greater than 0, got '0'",
+          "switchyard.yaml:12: models[2].targets[0].tier: must be between 1 and 1000, got 0",
+          "switchyard.yaml:12: models[2].targets[0].rpm: must be 0 or more, got -1",
+          "switchyard.yaml:12: models[2].targets[0].tpm: must be 0 or more, got -5",
+          "switchyard.yaml:13: models[2].targets[1].weight: expected a number, got 'heavy'",
+          "switchyard.yaml:14: models[2].targets[2]: duplicate target: provider 'mock' with model "
+          "'bad-targets' is already targets[0]",
+          "switchyard.yaml:15: models[2].targets[3]: unknown key 'wieght' (did you mean 'weight'?)",
+          "switchyard.yaml:15: models[2].targets[3].provider: unknown provider 'mok' (did you mean "
+          "'mock'?)",
+          "switchyard.yaml:16: models[2].targets[4]: expected a mapping, got 'just-a-name'",
+          "switchyard.yaml:19: models[3].hedge: a hedge needs a second target to go to, and this "
+          "model has one (add targets or remove hedge)",
+          "switchyard.yaml:22: models[4].hedge.after_percentile: must be between 1 and 99, got 100",
+          "switchyard.yaml:22: models[4].hedge.max_fraction: must be greater than 0 and at most 1, "
+          "got '1.5'",
+          "switchyard.yaml:23: models[4].retry.backoff_ms: must be at most max_backoff_ms (4000), "
+          "got 5000",
+          "switchyard.yaml:26: models[5].retry.max_backoff_ms: must be at least backoff_ms (500), "
+          "got 200",
+          "switchyard.yaml:27: models[5].strategy: unknown strategy 'fastest' (expected weighted, "
+          "least_busy, latency, cost or ordered)",
+      });
+}
+
+TEST_CASE(
+    "config: fallbacks and routers: unknown, own, cyclic and chained references, rule conditions",
+    "[config][routing]") {
+  auto r = parse(R"(
+providers:
+  - {name: mock, type: mock}
+models:
+  - name: a
+    provider: mock
+    fallbacks: [b, a, chep, auto, b]
+  - name: b
+    provider: mock
+    context_window_fallbacks: [c]
+  - name: c
+    provider: mock
+    fallbacks: [a]
+  - {name: d, provider: mock, fallbacks: d}
+routers:
+  - name: auto
+    rules:
+      - {model: a}
+      - when: {min_input_tokens: 10, max_input_tokens: 5, tools: maybe, protocol: [openai_chta], color: red}
+        model: auto
+      - when: {protocol: anthropic, header: {"bad header": x, X-A: "1", x-a: "2"}, metadata: {team: [a]}}
+        model: nowhere
+      - when: {max_input_tokens: -1}
+        model: b
+  - name: auto
+    rules:
+      - model: a
+  - name: a
+    rules: []
+  - name: r3
+  - name: r4
+    rules: [{model: a}, {when: {tools: true}, model: b}]
+)");
+  CHECK(
+      errors_of(r) ==
+      std::vector<std::string>{
+          "switchyard.yaml:6: models[0].fallbacks[4]: 'b' is listed twice",
+          "switchyard.yaml:6: models[0].fallbacks[1]: a model cannot be its own fallback",
+          "switchyard.yaml:6: models[0].fallbacks[2]: unknown model 'chep'",
+          "switchyard.yaml:6: models[0].fallbacks[3]: 'auto' is a router, and routers cannot "
+          "chain: a fallback names a model",
+          "switchyard.yaml:12: models[2].fallbacks[0]: fallback cycle: a -> b -> c -> a",
+          "switchyard.yaml:13: models[3].fallbacks: expected a sequence of model names, got 'd'",
+          "switchyard.yaml:17: routers[0].rules[0]: a rule without 'when' matches every request, "
+          "so the rules after it could never be used (only the last rule, the default, has no "
+          "'when')",
+          "switchyard.yaml:18: routers[0].rules[1].when: unknown key 'color'",
+          "switchyard.yaml:18: routers[0].rules[1].when: min_input_tokens (10) is greater than "
+          "max_input_tokens (5): the rule could never match",
+          "switchyard.yaml:18: routers[0].rules[1].when.tools: expected true or false, got 'maybe'",
+          "switchyard.yaml:18: routers[0].rules[1].when.protocol[0]: unknown protocol "
+          "'openai_chta' (did you mean 'openai_chat'?) (expected openai_chat, openai_responses or "
+          "anthropic_messages)",
+          "switchyard.yaml:19: routers[0].rules[1].model: 'auto' is a router, and routers cannot "
+          "chain: a rule names a model",
+          "switchyard.yaml:20: routers[0].rules[2].when.protocol: unknown protocol 'anthropic' "
+          "(expected openai_chat, openai_responses or anthropic_messages)",
+          "switchyard.yaml:20: routers[0].rules[2].when.header: invalid header name 'bad header'",
+          "switchyard.yaml:20: routers[0].rules[2].when.header: 'x-a' is given twice",
+          "switchyard.yaml:20: routers[0].rules[2].when.metadata.team: expected a string, got a "
+          "sequence",
+          "switchyard.yaml:21: routers[0].rules[2].model: unknown model 'nowhere'",
+          "switchyard.yaml:22: routers[0].rules[3].when.max_input_tokens: must be between 0 and "
+          "1000000000000000, got -1",
+          "switchyard.yaml:22: routers[0].rules[3]: the last rule is the default and must have no "
+          "'when' (add a last rule with only 'model:', used when no other rule matches)",
+          "switchyard.yaml:24: duplicate router name 'auto' (first defined at line 15)",
+          "switchyard.yaml:27: duplicate name 'a': a model and a router (first defined at line 4)",
+          "switchyard.yaml:28: routers[2].rules: must list at least one rule (the last, without "
+          "'when', is the default)",
+          "switchyard.yaml:29: routers[3]: missing required key 'rules'",
+          "switchyard.yaml:31: routers[4].rules[0]: a rule without 'when' matches every request, "
+          "so the rules after it could never be used (only the last rule, the default, has no "
+          "'when')",
+          "switchyard.yaml:31: routers[4].rules[1]: the last rule is the default and must have no "
+          "'when' (add a last rule with only 'model:', used when no other rule matches)",
+      });
+}
+TEST_CASE("config: routing names: suggestions, and one namespace for models and routers",
+          "[config][routing]") {
+  auto r = parse(R"(
+routers:
+  - name: cheap
+    rules: [{model: cheap}]
+providers:
+  - {name: mock, type: mock}
+models:
+  - {name: cheap, provider: mock, strategi: ordered}
+  - {name: smart, provider: mock, fallbacks: [chep], context_window_fallbacks: [smrat]}
+  - name: other
+    routers: 1
+)");
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:7: models[0]: unknown key 'strategi' (did you mean 'strategy'?)",
+            "switchyard.yaml:7: duplicate name 'cheap': a model and a router (first defined at "
+            "line 2)",
+            "switchyard.yaml:8: models[1].fallbacks[0]: unknown model 'chep' (did you mean "
+            "'cheap'?)",
+            "switchyard.yaml:8: models[1].context_window_fallbacks[0]: unknown model 'smrat' "
+            "(did you mean 'smart'?)",
+            "switchyard.yaml:9: models[2]: missing required key 'provider'",
+            "switchyard.yaml:10: models[2]: unknown key 'routers'",
+        });
+}
