@@ -1457,8 +1457,10 @@ ReadModel read_model(Context& ctx, const YAML::Node& node, const std::string& pa
     if (group) notices.push_back("model '" + m.name + "' dropped: no target is left");
   }
   // A hedge inherited from `routing:` has nowhere to go on a model with one target.
-  if (m.targets.size() == 1) m.routing.hedge.after = std::chrono::milliseconds(0);
-  if (m.targets.size() == 1) m.routing.hedge.after_percentile = 0;
+  if (m.targets.size() == 1) {
+    m.routing.hedge.after = std::chrono::milliseconds(0);
+    m.routing.hedge.after_percentile = 0;
+  }
   return out;
 }
 
@@ -1682,6 +1684,7 @@ std::vector<std::string> resolve_model_refs(Context& ctx, const std::vector<Mode
                                             std::vector<bool>* kept = nullptr) {
   std::vector<std::string> out;
   std::vector<std::string> names;
+  names.reserve(model_names.size());
   for (const auto& n : model_names) names.push_back(n.name);
   const bool rule = what == "rule";
   for (const ModelRef& ref : refs) {
