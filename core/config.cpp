@@ -410,6 +410,10 @@ std::optional<std::size_t> read_size(Context& ctx, const Fields& f, const Entry&
   return static_cast<std::size_t>(*v);
 }
 
+// Bounds for durations in seconds: a century is past any sensible setting, and no product of
+// it in milliseconds can overflow.
+constexpr long long kMaxSeconds = 3'153'600'000;
+
 bool expect_map(Context& ctx, int line, std::string_view path, const YAML::Node& node) {
   if (node.IsMap()) return true;
   ctx.error(line, path, "expected a mapping, got " + describe(node));
@@ -610,12 +614,68 @@ void read_headers(Context& ctx, const Entry& e, const std::string& path,
   }
 }
 
+// A key pool: each entry substituted like api_key, empty ones dropped. Returns false when an
+// entry could not be read. No message quotes an entry: each is a credential.
+bool read_api_keys(Context& ctx, const Fields& f, const Entry& e, bool optional,
+                   std::vector<std::string>& vars, std::vector<std::string>& keys) {
+  if (e.value.IsNull()) return true;
+  if (!e.value.IsSequence()) {
+    ctx.error(e.line, f.path_of(e),
+              e.value.IsScalar() ? "expected a sequence of keys such as [${KEY_A}, ${KEY_B}], got "
+                                   "a single value (use api_key for one key)"
+                                 : "expected a sequence of keys, got " + describe(e.value));
+    return false;
+  }
+  bool ok = true;
+  std::size_t i = 0;
+  for (const auto& item : e.value) {
+    const std::string item_path = index_path(f.path_of(e), i++);
+    const int line = line_of(item) > 0 ? line_of(item) : e.line;
+    if (item.IsNull()) continue;
+    if (!item.IsScalar()) {
+      ctx.error(line, item_path, "expected a string, got " + describe(item));
+      ok = false;
+      continue;
+    }
+    auto key = substitute(ctx, line, item_path, item.Scalar(), &vars, optional);
+    if (!key) {
+      ok = false;
+      continue;
+    }
+    if (!key->empty()) keys.push_back(std::move(*key));
+  }
+  return ok;
+}
+
+void read_health_check(Context& ctx, const Entry& e, const std::string& path, ProviderConfig& p) {
+  static constexpr std::array<std::string_view, 2> kKeys{"interval_s", "path"};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  if (const Entry* x = f.find("interval_s")) {
+    if (auto v = read_integer(ctx, f, *x, 1, kMaxSeconds))
+      p.health_check_interval = std::chrono::seconds(*v);
+  } else {
+    ctx.error(e.line, path, "missing required key 'interval_s' (seconds between two checks)");
+  }
+  if (const Entry* x = f.find("path")) {
+    if (auto s = read_string(ctx, f, *x)) {
+      if (!s->starts_with('/'))
+        ctx.error(x->line, f.path_of(*x),
+                  "must start with '/' (relative to base_url, e.g. /models), got " + quote(*s));
+      else
+        p.health_check_path = *s;
+    }
+  }
+}
+
 DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::string& path,
                                std::vector<std::string>& notices) {
-  static constexpr std::array<std::string_view, 13> kKeys{"name",
+  static constexpr std::array<std::string_view, 15> kKeys{"name",
                                                           "type",
                                                           "base_url",
                                                           "api_key",
+                                                          "api_keys",
+                                                          "health_check",
                                                           "optional",
                                                           "headers",
                                                           "connect_timeout_ms",
@@ -692,13 +752,24 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
 
   std::vector<std::string> key_vars;
   const Entry* key_entry = f.find("api_key");
+  const Entry* pool_entry = f.find("api_keys");
   bool key_readable = true;
-  if (key_entry) {
+  if (key_entry && pool_entry) {
+    ctx.error(pool_entry->line, path,
+              "api_key and api_keys are exclusive (list every key under api_keys)");
+    key_readable = false;
+  } else if (pool_entry) {
+    key_readable = read_api_keys(ctx, f, *pool_entry, optional, key_vars, p.api_keys);
+    if (!p.api_keys.empty()) p.api_key = p.api_keys.front();
+  } else if (key_entry) {
     if (auto s = read_string(ctx, f, *key_entry, &key_vars, optional))
       p.api_key = std::move(*s);
     else
       key_readable = false;
   }
+  // The entry that held the (missing) keys, for messages: api_keys when that was used.
+  const Entry* given_entry = pool_entry ? pool_entry : key_entry;
+  const std::string given_name = pool_entry ? "api_keys" : "api_key";
   if (key_readable && p.api_key.empty()) {
     std::string hint;
     for (const auto& v : key_vars) hint += (hint.empty() ? " (set " : " or ") + v;
@@ -706,11 +777,11 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
     if (optional) {
       out.disabled = true;
       if (!out.name.empty())
-        notices.push_back("provider '" + out.name + "' disabled: api_key is " +
-                          (key_entry ? "empty" : "not set") + hint);
+        notices.push_back("provider '" + out.name + "' disabled: " + given_name + " is " +
+                          (given_entry ? "empty" : "not set") + hint);
     } else if (type_ok && needs_api_key(p.type)) {
-      if (key_entry)
-        ctx.error(key_entry->line, f.path_of(*key_entry),
+      if (given_entry)
+        ctx.error(given_entry->line, f.path_of(*given_entry),
                   "is empty" + hint + "; a provider of type " + p.type +
                       " needs an API key"
                       " (or mark the provider optional: true)");
@@ -722,7 +793,8 @@ DeclaredProvider read_provider(Context& ctx, const YAML::Node& node, const std::
     }
   }
 
-  if (!p.api_key.empty()) p.api_keys.push_back(p.api_key);
+  if (!pool_entry && !p.api_key.empty()) p.api_keys.push_back(p.api_key);
+  if (const Entry* e = f.find("health_check")) read_health_check(ctx, *e, f.path_of(*e), p);
 
   if (const Entry* e = f.find("headers")) read_headers(ctx, *e, f.path_of(*e), p.headers);
   if (const Entry* e = f.find("connect_timeout_ms"))
@@ -869,6 +941,220 @@ std::optional<PriceFile> read_prices_file(Context& ctx, const Fields& top, const
 }
 
 // ---------------------------------------------------------------------------------------------
+// Routing policies: `routing:` gives the defaults, a model's own keys are read over a copy of
+// them, so each block changes only the fields it names.
+
+constexpr std::array<std::string_view, 5> kStrategies{"weighted", "least_busy", "latency", "cost",
+                                                      "ordered"};
+constexpr std::array<Strategy, 5> kStrategyValues{
+    Strategy::weighted, Strategy::least_busy, Strategy::latency, Strategy::cost, Strategy::ordered};
+
+void read_strategy(Context& ctx, const Fields& f, const Entry& e, Strategy& strategy) {
+  const auto s = read_string(ctx, f, e);
+  if (!s) return;
+  for (std::size_t i = 0; i < kStrategies.size(); ++i) {
+    if (*s == kStrategies[i]) {
+      strategy = kStrategyValues[i];
+      return;
+    }
+  }
+  ctx.error(e.line, f.path_of(e),
+            "unknown strategy " + quote(*s) + did_you_mean(*s, kStrategies) +
+                " (expected weighted, least_busy, latency, cost or ordered)");
+}
+
+// `on:` replaces the whole list: naming some statuses means exactly those.
+void read_retry_on(Context& ctx, const Fields& f, const Entry& e, RetryOn& on) {
+  const std::string path = f.path_of(e);
+  if (!e.value.IsSequence()) {
+    ctx.error(e.line, path,
+              "expected a sequence such as [connect, timeout, 429, 503], got " + describe(e.value));
+    return;
+  }
+  static constexpr std::array<std::string_view, 2> kWords{"connect", "timeout"};
+  RetryOn out{false, false, {}};
+  bool ok = true;
+  std::size_t i = 0;
+  for (const auto& item : e.value) {
+    const std::string item_path = index_path(path, i++);
+    const int line = line_of(item) > 0 ? line_of(item) : e.line;
+    if (!item.IsScalar()) {
+      ctx.error(line, item_path, "expected connect, timeout or a status, got " + describe(item));
+      ok = false;
+      continue;
+    }
+    const auto text = substitute(ctx, line, item_path, item.Scalar(), nullptr);
+    if (!text) {
+      ok = false;
+      continue;
+    }
+    if (*text == "connect") {
+      out.connect = true;
+    } else if (*text == "timeout") {
+      out.timeout = true;
+    } else if (const auto status = parse_integer(*text);
+               status && *status >= 400 && *status <= 599) {
+      if (std::find(out.statuses.begin(), out.statuses.end(), *status) == out.statuses.end())
+        out.statuses.push_back(static_cast<int>(*status));
+    } else {
+      ctx.error(line, item_path,
+                "unknown retry condition " + quote(*text) + did_you_mean(*text, kWords) +
+                    " (expected connect, timeout or an HTTP status from 400 to 599)");
+      ok = false;
+    }
+  }
+  if (ok) on = std::move(out);
+}
+
+void read_retry(Context& ctx, const Entry& e, const std::string& path, RetryPolicy& retry) {
+  static constexpr std::array<std::string_view, 6> kKeys{
+      "attempts", "backoff_ms", "max_backoff_ms", "max_retry_after_s", "total_timeout_ms", "on"};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  if (const Entry* x = f.find("attempts"))
+    if (auto v = read_integer(ctx, f, *x, 1, 100)) retry.attempts = static_cast<int>(*v);
+  const Entry* backoff = f.find("backoff_ms");
+  const Entry* max_backoff = f.find("max_backoff_ms");
+  bool backoff_ok = true;
+  if (backoff) {
+    if (auto v = read_millis(ctx, f, *backoff, 0))
+      retry.backoff = *v;
+    else
+      backoff_ok = false;
+  }
+  if (max_backoff) {
+    if (auto v = read_millis(ctx, f, *max_backoff, 0))
+      retry.max_backoff = *v;
+    else
+      backoff_ok = false;
+  }
+  // Checked on the merged values: a model raising only backoff_ms past the default cap is
+  // as wrong as writing both.
+  if (backoff_ok && (backoff || max_backoff) && retry.max_backoff < retry.backoff) {
+    const std::string max_text = std::to_string(retry.max_backoff.count());
+    const std::string backoff_text = std::to_string(retry.backoff.count());
+    if (max_backoff)
+      ctx.error(max_backoff->line, f.path_of(*max_backoff),
+                "must be at least backoff_ms (" + backoff_text + "), got " + max_text);
+    else
+      ctx.error(backoff->line, f.path_of(*backoff),
+                "must be at most max_backoff_ms (" + max_text + "), got " + backoff_text);
+  }
+  if (const Entry* x = f.find("max_retry_after_s"))
+    if (auto v = read_integer(ctx, f, *x, 0, kMaxSeconds))
+      retry.max_retry_after = std::chrono::seconds(*v);
+  if (const Entry* x = f.find("total_timeout_ms"))
+    if (auto v = read_millis(ctx, f, *x, 1)) retry.total_timeout = *v;
+  if (const Entry* x = f.find("on")) read_retry_on(ctx, f, *x, retry.on);
+}
+
+void read_cooldown(Context& ctx, const Entry& e, const std::string& path,
+                   CooldownPolicy& cooldown) {
+  static constexpr std::array<std::string_view, 3> kKeys{"failures", "window_s", "duration_s"};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  if (const Entry* x = f.find("failures"))
+    if (auto v = read_integer(ctx, f, *x, 1, 1'000'000)) cooldown.failures = static_cast<int>(*v);
+  if (const Entry* x = f.find("window_s"))
+    if (auto v = read_integer(ctx, f, *x, 1, kMaxSeconds))
+      cooldown.window = std::chrono::seconds(*v);
+  if (const Entry* x = f.find("duration_s"))
+    if (auto v = read_integer(ctx, f, *x, 1, kMaxSeconds))
+      cooldown.duration = std::chrono::seconds(*v);
+}
+
+// after_ms and after_percentile are one choice: the block that names one clears the other
+// inherited from the defaults.
+void read_hedge(Context& ctx, const Entry& e, const std::string& path, HedgePolicy& hedge) {
+  static constexpr std::array<std::string_view, 3> kKeys{"after_ms", "after_percentile",
+                                                         "max_fraction"};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  const Entry* after = f.find("after_ms");
+  const Entry* percentile = f.find("after_percentile");
+  if (after && percentile) {
+    ctx.error(percentile->line, path,
+              "after_ms and after_percentile are exclusive (hedge after a fixed delay or after "
+              "a percentile of the recent time to first token)");
+  } else if (after) {
+    if (auto v = read_millis(ctx, f, *after, 0)) {
+      hedge.after = *v;
+      hedge.after_percentile = 0;
+    }
+  } else if (percentile) {
+    if (auto v = read_integer(ctx, f, *percentile, 1, 99)) {
+      hedge.after_percentile = static_cast<int>(*v);
+      hedge.after = std::chrono::milliseconds(0);
+    }
+  }
+  if (const Entry* x = f.find("max_fraction")) {
+    if (auto v = read_number(ctx, f, *x)) {
+      if (*v <= 0 || *v > 1)
+        ctx.error(x->line, f.path_of(*x),
+                  "must be greater than 0 and at most 1, got " + quote(x->value.Scalar()));
+      else
+        hedge.max_fraction = *v;
+    }
+  }
+}
+
+// The policy keys shared by `routing:` and a model; `f` holds them among its other keys.
+void read_policy(Context& ctx, const Fields& f, RoutingPolicy& policy) {
+  if (const Entry* e = f.find("strategy")) read_strategy(ctx, f, *e, policy.strategy);
+  if (const Entry* e = f.find("retry")) read_retry(ctx, *e, f.path_of(*e), policy.retry);
+  if (const Entry* e = f.find("cooldown")) read_cooldown(ctx, *e, f.path_of(*e), policy.cooldown);
+  if (const Entry* e = f.find("first_token_timeout_ms"))
+    if (auto v = read_millis(ctx, f, *e, 0)) policy.first_token_timeout = *v;
+  if (const Entry* e = f.find("hedge")) read_hedge(ctx, *e, f.path_of(*e), policy.hedge);
+}
+
+void read_retry_budget(Context& ctx, const Entry& e, const std::string& path, RetryBudget& budget) {
+  static constexpr std::array<std::string_view, 2> kKeys{"ratio", "min_concurrent"};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  if (const Entry* x = f.find("ratio")) {
+    if (auto v = read_number(ctx, f, *x)) {
+      if (*v < 0 || *v > 1)
+        ctx.error(x->line, f.path_of(*x),
+                  "must be between 0 and 1, got " + quote(x->value.Scalar()));
+      else
+        budget.ratio = *v;
+    }
+  }
+  if (const Entry* x = f.find("min_concurrent"))
+    if (auto v = read_integer(ctx, f, *x, 0, 1'000'000))
+      budget.min_concurrent = static_cast<int>(*v);
+}
+
+void read_overrides(Context& ctx, const Entry& e, const std::string& path,
+                    OverridePolicy& overrides) {
+  static constexpr std::array<std::string_view, 4> kKeys{"timeout", "retries", "fallbacks",
+                                                         "target"};
+  static constexpr std::array<bool OverridePolicy::*, 4> kMembers{
+      &OverridePolicy::timeout, &OverridePolicy::retries, &OverridePolicy::fallbacks,
+      &OverridePolicy::target};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  for (std::size_t i = 0; i < kKeys.size(); ++i)
+    if (const Entry* x = f.find(kKeys[i]))
+      if (auto v = read_bool(ctx, f, *x)) overrides.*kMembers[i] = *v;
+}
+
+void read_routing_defaults(Context& ctx, const Entry& e, RoutingDefaults& routing) {
+  static constexpr std::array<std::string_view, 7> kKeys{
+      "strategy", "retry",        "cooldown", "first_token_timeout_ms",
+      "hedge",    "retry_budget", "overrides"};
+  if (e.value.IsNull()) return;
+  if (!expect_map(ctx, e.line, "routing", e.value)) return;
+  const Fields f(ctx, e.value, "routing", kKeys);
+  read_policy(ctx, f, routing.policy);
+  if (const Entry* x = f.find("retry_budget"))
+    read_retry_budget(ctx, *x, f.path_of(*x), routing.retry_budget);
+  if (const Entry* x = f.find("overrides"))
+    read_overrides(ctx, *x, f.path_of(*x), routing.overrides);
+}
+
+// ---------------------------------------------------------------------------------------------
 
 struct NamedLine {
   std::string name;
@@ -881,8 +1167,562 @@ const NamedLine* find_named(const std::vector<NamedLine>& v, std::string_view na
   return nullptr;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Model groups and routers
+
+// A model named by a fallback list or a router rule, resolved once every model is read.
+struct ModelRef {
+  std::string name;
+  int line = 0;
+  std::string path;
+};
+
+// A model as read, before the references between models are resolved.
+struct ReadModel {
+  ModelConfig config;
+  int line = 0;
+  bool valid = false;    // none of its own keys had an error
+  bool dropped = false;  // every target's provider is disabled
+  std::vector<ModelRef> fallbacks;
+  std::vector<ModelRef> context_window_fallbacks;
+};
+
+struct ReadRouter {
+  RouterConfig config;
+  int line = 0;
+  bool valid = false;
+  std::vector<ModelRef> rule_models;  // one per rule
+};
+
+// What reading a target needs to know of the rest of the document.
+struct TargetSources {
+  const std::vector<DeclaredProvider>& providers;
+  const std::vector<std::string>& provider_names;
+  const std::optional<PriceFile>& price_file;
+};
+
+// Reads provider, model, price and reasoning from `f`: a target's keys, or the model's own in
+// the single-target form. Returns the provider, or nullptr after reporting why not.
+const DeclaredProvider* read_target(Context& ctx, const Fields& f, int line,
+                                    const std::string& model_name, const TargetSources& sources,
+                                    TargetConfig& t) {
+  const DeclaredProvider* provider = nullptr;
+  if (const Entry* e = f.find("provider")) {
+    if (auto s = read_string(ctx, f, *e)) {
+      for (const auto& p : sources.providers)
+        if (!p.name.empty() && p.name == *s) provider = &p;
+      if (!provider)
+        ctx.error(e->line, f.path_of(*e),
+                  "unknown provider " + quote(*s) + did_you_mean(*s, sources.provider_names));
+      else
+        t.provider = *s;
+    }
+  } else {
+    ctx.error(line, f.path(), "missing required key 'provider'");
+  }
+
+  t.upstream_model = model_name;
+  if (const Entry* e = f.find("model")) {
+    if (auto s = read_string(ctx, f, *e)) {
+      if (s->empty())
+        ctx.error(e->line, f.path_of(*e), "must not be empty (omit it to use the name)");
+      else
+        t.upstream_model = *s;
+    }
+  }
+
+  // The price: the target's own, over the prices_file's entry, over the bundled table's.
+  const auto& price_file = sources.price_file;
+  const PriceFileEntry* listed =
+      price_file ? find_price_file_entry(*price_file, provider ? provider->config.type : "",
+                                         t.upstream_model, model_name)
+                 : nullptr;
+  if (listed) {
+    t.context_window_tokens = listed->context_window_tokens;
+    t.max_output_tokens = listed->max_output_tokens;
+  }
+  const Price* inherited =
+      listed && listed->priced ? &listed->price : bundled_price_of(t.upstream_model, model_name);
+  if (inherited) {
+    t.price = *inherited;
+    t.price_known = true;
+  }
+  if (const Entry* e = f.find("price")) {
+    read_price_fields(ctx, *e, f.path_of(*e), t.price);
+    t.price_known = true;
+  }
+
+  t.reasoning = bundled_reasoning(t.upstream_model, model_name);
+  if (const Entry* e = f.find("reasoning")) {
+    if (auto v = read_bool(ctx, f, *e)) t.reasoning = *v;
+  }
+  return provider;
+}
+
+// The keys only a target of a group has: its share of the traffic and its limits.
+void read_target_limits(Context& ctx, const Fields& f, TargetConfig& t) {
+  if (const Entry* e = f.find("weight")) {
+    if (auto v = read_number(ctx, f, *e)) {
+      if (*v <= 0)
+        ctx.error(e->line, f.path_of(*e),
+                  "must be greater than 0, got " + quote(e->value.Scalar()));
+      else
+        t.weight = *v;
+    }
+  }
+  if (const Entry* e = f.find("tier"))
+    if (auto v = read_integer(ctx, f, *e, 1, 1000)) t.tier = static_cast<int>(*v);
+  if (const Entry* e = f.find("rpm"))
+    if (auto v = read_integer(ctx, f, *e, 0, std::numeric_limits<long long>::max())) t.rpm = *v;
+  if (const Entry* e = f.find("tpm"))
+    if (auto v = read_integer(ctx, f, *e, 0, std::numeric_limits<long long>::max())) t.tpm = *v;
+}
+
+// A list of model names (fallbacks); each is checked once every model is known.
+void read_model_refs(Context& ctx, const Fields& f, std::string_view key,
+                     std::vector<ModelRef>& refs) {
+  const Entry* e = f.find(key);
+  if (!e || e->value.IsNull()) return;
+  const std::string path = f.path_of(*e);
+  if (!e->value.IsSequence()) {
+    ctx.error(e->line, path, "expected a sequence of model names, got " + describe(e->value));
+    return;
+  }
+  std::size_t i = 0;
+  for (const auto& item : e->value) {
+    const std::string item_path = index_path(path, i++);
+    const int line = line_of(item) > 0 ? line_of(item) : e->line;
+    if (!item.IsScalar()) {
+      ctx.error(line, item_path, "expected a model name, got " + describe(item));
+      continue;
+    }
+    auto name = substitute(ctx, line, item_path, item.Scalar(), nullptr);
+    if (!name) continue;
+    if (name->empty()) {
+      ctx.error(line, item_path, "must not be empty");
+      continue;
+    }
+    if (std::any_of(refs.begin(), refs.end(), [&](const ModelRef& r) { return r.name == *name; })) {
+      ctx.error(line, item_path, quote(*name) + " is listed twice");
+      continue;
+    }
+    refs.push_back({std::move(*name), line, item_path});
+  }
+}
+
+ReadModel read_model(Context& ctx, const YAML::Node& node, const std::string& path,
+                     const TargetSources& sources, const RoutingPolicy& defaults,
+                     std::vector<NamedLine>& model_names, std::vector<std::string>& notices) {
+  static constexpr std::array<std::string_view, 13> kKeys{"name",
+                                                          "provider",
+                                                          "model",
+                                                          "price",
+                                                          "reasoning",
+                                                          "targets",
+                                                          "strategy",
+                                                          "retry",
+                                                          "cooldown",
+                                                          "first_token_timeout_ms",
+                                                          "hedge",
+                                                          "fallbacks",
+                                                          "context_window_fallbacks"};
+  static constexpr std::array<std::string_view, 8> kTargetKeys{
+      "provider", "model", "weight", "tier", "rpm", "tpm", "price", "reasoning"};
+  static constexpr std::array<std::string_view, 4> kSingleTargetKeys{"provider", "model", "price",
+                                                                     "reasoning"};
+  ReadModel out;
+  out.line = line_of(node);
+  if (!node.IsMap()) {
+    ctx.error(out.line, path, "expected a mapping, got " + describe(node));
+    return out;
+  }
+  const std::size_t errors_before = ctx.errors.size();
+  const Fields f(ctx, node, path, kKeys);
+  ModelConfig& m = out.config;
+  if (const Entry* e = f.find("name")) {
+    out.line = e->line;
+    if (auto s = read_string(ctx, f, *e)) {
+      if (s->empty()) {
+        ctx.error(e->line, f.path_of(*e), "must not be empty");
+      } else if (const NamedLine* first = find_named(model_names, *s)) {
+        ctx.error(e->line, "",
+                  "duplicate model name '" + *s + "' (first defined at line " +
+                      std::to_string(first->line) + ")");
+      } else {
+        m.name = *s;
+        model_names.push_back({*s, e->line});
+      }
+    }
+  } else {
+    ctx.error(out.line, path, "missing required key 'name'");
+  }
+
+  // The targets read without error, with their providers and places in the list.
+  struct ReadTarget {
+    TargetConfig config;
+    const DeclaredProvider* provider;
+    std::size_t index;
+  };
+  std::vector<ReadTarget> targets;
+  const Entry* targets_entry = f.find("targets");
+  if (targets_entry) {
+    for (const std::string_view key : kSingleTargetKeys) {
+      if (const Entry* e = f.find(key))
+        ctx.error(e->line, path,
+                  "'" + std::string(key) +
+                      "' and 'targets' are exclusive (with targets, each target has its own "
+                      "provider, model, price and reasoning)");
+    }
+    const std::string tpath = f.path_of(*targets_entry);
+    if (!targets_entry->value.IsNull() && !targets_entry->value.IsSequence()) {
+      ctx.error(targets_entry->line, tpath,
+                "expected a sequence, got " + describe(targets_entry->value));
+    } else if (targets_entry->value.IsNull() || targets_entry->value.size() == 0) {
+      ctx.error(targets_entry->line, tpath, "must list at least one target");
+    } else {
+      std::size_t i = 0;
+      for (const auto& item : targets_entry->value) {
+        const std::size_t index = i++;
+        const std::string item_path = index_path(tpath, index);
+        const int line = line_of(item) > 0 ? line_of(item) : targets_entry->line;
+        if (!item.IsMap()) {
+          ctx.error(line, item_path, "expected a mapping, got " + describe(item));
+          continue;
+        }
+        const Fields tf(ctx, item, item_path, kTargetKeys);
+        TargetConfig t;
+        const DeclaredProvider* provider = read_target(ctx, tf, line, m.name, sources, t);
+        read_target_limits(ctx, tf, t);
+        if (!provider) continue;
+        for (const ReadTarget& earlier : targets) {
+          if (earlier.config.provider == t.provider &&
+              earlier.config.upstream_model == t.upstream_model) {
+            ctx.error(line, item_path,
+                      "duplicate target: provider " + quote(t.provider) + " with model " +
+                          quote(t.upstream_model) + " is already targets[" +
+                          std::to_string(earlier.index) + "]");
+            break;
+          }
+        }
+        targets.push_back({std::move(t), provider, index});
+      }
+    }
+  } else {
+    TargetConfig t;
+    const DeclaredProvider* provider = read_target(ctx, f, out.line, m.name, sources, t);
+    if (provider) targets.push_back({std::move(t), provider, 0});
+  }
+
+  m.routing = defaults;
+  read_policy(ctx, f, m.routing);
+  const std::size_t declared_targets =
+      targets_entry && targets_entry->value.IsSequence() ? targets_entry->value.size() : 1;
+  if (const Entry* e = f.find("hedge"); e && m.routing.hedge.enabled() && declared_targets == 1)
+    ctx.error(e->line, f.path_of(*e),
+              "a hedge needs a second target to go to, and this model has one (add targets or "
+              "remove hedge)");
+
+  read_model_refs(ctx, f, "fallbacks", out.fallbacks);
+  read_model_refs(ctx, f, "context_window_fallbacks", out.context_window_fallbacks);
+
+  if (ctx.errors.size() != errors_before) return out;
+  out.valid = true;
+  const bool group = targets_entry != nullptr;
+  for (ReadTarget& target : targets) {
+    TargetConfig& t = target.config;
+    const DeclaredProvider* provider = target.provider;
+    // A target on an optional provider without a key goes with it. In the single-target form
+    // the provider's notice already says why the model is gone.
+    if (provider->disabled) {
+      if (group)
+        notices.push_back("model '" + m.name + "': target '" + t.provider + "/" + t.upstream_model +
+                          "' dropped (provider '" + t.provider + "' is disabled)");
+      continue;
+    }
+    if (!t.price_known && provider->config.type != "mock") {
+      const std::string in_sources = std::string(sources.price_file ? "prices_file or the " : "") +
+                                     "bundled table as '" + t.upstream_model + "'";
+      if (group)
+        notices.push_back("model '" + m.name + "': target '" + t.provider + "/" + t.upstream_model +
+                          "' has no known price (not in the " + in_sources +
+                          "): its cost is counted as 0; add price: to the target");
+      else
+        notices.push_back("model '" + m.name + "' has no known price (not in the " + in_sources +
+                          "): its cost is counted as 0; add price: to the model");
+    }
+    m.targets.push_back(std::move(t));
+  }
+  if (m.targets.empty()) {
+    out.dropped = true;
+    if (group) notices.push_back("model '" + m.name + "' dropped: no target is left");
+  }
+  // A hedge inherited from `routing:` has nowhere to go on a model with one target.
+  if (m.targets.size() == 1) {
+    m.routing.hedge.after = std::chrono::milliseconds(0);
+    m.routing.hedge.after_percentile = 0;
+  }
+  return out;
+}
+
+constexpr std::array<std::string_view, 3> kProtocols{"openai_chat", "openai_responses",
+                                                     "anthropic_messages"};
+
+void read_protocols(Context& ctx, const Fields& f, const Entry& e,
+                    std::vector<std::string>& protocols) {
+  const std::string path = f.path_of(e);
+  const auto add = [&](const YAML::Node& item, int line, const std::string& item_path) {
+    if (!item.IsScalar()) {
+      ctx.error(line, item_path, "expected a protocol name, got " + describe(item));
+      return;
+    }
+    const std::string& name = item.Scalar();
+    if (std::find(kProtocols.begin(), kProtocols.end(), name) == kProtocols.end()) {
+      ctx.error(line, item_path,
+                "unknown protocol " + quote(name) + did_you_mean(name, kProtocols) +
+                    " (expected openai_chat, openai_responses or anthropic_messages)");
+      return;
+    }
+    if (std::find(protocols.begin(), protocols.end(), name) == protocols.end())
+      protocols.push_back(name);
+  };
+  if (e.value.IsSequence()) {
+    std::size_t i = 0;
+    for (const auto& item : e.value)
+      add(item, line_of(item) > 0 ? line_of(item) : e.line, index_path(path, i++));
+  } else {
+    add(e.value, e.line, path);
+  }
+}
+
+// header: and metadata: of a rule, name -> exact value. Header names are stored lowercased,
+// as requests carry them in any case.
+void read_match_map(Context& ctx, const Entry& e, const std::string& path, bool header_names,
+                    std::map<std::string, std::string>& out) {
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+    const int line = line_of(it->first);
+    if (!it->first.IsScalar() || it->first.Scalar().empty()) {
+      ctx.error(line, path, "expected a name, got " + describe(it->first));
+      continue;
+    }
+    std::string name = it->first.Scalar();
+    const std::string item_path = join_path(path, name);
+    if (header_names) {
+      if (!std::all_of(name.begin(), name.end(), is_header_token_char)) {
+        ctx.error(line, path, "invalid header name " + quote(name));
+        continue;
+      }
+      name = lower(name);
+    }
+    std::string value;
+    if (!it->second.IsNull()) {
+      if (!it->second.IsScalar()) {
+        ctx.error(line, item_path, "expected a string, got " + describe(it->second));
+        continue;
+      }
+      auto s = substitute(ctx, line, item_path, it->second.Scalar(), nullptr);
+      if (!s) continue;
+      value = std::move(*s);
+    }
+    if (!out.emplace(name, std::move(value)).second)
+      ctx.error(line, path, quote(it->first.Scalar()) + " is given twice");
+  }
+}
+
+void read_condition(Context& ctx, const Entry& e, const std::string& path, RuleCondition& when) {
+  static constexpr std::array<std::string_view, 7> kKeys{
+      "min_input_tokens", "max_input_tokens", "tools", "images", "protocol", "header", "metadata"};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  const Entry* min = f.find("min_input_tokens");
+  const Entry* max = f.find("max_input_tokens");
+  if (min) when.min_input_tokens = read_integer(ctx, f, *min, 0, kMaxTokenCount);
+  if (max) when.max_input_tokens = read_integer(ctx, f, *max, 0, kMaxTokenCount);
+  if (when.min_input_tokens && when.max_input_tokens &&
+      *when.min_input_tokens > *when.max_input_tokens)
+    ctx.error(max->line, path,
+              "min_input_tokens (" + std::to_string(*when.min_input_tokens) +
+                  ") is greater than max_input_tokens (" + std::to_string(*when.max_input_tokens) +
+                  "): the rule could never match");
+  if (const Entry* x = f.find("tools")) when.tools = read_bool(ctx, f, *x);
+  if (const Entry* x = f.find("images")) when.images = read_bool(ctx, f, *x);
+  if (const Entry* x = f.find("protocol")) read_protocols(ctx, f, *x, when.protocols);
+  if (const Entry* x = f.find("header")) read_match_map(ctx, *x, f.path_of(*x), true, when.headers);
+  if (const Entry* x = f.find("metadata"))
+    read_match_map(ctx, *x, f.path_of(*x), false, when.metadata);
+}
+
+ReadRouter read_router(Context& ctx, const YAML::Node& node, const std::string& path,
+                       const std::vector<NamedLine>& model_names,
+                       std::vector<NamedLine>& router_names) {
+  static constexpr std::array<std::string_view, 2> kKeys{"name", "rules"};
+  static constexpr std::array<std::string_view, 2> kRuleKeys{"when", "model"};
+  ReadRouter out;
+  out.line = line_of(node);
+  if (!node.IsMap()) {
+    ctx.error(out.line, path, "expected a mapping, got " + describe(node));
+    return out;
+  }
+  const std::size_t errors_before = ctx.errors.size();
+  const Fields f(ctx, node, path, kKeys);
+  if (const Entry* e = f.find("name")) {
+    out.line = e->line;
+    if (auto s = read_string(ctx, f, *e)) {
+      if (s->empty()) {
+        ctx.error(e->line, f.path_of(*e), "must not be empty");
+      } else if (const NamedLine* first = find_named(router_names, *s)) {
+        ctx.error(e->line, "",
+                  "duplicate router name '" + *s + "' (first defined at line " +
+                      std::to_string(first->line) + ")");
+      } else if (const NamedLine* model = find_named(model_names, *s)) {
+        // One namespace: clients name both in "model". Reported at the later of the two.
+        ctx.error(std::max(model->line, e->line), "",
+                  "duplicate name '" + *s + "': a model and a router (first defined at line " +
+                      std::to_string(std::min(model->line, e->line)) + ")");
+      } else {
+        out.config.name = *s;
+        router_names.push_back({*s, e->line});
+      }
+    }
+  } else {
+    ctx.error(out.line, path, "missing required key 'name'");
+  }
+
+  const Entry* rules = f.find("rules");
+  if (!rules) {
+    ctx.error(out.line, path, "missing required key 'rules'");
+  } else if (!rules->value.IsNull() && !rules->value.IsSequence()) {
+    ctx.error(rules->line, f.path_of(*rules), "expected a sequence, got " + describe(rules->value));
+  } else if (rules->value.IsNull() || rules->value.size() == 0) {
+    ctx.error(rules->line, f.path_of(*rules),
+              "must list at least one rule (the last, without 'when', is the default)");
+  } else {
+    const std::size_t count = rules->value.size();
+    std::size_t i = 0;
+    for (const auto& item : rules->value) {
+      const std::string rule_path = index_path(f.path_of(*rules), i);
+      const bool last = ++i == count;
+      const int line = line_of(item) > 0 ? line_of(item) : rules->line;
+      if (!item.IsMap()) {
+        ctx.error(line, rule_path, "expected a mapping, got " + describe(item));
+        continue;
+      }
+      const Fields rf(ctx, item, rule_path, kRuleKeys);
+      RouterRule rule;
+      ModelRef ref;
+      const Entry* when = rf.find("when");
+      if (when) {
+        read_condition(ctx, *when, rf.path_of(*when), rule.when);
+        if (last)
+          ctx.error(when->line, rule_path,
+                    "the last rule is the default and must have no 'when' (add a last rule "
+                    "with only 'model:', used when no other rule matches)");
+      } else if (!last) {
+        ctx.error(line, rule_path,
+                  "a rule without 'when' matches every request, so the rules after it could "
+                  "never be used (only the last rule, the default, has no 'when')");
+      }
+      if (const Entry* e = rf.find("model")) {
+        if (auto s = read_string(ctx, rf, *e)) {
+          if (s->empty())
+            ctx.error(e->line, rf.path_of(*e), "must not be empty");
+          else
+            ref = {*s, e->line, rf.path_of(*e)};
+        }
+      } else {
+        ctx.error(line, rule_path, "missing required key 'model'");
+      }
+      out.config.rules.push_back(std::move(rule));
+      out.rule_models.push_back(std::move(ref));
+    }
+  }
+  out.valid = ctx.errors.size() == errors_before;
+  return out;
+}
+
+// Fallback chains must end: a model reached again through its own fallbacks would loop.
+void report_fallback_cycles(Context& ctx, const std::vector<ReadModel>& models) {
+  std::map<std::string, std::size_t, std::less<>> index;
+  for (std::size_t i = 0; i < models.size(); ++i)
+    if (!models[i].config.name.empty()) index.emplace(models[i].config.name, i);
+  enum class Mark { unseen, on_path, done };
+  std::vector<Mark> marks(models.size(), Mark::unseen);
+  std::vector<std::size_t> path;
+  const auto visit = [&](const auto& self, std::size_t i) -> void {
+    marks[i] = Mark::on_path;
+    path.push_back(i);
+    for (const auto* refs : {&models[i].fallbacks, &models[i].context_window_fallbacks}) {
+      for (const ModelRef& ref : *refs) {
+        const auto it = index.find(ref.name);
+        if (it == index.end() || it->second == i) continue;  // unknown or itself: said elsewhere
+        const std::size_t j = it->second;
+        if (marks[j] == Mark::on_path) {
+          std::string cycle;
+          for (auto k = std::find(path.begin(), path.end(), j); k != path.end(); ++k)
+            cycle += models[*k].config.name + " -> ";
+          ctx.error(ref.line, ref.path, "fallback cycle: " + cycle + ref.name);
+        } else if (marks[j] == Mark::unseen) {
+          self(self, j);
+        }
+      }
+    }
+    path.pop_back();
+    marks[i] = Mark::done;
+  };
+  for (std::size_t i = 0; i < models.size(); ++i)
+    if (marks[i] == Mark::unseen) visit(visit, i);
+}
+
+// Checks each reference names a model; one naming a model dropped with its providers is
+// removed with a notice. Returns the names kept.
+std::vector<std::string> resolve_model_refs(Context& ctx, const std::vector<ModelRef>& refs,
+                                            std::string_view owner, std::string_view what,
+                                            const std::vector<ReadModel>& models,
+                                            const std::vector<NamedLine>& model_names,
+                                            const std::vector<NamedLine>& router_names,
+                                            std::vector<std::string>& notices,
+                                            std::vector<bool>* kept = nullptr) {
+  std::vector<std::string> out;
+  std::vector<std::string> names;
+  names.reserve(model_names.size());
+  for (const auto& n : model_names) names.push_back(n.name);
+  const bool rule = what == "rule";
+  for (const ModelRef& ref : refs) {
+    if (kept) kept->push_back(false);
+    if (ref.name.empty()) continue;
+    if (ref.name == owner && !rule) {
+      ctx.error(ref.line, ref.path, "a model cannot be its own fallback");
+      continue;
+    }
+    if (find_named(router_names, ref.name)) {
+      ctx.error(ref.line, ref.path,
+                quote(ref.name) + " is a router, and routers cannot chain: " +
+                    (rule ? "a rule" : "a fallback") + " names a model");
+      continue;
+    }
+    if (!find_named(model_names, ref.name)) {
+      ctx.error(ref.line, ref.path,
+                "unknown model " + quote(ref.name) + did_you_mean(ref.name, names));
+      continue;
+    }
+    const auto model = std::find_if(models.begin(), models.end(),
+                                    [&](const ReadModel& m) { return m.config.name == ref.name; });
+    if (model != models.end() && model->dropped) {
+      // A router says itself what it does without the model: the caller's notice.
+      if (!rule)
+        notices.push_back("model '" + std::string(owner) + "': " + std::string(what) + " '" +
+                          ref.name + "' removed (model '" + ref.name +
+                          "' has no target left: its providers are disabled)");
+      continue;
+    }
+    if (kept) kept->back() = true;
+    out.push_back(ref.name);
+  }
+  return out;
+}
+
 void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const FileReader& read_file) {
-  static constexpr std::array<std::string_view, 14> kTopKeys{"listen",
+  static constexpr std::array<std::string_view, 16> kTopKeys{"listen",
                                                              "workers",
                                                              "max_body_bytes",
                                                              "max_header_bytes",
@@ -895,7 +1735,9 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
                                                              "access_log",
                                                              "providers",
                                                              "models",
-                                                             "prices_file"};
+                                                             "prices_file",
+                                                             "routing",
+                                                             "routers"};
   const Fields top(ctx, root, "", kTopKeys);
   read_server(ctx, top, cfg.server);
 
@@ -935,9 +1777,12 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
   for (const auto& p : providers)
     if (!p.name.empty()) provider_names.push_back(p.name);
 
+  if (const Entry* e = top.find("routing")) read_routing_defaults(ctx, *e, cfg.routing);
+
+  const TargetSources sources{providers, provider_names, price_file};
   const Entry* models_entry = top.find("models");
   std::vector<NamedLine> model_names;
-  std::size_t declared_models = 0;
+  std::vector<ReadModel> models;
   if (!models_entry) {
     ctx.error(0, "", "no models defined (add a 'models:' list)");
   } else if (!models_entry->value.IsNull() && !models_entry->value.IsSequence()) {
@@ -946,107 +1791,70 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
   } else if (models_entry->value.IsNull() || models_entry->value.size() == 0) {
     ctx.error(models_entry->line, "models", "no models defined");
   } else {
-    static constexpr std::array<std::string_view, 5> kKeys{"name", "provider", "model", "price",
-                                                           "reasoning"};
     std::size_t i = 0;
-    for (const auto& node : models_entry->value) {
-      ++declared_models;
-      const std::string path = index_path("models", i++);
-      int line = line_of(node);
-      if (!node.IsMap()) {
-        ctx.error(line, path, "expected a mapping, got " + describe(node));
-        continue;
-      }
-      const std::size_t errors_before = ctx.errors.size();
-      const Fields f(ctx, node, path, kKeys);
-      ModelConfig m;
-      TargetConfig t;
-      if (const Entry* e = f.find("name")) {
-        line = e->line;
-        if (auto s = read_string(ctx, f, *e)) {
-          if (s->empty()) {
-            ctx.error(e->line, f.path_of(*e), "must not be empty");
-          } else if (const NamedLine* first = find_named(model_names, *s)) {
-            ctx.error(e->line, "",
-                      "duplicate model name '" + *s + "' (first defined at line " +
-                          std::to_string(first->line) + ")");
-          } else {
-            m.name = *s;
-            model_names.push_back({*s, e->line});
-          }
-        }
-      } else {
-        ctx.error(line, path, "missing required key 'name'");
-      }
+    for (const auto& node : models_entry->value)
+      models.push_back(read_model(ctx, node, index_path("models", i++), sources, cfg.routing.policy,
+                                  model_names, cfg.notices));
+  }
 
-      const DeclaredProvider* provider = nullptr;
-      if (const Entry* e = f.find("provider")) {
-        if (auto s = read_string(ctx, f, *e)) {
-          for (const auto& p : providers)
-            if (!p.name.empty() && p.name == *s) provider = &p;
-          if (!provider)
-            ctx.error(e->line, f.path_of(*e),
-                      "unknown provider " + quote(*s) + did_you_mean(*s, provider_names));
-          else
-            t.provider = *s;
-        }
-      } else {
-        ctx.error(line, path, "missing required key 'provider'");
-      }
-
-      t.upstream_model = m.name;
-      if (const Entry* e = f.find("model")) {
-        if (auto s = read_string(ctx, f, *e)) {
-          if (s->empty())
-            ctx.error(e->line, f.path_of(*e), "must not be empty (omit it to use the name)");
-          else
-            t.upstream_model = *s;
-        }
-      }
-
-      // The price: the model's own, over the prices_file's entry, over the bundled table's.
-      const PriceFileEntry* listed =
-          price_file ? find_price_file_entry(*price_file, provider ? provider->config.type : "",
-                                             t.upstream_model, m.name)
-                     : nullptr;
-      if (listed) {
-        t.context_window_tokens = listed->context_window_tokens;
-        t.max_output_tokens = listed->max_output_tokens;
-      }
-      const Price* inherited =
-          listed && listed->priced ? &listed->price : bundled_price_of(t.upstream_model, m.name);
-      if (inherited) {
-        t.price = *inherited;
-        t.price_known = true;
-      }
-      if (const Entry* e = f.find("price")) {
-        read_price_fields(ctx, *e, f.path_of(*e), t.price);
-        t.price_known = true;
-      }
-
-      t.reasoning = bundled_reasoning(t.upstream_model, m.name);
-      if (const Entry* e = f.find("reasoning")) {
-        if (auto v = read_bool(ctx, f, *e)) t.reasoning = *v;
-      }
-
-      if (ctx.errors.size() != errors_before || !provider) continue;
-      // A model on an optional provider without a key goes with it; the provider's notice
-      // already says why.
-      if (provider->disabled) continue;
-      if (!t.price_known && provider->config.type != "mock")
-        cfg.notices.push_back("model '" + m.name + "' has no known price (not in the " +
-                              (price_file ? "prices_file or the " : "") + "bundled table as '" +
-                              t.upstream_model +
-                              "'): its cost is counted as 0; add price: to the model");
-      m.targets.push_back(std::move(t));
-      cfg.models.push_back(std::move(m));
+  std::vector<NamedLine> router_names;
+  std::vector<ReadRouter> routers;
+  if (const Entry* e = top.find("routers"); e && !e->value.IsNull()) {
+    if (!e->value.IsSequence()) {
+      ctx.error(e->line, "routers", "expected a sequence, got " + describe(e->value));
+    } else {
+      std::size_t i = 0;
+      for (const auto& node : e->value)
+        routers.push_back(
+            read_router(ctx, node, index_path("routers", i++), model_names, router_names));
     }
   }
+
+  // References between models, now that every name is known.
+  for (ReadModel& m : models) {
+    if (m.config.name.empty()) continue;
+    m.config.fallbacks = resolve_model_refs(ctx, m.fallbacks, m.config.name, "fallback", models,
+                                            model_names, router_names, cfg.notices);
+    m.config.context_window_fallbacks = resolve_model_refs(
+        ctx, m.context_window_fallbacks, m.config.name, "context_window_fallback", models,
+        model_names, router_names, cfg.notices);
+  }
+  report_fallback_cycles(ctx, models);
+  for (ReadRouter& r : routers) {
+    std::vector<bool> kept;
+    resolve_model_refs(ctx, r.rule_models, r.config.name, "rule", models, model_names, router_names,
+                       cfg.notices, &kept);
+    if (!r.valid) continue;
+    if (!kept.empty() && !kept.back()) {
+      // Without its default a router would have no answer for a request no rule matches.
+      r.valid = false;
+      cfg.notices.push_back("router '" + r.config.name + "' dropped: its default model '" +
+                            r.rule_models.back().name + "' has no target left");
+      continue;
+    }
+    std::vector<RouterRule> rules;
+    for (std::size_t i = 0; i < r.config.rules.size(); ++i) {
+      if (!kept[i]) {
+        cfg.notices.push_back("router '" + r.config.name + "': the rule for '" +
+                              r.rule_models[i].name + "' removed (model '" + r.rule_models[i].name +
+                              "' has no target left)");
+        continue;
+      }
+      r.config.rules[i].model = r.rule_models[i].name;
+      rules.push_back(std::move(r.config.rules[i]));
+    }
+    r.config.rules = std::move(rules);
+  }
+
+  for (ReadModel& m : models)
+    if (m.valid && !m.dropped) cfg.models.push_back(std::move(m.config));
+  for (ReadRouter& r : routers)
+    if (r.valid) cfg.routers.push_back(std::move(r.config));
 
   for (auto& p : providers)
     if (p.valid && !p.disabled) cfg.providers.push_back(std::move(p.config));
 
-  if (ctx.errors.empty() && declared_models > 0 && cfg.models.empty()) {
+  if (ctx.errors.empty() && !models.empty() && cfg.models.empty()) {
     std::string why;
     for (const auto& n : cfg.notices) why += "; " + n;
     ctx.error(models_entry ? models_entry->line : 0, "",

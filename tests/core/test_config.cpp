@@ -998,3 +998,574 @@ TEST_CASE("config: default_max_tokens past any model's limit is refused, not cas
                                    "whole number from 1 to 1000000000"});
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Model groups, routing policies and routers (issue 11)
+
+namespace {
+
+// A valid document with every routing key; the tests below vary parts of it.
+constexpr std::string_view kRoutingConfig = R"(
+routing:
+  strategy: least_busy
+  retry: {attempts: 2, backoff_ms: 100, max_backoff_ms: 4000, max_retry_after_s: 30, total_timeout_ms: 120000,
+          on: [connect, timeout, 429, 500, 502, 503, 504, 529]}
+  cooldown: {failures: 3, window_s: 30, duration_s: 60}
+  first_token_timeout_ms: 0
+  hedge: {after_ms: 1500, max_fraction: 0.1}
+  retry_budget: {ratio: 0.2, min_concurrent: 3}
+  overrides: {timeout: true, retries: false, fallbacks: true, target: false}
+providers:
+  - {name: openai, type: openai, api_keys: ["${OPENAI_KEY_A}", "${OPENAI_KEY_B}"]}
+  - {name: azure-east, type: azure, base_url: "https://east.openai.azure.com", api_key: k-az}
+  - {name: anthropic, type: anthropic, api_key: "${ANTHROPIC_KEY:-}", optional: true,
+     health_check: {interval_s: 30, path: /v1/models}}
+models:
+  - name: gpt-4o
+    provider: openai
+    model: gpt-4o-2024-08-06
+  - name: smart
+    strategy: latency
+    targets:
+      - {provider: openai,     model: gpt-4o,            weight: 3}
+      - {provider: azure-east, model: gpt-4o-prod,       weight: 1, rpm: 600, tpm: 200000}
+      - {provider: anthropic,  model: claude-sonnet-4-5, tier: 2, price: {input_per_mtok: 2}, reasoning: false}
+    fallbacks: [cheap]
+    context_window_fallbacks: [long-context]
+    retry: {attempts: 3}
+    cooldown: {duration_s: 120}
+    first_token_timeout_ms: 15000
+    hedge: {after_percentile: 95}
+  - name: cheap
+    targets:
+      - {provider: openai, model: gpt-4o-mini}
+      - {provider: anthropic, model: claude-haiku-4-5}
+    retry: {on: [connect, 503]}
+  - {name: long-context, provider: anthropic, model: claude-sonnet-4-5}
+routers:
+  - name: auto
+    rules:
+      - when: {max_input_tokens: 2000, tools: false, images: false}
+        model: cheap
+      - when: {header: {X-Switchyard-Tier: batch}}
+        model: gpt-4o
+      - when: {protocol: [anthropic_messages, openai_chat], metadata: {team: search}, min_input_tokens: 10}
+        model: long-context
+      - when: {protocol: openai_responses}
+        model: smart
+      - model: smart
+)";
+
+const Env kRoutingEnv{
+    {"OPENAI_KEY_A", "sk-a"}, {"OPENAI_KEY_B", "sk-b"}, {"ANTHROPIC_KEY", "sk-ant"}};
+
+}  // namespace
+
+TEST_CASE("config: model groups, routing defaults and routers are read", "[config][routing]") {
+  auto r = parse(kRoutingConfig, kRoutingEnv);
+  REQUIRE(errors_of(r).empty());
+  const Config& c = r.value();
+  CHECK(c.notices == std::vector<std::string>{
+                         "model 'smart': target 'azure-east/gpt-4o-prod' has no known price (not "
+                         "in the bundled table as 'gpt-4o-prod'): its cost is counted as 0; add "
+                         "price: to the target"});
+
+  // routing: the defaults and what is global.
+  const RoutingPolicy& d = c.routing.policy;
+  CHECK(d.strategy == Strategy::least_busy);
+  CHECK(d.retry.attempts == 2);
+  CHECK(d.retry.backoff == std::chrono::milliseconds(100));
+  CHECK(d.retry.max_backoff == std::chrono::milliseconds(4000));
+  CHECK(d.retry.max_retry_after == std::chrono::seconds(30));
+  CHECK(d.retry.total_timeout == std::chrono::milliseconds(120000));
+  CHECK(d.retry.on.connect);
+  CHECK(d.retry.on.timeout);
+  CHECK(d.retry.on.statuses == std::vector<int>{429, 500, 502, 503, 504, 529});
+  CHECK(d.cooldown.failures == 3);
+  CHECK(d.cooldown.window == std::chrono::seconds(30));
+  CHECK(d.cooldown.duration == std::chrono::seconds(60));
+  CHECK(d.hedge.after == std::chrono::milliseconds(1500));
+  CHECK(d.hedge.max_fraction == 0.1);
+  CHECK(c.routing.retry_budget.ratio == 0.2);
+  CHECK(c.routing.retry_budget.min_concurrent == 3);
+  CHECK(c.routing.overrides.timeout);
+  CHECK_FALSE(c.routing.overrides.retries);
+  CHECK(c.routing.overrides.fallbacks);
+  CHECK_FALSE(c.routing.overrides.target);
+
+  // The single-target form: one target, the defaults, but no hedge (nowhere to send it).
+  const ModelConfig& single = *c.find_model("gpt-4o");
+  REQUIRE(single.targets.size() == 1);
+  CHECK(single.primary().provider == "openai");
+  CHECK(single.primary().upstream_model == "gpt-4o-2024-08-06");
+  CHECK(single.primary().weight == 1);
+  CHECK(single.primary().tier == 1);
+  CHECK(single.routing.strategy == Strategy::least_busy);
+  CHECK(single.routing.retry.attempts == 2);
+  CHECK_FALSE(single.routing.hedge.enabled());
+  CHECK(single.fallbacks.empty());
+
+  // A group: its targets, and its own keys merged field by field over the defaults.
+  const ModelConfig& smart = *c.find_model("smart");
+  REQUIRE(smart.targets.size() == 3);
+  CHECK(smart.targets[0].provider == "openai");
+  CHECK(smart.targets[0].upstream_model == "gpt-4o");
+  CHECK(smart.targets[0].weight == 3);
+  CHECK(smart.targets[0].price.input_per_mtok == bundled_prices().at("gpt-4o").input_per_mtok);
+  CHECK(smart.targets[0].price_known);
+  CHECK(smart.targets[1].provider == "azure-east");
+  CHECK(smart.targets[1].upstream_model == "gpt-4o-prod");
+  CHECK(smart.targets[1].rpm == 600);
+  CHECK(smart.targets[1].tpm == 200000);
+  CHECK(smart.targets[1].tier == 1);
+  CHECK_FALSE(smart.targets[1].price_known);  // an azure deployment name: priced by nobody
+  CHECK(smart.targets[2].tier == 2);
+  // Its own price over the bundled one, field by field; its own reasoning over the table's.
+  CHECK(smart.targets[2].price.input_per_mtok == 2);
+  CHECK(smart.targets[2].price.output_per_mtok ==
+        bundled_prices().at("claude-sonnet-4-5").output_per_mtok);
+  CHECK_FALSE(smart.targets[2].reasoning);
+  CHECK(smart.routing.strategy == Strategy::latency);
+  CHECK(smart.routing.retry.attempts == 3);
+  CHECK(smart.routing.retry.backoff == std::chrono::milliseconds(100));  // kept from routing:
+  CHECK(smart.routing.retry.on.statuses == d.retry.on.statuses);
+  CHECK(smart.routing.cooldown.duration == std::chrono::seconds(120));
+  CHECK(smart.routing.cooldown.failures == 3);
+  CHECK(smart.routing.first_token_timeout == std::chrono::milliseconds(15000));
+  // after_percentile replaces the inherited after_ms; max_fraction is inherited.
+  CHECK(smart.routing.hedge.after_percentile == 95);
+  CHECK(smart.routing.hedge.after == std::chrono::milliseconds(0));
+  CHECK(smart.routing.hedge.max_fraction == 0.1);
+  CHECK(smart.fallbacks == std::vector<std::string>{"cheap"});
+  CHECK(smart.context_window_fallbacks == std::vector<std::string>{"long-context"});
+
+  // retry.on replaces the whole list.
+  const ModelConfig& cheap = *c.find_model("cheap");
+  CHECK(cheap.targets[1].upstream_model == "claude-haiku-4-5");
+  CHECK(cheap.targets[1].reasoning);  // from the bundled table, per target
+  CHECK(cheap.routing.retry.on.connect);
+  CHECK_FALSE(cheap.routing.retry.on.timeout);
+  CHECK(cheap.routing.retry.on.statuses == std::vector<int>{503});
+  CHECK(cheap.routing.hedge.after == std::chrono::milliseconds(1500));  // two targets: kept
+
+  // Providers: the key pool and the health check.
+  const ProviderConfig& openai = *c.find_provider("openai");
+  CHECK(openai.api_keys == std::vector<std::string>{"sk-a", "sk-b"});
+  CHECK(openai.api_key == "sk-a");
+  CHECK(openai.health_check_interval == std::chrono::milliseconds(0));  // off by default
+  CHECK(c.find_provider("azure-east")->api_keys == std::vector<std::string>{"k-az"});
+  const ProviderConfig& anthropic = *c.find_provider("anthropic");
+  CHECK(anthropic.health_check_interval == std::chrono::seconds(30));
+  CHECK(anthropic.health_check_path == "/v1/models");
+
+  // Routers: rules in order, header names lowercased, the default last.
+  REQUIRE(c.routers.size() == 1);
+  const RouterConfig& router = *c.find_router("auto");
+  CHECK(router.name == "auto");
+  REQUIRE(router.rules.size() == 5);
+  CHECK(router.rules[0].model == "cheap");
+  CHECK(router.rules[0].when.max_input_tokens == 2000);
+  CHECK_FALSE(router.rules[0].when.min_input_tokens.has_value());
+  CHECK(router.rules[0].when.tools == false);
+  CHECK(router.rules[0].when.images == false);
+  CHECK(router.rules[1].when.headers ==
+        std::map<std::string, std::string>{{"x-switchyard-tier", "batch"}});
+  CHECK(router.rules[2].when.protocols ==
+        std::vector<std::string>{"anthropic_messages", "openai_chat"});
+  CHECK(router.rules[2].when.metadata == std::map<std::string, std::string>{{"team", "search"}});
+  CHECK(router.rules[2].when.min_input_tokens == 10);
+  CHECK(router.rules[3].when.protocols == std::vector<std::string>{"openai_responses"});
+  CHECK(router.rules[4].model == "smart");
+  CHECK_FALSE(router.rules[4].when.tools.has_value());
+  CHECK(router.rules[4].when.protocols.empty());
+  CHECK(c.find_model("auto") == nullptr);
+}
+
+TEST_CASE("config: without routing: every model gets the built-in policy", "[config][routing]") {
+  auto r = parse(with_mock("models:\n  - {name: m, provider: mock}\n"));
+  REQUIRE(errors_of(r).empty());
+  const RoutingPolicy built_in;
+  const RoutingPolicy& p = r->models[0].routing;
+  CHECK(p.strategy == Strategy::weighted);
+  CHECK(p.retry.attempts == built_in.retry.attempts);
+  CHECK(p.retry.on.statuses == built_in.retry.on.statuses);
+  CHECK(p.cooldown.duration == built_in.cooldown.duration);
+  CHECK_FALSE(p.hedge.enabled());
+  CHECK(r->routers.empty());
+  CHECK(r->routing.retry_budget.ratio == 0.2);
+}
+
+TEST_CASE(
+    "config: targets on a disabled provider are dropped, and so are references to models "
+    "left without one",
+    "[config][routing]") {
+  auto r = parse(kRoutingConfig, {{"OPENAI_KEY_A", "sk-a"}, {"OPENAI_KEY_B", ""}});
+  REQUIRE(errors_of(r).empty());
+  const Config& c = r.value();
+  CHECK(c.find_provider("anthropic") == nullptr);
+  CHECK(c.find_provider("openai")->api_keys == std::vector<std::string>{"sk-a"});
+  REQUIRE(c.find_model("smart") != nullptr);
+  CHECK(c.find_model("smart")->targets.size() == 2);
+  REQUIRE(c.find_model("cheap") != nullptr);
+  CHECK(c.find_model("cheap")->targets.size() == 1);
+  // One target left: the inherited hedge has nowhere to go.
+  CHECK_FALSE(c.find_model("cheap")->routing.hedge.enabled());
+  CHECK(c.find_model("long-context") == nullptr);
+  CHECK(c.find_model("smart")->context_window_fallbacks.empty());
+  CHECK(c.find_model("smart")->fallbacks == std::vector<std::string>{"cheap"});
+  REQUIRE(c.find_router("auto") != nullptr);
+  CHECK(c.find_router("auto")->rules.size() == 4);  // the long-context rule is gone
+  CHECK(c.find_router("auto")->rules[2].model == "smart");
+  CHECK(c.notices ==
+        std::vector<std::string>{
+            "provider 'anthropic' disabled: api_key is empty (set ANTHROPIC_KEY)",
+            "model 'smart': target 'azure-east/gpt-4o-prod' has no known price (not in the "
+            "bundled table as 'gpt-4o-prod'): its cost is counted as 0; add price: to the target",
+            "model 'smart': target 'anthropic/claude-sonnet-4-5' dropped (provider 'anthropic' "
+            "is disabled)",
+            "model 'cheap': target 'anthropic/claude-haiku-4-5' dropped (provider 'anthropic' is "
+            "disabled)",
+            "model 'smart': context_window_fallback 'long-context' removed (model "
+            "'long-context' has no target left: its providers are disabled)",
+            "router 'auto': the rule for 'long-context' removed (model 'long-context' has no "
+            "target left)"});
+  for (const auto& n : c.notices) CHECK(n.find("sk-a") == std::string::npos);
+
+  SECTION("a group left with no target is dropped, and a router whose default it was") {
+    auto g = parse(R"(
+providers:
+  - {name: mock, type: mock}
+  - {name: a, type: openai, api_key: "${A:-}", optional: true}
+models:
+  - {name: m, provider: mock}
+  - name: group
+    targets: [{provider: a, model: gpt-4o}]
+routers:
+  - name: r
+    rules:
+      - {when: {tools: true}, model: m}
+      - {model: group}
+)");
+    REQUIRE(errors_of(g).empty());
+    CHECK(g->find_model("group") == nullptr);
+    CHECK(g->find_router("r") == nullptr);
+    CHECK(g->notices == std::vector<std::string>{
+                            "provider 'a' disabled: api_key is empty (set A)",
+                            "model 'group': target 'a/gpt-4o' dropped (provider 'a' is disabled)",
+                            "model 'group' dropped: no target is left",
+                            "router 'r' dropped: its default model 'group' has no target left"});
+  }
+}
+
+TEST_CASE("config: api_keys, a provider's key pool", "[config][routing]") {
+  const auto provider = [](std::string_view keys, Env env, std::string_view extra = "") {
+    return parse("providers:\n  - {name: o, type: openai, api_keys: " + std::string(keys) +
+                     std::string(extra) + "}\nmodels:\n  - {name: gpt-4o, provider: o}\n",
+                 std::move(env));
+  };
+  SECTION("empty entries are left out") {
+    auto r = provider("[\"${A}\", \"${B}\", k3]", {{"A", "k1"}, {"B", ""}});
+    REQUIRE(errors_of(r).empty());
+    CHECK(r->providers[0].api_keys == std::vector<std::string>{"k1", "k3"});
+    CHECK(r->providers[0].api_key == "k1");
+  }
+  SECTION("a required provider with no key left is refused, naming the variables") {
+    auto r = provider("[\"${A}\", \"${B}\"]", {{"A", ""}, {"B", ""}});
+    CHECK(errors_of(r) == std::vector<std::string>{
+                              "switchyard.yaml:2: providers[0].api_keys: is empty (set A or B); a "
+                              "provider of type openai needs an API key (or mark the provider "
+                              "optional: true)"});
+    CHECK(errors_of(provider("[]", {})) ==
+          std::vector<std::string>{"switchyard.yaml:2: providers[0].api_keys: is empty; a "
+                                   "provider of type openai needs an API key (or mark the "
+                                   "provider optional: true)"});
+  }
+  SECTION("an unset variable in a required provider's pool is an error") {
+    auto r = provider("[\"${A}\", \"${B}\"]", {{"A", "k1"}});
+    CHECK(errors_of(r) ==
+          std::vector<std::string>{
+              "switchyard.yaml:2: providers[0].api_keys[1]: environment variable B is not set"});
+  }
+  SECTION("an optional provider with no key left is disabled") {
+    auto r = parse(R"(
+providers:
+  - {name: mock, type: mock}
+  - {name: o, type: openai, optional: true, api_keys: ["${A}", "${B}"]}
+models:
+  - {name: m, provider: mock}
+  - {name: gpt-4o, provider: o}
+)",
+                   {{"A", ""}});
+    REQUIRE(errors_of(r).empty());
+    CHECK(r->find_provider("o") == nullptr);
+    CHECK(r->find_model("gpt-4o") == nullptr);
+    CHECK(r->notices ==
+          std::vector<std::string>{"provider 'o' disabled: api_keys is empty (set A or B)"});
+  }
+  SECTION("api_key and api_keys together are refused; no message repeats a key") {
+    auto r = provider("[sk-one]", {}, ", api_key: sk-two");
+    CHECK(errors_of(r) ==
+          std::vector<std::string>{"switchyard.yaml:2: providers[0]: api_key and api_keys are "
+                                   "exclusive (list every key under api_keys)"});
+    auto scalar = provider("sk-secret-1", {});
+    CHECK(errors_of(scalar) ==
+          std::vector<std::string>{
+              "switchyard.yaml:2: providers[0].api_keys: expected a sequence of keys such as "
+              "[${KEY_A}, ${KEY_B}], got a single value (use api_key for one key)"});
+    auto nested = provider("[[sk-secret-2]]", {});
+    CHECK(errors_of(nested) ==
+          std::vector<std::string>{"switchyard.yaml:2: providers[0].api_keys[0]: expected a "
+                                   "string, got a sequence"});
+  }
+}
+
+TEST_CASE("config: health checks", "[config][routing]") {
+  auto r = parse(R"(
+providers:
+  - {name: a, type: mock, health_check: {interval_s: 0, path: models}}
+  - {name: b, type: mock, health_check: {path: /x, every: 3}}
+  - {name: c, type: mock, health_check: {interval_s: 5}}
+models:
+  - {name: m, provider: c}
+)");
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:2: providers[0].health_check.interval_s: must be between 1 and "
+            "3153600000, got 0",
+            "switchyard.yaml:2: providers[0].health_check.path: must start with '/' (relative to "
+            "base_url, e.g. /models), got 'models'",
+            "switchyard.yaml:3: providers[1].health_check: unknown key 'every'",
+            "switchyard.yaml:3: providers[1].health_check: missing required key 'interval_s' "
+            "(seconds between two checks)",
+        });
+  auto ok = parse(R"(
+providers:
+  - {name: c, type: mock, health_check: {interval_s: 5}}
+models:
+  - {name: m, provider: c}
+)");
+  REQUIRE(errors_of(ok).empty());
+  CHECK(ok->providers[0].health_check_interval == std::chrono::seconds(5));
+  CHECK(ok->providers[0].health_check_path == "/models");
+}
+TEST_CASE(
+    "config: routing: values out of range, unknown strategies and retry conditions are refused",
+    "[config][routing]") {
+  auto r = parse(R"(
+routing:
+  strategy: latncy
+  retry: {attempts: 0, backoff_ms: -1, max_retry_after_s: -1, total_timeout_ms: 0, on: [connect, timeot, 399, 600, 503]}
+  cooldown: {failures: 0, window_s: 0, duration_s: 0}
+  first_token_timeout_ms: -1
+  hedge: {after_ms: 100, after_percentile: 50, max_fraction: 0}
+  retry_budget: {ratio: 1.5, min_concurrent: -1}
+  overrides: {timeout: maybe, retry: true}
+  strategi: x
+providers:
+  - {name: mock, type: mock}
+models:
+  - {name: m, provider: mock}
+)");
+  CHECK(
+      errors_of(r) ==
+      std::vector<std::string>{
+          "switchyard.yaml:2: routing.strategy: unknown strategy 'latncy' (did you mean "
+          "'latency'?) (expected weighted, least_busy, latency, cost or ordered)",
+          "switchyard.yaml:3: routing.retry.attempts: must be between 1 and 100, got 0",
+          "switchyard.yaml:3: routing.retry.backoff_ms: must be 0 or more, got -1",
+          "switchyard.yaml:3: routing.retry.max_retry_after_s: must be between 0 and 3153600000, "
+          "got -1",
+          "switchyard.yaml:3: routing.retry.total_timeout_ms: must be at least 1, got 0",
+          "switchyard.yaml:3: routing.retry.on[1]: unknown retry condition 'timeot' (did you mean "
+          "'timeout'?) (expected connect, timeout or an HTTP status from 400 to 599)",
+          "switchyard.yaml:3: routing.retry.on[2]: unknown retry condition '399' (expected "
+          "connect, timeout or an HTTP status from 400 to 599)",
+          "switchyard.yaml:3: routing.retry.on[3]: unknown retry condition '600' (expected "
+          "connect, timeout or an HTTP status from 400 to 599)",
+          "switchyard.yaml:4: routing.cooldown.failures: must be between 1 and 1000000, got 0",
+          "switchyard.yaml:4: routing.cooldown.window_s: must be between 1 and 3153600000, got 0",
+          "switchyard.yaml:4: routing.cooldown.duration_s: must be between 1 and 3153600000, got 0",
+          "switchyard.yaml:5: routing.first_token_timeout_ms: must be 0 or more, got -1",
+          "switchyard.yaml:6: routing.hedge: after_ms and after_percentile are exclusive (hedge "
+          "after a fixed delay or after a percentile of the recent time to first token)",
+          "switchyard.yaml:6: routing.hedge.max_fraction: must be greater than 0 and at most 1, "
+          "got '0'",
+          "switchyard.yaml:7: routing.retry_budget.ratio: must be between 0 and 1, got '1.5'",
+          "switchyard.yaml:7: routing.retry_budget.min_concurrent: must be between 0 and 1000000, "
+          "got -1",
+          "switchyard.yaml:8: routing.overrides: unknown key 'retry'",
+          "switchyard.yaml:8: routing.overrides.timeout: expected true or false, got 'maybe'",
+          "switchyard.yaml:9: routing: unknown key 'strategi' (did you mean 'strategy'?)",
+      });
+}
+
+TEST_CASE("config: model groups: exclusive keys, empty and duplicate targets, limits, hedges",
+          "[config][routing]") {
+  auto r = parse(R"(
+providers:
+  - {name: mock, type: mock}
+  - {name: other, type: mock}
+models:
+  - name: both
+    provider: mock
+    targets: [{provider: mock}]
+  - name: empty
+    targets: []
+  - name: bad-targets
+    targets:
+      - {provider: mock, weight: 0, tier: 0, rpm: -1, tpm: -5}
+      - {provider: other, weight: heavy}
+      - {provider: mock, model: bad-targets}
+      - {provider: mok, wieght: 2}
+      - just-a-name
+  - name: single-hedge
+    provider: mock
+    hedge: {after_ms: 10}
+  - name: pct
+    targets: [{provider: mock}, {provider: other}]
+    hedge: {after_percentile: 100, max_fraction: 1.5}
+    retry: {backoff_ms: 5000}
+  - name: caps
+    targets: [{provider: mock}, {provider: other}]
+    retry: {backoff_ms: 500, max_backoff_ms: 200}
+    strategy: fastest
+)");
+  CHECK(
+      errors_of(r) ==
+      std::vector<std::string>{
+          "switchyard.yaml:6: models[0]: 'provider' and 'targets' are exclusive (with targets, "
+          "each target has its own provider, model, price and reasoning)",
+          "switchyard.yaml:9: models[1].targets: must list at least one target",
+          "switchyard.yaml:12: models[2].targets[0].weight: must be greater than 0, got '0'",
+          "switchyard.yaml:12: models[2].targets[0].tier: must be between 1 and 1000, got 0",
+          "switchyard.yaml:12: models[2].targets[0].rpm: must be 0 or more, got -1",
+          "switchyard.yaml:12: models[2].targets[0].tpm: must be 0 or more, got -5",
+          "switchyard.yaml:13: models[2].targets[1].weight: expected a number, got 'heavy'",
+          "switchyard.yaml:14: models[2].targets[2]: duplicate target: provider 'mock' with model "
+          "'bad-targets' is already targets[0]",
+          "switchyard.yaml:15: models[2].targets[3]: unknown key 'wieght' (did you mean 'weight'?)",
+          "switchyard.yaml:15: models[2].targets[3].provider: unknown provider 'mok' (did you mean "
+          "'mock'?)",
+          "switchyard.yaml:16: models[2].targets[4]: expected a mapping, got 'just-a-name'",
+          "switchyard.yaml:19: models[3].hedge: a hedge needs a second target to go to, and this "
+          "model has one (add targets or remove hedge)",
+          "switchyard.yaml:22: models[4].hedge.after_percentile: must be between 1 and 99, got 100",
+          "switchyard.yaml:22: models[4].hedge.max_fraction: must be greater than 0 and at most 1, "
+          "got '1.5'",
+          "switchyard.yaml:23: models[4].retry.backoff_ms: must be at most max_backoff_ms (4000), "
+          "got 5000",
+          "switchyard.yaml:26: models[5].retry.max_backoff_ms: must be at least backoff_ms (500), "
+          "got 200",
+          "switchyard.yaml:27: models[5].strategy: unknown strategy 'fastest' (expected weighted, "
+          "least_busy, latency, cost or ordered)",
+      });
+}
+
+TEST_CASE(
+    "config: fallbacks and routers: unknown, own, cyclic and chained references, rule conditions",
+    "[config][routing]") {
+  auto r = parse(R"(
+providers:
+  - {name: mock, type: mock}
+models:
+  - name: a
+    provider: mock
+    fallbacks: [b, a, chep, auto, b]
+  - name: b
+    provider: mock
+    context_window_fallbacks: [c]
+  - name: c
+    provider: mock
+    fallbacks: [a]
+  - {name: d, provider: mock, fallbacks: d}
+routers:
+  - name: auto
+    rules:
+      - {model: a}
+      - when: {min_input_tokens: 10, max_input_tokens: 5, tools: maybe, protocol: [openai_chta], color: red}
+        model: auto
+      - when: {protocol: anthropic, header: {"bad header": x, X-A: "1", x-a: "2"}, metadata: {team: [a]}}
+        model: nowhere
+      - when: {max_input_tokens: -1}
+        model: b
+  - name: auto
+    rules:
+      - model: a
+  - name: a
+    rules: []
+  - name: r3
+  - name: r4
+    rules: [{model: a}, {when: {tools: true}, model: b}]
+)");
+  CHECK(
+      errors_of(r) ==
+      std::vector<std::string>{
+          "switchyard.yaml:6: models[0].fallbacks[4]: 'b' is listed twice",
+          "switchyard.yaml:6: models[0].fallbacks[1]: a model cannot be its own fallback",
+          "switchyard.yaml:6: models[0].fallbacks[2]: unknown model 'chep'",
+          "switchyard.yaml:6: models[0].fallbacks[3]: 'auto' is a router, and routers cannot "
+          "chain: a fallback names a model",
+          "switchyard.yaml:12: models[2].fallbacks[0]: fallback cycle: a -> b -> c -> a",
+          "switchyard.yaml:13: models[3].fallbacks: expected a sequence of model names, got 'd'",
+          "switchyard.yaml:17: routers[0].rules[0]: a rule without 'when' matches every request, "
+          "so the rules after it could never be used (only the last rule, the default, has no "
+          "'when')",
+          "switchyard.yaml:18: routers[0].rules[1].when: unknown key 'color'",
+          "switchyard.yaml:18: routers[0].rules[1].when: min_input_tokens (10) is greater than "
+          "max_input_tokens (5): the rule could never match",
+          "switchyard.yaml:18: routers[0].rules[1].when.tools: expected true or false, got 'maybe'",
+          "switchyard.yaml:18: routers[0].rules[1].when.protocol[0]: unknown protocol "
+          "'openai_chta' (did you mean 'openai_chat'?) (expected openai_chat, openai_responses or "
+          "anthropic_messages)",
+          "switchyard.yaml:19: routers[0].rules[1].model: 'auto' is a router, and routers cannot "
+          "chain: a rule names a model",
+          "switchyard.yaml:20: routers[0].rules[2].when.protocol: unknown protocol 'anthropic' "
+          "(expected openai_chat, openai_responses or anthropic_messages)",
+          "switchyard.yaml:20: routers[0].rules[2].when.header: invalid header name 'bad header'",
+          "switchyard.yaml:20: routers[0].rules[2].when.header: 'x-a' is given twice",
+          "switchyard.yaml:20: routers[0].rules[2].when.metadata.team: expected a string, got a "
+          "sequence",
+          "switchyard.yaml:21: routers[0].rules[2].model: unknown model 'nowhere'",
+          "switchyard.yaml:22: routers[0].rules[3].when.max_input_tokens: must be between 0 and "
+          "1000000000000000, got -1",
+          "switchyard.yaml:22: routers[0].rules[3]: the last rule is the default and must have no "
+          "'when' (add a last rule with only 'model:', used when no other rule matches)",
+          "switchyard.yaml:24: duplicate router name 'auto' (first defined at line 15)",
+          "switchyard.yaml:27: duplicate name 'a': a model and a router (first defined at line 4)",
+          "switchyard.yaml:28: routers[2].rules: must list at least one rule (the last, without "
+          "'when', is the default)",
+          "switchyard.yaml:29: routers[3]: missing required key 'rules'",
+          "switchyard.yaml:31: routers[4].rules[0]: a rule without 'when' matches every request, "
+          "so the rules after it could never be used (only the last rule, the default, has no "
+          "'when')",
+          "switchyard.yaml:31: routers[4].rules[1]: the last rule is the default and must have no "
+          "'when' (add a last rule with only 'model:', used when no other rule matches)",
+      });
+}
+TEST_CASE("config: routing names: suggestions, and one namespace for models and routers",
+          "[config][routing]") {
+  auto r = parse(R"(
+routers:
+  - name: cheap
+    rules: [{model: cheap}]
+providers:
+  - {name: mock, type: mock}
+models:
+  - {name: cheap, provider: mock, strategi: ordered}
+  - {name: smart, provider: mock, fallbacks: [chep], context_window_fallbacks: [smrat]}
+  - name: other
+    routers: 1
+)");
+  CHECK(errors_of(r) ==
+        std::vector<std::string>{
+            "switchyard.yaml:7: models[0]: unknown key 'strategi' (did you mean 'strategy'?)",
+            "switchyard.yaml:7: duplicate name 'cheap': a model and a router (first defined at "
+            "line 2)",
+            "switchyard.yaml:8: models[1].fallbacks[0]: unknown model 'chep' (did you mean "
+            "'cheap'?)",
+            "switchyard.yaml:8: models[1].context_window_fallbacks[0]: unknown model 'smrat' "
+            "(did you mean 'smart'?)",
+            "switchyard.yaml:9: models[2]: missing required key 'provider'",
+            "switchyard.yaml:10: models[2]: unknown key 'routers'",
+        });
+}
