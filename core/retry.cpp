@@ -89,8 +89,9 @@ std::optional<std::int64_t> parse_imf_fixdate(std::string_view text) {
   if (*day < 1 || *day > month_days || *hour > 23 || *minute > 59 || *second > 60) {
     return std::nullopt;
   }
-  return days_from_civil(*year, month, static_cast<unsigned>(*day)) * 86400 + *hour * 3600 +
-         *minute * 60 + *second;
+  const std::int64_t seconds_of_day =
+      std::int64_t{*hour} * 3600 + std::int64_t{*minute} * 60 + *second;
+  return days_from_civil(*year, month, static_cast<unsigned>(*day)) * 86400 + seconds_of_day;
 }
 
 }  // namespace
@@ -155,8 +156,8 @@ bool RetryBudgetState::try_begin_retry() {
 std::size_t TtftHistogram::bucket_of(std::chrono::microseconds ttft) {
   const auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(0, ttft.count()));
   if (us < 1024) return 0;
-  const int msb = std::bit_width(us) - 1;  // 10 or more
-  if (msb > 26) return kBuckets - 1;       // past ~134 s
+  const int msb = static_cast<int>(std::bit_width(us)) - 1;  // 10 or more
+  if (msb > 26) return kBuckets - 1;                         // past ~134 s
   const auto quarter = static_cast<std::size_t>((us >> (msb - 2)) & 3);
   return static_cast<std::size_t>(msb - 10) * 4 + quarter + 1;
 }

@@ -1,7 +1,7 @@
 #include "core/routing.hpp"
 
 #include <algorithm>
-#include <bit>
+#include <array>
 #include <limits>
 
 #include "core/usage.hpp"
@@ -11,52 +11,51 @@ namespace {
 
 std::int64_t ticks(SteadyTime t) { return t.time_since_epoch().count(); }
 
-// The index of the k-th (0-based) set bit of `mask`, which has more than k set bits.
-std::size_t nth_set_bit(std::uint64_t mask, std::uint64_t k) {
-  for (; k > 0; --k) mask &= mask - 1;
-  return static_cast<std::size_t>(std::countr_zero(mask));
+// What cost_usd gives for the estimate (no cache reads or writes), times a million: enough
+// to compare targets, in two multiplications.
+double estimated_cost(const Price& price, std::int64_t input_tokens, std::int64_t output_tokens) {
+  const TokenRates& rates = price.rates_for(input_tokens);
+  return static_cast<double>(input_tokens) * rates.input_per_mtok +
+         static_cast<double>(output_tokens) * rates.output_per_mtok;
 }
 
-double estimated_cost(const TargetConfig& target, const SelectionInput& input) {
-  Usage usage;
-  usage.prompt_tokens = token_count(input.input_tokens);
-  usage.completion_tokens = token_count(input.max_output_tokens);
-  return cost_usd(usage, target.price);
-}
+// The available targets of the lowest tier met so far, narrowed by the strategy as they are
+// met: one pass, on the stack.
+struct Candidates {
+  std::array<std::uint8_t, kMaxGroupTargets> index{};
+  // Only [0, count) is ever read, and the pass writes it first: not zeroed (512 bytes).
+  std::array<double, kMaxGroupTargets> weight_through;  // weighted: the running weight sum
+  std::size_t count = 0;
+  int tier = std::numeric_limits<int>::max();
+  std::int64_t fewest = std::numeric_limits<std::int64_t>::max();  // least_busy
+  double cheapest = std::numeric_limits<double>::infinity();       // cost
 
-// Picks one of the candidates in `mask` (not empty) by the strategy.
-std::size_t choose(std::span<const TargetConfig> targets, std::span<TargetState> states,
-                   std::uint64_t mask, const SelectionInput& input, Rng& rng) {
-  switch (input.strategy) {
+  void restart(int lower_tier) {
+    count = 0;
+    tier = lower_tier;
+    fewest = std::numeric_limits<std::int64_t>::max();
+    cheapest = std::numeric_limits<double>::infinity();
+  }
+  void push(std::size_t i) { index[count++] = static_cast<std::uint8_t>(i); }
+};
+
+std::size_t choose(const Candidates& c, Strategy strategy, std::span<TargetState> states,
+                   Rng& rng) {
+  switch (strategy) {
     case Strategy::ordered:
-      return static_cast<std::size_t>(std::countr_zero(mask));
-    case Strategy::least_busy: {
-      std::size_t best = 0;
-      std::int64_t fewest = std::numeric_limits<std::int64_t>::max();
-      std::uint64_t ties = 0;
-      for (std::uint64_t m = mask; m != 0; m &= m - 1) {
-        const auto i = static_cast<std::size_t>(std::countr_zero(m));
-        const std::int64_t busy = states[i].in_flight();
-        if (busy < fewest) {
-          fewest = busy;
-          best = i;
-          ties = 1;
-        } else if (busy == fewest && rng.below(++ties) == 0) {
-          best = i;  // each of the tied keeps it with probability 1/ties: uniform among them
-        }
-      }
-      return best;
-    }
+    case Strategy::cost:  // only the cheapest is kept, the earliest on ties
+      return c.index[0];
+    case Strategy::least_busy:  // only the least busy are kept: one of them at random
+      return c.index[rng.below(c.count)];
     case Strategy::latency: {
       // Power of two choices: the better of two random candidates. Always taking the best
       // would pile every worker onto one target until its average caught up.
-      const auto count = static_cast<std::uint64_t>(std::popcount(mask));
-      if (count == 1) return static_cast<std::size_t>(std::countr_zero(mask));
-      const std::uint64_t first = rng.below(count);
-      std::uint64_t second = rng.below(count - 1);
+      if (c.count == 1) return c.index[0];
+      const std::uint64_t first = rng.below(c.count);
+      std::uint64_t second = rng.below(c.count - 1);
       if (second >= first) ++second;
-      const std::size_t a = nth_set_bit(mask, first);
-      const std::size_t b = nth_set_bit(mask, second);
+      const std::size_t a = c.index[first];
+      const std::size_t b = c.index[second];
       // A target without a sample yet counts as the fastest, so it gets measured.
       const auto average = [&](std::size_t i) {
         const auto ttft = states[i].ttft_average();
@@ -64,86 +63,80 @@ std::size_t choose(std::span<const TargetConfig> targets, std::span<TargetState>
       };
       return average(b) < average(a) ? b : a;
     }
-    case Strategy::cost: {
-      std::size_t best = 0;
-      double cheapest = std::numeric_limits<double>::infinity();
-      for (std::uint64_t m = mask; m != 0; m &= m - 1) {
-        const auto i = static_cast<std::size_t>(std::countr_zero(m));
-        const double cost = estimated_cost(targets[i], input);
-        if (cost < cheapest) {  // strictly: ties go to the earlier target in the list
-          cheapest = cost;
-          best = i;
-        }
-      }
-      return best;
-    }
     case Strategy::weighted:
       break;
   }
-  double total = 0;
-  for (std::uint64_t m = mask; m != 0; m &= m - 1) {
-    total += std::max(0.0, targets[static_cast<std::size_t>(std::countr_zero(m))].weight);
-  }
-  if (!(total > 0)) {
-    return nth_set_bit(mask, rng.below(static_cast<std::uint64_t>(std::popcount(mask))));
-  }
-  double point = rng.uniform01() * total;
-  std::size_t last = 0;
-  for (std::uint64_t m = mask; m != 0; m &= m - 1) {
-    last = static_cast<std::size_t>(std::countr_zero(m));
-    point -= std::max(0.0, targets[last].weight);
-    if (point < 0) return last;
-  }
-  return last;  // rounding left a sliver past the last weight
+  const double total = c.weight_through[c.count - 1];
+  if (!(total > 0)) return c.index[rng.below(c.count)];
+  const double point = rng.uniform01() * total;
+  const auto* end = c.weight_through.begin() + c.count;
+  const auto* at = std::upper_bound(c.weight_through.begin(), end, point);
+  return c.index[at == end ? c.count - 1 : static_cast<std::size_t>(at - c.weight_through.begin())];
 }
 
-}  // namespace
-
-Selection select_target(std::span<const TargetConfig> targets, std::span<TargetState> states,
-                        const SelectionInput& input, Rng& rng) {
+// One copy per strategy, so the loop over the targets carries no switch.
+template <Strategy kStrategy>
+Selection select_by(std::span<const TargetConfig> targets, std::span<TargetState> states,
+                    const SelectionInput& input, Rng& rng) {
   const std::size_t count = std::min({targets.size(), states.size(), kMaxGroupTargets});
-  const std::int64_t tokens =
-      token_count(input.input_tokens) + token_count(input.max_output_tokens);
+  const std::int64_t input_tokens = token_count(input.input_tokens);
+  const std::int64_t output_tokens = token_count(input.max_output_tokens);
+  const std::int64_t tokens = input_tokens + output_tokens;
   std::uint64_t lost_probes = 0;  // chosen, but another worker claimed the probe first
   // Normally once; again only when another worker claimed a probe this one chose.
   for (std::size_t round = 0; round <= count; ++round) {
     Selection selection;
-    std::uint64_t candidates = 0;  // the available targets of the lowest tier seen so far
-    int best_tier = std::numeric_limits<int>::max();
-    for (std::size_t i = 0; i < count; ++i) {
-      if (input.pinned && *input.pinned != i) continue;
-      const int tier = targets[i].tier;
-      if (tier > best_tier) continue;  // a lower tier already has a target
+    Candidates c;
+    const std::uint64_t excluded = input.tried | lost_probes;
+    const std::size_t first = input.pinned ? *input.pinned : 0;
+    const std::size_t end = input.pinned ? std::min(count, *input.pinned + 1) : count;
+    for (std::size_t i = first; i < end; ++i) {
+      const TargetConfig& target = targets[i];
+      if (target.tier > c.tier) continue;  // a lower tier already has a target
       const std::uint64_t bit = std::uint64_t{1} << i;
-      if ((input.tried & bit) != 0) {
-        ++selection.unavailable.tried;
-        continue;
-      }
-      if ((lost_probes & bit) != 0) {
-        ++selection.unavailable.cooling;
+      if ((excluded & bit) != 0) {
+        ++((input.tried & bit) != 0 ? selection.unavailable.tried : selection.unavailable.cooling);
         continue;
       }
       switch (states[i].availability(input.now, tokens)) {
         case TargetAvailability::available:
-          if (tier < best_tier) {
-            best_tier = tier;
-            candidates = 0;
-          }
-          candidates |= bit;
           break;
         case TargetAvailability::cooling:
           ++selection.unavailable.cooling;
-          break;
+          continue;
         case TargetAvailability::rate_limited:
           ++selection.unavailable.rate_limited;
-          break;
+          continue;
         case TargetAvailability::over_limit:
           ++selection.unavailable.over_limit;
-          break;
+          continue;
+      }
+      if (target.tier < c.tier) c.restart(target.tier);
+      if constexpr (kStrategy == Strategy::weighted) {
+        const double before = c.count == 0 ? 0 : c.weight_through[c.count - 1];
+        c.weight_through[c.count] = before + std::max(0.0, target.weight);
+        c.push(i);
+      } else if constexpr (kStrategy == Strategy::least_busy) {
+        const std::int64_t busy = states[i].in_flight();
+        if (busy > c.fewest) continue;
+        if (busy < c.fewest) {
+          c.fewest = busy;
+          c.count = 0;
+        }
+        c.push(i);
+      } else if constexpr (kStrategy == Strategy::cost) {
+        const double cost = estimated_cost(target.price, input_tokens, output_tokens);
+        if (cost < c.cheapest) {  // strictly: ties go to the earlier target in the list
+          c.cheapest = cost;
+          c.count = 0;
+          c.push(i);
+        }
+      } else {
+        c.push(i);
       }
     }
-    if (candidates == 0) return selection;
-    const std::size_t chosen = choose(targets, states, candidates, input, rng);
+    if (c.count == 0) return selection;
+    const std::size_t chosen = choose(c, kStrategy, states, rng);
     if (states[chosen].claim(input.now, tokens)) {
       selection.target = chosen;
       return selection;
@@ -151,6 +144,25 @@ Selection select_target(std::span<const TargetConfig> targets, std::span<TargetS
     lost_probes |= std::uint64_t{1} << chosen;
   }
   return {};
+}
+
+}  // namespace
+
+Selection select_target(std::span<const TargetConfig> targets, std::span<TargetState> states,
+                        const SelectionInput& input, Rng& rng) {
+  switch (input.strategy) {
+    case Strategy::weighted:
+      break;
+    case Strategy::least_busy:
+      return select_by<Strategy::least_busy>(targets, states, input, rng);
+    case Strategy::latency:
+      return select_by<Strategy::latency>(targets, states, input, rng);
+    case Strategy::cost:
+      return select_by<Strategy::cost>(targets, states, input, rng);
+    case Strategy::ordered:
+      return select_by<Strategy::ordered>(targets, states, input, rng);
+  }
+  return select_by<Strategy::weighted>(targets, states, input, rng);
 }
 
 std::string describe_unavailable(const Unavailable& unavailable) {

@@ -79,13 +79,20 @@ void TargetState::configure(const TargetConfig& target, const CooldownPolicy& co
   failure_threshold_ = std::max(1, cooldown.failures);
   failure_window_ = ticks_of(cooldown.window);
   cooldown_duration_ = ticks_of(cooldown.duration);
+  check_.store(rpm_ > 0 || tpm_ > 0 ? kLimited : 0);
   failure_times_ =
       std::make_unique<std::atomic<std::int64_t>[]>(static_cast<std::size_t>(failure_threshold_));
   for (int i = 0; i < failure_threshold_; ++i) failure_times_[i].store(kNever);
 }
 
-TargetAvailability TargetState::availability(SteadyTime now, std::int64_t tokens) const {
+TargetAvailability TargetState::checked_availability(SteadyTime now, std::int64_t tokens,
+                                                     std::uint32_t check) const {
   const std::int64_t t = ticks(now);
+  if (check != kLimited && breaker_.load(std::memory_order_acquire) == kClosed &&
+      t >= retry_after_until_.load(std::memory_order_relaxed)) {
+    // Well again: later selections take the fast path.
+    check_.compare_exchange_strong(check, check & kLimited, std::memory_order_relaxed);
+  }
   switch (breaker_.load(std::memory_order_acquire)) {
     case kClosed:
       break;
@@ -166,14 +173,20 @@ bool TargetState::open_breaker(int from, std::int64_t now, std::int64_t until) {
   // The end of the cooldown is written before the breaker opens, so no reader sees it open
   // with the previous (past) end and probes at once.
   cooldown_until_.store(std::max(now + cooldown_duration_, until), std::memory_order_relaxed);
-  return breaker_.compare_exchange_strong(from, kOpen, std::memory_order_acq_rel);
+  if (!breaker_.compare_exchange_strong(from, kOpen, std::memory_order_acq_rel)) return false;
+  // A selection that read the old check_ may still choose it: claim() refuses it then.
+  mark_impaired();
+  return true;
 }
 
 bool TargetState::record_failure(SteadyTime now,
                                  std::optional<std::chrono::milliseconds> retry_after) {
   const std::int64_t t = ticks(now);
   const std::int64_t retry_until = retry_after ? t + ticks_of(*retry_after) : kNever;
-  if (retry_after) store_max(retry_after_until_, retry_until);
+  if (retry_after) {
+    store_max(retry_after_until_, retry_until);
+    mark_impaired();
+  }
 
   int breaker = breaker_.load(std::memory_order_acquire);
   if (breaker == kProbing) {

@@ -67,7 +67,12 @@ class alignas(64) TargetState {
 
   // Whether a request of `tokens` (estimated input + max output) may go to it now. A target
   // whose cooldown has ended is available to the one request that claims its probe.
-  TargetAvailability availability(SteadyTime now, std::int64_t tokens) const;
+  TargetAvailability availability(SteadyTime now, std::int64_t tokens) const {
+    // The common case inline, in one load: closed, no Retry-After pending, no rate limit.
+    const std::uint32_t check = check_.load(std::memory_order_acquire);
+    if (check == 0) return TargetAvailability::available;
+    return checked_availability(now, tokens, check);
+  }
   // Takes the target for one attempt of `tokens`: claims the probe when one is due (false
   // when another request claimed it first), charges the rate windows, counts it in flight.
   // The caller ends it with end_attempt().
@@ -103,6 +108,9 @@ class alignas(64) TargetState {
   // Opens the breaker from state `from` until the later of a cooldown from `now` and `until`;
   // false when another thread changed the state first.
   bool open_breaker(int from, std::int64_t now, std::int64_t until);
+  TargetAvailability checked_availability(SteadyTime now, std::int64_t tokens,
+                                          std::uint32_t check) const;
+  void mark_impaired() { check_.fetch_add(kImpairedStep, std::memory_order_release); }
 
   // The limits, copied at configure().
   std::int64_t rpm_ = 0;
@@ -111,12 +119,22 @@ class alignas(64) TargetState {
   std::int64_t failure_window_ = 0;     // steady_clock ticks
   std::int64_t cooldown_duration_ = 0;  // steady_clock ticks
 
-  std::atomic<std::int64_t> in_flight_{0};
-  std::atomic<std::int64_t> ttft_average_us_{-1};
+  // 0 when nothing needs looking at (the fast path of availability()); else kLimited for a
+  // target with rpm/tpm, plus a count that every breaker opening and Retry-After raises. A
+  // selection that finds the target well again clears the count, with a compare-exchange
+  // that fails when anything was raised meanwhile.
+  static constexpr std::uint32_t kLimited = 1;
+  static constexpr std::uint32_t kImpairedStep = 2;
+  mutable std::atomic<std::uint32_t> check_{0};
+  // Read by every selection, written rarely: on the first cache line with the limits.
   std::atomic<int> breaker_{kClosed};
   std::atomic<std::int64_t> cooldown_until_{kNever};
   std::atomic<std::int64_t> probe_claimed_at_{kNever};
   std::atomic<std::int64_t> retry_after_until_{kNever};
+  // Written by every attempt: a line of their own, so those writes do not make every other
+  // worker's selection miss on the fields above.
+  alignas(64) std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<std::int64_t> ttft_average_us_{-1};
   // The times of the last `failure_threshold_` counted failures, a ring: the breaker trips
   // when the oldest of them is within the window.
   std::unique_ptr<std::atomic<std::int64_t>[]> failure_times_;
