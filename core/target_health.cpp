@@ -1,0 +1,227 @@
+#include "core/target_health.hpp"
+
+#include <algorithm>
+
+namespace switchyard::core {
+namespace {
+
+std::int64_t ticks(SteadyTime t) { return t.time_since_epoch().count(); }
+
+template <class Duration>
+std::int64_t ticks_of(Duration d) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d).count();
+}
+
+// Raises `value` to at least `candidate`.
+void store_max(std::atomic<std::int64_t>& value, std::int64_t candidate) {
+  std::int64_t seen = value.load(std::memory_order_relaxed);
+  while (seen < candidate &&
+         !value.compare_exchange_weak(seen, candidate, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+std::int64_t MinuteCounts::epoch_of(SteadyTime now) {
+  const std::int64_t width = ticks_of(kBucketWidth);
+  const std::int64_t t = ticks(now);
+  return t >= 0 ? t / width : -((-t + width - 1) / width);
+}
+
+std::size_t MinuteCounts::slot_of(std::int64_t epoch) {
+  return static_cast<std::size_t>(((epoch % kBuckets) + kBuckets) % kBuckets);
+}
+
+void MinuteCounts::advance_to(std::int64_t epoch) {
+  std::int64_t seen = epoch_.load(std::memory_order_acquire);
+  while (seen < epoch) {
+    if (!epoch_.compare_exchange_weak(seen, epoch, std::memory_order_acq_rel)) continue;
+    // This thread moved the window: it retires the buckets the new epochs reuse.
+    if (seen == std::numeric_limits<std::int64_t>::min()) return;  // nothing counted yet
+    const std::int64_t retired = std::min<std::int64_t>(epoch - seen, kBuckets);
+    for (std::int64_t e = seen + 1; e <= seen + retired; ++e) {
+      const std::size_t slot = slot_of(e);
+      first_total_.fetch_sub(first_[slot].exchange(0, std::memory_order_relaxed),
+                             std::memory_order_relaxed);
+      second_total_.fetch_sub(second_[slot].exchange(0, std::memory_order_relaxed),
+                              std::memory_order_relaxed);
+    }
+    return;
+  }
+}
+
+std::int64_t MinuteCounts::first(SteadyTime now) {
+  advance_to(epoch_of(now));
+  return std::max<std::int64_t>(0, first_total_.load(std::memory_order_relaxed));
+}
+
+std::int64_t MinuteCounts::second(SteadyTime now) {
+  advance_to(epoch_of(now));
+  return std::max<std::int64_t>(0, second_total_.load(std::memory_order_relaxed));
+}
+
+void MinuteCounts::add(SteadyTime now, std::int64_t first, std::int64_t second) {
+  const std::int64_t epoch = epoch_of(now);
+  advance_to(epoch);
+  // A caller whose `now` is older than the window's newest bucket still counts, unless its
+  // bucket has already left the window.
+  if (epoch <= epoch_.load(std::memory_order_relaxed) - kBuckets) return;
+  const std::size_t slot = slot_of(epoch);
+  first_[slot].fetch_add(first, std::memory_order_relaxed);
+  first_total_.fetch_add(first, std::memory_order_relaxed);
+  second_[slot].fetch_add(second, std::memory_order_relaxed);
+  second_total_.fetch_add(second, std::memory_order_relaxed);
+}
+
+void TargetState::configure(const TargetConfig& target, const CooldownPolicy& cooldown) {
+  rpm_ = std::max<std::int64_t>(0, target.rpm);
+  tpm_ = std::max<std::int64_t>(0, target.tpm);
+  failure_threshold_ = std::max(1, cooldown.failures);
+  failure_window_ = ticks_of(cooldown.window);
+  cooldown_duration_ = ticks_of(cooldown.duration);
+  check_.store(rpm_ > 0 || tpm_ > 0 ? kLimited : 0);
+  failure_times_ =
+      std::make_unique<std::atomic<std::int64_t>[]>(static_cast<std::size_t>(failure_threshold_));
+  for (int i = 0; i < failure_threshold_; ++i) failure_times_[i].store(kNever);
+}
+
+TargetAvailability TargetState::checked_availability(SteadyTime now, std::int64_t tokens,
+                                                     std::uint32_t check) const {
+  const std::int64_t t = ticks(now);
+  if (check != kLimited && breaker_.load(std::memory_order_acquire) == kClosed &&
+      t >= retry_after_until_.load(std::memory_order_relaxed)) {
+    // Well again: later selections take the fast path.
+    check_.compare_exchange_strong(check, check & kLimited, std::memory_order_relaxed);
+  }
+  switch (breaker_.load(std::memory_order_acquire)) {
+    case kClosed:
+      break;
+    case kOpen:
+      if (t < cooldown_until_.load(std::memory_order_relaxed)) return TargetAvailability::cooling;
+      break;  // its probe is due
+    default:
+      // A probe that never reported (its client went away, its attempt was dropped) would
+      // keep the target out for good: after a cooldown's length another may probe.
+      if (t - probe_claimed_at_.load(std::memory_order_relaxed) < cooldown_duration_) {
+        return TargetAvailability::cooling;
+      }
+      break;
+  }
+  if (t < retry_after_until_.load(std::memory_order_relaxed)) {
+    return TargetAvailability::rate_limited;
+  }
+  if (rpm_ > 0 && rate_.first(now) + 1 > rpm_) return TargetAvailability::over_limit;
+  if (tpm_ > 0) {
+    // A request bigger than the whole tpm is let through when the minute is empty, or it
+    // could never be served.
+    const std::int64_t used = rate_.second(now);
+    if (used > 0 && used + tokens > tpm_) return TargetAvailability::over_limit;
+  }
+  return TargetAvailability::available;
+}
+
+bool TargetState::claim(SteadyTime now, std::int64_t tokens) {
+  const std::int64_t t = ticks(now);
+  int breaker = breaker_.load(std::memory_order_acquire);
+  if (breaker != kClosed) {
+    // Exactly one request takes the probe; the others see kProbing and stay away.
+    const bool lost_probe =
+        breaker == kProbing &&
+        t - probe_claimed_at_.load(std::memory_order_relaxed) >= cooldown_duration_;
+    if (breaker == kOpen && t < cooldown_until_.load(std::memory_order_relaxed)) return false;
+    if (breaker == kProbing && !lost_probe) return false;
+    if (!breaker_.compare_exchange_strong(breaker, kProbing, std::memory_order_acq_rel)) {
+      return false;
+    }
+    probe_claimed_at_.store(t, std::memory_order_relaxed);
+  }
+  if (rpm_ > 0 || tpm_ > 0) rate_.add(now, 1, std::max<std::int64_t>(0, tokens));
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void TargetState::record_first_token(std::chrono::microseconds ttft) {
+  const std::int64_t sample = std::max<std::int64_t>(0, ttft.count());
+  std::int64_t seen = ttft_average_us_.load(std::memory_order_relaxed);
+  std::int64_t next = 0;
+  do {
+    next = seen < 0 ? sample : seen + (sample - seen) / 5;
+  } while (!ttft_average_us_.compare_exchange_weak(seen, next, std::memory_order_relaxed));
+}
+
+std::optional<std::chrono::microseconds> TargetState::ttft_average() const {
+  const std::int64_t us = ttft_average_us_.load(std::memory_order_relaxed);
+  if (us < 0) return std::nullopt;
+  return std::chrono::microseconds{us};
+}
+
+void TargetState::settle_tokens(SteadyTime now, std::int64_t estimated, std::int64_t used) {
+  if (tpm_ > 0 && used != estimated) rate_.add(now, 0, used - estimated);
+}
+
+void TargetState::record_success(SteadyTime /*now*/) {
+  int probing = kProbing;
+  if (breaker_.compare_exchange_strong(probing, kClosed, std::memory_order_acq_rel)) {
+    // A closed breaker starts counting afresh: failures from before the cooldown are old news.
+    for (int i = 0; i < failure_threshold_; ++i) {
+      failure_times_[i].store(kNever, std::memory_order_relaxed);
+    }
+  }
+}
+
+bool TargetState::open_breaker(int from, std::int64_t now, std::int64_t until) {
+  // The end of the cooldown is written before the breaker opens, so no reader sees it open
+  // with the previous (past) end and probes at once.
+  cooldown_until_.store(std::max(now + cooldown_duration_, until), std::memory_order_relaxed);
+  if (!breaker_.compare_exchange_strong(from, kOpen, std::memory_order_acq_rel)) return false;
+  // A selection that read the old check_ may still choose it: claim() refuses it then.
+  mark_impaired();
+  return true;
+}
+
+bool TargetState::record_failure(SteadyTime now,
+                                 std::optional<std::chrono::milliseconds> retry_after) {
+  const std::int64_t t = ticks(now);
+  const std::int64_t retry_until = retry_after ? t + ticks_of(*retry_after) : kNever;
+  if (retry_after) {
+    store_max(retry_after_until_, retry_until);
+    mark_impaired();
+  }
+
+  int breaker = breaker_.load(std::memory_order_acquire);
+  if (breaker == kProbing) {
+    // The probe failed (or a straggler did while it was out): cool down again.
+    return open_breaker(kProbing, t, retry_until);
+  }
+  if (breaker == kOpen) {
+    // Failures of requests sent before the cooldown do not count again, but the upstream's
+    // word on when to come back does.
+    if (retry_after) store_max(cooldown_until_, retry_until);
+    return false;
+  }
+  const std::uint64_t n = failure_count_.fetch_add(1, std::memory_order_relaxed);
+  const auto threshold = static_cast<std::uint64_t>(failure_threshold_);
+  failure_times_[n % threshold].store(t, std::memory_order_relaxed);
+  // The oldest of the last `threshold` failures sits in the next slot.
+  const std::int64_t oldest = failure_times_[(n + 1) % threshold].load(std::memory_order_relaxed);
+  if (oldest == kNever || t - oldest > failure_window_) return false;
+  if (!open_breaker(kClosed, t, retry_until)) return false;
+  for (int i = 0; i < failure_threshold_; ++i) {
+    failure_times_[i].store(kNever, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+SteadyTime TargetState::cooldown_until() const {
+  if (!breaker_open()) return SteadyTime{};
+  return SteadyTime{std::chrono::steady_clock::duration{cooldown_until_.load()}};
+}
+
+std::unique_ptr<TargetState[]> make_target_states(std::span<const TargetConfig> targets,
+                                                  const CooldownPolicy& cooldown) {
+  auto states = std::make_unique<TargetState[]>(targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i) states[i].configure(targets[i], cooldown);
+  return states;
+}
+
+}  // namespace switchyard::core
