@@ -204,7 +204,6 @@ core::Usage merge_anthropic_usage(const core::Usage& before, const json::object&
   return merge_anthropic_usage(lenient, before, usage, JsonPath());
 }
 
-
 core::GatewayError upstream_error(int status, std::string message, std::string code) {
   // client_error picks the OpenAI-style type for the status; the rest says where it came from.
   core::GatewayError e = core::client_error(status, std::move(message), {}, std::move(code));

@@ -78,6 +78,13 @@ class alignas(64) TargetState {
   // The caller ends it with end_attempt().
   bool claim(SteadyTime now, std::int64_t tokens);
   void end_attempt() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  // Takes the target whatever its breaker says (panic routing: every target of the request's
+  // models is cooling down, so the upstream answers rather than the gateway); rates still
+  // count. Ended with end_attempt().
+  void claim_despite_breaker(SteadyTime now, std::int64_t tokens) {
+    if (rpm_ > 0 || tpm_ > 0) rate_.add(now, 1, std::max<std::int64_t>(0, tokens));
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
+  }
   std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
 
   // Once the answer's first token arrived: a moving average (weight 1/5 for the new sample).

@@ -639,6 +639,13 @@ void HttpSession::log_line(const RequestContext& ctx, int status, double total_s
   core::append_json_string(line, ctx.target ? ctx.target->provider->name : std::string());
   line += ",\"upstream_model\":";
   core::append_json_string(line, ctx.target ? ctx.target->config->upstream_model : std::string());
+  line += ",\"routed_model\":";
+  core::append_json_string(line, ctx.route ? ctx.route->model->name : std::string());
+  line += ",\"attempts\":" + std::to_string(ctx.attempts);
+  if (!ctx.fallback_from.empty()) {
+    line += ",\"fallback_from\":";
+    core::append_json_string(line, ctx.fallback_from);
+  }
   line += ",\"status\":" + std::to_string(status);
   line += ctx.stream ? ",\"stream\":true" : ",\"stream\":false";
   const core::Usage usage = ctx.usage.value_or(core::Usage{});

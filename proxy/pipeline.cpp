@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <array>
+#include <boost/json.hpp>
 #include <cstdint>
 
 #include "adapters/anthropic.hpp"
@@ -50,22 +51,50 @@ constexpr std::array<std::pair<std::string_view, FrontDoor>, 10> kFrontDoors{{
 // routing stands. On the heap, and the retained request is freed as soon as the first byte of
 // the answer is on its way: a held stream keeps only what its relay needs.
 struct PendingRequest {
+  explicit PendingRequest(core::RetryBudgetState& budget_) : budget(budget_) {
+    budget.begin_request();
+  }
+  ~PendingRequest() {
+    if (holds_retry) budget.end_retry();
+    budget.end_request();
+  }
+  PendingRequest(const PendingRequest&) = delete;
+  PendingRequest& operator=(const PendingRequest&) = delete;
+
   std::string body;  // the client's body, until the answer has started
   core::ChatRequest envelope;
   adapters::ForwardedHeaders forwarded;
   std::shared_ptr<adapters::Request> canonical;  // decoded once, when a target translates
   Exchange exchange;
   AttemptControl control;
-
-  const ModelRoute* group = nullptr;  // the model group being tried
-  std::uint64_t tried = 0;            // its targets tried in this request (bit per index)
-  int group_attempts = 0;             // attempts on this group
-  std::size_t next_fallback = 0;      // the next of the first group's fallbacks to try
-  const ModelRoute* first_group = nullptr;
-  std::optional<core::UpstreamFailure> last_failure;
   std::optional<std::string> estimated_count;  // count_tokens answered by the gateway itself
-  adapters::Protocol last_upstream = adapters::Protocol::openai_chat;
+  std::int64_t input_tokens = 0;               // estimated, for cost, tpm and the rules
+  std::int64_t max_output_tokens = 0;
 
+  // Per-request overrides (x-switchyard-* headers), where the config allows them.
+  int max_attempts = 1 << 20;
+  std::chrono::milliseconds first_token_timeout{0};
+  bool fallbacks_off = false;
+  std::optional<std::size_t> pinned;  // a target of the first group
+
+  const ModelRoute* first_group = nullptr;  // the model asked for (after rule routing)
+  const ModelRoute* group = nullptr;        // the model group being tried
+  std::uint64_t tried = 0;        // its targets out of the running in this request (bit per index)
+  std::uint64_t unserving = 0;    // its targets that cannot serve the operation
+  int group_attempts = 0;         // attempts on this group
+  std::size_t next_fallback = 0;  // the next of the first group's fallbacks to try
+  bool in_context_fallbacks = false;
+  core::Unavailable unavailable;   // why the last selection found nothing
+  std::optional<std::size_t> key;  // the key of the pool the attempt under way uses
+  std::optional<core::UpstreamFailure> last_failure;
+  adapters::Protocol last_upstream = adapters::Protocol::openai_chat;
+  core::RetryBudgetState& budget;
+  bool holds_retry = false;         // a retry admitted by the budget is under way
+  bool panicked = false;            // sent once despite every breaker
+  std::optional<std::size_t> rule;  // the router rule that chose the model
+  const RouterRoute* router = nullptr;
+
+  void enter(const ModelRoute* next);
   void answer_started() {
     std::string().swap(body);
     canonical.reset();  // the relay holds its own reference when it needs the request
@@ -85,6 +114,16 @@ bool serves(const TargetRoute& target, adapters::Operation operation) {
   return true;
 }
 
+void PendingRequest::enter(const ModelRoute* next) {
+  group = next;
+  tried = 0;
+  unserving = 0;
+  group_attempts = 0;
+  for (const TargetRoute& t : next->targets)
+    if (!serves(t, exchange.operation)) unserving |= std::uint64_t{1} << t.index;
+  tried = unserving;
+}
+
 // count_tokens for a provider without the endpoint: an estimate from the request's text.
 std::string estimated_token_count(std::string_view body, RequestContext& ctx) {
   auto decoded = adapters::decode_request(Protocol::anthropic_messages, body);
@@ -94,6 +133,121 @@ std::string estimated_token_count(std::string_view body, RequestContext& ctx) {
   }
   return "{\"input_tokens\":" + std::to_string(adapters::estimate_input_tokens(decoded.value())) +
          "}";
+}
+
+// Rule-based routing: the model of the first rule that matches this request.
+const ModelRoute* route_by_rules(const RouterRoute& router, const Request& request,
+                                 std::string_view body, const FrontDoor& door, PendingRequest& p) {
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  headers.reserve(router.header_names.size());
+  for (const std::string& name : router.header_names) {
+    const auto it = request.find(name);
+    if (it != request.end()) headers.emplace_back(name, it->value());
+  }
+  core::RuleFacts facts;
+  facts.input_tokens = p.input_tokens;
+  facts.protocol = door.protocol == Protocol::anthropic_messages ? "anthropic_messages"
+                   : door.protocol == Protocol::openai_responses ? "openai_responses"
+                                                                 : "openai_chat";
+  facts.headers = headers;
+  if (router.reads_request) {
+    // Tools and images need the decoded request; it is kept for the attempts.
+    auto decoded = adapters::decode_request(door.protocol, body);
+    if (decoded) {
+      p.canonical = std::make_shared<adapters::Request>(std::move(decoded.value()));
+      facts.input_tokens = adapters::estimate_input_tokens(*p.canonical);
+      facts.tools = !p.canonical->tools.empty();
+      for (const auto& message : p.canonical->messages)
+        for (const auto& part : message.parts)
+          facts.images =
+              facts.images || part.kind == adapters::Part::Kind::image || !part.images.empty();
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> metadata;
+  std::vector<std::pair<std::string_view, std::string_view>> metadata_views;
+  if (router.reads_metadata) {
+    boost::system::error_code ec;
+    const boost::json::value root = boost::json::parse(body, ec);
+    const boost::json::object* object = !ec && root.is_object() ? &root.get_object() : nullptr;
+    const boost::json::value* m = object ? object->if_contains("metadata") : nullptr;
+    if (m && m->is_object()) {
+      for (const auto& [key, value] : m->get_object())
+        if (value.is_string()) metadata.emplace_back(key, value.get_string());
+    }
+    for (const auto& [key, value] : metadata) metadata_views.emplace_back(key, value);
+    facts.metadata = metadata_views;
+  }
+  const auto& rules = router.router->rules;
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    if (!core::rule_matches(rules[i].when, facts)) continue;
+    p.rule = i;
+    return router.models[i];
+  }
+  return nullptr;
+}
+
+// Reads a number header; nullopt when absent, false in `ok` when malformed.
+std::optional<std::int64_t> header_number(const Request& request, std::string_view name, bool& ok) {
+  const auto it = request.find(name);
+  if (it == request.end()) return std::nullopt;
+  const std::string_view v = it->value();
+  std::int64_t n = 0;
+  if (v.empty() || v.size() > 9) ok = false;
+  for (char c : v) {
+    if (c < '0' || c > '9') ok = false;
+    n = n * 10 + (c - '0');
+  }
+  return ok ? std::optional<std::int64_t>(n) : std::nullopt;
+}
+
+// The per-request overrides, where the config allows them: a lower first-token timeout,
+// fewer retries, no fallbacks, one pinned target. A forbidden or malformed one is a 400.
+bool read_overrides(const core::OverridePolicy& allowed, const Request& request, PendingRequest& p,
+                    RequestContext& ctx) {
+  auto refuse = [&](std::string_view header, std::string why) {
+    ctx.failure = core::client_error(400, "The header " + std::string(header) + " " + why + ".",
+                                     std::string(header), "invalid_routing_override");
+    return false;
+  };
+  bool ok = true;
+  if (auto ms = header_number(request, "x-switchyard-timeout-ms", ok)) {
+    if (!allowed.timeout)
+      return refuse("x-switchyard-timeout-ms", "is not allowed by this gateway");
+    if (*ms <= 0) return refuse("x-switchyard-timeout-ms", "must be a positive number");
+    const std::chrono::milliseconds configured = p.first_group->model->routing.first_token_timeout;
+    p.first_token_timeout = configured.count() > 0
+                                ? std::min(configured, std::chrono::milliseconds(*ms))
+                                : std::chrono::milliseconds(*ms);
+  }
+  if (!ok) return refuse("x-switchyard-timeout-ms", "must be a number of milliseconds");
+  if (auto retries = header_number(request, "x-switchyard-retries", ok)) {
+    if (!allowed.retries) return refuse("x-switchyard-retries", "is not allowed by this gateway");
+    p.max_attempts = static_cast<int>(std::min<std::int64_t>(*retries, 100)) + 1;
+  }
+  if (!ok) return refuse("x-switchyard-retries", "must be a number");
+  if (const auto it = request.find("x-switchyard-fallbacks"); it != request.end()) {
+    if (!allowed.fallbacks)
+      return refuse("x-switchyard-fallbacks", "is not allowed by this gateway");
+    if (it->value() != "off" && it->value() != "on")
+      return refuse("x-switchyard-fallbacks", "must be on or off");
+    p.fallbacks_off = it->value() == "off";
+  }
+  if (const auto it = request.find("x-switchyard-target"); it != request.end()) {
+    if (!allowed.target) return refuse("x-switchyard-target", "is not allowed by this gateway");
+    // provider, or provider/upstream-model: one of the model's own targets.
+    const std::string_view v = it->value();
+    const std::string_view provider = v.substr(0, v.find('/'));
+    const std::string_view model =
+        v.find('/') == std::string_view::npos ? std::string_view() : v.substr(v.find('/') + 1);
+    for (const TargetRoute& t : p.first_group->targets) {
+      if (t.provider->name == provider && (model.empty() || t.config->upstream_model == model)) {
+        p.pinned = t.index;
+        break;
+      }
+    }
+    if (!p.pinned) return refuse("x-switchyard-target", "names no target of this model");
+  }
+  return true;
 }
 
 // on_request: parse once, for the fields the gateway needs, and find the model group.
@@ -111,22 +265,36 @@ std::unique_ptr<PendingRequest> on_request(const Runtime& runtime, Request& requ
     ctx.failure = core::client_error(400, e.message, e.param, e.code);
     return nullptr;
   }
-  auto p = std::make_unique<PendingRequest>();
+  auto p = std::make_unique<PendingRequest>(*runtime.retry_budget);
   p->envelope = std::move(parsed.value());
   ctx.model = p->envelope.model;
   ctx.stream = p->envelope.stream && door.operation == adapters::Operation::generate;
+  p->exchange.client = door.protocol;
+  p->exchange.operation = door.operation;
+  p->exchange.stream = ctx.stream;
+  p->exchange.client_wants_usage = p->envelope.include_usage;
+  // About four bytes a token: enough for cost, tpm and the rules' token bounds.
+  p->input_tokens = static_cast<std::int64_t>(body.size() / 4);
+  p->max_output_tokens = p->envelope.max_tokens.value_or(0);
 
-  p->group = runtime.find_route(p->envelope.model);
-  if (p->group == nullptr) {
+  const ModelRoute* group = runtime.find_route(p->envelope.model);
+  if (group == nullptr) {
+    if (const RouterRoute* router = runtime.find_router(p->envelope.model)) {
+      group = route_by_rules(*router, request, body, door, *p);
+      p->router = router;
+    }
+  }
+  if (group == nullptr) {
     ctx.failure = core::client_error(
         404, "The model '" + p->envelope.model + "' does not exist on this gateway.", "model",
         "model_not_found");
     return nullptr;
   }
-  p->first_group = p->group;
-  ctx.route = p->group;
-  bool served = false;
-  for (const TargetRoute& t : p->group->targets) served = served || serves(t, door.operation);
+  p->first_group = group;
+  p->enter(group);
+  ctx.route = group;
+  const bool served = p->unserving != (std::uint64_t{1} << group->targets.size()) - 1 ||
+                      group->targets.size() >= 64;
   if (!served && door.operation == adapters::Operation::embeddings) {
     ctx.failure = core::client_error(
         400, "The model '" + p->envelope.model + "' does not support embeddings.", "model",
@@ -134,23 +302,21 @@ std::unique_ptr<PendingRequest> on_request(const Runtime& runtime, Request& requ
     return nullptr;
   }
   if (!served && door.operation == adapters::Operation::count_tokens) {
-    ctx.target = &p->group->targets.front();
+    ctx.target = &group->targets.front();
     std::string answer = estimated_token_count(body, ctx);
     if (ctx.failure) return nullptr;
     p->estimated_count = std::move(answer);
     return p;
   }
 
-  p->exchange.client = door.protocol;
-  p->exchange.operation = door.operation;
-  p->exchange.stream = ctx.stream;
-  p->exchange.client_wants_usage = p->envelope.include_usage;
   if (door.protocol == Protocol::anthropic_messages) {
     p->forwarded.anthropic_version = std::string(request["anthropic-version"]);
     p->forwarded.anthropic_beta = std::string(request["anthropic-beta"]);
   }
-  const core::RoutingPolicy& policy = p->group->model->routing;
-  if (policy.first_token_timeout.count() > 0 && ctx.stream) {
+  if (!read_overrides(runtime.config.routing.overrides, request, *p, ctx)) return nullptr;
+  const core::RoutingPolicy& policy = group->model->routing;
+  if (p->first_token_timeout.count() == 0) p->first_token_timeout = policy.first_token_timeout;
+  if (p->first_token_timeout.count() > 0 && ctx.stream) {
     p->control.first_token_deadline.emplace();  // set per attempt
     p->control.hold_head = true;
   }
@@ -159,15 +325,50 @@ std::unique_ptr<PendingRequest> on_request(const Runtime& runtime, Request& requ
   return p;
 }
 
-// select_target: a target of the current group that has not been tried in this request and
-// can serve the operation, in list order.
-const TargetRoute* select_target(PendingRequest& p) {
-  for (const TargetRoute& t : p.group->targets) {
-    if (t.index < 64 && (p.tried & (std::uint64_t{1} << t.index)) != 0) continue;
-    if (!serves(t, p.exchange.operation)) continue;
-    return &t;
+// select_target: among the group's targets still in the running, by its strategy and tiers
+// (core/routing.hpp). The chosen one is claimed; the attempt releases it.
+const TargetRoute* select_target(PendingRequest& p, core::SteadyTime now, core::Rng& rng) {
+  const core::ModelConfig& model = *p.group->model;
+  core::SelectionInput input;
+  input.now = now;
+  input.strategy = model.routing.strategy;
+  input.input_tokens = p.input_tokens;
+  input.max_output_tokens = p.max_output_tokens;
+  input.tried = p.tried;
+  if (p.group == p.first_group) input.pinned = p.pinned;
+  const core::Selection selection =
+      core::select_target(model.targets, p.group->target_states(), input, rng);
+  p.unavailable = selection.unavailable;
+  return selection.target ? &p.group->targets[*selection.target] : nullptr;
+}
+
+// Whether another target of the group could take an attempt now, without claiming it.
+bool other_target_available(const PendingRequest& p, core::SteadyTime now) {
+  if (p.pinned && p.group == p.first_group) return false;
+  const auto states = p.group->target_states();
+  for (std::size_t i = 0; i < states.size() && i < 64; ++i) {
+    if ((p.tried & (std::uint64_t{1} << i)) != 0) continue;
+    if (states[i].availability(now, p.input_tokens + p.max_output_tokens) ==
+        core::TargetAvailability::available)
+      return true;
   }
-  return nullptr;
+  return false;
+}
+
+// Moves to the next fallback group (context-window fallbacks after a context-length error);
+// false when there is none left.
+bool enter_fallback(PendingRequest& p, bool context_length, const metrics::ModelMetrics& from) {
+  (void)from;
+  if (p.fallbacks_off || p.pinned) return false;
+  const ModelRoute& first = *p.first_group;
+  if (context_length && !p.in_context_fallbacks) {
+    p.in_context_fallbacks = true;
+    p.next_fallback = 0;
+  }
+  const auto& list = p.in_context_fallbacks ? first.context_window_fallbacks : first.fallbacks;
+  if (p.next_fallback >= list.size()) return false;
+  p.enter(list[p.next_fallback++]);
+  return true;
 }
 
 // build_upstream_request: the same protocol on both sides passes the bytes through with only
@@ -207,36 +408,77 @@ std::optional<adapters::UpstreamRequest> build_upstream_request(PendingRequest& 
     upstream_body = core::splice_chat_request(p.body, p.envelope, upstream_model, force_usage);
   }
   const core::ProviderConfig& provider = *target.provider;
-  const std::string_view key =
-      provider.api_keys.empty() ? std::string_view() : std::string_view(provider.api_keys.front());
+  const std::string_view key = p.key && *p.key < provider.api_keys.size()
+                                   ? std::string_view(provider.api_keys[*p.key])
+                                   : std::string_view();
   return adapters::build_upstream_request(
       provider, key, target.endpoint.base_path, p.exchange.operation, upstream_protocol,
       upstream_model, p.exchange.stream, std::move(upstream_body), ctx.request_id, p.forwarded);
 }
 
-// classify: after a failed attempt, whether (and where) the request goes on. Moves the
-// routing state to the next group when this one is done; false when nothing is left to try.
-bool may_go_on(PendingRequest& p, RequestContext& ctx, const core::UpstreamFailure& failure) {
-  (void)ctx;
-  const core::RoutingPolicy& policy = p.group->model->routing;
-  if (failure.after_first_byte) return false;
-  if (failure.context_length) {
-    // Only a model with a longer context window can help.
-    const auto& longer = p.first_group->context_window_fallbacks;
-    if (p.group != p.first_group || longer.empty()) return false;
-    p.group = longer.front();
-    p.tried = 0;
-    p.group_attempts = 0;
-    return true;
+// classify: after a failed attempt, what the request does next (core/retry.hpp decides);
+// also where the failure counts: against the target's health, or its key.
+enum class Next { retry, wait_then_retry, stop };
+
+Next classify(PendingRequest& p, RequestContext& ctx, Worker& worker, const TargetRoute& target,
+              const core::UpstreamFailure& f, std::chrono::milliseconds& wait) {
+  const core::SteadyTime now = std::chrono::steady_clock::now();
+  const core::ModelConfig& model = *p.group->model;
+  const metrics::ModelMetrics& mm = *p.group->model_metrics;
+  const std::optional<std::chrono::milliseconds> retry_after =
+      core::parse_retry_after(f.retry_after, {}, std::chrono::system_clock::now());
+  core::TargetState& state = p.group->target_states()[target.index];
+  const bool key_rejected = f.kind == core::FailureKind::status &&
+                            (f.status == 401 || f.status == 403 || f.status == 429) && p.key;
+  if (key_rejected) {
+    target.keys->bench_for_status(*p.key, f.status, now, retry_after, model.routing.cooldown);
+    target.provider_metrics->keys_benched->add(worker.index, 1);
   }
-  if (!core::is_retryable(failure, policy.retry.on)) return false;
-  if (p.group_attempts < policy.retry.attempts && select_target(p) != nullptr) return true;
-  const auto& fallbacks = p.first_group->fallbacks;
-  if (p.next_fallback >= fallbacks.size()) return false;
-  p.group = fallbacks[p.next_fallback++];
-  p.tried = 0;
-  p.group_attempts = 0;
-  return true;
+  if (f.after_first_byte) return Next::stop;
+  if (core::is_retryable(f, model.routing.retry.on) && state.record_failure(now, retry_after))
+    mm.targets[target.index].cooldowns->add(worker.index, 1);
+
+  core::RetryPolicy retry = model.routing.retry;
+  retry.attempts = std::min(retry.attempts, p.max_attempts);
+  // A key the provider refused is the gateway's problem, not the client's: the same target
+  // with another key of its pool is worth an attempt.
+  if (key_rejected && f.status != 429 && target.keys->pick(now, worker.rng) &&
+      p.group_attempts < retry.attempts)
+    p.tried &= ~(std::uint64_t{1} << target.index);
+  const auto elapsed =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - ctx.start);
+  const core::RetryDecision decision = core::decide_retry(
+      {.policy = retry,
+       .failure = f,
+       .attempts_made = p.group_attempts,
+       .elapsed = elapsed,
+       .retry_after = retry_after,
+       .other_target_available =
+           other_target_available(p, now) ||
+           (key_rejected && (p.tried & (std::uint64_t{1} << target.index)) == 0)},
+      worker.rng);
+  switch (decision.action) {
+    case core::RetryAction::retry_other_target:
+    case core::RetryAction::wait_then_retry:
+      if (p.holds_retry || p.budget.try_begin_retry()) {
+        p.holds_retry = true;
+        mm.retries->add(worker.index, 1);
+        if (decision.action == core::RetryAction::retry_other_target) return Next::retry;
+        p.tried = p.unserving;  // the same target may take it after the wait
+        wait = decision.wait;
+        return Next::wait_then_retry;
+      }
+      mm.retries_refused->add(worker.index, 1);
+      [[fallthrough]];
+    case core::RetryAction::give_up_group:
+      if (enter_fallback(p, f.context_length, mm)) return Next::retry;
+      return Next::stop;
+    case core::RetryAction::fail:
+      // A context-length error fails here only when no longer model is configured.
+      if (f.context_length && enter_fallback(p, true, mm)) return Next::retry;
+      return Next::stop;
+  }
+  return Next::stop;
 }
 
 // Counts an attempt's end: against its target (success or how it failed) and, for a broken
@@ -297,6 +539,15 @@ void count_attempt(const ModelRoute& group, const TargetRoute& target, std::size
   if (e != metrics::UpstreamError::kCount) target.provider_metrics->count_error(shard, e);
 }
 
+// One attempt's hold on its target (counted in flight), released when the attempt ends.
+struct AttemptClaim {
+  explicit AttemptClaim(core::TargetState& s) : state(s) {}
+  ~AttemptClaim() { state.end_attempt(); }
+  AttemptClaim(const AttemptClaim&) = delete;
+  AttemptClaim& operator=(const AttemptClaim&) = delete;
+  core::TargetState& state;
+};
+
 // The client watch for the whole request: armed by the worker's deadline sweeper within
 // 100 ms (an exchange that ends sooner has no tokens left to save, and arming costs an
 // epoll_ctl), it cancels whatever attempt is under way when the client leaves.
@@ -307,6 +558,7 @@ class RequestWatch {
           watch_.start([&ctx, &control] {
             ctx.client_gone = true;
             if (control.link) control.link->close();
+            if (control.wait) control.wait->cancel();
           });
         }) {
     arm_.expires_after(Clock::duration::zero());
@@ -336,46 +588,97 @@ const FrontDoor* find_front_door(std::string_view path) {
 net::awaitable<void> handle_model_request(HttpSession& session, Request& request,
                                           RequestContext& ctx, const FrontDoor& door) {
   ctx.protocol = door.protocol;
+  Worker& worker = session.worker();
   std::unique_ptr<PendingRequest> p = on_request(session.runtime(), request, ctx, door);
   if (!p) co_return;
   if (p->estimated_count) {
     co_await session.write_json(ctx, 200, std::move(*p->estimated_count));
     co_return;
   }
+  if (p->router && p->rule && p->router->decisions[*p->rule])
+    p->router->decisions[*p->rule]->add(worker.index, 1);
   auto watch = std::make_unique<RequestWatch>(session, ctx, p->control);
   for (;;) {
-    const TargetRoute* target = select_target(*p);
-    if (target == nullptr) break;
+    // select_target
+    const core::SteadyTime now = std::chrono::steady_clock::now();
+    const TargetRoute* target = select_target(*p, now, worker.rng);
+    if (target == nullptr) {
+      if (p->unavailable.total() > p->unavailable.tried || !p->last_failure) {
+        // Nothing of this group can take it now: its fallbacks might.
+        if (enter_fallback(*p, false, *p->group->model_metrics)) continue;
+      }
+      // Panic routing: nothing at all was tried because every target is cooling down or
+      // benched by a Retry-After. The upstream answers then, not the gateway; targets over
+      // their own rpm/tpm stay out.
+      if (p->last_failure || p->unavailable.over_limit > 0 || p->panicked) break;
+      p->panicked = true;
+      p->enter(p->first_group);
+      for (const TargetRoute& t : p->group->targets) {
+        if ((p->unserving & (std::uint64_t{1} << t.index)) != 0) continue;
+        if (p->pinned && *p->pinned != t.index) continue;
+        target = &t;
+        break;
+      }
+      if (target == nullptr) break;
+      p->group->target_states()[target->index].claim_despite_breaker(
+          now, p->input_tokens + p->max_output_tokens);
+    }
     ctx.target = target;
     ctx.route = p->group;
+    p->tried |= std::uint64_t{1} << target->index;
+    AttemptClaim claim(p->group->target_states()[target->index]);
+    p->key = target->keys->size() == 0
+                 ? std::nullopt
+                 : target->keys->pick(std::chrono::steady_clock::now(), worker.rng);
+    // Every key benched: one of them anyway, so the provider answers rather than the gateway.
+    if (target->keys->size() > 0 && !p->key) p->key = worker.rng.below(target->keys->size());
+    // build_upstream_request
     Protocol upstream_protocol = Protocol::openai_chat;
     auto upstream = build_upstream_request(*p, *target, ctx, upstream_protocol);
     if (!upstream) break;
-    p->tried |= target->index < 64 ? std::uint64_t{1} << target->index : 0;
     ++p->group_attempts;
     ++ctx.attempts;
     if (p->control.first_token_deadline)
-      *p->control.first_token_deadline =
-          Clock::now() + p->group->model->routing.first_token_timeout;
+      *p->control.first_token_deadline = Clock::now() + p->first_token_timeout;
+    // run one attempt
     auto attempt = std::make_unique<Attempt>();
     attempt->target = target;
     attempt->upstream = upstream_protocol;
+    const Clock::time_point attempt_start = Clock::now();
     std::optional<core::UpstreamFailure> failed = co_await open_attempt(
         session, ctx, p->exchange, std::move(*upstream), *attempt, p->control);
     if (ctx.client_gone) break;
     if (!failed) {
+      // The answer came: from here on nothing can go elsewhere.
+      claim.state.record_success(std::chrono::steady_clock::now());
       if (p->group != p->first_group) ctx.fallback_from = p->first_group->model->name;
+      if (p->rule) ctx.router_rule = p->rule;
       p->answer_started();
       failed = co_await deliver_answer(session, ctx, *attempt);
-      count_attempt(*p->group, *target, session.worker().index, failed);
+      const Clock::time_point first = ctx.first_token.value_or(Clock::now());
+      claim.state.record_first_token(
+          std::chrono::duration_cast<std::chrono::microseconds>(first - attempt_start));
+      count_attempt(*p->group, *target, worker.index, failed);
       p->last_failure.reset();
       break;
     }
+    // classify
     p->control.link = nullptr;
-    count_attempt(*p->group, *target, session.worker().index, failed);
+    count_attempt(*p->group, *target, worker.index, failed);
     p->last_upstream = upstream_protocol;
     p->last_failure = std::move(failed);
-    if (!may_go_on(*p, ctx, *p->last_failure)) break;
+    std::chrono::milliseconds wait{0};
+    const Next next = classify(*p, ctx, worker, *target, *p->last_failure, wait);
+    if (next == Next::stop) break;
+    if (next == Next::wait_then_retry && wait.count() > 0) {
+      // Backoff or the upstream's Retry-After; the client's leaving cuts it short.
+      net::steady_timer timer(session.socket().get_executor());
+      p->control.wait = &timer;
+      timer.expires_after(wait);
+      co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+      p->control.wait = nullptr;
+      if (ctx.client_gone) break;
+    }
   }
   watch->stop();
   if (ctx.client_gone) {
@@ -386,6 +689,12 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
   if (p->last_failure && !ctx.failure) {
     ctx.upstream_failure = std::move(p->last_failure);
     ctx.upstream_protocol = p->last_upstream;
+  } else if (!ctx.failure && ctx.status == 0) {
+    ctx.failure = core::client_error(
+        503,
+        "No target of the model '" + p->first_group->model->name +
+            "' can take the request now: " + core::describe_unavailable(p->unavailable) + ".",
+        "model", "no_target_available");
   }
 }
 

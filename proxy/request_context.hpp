@@ -26,11 +26,12 @@ struct RequestContext {
 
   // The client's protocol: errors are answered in its shape.
   adapters::Protocol protocol = adapters::Protocol::openai_chat;
-  std::string model;                    // as the client sent it
-  const ModelRoute* route = nullptr;    // the model group that served (or was tried last)
-  const TargetRoute* target = nullptr;  // its target of the last attempt
-  int attempts = 0;                     // upstream attempts made
-  std::string fallback_from;            // the model the client asked for, when a fallback served
+  std::string model;                       // as the client sent it
+  const ModelRoute* route = nullptr;       // the model group that served (or was tried last)
+  const TargetRoute* target = nullptr;     // its target of the last attempt
+  int attempts = 0;                        // upstream attempts made
+  std::string fallback_from;               // the model the client asked for, when a fallback served
+  std::optional<std::size_t> router_rule;  // the router rule that chose the model
   bool stream = false;
   int status = 0;
   std::optional<core::Usage> usage;

@@ -1,5 +1,6 @@
 #include "proxy/runtime.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <stdexcept>
 
@@ -17,8 +18,14 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::size_t workers) 
   const auto created = std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
+  runtime->retry_budget = std::make_unique<core::RetryBudgetState>(cfg.routing.retry_budget);
+  for (const auto& provider : cfg.providers)
+    runtime->key_pools.emplace(provider.name,
+                               std::make_unique<core::KeyPool>(provider.api_keys.size()));
   for (const auto& model : cfg.models) {
     ModelRoute route;
+    route.states = core::make_target_states(model.targets, model.routing.cooldown);
+    route.hedge = std::make_unique<core::HedgeGate>();
     route.model = &model;
     route.model_metrics = &runtime->metrics->model(model.name);
     for (const auto& target : model.targets) {
@@ -39,6 +46,7 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::size_t workers) 
         bound.endpoint = std::move(endpoint.value());
       }
       bound.provider_metrics = &runtime->metrics->provider(provider->name);
+      bound.keys = runtime->key_pools.at(provider->name).get();
       bound.index = route.targets.size();
       route.targets.push_back(std::move(bound));
     }
@@ -55,6 +63,38 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::size_t workers) 
     for (const auto& f : route.model->context_window_fallbacks)
       if (const ModelRoute* r = runtime->find_route(f)) route.context_window_fallbacks.push_back(r);
   }
+  for (const auto& router : cfg.routers) {
+    RouterRoute r;
+    r.router = &router;
+    for (const auto& rule : router.rules) {
+      r.models.push_back(runtime->find_route(rule.model));
+      r.decisions.push_back(runtime->metrics->router_decision(router.name, rule.model));
+      for (const auto& [name, value] : rule.when.headers)
+        if (std::find(r.header_names.begin(), r.header_names.end(), name) == r.header_names.end())
+          r.header_names.push_back(name);
+      r.reads_request = r.reads_request || rule.when.tools || rule.when.images;
+      r.reads_metadata = r.reads_metadata || !rule.when.metadata.empty();
+    }
+    runtime->routers.emplace(router.name, std::move(r));
+    data.push_back(boost::json::object{{"id", router.name},
+                                       {"object", "model"},
+                                       {"created", created},
+                                       {"owned_by", "switchyard"}});
+  }
+  // Gauges that mirror the routing state, read at each scrape.
+  runtime->metrics->set_refresh([rt = runtime.get()] {
+    const core::SteadyTime now = std::chrono::steady_clock::now();
+    for (const auto& [name, route] : rt->routes) {
+      for (std::size_t i = 0; i < route.targets.size(); ++i) {
+        const bool up = route.states[i].availability(now, 0) == core::TargetAvailability::available;
+        route.model_metrics->targets[i].available->set(up ? 1 : 0);
+      }
+    }
+    for (const auto& [name, pool] : rt->key_pools) {
+      rt->metrics->provider(name).keys_available->set(
+          static_cast<double>(pool->size() - pool->benched_count(now)));
+    }
+  });
   runtime->models_json =
       boost::json::serialize(boost::json::object{{"object", "list"}, {"data", std::move(data)}});
   return runtime;

@@ -32,7 +32,8 @@ struct Exchange {
 
 // What outlives one attempt: the client watch cancels the attempt under way through it.
 struct AttemptControl {
-  UpstreamLink* link = nullptr;  // the link of the attempt under way, if any
+  UpstreamLink* link = nullptr;       // the link of the attempt under way, if any
+  net::steady_timer* wait = nullptr;  // the wait before a retry, if one is under way
   // No first token by then: the attempt has failed (first_token_timeout_ms).
   std::optional<Clock::time_point> first_token_deadline;
   // Hold the client's response head until the answer's first piece has arrived, so a stream

@@ -2,6 +2,7 @@
 // One worker thread: its own io_context, acceptor and upstream pool. A request never leaves
 // the worker that accepted it, so nothing here needs a lock.
 #include <optional>
+#include <random>
 #include <unordered_set>
 
 #include "proxy/deadline.hpp"
@@ -28,6 +29,9 @@ struct Worker {
   bool draining = false;
   std::unordered_set<HttpSession*> sessions;
   std::uint64_t request_counter = 0;
+  // Routing's random choices (weights, jitter, power of two choices): one per worker.
+  core::Rng rng{std::random_device{}() ^
+                (static_cast<std::uint64_t>(std::random_device{}()) << 32)};
 };
 
 }  // namespace switchyard::proxy

@@ -38,6 +38,7 @@ GatewayFixture::GatewayFixture(GatewayOptions options) {
          << "workers: " << options.workers << "\n"
          << "access_log: " << access_log_path << "\n"
          << options.top_level << "\n"
+         << options.routing << "\n"
          << "providers:\n"
          << "  - name: upstream\n"
          << "    type: openai_compatible\n"

@@ -13,7 +13,9 @@ namespace switchyard::testing {
 using namespace std::chrono_literals;
 
 struct GatewayOptions {
-  std::string top_level;       // extra top-level YAML lines
+  std::string top_level;  // extra top-level YAML lines
+  // Most tests look at one exchange per request: no retries unless a test asks for them.
+  std::string routing = "routing: {retry: {attempts: 1}}";
   std::string upstream_extra;  // extra YAML lines for the "upstream" provider (4-space indent)
   std::vector<std::string> mock_args;  // extra switchyard-mock-upstream flags
   bool upstream_tls = false;           // serve the mock over HTTPS with a fresh self-signed cert
