@@ -31,6 +31,25 @@ bool read_int(od::value& value, std::int64_t& out, std::string_view name, std::s
   return true;
 }
 
+bool read_string_array(od::value& value, std::vector<std::string>& out, std::string_view name,
+                       std::string& error) {
+  od::array array;
+  if (value.get_array().get(array) != simdjson::SUCCESS) {
+    error = "mock." + std::string(name) + " must be an array of strings";
+    return false;
+  }
+  out.clear();
+  for (auto item : array) {
+    std::string_view s;
+    if (item.get_string().get(s) != simdjson::SUCCESS) {
+      error = "mock." + std::string(name) + " must be an array of strings";
+      return false;
+    }
+    out.emplace_back(s);
+  }
+  return true;
+}
+
 bool read_usage(od::value& value, Plan& plan, std::string& error) {
   od::object usage;
   if (value.get_object().get(usage) != simdjson::SUCCESS) {
@@ -138,6 +157,22 @@ bool read_mock_object(od::object& mock, Plan& plan, std::string& error) {
     } else if (key == "chunks") {
       if (!read_int(v, n, key, error)) return false;
       plan.chunks = clamp_int(n, 0, 1'000'000);
+    } else if (key == "fail_first" || key == "slow_every") {
+      if (!read_int(v, n, key, error)) return false;
+      if (n < 0) {
+        error = "mock." + std::string(key) + " must not be negative";
+        return false;
+      }
+      if (key == "fail_first") {
+        plan.fail_first = n;
+      } else {
+        plan.slow_every = n;
+      }
+    } else if (key == "slow_ttft_ms") {
+      if (!read_int(v, n, key, error)) return false;
+      plan.slow_ttft_ms = clamp_int(n, 0, 3'600'000);
+    } else if (key == "revoked_keys") {
+      if (!read_string_array(v, plan.revoked_keys, key, error)) return false;
     } else if (key == "cut_after") {
       if (!read_int(v, n, key, error)) return false;
       plan.cut_after = clamp_int(n, 0, 1'000'000);
@@ -187,6 +222,8 @@ bool read_mock_object(od::object& mock, Plan& plan, std::string& error) {
         plan.fault = Fault::kCut;
       } else if (s == "stream_error") {
         plan.fault = Fault::kStreamError;
+      } else if (s == "context_length") {
+        plan.fault = Fault::kContextLength;
       } else if (s.empty() || s == "none") {
         plan.fault = Fault::kNone;
       } else {
@@ -678,8 +715,45 @@ bool read_conversation(Protocol protocol, std::string& body, Conversation& out,
   return true;
 }
 
-bool apply_conversation(const Conversation& conversation, bool tool_script_auto, Plan& plan,
-                        std::string& error) {
+bool apply_plan_object(std::string_view json, Plan& plan, std::string& error) {
+  simdjson::padded_string text(json);
+  od::document doc;
+  od::object mock;
+  if (ondemand_parser().iterate(text).get(doc) != simdjson::SUCCESS ||
+      doc.get_object().get(mock) != simdjson::SUCCESS) {
+    error = "a plan must be a JSON object";
+    return false;
+  }
+  return read_mock_object(mock, plan, error);
+}
+
+std::optional<CheckedPlan> check_plan_object(std::string_view json, std::string& error) {
+  // The DOM parser validates the whole text, which on demand parsing does not.
+  dom::parser parser;
+  dom::element root;
+  if (parser.parse(json.data(), json.size()).get(root) != simdjson::SUCCESS || !root.is_object()) {
+    error = "a plan must be a JSON object";
+    return std::nullopt;
+  }
+  CheckedPlan checked;
+  if (dom::object(root).size() > 0) checked.json = simdjson::minify(root);
+  Plan probe;
+  if (!checked.json.empty() && !apply_plan_object(checked.json, probe, error)) return std::nullopt;
+  checked.sets_tool_call = probe.tool_call.has_value();
+  return checked;
+}
+
+void apply_sequence(Plan& plan, std::uint64_t sequence) {
+  if (plan.fail_first && sequence > static_cast<std::uint64_t>(*plan.fail_first)) {
+    plan.fault = Fault::kNone;
+  }
+  if (plan.slow_every > 0 && sequence % static_cast<std::uint64_t>(plan.slow_every) == 0) {
+    plan.ttft_ms = plan.slow_ttft_ms;
+  }
+}
+
+bool apply_conversation(const Conversation& conversation, bool tool_script_auto,
+                        std::string_view instance_plan, Plan& plan, std::string& error) {
   if (conversation.mock_line) {
     simdjson::padded_string line(*conversation.mock_line);
     od::document doc;
@@ -691,6 +765,7 @@ bool apply_conversation(const Conversation& conversation, bool tool_script_auto,
     }
     if (!read_mock_object(mock, plan, error)) return false;
   }
+  if (!instance_plan.empty() && !apply_plan_object(instance_plan, plan, error)) return false;
   const bool scripted = plan.tool_call.has_value() || tool_script_auto;
   if (scripted && conversation.tool_result) {
     plan.tool_call.reset();

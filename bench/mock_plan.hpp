@@ -1,9 +1,9 @@
 #pragma once
 
 // What one model request asks of the mock upstream: the plan (flag defaults, then the body's
-// "mock" object, then a "#mock {...}" line in the conversation) and the few facts about the
-// conversation that scripted answers depend on. Pure functions over the request body, kept
-// apart from the sockets in mock_upstream.cpp.
+// "mock" object, then a "#mock {...}" line in the conversation, then the instance plan) and the
+// few facts about the conversation that scripted answers depend on. Pure functions over the request
+// body, kept apart from the sockets in mock_upstream.cpp.
 
 #include <cstddef>
 #include <cstdint>
@@ -32,7 +32,7 @@ inline constexpr int kProtocolCount = 7;
 // The key used in /mock/stats and /mock/last-request.
 std::string_view protocol_name(Protocol protocol);
 
-enum class Fault { kNone, kStatus, kReset, kStall, kCut, kStreamError };
+enum class Fault { kNone, kStatus, kReset, kStall, kCut, kStreamError, kContextLength };
 
 struct ToolCall {
   std::string name;
@@ -63,6 +63,13 @@ struct Plan {
   std::optional<std::string> retry_after;
   int cut_after = 0;
   std::optional<ToolCall> tool_call;  // answer with this call instead of text
+  // The fault applies only to the first `fail_first` requests of the instance's sequence.
+  std::optional<std::int64_t> fail_first;
+  // Every slow_every-th request of the sequence waits slow_ttft_ms instead of ttft_ms.
+  std::int64_t slow_every = 0;
+  int slow_ttft_ms = 0;
+  // Credentials answered with 401, as a provider answers a key that was revoked.
+  std::vector<std::string> revoked_keys;
 
   std::int64_t completion() const { return completion_tokens.value_or(chunks); }
 };
@@ -96,11 +103,29 @@ struct Conversation {
 // set, when the body is not what the protocol expects.
 bool read_conversation(Protocol protocol, std::string& body, Conversation& out, std::string& error);
 
-// Applies the "#mock" line, then the tool script: a tool result in the last turn is answered
-// with its text when a tool call is planned (or the script is automatic); otherwise an
-// automatic script calls a known shell tool the request declares.
-bool apply_conversation(const Conversation& conversation, bool tool_script_auto, Plan& plan,
-                        std::string& error);
+// Applies the "#mock" line, then `instance_plan` (a checked plan object, or empty), then the
+// tool script: a tool result in the last turn is answered with its text when a tool call is
+// planned (or the script is automatic); otherwise an automatic script calls a known shell tool
+// the request declares.
+bool apply_conversation(const Conversation& conversation, bool tool_script_auto,
+                        std::string_view instance_plan, Plan& plan, std::string& error);
+
+// Applies a plan object (the JSON text of a "mock" object) on top of `plan`. False, with `error`
+// set, when it is not a JSON object or a field is malformed; `plan` may then be half applied.
+bool apply_plan_object(std::string_view json, Plan& plan, std::string& error);
+
+// A plan object checked once, for the instance: minified, empty for `{}`.
+struct CheckedPlan {
+  std::string json;
+  bool sets_tool_call = false;  // then even a plain chat request's conversation must be read
+};
+// Whether `json` is a JSON object whose plan fields are well formed; error set when not.
+std::optional<CheckedPlan> check_plan_object(std::string_view json, std::string& error);
+
+// The per-instance sequence rules, after every plan layer: request `sequence` (1-based, counted
+// since the instance plan was set) loses the fault past fail_first, and waits slow_ttft_ms when
+// it is a multiple of slow_every.
+void apply_sequence(Plan& plan, std::uint64_t sequence);
 
 // Splits `text` into `pieces` runs of whole words (a word keeps its trailing whitespace), as
 // evenly as the word count allows; the pieces concatenate back to `text` exactly. With fewer

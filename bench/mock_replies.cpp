@@ -848,6 +848,18 @@ std::string fault_body(Protocol protocol, int status) {
   }
 }
 
+std::string_view context_length_body(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kAnthropic:
+    case Protocol::kAnthropicCountTokens:
+      return R"({"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}})";
+    case Protocol::kGemini:
+      return R"({"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}})";
+    default:
+      return R"({"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens. Please reduce the length of the messages.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}})";
+  }
+}
+
 std::string embeddings_json(const Plan& plan, const std::vector<std::string>& inputs,
                             int dimensions) {
   std::string out = R"({"object":"list","data":[)";

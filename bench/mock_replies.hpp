@@ -41,6 +41,9 @@ std::string error_body(Protocol protocol, int status, std::string_view message);
 // The body of a "status" fault (message "mock fault"); OpenAI shapes as the mock always sent.
 std::string fault_body(Protocol protocol, int status);
 
+// What each provider answers (with 400) to a prompt longer than the model's context window.
+std::string_view context_length_body(Protocol protocol);
+
 std::string embeddings_json(const Plan& plan, const std::vector<std::string>& inputs,
                             int dimensions);
 std::string count_tokens_json(std::size_t text_chars);

@@ -24,6 +24,8 @@
 #include <cstdio>
 #include <ctime>
 #include <exception>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -58,10 +60,39 @@ struct Stats {
   std::atomic<std::uint64_t> streams_started{0};
   std::atomic<std::uint64_t> streams_completed{0};
   std::atomic<std::uint64_t> streams_aborted{0};
+  std::atomic<std::uint64_t> aborted{0};  // model requests, streamed or not, the client left
   std::atomic<std::int64_t> active_streams{0};
   std::atomic<std::uint64_t> next_completion_id{0};
   std::array<std::atomic<std::uint64_t>, kProtocolCount> by_protocol{};
+  std::mutex keys_mutex;
+  std::map<std::string, std::uint64_t, std::less<>> keys;  // requests per credential value
+
+  // active_streams is a gauge of what is open now, not a count, so it stays.
+  void reset() {
+    for (auto* counter :
+         {&requests, &streams_started, &streams_completed, &streams_aborted, &aborted}) {
+      counter->store(0, std::memory_order_relaxed);
+    }
+    for (auto& counter : by_protocol) counter.store(0, std::memory_order_relaxed);
+    std::lock_guard lock(keys_mutex);
+    keys.clear();
+  }
 };
+
+// The instance plan and the count of model requests since it was set, which fail_first and
+// slow_every go by: a new plan starts a new count.
+struct InstancePlan {
+  explicit InstancePlan(CheckedPlan p) : plan(std::move(p)) {}
+  const CheckedPlan plan;
+  mutable std::atomic<std::uint64_t> requests{0};
+};
+
+std::shared_ptr<const InstancePlan> make_instance_plan(std::string_view json) {
+  std::string error;
+  std::optional<CheckedPlan> checked = check_plan_object(json.empty() ? "{}" : json, error);
+  if (!checked) throw std::invalid_argument("mock upstream: bad instance plan: " + error);
+  return std::make_shared<const InstancePlan>(std::move(*checked));
+}
 
 struct RecordedRequest {
   std::string_view protocol;
@@ -76,12 +107,14 @@ struct RecordedRequest {
 struct Shared {
   MockUpstreamOptions options;
   Stats stats;
+  // Read once per model request and swapped by PUT /mock/plan from any thread.
+  std::atomic<std::shared_ptr<const InstancePlan>> instance_plan;
   std::mutex last_mutex;
   std::optional<RecordedRequest> last;
   std::unique_ptr<ssl::context> tls;
 };
 
-std::string stats_json(const Stats& s) {
+std::string stats_json(Stats& s) {
   std::string out = R"({"requests":)";
   append_int(out, s.requests.load());
   out += R"(,"streams_started":)";
@@ -92,12 +125,24 @@ std::string stats_json(const Stats& s) {
   append_int(out, s.streams_aborted.load());
   out += R"(,"active_streams":)";
   append_int(out, s.active_streams.load());
+  out += R"(,"aborted":)";
+  append_int(out, s.aborted.load());
   out += R"(,"protocols":{)";
   for (int i = 0; i < kProtocolCount; ++i) {
     if (i > 0) out.push_back(',');
     append_json_string(out, protocol_name(static_cast<Protocol>(i)));
     out.push_back(':');
     append_int(out, s.by_protocol[static_cast<std::size_t>(i)].load());
+  }
+  out += R"(},"keys":{)";
+  std::lock_guard lock(s.keys_mutex);
+  bool first = true;
+  for (const auto& [key, count] : s.keys) {
+    if (!first) out.push_back(',');
+    first = false;
+    append_json_string(out, key);
+    out.push_back(':');
+    append_int(out, count);
   }
   out += "}}";
   return out;
@@ -217,6 +262,45 @@ std::optional<std::string_view> query_param(std::string_view target, std::string
   return std::nullopt;
 }
 
+// Every credential value a request carries, each once: a bearer token, x-api-key (Anthropic),
+// api-key (Azure), x-goog-api-key or ?key= (Gemini).
+struct Credentials {
+  std::array<std::string_view, 5> values;
+  std::size_t count = 0;
+
+  void add(std::string_view value) {
+    if (value.empty() || std::find(begin(), end(), value) != end()) return;
+    values[count++] = value;
+  }
+  const std::string_view* begin() const { return values.data(); }
+  const std::string_view* end() const { return values.data() + count; }
+};
+
+Credentials credentials_of(const Request& req) {
+  Credentials out;
+  const std::string_view authorization = req[http::field::authorization];
+  static constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() > kBearer.size() &&
+      beast::iequals(authorization.substr(0, kBearer.size()), kBearer)) {
+    out.add(authorization.substr(kBearer.size()));
+  }
+  out.add(req["x-api-key"]);
+  out.add(req["api-key"]);
+  out.add(req["x-goog-api-key"]);
+  if (const auto key = query_param(req.target(), "key")) out.add(*key);
+  return out;
+}
+
+void count_credentials(Stats& stats, const Credentials& credentials) {
+  if (credentials.count == 0) return;
+  std::lock_guard lock(stats.keys_mutex);
+  for (std::string_view value : credentials) {
+    auto it = stats.keys.find(value);
+    if (it == stats.keys.end()) it = stats.keys.emplace(std::string(value), 0).first;
+    ++it->second;
+  }
+}
+
 struct Refusal {
   int status;
   std::string message;
@@ -328,6 +412,11 @@ class Connection {
     if (path == "/mock/last-request" && req.method() == http::verb::get) {
       co_return co_await write_text(req, 200, last_request_json(shared_), keep_alive);
     }
+    if (path == "/mock/reset-stats" && req.method() == http::verb::post) {
+      shared_.stats.reset();
+      co_return co_await write_text(req, 204, {}, keep_alive);
+    }
+    if (path == "/mock/plan") co_return co_await plan_request(req);
     if (const std::optional<Route> route = route_for(path)) {
       co_return co_await model_request(req, *route);
     }
@@ -335,6 +424,29 @@ class Connection {
                                   openai_error_json("no route for " + std::string(req.target()),
                                                     "invalid_request_error", "unknown_url"),
                                   keep_alive);
+  }
+
+  // GET reads the instance plan back; PUT replaces it.
+  net::awaitable<bool> plan_request(Request& req) {
+    const bool keep_alive = req.keep_alive();
+    if (req.method() == http::verb::get) {
+      // Built before the co_await: GCC 12 destroys a conditional's temporary twice inside one.
+      std::string json = shared_.instance_plan.load()->plan.json;
+      if (json.empty()) json = "{}";
+      co_return co_await write_text(req, 200, std::move(json), keep_alive);
+    }
+    if (req.method() != http::verb::put) {
+      co_return co_await write_text(
+          req, 405, openai_error_json("use GET or PUT", "invalid_request_error", ""), keep_alive);
+    }
+    std::string error;
+    std::optional<CheckedPlan> checked = check_plan_object(req.body(), error);
+    if (!checked) {
+      co_return co_await write_text(req, 400, openai_error_json(error, "invalid_request_error", ""),
+                                    keep_alive);
+    }
+    shared_.instance_plan.store(std::make_shared<const InstancePlan>(std::move(*checked)));
+    co_return co_await write_text(req, 204, {}, keep_alive);
   }
 
   net::awaitable<bool> model_request(Request& req, const Route& route) {
@@ -346,6 +458,10 @@ class Connection {
     Stats& stats = shared_.stats;
     stats.requests.fetch_add(1, std::memory_order_relaxed);
     stats.by_protocol[static_cast<std::size_t>(protocol)].fetch_add(1, std::memory_order_relaxed);
+    const std::shared_ptr<const InstancePlan> instance = shared_.instance_plan.load();
+    const std::uint64_t sequence = instance->requests.fetch_add(1, std::memory_order_relaxed) + 1;
+    const Credentials credentials = credentials_of(req);
+    count_credentials(stats, credentials);
     record_request(shared_, req, protocol);
     if (std::optional<Refusal> refusal = check_request_head(req, route)) {
       co_return co_await write_text(req, refusal->status,
@@ -363,12 +479,23 @@ class Connection {
     // costs no more than it did before the other protocols existed.
     Conversation conversation;
     const bool chat = protocol == Protocol::kOpenAiChat || protocol == Protocol::kAzureChat;
+    const std::string_view instance_json = instance->plan.json;
+    std::string error;
     if (!chat || plan.tool_call || shared_.options.tool_script_auto ||
-        mentions_mock_line(req.body())) {
-      std::string error;
+        instance->plan.sets_tool_call || mentions_mock_line(req.body())) {
       if (!read_conversation(protocol, req.body(), conversation, error) ||
-          !apply_conversation(conversation, shared_.options.tool_script_auto, plan, error)) {
+          !apply_conversation(conversation, shared_.options.tool_script_auto, instance_json, plan,
+                              error)) {
         co_return co_await write_text(req, 400, error_body(protocol, 400, error), keep_alive);
+      }
+    } else if (!instance_json.empty() && !apply_plan_object(instance_json, plan, error)) {
+      co_return co_await write_text(req, 400, error_body(protocol, 400, error), keep_alive);
+    }
+    apply_sequence(plan, sequence);
+    for (std::string_view credential : credentials) {
+      if (std::find(plan.revoked_keys.begin(), plan.revoked_keys.end(), credential) !=
+          plan.revoked_keys.end()) {
+        co_return co_await write_text(req, 401, fault_body(protocol, 401), keep_alive);
       }
     }
 
@@ -387,8 +514,12 @@ class Connection {
         // Answer nothing, hold the connection until the peer gives up.
         start_watch();
         co_await watch_ended();
+        if (peer_gone_) stats.aborted.fetch_add(1, std::memory_order_relaxed);
         co_return false;
       }
+      case Fault::kContextLength:
+        co_return co_await write_text(req, 400, std::string(context_length_body(protocol)),
+                                      keep_alive);
       case Fault::kStreamError:
         if (streams) break;
         // An in-band error needs a stream; without one it is the status fault.
@@ -416,14 +547,23 @@ class Connection {
   }
 
   net::awaitable<bool> json_reply(const Request& req, const Plan& plan, std::string body) {
+    Stats& stats = shared_.stats;
     if (plan.ttft_ms > 0) {
       start_watch();
       const bool peer_here = co_await pause(plan.ttft_ms);
       co_await stop_watch();
-      if (!peer_here) co_return false;
+      if (!peer_here) {
+        stats.aborted.fetch_add(1, std::memory_order_relaxed);
+        co_return false;
+      }
     }
-    if (plan.fault != Fault::kCut)
-      co_return co_await write_text(req, 200, std::move(body), req.keep_alive());
+    if (plan.fault != Fault::kCut) {
+      bool written = false;
+      const bool again =
+          co_await write_text(req, 200, std::move(body), req.keep_alive(), {}, &written);
+      if (!written) stats.aborted.fetch_add(1, std::memory_order_relaxed);
+      co_return again;
+    }
 
     // A cut non-streaming reply promises the full length and delivers half of it.
     http::response<http::string_body> res{http::status::ok, 11};
@@ -458,6 +598,7 @@ class Connection {
     // completed; "aborted" is reserved for peers that leave, which is what gateway tests probe.
     (end == StreamEnd::kPeerGone ? stats.streams_aborted : stats.streams_completed)
         .fetch_add(1, std::memory_order_relaxed);
+    if (end == StreamEnd::kPeerGone) stats.aborted.fetch_add(1, std::memory_order_relaxed);
     stats.active_streams.fetch_sub(1, std::memory_order_relaxed);
     co_return end == StreamEnd::kCompleted&& req.keep_alive();
   }
@@ -567,9 +708,11 @@ class Connection {
     }
   }
 
-  // Without `retry_after`, a 429 says "1"; an empty one sends none.
+  // Without `retry_after`, a 429 says "1"; an empty one sends none. `written`, when given, says
+  // whether the whole response went out.
   net::awaitable<bool> write_text(const Request& req, int status, std::string body, bool keep_alive,
-                                  const std::optional<std::string>& retry_after = std::nullopt) {
+                                  const std::optional<std::string>& retry_after = std::nullopt,
+                                  bool* written = nullptr) {
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     set_common_fields(res, req, "application/json");
     const std::string_view retry = retry_after     ? std::string_view(*retry_after)
@@ -580,6 +723,7 @@ class Connection {
     res.body() = std::move(body);
     res.prepare_payload();
     auto [ec, n] = co_await http::async_write(stream_, res, kTok);
+    if (written) *written = !ec;
     co_return !ec && keep_alive;
   }
 
@@ -677,7 +821,12 @@ struct MockUpstream::Impl {
 };
 
 MockUpstream::MockUpstream(MockUpstreamOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->shared.instance_plan.store(make_instance_plan(options.instance_plan));
   impl_->shared.options = std::move(options);
+}
+
+void MockUpstream::set_instance_plan(std::string_view json) {
+  impl_->shared.instance_plan.store(make_instance_plan(json));
 }
 
 MockUpstream::~MockUpstream() { stop(); }

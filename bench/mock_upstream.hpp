@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace switchyard::bench {
 
@@ -23,6 +24,10 @@ struct MockUpstreamOptions {
   // Answer requests that declare a known shell tool (Bash, shell, exec_command) with a call to
   // it, and a tool result with its text: for real CLI clients, which cannot send a plan.
   bool tool_script_auto = false;
+  // The instance plan: a JSON object with the fields of a request's "mock" object, applied after
+  // the request's own plan to every model request ("" or "{}" = none). Tests give one of several
+  // mocks a fault this way; PUT /mock/plan and set_instance_plan() change it at run time.
+  std::string instance_plan;
   // Both set = serve HTTPS with this PEM certificate chain and key.
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -30,6 +35,7 @@ struct MockUpstreamOptions {
 
 class MockUpstream {
  public:
+  // Throws std::invalid_argument when options.instance_plan is not a valid plan object.
   explicit MockUpstream(MockUpstreamOptions options);
   MockUpstream(const MockUpstream&) = delete;
   MockUpstream& operator=(const MockUpstream&) = delete;
@@ -40,6 +46,10 @@ class MockUpstream {
   // The bound port; valid after start().
   std::uint16_t port() const;
   bool tls() const;
+  // Replaces the instance plan, as PUT /mock/plan does ("{}" clears it), and restarts the
+  // request count that fail_first and slow_every go by. Throws std::invalid_argument when
+  // `json` is not a valid plan object. Safe to call from any thread, running or not.
+  void set_instance_plan(std::string_view json);
   // Stops the threads and drops every open connection. Idempotent.
   void stop();
 

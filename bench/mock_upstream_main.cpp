@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -20,7 +22,7 @@ constexpr std::string_view kUsage =
     "usage: switchyard-mock-upstream [--listen HOST:PORT] [--threads N] [--ttft-ms N]\n"
     "                                [--chunk-delay-ms N] [--chunks N]\n"
     "                                [--tls-cert FILE --tls-key FILE]\n"
-    "                                [--tool-script off|auto]\n";
+    "                                [--tool-script off|auto] [--plan JSON]\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr, "switchyard-mock-upstream: %s\n%.*s", message.c_str(),
@@ -66,6 +68,8 @@ switchyard::bench::MockUpstreamOptions parse_flags(int argc, char** argv) {
     } else if (flag == "--tool-script") {
       if (value != "auto" && value != "off") usage_error("--tool-script wants off or auto");
       options.tool_script_auto = value == "auto";
+    } else if (flag == "--plan") {
+      options.instance_plan = std::string(value);
     } else if (flag == "--tls-key") {
       options.tls_key_file = std::string(value);
     } else {
@@ -97,7 +101,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   try {
-    switchyard::bench::MockUpstream mock(options);
+    std::optional<switchyard::bench::MockUpstream> constructed;
+    try {
+      constructed.emplace(options);
+    } catch (const std::invalid_argument& e) {
+      usage_error(e.what());  // a --plan that is not a valid plan object
+    }
+    switchyard::bench::MockUpstream& mock = *constructed;
     mock.start();
     std::printf("mock upstream listening on %s%s:%u\n", mock.tls() ? "https://" : "",
                 options.host.c_str(), static_cast<unsigned>(mock.port()));

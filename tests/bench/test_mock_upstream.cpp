@@ -8,7 +8,9 @@
 #include <cctype>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <future>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -378,16 +380,18 @@ TEST_CASE("cut fault ends the body early, without [DONE]") {
 TEST_CASE("stats count streams, and a client leaving mid-stream is counted as aborted at once") {
   auto mock = start_mock();
   CHECK(stats(mock.port) == json::parse(R"({"requests":0,"streams_started":0,
-      "streams_completed":0,"streams_aborted":0,"active_streams":0,
+      "streams_completed":0,"streams_aborted":0,"active_streams":0,"aborted":0,
       "protocols":{"openai_chat":0,"azure_chat":0,"anthropic_messages":0,
-                   "anthropic_count_tokens":0,"openai_responses":0,"gemini":0,"embeddings":0}})"));
+                   "anthropic_count_tokens":0,"openai_responses":0,"gemini":0,"embeddings":0},
+      "keys":{}})"));
 
   post(mock.port, R"({"model":"m","stream":true})");
   post(mock.port, R"({"model":"m"})");
   CHECK(stats(mock.port) == json::parse(R"({"requests":2,"streams_started":1,
-      "streams_completed":1,"streams_aborted":0,"active_streams":0,
+      "streams_completed":1,"streams_aborted":0,"active_streams":0,"aborted":0,
       "protocols":{"openai_chat":2,"azure_chat":0,"anthropic_messages":0,
-                   "anthropic_count_tokens":0,"openai_responses":0,"gemini":0,"embeddings":0}})"));
+                   "anthropic_count_tokens":0,"openai_responses":0,"gemini":0,"embeddings":0},
+      "keys":{}})"));
 
   SECTION("leaving during a long time-to-first-token") {
     StreamingResponse stream(mock.port, "POST", kCompletions,
@@ -410,6 +414,7 @@ TEST_CASE("stats count streams, and a client leaving mid-stream is counted as ab
   CHECK(after.at("streams_started") == 2);
   CHECK(after.at("streams_completed") == 1);
   CHECK(after.at("active_streams") == 0);
+  CHECK(after.at("aborted") == 1);  // a stream the client left is an aborted request too
 }
 
 TEST_CASE("x-request-id is echoed and the last request is recorded") {
@@ -502,6 +507,301 @@ TEST_CASE("several threads share the port and one set of counters") {
   // after the client has read it.
   CHECK(eventually([&] { return stats(mock.port).at("streams_completed") == 15; }, 5s));
   CHECK(stats(mock.port).at("requests") == 30);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The instance plan and the counters routing tests use: several mocks, one of them misbehaving.
+
+HttpResponse put_plan(std::uint16_t port, const std::string& plan) {
+  return http_request(port, "PUT", "/mock/plan", plan, {}, 5s);
+}
+
+TEST_CASE("the instance plan wins over the request's plan, and PUT /mock/plan replaces it") {
+  auto mock = start_mock({"--plan", R"({"text":"from the instance"})"});
+  const std::string request =
+      R"({"model":"m","stream":true,"mock":{"text":"from the request","chunks":3},
+          "messages":[{"role":"user","content":"#mock {\"text\":\"from the line\"}"}]})";
+  auto chunks = chunks_of(post(mock.port, request).body);
+  CHECK(joined_content(chunks) == "from the instance");
+  CHECK(chunks.size() == 5);  // the request's chunks still apply: the plans are layered
+  CHECK(json::parse(http_request(mock.port, "GET", "/mock/plan").body) ==
+        json::parse(R"({"text":"from the instance"})"));
+
+  auto set = put_plan(mock.port, R"({"fault":"status","status":503})");
+  CHECK((set.status == 204 || set.status == 200));
+  CHECK(post(mock.port, request).status == 503);
+  CHECK(post(mock.port, R"({"model":"m"})").status == 503);
+
+  for (const char* bad :
+       {"", "[1]", "not json", R"({"fault":"nope"})", R"({"a":1} x)", R"({"revoked_keys":"k"})"}) {
+    INFO(bad);
+    auto refused = put_plan(mock.port, bad);
+    CHECK(refused.status == 400);
+    CHECK(json::parse(refused.body).at("error").at("message").is_string());
+  }
+  CHECK(post(mock.port, R"({"model":"m"})").status == 503);  // a refused plan changes nothing
+
+  CHECK(put_plan(mock.port, "{}").status / 100 == 2);
+  CHECK(joined_content(chunks_of(post(mock.port, request).body)) == "from the line");
+  CHECK(http_request(mock.port, "GET", "/mock/plan").body == "{}");
+}
+
+TEST_CASE("a --plan that is not a plan object is a usage error") {
+  auto bad = ChildProcess::start({SWITCHYARD_MOCK_UPSTREAM_BIN, "--plan", R"({"fault":7})"});
+  CHECK(bad.wait_exit(10s) == 2);
+  CHECK(bad.output().find("mock.fault") != std::string::npos);
+}
+
+TEST_CASE("several mocks in-process: one fails while the others answer, then recovers") {
+  switchyard::bench::MockUpstreamOptions healthy_options;
+  switchyard::bench::MockUpstreamOptions failing_options;
+  failing_options.instance_plan = R"({"fault":"status","status":529})";
+  switchyard::bench::MockUpstream healthy(healthy_options);
+  switchyard::bench::MockUpstream failing(failing_options);
+  healthy.start();
+  failing.start();
+  REQUIRE(healthy.port() != failing.port());
+
+  CHECK(post(healthy.port(), R"({"model":"m"})").status == 200);
+  CHECK(post(failing.port(), R"({"model":"m"})").status == 529);
+  failing.set_instance_plan("{}");
+  CHECK(post(failing.port(), R"({"model":"m"})").status == 200);
+  CHECK(stats(healthy.port()).at("requests") == 1);
+  CHECK(stats(failing.port()).at("requests") == 2);
+  CHECK_THROWS_AS(failing.set_instance_plan("[]"), std::invalid_argument);
+
+  failing_options.instance_plan = "{";
+  CHECK_THROWS_AS(switchyard::bench::MockUpstream(failing_options), std::invalid_argument);
+}
+
+TEST_CASE("fail_first: the fault hits the first N requests after the plan is set, then none") {
+  auto mock = start_mock({"--threads", "2"});
+  REQUIRE(put_plan(mock.port, R"({"fault":"status","status":503,"fail_first":2})").status / 100 ==
+          2);
+  // Fresh connections, so both threads take some: the count is the instance's.
+  std::vector<int> statuses;
+  for (int i = 0; i < 5; ++i) statuses.push_back(post(mock.port, R"({"model":"m"})").status);
+  CHECK(statuses == std::vector<int>{503, 503, 200, 200, 200});
+
+  // Setting the plan again starts the count again: a target that goes down a second time.
+  REQUIRE(put_plan(mock.port, R"({"fault":"context_length","fail_first":1})").status / 100 == 2);
+  CHECK(post(mock.port, R"({"model":"m"})").status == 400);
+  CHECK(post(mock.port, R"({"model":"m"})").status == 200);
+
+  // A request's own fail_first counts by the same sequence, from the last PUT.
+  REQUIRE(put_plan(mock.port, "{}").status / 100 == 2);
+  const std::string failing_once = R"({"model":"m","mock":{"fault":"status","fail_first":1}})";
+  CHECK(post(mock.port, failing_once).status == 500);
+  CHECK(post(mock.port, failing_once).status == 200);
+  CHECK(post(mock.port, R"({"model":"m","mock":{"fault":"status","fail_first":3}})").status == 500);
+}
+
+TEST_CASE("slow_every: every Nth request waits slow_ttft_ms before its first content") {
+  auto mock = start_mock();
+  REQUIRE(put_plan(mock.port, R"({"slow_every":3,"slow_ttft_ms":60000})").status / 100 == 2);
+  for (int i = 1; i <= 6; ++i) {
+    INFO("request " << i);
+    if (i % 3 != 0) {
+      CHECK(post(mock.port, R"({"model":"m"})").status == 200);
+    } else {
+      CHECK_THROWS_WITH(
+          http_request(mock.port, "POST", kCompletions, R"({"model":"m"})", {}, 300ms),
+          Catch::Contains("timed out"));
+    }
+  }
+  // The two slow ones were left by their clients while they waited.
+  CHECK(eventually([&] { return stats(mock.port).at("aborted") == 2; }));
+
+  // Streams too: the head and the role chunk at once, then the slow wait before content.
+  REQUIRE(put_plan(mock.port, R"({"slow_every":2,"slow_ttft_ms":60000,"ttft_ms":0})").status /
+              100 ==
+          2);
+  CHECK(post(mock.port, R"({"model":"m","stream":true})").status == 200);
+  StreamingResponse slow(mock.port, "POST", kCompletions, R"({"model":"m","stream":true})", {}, 5s);
+  CHECK(slow.status() == 200);
+  CHECK(slow.next_piece(5s).value().find(R"("role":"assistant")") != std::string::npos);
+  CHECK_THROWS_WITH(slow.next_piece(300ms), Catch::Contains("timed out"));
+}
+
+TEST_CASE("a streamed reply's head goes out before the ttft wait, in every protocol") {
+  auto mock = start_mock({"--ttft-ms", "60000"});
+  struct Case {
+    const char* target;
+    const char* body;
+    switchyard::testing::HttpHeaders headers;
+    bool opening_event;  // Gemini has none: its head is the status line and headers alone
+  };
+  const std::vector<Case> cases = {
+      {kCompletions, R"({"model":"m","stream":true})", {}, true},
+      {"/v1/messages",
+       R"({"model":"m","max_tokens":9,"stream":true})",
+       {{"anthropic-version", "2023-06-01"}},
+       true},
+      {"/v1/responses", R"({"model":"m","stream":true})", {}, true},
+      {"/v1beta/models/g:streamGenerateContent?alt=sse",
+       R"({"contents":[]})",
+       {{"x-goog-api-key", "g"}},
+       false},
+  };
+  for (const Case& c : cases) {
+    INFO(c.target);
+    StreamingResponse stream(mock.port, "POST", c.target, c.body, c.headers, 5s);
+    CHECK(stream.status() == 200);
+    CHECK(stream.header("content-type") == "text/event-stream");
+    // Whatever opening events there are arrive at once; then silence, and no content yet.
+    std::string seen;
+    bool silent = false;
+    for (int i = 0; i < 10 && !silent; ++i) {
+      try {
+        seen += stream.next_piece(seen.empty() && c.opening_event ? 5s : 300ms).value();
+      } catch (const std::runtime_error& e) {
+        REQUIRE(std::string(e.what()).find("timed out") != std::string::npos);
+        silent = true;
+      }
+    }
+    CHECK(silent);
+    CHECK(seen.empty() == !c.opening_event);
+    CHECK(seen.find("tok0") == std::string::npos);
+  }
+}
+
+TEST_CASE("revoked_keys: a revoked credential gets 401 in each header form, another key 200") {
+  auto mock = start_mock();
+  REQUIRE(put_plan(mock.port, R"({"revoked_keys":["sk-old","sk-older"]})").status / 100 == 2);
+  const std::string chat_body = R"({"model":"m"})";
+  const std::string anthropic_body = R"({"model":"m","max_tokens":9})";
+  const std::string gemini_body = R"({"contents":[]})";
+  const std::string gemini = "/v1beta/models/g:generateContent";
+  const std::string azure = "/openai/deployments/d/chat/completions?api-version=2024-10-21";
+  using H = switchyard::testing::HttpHeaders;
+  struct Case {
+    std::string name;
+    std::function<HttpResponse(const std::string&)> send;
+    std::function<void(const json::object&)> check_error;
+  };
+  auto openai_401 = [](const json::object& body) {
+    CHECK(body.at("error").at("type") == "authentication_error");
+  };
+  const std::vector<Case> cases = {
+      {"Authorization: Bearer",
+       [&](const std::string& key) {
+         return http_request(mock.port, "POST", kCompletions, chat_body,
+                             H{{"Authorization", "Bearer " + key}}, 5s);
+       },
+       openai_401},
+      {"x-api-key",
+       [&](const std::string& key) {
+         return http_request(mock.port, "POST", "/v1/messages", anthropic_body,
+                             H{{"x-api-key", key}, {"anthropic-version", "2023-06-01"}}, 5s);
+       },
+       [](const json::object& body) {
+         CHECK(body.at("type") == "error");
+         CHECK(body.at("error").at("type") == "authentication_error");
+       }},
+      {"api-key",
+       [&](const std::string& key) {
+         return http_request(mock.port, "POST", azure, chat_body, H{{"api-key", key}}, 5s);
+       },
+       openai_401},
+      {"x-goog-api-key",
+       [&](const std::string& key) {
+         return http_request(mock.port, "POST", gemini, gemini_body, H{{"x-goog-api-key", key}},
+                             5s);
+       },
+       [](const json::object& body) {
+         CHECK(body.at("error").at("code") == 401);
+         CHECK(body.at("error").at("status") == "UNAUTHENTICATED");
+       }},
+      {"?key=",
+       [&](const std::string& key) {
+         return http_request(mock.port, "POST", gemini + "?key=" + key, gemini_body, {}, 5s);
+       },
+       [](const json::object& body) { CHECK(body.at("error").at("status") == "UNAUTHENTICATED"); }},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    auto revoked = c.send("sk-older");
+    CHECK(revoked.status == 401);
+    c.check_error(json::parse(revoked.body).as_object());
+    CHECK(c.send("sk-new").status == 200);
+  }
+}
+
+TEST_CASE("context_length: the 400 each provider sends for a prompt over the window") {
+  auto mock = start_mock({"--plan", R"({"fault":"context_length"})"});
+  using H = switchyard::testing::HttpHeaders;
+  for (bool stream : {false, true}) {
+    INFO("stream " << stream);
+    const std::string flag = stream ? "true" : "false";
+    for (const char* target : {kCompletions, "/v1/responses",
+                               "/openai/deployments/d/chat/completions?api-version=2024-10-21"}) {
+      INFO(target);
+      auto res = http_request(mock.port, "POST", target, R"({"model":"m","stream":)" + flag + "}",
+                              H{{"api-key", "k"}}, 5s);
+      CHECK(res.status == 400);
+      const auto error = json::parse(res.body).at("error").as_object();
+      CHECK(error.at("code") == "context_length_exceeded");
+      CHECK(error.at("type") == "invalid_request_error");
+      CHECK(error.at("param") == "messages");
+      CHECK(std::string(error.at("message").as_string())
+                .find("maximum context length is 128000 tokens") != std::string::npos);
+    }
+    auto anthropic = http_request(mock.port, "POST", "/v1/messages",
+                                  R"({"model":"m","max_tokens":9,"stream":)" + flag + "}",
+                                  H{{"anthropic-version", "2023-06-01"}}, 5s);
+    CHECK(anthropic.status == 400);
+    const auto body = json::parse(anthropic.body).as_object();
+    CHECK(body.at("type") == "error");
+    CHECK(body.at("error").at("type") == "invalid_request_error");
+    CHECK(body.at("error").at("message") == "prompt is too long: 210000 tokens > 200000 maximum");
+
+    auto gemini = http_request(mock.port, "POST",
+                               stream ? "/v1beta/models/g:streamGenerateContent?alt=sse"
+                                      : "/v1beta/models/g:generateContent",
+                               R"({"contents":[]})", H{{"x-goog-api-key", "k"}}, 5s);
+    CHECK(gemini.status == 400);
+    const auto error = json::parse(gemini.body).at("error").as_object();
+    CHECK(error.at("code") == 400);
+    CHECK(error.at("status") == "INVALID_ARGUMENT");
+    CHECK(
+        std::string(error.at("message").as_string()).find("exceeds the maximum number of tokens") !=
+        std::string::npos);
+  }
+}
+
+TEST_CASE("stats count requests per key and aborted requests, and reset-stats zeroes them") {
+  auto mock = start_mock();
+  using H = switchyard::testing::HttpHeaders;
+  post(mock.port, R"({"model":"m"})", H{{"Authorization", "Bearer key-a"}});
+  post(mock.port, R"({"model":"m"})", H{{"Authorization", "Bearer key-a"}});
+  post(mock.port, R"({"model":"m"})", H{{"x-api-key", "key-b"}});
+  post(mock.port, R"({"model":"m"})");
+  CHECK(stats(mock.port).at("keys") == json::parse(R"({"key-a":2,"key-b":1})"));
+
+  // A non-streamed request whose client leaves during the ttft wait: the losing hedge.
+  CHECK_THROWS_WITH(http_request(mock.port, "POST", kCompletions,
+                                 R"({"model":"m","mock":{"ttft_ms":60000}})", {}, 300ms),
+                    Catch::Contains("timed out"));
+  REQUIRE(eventually([&] { return stats(mock.port).at("aborted") == 1; }));
+  // And a stalled one left by its client.
+  CHECK_THROWS_WITH(http_request(mock.port, "POST", kCompletions,
+                                 R"({"model":"m","mock":{"fault":"stall"}})", {}, 300ms),
+                    Catch::Contains("timed out"));
+  REQUIRE(eventually([&] { return stats(mock.port).at("aborted") == 2; }));
+  CHECK(stats(mock.port).at("streams_aborted") == 0);  // neither was a stream
+  CHECK(post(mock.port, R"({"model":"m","mock":{"ttft_ms":10}})").status == 200);
+  CHECK(stats(mock.port).at("aborted") == 2);  // a client that waits is not counted
+
+  auto reset = http_request(mock.port, "POST", "/mock/reset-stats", {}, {}, 5s);
+  CHECK(reset.status == 204);
+  CHECK(stats(mock.port) == json::parse(R"({"requests":0,"streams_started":0,
+      "streams_completed":0,"streams_aborted":0,"active_streams":0,"aborted":0,
+      "protocols":{"openai_chat":0,"azure_chat":0,"anthropic_messages":0,
+                   "anthropic_count_tokens":0,"openai_responses":0,"gemini":0,"embeddings":0},
+      "keys":{}})"));
+  post(mock.port, R"({"model":"m"})", H{{"Authorization", "Bearer key-c"}});
+  CHECK(stats(mock.port).at("keys") == json::parse(R"({"key-c":1})"));
+  CHECK(stats(mock.port).at("requests") == 1);
 }
 
 TEST_CASE("SIGTERM and SIGINT make the mock exit 0") {
