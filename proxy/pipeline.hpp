@@ -1,12 +1,9 @@
 #pragma once
 // The request lifecycle of the model endpoints (chat completions, messages, responses,
-// embeddings, count_tokens), phase by phase. The phases keep Pingora's names as comments
-// marking sections, not functions of their own: on_request (parse once, validate) ->
-// select_target (the route for the model name) -> build_upstream_request (adapter: pass the
-// bytes through, or translate), all in handle_model_request; then connect/send ->
-// on_response_headers -> on_response_chunk (relay or translate, usage) in proxy_to_upstream
-// (or serve_mock). on_error (HttpSession::write_error: the failure in the client's protocol)
-// and on_log (HttpSession::on_log) run in the session.
+// embeddings, count_tokens): on_request (parse once, find the model or router) -> a loop of
+// select_target -> build_upstream_request -> one attempt (upstream_attempt.hpp) -> classify
+// (retry, wait, fall back or stop), all in handle_model_request; on_error
+// (HttpSession::write_failure) and on_log (HttpSession::on_log) run in the session.
 #include "adapters/exchange.hpp"
 #include "core/chat_request.hpp"
 #include "proxy/http_session.hpp"
