@@ -106,6 +106,23 @@ void append_fault(Protocol client, const core::GatewayError& error, std::string&
   out += encode_stream_error(client, error);
 }
 
+// Whether a chat chunk carries part of the answer: non-empty content or reasoning, a tool
+// call, a finish reason, or an error (a role-only opening chunk does not).
+bool chat_chunk_has_answer(std::string_view data) {
+  auto non_empty_string = [&](std::string_view key) {
+    for (std::size_t at = data.find(key); at != std::string_view::npos;
+         at = data.find(key, at + 1)) {
+      const std::size_t value = at + key.size();
+      if (value < data.size() && data[value] != '"') return true;
+    }
+    return false;
+  };
+  return non_empty_string("\"content\":\"") || non_empty_string("\"reasoning_content\":\"") ||
+         non_empty_string("\"reasoning\":\"") || non_empty_string("\"finish_reason\":\"") ||
+         data.find("\"tool_calls\"") != std::string_view::npos || data.starts_with("{\"error\"") ||
+         data == "[DONE]";
+}
+
 // OpenAI chat to an OpenAI chat client. Every read is forwarded as it arrived (whole lines),
 // unless the gateway added include_usage on its own: then whole events are forwarded and the
 // usage-only chunk is dropped, so the client sees exactly what the provider would have sent
@@ -121,6 +138,7 @@ class ChatPassthroughRelay final : public StreamRelay {
     std::size_t cursor = 0;
     decoder_.feed(piece, [&](const core::SseEvent& event) {
       bool drop = false;
+      if (!answer_started_) answer_started_ = chat_chunk_has_answer(event.data);
       if (!final_seen_)
         final_seen_ = event.data == "[DONE]" || event.data.starts_with("{\"error\"");
       if (event.data.find("\"usage\"") != std::string_view::npos) {
@@ -200,6 +218,14 @@ class WatchingPassthroughRelay final : public StreamRelay {
   std::string_view on_data(std::string_view piece) override {
     if (fault_ != RelayFault::none) return {};
     decoder_.feed(piece, [&](const core::SseEvent& event) {
+      if (!answer_started_) {
+        // Past the opening events (message_start, ping; response.created, in_progress).
+        const std::string_view t = event.type;
+        answer_started_ =
+            protocol_ == Protocol::anthropic_messages
+                ? t != "message_start" && t != "ping" && !t.empty()
+                : t != "response.created" && t != "response.in_progress" && !t.empty();
+      }
       if (protocol_ == Protocol::anthropic_messages) {
         tracker_.on_event(event);
         if (tracker_.usage()) usage_ = tracker_.usage();
@@ -487,6 +513,9 @@ class TranslatingRelay final : public StreamRelay {
     sse_.feed(piece, [&](const core::SseEvent& event) {
       events_.clear();
       decoder_->on_event(event, events_);
+      for (const StreamEvent& e : events_)
+        answer_started_ = answer_started_ || (e.kind != StreamEvent::Kind::start &&
+                                              e.kind != StreamEvent::Kind::usage);
       emit(/*last=*/false);
     });
     if (sse_.overflowed() && !failed_) {

@@ -141,10 +141,15 @@ class StreamRelay {
   virtual std::string_view keepalive() = 0;
   const std::optional<core::Usage>& usage() const { return usage_; }
   RelayFault fault() const { return fault_; }
+  // An upstream event carried part of the answer (text, reasoning, a tool call, its end or an
+  // error), not only the stream's opening (a role-only chunk, message_start, a ping): what
+  // first_token_timeout_ms and hedging wait for.
+  bool answer_started() const { return answer_started_; }
 
  protected:
   std::optional<core::Usage> usage_;
   RelayFault fault_ = RelayFault::none;
+  bool answer_started_ = false;
 };
 
 struct StreamContext {

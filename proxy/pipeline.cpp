@@ -67,6 +67,7 @@ struct PendingRequest {
   std::shared_ptr<adapters::Request> canonical;  // decoded once, when a target translates
   Exchange exchange;
   AttemptControl control;
+  AttemptControl hedge_control;                // the hedge's, while one races the first attempt
   std::optional<std::string> estimated_count;  // count_tokens answered by the gateway itself
   std::int64_t input_tokens = 0;               // estimated, for cost, tpm and the rules
   std::int64_t max_output_tokens = 0;
@@ -204,9 +205,10 @@ std::optional<std::int64_t> header_number(const Request& request, std::string_vi
 // fewer retries, no fallbacks, one pinned target. A forbidden or malformed one is a 400.
 bool read_overrides(const core::OverridePolicy& allowed, const Request& request, PendingRequest& p,
                     RequestContext& ctx) {
-  auto refuse = [&](std::string_view header, std::string why) {
-    ctx.failure = core::client_error(400, "The header " + std::string(header) + " " + why + ".",
-                                     std::string(header), "invalid_routing_override");
+  auto refuse = [&](std::string_view header, std::string_view why) {
+    ctx.failure =
+        core::client_error(400, "The header " + std::string(header) + " " + std::string(why) + ".",
+                           std::string(header), "invalid_routing_override");
     return false;
   };
   bool ok = true;
@@ -553,12 +555,15 @@ struct AttemptClaim {
 // epoll_ctl), it cancels whatever attempt is under way when the client leaves.
 class RequestWatch {
  public:
-  RequestWatch(HttpSession& session, RequestContext& ctx, AttemptControl& control)
-      : watch_(session.socket()), arm_(session.worker().deadlines, [this, &ctx, &control] {
-          watch_.start([&ctx, &control] {
+  RequestWatch(HttpSession& session, RequestContext& ctx, AttemptControl& control,
+               AttemptControl& hedge)
+      : watch_(session.socket()), arm_(session.worker().deadlines, [this, &ctx, &control, &hedge] {
+          watch_.start([&ctx, &control, &hedge] {
             ctx.client_gone = true;
-            if (control.link) control.link->close();
-            if (control.wait) control.wait->cancel();
+            for (AttemptControl* c : {&control, &hedge}) {
+              if (c->link) c->link->close();
+              if (c->wait) c->wait->cancel();
+            }
           });
         }) {
     arm_.expires_after(Clock::duration::zero());
@@ -575,6 +580,175 @@ class RequestWatch {
   ClientWatch watch_;
   Deadline arm_;
 };
+
+// Hedging: two attempts racing for the first token. The race runs each attempt's open step
+// as a coroutine of its own on the worker; the request's coroutine waits on `signal`, which
+// each finished attempt (and the hedge timer) wakes.
+struct HedgeRace {
+  explicit HedgeRace(const net::any_io_executor& ex) : signal(ex) {}
+  net::steady_timer signal;
+  std::array<bool, 2> done{};
+  std::array<std::optional<core::UpstreamFailure>, 2> result;
+};
+
+void spawn_open(HttpSession& session, RequestContext& ctx, const Exchange& exchange,
+                adapters::UpstreamRequest upstream, Attempt& attempt, AttemptControl& control,
+                const std::shared_ptr<HedgeRace>& race, std::size_t leg) {
+  net::co_spawn(
+      session.socket().get_executor(),
+      open_attempt(session, ctx, exchange, std::move(upstream), attempt, control),
+      [race, leg](const std::exception_ptr& error, std::optional<core::UpstreamFailure> failed) {
+        race->done[leg] = true;
+        if (error) {
+          // Not expected (an attempt reports failures as values), but a leg that threw must
+          // not read as an answer.
+          core::UpstreamFailure thrown;
+          thrown.kind = core::FailureKind::reset;
+          thrown.message = "The attempt failed unexpectedly.";
+          failed = std::move(thrown);
+        }
+        race->result[leg] = std::move(failed);
+        race->signal.cancel();
+      });
+}
+
+// A key of the target's provider pool for one attempt; every key benched: one of them anyway,
+// so the provider answers rather than the gateway. None when the provider has no key.
+std::optional<std::size_t> pick_key(const TargetRoute& target, core::Rng& rng) {
+  if (target.keys->size() == 0) return std::nullopt;
+  if (auto key = target.keys->pick(std::chrono::steady_clock::now(), rng)) return key;
+  return rng.below(target.keys->size());
+}
+
+void count_fallback(const PendingRequest& p, std::size_t shard) {
+  const ModelRoute& first = *p.first_group;
+  std::size_t i = 0;
+  for (const auto* list : {&first.fallbacks, &first.context_window_fallbacks}) {
+    for (const ModelRoute* to : *list) {
+      if (to == p.group && i < first.model_metrics->fallbacks.size()) {
+        first.model_metrics->fallbacks[i]->add(shard, 1);
+        return;
+      }
+      ++i;
+    }
+  }
+}
+
+// When this request's first attempt gets a hedge: the model hedges, has another target, and
+// the delay is known (fixed, or the recent time-to-first-token percentile).
+std::optional<std::chrono::milliseconds> hedge_delay(PendingRequest& p, RequestContext& ctx) {
+  const core::HedgePolicy& policy = p.group->model->routing.hedge;
+  if (!policy.enabled() || p.group->targets.size() < 2 || p.pinned) return std::nullopt;
+  const core::SteadyTime now = std::chrono::steady_clock::now();
+  p.group->hedge->record_request(now);
+  auto delay = p.group->hedge->hedge_delay(now, policy);
+  // The race is decided by the first token: a stream's head waits for it.
+  if (delay && ctx.stream) p.control.hold_head = p.hedge_control.hold_head = true;
+  return delay;
+}
+
+// The hedge of a race, when one was sent.
+struct HedgeLeg {
+  std::unique_ptr<Attempt> attempt;
+  std::unique_ptr<AttemptClaim> claim;
+  bool won = false;
+};
+
+// Runs `attempt` and, if it has no first token by `hedge_at`, a second attempt on another
+// target of the group (within the hedge fraction and the retry budget). The first to answer
+// wins; the other is cancelled upstream at once (its connection closed, so the provider
+// stops generating), and both have finished when this returns. Returns the first attempt's
+// failure when neither answered; `hedge.won` says the hedge is the answer.
+net::awaitable<std::optional<core::UpstreamFailure>> race_for_first_token(
+    HttpSession& session, RequestContext& ctx, PendingRequest& p,
+    adapters::UpstreamRequest upstream, Attempt& attempt, Clock::time_point hedge_at,
+    HedgeLeg& hedge) {
+  Worker& worker = session.worker();
+  const metrics::ModelMetrics& mm = *p.group->model_metrics;
+  auto race = std::make_shared<HedgeRace>(session.socket().get_executor());
+  spawn_open(session, ctx, p.exchange, std::move(upstream), attempt, p.control, race, 0);
+  bool hedge_tried = false;
+  bool budgeted = false;
+  auto answered = [&](std::size_t leg) { return race->done[leg] && !race->result[leg]; };
+  for (;;) {
+    const bool hedged = hedge.attempt != nullptr;
+    if (answered(0) || (hedged && answered(1))) break;
+    if (race->done[0] && (!hedged || race->done[1])) break;
+    race->signal.expires_at(hedge_tried || race->done[0] ? Clock::time_point::max() : hedge_at);
+    co_await race->signal.async_wait(net::as_tuple(net::use_awaitable));
+    if (hedge_tried || race->done[0] || ctx.client_gone || Clock::now() < hedge_at) continue;
+    hedge_tried = true;
+    const core::SteadyTime now = std::chrono::steady_clock::now();
+    if (!p.group->hedge->try_begin_hedge(now, p.group->model->routing.hedge)) continue;
+    if (!p.budget.try_begin_retry()) {
+      mm.retries_refused->add(worker.index, 1);
+      continue;
+    }
+    budgeted = true;
+    const TargetRoute* second = select_target(p, now, worker.rng);
+    if (second == nullptr) continue;
+    p.tried |= std::uint64_t{1} << second->index;
+    hedge.claim = std::make_unique<AttemptClaim>(p.group->target_states()[second->index]);
+    const std::optional<std::size_t> first_key = p.key;
+    p.key = pick_key(*second, worker.rng);
+    Protocol protocol = Protocol::openai_chat;
+    auto request = build_upstream_request(p, *second, ctx, protocol);
+    p.key = first_key;
+    if (!request) {
+      ctx.failure.reset();  // the first attempt may still answer
+      hedge.claim.reset();
+      continue;
+    }
+    hedge.attempt = std::make_unique<Attempt>();
+    hedge.attempt->target = second;
+    hedge.attempt->upstream = protocol;
+    p.hedge_control.first_token_deadline = p.control.first_token_deadline;
+    ++ctx.attempts;
+    mm.hedges_sent->add(worker.index, 1);
+    spawn_open(session, ctx, p.exchange, std::move(*request), *hedge.attempt, p.hedge_control, race,
+               1);
+  }
+  const bool hedged = hedge.attempt != nullptr;
+  hedge.won = hedged && !answered(0) && answered(1);
+  // The loser stops now: its connection is closed, whatever step it is at.
+  for (std::size_t leg = 0; leg < (hedged ? 2u : 1u); ++leg) {
+    AttemptControl& control = leg == 0 ? p.control : p.hedge_control;
+    if (race->done[leg]) continue;
+    control.cancelled = true;
+    if (control.link) control.link->close();
+  }
+  while (!race->done[0] || (hedged && !race->done[1])) {
+    race->signal.expires_at(Clock::time_point::max());
+    co_await race->signal.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  p.control.link = nullptr;
+  p.hedge_control.link = nullptr;
+  if (budgeted) p.budget.end_retry();
+  if (hedged) {
+    (hedge.won ? mm.hedges_won : mm.hedges_lost)->add(worker.index, 1);
+    const std::size_t loser = hedge.won ? 0 : 1;
+    const TargetRoute& loser_target = loser == 0 ? *attempt.target : *hedge.attempt->target;
+    Attempt& lost = loser == 0 ? attempt : *hedge.attempt;
+    if (!ctx.client_gone && answered(0) && answered(1)) {
+      // Both answered: the loser's tokens were spent all the same.
+      if (lost.usage)
+        mm.record_usage(worker.index, *lost.usage,
+                        core::cost_usd(*lost.usage, loser_target.config->price));
+    }
+    if (!ctx.client_gone) {
+      if (race->result[loser] && !hedge.won && loser == 1 && !p.hedge_control.cancelled) {
+        // The hedge failed on its own: its target's health hears of it.
+        count_attempt(*p.group, loser_target, worker.index, race->result[loser]);
+      } else {
+        mm.targets[loser_target.index].count_attempt(worker.index,
+                                                     metrics::AttemptOutcome::hedge_lost);
+      }
+    }
+    if (!hedge.won) hedge.claim.reset();
+  }
+  if (hedge.won) co_return std::nullopt;
+  co_return std::move(race->result[0]);
+}
 
 }  // namespace
 
@@ -597,7 +771,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
   }
   if (p->router && p->rule && p->router->decisions[*p->rule])
     p->router->decisions[*p->rule]->add(worker.index, 1);
-  auto watch = std::make_unique<RequestWatch>(session, ctx, p->control);
+  auto watch = std::make_unique<RequestWatch>(session, ctx, p->control, p->hedge_control);
   for (;;) {
     // select_target
     const core::SteadyTime now = std::chrono::steady_clock::now();
@@ -626,12 +800,8 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     ctx.target = target;
     ctx.route = p->group;
     p->tried |= std::uint64_t{1} << target->index;
-    AttemptClaim claim(p->group->target_states()[target->index]);
-    p->key = target->keys->size() == 0
-                 ? std::nullopt
-                 : target->keys->pick(std::chrono::steady_clock::now(), worker.rng);
-    // Every key benched: one of them anyway, so the provider answers rather than the gateway.
-    if (target->keys->size() > 0 && !p->key) p->key = worker.rng.below(target->keys->size());
+    auto claim = std::make_unique<AttemptClaim>(p->group->target_states()[target->index]);
+    p->key = pick_key(*target, worker.rng);
     // build_upstream_request
     Protocol upstream_protocol = Protocol::openai_chat;
     auto upstream = build_upstream_request(*p, *target, ctx, upstream_protocol);
@@ -640,24 +810,46 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     ++ctx.attempts;
     if (p->control.first_token_deadline)
       *p->control.first_token_deadline = Clock::now() + p->first_token_timeout;
-    // run one attempt
+    // run one attempt (or two, hedged)
     auto attempt = std::make_unique<Attempt>();
     attempt->target = target;
     attempt->upstream = upstream_protocol;
     const Clock::time_point attempt_start = Clock::now();
-    std::optional<core::UpstreamFailure> failed = co_await open_attempt(
-        session, ctx, p->exchange, std::move(*upstream), *attempt, p->control);
+    std::optional<core::UpstreamFailure> failed;
+    const std::optional<std::chrono::milliseconds> hedge_after =
+        p->group_attempts == 1 ? hedge_delay(*p, ctx) : std::nullopt;
+    if (!hedge_after) {
+      failed = co_await open_attempt(session, ctx, p->exchange, std::move(*upstream), *attempt,
+                                     p->control);
+    } else {
+      HedgeLeg hedge;
+      failed = co_await race_for_first_token(session, ctx, *p, std::move(*upstream), *attempt,
+                                             attempt_start + *hedge_after, hedge);
+      if (hedge.won) {
+        // The hedge answered first: it is the attempt from here on.
+        attempt = std::move(hedge.attempt);
+        claim = std::move(hedge.claim);
+        target = attempt->target;
+        ctx.target = target;
+        upstream_protocol = attempt->upstream;
+      }
+    }
     if (ctx.client_gone) break;
     if (!failed) {
       // The answer came: from here on nothing can go elsewhere.
-      claim.state.record_success(std::chrono::steady_clock::now());
-      if (p->group != p->first_group) ctx.fallback_from = p->first_group->model->name;
+      claim->state.record_success(std::chrono::steady_clock::now());
+      if (p->group != p->first_group) {
+        ctx.fallback_from = p->first_group->model->name;
+        count_fallback(*p, worker.index);
+      }
       if (p->rule) ctx.router_rule = p->rule;
       p->answer_started();
       failed = co_await deliver_answer(session, ctx, *attempt);
       const Clock::time_point first = ctx.first_token.value_or(Clock::now());
-      claim.state.record_first_token(
-          std::chrono::duration_cast<std::chrono::microseconds>(first - attempt_start));
+      const auto ttft =
+          std::chrono::duration_cast<std::chrono::microseconds>(first - attempt_start);
+      claim->state.record_first_token(ttft);
+      p->group->hedge->record_first_token(std::chrono::steady_clock::now(), ttft);
       count_attempt(*p->group, *target, worker.index, failed);
       p->last_failure.reset();
       break;

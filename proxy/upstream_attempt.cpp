@@ -76,17 +76,17 @@ std::string new_answer_id(Protocol client, const std::string& request_id) {
   return "chatcmpl-" + request_id;
 }
 
-std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, Protocol upstream,
+std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const Attempt& attempt,
                                                  const RequestContext& ctx,
                                                  const core::ServerConfig& server) {
   adapters::StreamContext c;
   c.max_event_bytes = server.max_upstream_event_bytes;
   c.max_kept_bytes = server.max_upstream_body_bytes;
   c.client = x.client;
-  c.upstream = upstream;
+  c.upstream = attempt.upstream;
   c.client_wants_usage = x.client_wants_usage;
   c.id = new_answer_id(x.client, ctx.request_id);
-  c.model = ctx.target->config->upstream_model;  // until the upstream names its own
+  c.model = attempt.target->config->upstream_model;  // until the upstream names its own
   c.created = unix_now();
   c.request = x.request;
   return adapters::make_stream_relay(c);
@@ -131,9 +131,9 @@ UpstreamFailure first_token_failure(const core::ProviderConfig& provider,
 
 net::awaitable<std::unique_ptr<UpstreamLink>> acquire_link(HttpSession& session,
                                                            RequestContext& ctx,
+                                                           const TargetRoute& target,
                                                            const Exchange& exchange,
                                                            std::optional<UpstreamFailure>& failed) {
-  const TargetRoute& target = *ctx.target;
   if (target.kind->in_process) {
     co_return std::make_unique<MockLink>(session.socket().get_executor(), target.provider->mock,
                                          target.config->upstream_model,
@@ -226,7 +226,7 @@ std::int64_t unix_now() {
 net::awaitable<std::optional<UpstreamFailure>> open_attempt(
     HttpSession& session, RequestContext& ctx, const Exchange& exchange,
     adapters::UpstreamRequest upstream, Attempt& attempt, AttemptControl& control) {
-  const TargetRoute& target = *ctx.target;
+  const TargetRoute& target = *attempt.target;
   const core::ProviderConfig& provider = *target.provider;
   const Clock::time_point started = Clock::now();
   std::optional<UpstreamFailure> failed;
@@ -235,8 +235,14 @@ net::awaitable<std::optional<UpstreamFailure>> open_attempt(
                                                     "switchyard/" SWITCHYARD_VERSION);
   beast::error_code ec;
   for (int connection = 0; connection < 2; ++connection) {
-    attempt.link = co_await acquire_link(session, ctx, exchange, failed);
+    attempt.link = co_await acquire_link(session, ctx, target, exchange, failed);
     if (ctx.client_gone) co_return std::nullopt;
+    if (control.cancelled) {
+      // Lost a hedge while connecting: the request is never sent.
+      attempt.link.reset();
+      co_return failure(FailureKind::reset,
+                        "The attempt was cancelled: another one answered first.");
+    }
     if (!attempt.link) co_return failed;
     control.link = attempt.link.get();
     UpstreamTimer timer(ctx);
@@ -341,18 +347,19 @@ net::awaitable<std::optional<UpstreamFailure>> open_attempt(
       const core::GatewayError& e = translated.error();
       co_return failure(FailureKind::protocol, e.message, e.code);
     }
-    record_usage(ctx, translated.value().usage);
+    attempt.usage = translated.value().usage;
     attempt.ready = std::move(translated.value().body);
     attempt.answer = Attempt::Answer::whole;
     co_return std::nullopt;
   }
 
   attempt.answer = Attempt::Answer::stream;
-  attempt.relay = relay_for(exchange, attempt.upstream, ctx, session.runtime().config.server);
+  attempt.relay = relay_for(exchange, attempt, ctx, session.runtime().config.server);
   if (!control.hold_head) co_return std::nullopt;
-  // Held: read until the relay has something for the client, within the first-token budget.
   std::string piece;
-  while (attempt.ready.empty() && !attempt.link->body_done()) {
+  // Held: read until the answer itself has begun (not only the stream's opening events),
+  // within the first-token budget; what the relay gives meanwhile waits in `ready`.
+  while (!attempt.relay->answer_started() && !attempt.link->body_done()) {
     piece.clear();
     {
       UpstreamTimer timer(ctx);
@@ -361,7 +368,7 @@ net::awaitable<std::optional<UpstreamFailure>> open_attempt(
     }
     if (ctx.client_gone) co_return std::nullopt;
     if (ec) break;
-    attempt.ready = attempt.relay->on_data(piece);
+    attempt.ready += attempt.relay->on_data(piece);
     if (attempt.relay->fault() != adapters::RelayFault::none) break;
   }
   if (ec || (attempt.relay->fault() != adapters::RelayFault::none && attempt.ready.empty())) {
@@ -385,6 +392,7 @@ net::awaitable<std::optional<UpstreamFailure>> deliver_answer(HttpSession& sessi
   std::optional<UpstreamFailure> failed;
 
   if (attempt.answer == Attempt::Answer::whole) {
+    record_usage(ctx, attempt.usage);
     co_await session.write_json(ctx, attempt.response.status, std::move(attempt.ready));
     co_return std::nullopt;
   }

@@ -39,6 +39,8 @@ struct AttemptControl {
   // Hold the client's response head until the answer's first piece has arrived, so a stream
   // that stalls before its first token can still be retried elsewhere.
   bool hold_head = false;
+  // The attempt lost a hedge race (or the request ended): it stops at its next step.
+  bool cancelled = false;
 };
 
 // One attempt, from its start to the end of its answer.
@@ -52,6 +54,7 @@ struct Attempt {
   // large to read whole; stream: the relay's first output (empty when not held for).
   std::string ready;
   std::unique_ptr<adapters::StreamRelay> relay;
+  std::optional<core::Usage> usage;  // whole: the answer's usage, recorded when delivered
 };
 
 net::awaitable<std::optional<core::UpstreamFailure>> open_attempt(

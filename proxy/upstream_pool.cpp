@@ -326,10 +326,9 @@ void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection) {
 }
 
 void UpstreamPool::release(std::unique_ptr<UpstreamLink> link) {
-  if (UpstreamConnection* connection = link->pooled()) {
-    link.release();  // now owned as the connection it is
-    release(std::unique_ptr<UpstreamConnection>(connection));
-  }
+  // A pooled link is owned from here on as the connection it is; the mock's is dropped.
+  if (link->pooled() != nullptr)
+    release(std::unique_ptr<UpstreamConnection>(link.release()->pooled()));
 }
 
 }  // namespace switchyard::proxy

@@ -170,7 +170,9 @@ models:
                  {{"conf/litellm.json", fixture("litellm_model_prices.json")}}, &asked);
   REQUIRE(errors_of(r).empty());
   CHECK(asked == std::vector<std::string>{"conf/litellm.json"});
-  const auto model = [&](std::string_view name) { return *r->find_model(name); };
+  const auto model = [&](std::string_view name) -> const ModelConfig& {
+    return *r->find_model(name);
+  };
 
   // Per-token costs become per-million prices; the 200k fields become the tier.
   const Price& sonnet = model("sonnet").primary().price;

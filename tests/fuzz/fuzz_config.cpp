@@ -46,10 +46,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const Config& config = result.value();
-  // What the gateway looks up at start-up must be there: every model's provider exists.
+  // What the gateway looks up at start-up must be there: every target's provider, every
+  // fallback and every router rule's model exist.
   for (const ModelConfig& model : config.models) {
-    SWITCHYARD_FUZZ_CHECK(config.find_provider(model.provider) != nullptr);
+    SWITCHYARD_FUZZ_CHECK(!model.targets.empty());
+    for (const TargetConfig& target : model.targets)
+      SWITCHYARD_FUZZ_CHECK(config.find_provider(target.provider) != nullptr);
     SWITCHYARD_FUZZ_CHECK(config.find_model(model.name) != nullptr);
+    for (const auto* list : {&model.fallbacks, &model.context_window_fallbacks})
+      for (const std::string& name : *list)
+        SWITCHYARD_FUZZ_CHECK(config.find_model(name) != nullptr);
   }
+  for (const RouterConfig& router : config.routers)
+    for (const RouterRule& rule : router.rules)
+      SWITCHYARD_FUZZ_CHECK(config.find_model(rule.model) != nullptr);
   return 0;
 }

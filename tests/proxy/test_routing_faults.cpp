@@ -2,6 +2,7 @@
 // makes every answer fail), one healthy (the fixture's mock). Whenever a healthy target exists
 // and the fault comes before the first byte, the client gets its answer.
 #include <catch2/catch.hpp>
+#include <thread>
 
 #include "tests/proxy/gateway_fixture.hpp"
 #include "tests/support/child_process.hpp"
@@ -19,9 +20,20 @@ struct BrokenUpstream {
             {SWITCHYARD_MOCK_UPSTREAM_BIN, "--listen", "127.0.0.1:0", "--plan", plan})),
         port(port_from_listening_line(process.wait_for_line("listening on", 20s))) {}
 
-  std::int64_t requests() {
+  std::int64_t stat(std::string_view field) {
     const auto res = http_request(port, "GET", "/mock/stats", "");
-    return parse_object(res.body).at("requests").as_int64();
+    return parse_object(res.body).at(field).as_int64();
+  }
+  std::int64_t requests() { return stat("requests"); }
+  // Polls the mock's stats until `field` reaches `value` (the real event), or 10 s pass.
+  std::int64_t wait_stat(std::string_view field, std::int64_t value) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    std::int64_t seen = stat(field);
+    while (seen < value && std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+      seen = stat(field);
+    }
+    return seen;
   }
 
   ChildProcess process;
@@ -150,4 +162,88 @@ TEST_CASE("when every target fails, the client gets the last error and what was 
   CHECK(res.header("x-switchyard-provider") == "limited");
   CHECK(parse_object(res.body).at("error").at("type").as_string() == "rate_limit_error");
   CHECK(limited.requests() == 1);
+}
+
+TEST_CASE(
+    "a stream with no first token in time goes to the next target, and the stalled one is "
+    "cancelled") {
+  // The slow target sends its head and its role-only opening chunk at once, then nothing for
+  // 5 s: the opening is not a first token.
+  BrokenUpstream slow(R"({"ttft_ms":5000})");
+  GatewayFixture gw({.routing = "routing: {retry: {attempts: 2, backoff_ms: 1}}",
+                     .extra_providers = provider_line("slow", slow.port),
+                     .extra_models = "  - name: impatient\n"
+                                     "    strategy: ordered\n"
+                                     "    first_token_timeout_ms: 300\n"
+                                     "    targets:\n"
+                                     "      - {provider: slow, model: s}\n"
+                                     "      - {provider: upstream, model: upstream-model-id}\n"});
+  auto res = http_request(gw.port, "POST", "/v1/chat/completions",
+                          chat_body("impatient", R"(,"stream":true)"));
+  CHECK(res.status == 200);
+  CHECK(res.header("x-switchyard-provider") == "upstream");
+  CHECK(res.header("x-switchyard-attempts") == "2");
+  const auto events = sse_data(res.body);
+  REQUIRE_FALSE(events.empty());
+  CHECK(events.back() == "[DONE]");
+  CHECK(slow.wait_stat("aborted", 1) == 1);
+  CHECK(
+      metric_value(
+          gw.metrics(),
+          R"(switchyard_upstream_attempts_total{model="impatient",provider="slow",outcome="first_token_timeout"})") ==
+      1);
+}
+
+TEST_CASE("a hedge to a second target wins when the first is slow, and the loser is cancelled") {
+  BrokenUpstream slow(R"({"ttft_ms":5000})");
+  GatewayFixture gw({.extra_providers = provider_line("slow", slow.port),
+                     .extra_models = "  - name: hedged\n"
+                                     "    strategy: ordered\n"
+                                     "    hedge: {after_ms: 100, max_fraction: 1.0}\n"
+                                     "    targets:\n"
+                                     "      - {provider: slow, model: s}\n"
+                                     "      - {provider: upstream, model: upstream-model-id}\n"});
+  SECTION("a stream") {
+    auto res = http_request(gw.port, "POST", "/v1/chat/completions",
+                            chat_body("hedged", R"(,"stream":true)"));
+    CHECK(res.status == 200);
+    CHECK(res.header("x-switchyard-provider") == "upstream");
+    CHECK(res.header("x-switchyard-attempts") == "2");
+    CHECK(sse_data(res.body).back() == "[DONE]");
+  }
+  SECTION("a whole answer, to an Anthropic client") {
+    auto res =
+        http_request(gw.port, "POST", "/v1/messages", messages_request("hedged"), kAnthropic);
+    CHECK(res.status == 200);
+    CHECK(parse_object(res.body).at("type").as_string() == "message");
+    CHECK(res.header("x-switchyard-provider") == "upstream");
+  }
+  // The provider of the losing attempt saw its client leave: it stops generating.
+  CHECK(slow.wait_stat("aborted", 1) == 1);
+  const std::string metrics =
+      wait_for_metric(gw.port, R"(switchyard_hedges_total{model="hedged",result="won"})", 1);
+  CHECK(metric_value(metrics, R"(switchyard_hedges_total{model="hedged",result="sent"})") == 1);
+  CHECK(
+      metric_value(
+          metrics,
+          R"(switchyard_upstream_attempts_total{model="hedged",provider="slow",outcome="hedge_lost"})") ==
+      1);
+}
+
+TEST_CASE("hedges stay within max_fraction of the requests") {
+  BrokenUpstream slow(R"({"ttft_ms":250})");
+  GatewayFixture gw({.extra_providers = provider_line("slow", slow.port),
+                     .extra_models = "  - name: half\n"
+                                     "    strategy: ordered\n"
+                                     "    hedge: {after_ms: 20, max_fraction: 0.5}\n"
+                                     "    targets:\n"
+                                     "      - {provider: slow, model: s}\n"
+                                     "      - {provider: upstream, model: upstream-model-id}\n"});
+  int hedged = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("half"));
+    REQUIRE(res.status == 200);
+    if (res.header("x-switchyard-attempts") == "2") ++hedged;
+  }
+  CHECK(hedged == 3);
 }
