@@ -655,7 +655,8 @@ std::string format_upstream_head(const UpstreamRequest& request, std::string_vie
                                  std::string_view user_agent) {
   std::string head;
   head.reserve(256 + request.path.size());
-  head += "POST ";
+  head += request.method;
+  head += ' ';
   head += request.path;
   head += " HTTP/1.1\r\nHost: ";
   head += host_header;
@@ -672,6 +673,29 @@ std::string format_upstream_head(const UpstreamRequest& request, std::string_vie
   }
   head += "\r\n";
   return head;
+}
+
+UpstreamRequest health_check_request(const core::ProviderConfig& provider, std::string_view api_key,
+                                     std::string_view base_path) {
+  UpstreamRequest out;
+  out.method = "GET";
+  out.path = std::string(base_path) + provider.health_check_path;
+  out.headers.emplace_back("Accept", "application/json");
+  out.headers.emplace_back("Accept-Encoding", "identity");
+  if (!api_key.empty()) {
+    if (provider.type == "anthropic") {
+      out.headers.emplace_back("x-api-key", std::string(api_key));
+      out.headers.emplace_back("anthropic-version", std::string(kAnthropicVersion));
+    } else if (provider.type == "gemini") {
+      out.headers.emplace_back("x-goog-api-key", std::string(api_key));
+    } else if (provider.type == "azure") {
+      out.headers.emplace_back("api-key", std::string(api_key));
+    } else {
+      add_bearer_auth(api_key, out.headers);
+    }
+  }
+  for (const auto& [name, value] : provider.headers) out.headers.emplace_back(name, value);
+  return out;
 }
 
 UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,

@@ -42,6 +42,10 @@ struct ForwardedHeaders {
 };
 
 // The request to send: `protocol` is upstream_protocol(); `body` is already in that protocol.
+// An active health check: GET of the provider's health_check_path under its base path, with
+// its authentication and extra headers.
+UpstreamRequest health_check_request(const core::ProviderConfig& provider, std::string_view api_key,
+                                     std::string_view base_path);
 // `api_key` is the key of the provider's pool this attempt uses (may be empty).
 UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,
                                        std::string_view api_key, std::string_view base_path,

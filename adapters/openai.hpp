@@ -17,6 +17,7 @@ namespace switchyard::adapters {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct UpstreamRequest {
+  std::string_view method = "POST";
   std::string path;    // request target, e.g. "/v1/chat/completions"
   HeaderList headers;  // besides Host and Content-Length, which the transport sets
   std::string body;
