@@ -241,3 +241,71 @@ for (const provider of providers) {
     }
   });
 }
+
+// The first target of m-failover refuses connections (nothing listens on port 1): every front
+// door still gets its whole answer, from the second target, of another provider family.
+describe('a model whose first target fails before the first byte', () => {
+  const expectFailover = (response) => {
+    assert.equal(response.headers.get('x-switchyard-model'), 'm-failover');
+    assert.equal(response.headers.get('x-switchyard-provider'), 'anthropic');
+    assert.equal(response.headers.get('x-switchyard-attempts'), '2');
+  };
+  const text = 'Served by the second target';
+
+  test('Chat Completions, whole and streamed', async () => {
+    const messages = [{ role: 'user', content: plan({ text }) }];
+    const { data: c, response } = await openai.chat.completions.create({ model: 'm-failover', messages }).withResponse();
+    expectFailover(response);
+    assert.equal(c.choices[0].message.content, text);
+    const { data: stream, response: streamed } = await openai.chat.completions
+      .create({ model: 'm-failover', stream: true, messages: [{ role: 'user', content: plan({ text, chunks: 3 }) }] })
+      .withResponse();
+    expectFailover(streamed);
+    let got = '';
+    let finish;
+    for await (const chunk of stream) {
+      got += chunk.choices[0]?.delta?.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(got, text);
+    assert.equal(finish, 'stop');
+  });
+
+  test('Messages, whole and streamed', async () => {
+    const messages = [{ role: 'user', content: plan({ text }) }];
+    const { data: m, response } = await anthropic.messages.create({ model: 'm-failover', max_tokens: 64, messages }).withResponse();
+    expectFailover(response);
+    assert.equal(m.content[0].text, text);
+    const { data: stream, response: streamed } = await anthropic.messages
+      .create({ model: 'm-failover', max_tokens: 64, stream: true, messages: [{ role: 'user', content: plan({ text, chunks: 3 }) }] })
+      .withResponse();
+    expectFailover(streamed);
+    let got = '';
+    let stopped = false;
+    for await (const event of stream) {
+      if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') got += event.delta.text;
+      if (event.type === 'message_stop') stopped = true;
+    }
+    assert.equal(got, text);
+    assert.ok(stopped, 'message_stop arrived');
+  });
+
+  test('Responses, whole and streamed', async () => {
+    const { data: r, response } = await openai.responses.create({ model: 'm-failover', input: plan({ text }) }).withResponse();
+    expectFailover(response);
+    assert.equal(r.status, 'completed');
+    assert.equal(r.output_text, text);
+    const { data: stream, response: streamed } = await openai.responses
+      .create({ model: 'm-failover', stream: true, input: plan({ text, chunks: 3 }) })
+      .withResponse();
+    expectFailover(streamed);
+    let got = '';
+    let completed;
+    for await (const event of stream) {
+      if (event.type === 'response.output_text.delta') got += event.delta;
+      if (event.type === 'response.completed') completed = event.response;
+    }
+    assert.equal(got, text);
+    assert.equal(completed?.status, 'completed');
+  });
+});

@@ -21,7 +21,9 @@ function start(bin, args, env = {}) {
 }
 
 // One provider of every type, all in front of the same mock upstream, each with a model
-// named m-<provider>.
+// named m-<provider>; and m-failover, whose first target (an OpenAI-type provider on a closed
+// port) refuses every connection, so the Anthropic-type second target serves (a breaker that
+// does not open, so every request meets the failure first).
 const allProviders = (mockPort) => `
   - name: compat
     type: openai_compatible
@@ -42,13 +44,23 @@ const allProviders = (mockPort) => `
   - name: gemini
     type: gemini
     base_url: http://127.0.0.1:${mockPort}/v1beta
-    api_key: gemini-upstream-secret`;
+    api_key: gemini-upstream-secret
+  - name: dead
+    type: openai_compatible
+    base_url: http://127.0.0.1:1/v1
+    api_key: sk-dead-upstream-secret`;
 const allModels = `
   - {name: m-compat, provider: compat, model: compat-upstream}
   - {name: m-openai, provider: openai, model: gpt-upstream}
   - {name: m-azure, provider: azure, model: azure-deployment}
   - {name: m-anthropic, provider: anthropic, model: claude-upstream}
-  - {name: m-gemini, provider: gemini, model: gemini-upstream}`;
+  - {name: m-gemini, provider: gemini, model: gemini-upstream}
+  - name: m-failover
+    strategy: ordered
+    cooldown: {failures: 1000}
+    targets:
+      - {provider: dead, model: dead-upstream}
+      - {provider: anthropic, model: claude-upstream}`;
 
 export async function startGateway({ allProviders: every = false, mockArgs = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-sdk-'));

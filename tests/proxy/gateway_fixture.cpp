@@ -1,5 +1,6 @@
 #include "tests/proxy/gateway_fixture.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -125,6 +126,20 @@ std::string GatewayFixture::wait_access_log_line(std::string_view needle,
     std::this_thread::sleep_for(10ms);  // poll interval while waiting for the condition
   }
   throw std::runtime_error("no access log line containing " + std::string(needle));
+}
+
+std::string GatewayFixture::wait_access_log_lines(std::size_t count,
+                                                  std::chrono::milliseconds deadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    std::ifstream in(access_log_path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    const std::string log = text.str();
+    if (static_cast<std::size_t>(std::count(log.begin(), log.end(), '\n')) >= count) return log;
+    std::this_thread::sleep_for(10ms);  // poll interval while waiting for the condition
+  }
+  throw std::runtime_error("the access log has fewer than " + std::to_string(count) + " lines");
 }
 
 std::string GatewayFixture::metrics() { return http_request(port, "GET", "/metrics").body; }

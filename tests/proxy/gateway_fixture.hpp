@@ -51,6 +51,9 @@ class GatewayFixture {
   // Waits until the access log has a line containing `needle`, returns that line.
   std::string wait_access_log_line(std::string_view needle,
                                    std::chrono::milliseconds deadline = 10s);
+  // Waits until the access log has at least `count` lines (it is written behind the answers),
+  // returns the whole log; throws at the deadline.
+  std::string wait_access_log_lines(std::size_t count, std::chrono::milliseconds deadline = 10s);
   std::string metrics();
 
  private:

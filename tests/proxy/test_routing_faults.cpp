@@ -1,7 +1,9 @@
 // Routing and failover against real mock upstreams: one misbehaving target (its instance plan
 // makes every answer fail), one healthy (the fixture's mock). Whenever a healthy target exists
 // and the fault comes before the first byte, the client gets its answer.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <set>
 #include <thread>
 
 #include "tests/proxy/gateway_fixture.hpp"
@@ -246,4 +248,455 @@ TEST_CASE("hedges stay within max_fraction of the requests") {
     if (res.header("x-switchyard-attempts") == "2") ++hedged;
   }
   CHECK(hedged == 3);
+}
+
+namespace {
+
+// One request on one front door, streamed or not, and what its complete answer looks like.
+struct FrontDoorCall {
+  std::string name;
+  std::string path;
+  bool stream = false;
+};
+
+const std::vector<FrontDoorCall> kEveryFrontDoor{
+    {"chat", "/v1/chat/completions", false}, {"chat, streamed", "/v1/chat/completions", true},
+    {"messages", "/v1/messages", false},     {"messages, streamed", "/v1/messages", true},
+    {"responses", "/v1/responses", false},   {"responses, streamed", "/v1/responses", true}};
+
+HttpResponse call(std::uint16_t port, const FrontDoorCall& door, std::string_view model,
+                  const HttpHeaders& extra_headers = {}) {
+  const std::string stream = door.stream ? R"(,"stream":true)" : "";
+  std::string body;
+  HttpHeaders headers = extra_headers;
+  if (door.path == "/v1/messages") {
+    body = R"({"model":")" + std::string(model) +
+           R"(","max_tokens":32,"messages":[{"role":"user","content":"hi"}])" + stream + "}";
+    headers.insert(headers.end(), kAnthropic.begin(), kAnthropic.end());
+  } else if (door.path == "/v1/responses") {
+    body = R"({"model":")" + std::string(model) + R"(","input":"hi")" + stream + "}";
+  } else {
+    body = chat_body(model, stream);
+  }
+  return http_request(port, "POST", door.path, body, headers);
+}
+
+// The `type` of each data payload of an SSE body (Anthropic's and Responses' events carry it).
+std::vector<std::string> event_types(std::string_view body) {
+  std::vector<std::string> types;
+  for (const std::string& data : sse_data(body)) {
+    if (data == "[DONE]") {
+      types.emplace_back("[DONE]");
+      continue;
+    }
+    const auto event = parse_object(data);
+    types.emplace_back(event.contains("type") ? std::string(event.at("type").as_string()) : "");
+  }
+  return types;
+}
+
+// Whether `res` is a whole, successful answer in the door's protocol.
+bool answer_complete(const FrontDoorCall& door, const HttpResponse& res) {
+  if (res.status != 200) return false;
+  if (door.stream) {
+    const auto events = sse_data(res.body);
+    if (events.empty()) return false;
+    if (door.path == "/v1/chat/completions") return events.back() == "[DONE]";
+    const auto types = event_types(res.body);
+    return types.back() == (door.path == "/v1/messages" ? "message_stop" : "response.completed");
+  }
+  const auto answer = parse_object(res.body);
+  if (door.path == "/v1/messages") return answer.at("type").as_string() == "message";
+  if (door.path == "/v1/responses") return answer.at("status").as_string() == "completed";
+  return answer.at("object").as_string() == "chat.completion";
+}
+
+std::int64_t count_of(const std::vector<std::string>& items, std::string_view item) {
+  return std::count(items.begin(), items.end(), item);
+}
+
+}  // namespace
+
+// [!mayfail]: the 401 benches the key but the request is not retried with the pool's other key
+// (decide_retry refuses a status outside retry.on); the client gets the 401.
+TEST_CASE("a revoked key in a pool is benched after one 401, and never named", "[!mayfail]") {
+  BrokenUpstream keyed(R"({"revoked_keys":["key-bad-pool-0417"]})");
+  GatewayFixture gw({.routing = "routing: {retry: {attempts: 2, backoff_ms: 1}}",
+                     .extra_providers = "  - {name: pooled, type: openai_compatible, base_url: "
+                                        "\"http://127.0.0.1:" +
+                                        std::to_string(keyed.port) +
+                                        "/v1\", api_keys: [key-good-pool-0417, "
+                                        "key-bad-pool-0417]}\n",
+                     .extra_models = "  - {name: pooled-model, provider: pooled, model: p}\n"});
+  int retried_with_the_other_key = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("pooled-model"));
+    CHECK(res.status == 200);
+    CHECK(res.header("x-switchyard-provider") == "pooled");
+    if (res.header("x-switchyard-attempts") == "2") ++retried_with_the_other_key;
+  }
+  // Keys are picked at random: the bad one is all but certain to come up in 20 requests
+  // (1 - 2^-20), and once it has, it is benched for the cooldown (60 s by default).
+  CHECK(retried_with_the_other_key == 1);
+  const auto keys =
+      parse_object(http_request(keyed.port, "GET", "/mock/stats").body).at("keys").as_object();
+  CHECK(keys.at("key-bad-pool-0417").as_int64() == 1);
+  CHECK(keys.at("key-good-pool-0417").as_int64() == 20);
+  const std::string metrics =
+      wait_for_metric(gw.port, R"(switchyard_provider_keys_benched_total{provider="pooled"})", 1);
+  CHECK(metric_value(metrics, R"(switchyard_provider_keys_benched_total{provider="pooled"})") == 1);
+  CHECK(metric_value(metrics, R"(switchyard_provider_keys_available{provider="pooled"})") == 1);
+  const std::string access_log = gw.wait_access_log_lines(20);
+  for (const std::string_view text : {metrics, access_log, gw.gateway().output()}) {
+    CHECK(text.find("pool-0417") == std::string_view::npos);
+  }
+}
+
+TEST_CASE("a target that resets the connection is skipped on every front door, streamed or not") {
+  BrokenUpstream resetting(R"({"fault":"reset"})");
+  // A breaker that never opens here, so every request meets the reset first.
+  GatewayFixture gw(
+      {.routing =
+           "routing: {retry: {attempts: 2, backoff_ms: 1}, cooldown: {failures: 100, window_s: 60, "
+           "duration_s: 60}}",
+       .extra_providers = provider_line("resetting", resetting.port),
+       .extra_models = "  - name: grp\n"
+                       "    strategy: ordered\n"
+                       "    targets:\n"
+                       "      - {provider: resetting, model: r}\n"
+                       "      - {provider: upstream, model: upstream-model-id}\n"});
+  for (const FrontDoorCall& door : kEveryFrontDoor) {
+    INFO(door.name);
+    auto res = call(gw.port, door, "grp");
+    CHECK(answer_complete(door, res));
+    CHECK(res.header("x-switchyard-provider") == "upstream");
+    CHECK(res.header("x-switchyard-attempts") == "2");
+  }
+  CHECK(resetting.requests() == 6);
+  CHECK(
+      metric_value(
+          wait_for_metric(
+              gw.port,
+              R"(switchyard_upstream_attempts_total{model="grp",provider="resetting",outcome="reset"})",
+              6),
+          R"(switchyard_upstream_attempts_total{model="grp",provider="resetting",outcome="reset"})") ==
+      6);
+}
+
+TEST_CASE("a target that stalls before its first byte times out, is closed, and the next serves") {
+  BrokenUpstream stalled(R"({"fault":"stall"})");
+  GatewayFixture gw(
+      {.routing =
+           "routing: {retry: {attempts: 2, backoff_ms: 1}, cooldown: {failures: 100, window_s: 60, "
+           "duration_s: 60}}",
+       .extra_providers = "  - {name: stalled, type: openai_compatible, base_url: "
+                          "\"http://127.0.0.1:" +
+                          std::to_string(stalled.port) + "/v1\", first_byte_timeout_ms: 300}\n",
+       .extra_models = "  - name: grp\n"
+                       "    strategy: ordered\n"
+                       "    targets:\n"
+                       "      - {provider: stalled, model: s}\n"
+                       "      - {provider: upstream, model: upstream-model-id}\n"});
+  for (const FrontDoorCall& door : kEveryFrontDoor) {
+    INFO(door.name);
+    auto res = call(gw.port, door, "grp");
+    CHECK(answer_complete(door, res));
+    CHECK(res.header("x-switchyard-provider") == "upstream");
+    CHECK(res.header("x-switchyard-attempts") == "2");
+  }
+  // Every stalled connection was closed by the gateway, not left open.
+  CHECK(stalled.wait_stat("aborted", 6) == 6);
+  CHECK(
+      metric_value(
+          wait_for_metric(
+              gw.port,
+              R"(switchyard_upstream_attempts_total{model="grp",provider="stalled",outcome="timeout"})",
+              6),
+          R"(switchyard_upstream_attempts_total{model="grp",provider="stalled",outcome="timeout"})") ==
+      6);
+}
+
+TEST_CASE(
+    "a stream cut after its first byte ends with the protocol's error, never a second answer") {
+  BrokenUpstream cutting(R"({"fault":"cut","chunks":5,"cut_after":2})");
+  // Retries are allowed, and a healthy target is there: neither may be used once the answer
+  // has started.
+  GatewayFixture gw({.routing = "routing: {retry: {attempts: 3, backoff_ms: 1}}",
+                     .extra_providers = provider_line("cutting", cutting.port),
+                     .extra_models = "  - name: grp\n"
+                                     "    strategy: ordered\n"
+                                     "    targets:\n"
+                                     "      - {provider: cutting, model: c}\n"
+                                     "      - {provider: upstream, model: upstream-model-id}\n"});
+  SECTION("chat") {
+    auto res = call(gw.port, {"chat, streamed", "/v1/chat/completions", true}, "grp");
+    REQUIRE(res.status == 200);
+    CHECK(res.header("x-switchyard-attempts") == "1");
+    CHECK(res.header("x-switchyard-provider") == "cutting");
+    const auto events = sse_data(res.body);
+    REQUIRE(events.size() >= 2);
+    CHECK(count_of(events, "[DONE]") == 0);
+    CHECK(parse_object(events.back()).at("error").at("message").as_string().size() > 0);
+    // The role chunk and the two pieces the upstream sent, all of one completion.
+    std::set<std::string> ids;
+    int roles = 0;
+    for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+      const auto chunk = parse_object(events[i]);
+      ids.insert(std::string(chunk.at("id").as_string()));
+      const auto& choices = chunk.at("choices").as_array();
+      if (!choices.empty() && choices[0].at("delta").as_object().contains("role")) ++roles;
+    }
+    CHECK(ids.size() == 1);
+    CHECK(roles == 1);
+    CHECK(events.size() == 1 + 2 + 1);
+  }
+  SECTION("messages") {
+    auto res = call(gw.port, {"messages, streamed", "/v1/messages", true}, "grp");
+    REQUIRE(res.status == 200);
+    CHECK(res.header("x-switchyard-attempts") == "1");
+    const auto types = event_types(res.body);
+    REQUIRE_FALSE(types.empty());
+    CHECK(types.back() == "error");
+    CHECK(count_of(types, "message_start") == 1);
+    CHECK(count_of(types, "message_stop") == 0);
+    CHECK(count_of(types, "error") == 1);
+  }
+  SECTION("responses") {
+    auto res = call(gw.port, {"responses, streamed", "/v1/responses", true}, "grp");
+    REQUIRE(res.status == 200);
+    CHECK(res.header("x-switchyard-attempts") == "1");
+    const auto types = event_types(res.body);
+    REQUIRE_FALSE(types.empty());
+    CHECK(types.back() == "response.failed");
+    CHECK(count_of(types, "response.created") == 1);
+    CHECK(count_of(types, "response.completed") == 0);
+    CHECK(count_of(types, "response.failed") == 1);
+  }
+  CHECK(cutting.requests() == 1);
+  CHECK(gw.mock_stats().at("requests").as_int64() == 0);
+}
+
+TEST_CASE("a 429 storm with Retry-After benches its target after the first, the other serves") {
+  BrokenUpstream limited(R"({"fault":"status","status":429,"retry_after":"30"})");
+  GatewayFixture gw({.routing = "routing: {retry: {attempts: 2, backoff_ms: 1}}",
+                     .extra_providers = provider_line("limited", limited.port),
+                     .extra_models = "  - name: grp\n"
+                                     "    strategy: weighted\n"
+                                     "    targets:\n"
+                                     "      - {provider: limited, model: l, weight: 1}\n"
+                                     "      - {provider: upstream, model: upstream-model-id, "
+                                     "weight: 1}\n"});
+  for (int i = 0; i < 40; ++i) {
+    auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("grp"));
+    REQUIRE(res.status == 200);
+    CHECK(res.header("x-switchyard-provider") == "upstream");
+  }
+  const std::int64_t seen = limited.requests();
+  CHECK(seen >= 1);  // 40 picks at 1:1 all but surely met it once (1 - 2^-40)
+  CHECK(seen <= 3);
+  const std::string series =
+      R"(switchyard_upstream_attempts_total{model="grp",provider="limited",outcome="status_4xx"})";
+  CHECK(metric_value(wait_for_metric(gw.port, series, static_cast<double>(seen)), series) ==
+        static_cast<double>(seen));
+  CHECK(gw.mock_stats().at("requests").as_int64() == 40);
+}
+
+TEST_CASE("a cooled-down target gets one probe after its cooldown, and serves again") {
+  BrokenUpstream flaky(R"({"fault":"status","status":500,"fail_first":3})");
+  GatewayFixture gw(
+      {.routing =
+           "routing: {retry: {attempts: 2, backoff_ms: 1}, cooldown: {failures: 3, window_s: 60, "
+           "duration_s: 1}}",
+       .extra_providers = provider_line("flaky", flaky.port),
+       .extra_models = "  - name: grp\n"
+                       "    strategy: ordered\n"
+                       "    targets:\n"
+                       "      - {provider: flaky, model: f}\n"
+                       "      - {provider: upstream, model: upstream-model-id}\n"});
+  const std::string available = R"(switchyard_target_available{model="grp",provider="flaky"})";
+  for (int i = 0; i < 3; ++i) {
+    auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("grp"));
+    REQUIRE(res.status == 200);
+    CHECK(res.header("x-switchyard-provider") == "upstream");
+    CHECK(res.header("x-switchyard-attempts") == "2");
+  }
+  CHECK(flaky.requests() == 3);
+  CHECK(metric_value(gw.metrics(), available) == 0);
+  // While it cools down, the first target is passed over.
+  auto cooling = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("grp"));
+  CHECK(cooling.header("x-switchyard-provider") == "upstream");
+  CHECK(cooling.header("x-switchyard-attempts") == "1");
+  CHECK(flaky.requests() == 3);
+  // The cooldown (1 s) ends: the gauge, read at each scrape, says so.
+  REQUIRE(metric_value(wait_for_metric(gw.port, available, 1), available) == 1);
+  auto probe = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("grp"));
+  CHECK(probe.status == 200);
+  CHECK(probe.header("x-switchyard-provider") == "flaky");
+  CHECK(probe.header("x-switchyard-attempts") == "1");
+  CHECK(flaky.requests() == 4);
+  for (int i = 0; i < 3; ++i) {
+    auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("grp"));
+    CHECK(res.status == 200);
+    CHECK(res.header("x-switchyard-provider") == "flaky");
+  }
+  CHECK(flaky.requests() == 7);
+  CHECK(metric_value(gw.metrics(), available) == 1);
+  CHECK(metric_value(gw.metrics(),
+                     R"(switchyard_target_cooldowns_total{model="grp",provider="flaky"})") == 1);
+}
+
+TEST_CASE("when every target fails, an Anthropic client gets an Anthropic error and Retry-After") {
+  BrokenUpstream first(R"({"fault":"status","status":503})");
+  BrokenUpstream second(R"({"fault":"status","status":503,"retry_after":"4"})");
+  // One model per case: the second target's Retry-After benches it in its group for 4 s.
+  std::string models;
+  for (const char* name : {"grp", "grp-streamed"}) {
+    models += std::string("  - name: ") + name +
+              "\n"
+              "    strategy: ordered\n"
+              "    targets:\n"
+              "      - {provider: first, model: a}\n"
+              "      - {provider: second, model: b}\n";
+  }
+  GatewayFixture gw(
+      {.routing = "routing: {retry: {attempts: 2, backoff_ms: 1}}",
+       .extra_providers = provider_line("first", first.port) + provider_line("second", second.port),
+       .extra_models = models});
+  for (const bool stream : {false, true}) {
+    INFO("streamed: " << stream);
+    const std::string model = stream ? "grp-streamed" : "grp";
+    const auto before = first.requests() + second.requests();
+    auto res = call(gw.port, {"messages", "/v1/messages", stream}, model);
+    CHECK(res.status == 503);
+    CHECK(res.header("retry-after") == "4");
+    CHECK(res.header("x-switchyard-attempts") == "2");
+    CHECK(res.header("x-switchyard-provider") == "second");
+    CHECK(res.header("x-switchyard-model") == model);
+    const auto body = parse_object(res.body);
+    CHECK(body.at("type").as_string() == "error");
+    CHECK(body.at("error").at("type").as_string().size() > 0);
+    CHECK(body.at("error").at("message").as_string().size() > 0);
+    CHECK(first.requests() + second.requests() == before + 2);
+  }
+}
+
+TEST_CASE("a router picks the model per request by its rules, and counts its decisions") {
+  GatewayFixture gw({.top_level = "routers:\n"
+                                  "  - name: auto\n"
+                                  "    rules:\n"
+                                  "      - when: {max_input_tokens: 50}\n"
+                                  "        model: gpt-test\n"
+                                  "      - when: {header: {x-switchyard-tier: batch}}\n"
+                                  "        model: claude-test\n"
+                                  "      - model: openai-test\n"});
+  const std::string long_text(2000, 'a');
+  const std::string long_body =
+      R"({"model":"auto","messages":[{"role":"user","content":")" + long_text + R"("}]})";
+
+  auto short_one = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("auto"));
+  CHECK(short_one.status == 200);
+  CHECK(short_one.header("x-switchyard-model") == "gpt-test");
+  CHECK(gw.last_upstream_request().at("protocol").as_string() == "openai_chat");
+
+  auto batch = http_request(gw.port, "POST", "/v1/chat/completions", long_body,
+                            {{"x-switchyard-tier", "batch"}});
+  CHECK(batch.status == 200);
+  CHECK(batch.header("x-switchyard-model") == "claude-test");
+  CHECK(gw.last_upstream_request().at("protocol").as_string() == "anthropic_messages");
+
+  for (int i = 0; i < 2; ++i) {
+    auto other = http_request(gw.port, "POST", "/v1/chat/completions", long_body);
+    CHECK(other.status == 200);
+    CHECK(other.header("x-switchyard-model") == "openai-test");
+  }
+
+  auto models = parse_object(http_request(gw.port, "GET", "/v1/models").body);
+  bool listed = false;
+  for (const auto& m : models.at("data").as_array()) listed |= m.at("id").as_string() == "auto";
+  CHECK(listed);
+
+  const std::string metrics = wait_for_metric(
+      gw.port, R"(switchyard_router_decisions_total{router="auto",model="openai-test"})", 2);
+  CHECK(metric_value(metrics,
+                     R"(switchyard_router_decisions_total{router="auto",model="gpt-test"})") == 1);
+  CHECK(metric_value(metrics,
+                     R"(switchyard_router_decisions_total{router="auto",model="claude-test"})") ==
+        1);
+  CHECK(metric_value(metrics,
+                     R"(switchyard_router_decisions_total{router="auto",model="openai-test"})") ==
+        2);
+}
+
+TEST_CASE("per-request overrides pin a target, drop retries and fallbacks, and can be forbidden") {
+  BrokenUpstream broken(R"({"fault":"status","status":500})");
+  const std::string models =
+      "  - name: grp\n"
+      "    strategy: ordered\n"
+      "    targets:\n"
+      "      - {provider: broken, model: b}\n"
+      "      - {provider: upstream, model: upstream-model-id}\n"
+      "  - name: falls-back\n"
+      "    provider: broken\n"
+      "    model: b\n"
+      "    fallbacks: [gpt-test]\n";
+  // The breaker never opens here, so the broken target sees every request sent to it.
+  const std::string routing =
+      "routing: {retry: {attempts: 2, backoff_ms: 1}, cooldown: {failures: 100, window_s: 60, "
+      "duration_s: 60}";
+  GatewayFixture gw({.routing = routing + "}",
+                     .extra_providers = provider_line("broken", broken.port),
+                     .extra_models = models});
+  auto post = [&](std::string_view model, const HttpHeaders& headers) {
+    return http_request(gw.port, "POST", "/v1/chat/completions", chat_body(model), headers);
+  };
+
+  auto plain = post("grp", {});
+  CHECK(plain.status == 200);
+  CHECK(plain.header("x-switchyard-attempts") == "2");
+  CHECK(broken.requests() == 1);
+
+  auto pinned_healthy = post("grp", {{"x-switchyard-target", "upstream"}});
+  CHECK(pinned_healthy.status == 200);
+  CHECK(pinned_healthy.header("x-switchyard-provider") == "upstream");
+  CHECK(pinned_healthy.header("x-switchyard-attempts") == "1");
+  CHECK(broken.requests() == 1);
+
+  // Pinned to the broken target, the request goes nowhere else.
+  auto pinned_broken = post("grp", {{"x-switchyard-target", "broken/b"}});
+  CHECK(pinned_broken.status == 500);
+  CHECK(pinned_broken.header("x-switchyard-provider") == "broken");
+  CHECK(gw.mock_stats().at("requests").as_int64() == 2);
+
+  const auto before = broken.requests();
+  auto no_retry = post("grp", {{"x-switchyard-retries", "0"}});
+  CHECK(no_retry.status == 500);
+  CHECK(no_retry.header("x-switchyard-attempts") == "1");
+  CHECK(no_retry.header("x-switchyard-provider") == "broken");
+  CHECK(broken.requests() == before + 1);
+
+  auto fell_back = post("falls-back", {});
+  CHECK(fell_back.status == 200);
+  CHECK(fell_back.header("x-switchyard-model") == "gpt-test");
+  CHECK(fell_back.header("x-switchyard-fallback") == "falls-back");
+  auto no_fallback = post("falls-back", {{"x-switchyard-fallbacks", "off"}});
+  CHECK(no_fallback.status == 500);
+  CHECK(no_fallback.header("x-switchyard-model") == "falls-back");
+  CHECK(no_fallback.header("x-switchyard-fallback").empty());
+
+  auto unknown = post("grp", {{"x-switchyard-target", "nowhere"}});
+  CHECK(unknown.status == 400);
+  CHECK(parse_object(unknown.body).at("error").at("param").as_string() == "x-switchyard-target");
+
+  GatewayFixture locked({.routing = routing + ", overrides: {target: false}}",
+                         .extra_providers = provider_line("broken", broken.port),
+                         .extra_models = models});
+  const auto before_locked = broken.requests();
+  auto refused = http_request(locked.port, "POST", "/v1/chat/completions", chat_body("grp"),
+                              {{"x-switchyard-target", "upstream"}});
+  CHECK(refused.status == 400);
+  const auto error = parse_object(refused.body).at("error").as_object();
+  CHECK(error.at("param").as_string() == "x-switchyard-target");
+  CHECK(std::string(error.at("message").as_string()).find("not allowed") != std::string::npos);
+  CHECK(broken.requests() == before_locked);
+  CHECK(locked.mock_stats().at("requests").as_int64() == 0);
 }

@@ -55,7 +55,7 @@ if [[ -n "$(ip route show default)" ]]; then
   exit 1
 fi
 
-# 12 runs must fit in the CTest TIMEOUT (600 s); a passing run takes a few seconds.
+# 14 runs must fit in the CTest TIMEOUT (600 s); a passing run takes a few seconds.
 run_timeout=${SWITCHYARD_CLI_TIMEOUT:-40}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-cli.XXXXXX")
 pids=()
@@ -110,7 +110,8 @@ stop_listener() {
   wait "$1" 2>/dev/null || true
 }
 
-# Writes the gateway config for one upstream kind: model "sy-model" on provider "up".
+# Writes the gateway config for one upstream kind: model "sy-model" on provider "up" (for
+# "failover", behind a first target that refuses connections).
 write_config() {
   local file=$1 kind=$2 mock_port=$3 access_log=$4 provider
   case "$kind" in
@@ -123,6 +124,25 @@ write_config() {
     gemini) provider="type: gemini
     base_url: http://127.0.0.1:$mock_port/v1beta
     api_key: gemini-upstream-secret" ;;
+    failover)
+      # sy-model's first target refuses connections (nothing listens on port 1, and the
+      # breaker never opens): every request fails over to the Anthropic-type second target.
+      cat >"$file" <<EOF
+listen: 127.0.0.1:0
+workers: 2
+access_log: $access_log
+providers:
+  - {name: dead, type: openai_compatible, base_url: "http://127.0.0.1:1/v1", api_key: sk-dead-secret}
+  - {name: up, type: anthropic, base_url: "http://127.0.0.1:$mock_port", api_key: sk-ant-upstream-secret}
+models:
+  - name: sy-model
+    strategy: ordered
+    cooldown: {failures: 1000}
+    targets:
+      - {provider: dead, model: dead-upstream}
+      - {provider: up, model: upstream-anthropic, price: {input_per_mtok: 1, output_per_mtok: 2}}
+EOF
+      return ;;
   esac
   cat >"$file" <<EOF
 listen: 127.0.0.1:0
@@ -142,7 +162,7 @@ EOF
 # The mock's stats key for what the gateway should send to each upstream kind.
 protocol_key() {
   case "$1" in
-    anthropic) echo anthropic_messages ;;
+    anthropic | failover) echo anthropic_messages ;;
     openai_compatible) echo openai_chat ;;
     gemini) echo gemini ;;
   esac
@@ -276,6 +296,9 @@ EOF
     report_failure "$dir" "the CLI exited with status $status"
   elif ! grep -q "\"$key\":[1-9]" "$dir/mock-stats.json"; then
     report_failure "$dir" "no $key request reached the mock upstream"
+  elif [[ "$kind" == failover ]] &&
+    ! grep -q '"provider":"up",.*"attempts":2,.*"status":200' "$dir/access.log"; then
+    report_failure "$dir" "no request failed over: the access log has none served by up on attempt 2"
   elif [[ "$mode" == text ]] && ! grep -qF "$expect" "$dir/stdout"; then
     report_failure "$dir" "stdout does not contain the mock's answer \"$expect\""
   elif [[ "$kind" == gemini ]] &&
@@ -366,6 +389,7 @@ for cli in claude codex; do
       run_check "$cli" "$kind" "$mode"
     done
   done
+  run_check "$cli" failover text
 done
 
 echo "== $passes passed, $failures failed, $skips CLI(s) skipped"
