@@ -602,10 +602,13 @@ def describe_params(key, p):
                 "negative, which is why the verdict rests on the sequential pairs")
     if key == "9_hedging":
         h = p.get("hedge") or {}
+        # Runs before the upstreams became OpenAI-format did not record them: they were Anthropic.
+        upstreams = ("OpenAI-format upstreams (translated: the Anthropic pass-through stream does not hedge, see "
+                     "RESULTS.md)" if p.get("upstream") == "openai_compatible"
+                     else "Anthropic upstreams (pass-through)")
         return (f"Switchyard only. A model group, strategy {p.get('strategy')}, over two mocks: the first with the "
                 f"instance plan `{json.dumps(p.get('slow_plan'), separators=(',', ':'))}`, the second healthy; streams "
-                f"of {p.get('chunks')} chunks {p.get('chunk_delay_ms')} ms apart, Anthropic clients, OpenAI-format "
-                f"upstreams (translated: the Anthropic pass-through stream does not hedge, see RESULTS.md); open "
+                f"of {p.get('chunks')} chunks {p.get('chunk_delay_ms')} ms apart, Anthropic clients, {upstreams}; open "
                 f"loop at {p.get('rate')} rps for {p.get('duration_s')} s after a {p.get('warmup_s')} s warm-up run "
                 f"(not recorded); a fresh gateway per configuration and repeat, the same config but for `hedge: "
                 f"{{after_ms: {h.get('after_ms')}, max_fraction: {h.get('max_fraction')}}}`. Time to first token = "
