@@ -11,6 +11,10 @@
   report.py slow-peers SCRATCH RATE     gateways too slow for RATE, each with 50% of its own peak
   report.py watch-streams PORT FILE     polls the mock's /mock/stats, keeps the most active
                                         streams seen in FILE (until SIGTERM)
+  report.py hedge-counters SY_PORT SLOW_PORT HEALTHY_PORT [--reset | --since BEFORE.json]
+                                        scenario 9's counters as JSON: the gateway's hedges and
+                                        attempts (/metrics; --since: minus BEFORE) and both
+                                        mocks' /mock/stats (--reset: zeroed after reading)
 
 SCRATCH layout (written by bench/run): meta/<section>/<key> text files; raw/<scenario>/
 params.json, <target>.<repeat>.json (switchyard-load output, or {"failed":true,...}) and
@@ -40,6 +44,7 @@ SCENARIOS = [
     ("6_large_bodies", "6. 1 MB request bodies"),
     ("7_idle_rss", "7. Idle RSS after start"),
     ("8_translated_streaming", "8. Translated streaming: OpenAI and Anthropic clients and upstreams"),
+    ("9_hedging", "9. Hedging: p99 time to first token over a target with a slow tail"),
 ]
 TITLES = dict(SCENARIOS)
 # Throughput ratios, computed per repeat (same run, same repeat index) then summarized.
@@ -52,6 +57,9 @@ XLATE_ADDED = ["ttft_p50_us", "ttft_p99_us", "gap_p50_us", "gap_p99_us"]
 XLATE_SEQ = ["overhead_p50_us", "overhead_p90_us", "overhead_p99_us", "gateway_p50_us", "direct_p50_us",
              "pairs", "errors"]
 PROTOCOL_LABEL = {"openai": "OpenAI", "anthropic": "Anthropic"}
+# Scenario 9's two configurations of the same model group, and the figures compared per repeat.
+HEDGE_CONFIGS = ["no_hedge", "hedge"]
+HEDGE_COMPARED = ["ttft_p50_us", "ttft_p90_us", "ttft_p99_us", "ttft_p999_us", "latency_p99_us"]
 
 
 def xlate_split(path):
@@ -126,6 +134,8 @@ def order_targets(keys):
 
 
 def target_label(target):
+    if target in ("no_hedge", "hedge"):
+        return {"no_hedge": "without hedge", "hedge": "with hedge"}[target]
     if target.startswith("direct_for_"):
         return f"direct, at {target[len('direct_for_'):]}'s rate"
     return target
@@ -196,6 +206,15 @@ def figures(scenario, rec):
                 "peak_rss_mb": _mb(x.get("peak_rss_kb")), "rss_after_mb": _mb(x.get("rss_after_kb"))}
     if scenario == "7_idle_rss":
         return {"idle_rss_mb": _mb(x.get("idle_rss_kb"))}
+    if scenario == "9_hedging":
+        out = {"ttft_p50_us": _q(rec, "ttft_us", "p50"), "ttft_p90_us": _q(rec, "ttft_us", "p90"),
+               "ttft_p99_us": _q(rec, "ttft_us", "p99"), "ttft_p999_us": _q(rec, "ttft_us", "p999"),
+               "ttft_max_us": _q(rec, "ttft_us", "max"), "latency_p99_us": _q(rec, "latency_us", "p99"),
+               "streams": rec.get("ok"), "errors": errors}
+        for k in ("hedges_sent", "hedges_won", "hedges_lost", "slow_requests", "slow_aborted",
+                  "healthy_requests", "healthy_aborted"):
+            out[k] = x.get(k)
+        return out
     return {}
 
 
@@ -231,6 +250,8 @@ def assemble_scenario(scratch, scenario):
                     f["added_" + key] = f[key] - d[key]
     if scenario == "8_translated_streaming":
         median = xlate_assemble(per_repeat, out)  # also sets ratios and translation_overhead
+    elif scenario == "9_hedging":
+        median = hedge_assemble(per_repeat, out)
     else:
         median = medians(per_repeat)
     out["median"] = median
@@ -324,6 +345,25 @@ def xlate_assemble(per_repeat, out):
     out["median"] = median
     out["ratios"] = ratios
     out["translation_overhead"] = overhead
+    return median
+
+
+def hedge_assemble(per_repeat, out):
+    """Scenario 9: the medians, and per repeat the hedged figure minus the unhedged one."""
+    median = medians(per_repeat)
+    diffs = {}
+    if all(c in per_repeat for c in HEDGE_CONFIGS):
+        for key in HEDGE_COMPARED:
+            vals = []
+            for rep in sorted(per_repeat["hedge"]):
+                h = per_repeat["hedge"][rep].get(key)
+                n = per_repeat["no_hedge"].get(rep, {}).get(key)
+                if h is not None and n is not None:
+                    vals.append(h - n)
+            st = stats(vals)
+            if st:
+                diffs[key] = st
+    out["hedge_minus_no_hedge"] = diffs
     return median
 
 
@@ -509,6 +549,13 @@ COLUMNS = {
     "6_large_bodies": [("throughput (rps)", "throughput_rps", "rps"), ("p50 (µs)", "p50_us", "us"),
                        ("p99 (µs)", "p99_us", "us"), ("errors", "errors", "int")],
     "7_idle_rss": [("idle RSS (MB)", "idle_rss_mb", "mb")],
+    "9_hedging": [("TTFT p50 (µs)", "ttft_p50_us", "us"), ("TTFT p90 (µs)", "ttft_p90_us", "us"),
+                  ("TTFT p99 (µs)", "ttft_p99_us", "us"), ("TTFT p99.9 (µs)", "ttft_p999_us", "us"),
+                  ("TTFT max (µs)", "ttft_max_us", "us"), ("stream p99 (µs)", "latency_p99_us", "us"),
+                  ("hedges sent", "hedges_sent", "int"), ("won", "hedges_won", "int"),
+                  ("lost", "hedges_lost", "int"), ("slow mock: requests", "slow_requests", "int"),
+                  ("slow mock: aborted", "slow_aborted", "int"), ("healthy mock: requests", "healthy_requests", "int"),
+                  ("streams", "streams", "int"), ("errors", "errors", "int")],
 }
 
 
@@ -553,6 +600,21 @@ def describe_params(key, p):
                 "direct. A translated path's upstream speaks the other protocol, whose mock endpoint may be quicker "
                 "or slower than the baseline's (compare the two baselines): under load its added TTFT can even be "
                 "negative, which is why the verdict rests on the sequential pairs")
+    if key == "9_hedging":
+        h = p.get("hedge") or {}
+        # Runs before the upstreams became OpenAI-format did not record them: they were Anthropic.
+        upstreams = ("OpenAI-format upstreams (translated: the Anthropic pass-through stream does not hedge, see "
+                     "RESULTS.md)" if p.get("upstream") == "openai_compatible"
+                     else "Anthropic upstreams (pass-through)")
+        return (f"Switchyard only. A model group, strategy {p.get('strategy')}, over two mocks: the first with the "
+                f"instance plan `{json.dumps(p.get('slow_plan'), separators=(',', ':'))}`, the second healthy; streams "
+                f"of {p.get('chunks')} chunks {p.get('chunk_delay_ms')} ms apart, Anthropic clients, {upstreams}; open "
+                f"loop at {p.get('rate')} rps for {p.get('duration_s')} s after a {p.get('warmup_s')} s warm-up run "
+                f"(not recorded); a fresh gateway per configuration and repeat, the same config but for `hedge: "
+                f"{{after_ms: {h.get('after_ms')}, max_fraction: {h.get('max_fraction')}}}`. Time to first token = "
+                "due time to the first text delta; hedge counts from `switchyard_hedges_total`, mock counts from "
+                "`/mock/stats`, both over the measured run only. The load generator reports p50/p90/p99/p99.9 (no "
+                "p95)")
     return ""
 
 
@@ -689,6 +751,8 @@ def render_md(doc, plots):
         L.append("| target | " + " | ".join(c[0] for c in cols) + " |")
         L.append("|---|" + "---|" * len(cols))
         present = order_targets(s.get("median", {}).keys())
+        if key == "9_hedging":
+            present = [c for c in HEDGE_CONFIGS if c in s.get("median", {})]
         for target in present:
             if key == "3_sequential_overhead" and target == "direct":
                 continue
@@ -712,6 +776,15 @@ def render_md(doc, plots):
             L.append("|---|---|")
             for name, st in s["ratios"].items():
                 L.append(f"| {name} | {cell(st, 'ratio')} |")
+        diffs = s.get("hedge_minus_no_hedge") or {}
+        if diffs:
+            L.append("")
+            L.append("| hedge minus no hedge (per repeat, then median) | value (µs) |")
+            L.append("|---|---|")
+            for k, label in (("ttft_p50_us", "TTFT p50"), ("ttft_p90_us", "TTFT p90"), ("ttft_p99_us", "TTFT p99"),
+                             ("ttft_p999_us", "TTFT p99.9"), ("latency_p99_us", "whole stream p99")):
+                if k in diffs:
+                    L.append(f"| {label} | {cell(diffs[k], 'signed_us')} |")
         for f in s.get("failures", []):
             L.append("")
             L.append(f"**FAILED measurement**: {f}")
@@ -883,6 +956,11 @@ def cmd_progress(scratch, scenario):
             parts.append(f"{t} {fmt_num(e, 'int')} errors, {fmt_num(m(t, 'peak_rss_mb'), 'mb')} MB peak")
         elif scenario == "7_idle_rss":
             parts.append(f"{t} {fmt_num(m(t, 'idle_rss_mb'), 'mb')} MB")
+    if scenario == "9_hedging":
+        for c in HEDGE_CONFIGS:
+            if c in med:
+                parts.append(f"{c} TTFT p50 {fmt_num(m(c, 'ttft_p50_us'), 'us')} µs, "
+                             f"p99 {fmt_num(m(c, 'ttft_p99_us'), 'us')} µs, hedges {fmt_num(m(c, 'hedges_sent'), 'int')}")
     line = ", ".join(parts) if parts else "no figures"
     if s.get("failures"):
         line += f"; {len(s['failures'])} FAILED measurement(s)"
@@ -930,6 +1008,48 @@ def cmd_watch_streams(port, path):
         time.sleep(0.2)
 
 
+def _get(url, data=None, method=None):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    req = urllib.request.Request(url, data=data, method=method)
+    with opener.open(req, timeout=5) as r:
+        return r.read().decode("utf-8", "replace")
+
+
+METRIC_LINE = re.compile(r'^(switchyard_[a-z_]+)\{([^}]*)\}\s+([0-9.eE+-]+)$')
+
+
+def gateway_counters(port):
+    """Sums of the gateway's hedge counters by result and of its attempts by provider."""
+    out = {"hedges_sent": 0, "hedges_won": 0, "hedges_lost": 0}
+    for line in _get(f"http://127.0.0.1:{int(port)}/metrics").splitlines():
+        m = METRIC_LINE.match(line.strip())
+        if not m:
+            continue
+        name, labels, value = m.group(1), dict(re.findall(r'(\w+)="([^"]*)"', m.group(2))), float(m.group(3))
+        if name == "switchyard_hedges_total" and labels.get("result") in ("sent", "won", "lost"):
+            out["hedges_" + labels["result"]] += int(value)
+        elif name == "switchyard_upstream_attempts_total" and "provider" in labels:
+            key = f"attempts_{labels['provider']}"
+            out[key] = out.get(key, 0) + int(value)
+    return out
+
+
+def cmd_hedge_counters(sy_port, slow_port, healthy_port, opts):
+    counters = gateway_counters(sy_port)
+    if len(opts) >= 2 and opts[0] == "--since":
+        before = read_json(opts[1])
+        for k, v in list(counters.items()):
+            if isinstance(before.get(k), int):
+                counters[k] = v - before[k]
+    for name, port in (("slow", slow_port), ("healthy", healthy_port)):
+        st = json.loads(_get(f"http://127.0.0.1:{int(port)}/mock/stats"))
+        counters[f"{name}_requests"] = st.get("requests")
+        counters[f"{name}_aborted"] = st.get("streams_aborted")
+        if opts[:1] == ["--reset"]:
+            _get(f"http://127.0.0.1:{int(port)}/mock/reset-stats", data=b"", method="POST")
+    print(json.dumps(counters))
+
+
 def main(argv):
     if len(argv) >= 3 and argv[0] == "assemble":
         cmd_assemble(argv[1], argv[2])
@@ -943,6 +1063,8 @@ def main(argv):
         cmd_slow_peers(argv[1], argv[2])
     elif len(argv) >= 3 and argv[0] == "watch-streams":
         cmd_watch_streams(argv[1], argv[2])
+    elif len(argv) >= 4 and argv[0] == "hedge-counters":
+        cmd_hedge_counters(argv[1], argv[2], argv[3], argv[4:])
     else:
         sys.stderr.write(__doc__)
         sys.exit(2)

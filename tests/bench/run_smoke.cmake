@@ -40,12 +40,13 @@ for key in ("date", "mode", "machine", "versions", "configs", "scenarios", "targ
 if doc.get("mode") != "smoke":
     problems.append(f"mode is {doc.get('mode')!r}, not 'smoke'")
 scenarios = ["1_peak_throughput", "2_latency_at_half_peak", "3_sequential_overhead", "4_streaming",
-             "5_concurrent_streams", "6_large_bodies", "7_idle_rss", "8_translated_streaming"]
+             "5_concurrent_streams", "6_large_bodies", "7_idle_rss", "8_translated_streaming", "9_hedging"]
 paths = ["openai_to_openai", "anthropic_to_anthropic", "anthropic_to_openai", "openai_to_anthropic"]
 # Scenario 8 measures Switchyard only, by path, each with a sequential twin and a baseline in
-# the client's protocol.
+# the client's protocol. Scenario 9 measures Switchyard's model group without and with a hedge.
 peers_of = {"3_sequential_overhead": ["switchyard"],
-            "8_translated_streaming": ["direct_openai", "direct_anthropic"] + paths + ["seq_" + p for p in paths]}
+            "8_translated_streaming": ["direct_openai", "direct_anthropic"] + paths + ["seq_" + p for p in paths],
+            "9_hedging": ["no_hedge", "hedge"]}
 for s in scenarios:
     sc = doc.get("scenarios", {}).get(s)
     if sc is None:
@@ -59,7 +60,7 @@ for s in scenarios:
             problems.append(f"{s}: a measurement of {peer} failed: {runs}")
     if "median" not in sc:
         problems.append(f"{s}: no medians")
-for heading in ["## Targets"] + ["## %d. " % i for i in range(1, 9)]:
+for heading in ["## Targets"] + ["## %d. " % i for i in range(1, 10)]:
     if heading not in md:
         problems.append(f"markdown lacks '{heading}'")
 if problems:
