@@ -219,12 +219,15 @@ class WatchingPassthroughRelay final : public StreamRelay {
     if (fault_ != RelayFault::none) return {};
     decoder_.feed(piece, [&](const core::SseEvent& event) {
       if (!answer_started_) {
-        // Past the opening events (message_start, ping; response.created, in_progress).
+        // A delta of the answer or its end; not the opening events (message_start, ping,
+        // content_block_start; response.created, in_progress, output_item.added, ...).
         const std::string_view t = event.type;
-        answer_started_ =
-            protocol_ == Protocol::anthropic_messages
-                ? t != "message_start" && t != "ping" && !t.empty()
-                : t != "response.created" && t != "response.in_progress" && !t.empty();
+        answer_started_ = protocol_ == Protocol::anthropic_messages
+                              ? t == "content_block_delta" || t == "message_delta" ||
+                                    t == "message_stop" || t == "error"
+                              : t.ends_with(".delta") || t == "response.output_item.done" ||
+                                    t == "response.completed" || t == "response.failed" ||
+                                    t == "response.incomplete" || t == "error";
       }
       if (protocol_ == Protocol::anthropic_messages) {
         tracker_.on_event(event);

@@ -445,8 +445,16 @@ Next classify(PendingRequest& p, RequestContext& ctx, Worker& worker, const Targ
   // A key the provider refused is the gateway's problem, not the client's: the same target
   // with another key of its pool is worth an attempt.
   if (key_rejected && f.status != 429 && target.keys->pick(now, worker.rng) &&
-      p.group_attempts < retry.attempts)
+      p.group_attempts < retry.attempts) {
     p.tried &= ~(std::uint64_t{1} << target.index);
+    // Not a client error, whatever retry.on says of 401 and 403: go again with another key.
+    if (p.holds_retry || p.budget.try_begin_retry()) {
+      p.holds_retry = true;
+      mm.retries->add(worker.index, 1);
+      return Next::retry;
+    }
+    mm.retries_refused->add(worker.index, 1);
+  }
   const auto elapsed =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - ctx.start);
   const core::RetryDecision decision = core::decide_retry(

@@ -232,6 +232,29 @@ TEST_CASE("a hedge to a second target wins when the first is slow, and the loser
       1);
 }
 
+TEST_CASE("an Anthropic pass-through stream is hedged at its first text, not its opening events") {
+  // The slow target sends message_start, content_block_start and ping at once, then waits.
+  BrokenUpstream slow(R"({"ttft_ms":5000})");
+  GatewayFixture gw(
+      {.extra_providers =
+           "  - {name: slow-anthropic, type: anthropic, base_url: \"http://127.0.0.1:" +
+           std::to_string(slow.port) + "\", api_key: k}\n",
+       .extra_models = "  - name: hedged-claude\n"
+                       "    strategy: ordered\n"
+                       "    hedge: {after_ms: 100, max_fraction: 1.0}\n"
+                       "    targets:\n"
+                       "      - {provider: slow-anthropic, model: s}\n"
+                       "      - {provider: up-anthropic, model: claude-upstream}\n"});
+  const std::string body = R"({"model":"hedged-claude","max_tokens":32,"stream":true,)"
+                           R"("messages":[{"role":"user","content":"hi"}]})";
+  auto res = http_request(gw.port, "POST", "/v1/messages", body, kAnthropic);
+  CHECK(res.status == 200);
+  CHECK(res.header("x-switchyard-provider") == "up-anthropic");
+  CHECK(res.header("x-switchyard-attempts") == "2");
+  CHECK(res.body.find("event: message_stop") != std::string::npos);
+  CHECK(slow.wait_stat("aborted", 1) == 1);
+}
+
 TEST_CASE("hedges stay within max_fraction of the requests") {
   BrokenUpstream slow(R"({"ttft_ms":250})");
   GatewayFixture gw({.extra_providers = provider_line("slow", slow.port),
@@ -317,9 +340,7 @@ std::int64_t count_of(const std::vector<std::string>& items, std::string_view it
 
 }  // namespace
 
-// [!mayfail]: the 401 benches the key but the request is not retried with the pool's other key
-// (decide_retry refuses a status outside retry.on); the client gets the 401.
-TEST_CASE("a revoked key in a pool is benched after one 401, and never named", "[!mayfail]") {
+TEST_CASE("a revoked key in a pool is benched after one 401, and never named") {
   BrokenUpstream keyed(R"({"revoked_keys":["key-bad-pool-0417"]})");
   GatewayFixture gw({.routing = "routing: {retry: {attempts: 2, backoff_ms: 1}}",
                      .extra_providers = "  - {name: pooled, type: openai_compatible, base_url: "
