@@ -14,8 +14,8 @@ namespace {
 
 std::int64_t ticks(SteadyTime t) { return t.time_since_epoch().count(); }
 
-// A tier's available targets, and whether they are the whole tier with nothing to look at,
-// so that the shape's running sums and order stand for them.
+// A tier's available targets, and whether they are the whole tier, so that the shape's
+// running sums, order and cost front stand for them.
 struct TierCandidates {
   std::size_t tier = 0;
   std::uint64_t mask = 0;  // bit i: target i
@@ -230,9 +230,7 @@ Selection select_by(const TargetGroup& group, std::size_t count, std::span<Targe
         selection.unavailable.tried += bit_count(in_tier & input.tried);
         selection.unavailable.cooling += bit_count(in_tier & ~input.tried & lost_probes);
       }
-      const std::uint64_t to_check = c.mask & impaired;
-      c.whole = to_check == 0 && c.mask == shape.tier_mask[tier];
-      for_each_bit(to_check, [&](std::size_t i) {
+      for_each_bit(c.mask & impaired, [&](std::size_t i) {
         switch (states[i].availability(input.now, tokens)) {
           case TargetAvailability::available:
             return;
@@ -249,6 +247,7 @@ Selection select_by(const TargetGroup& group, std::size_t count, std::span<Targe
         c.mask &= ~(std::uint64_t{1} << i);
       });
       if (c.mask == 0) continue;
+      c.whole = c.mask == shape.tier_mask[tier];
       chosen = pick<kStrategy>(shape, c, states, input_tokens, output_tokens, rng);
     }
     if (!chosen || *chosen >= count) return selection;
