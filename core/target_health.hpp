@@ -1,8 +1,9 @@
 #pragma once
 // What every worker thread knows about one target of one model group: requests in flight,
 // time to first token, the circuit breaker, the upstream's Retry-After and the rpm/tpm
-// windows. Made once at start-up and shared: std::atomic only, no lock, no allocation after
-// configure(). Time is passed in.
+// windows; and about the group: its shape, precomputed for routing, and which of its targets
+// need a look. Made once at start-up and shared: std::atomic only, no lock, no allocation
+// after make_target_states(). Time is passed in.
 #include <array>
 #include <atomic>
 #include <chrono>
