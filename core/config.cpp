@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "core/price_table.hpp"
+#include "core/routing.hpp"
 
 namespace switchyard::core {
 
@@ -1380,6 +1381,12 @@ ReadModel read_model(Context& ctx, const YAML::Node& node, const std::string& pa
     } else if (targets_entry->value.IsNull() || targets_entry->value.size() == 0) {
       ctx.error(targets_entry->line, tpath, "must list at least one target");
     } else {
+      // The tried set of a request and the impaired set of a group are 64-bit masks.
+      if (targets_entry->value.size() > kMaxGroupTargets) {
+        ctx.error(targets_entry->line, tpath,
+                  "has " + std::to_string(targets_entry->value.size()) + " targets: at most " +
+                      std::to_string(kMaxGroupTargets) + " targets per model; split the group");
+      }
       std::size_t i = 0;
       for (const auto& item : targets_entry->value) {
         const std::size_t index = i++;

@@ -36,9 +36,6 @@ class Rng {
   std::uint64_t state_;
 };
 
-// A group is limited to this many targets: the tried set is one 64-bit mask.
-constexpr std::size_t kMaxGroupTargets = 64;
-
 struct SelectionInput {
   SteadyTime now;
   Strategy strategy = Strategy::weighted;
@@ -65,8 +62,10 @@ struct Selection {
 // Picks a target for one attempt: among the available targets (not tried, not cooling, not
 // rate limited by the upstream, within rpm/tpm, probe claimable), those of the lowest tier
 // that has one, by the strategy. The chosen target is claimed (TargetState::claim): the
-// caller calls end_attempt() on it when the attempt is over. `targets` and `states` are
-// parallel; targets past kMaxGroupTargets are not considered.
+// caller calls end_attempt() on it when the attempt is over. `states` are those
+// make_target_states made for `targets`; targets past kMaxGroupTargets (core/target_health.hpp)
+// are not considered. A group with no target impaired (TargetGroup::impaired) reads only the
+// precomputed GroupShape and, for least_busy and latency, the counters the strategy weighs.
 Selection select_target(std::span<const TargetConfig> targets, std::span<TargetState> states,
                         const SelectionInput& input, Rng& rng);
 

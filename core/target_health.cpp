@@ -1,6 +1,7 @@
 #include "core/target_health.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace switchyard::core {
 namespace {
@@ -73,13 +74,85 @@ void MinuteCounts::add(SteadyTime now, std::int64_t first, std::int64_t second) 
   second_total_.fetch_add(second, std::memory_order_relaxed);
 }
 
-void TargetState::configure(const TargetConfig& target, const CooldownPolicy& cooldown) {
+GroupShape::GroupShape(std::span<const TargetConfig> targets)
+    : size(std::min(targets.size(), kMaxGroupTargets)) {
+  std::array<std::uint8_t, kMaxGroupTargets> by_tier{};
+  for (std::size_t i = 0; i < size; ++i) by_tier[i] = static_cast<std::uint8_t>(i);
+  std::stable_sort(
+      by_tier.begin(), by_tier.begin() + static_cast<std::ptrdiff_t>(size),
+      [&](std::uint8_t a, std::uint8_t b) { return targets[a].tier < targets[b].tier; });
+  order = by_tier;
+  double running = 0;
+  for (std::size_t k = 0; k < size; ++k) {
+    const std::size_t i = order[k];
+    if (k == 0 || targets[i].tier != targets[order[k - 1]].tier) {
+      tier_begin[tier_count] = static_cast<std::uint8_t>(k);
+      tier_long_above[tier_count] = std::numeric_limits<std::int64_t>::max();
+      ++tier_count;
+      running = 0;
+    }
+    const TargetConfig& target = targets[i];
+    tier_mask[tier_count - 1] |= std::uint64_t{1} << i;
+    weight[i] = std::max(0.0, target.weight);
+    running += weight[i];
+    weight_through[k] = running;
+    const Price& price = target.price;
+    input_rate[i] = price.input_per_mtok;
+    output_rate[i] = price.output_per_mtok;
+    const TokenRates& long_rates = price.long_context ? price.long_context->rates : price;
+    long_input_rate[i] = long_rates.input_per_mtok;
+    long_output_rate[i] = long_rates.output_per_mtok;
+    long_above[i] = price.long_context ? price.long_context->above_prompt_tokens
+                                       : std::numeric_limits<std::int64_t>::max();
+    tier_long_above[tier_count - 1] = std::min(tier_long_above[tier_count - 1], long_above[i]);
+  }
+  tier_begin[tier_count] = static_cast<std::uint8_t>(size);
+  for (std::size_t t = 0; t < tier_count; ++t) {
+    const std::size_t span = std::size_t{order[tier_begin[t + 1] - 1]} - order[tier_begin[t]] + 1;
+    tier_contiguous[t] = span == tier_size(t);
+  }
+  // Rates change only past a long-context threshold: comparing them at no prompt and just past
+  // each of the two thresholds compares them at every prompt size.
+  const auto rates_at = [&](std::size_t i, std::int64_t prompt) {
+    const bool long_prompt = prompt > long_above[i];
+    return std::pair{long_prompt ? long_input_rate[i] : input_rate[i],
+                     long_prompt ? long_output_rate[i] : output_rate[i]};
+  };
+  const auto costs_no_more = [&](std::size_t j, std::size_t i) {
+    for (const std::int64_t threshold : {std::int64_t{-1}, long_above[i], long_above[j]}) {
+      if (threshold == std::numeric_limits<std::int64_t>::max()) continue;
+      const std::int64_t prompt = std::max<std::int64_t>(0, threshold + 1);
+      const auto [j_input, j_output] = rates_at(j, prompt);
+      const auto [i_input, i_output] = rates_at(i, prompt);
+      if (!(j_input <= i_input && j_output <= i_output)) return false;
+    }
+    return true;
+  };
+  for (std::size_t t = 0; t < tier_count; ++t) {
+    for (std::size_t k = tier_begin[t]; k < tier_begin[t + 1]; ++k) {
+      const std::size_t i = order[k];
+      bool dominated = false;
+      for (std::size_t e = tier_begin[t]; e < k; ++e) {
+        if (!costs_no_more(order[e], i)) continue;
+        cost_dominates[order[e]] |= std::uint64_t{1} << i;
+        dominated = true;
+      }
+      if (!dominated) tier_cost_front[t] |= std::uint64_t{1} << i;
+    }
+  }
+}
+
+void TargetState::configure(const TargetConfig& target, const CooldownPolicy& cooldown,
+                            std::shared_ptr<TargetGroup> group, std::size_t index) {
   rpm_ = std::max<std::int64_t>(0, target.rpm);
   tpm_ = std::max<std::int64_t>(0, target.tpm);
   failure_threshold_ = std::max(1, cooldown.failures);
   failure_window_ = ticks_of(cooldown.window);
   cooldown_duration_ = ticks_of(cooldown.duration);
   check_.store(rpm_ > 0 || tpm_ > 0 ? kLimited : 0);
+  group_ = std::move(group);
+  group_bit_ = index < kMaxGroupTargets ? std::uint64_t{1} << index : 0;
+  if (group_ && check_.load() != 0) group_->mark_impaired(group_bit_);
   failure_times_ =
       std::make_unique<std::atomic<std::int64_t>[]>(static_cast<std::size_t>(failure_threshold_));
   for (int i = 0; i < failure_threshold_; ++i) failure_times_[i].store(kNever);
@@ -91,7 +164,13 @@ TargetAvailability TargetState::checked_availability(SteadyTime now, std::int64_
   if (check != kLimited && breaker_.load(std::memory_order_acquire) == kClosed &&
       t >= retry_after_until_.load(std::memory_order_relaxed)) {
     // Well again: later selections take the fast path.
-    check_.compare_exchange_strong(check, check & kLimited, std::memory_order_relaxed);
+    if (check_.compare_exchange_strong(check, check & kLimited, std::memory_order_acq_rel) &&
+        (check & kLimited) == 0 && group_) {
+      group_->clear_impaired(group_bit_);
+      // An impairment marked since the exchange may have set the bit before it was cleared:
+      // it raised check_ first, so it is seen here and the bit goes back.
+      if (check_.load(std::memory_order_acquire) != 0) group_->mark_impaired(group_bit_);
+    }
   }
   switch (breaker_.load(std::memory_order_acquire)) {
     case kClosed:
@@ -220,7 +299,10 @@ SteadyTime TargetState::cooldown_until() const {
 std::unique_ptr<TargetState[]> make_target_states(std::span<const TargetConfig> targets,
                                                   const CooldownPolicy& cooldown) {
   auto states = std::make_unique<TargetState[]>(targets.size());
-  for (std::size_t i = 0; i < targets.size(); ++i) states[i].configure(targets[i], cooldown);
+  const auto group = std::make_shared<TargetGroup>(targets);
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    states[i].configure(targets[i], cooldown, group, i);
+  }
   return states;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // What every worker thread knows about one target of one model group: requests in flight,
 // time to first token, the circuit breaker, the upstream's Retry-After and the rpm/tpm
-// windows. Made once at start-up and shared: std::atomic only, no lock, no allocation after
-// configure(). Time is passed in.
+// windows; and about the group: its shape, precomputed for routing, and which of its targets
+// need a look. Made once at start-up and shared: std::atomic only, no lock, no allocation
+// after make_target_states(). Time is passed in.
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -46,6 +47,66 @@ class MinuteCounts {
   std::array<std::atomic<std::int64_t>, kBuckets> second_{};
 };
 
+// A group is limited to this many targets: the tried set and the impaired set are 64-bit masks.
+constexpr std::size_t kMaxGroupTargets = 64;
+
+// The group's targets as a selection walks them, fixed at start-up so that a selection over
+// a healthy group reads no TargetState: the tiers as bit masks (bit i: target i), and per
+// target what the strategies weigh.
+struct GroupShape {
+  using Column = std::array<double, kMaxGroupTargets>;
+
+  std::size_t size = 0;  // the targets covered: the group's first kMaxGroupTargets
+  // Ascending tiers; a tier's targets are order[tier_begin[t], tier_begin[t + 1]) in list order.
+  std::size_t tier_count = 0;
+  std::array<std::uint64_t, kMaxGroupTargets> tier_mask{};
+  std::array<std::uint8_t, kMaxGroupTargets + 1> tier_begin{};
+  std::array<std::uint8_t, kMaxGroupTargets> order{};
+  // Whether the tier's targets sit side by side in the list (order[tier_begin[t]] onwards), as
+  // they do in a group of one tier: then a walk over them is a plain loop.
+  std::array<bool, kMaxGroupTargets> tier_contiguous{};
+  // weighted: max(0, weight) by target; the running sum within its tier, by position in order.
+  Column weight{};
+  Column weight_through{};
+  // cost: the per-million rates by target, the long-context ones past long_above prompt
+  // tokens (the base ones again, and the largest count, without a long-context tier).
+  Column input_rate{};
+  Column output_rate{};
+  Column long_input_rate{};
+  Column long_output_rate{};
+  std::array<std::int64_t, kMaxGroupTargets> long_above{};
+  std::array<std::int64_t, kMaxGroupTargets> tier_long_above{};  // the tier's smallest
+  // Bit j of cost_dominates[i]: target j, later in the same tier, never costs less than i
+  // (no rate of it is lower at any prompt size), so j is never the cheapest while i is a
+  // candidate: ties go to i. A tier's front: its targets no earlier one dominates.
+  std::array<std::uint64_t, kMaxGroupTargets> cost_dominates{};
+  std::array<std::uint64_t, kMaxGroupTargets> tier_cost_front{};
+
+  explicit GroupShape(std::span<const TargetConfig> targets);
+  std::size_t tier_size(std::size_t tier) const { return tier_begin[tier + 1] - tier_begin[tier]; }
+};
+
+class TargetState;
+
+// What every worker shares about a whole group: its shape, and which targets a selection must
+// look at (bit i set while target i has an rpm/tpm limit, an open breaker or a Retry-After
+// pending); the others are available without a look. Kept by the targets' states.
+class TargetGroup {
+ public:
+  explicit TargetGroup(std::span<const TargetConfig> targets) : shape_(targets) {}
+  const GroupShape& shape() const { return shape_; }
+  std::uint64_t impaired() const { return impaired_.load(std::memory_order_acquire); }
+
+ private:
+  friend class TargetState;
+  void mark_impaired(std::uint64_t bit) { impaired_.fetch_or(bit, std::memory_order_acq_rel); }
+  void clear_impaired(std::uint64_t bit) { impaired_.fetch_and(~bit, std::memory_order_acq_rel); }
+
+  GroupShape shape_;
+  // Written rarely (a breaker opening or closing), read by every selection: a line of its own.
+  alignas(64) std::atomic<std::uint64_t> impaired_{0};
+};
+
 // Why a target cannot take a request now.
 enum class TargetAvailability {
   available,
@@ -62,8 +123,8 @@ class alignas(64) TargetState {
   TargetState(const TargetState&) = delete;
   TargetState& operator=(const TargetState&) = delete;
 
-  // Once, at start-up, before any thread shares the state.
-  void configure(const TargetConfig& target, const CooldownPolicy& cooldown);
+  // The group this target belongs to (null for a state not made by make_target_states).
+  const TargetGroup* group() const { return group_.get(); }
 
   // Whether a request of `tokens` (estimated input + max output) may go to it now. A target
   // whose cooldown has ended is available to the one request that claims its probe.
@@ -112,12 +173,22 @@ class alignas(64) TargetState {
   static constexpr int kProbing = 2;  // the probe is out: others wait for its outcome
   static constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::min();
 
+  friend std::unique_ptr<TargetState[]> make_target_states(std::span<const TargetConfig> targets,
+                                                           const CooldownPolicy& cooldown);
+  // Once, at start-up, before any thread shares the state.
+  void configure(const TargetConfig& target, const CooldownPolicy& cooldown,
+                 std::shared_ptr<TargetGroup> group, std::size_t index);
+
   // Opens the breaker from state `from` until the later of a cooldown from `now` and `until`;
   // false when another thread changed the state first.
   bool open_breaker(int from, std::int64_t now, std::int64_t until);
   TargetAvailability checked_availability(SteadyTime now, std::int64_t tokens,
                                           std::uint32_t check) const;
-  void mark_impaired() { check_.fetch_add(kImpairedStep, std::memory_order_release); }
+  // check_ first, then the group's bit: a selection that sees the bit sees why.
+  void mark_impaired() {
+    check_.fetch_add(kImpairedStep, std::memory_order_release);
+    if (group_) group_->mark_impaired(group_bit_);
+  }
 
   // The limits, copied at configure().
   std::int64_t rpm_ = 0;
@@ -147,9 +218,12 @@ class alignas(64) TargetState {
   std::unique_ptr<std::atomic<std::int64_t>[]> failure_times_;
   std::atomic<std::uint64_t> failure_count_{0};
   mutable MinuteCounts rate_;  // requests, tokens
+  // Its group, and its bit in the group's masks (0 past kMaxGroupTargets).
+  std::shared_ptr<TargetGroup> group_;
+  std::uint64_t group_bit_ = 0;
 };
 
-// One state per target of a group, in the targets' order.
+// One state per target of a group, in the targets' order, sharing one TargetGroup.
 std::unique_ptr<TargetState[]> make_target_states(std::span<const TargetConfig> targets,
                                                   const CooldownPolicy& cooldown);
 

@@ -1461,6 +1461,23 @@ models:
       });
 }
 
+TEST_CASE("config: a model group has at most 64 targets (the tried set is one 64-bit mask)",
+          "[config][routing]") {
+  const auto group_of = [](int targets) {
+    std::string text = with_mock("models:\n  - name: wide\n    targets:\n");
+    for (int i = 0; i < targets; ++i) {
+      text += "      - {provider: mock, model: m" + std::to_string(i) + "}\n";
+    }
+    return parse(text);
+  };
+  const auto widest = group_of(64);
+  REQUIRE(errors_of(widest).empty());
+  CHECK(widest.value().models.at(0).targets.size() == 64);
+  CHECK(errors_of(group_of(65)) ==
+        std::vector<std::string>{"switchyard.yaml:6: models[0].targets: has 65 targets: at most 64 "
+                                 "targets per model; split the group"});
+}
+
 TEST_CASE(
     "config: fallbacks and routers: unknown, own, cyclic and chained references, rule conditions",
     "[config][routing]") {

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -69,10 +71,10 @@ struct Group {
 
 // How often each target is picked over `picks` selections.
 std::vector<int> histogram(Group& group, Strategy strategy, int picks, Rng& rng,
-                           std::uint64_t tried = 0) {
+                           std::uint64_t tried = 0, SteadyTime now = kStart) {
   std::vector<int> counts(group.targets.size() + 1, 0);
   for (int i = 0; i < picks; ++i) {
-    const auto target = group.pick_at(kStart, rng, strategy, tried);
+    const auto target = group.pick_at(now, rng, strategy, tried);
     ++counts[target ? *target : group.targets.size()];
   }
   return counts;
@@ -348,6 +350,250 @@ TEST_CASE("cooldown: a longer Retry-After extends it") {
   CHECK_FALSE(single.state(0).record_failure(kStart, milliseconds{2000}));
   CHECK(single.state(0).availability(kStart + seconds{1}, 0) == TargetAvailability::rate_limited);
   CHECK(single.state(0).availability(kStart + seconds{2}, 0) == TargetAvailability::available);
+}
+
+// "p7": appended, as GCC 12 warns (-Wrestrict) about "p" + std::to_string(i) wrongly.
+std::string numbered(std::size_t i) {
+  std::string name = "p";
+  name += std::to_string(i);
+  return name;
+}
+
+// A group of `n` targets of one tier, weights 1, 2, 3, ... unless given.
+std::vector<TargetConfig> many_targets(std::size_t n) {
+  std::vector<TargetConfig> targets;
+  for (std::size_t i = 0; i < n; ++i) {
+    targets.push_back(make_target(numbered(i), static_cast<double>(i % 7 + 1)));
+  }
+  return targets;
+}
+
+constexpr Strategy kStrategies[] = {Strategy::weighted, Strategy::least_busy, Strategy::latency,
+                                    Strategy::cost, Strategy::ordered};
+
+TEST_CASE("a target that becomes unavailable, then available again, is seen by the next pick") {
+  Group group(many_targets(50));
+  Rng rng(12);
+  CHECK(group.pick_at(kStart, rng, Strategy::ordered) == 0u);
+  group.cool_down(0, kStart);
+  CHECK(group.pick_at(kStart, rng, Strategy::ordered) == 1u);
+  group.state(1).record_failure(kStart, milliseconds{5000});  // a Retry-After, no cooldown
+  CHECK(group.pick_at(kStart, rng, Strategy::ordered) == 2u);
+  CHECK(group.pick_at(kStart + seconds{5}, rng, Strategy::ordered) == 1u);
+  // 0's cooldown is over: one request probes it, the others go on to 1 until it answers.
+  SelectionInput input;
+  input.now = kStart + seconds{60};
+  input.strategy = Strategy::ordered;
+  const Selection probe = select_target(group.targets, group.state_span(), input, rng);
+  REQUIRE(probe.target == 0u);
+  CHECK(group.pick(input, rng).target == 1u);
+  group.state(0).record_success(input.now);
+  group.state(0).end_attempt();
+  CHECK(group.pick(input, rng).target == 0u);
+
+  // The same through a weighted pick over the whole tier: never while it cools, again after.
+  Group weighted(many_targets(50));
+  weighted.cool_down(6, kStart);  // one of the heaviest
+  const auto cooling = histogram(weighted, Strategy::weighted, 3000, rng);
+  CHECK(cooling[6] == 0);
+  CHECK(cooling[50] == 0);
+  input.strategy = Strategy::weighted;
+  input.pinned = 6;
+  REQUIRE(select_target(weighted.targets, weighted.state_span(), input, rng).target == 6u);
+  weighted.state(6).record_success(input.now);
+  weighted.state(6).end_attempt();
+  // Its share is 7/200 of 3000 picks, about 105 (a deviation of 10).
+  CHECK(histogram(weighted, Strategy::weighted, 3000, rng, 0, input.now)[6] > 50);
+
+  // A target with an rpm limit is looked at on every pick.
+  std::vector<TargetConfig> limited = many_targets(50);
+  limited[0].rpm = 1;
+  Group with_limit(limited);
+  CHECK(with_limit.pick_at(kStart, rng, Strategy::ordered) == 0u);
+  CHECK(with_limit.pick_at(kStart, rng, Strategy::ordered) == 1u);
+}
+
+TEST_CASE("tiers interleaved in the list: every strategy keeps to the lowest available tier") {
+  std::vector<TargetConfig> targets;
+  for (int i = 0; i < 10; ++i) {
+    targets.push_back(make_target(numbered(i), i + 1, i % 2 == 0 ? 2 : 1));
+  }
+  for (const Strategy strategy : kStrategies) {
+    INFO(static_cast<int>(strategy));
+    Group group(targets);
+    Rng rng(21);
+    const auto counts = histogram(group, strategy, 400, rng);
+    for (std::size_t i = 0; i < 10; i += 2) CHECK(counts[i] == 0);
+    CHECK(counts[10] == 0);
+    // Tier 1 tried but for one: that one; all of it tried: tier 2.
+    CHECK(group.pick_at(kStart, rng, strategy, 0b1010101000) == 1u);
+    const auto second_tier = group.pick_at(kStart, rng, strategy, 0b1010101010);
+    REQUIRE(second_tier.has_value());
+    CHECK(*second_tier % 2 == 0);
+    // Tier 1 cooling: tier 2 until the cooldown is over.
+    for (std::size_t i = 1; i < 10; i += 2) group.cool_down(i, kStart);
+    const auto while_cooling = group.pick_at(kStart, rng, strategy);
+    REQUIRE(while_cooling.has_value());
+    CHECK(*while_cooling % 2 == 0);
+    // Everything out: nothing, and why.
+    SelectionInput input;
+    input.now = kStart;
+    input.strategy = strategy;
+    input.tried = 0b0101010101;
+    const Selection none = group.pick(input, rng);
+    CHECK(none.target == std::nullopt);
+    CHECK(none.unavailable.tried == 5);
+    CHECK(none.unavailable.cooling == 5);
+  }
+}
+
+TEST_CASE("tried masks over 50 targets: never a tried target, the strategy among the rest") {
+  std::vector<TargetConfig> targets = many_targets(50);
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    targets[i].price.input_per_mtok = static_cast<double>(i * 37 % 11 + 1);
+    targets[i].price.output_per_mtok = static_cast<double>(i * 17 % 13 + 1);
+  }
+  Group group(targets);
+  for (std::size_t i = 0; i < 50; ++i) {
+    group.state(i).record_first_token(milliseconds{static_cast<int>(100 + i * 7 % 50)});
+    for (std::size_t n = 0; n < i % 3; ++n) REQUIRE(group.state(i).claim(kStart, 0));
+  }
+  Rng masks(31);
+  Rng rng(32);
+  constexpr std::uint64_t kAll = (std::uint64_t{1} << 50) - 1;
+  for (int round = 0; round < 300; ++round) {
+    // From one target out to all but one, and everything.
+    std::uint64_t tried = masks.next_u64() & masks.next_u64() & kAll;
+    if (round % 10 == 0) tried = kAll & ~(std::uint64_t{1} << (round % 50));
+    if (round == 299) tried = kAll;
+    for (const Strategy strategy : kStrategies) {
+      INFO(round << " " << static_cast<int>(strategy));
+      SelectionInput input;
+      input.now = kStart;
+      input.strategy = strategy;
+      input.input_tokens = 1000;
+      input.max_output_tokens = 300;
+      input.tried = tried;
+      const auto chosen = group.pick(input, rng).target;
+      REQUIRE(chosen.has_value() == (tried != kAll));
+      if (!chosen) continue;
+      CHECK(((tried >> *chosen) & 1) == 0);
+      std::int64_t fewest = std::numeric_limits<std::int64_t>::max();
+      std::optional<std::size_t> first;
+      std::optional<std::size_t> cheapest;
+      double lowest = std::numeric_limits<double>::infinity();
+      for (std::size_t i = 0; i < 50; ++i) {
+        if (((tried >> i) & 1) != 0) continue;
+        if (!first) first = i;
+        fewest = std::min(fewest, group.state(i).in_flight());
+        const double cost =
+            1000 * targets[i].price.input_per_mtok + 300 * targets[i].price.output_per_mtok;
+        if (cost < lowest) {
+          lowest = cost;
+          cheapest = i;
+        }
+      }
+      if (strategy == Strategy::ordered) CHECK(chosen == first);
+      if (strategy == Strategy::least_busy) CHECK(group.state(*chosen).in_flight() == fewest);
+      if (strategy == Strategy::cost) CHECK(chosen == cheapest);
+    }
+  }
+}
+
+TEST_CASE("cost: the cheapest and the earliest of equals, over random prices and exclusions") {
+  Rng rng(41);
+  for (int group_round = 0; group_round < 40; ++group_round) {
+    // Few distinct rates, so that ties and targets that never win are common.
+    std::vector<TargetConfig> targets;
+    const std::size_t size = 2 + rng.below(40);
+    for (std::size_t i = 0; i < size; ++i) {
+      TargetConfig target = make_target(numbered(i), 1, 1 + static_cast<int>(rng.below(2)));
+      target.price.input_per_mtok = static_cast<double>(rng.below(4));
+      target.price.output_per_mtok = static_cast<double>(rng.below(4));
+      if (rng.below(3) == 0) {
+        target.price.long_context =
+            LongContextTier{static_cast<std::int64_t>(rng.below(3)) * 1000, {}};
+        target.price.long_context->rates.input_per_mtok = static_cast<double>(rng.below(6));
+        target.price.long_context->rates.output_per_mtok = static_cast<double>(rng.below(6));
+      }
+      targets.push_back(target);
+    }
+    Group group(targets);
+    for (int round = 0; round < 50; ++round) {
+      SelectionInput input;
+      input.now = kStart;
+      input.strategy = Strategy::cost;
+      input.input_tokens = static_cast<std::int64_t>(rng.below(3500));
+      input.max_output_tokens = static_cast<std::int64_t>(rng.below(3000));
+      input.tried = round % 2 == 0 ? 0 : rng.next_u64() & rng.next_u64();
+      // What the strategy promises, priced the long way: the lowest tier with a candidate,
+      // the lowest cost in it, the earliest of those.
+      std::optional<std::size_t> expected;
+      double lowest = std::numeric_limits<double>::infinity();
+      int expected_tier = std::numeric_limits<int>::max();
+      for (std::size_t i = 0; i < size; ++i) {
+        if (((input.tried >> i) & 1) != 0 || targets[i].tier > expected_tier) continue;
+        const TokenRates& rates = targets[i].price.rates_for(input.input_tokens);
+        const double cost = static_cast<double>(input.input_tokens) * rates.input_per_mtok +
+                            static_cast<double>(input.max_output_tokens) * rates.output_per_mtok;
+        if (targets[i].tier < expected_tier || cost < lowest) {
+          expected_tier = targets[i].tier;
+          lowest = cost;
+          expected = i;
+        }
+      }
+      INFO(group_round << " " << round);
+      CHECK(group.pick(input, rng).target == expected);
+    }
+  }
+}
+
+TEST_CASE("weighted and latency with targets out: shares among those left") {
+  // Weights 1..10; the two heaviest tried: target i's share is (i + 1) / 36.
+  std::vector<TargetConfig> targets;
+  for (int i = 0; i < 10; ++i) targets.push_back(make_target(numbered(i), i + 1));
+  Group group(targets);
+  Rng rng(51);
+  constexpr int kPicks = 36000;
+  const auto counts = histogram(group, Strategy::weighted, kPicks, rng, 0b1100000000);
+  CHECK(counts[8] + counts[9] + counts[10] == 0);
+  // The largest share's deviation over 36,000 picks is about 0.22%: ±1% is over four of them.
+  CHECK(static_cast<double>(counts[7]) / kPicks == Approx(8.0 / 36).margin(0.01));
+  CHECK(static_cast<double>(counts[0]) / kPicks == Approx(1.0 / 36).margin(0.005));
+  // Only the two lightest left (most of the weight out): 1 against 2.
+  const auto light = histogram(group, Strategy::weighted, 9000, rng, 0b1111111100);
+  CHECK(light[0] + light[1] == 9000);
+  CHECK(static_cast<double>(light[0]) / 9000 == Approx(1.0 / 3).margin(0.02));
+
+  // Latency: 3 of 50 left, as in the three-target case: the fast one wins the two pairs it is in.
+  Group wide(many_targets(50));
+  wide.state(10).record_first_token(milliseconds{100});
+  wide.state(20).record_first_token(milliseconds{200});
+  wide.state(30).record_first_token(milliseconds{300});
+  const std::uint64_t all = (std::uint64_t{1} << 50) - 1;
+  const std::uint64_t left =
+      (std::uint64_t{1} << 10) | (std::uint64_t{1} << 20) | (std::uint64_t{1} << 30);
+  const auto pairs = histogram(wide, Strategy::latency, 3000, rng, all & ~left);
+  CHECK(pairs[10] == Approx(2000).margin(150));
+  CHECK(pairs[20] == Approx(1000).margin(150));
+  CHECK(pairs[30] == 0);
+}
+
+TEST_CASE("targets past the 64th are not considered") {
+  Group group(many_targets(70));
+  Rng rng(61);
+  SelectionInput input;
+  input.now = kStart;
+  input.strategy = Strategy::ordered;
+  input.tried = ~std::uint64_t{0};
+  const Selection none = group.pick(input, rng);
+  CHECK(none.target == std::nullopt);
+  CHECK(none.unavailable.tried == 64);
+  input.tried = 0;
+  input.pinned = 65;
+  CHECK(group.pick(input, rng).target == std::nullopt);
+  input.pinned = 63;
+  CHECK(group.pick(input, rng).target == 63u);
 }
 
 TEST_CASE("key pool: benched keys are skipped until their time, all benched is none") {
