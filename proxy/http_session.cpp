@@ -127,7 +127,7 @@ void HttpSession::start_head(RequestContext& ctx, int status, std::string_view c
   }
   if (ctx.attempts > 0) {
     head_ += "\r\nx-switchyard-attempts: ";
-    head_ += std::to_string(ctx.attempts);
+    core::append_json_int(head_, ctx.attempts);
   }
   if (!ctx.fallback_from.empty()) {
     head_ += "\r\nx-switchyard-fallback: ";

@@ -5,6 +5,7 @@
 #include <array>
 #include <boost/json.hpp>
 #include <cstdint>
+#include <utility>
 
 #include "adapters/anthropic.hpp"
 #include "proxy/client_watch.hpp"
@@ -330,6 +331,14 @@ std::unique_ptr<PendingRequest> on_request(const Runtime& runtime, Request& requ
 // select_target: among the group's targets still in the running, by its strategy and tiers
 // (core/routing.hpp). The chosen one is claimed; the attempt releases it.
 const TargetRoute* select_target(PendingRequest& p, core::SteadyTime now, core::Rng& rng) {
+  // A single-target model (the common case) needs no strategy: its target, if it can take it.
+  if (p.group->targets.size() == 1 && p.tried == 0) {
+    core::TargetState& state = p.group->states[0];
+    const std::int64_t tokens = p.input_tokens + p.max_output_tokens;
+    if (state.availability(now, tokens) == core::TargetAvailability::available &&
+        state.claim(now, tokens))
+      return &p.group->targets[0];
+  }
   const core::ModelConfig& model = *p.group->model;
   core::SelectionInput input;
   input.now = now;
@@ -550,12 +559,28 @@ void count_attempt(const ModelRoute& group, const TargetRoute& target, std::size
 }
 
 // One attempt's hold on its target (counted in flight), released when the attempt ends.
-struct AttemptClaim {
-  explicit AttemptClaim(core::TargetState& s) : state(s) {}
-  ~AttemptClaim() { state.end_attempt(); }
+class AttemptClaim {
+ public:
+  AttemptClaim() = default;
+  explicit AttemptClaim(core::TargetState& s) : state_(&s) {}
+  ~AttemptClaim() { release(); }
+  AttemptClaim(AttemptClaim&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  AttemptClaim& operator=(AttemptClaim&& other) noexcept {
+    if (this != &other) {
+      release();
+      state_ = std::exchange(other.state_, nullptr);
+    }
+    return *this;
+  }
   AttemptClaim(const AttemptClaim&) = delete;
   AttemptClaim& operator=(const AttemptClaim&) = delete;
-  core::TargetState& state;
+  core::TargetState& state() const { return *state_; }
+  void release() {
+    if (state_) std::exchange(state_, nullptr)->end_attempt();
+  }
+
+ private:
+  core::TargetState* state_ = nullptr;
 };
 
 // The client watch for the whole request: armed by the worker's deadline sweeper within
@@ -658,7 +683,7 @@ std::optional<std::chrono::milliseconds> hedge_delay(PendingRequest& p, RequestC
 // The hedge of a race, when one was sent.
 struct HedgeLeg {
   std::unique_ptr<Attempt> attempt;
-  std::unique_ptr<AttemptClaim> claim;
+  AttemptClaim claim;
   bool won = false;
 };
 
@@ -696,7 +721,7 @@ net::awaitable<std::optional<core::UpstreamFailure>> race_for_first_token(
     const TargetRoute* second = select_target(p, now, worker.rng);
     if (second == nullptr) continue;
     p.tried |= std::uint64_t{1} << second->index;
-    hedge.claim = std::make_unique<AttemptClaim>(p.group->target_states()[second->index]);
+    hedge.claim = AttemptClaim(p.group->target_states()[second->index]);
     const std::optional<std::size_t> first_key = p.key;
     p.key = pick_key(*second, worker.rng);
     Protocol protocol = Protocol::openai_chat;
@@ -704,7 +729,7 @@ net::awaitable<std::optional<core::UpstreamFailure>> race_for_first_token(
     p.key = first_key;
     if (!request) {
       ctx.failure.reset();  // the first attempt may still answer
-      hedge.claim.reset();
+      hedge.claim.release();
       continue;
     }
     hedge.attempt = std::make_unique<Attempt>();
@@ -752,7 +777,7 @@ net::awaitable<std::optional<core::UpstreamFailure>> race_for_first_token(
                                                      metrics::AttemptOutcome::hedge_lost);
       }
     }
-    if (!hedge.won) hedge.claim.reset();
+    if (!hedge.won) hedge.claim.release();
   }
   if (hedge.won) co_return std::nullopt;
   co_return std::move(race->result[0]);
@@ -779,7 +804,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
   }
   if (p->router && p->rule && p->router->decisions[*p->rule])
     p->router->decisions[*p->rule]->add(worker.index, 1);
-  auto watch = std::make_unique<RequestWatch>(session, ctx, p->control, p->hedge_control);
+  RequestWatch watch(session, ctx, p->control, p->hedge_control);
   for (;;) {
     // select_target
     const core::SteadyTime now = std::chrono::steady_clock::now();
@@ -808,7 +833,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     ctx.target = target;
     ctx.route = p->group;
     p->tried |= std::uint64_t{1} << target->index;
-    auto claim = std::make_unique<AttemptClaim>(p->group->target_states()[target->index]);
+    AttemptClaim claim(p->group->target_states()[target->index]);
     p->key = pick_key(*target, worker.rng);
     // build_upstream_request
     Protocol upstream_protocol = Protocol::openai_chat;
@@ -845,7 +870,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     if (ctx.client_gone) break;
     if (!failed) {
       // The answer came: from here on nothing can go elsewhere.
-      claim->state.record_success(std::chrono::steady_clock::now());
+      claim.state().record_success(std::chrono::steady_clock::now());
       if (p->group != p->first_group) {
         ctx.fallback_from = p->first_group->model->name;
         count_fallback(*p, worker.index);
@@ -856,8 +881,9 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
       const Clock::time_point first = ctx.first_token.value_or(Clock::now());
       const auto ttft =
           std::chrono::duration_cast<std::chrono::microseconds>(first - attempt_start);
-      claim->state.record_first_token(ttft);
-      p->group->hedge->record_first_token(std::chrono::steady_clock::now(), ttft);
+      claim.state().record_first_token(ttft);
+      if (p->group->model->routing.hedge.after_percentile > 0)
+        p->group->hedge->record_first_token(std::chrono::steady_clock::now(), ttft);
       count_attempt(*p->group, *target, worker.index, failed);
       p->last_failure.reset();
       break;
@@ -880,7 +906,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
       if (ctx.client_gone) break;
     }
   }
-  watch->stop();
+  watch.stop();
   if (ctx.client_gone) {
     ctx.error = "client_closed";
     co_return;
