@@ -138,7 +138,8 @@ class ChatPassthroughRelay final : public StreamRelay {
     std::size_t cursor = 0;
     decoder_.feed(piece, [&](const core::SseEvent& event) {
       bool drop = false;
-      if (!answer_started_) answer_started_ = chat_chunk_has_answer(event.data);
+      if (track_answer_start_ && !answer_started_)
+        answer_started_ = chat_chunk_has_answer(event.data);
       if (!final_seen_)
         final_seen_ = event.data == "[DONE]" || event.data.starts_with("{\"error\"");
       if (event.data.find("\"usage\"") != std::string_view::npos) {
@@ -218,7 +219,7 @@ class WatchingPassthroughRelay final : public StreamRelay {
   std::string_view on_data(std::string_view piece) override {
     if (fault_ != RelayFault::none) return {};
     decoder_.feed(piece, [&](const core::SseEvent& event) {
-      if (!answer_started_) {
+      if (track_answer_start_ && !answer_started_) {
         // A delta of the answer or its end; not the opening events (message_start, ping,
         // content_block_start; response.created, in_progress, output_item.added, ...).
         const std::string_view t = event.type;
@@ -517,8 +518,9 @@ class TranslatingRelay final : public StreamRelay {
       events_.clear();
       decoder_->on_event(event, events_);
       for (const StreamEvent& e : events_)
-        answer_started_ = answer_started_ || (e.kind != StreamEvent::Kind::start &&
-                                              e.kind != StreamEvent::Kind::usage);
+        answer_started_ =
+            answer_started_ || (track_answer_start_ && e.kind != StreamEvent::Kind::start &&
+                                e.kind != StreamEvent::Kind::usage);
       emit(/*last=*/false);
     });
     if (sse_.overflowed() && !failed_) {
@@ -932,14 +934,17 @@ core::GatewayError answer_too_large_error(std::size_t max_bytes) {
 core::GatewayError stream_truncated_error() { return truncated_upstream_stream(); }
 
 std::unique_ptr<StreamRelay> make_stream_relay(const StreamContext& context) {
-  if (context.client == context.upstream) {
-    if (context.client == Protocol::openai_chat) {
-      return std::make_unique<ChatPassthroughRelay>(
-          /*drop_usage_chunk=*/!context.client_wants_usage, context.max_event_bytes);
-    }
-    return std::make_unique<WatchingPassthroughRelay>(context.client, context.max_event_bytes);
+  std::unique_ptr<StreamRelay> relay;
+  if (context.client == context.upstream && context.client == Protocol::openai_chat) {
+    relay = std::make_unique<ChatPassthroughRelay>(
+        /*drop_usage_chunk=*/!context.client_wants_usage, context.max_event_bytes);
+  } else if (context.client == context.upstream) {
+    relay = std::make_unique<WatchingPassthroughRelay>(context.client, context.max_event_bytes);
+  } else {
+    relay = std::make_unique<TranslatingRelay>(context);
   }
-  return std::make_unique<TranslatingRelay>(context);
+  relay->track_answer_start_ = context.track_answer_start;
+  return relay;
 }
 
 }  // namespace switchyard::adapters

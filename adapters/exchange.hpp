@@ -148,12 +148,17 @@ class StreamRelay {
   // An upstream event carried part of the answer (text, reasoning, a tool call, its end or an
   // error), not only the stream's opening (a role-only chunk, message_start, a ping): what
   // first_token_timeout_ms and hedging wait for.
+  // Only tracked when asked (the check costs on the stream's first events, and only a held
+  // head needs it): StreamContext::track_answer_start.
   bool answer_started() const { return answer_started_; }
 
  protected:
   std::optional<core::Usage> usage_;
   RelayFault fault_ = RelayFault::none;
   bool answer_started_ = false;
+  bool track_answer_start_ = false;
+
+  friend std::unique_ptr<StreamRelay> make_stream_relay(const struct StreamContext& context);
 };
 
 struct StreamContext {
@@ -172,6 +177,8 @@ struct StreamContext {
   // ServerConfig::max_upstream_body_bytes: what a translated stream may keep of the answer
   // (a Responses client's final event repeats the whole answer, so its encoder keeps it).
   std::size_t max_kept_bytes = 32u << 20;
+  // Tell when the answer itself begins (StreamRelay::answer_started): for a held head.
+  bool track_answer_start = false;
 };
 
 // The in-band errors a relay ends a stream with on the upstream's account.

@@ -77,6 +77,7 @@ std::string new_answer_id(Protocol client, const std::string& request_id) {
 }
 
 std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const Attempt& attempt,
+                                                 const AttemptControl& control,
                                                  const RequestContext& ctx,
                                                  const core::ServerConfig& server) {
   adapters::StreamContext c;
@@ -89,6 +90,7 @@ std::unique_ptr<adapters::StreamRelay> relay_for(const Exchange& x, const Attemp
   c.model = attempt.target->config->upstream_model;  // until the upstream names its own
   c.created = unix_now();
   c.request = x.request;
+  c.track_answer_start = control.hold_head;
   return adapters::make_stream_relay(c);
 }
 
@@ -354,7 +356,7 @@ net::awaitable<std::optional<UpstreamFailure>> open_attempt(
   }
 
   attempt.answer = Attempt::Answer::stream;
-  attempt.relay = relay_for(exchange, attempt, ctx, session.runtime().config.server);
+  attempt.relay = relay_for(exchange, attempt, control, ctx, session.runtime().config.server);
   if (!control.hold_head) co_return std::nullopt;
   std::string piece;
   // Held: read until the answer itself has begun (not only the stream's opening events),
