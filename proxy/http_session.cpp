@@ -646,6 +646,22 @@ void HttpSession::log_line(const RequestContext& ctx, int status, double total_s
     line += ",\"fallback_from\":";
     core::append_json_string(line, ctx.fallback_from);
   }
+  // Each attempt's target and outcome, when it took more than one or the one failed.
+  if (ctx.tried_count > 1 ||
+      (ctx.tried_count == 1 && ctx.tried[0].outcome != metrics::AttemptOutcome::success)) {
+    line += ",\"tried\":[";
+    for (std::size_t i = 0; i < ctx.tried_count; ++i) {
+      const auto& a = ctx.tried[i];
+      line += i == 0 ? "{\"model\":" : ",{\"model\":";
+      core::append_json_string(line, a.group->model->name);
+      line += ",\"provider\":";
+      core::append_json_string(line, a.target->provider->name);
+      line += ",\"outcome\":\"";
+      line += metrics::attempt_outcome_name(a.outcome);
+      line += "\"}";
+    }
+    line += "]";
+  }
   line += ",\"status\":" + std::to_string(status);
   line += ctx.stream ? ",\"stream\":true" : ",\"stream\":false";
   const core::Usage usage = ctx.usage.value_or(core::Usage{});

@@ -502,14 +502,15 @@ Next classify(PendingRequest& p, RequestContext& ctx, Worker& worker, const Targ
 
 // Counts an attempt's end: against its target (success or how it failed) and, for a broken
 // upstream, against its provider.
-void count_attempt(const ModelRoute& group, const TargetRoute& target, std::size_t shard,
-                   const std::optional<core::UpstreamFailure>& failed) {
+metrics::AttemptOutcome count_attempt(const ModelRoute& group, const TargetRoute& target,
+                                      std::size_t shard,
+                                      const std::optional<core::UpstreamFailure>& failed) {
   using core::FailureKind;
   using metrics::AttemptOutcome;
   const metrics::TargetMetrics& tm = group.model_metrics->targets[target.index];
   if (!failed) {
     tm.count_attempt(shard, AttemptOutcome::success);
-    return;
+    return AttemptOutcome::success;
   }
   const core::UpstreamFailure& f = *failed;
   metrics::UpstreamError e = metrics::UpstreamError::kCount;
@@ -556,6 +557,7 @@ void count_attempt(const ModelRoute& group, const TargetRoute& target, std::size
   }
   tm.count_attempt(shard, o);
   if (e != metrics::UpstreamError::kCount) target.provider_metrics->count_error(shard, e);
+  return o;
 }
 
 // One attempt's hold on its target (counted in flight), released when the attempt ends.
@@ -771,10 +773,13 @@ net::awaitable<std::optional<core::UpstreamFailure>> race_for_first_token(
     if (!ctx.client_gone) {
       if (race->result[loser] && !hedge.won && loser == 1 && !p.hedge_control.cancelled) {
         // The hedge failed on its own: its target's health hears of it.
-        count_attempt(*p.group, loser_target, worker.index, race->result[loser]);
+        ctx.record_attempt(
+            p.group, &loser_target,
+            count_attempt(*p.group, loser_target, worker.index, race->result[loser]));
       } else {
         mm.targets[loser_target.index].count_attempt(worker.index,
                                                      metrics::AttemptOutcome::hedge_lost);
+        ctx.record_attempt(p.group, &loser_target, metrics::AttemptOutcome::hedge_lost);
       }
     }
     if (!hedge.won) hedge.claim.release();
@@ -884,13 +889,13 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
       claim.state().record_first_token(ttft);
       if (p->group->model->routing.hedge.after_percentile > 0)
         p->group->hedge->record_first_token(std::chrono::steady_clock::now(), ttft);
-      count_attempt(*p->group, *target, worker.index, failed);
+      ctx.record_attempt(p->group, target, count_attempt(*p->group, *target, worker.index, failed));
       p->last_failure.reset();
       break;
     }
     // classify
     p->control.link = nullptr;
-    count_attempt(*p->group, *target, worker.index, failed);
+    ctx.record_attempt(p->group, target, count_attempt(*p->group, *target, worker.index, failed));
     p->last_upstream = upstream_protocol;
     p->last_failure = std::move(failed);
     std::chrono::milliseconds wait{0};

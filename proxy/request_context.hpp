@@ -1,5 +1,6 @@
 #pragma once
 // Everything one request accumulates on its way through the phases; on_log reads it once.
+#include <array>
 #include <optional>
 #include <string>
 
@@ -32,6 +33,19 @@ struct RequestContext {
   int attempts = 0;                        // upstream attempts made
   std::string fallback_from;               // the model the client asked for, when a fallback served
   std::optional<std::size_t> router_rule;  // the router rule that chose the model
+  // Each attempt's target and how it ended, for the access log (the first kMaxLoggedAttempts).
+  struct AttemptRecord {
+    const ModelRoute* group = nullptr;
+    const TargetRoute* target = nullptr;
+    metrics::AttemptOutcome outcome = metrics::AttemptOutcome::success;
+  };
+  static constexpr std::size_t kMaxLoggedAttempts = 8;
+  std::array<AttemptRecord, kMaxLoggedAttempts> tried{};
+  std::size_t tried_count = 0;
+  void record_attempt(const ModelRoute* group, const TargetRoute* target,
+                      metrics::AttemptOutcome outcome) {
+    if (tried_count < tried.size()) tried[tried_count++] = {group, target, outcome};
+  }
   bool stream = false;
   int status = 0;
   std::optional<core::Usage> usage;

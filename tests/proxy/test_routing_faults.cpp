@@ -86,6 +86,11 @@ TEST_CASE(
     CHECK(responses.status == 200);
     CHECK(parse_object(responses.body).at("object").as_string() == "response");
   }
+  // The access log names each attempt's target and outcome.
+  const std::string line = gw.wait_access_log_line("\"tried\"");
+  CHECK(line.find(R"("tried":[{"model":"grp","provider":"broken","outcome":"status_5xx"},)"
+                  R"({"model":"grp","provider":"upstream","outcome":"success"}])") !=
+        std::string::npos);
   // Three failures opened the breaker: the broken target saw exactly those, and the later
   // requests went straight to the healthy one.
   CHECK(broken.requests() == 3);
