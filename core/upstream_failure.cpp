@@ -69,6 +69,22 @@ bool is_retryable(const UpstreamFailure& failure, const RetryOn& on) {
   return false;
 }
 
+GatewayError gateway_error_for(const UpstreamFailure& failure) {
+  switch (failure.kind) {
+    case FailureKind::timeout:
+    case FailureKind::first_token_timeout:
+      return upstream_timeout(failure.message);
+    case FailureKind::connect:
+    case FailureKind::tls:
+    case FailureKind::reset:
+      return upstream_unreachable(failure.message);
+    default:
+      break;
+  }
+  return bad_upstream_response(failure.message,
+                               failure.code.empty() ? "bad_upstream_response" : failure.code);
+}
+
 bool is_context_length_error(int status, std::string_view body) {
   // Providers say it with 400 (OpenAI, Anthropic, Gemini, vLLM), 413 (some proxies) or 422.
   if (status != 400 && status != 413 && status != 422) return false;

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/gateway_error.hpp"
 #include "core/routing_config.hpp"
 
 namespace switchyard::core {
@@ -42,6 +43,11 @@ struct UpstreamFailure {
 // failure after the first byte never is; a context-length error only goes to the
 // context-window fallbacks.
 bool is_retryable(const UpstreamFailure& failure, const RetryOn& on);
+
+// The gateway's own error for a failure that is not the provider's error answer (kind other
+// than status): 504 for timeouts, 502 unreachable for broken connections, 502 with the
+// failure's code (default bad_upstream_response) for answers it could not use.
+GatewayError gateway_error_for(const UpstreamFailure& failure);
 
 // True when an upstream error answer says the prompt does not fit the model's context window:
 // OpenAI's `context_length_exceeded` code, Anthropic's "prompt is too long", Gemini's "input

@@ -194,24 +194,8 @@ net::awaitable<bool> HttpSession::write_failure(RequestContext& ctx) {
                                   core::retry_after_for(status, f.retry_after));
   }
   ctx.error = "upstream_" + std::string(core::failure_kind_name(f.kind));
-  core::GatewayError error;
-  switch (f.kind) {
-    case FailureKind::timeout:
-    case FailureKind::first_token_timeout:
-      error = core::upstream_timeout(f.message);
-      break;
-    case FailureKind::connect:
-    case FailureKind::tls:
-    case FailureKind::reset:
-      error = core::upstream_unreachable(f.message);
-      break;
-    default:
-      error =
-          core::bad_upstream_response(f.message, f.code.empty() ? "bad_upstream_response" : f.code);
-      break;
-  }
   if (!f.code.empty() && f.kind != FailureKind::protocol) ctx.error = f.code;
-  co_return co_await write_error(ctx, error);
+  co_return co_await write_error(ctx, core::gateway_error_for(f));
 }
 
 void HttpSession::abandon() {

@@ -368,8 +368,7 @@ bool other_target_available(const PendingRequest& p, core::SteadyTime now) {
 
 // Moves to the next fallback group (context-window fallbacks after a context-length error);
 // false when there is none left.
-bool enter_fallback(PendingRequest& p, bool context_length, const metrics::ModelMetrics& from) {
-  (void)from;
+bool enter_fallback(PendingRequest& p, bool context_length) {
   if (p.fallbacks_off || p.pinned) return false;
   const ModelRoute& first = *p.first_group;
   if (context_length && !p.in_context_fallbacks) {
@@ -490,11 +489,11 @@ Next classify(PendingRequest& p, RequestContext& ctx, Worker& worker, const Targ
       mm.retries_refused->add(worker.index, 1);
       [[fallthrough]];
     case core::RetryAction::give_up_group:
-      if (enter_fallback(p, f.context_length, mm)) return Next::retry;
+      if (enter_fallback(p, f.context_length)) return Next::retry;
       return Next::stop;
     case core::RetryAction::fail:
       // A context-length error fails here only when no longer model is configured.
-      if (f.context_length && enter_fallback(p, true, mm)) return Next::retry;
+      if (f.context_length && enter_fallback(p, true)) return Next::retry;
       return Next::stop;
   }
   return Next::stop;
@@ -817,7 +816,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     if (target == nullptr) {
       if (p->unavailable.total() > p->unavailable.tried || !p->last_failure) {
         // Nothing of this group can take it now: its fallbacks might.
-        if (enter_fallback(*p, false, *p->group->model_metrics)) continue;
+        if (enter_fallback(*p, false)) continue;
       }
       // Panic routing: nothing at all was tried because every target is cooling down or
       // benched by a Retry-After. The upstream answers then, not the gateway; targets over

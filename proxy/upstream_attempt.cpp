@@ -499,10 +499,7 @@ net::awaitable<std::optional<UpstreamFailure>> deliver_answer(HttpSession& sessi
   if (ec) {
     failed = failure_for(ec, provider);
     failed->after_first_byte = true;
-    const core::GatewayError error =
-        failed->kind == FailureKind::timeout    ? core::upstream_timeout(failed->message)
-        : failed->kind == FailureKind::protocol ? core::bad_upstream_response(failed->message)
-                                                : core::upstream_unreachable(failed->message);
+    const core::GatewayError error = core::gateway_error_for(*failed);
     ctx.error = error.code.empty() ? error.type : error.code;
     tail = relay.on_error(error);  // in-band: the stream has started
   } else {
