@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/json.hpp>
+#include <cstring>
 
 #include "adapters/anthropic.hpp"
 #include "adapters/azure.hpp"
@@ -106,6 +107,15 @@ void append_fault(Protocol client, const core::GatewayError& error, std::string&
   out += encode_stream_error(client, error);
 }
 
+// An event that is an error object, or the [DONE] marker. By hand: starts_with and == were
+// left out of line here, a call per event of every chat stream.
+bool is_error_event(std::string_view data) {
+  return data.size() >= 8 && std::memcmp(data.data(), "{\"error\"", 8) == 0;
+}
+bool is_done_marker(std::string_view data) {
+  return data.size() == 6 && std::memcmp(data.data(), "[DONE]", 6) == 0;
+}
+
 // Whether a chat chunk carries part of the answer: non-empty content or reasoning, a tool
 // call, a finish reason, or an error (a role-only opening chunk does not).
 bool chat_chunk_has_answer(std::string_view data) {
@@ -119,8 +129,8 @@ bool chat_chunk_has_answer(std::string_view data) {
   };
   return non_empty_string("\"content\":\"") || non_empty_string("\"reasoning_content\":\"") ||
          non_empty_string("\"reasoning\":\"") || non_empty_string("\"finish_reason\":\"") ||
-         data.find("\"tool_calls\"") != std::string_view::npos || data.starts_with("{\"error\"") ||
-         data == "[DONE]";
+         data.find("\"tool_calls\"") != std::string_view::npos || is_error_event(data) ||
+         is_done_marker(data);
 }
 
 // OpenAI chat to an OpenAI chat client. Every read is forwarded as it arrived (whole lines),
@@ -140,8 +150,7 @@ class ChatPassthroughRelay final : public StreamRelay {
       bool drop = false;
       if (track_answer_start_ && !answer_started_)
         answer_started_ = chat_chunk_has_answer(event.data);
-      if (!final_seen_)
-        final_seen_ = event.data == "[DONE]" || event.data.starts_with("{\"error\"");
+      if (!final_seen_) final_seen_ = is_done_marker(event.data) || is_error_event(event.data);
       if (event.data.find("\"usage\"") != std::string_view::npos) {
         if (auto u = core::extract_openai_usage(event.data)) {
           // The gateway always asks a chat stream for usage, which comes after the last
@@ -232,7 +241,6 @@ class WatchingPassthroughRelay final : public StreamRelay {
       }
       if (protocol_ == Protocol::anthropic_messages) {
         tracker_.on_event(event);
-        if (tracker_.usage()) usage_ = tracker_.usage();
         if (event.type == "message_stop" || event.type == "error") final_seen_ = true;
       } else {
         if (event.type == "response.completed" || event.type == "response.failed" ||
@@ -244,6 +252,8 @@ class WatchingPassthroughRelay final : public StreamRelay {
         }
       }
     });
+    // Once a read, not once an event: the usage only matters when the stream ends.
+    if (tracker_.usage()) usage_ = tracker_.usage();
     if (decoder_.overflowed()) {
       fault_ = RelayFault::oversized;
       out_.assign(lines_.before(piece, decoder_.overflow_offset()));

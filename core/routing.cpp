@@ -309,6 +309,10 @@ KeyPool::KeyPool(std::size_t key_count)
 
 std::optional<std::size_t> KeyPool::pick(SteadyTime now, Rng& rng) const {
   const std::int64_t t = ticks(now);
+  if (count_ == 1) {  // the common case: no draw
+    if (t < benched_until_[0].load(std::memory_order_relaxed)) return std::nullopt;
+    return 0;
+  }
   // Uniform among the keys in service, so a benched key's share spreads over all the others
   // rather than falling on its neighbour.
   std::optional<std::size_t> chosen;

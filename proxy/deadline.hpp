@@ -6,7 +6,6 @@
 // objects whose time has passed. A timeout therefore fires at most 100 ms late, never early.
 #include <chrono>
 #include <functional>
-#include <unordered_set>
 
 #include "proxy/net.hpp"
 
@@ -43,18 +42,31 @@ class Deadline {
   std::function<void()> on_expire_;
   Clock::time_point at_ = Clock::time_point::max();
   bool fired_ = false;
+  // The registry's list runs through its deadlines: adding and removing one (once per
+  // request for the client watch) allocates nothing.
+  Deadline* prev_ = nullptr;
+  Deadline* next_ = nullptr;
 };
 
 class DeadlineRegistry {
  public:
   static constexpr auto kSweepInterval = std::chrono::milliseconds(100);
 
-  void add(Deadline* d) { items_.insert(d); }
-  void remove(Deadline* d) { items_.erase(d); }
+  void add(Deadline* d) {
+    d->prev_ = nullptr;
+    d->next_ = head_;
+    if (head_) head_->prev_ = d;
+    head_ = d;
+  }
+  void remove(Deadline* d) {
+    (d->prev_ ? d->prev_->next_ : head_) = d->next_;
+    if (d->next_) d->next_->prev_ = d->prev_;
+    d->prev_ = d->next_ = nullptr;
+  }
   // Fires every deadline that has passed. Cancellation completes operations later, through
   // the io_context, so nothing is added or removed while this runs.
   void sweep(Clock::time_point now) {
-    for (Deadline* d : items_) {
+    for (Deadline* d = head_; d != nullptr; d = d->next_) {
       if (d->at_ <= now) {
         d->at_ = Clock::time_point::max();
         d->fired_ = true;
@@ -64,7 +76,7 @@ class DeadlineRegistry {
   }
 
  private:
-  std::unordered_set<Deadline*> items_;
+  Deadline* head_ = nullptr;
 };
 
 inline Deadline::Deadline(DeadlineRegistry& registry, std::function<void()> on_expire)

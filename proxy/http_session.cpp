@@ -3,6 +3,8 @@
 #include <simdjson.h>
 
 #include <array>
+#include <charconv>
+#include <cstring>
 #include <random>
 
 #include "adapters/exchange.hpp"
@@ -90,80 +92,106 @@ std::string HttpSession::next_request_id() {
   return id;
 }
 
-template <class Buffers>
-net::awaitable<bool> HttpSession::send(const Buffers& buffers) {
-  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
-  auto [ec, n] = co_await net::async_write(socket_, buffers, kAsTuple);
-  (void)n;
-  deadline_.clear();
-  if (ec) {
-    keep_alive_ = false;
-    co_return false;
+void HttpSession::start_head(RequestContext& ctx, int status, std::string_view content_type,
+                             std::initializer_list<std::string_view> tail) {
+  // Gathered as pieces and copied once into the reused head_: appending each piece on its
+  // own cost ~30 instructions a piece, on every response.
+  char status_text[12];
+  char overhead_text[24];
+  char attempts_text[12];
+  auto digits = [](char* buf, std::size_t size, std::int64_t v) {
+    const auto r = std::to_chars(buf, buf + size, v);
+    return std::string_view(buf, static_cast<std::size_t>(r.ptr - buf));
+  };
+  std::array<std::string_view, 24> parts;
+  std::size_t n = 0;
+  if (status == 200) {
+    parts[n++] = "HTTP/1.1 200 OK\r\nServer: switchyard\r\nContent-Type: ";
+  } else {
+    parts[n++] = "HTTP/1.1 ";
+    parts[n++] = digits(status_text, sizeof status_text, status);
+    parts[n++] = " ";
+    parts[n++] = http::obsolete_reason(static_cast<http::status>(status));
+    parts[n++] = "\r\nServer: switchyard\r\nContent-Type: ";
   }
-  co_return true;
-}
-
-void HttpSession::start_head(RequestContext& ctx, int status, std::string_view content_type) {
-  head_.clear();
-  head_ += "HTTP/1.1 ";
-  head_ += std::to_string(status);
-  head_ += ' ';
-  head_ += http::obsolete_reason(static_cast<http::status>(status));
-  head_ += "\r\nServer: switchyard\r\nContent-Type: ";
-  head_ += content_type;
-  head_ += "\r\nx-request-id: ";
-  head_ += ctx.request_id;
-  head_ += "\r\nx-switchyard-overhead-us: ";
-  head_ += std::to_string(ctx.overhead_us(Clock::now()));
+  parts[n++] = content_type;
+  parts[n++] = "\r\nx-request-id: ";
+  parts[n++] = ctx.request_id;
+  parts[n++] = "\r\nx-switchyard-overhead-us: ";
+  parts[n++] = digits(overhead_text, sizeof overhead_text, ctx.overhead_us(Clock::now()));
   // What served the request (after rule routing and fallbacks), also on errors: names from
   // the config only.
   if (ctx.route) {
-    head_ += "\r\nx-switchyard-model: ";
-    head_ += ctx.route->model->name;
+    parts[n++] = "\r\nx-switchyard-model: ";
+    parts[n++] = ctx.route->model->name;
   }
   if (ctx.target) {
-    head_ += "\r\nx-switchyard-provider: ";
-    head_ += ctx.target->provider->name;
+    parts[n++] = "\r\nx-switchyard-provider: ";
+    parts[n++] = ctx.target->provider->name;
   }
   if (ctx.attempts > 0) {
-    head_ += "\r\nx-switchyard-attempts: ";
-    core::append_json_int(head_, ctx.attempts);
+    parts[n++] = "\r\nx-switchyard-attempts: ";
+    parts[n++] = digits(attempts_text, sizeof attempts_text, ctx.attempts);
   }
   if (!ctx.fallback_from.empty()) {
-    head_ += "\r\nx-switchyard-fallback: ";
-    head_ += ctx.fallback_from;
+    parts[n++] = "\r\nx-switchyard-fallback: ";
+    parts[n++] = ctx.fallback_from;
   }
   if (!keep_alive_) {
-    head_ += "\r\nConnection: close";
+    parts[n++] = "\r\nConnection: close";
   } else if (http10_) {
-    head_ += "\r\nConnection: keep-alive";
+    parts[n++] = "\r\nConnection: keep-alive";
   }
-  head_ += "\r\n";
+  parts[n++] = "\r\n";
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < n; ++i) total += parts[i].size();
+  for (std::string_view t : tail) total += t.size();
+  head_.resize(total);
+  char* out = head_.data();
+  for (std::size_t i = 0; i < n; ++i) {
+    std::memcpy(out, parts[i].data(), parts[i].size());
+    out += parts[i].size();
+  }
+  for (std::string_view t : tail) {
+    std::memcpy(out, t.data(), t.size());
+    out += t.size();
+  }
+}
+
+std::array<net::const_buffer, 2> HttpSession::whole_answer(RequestContext& ctx, int status,
+                                                           std::string_view content_type,
+                                                           std::string_view body,
+                                                           std::string_view retry_after,
+                                                           bool head_only) {
+  ctx.status = status;
+  char length[24];
+  const auto length_end = std::to_chars(length, length + sizeof length, body.size()).ptr;
+  const bool retry = !retry_after.empty();
+  start_head(ctx, status, content_type,
+             {retry ? "Retry-After: " : "", retry_after, retry ? "\r\n" : "", "Content-Length: ",
+              std::string_view(length, static_cast<std::size_t>(length_end - length)), "\r\n\r\n"});
+  if (head_only) body = {};
+  ctx.bytes_out += body.size();
+  return {net::buffer(head_), net::buffer(body.data(), body.size())};
 }
 
 net::awaitable<bool> HttpSession::write_whole(RequestContext& ctx, int status,
                                               std::string_view content_type, std::string_view body,
                                               std::string_view retry_after, bool head_only) {
-  ctx.status = status;
-  start_head(ctx, status, content_type);
-  if (!retry_after.empty()) {
-    head_ += "Retry-After: ";
-    head_ += retry_after;
-    head_ += "\r\n";
-  }
-  head_ += "Content-Length: ";
-  head_ += std::to_string(body.size());
-  head_ += "\r\n\r\n";
-  if (head_only) body = {};
-  ctx.bytes_out += body.size();
-  const std::array<net::const_buffer, 2> buffers{net::buffer(head_),
-                                                 net::buffer(body.data(), body.size())};
-  co_return co_await send(buffers);
+  const auto buffers = whole_answer(ctx, status, content_type, body, retry_after, head_only);
+  before_send();
+  auto [ec, n] = co_await net::async_write(socket_, buffers, kAsTuple);
+  (void)n;
+  co_return after_send(ec);
 }
 
 net::awaitable<bool> HttpSession::write_json(RequestContext& ctx, int status, std::string body,
                                              std::string_view retry_after) {
-  co_return co_await write_whole(ctx, status, "application/json", body, retry_after);
+  const auto buffers = whole_answer(ctx, status, "application/json", body, retry_after, false);
+  before_send();
+  auto [ec, n] = co_await net::async_write(socket_, buffers, kAsTuple);
+  (void)n;
+  co_return after_send(ec);
 }
 
 net::awaitable<bool> HttpSession::write_error(RequestContext& ctx,
@@ -208,13 +236,20 @@ void HttpSession::abandon() {
 net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_view content_type,
                                                std::string_view first_data, int status) {
   ctx.status = status;
-  start_head(ctx, status, content_type);
-  // x-accel-buffering tells any proxy in front of us not to buffer the stream either.
-  head_ += "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // The first chunk's size line goes with the head.
+  char size[24];
+  char* size_end = size;
   if (!first_data.empty()) {
-    char size[20];
-    const int n = std::snprintf(size, sizeof size, "%zx\r\n", first_data.size());
-    head_.append(size, static_cast<std::size_t>(n));
+    size_end = std::to_chars(size, size + sizeof size - 2, first_data.size(), 16).ptr;
+    *size_end++ = '\r';
+    *size_end++ = '\n';
+  }
+  // x-accel-buffering tells any proxy in front of us not to buffer the stream either.
+  start_head(
+      ctx, status, content_type,
+      {"Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n\r\n",
+       std::string_view(size, static_cast<std::size_t>(size_end - size))});
+  if (!first_data.empty()) {
     if (!ctx.first_token) ctx.first_token = Clock::now();
     ctx.bytes_out += first_data.size();
   }
@@ -222,24 +257,38 @@ net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_
       net::buffer(head_), net::buffer(first_data.data(), first_data.size()),
       net::buffer(first_data.empty() ? std::string_view() : std::string_view("\r\n"))};
   stream_started_ = true;
-  co_return co_await send(buffers);
+  before_send();
+  auto [ec, n] = co_await net::async_write(socket_, buffers, kAsTuple);
+  (void)n;
+  co_return after_send(ec);
 }
 
 net::awaitable<bool> HttpSession::write_chunk(RequestContext& ctx, std::string_view data) {
   if (data.empty()) co_return true;  // an empty chunk would end the body
   if (!ctx.first_token) ctx.first_token = Clock::now();
   ctx.bytes_out += data.size();
-  co_return co_await send(http::make_chunk(net::buffer(data.data(), data.size())));
+  before_send();
+  auto [ec, n] = co_await net::async_write(
+      socket_, http::make_chunk(net::buffer(data.data(), data.size())), kAsTuple);
+  (void)n;
+  co_return after_send(ec);
 }
 
 net::awaitable<bool> HttpSession::write_keepalive(RequestContext& ctx, std::string_view data) {
   if (data.empty()) co_return true;
   ctx.bytes_out += data.size();
-  co_return co_await send(http::make_chunk(net::buffer(data.data(), data.size())));
+  before_send();
+  auto [ec, n] = co_await net::async_write(
+      socket_, http::make_chunk(net::buffer(data.data(), data.size())), kAsTuple);
+  (void)n;
+  co_return after_send(ec);
 }
 
 net::awaitable<bool> HttpSession::end_stream(RequestContext&) {
-  co_return co_await send(http::make_chunk_last());
+  before_send();
+  auto [ec, n] = co_await net::async_write(socket_, http::make_chunk_last(), kAsTuple);
+  (void)n;
+  co_return after_send(ec);
 }
 
 net::awaitable<void> HttpSession::run() {

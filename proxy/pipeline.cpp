@@ -67,6 +67,7 @@ struct PendingRequest {
   adapters::ForwardedHeaders forwarded;
   std::shared_ptr<adapters::Request> canonical;  // decoded once, when a target translates
   Exchange exchange;
+  Attempt attempt;  // the attempt under way (one allocation with the request's state)
   AttemptControl control;
   AttemptControl hedge_control;                // the hedge's, while one races the first attempt
   std::optional<std::string> estimated_count;  // count_tokens answered by the gateway itself
@@ -88,7 +89,9 @@ struct PendingRequest {
   bool in_context_fallbacks = false;
   core::Unavailable unavailable;   // why the last selection found nothing
   std::optional<std::size_t> key;  // the key of the pool the attempt under way uses
-  std::optional<core::UpstreamFailure> last_failure;
+  // On the heap when there is one: kept inline it took this struct past 1 KB, where glibc's
+  // malloc takes its slow path for every request.
+  std::unique_ptr<core::UpstreamFailure> last_failure;
   adapters::Protocol last_upstream = adapters::Protocol::openai_chat;
   core::RetryBudgetState& budget;
   bool holds_retry = false;         // a retry admitted by the budget is under way
@@ -212,6 +215,19 @@ bool read_overrides(const core::OverridePolicy& allowed, const Request& request,
                            std::string(header), "invalid_routing_override");
     return false;
   };
+  // One pass first: most requests carry no x-switchyard-* header, and four lookups by name
+  // cost more than a look at each header's first bytes.
+  constexpr std::string_view kPrefix = "x-switchyard-";
+  bool any = false;
+  for (const auto& field : request) {
+    const std::string_view name = field.name_string();
+    if (name.size() > kPrefix.size() && (name[0] | 0x20) == 'x' && name[1] == '-' &&
+        beast::iequals(name.substr(0, kPrefix.size()), kPrefix)) {
+      any = true;
+      break;
+    }
+  }
+  if (!any) return true;
   bool ok = true;
   if (auto ms = header_number(request, "x-switchyard-timeout-ms", ok)) {
     if (!allowed.timeout)
@@ -589,17 +605,15 @@ class AttemptClaim {
 // epoll_ctl), it cancels whatever attempt is under way when the client leaves.
 class RequestWatch {
  public:
+  // The callbacks capture `this` alone: a std::function holds one pointer without a
+  // heap allocation.
   RequestWatch(HttpSession& session, RequestContext& ctx, AttemptControl& control,
                AttemptControl& hedge)
-      : watch_(session.socket()), arm_(session.worker().deadlines, [this, &ctx, &control, &hedge] {
-          watch_.start([&ctx, &control, &hedge] {
-            ctx.client_gone = true;
-            for (AttemptControl* c : {&control, &hedge}) {
-              if (c->link) c->link->close();
-              if (c->wait) c->wait->cancel();
-            }
-          });
-        }) {
+      : ctx_(ctx),
+        control_(control),
+        hedge_(hedge),
+        watch_(session.socket()),
+        arm_(session.worker().deadlines, [this] { watch_.start([this] { on_client_gone(); }); }) {
     arm_.expires_after(Clock::duration::zero());
   }
   ~RequestWatch() { stop(); }
@@ -611,6 +625,17 @@ class RequestWatch {
   }
 
  private:
+  void on_client_gone() {
+    ctx_.client_gone = true;
+    for (AttemptControl* c : {&control_, &hedge_}) {
+      if (c->link) c->link->close();
+      if (c->wait) c->wait->cancel();
+    }
+  }
+
+  RequestContext& ctx_;
+  AttemptControl& control_;
+  AttemptControl& hedge_;
   ClientWatch watch_;
   Deadline arm_;
 };
@@ -648,9 +673,10 @@ void spawn_open(HttpSession& session, RequestContext& ctx, const Exchange& excha
 
 // A key of the target's provider pool for one attempt; every key benched: one of them anyway,
 // so the provider answers rather than the gateway. None when the provider has no key.
-std::optional<std::size_t> pick_key(const TargetRoute& target, core::Rng& rng) {
+std::optional<std::size_t> pick_key(const TargetRoute& target, core::SteadyTime now,
+                                    core::Rng& rng) {
   if (target.keys->size() == 0) return std::nullopt;
-  if (auto key = target.keys->pick(std::chrono::steady_clock::now(), rng)) return key;
+  if (auto key = target.keys->pick(now, rng)) return key;
   return rng.below(target.keys->size());
 }
 
@@ -724,7 +750,7 @@ net::awaitable<std::optional<core::UpstreamFailure>> race_for_first_token(
     p.tried |= std::uint64_t{1} << second->index;
     hedge.claim = AttemptClaim(p.group->target_states()[second->index]);
     const std::optional<std::size_t> first_key = p.key;
-    p.key = pick_key(*second, worker.rng);
+    p.key = pick_key(*second, now, worker.rng);
     Protocol protocol = Protocol::openai_chat;
     auto request = build_upstream_request(p, *second, ctx, protocol);
     p.key = first_key;
@@ -838,7 +864,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     ctx.route = p->group;
     p->tried |= std::uint64_t{1} << target->index;
     AttemptClaim claim(p->group->target_states()[target->index]);
-    p->key = pick_key(*target, worker.rng);
+    p->key = pick_key(*target, now, worker.rng);
     // build_upstream_request
     Protocol upstream_protocol = Protocol::openai_chat;
     auto upstream = build_upstream_request(*p, *target, ctx, upstream_protocol);
@@ -848,27 +874,28 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     if (p->control.first_token_deadline)
       *p->control.first_token_deadline = Clock::now() + p->first_token_timeout;
     // run one attempt (or two, hedged)
-    auto attempt = std::make_unique<Attempt>();
-    attempt->target = target;
-    attempt->upstream = upstream_protocol;
+    Attempt& attempt = p->attempt;
+    if (ctx.attempts > 1) attempt = Attempt{};  // what an earlier attempt left
+    attempt.target = target;
+    attempt.upstream = upstream_protocol;
     const Clock::time_point attempt_start = Clock::now();
     std::optional<core::UpstreamFailure> failed;
     const std::optional<std::chrono::milliseconds> hedge_after =
         p->group_attempts == 1 ? hedge_delay(*p, ctx) : std::nullopt;
     if (!hedge_after) {
-      failed = co_await open_attempt(session, ctx, p->exchange, std::move(*upstream), *attempt,
+      failed = co_await open_attempt(session, ctx, p->exchange, std::move(*upstream), attempt,
                                      p->control);
     } else {
       HedgeLeg hedge;
-      failed = co_await race_for_first_token(session, ctx, *p, std::move(*upstream), *attempt,
+      failed = co_await race_for_first_token(session, ctx, *p, std::move(*upstream), attempt,
                                              attempt_start + *hedge_after, hedge);
       if (hedge.won) {
         // The hedge answered first: it is the attempt from here on.
-        attempt = std::move(hedge.attempt);
+        attempt = std::move(*hedge.attempt);
         claim = std::move(hedge.claim);
-        target = attempt->target;
+        target = attempt.target;
         ctx.target = target;
-        upstream_protocol = attempt->upstream;
+        upstream_protocol = attempt.upstream;
       }
     }
     if (ctx.client_gone) break;
@@ -881,8 +908,8 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
       }
       if (p->rule) ctx.router_rule = p->rule;
       p->answer_started();
-      failed = co_await deliver_answer(session, ctx, *attempt);
-      const Clock::time_point first = ctx.first_token.value_or(Clock::now());
+      failed = co_await deliver_answer(session, ctx, attempt);
+      const Clock::time_point first = ctx.first_token ? *ctx.first_token : Clock::now();
       const auto ttft =
           std::chrono::duration_cast<std::chrono::microseconds>(first - attempt_start);
       claim.state().record_first_token(ttft);
@@ -896,7 +923,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     p->control.link = nullptr;
     ctx.record_attempt(p->group, target, count_attempt(*p->group, *target, worker.index, failed));
     p->last_upstream = upstream_protocol;
-    p->last_failure = std::move(failed);
+    p->last_failure = std::make_unique<core::UpstreamFailure>(std::move(*failed));
     std::chrono::milliseconds wait{0};
     const Next next = classify(*p, ctx, worker, *target, *p->last_failure, wait);
     if (next == Next::stop) break;
@@ -917,7 +944,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
   }
   // on_error: the session writes the last failure in the client's protocol.
   if (p->last_failure && !ctx.failure) {
-    ctx.upstream_failure = std::move(p->last_failure);
+    ctx.upstream_failure = std::move(*p->last_failure);
     ctx.upstream_protocol = p->last_upstream;
   } else if (!ctx.failure && ctx.status == 0) {
     ctx.failure = core::client_error(

@@ -131,31 +131,22 @@ UpstreamFailure first_token_failure(const core::ProviderConfig& provider,
                  "first_token_timeout");
 }
 
-net::awaitable<std::unique_ptr<UpstreamLink>> acquire_link(HttpSession& session,
-                                                           RequestContext& ctx,
-                                                           const TargetRoute& target,
-                                                           const Exchange& exchange,
-                                                           std::optional<UpstreamFailure>& failed) {
-  if (target.kind->in_process) {
-    co_return std::make_unique<MockLink>(session.socket().get_executor(), target.provider->mock,
-                                         target.config->upstream_model,
-                                         "chatcmpl-" + ctx.request_id, unix_now(), exchange.stream);
-  }
-  AcquireResult acquired;
-  {
-    UpstreamTimer timer(ctx);
-    acquired = co_await session.worker().pool.acquire(target.endpoint, *target.provider);
-  }
-  if (!acquired.connection) {
-    const std::string& name = target.provider->name;
-    failed =
-        failure(kind_of(acquired.error_kind),
-                acquired.error_kind == metrics::UpstreamError::timeout
-                    ? "The upstream provider '" + name + "' did not accept a connection in time."
-                    : "Cannot reach the upstream provider '" + name + "': " + acquired.error + ".");
-    co_return nullptr;
-  }
-  co_return std::move(acquired.connection);
+// The in-process mock's link: the answer is made here, no socket.
+std::unique_ptr<UpstreamLink> mock_link(HttpSession& session, RequestContext& ctx,
+                                        const TargetRoute& target, const Exchange& exchange) {
+  return std::make_unique<MockLink>(session.socket().get_executor(), target.provider->mock,
+                                    target.config->upstream_model, "chatcmpl-" + ctx.request_id,
+                                    unix_now(), exchange.stream);
+}
+
+UpstreamFailure connect_failure(const AcquireResult& acquired,
+                                const core::ProviderConfig& provider) {
+  const std::string& name = provider.name;
+  return failure(
+      kind_of(acquired.error_kind),
+      acquired.error_kind == metrics::UpstreamError::timeout
+          ? "The upstream provider '" + name + "' did not accept a connection in time."
+          : "Cannot reach the upstream provider '" + name + "': " + acquired.error + ".");
 }
 
 // Reads the rest of the body into `into`, refusing more than `limit` bytes.
@@ -237,7 +228,21 @@ net::awaitable<std::optional<UpstreamFailure>> open_attempt(
                                                     "switchyard/" SWITCHYARD_VERSION);
   beast::error_code ec;
   for (int connection = 0; connection < 2; ++connection) {
-    attempt.link = co_await acquire_link(session, ctx, target, exchange, failed);
+    // The pool is awaited here, not in a coroutine of its own: a frame less per request.
+    if (target.kind->in_process) {
+      attempt.link = mock_link(session, ctx, target, exchange);
+    } else {
+      AcquireResult acquired;
+      {
+        UpstreamTimer timer(ctx);
+        acquired = co_await session.worker().pool.acquire(target.endpoint, provider);
+      }
+      if (acquired.connection) {
+        attempt.link = std::move(acquired.connection);
+      } else {
+        failed = connect_failure(acquired, provider);
+      }
+    }
     if (ctx.client_gone) co_return std::nullopt;
     if (control.cancelled) {
       // Lost a hedge while connecting: the request is never sent.
@@ -321,8 +326,17 @@ net::awaitable<std::optional<UpstreamFailure>> open_attempt(
     std::string& body = attempt.ready;
     if (response.content_length)
       body.reserve(std::min<std::uint64_t>(*response.content_length, 1u << 20));
-    ec = co_await read_whole_body(*attempt.link, ctx, provider.idle_timeout, body,
-                                  passthrough ? kWholePassthroughBody : max_upstream_body);
+    // read_whole_body, inlined: a coroutine frame less on every answer.
+    const std::size_t limit = passthrough ? kWholePassthroughBody : max_upstream_body;
+    while (!attempt.link->body_done()) {
+      UpstreamTimer timer(ctx);
+      ec = co_await attempt.link->read_body(body, provider.idle_timeout);
+      if (ec) break;
+      if (body.size() > limit) {
+        ec = http::error::body_limit;
+        break;
+      }
+    }
     if (ctx.client_gone) co_return std::nullopt;
     if (ec == http::error::body_limit && passthrough) {
       attempt.answer = Attempt::Answer::long_body;

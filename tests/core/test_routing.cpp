@@ -618,6 +618,13 @@ TEST_CASE("key pool: benched keys are skipped until their time, all benched is n
   for (int i = 0; i < 200; ++i) seen.insert(*pool.pick(kStart + seconds{60}, rng));
   CHECK(seen == std::set<std::size_t>{0, 1, 2});
   CHECK(KeyPool(0).pick(kStart, rng) == std::nullopt);
+
+  // One key (the common case, taken without a draw): in service, benched, back.
+  KeyPool single(1);
+  CHECK(single.pick(kStart, rng) == 0u);
+  single.bench_for_status(0, 403, kStart, std::nullopt, cooldown);
+  CHECK(single.pick(kStart, rng) == std::nullopt);
+  CHECK(single.pick(kStart + cooldown.duration, rng) == 0u);
 }
 
 TEST_CASE("backoff: full jitter under a doubling bound, capped, no overflow") {
