@@ -653,6 +653,48 @@ TEST_CASE("a router picks the model per request by its rules, and counts its dec
         2);
 }
 
+TEST_CASE("router rules read tools, images, the front door and the request's metadata") {
+  GatewayFixture gw({.top_level =
+                         "routers:\n"
+                         "  - name: auto\n"
+                         "    rules:\n"
+                         "      - when: {tools: true}\n"
+                         "        model: claude-test\n"
+                         "      - when: {images: true}\n"
+                         "        model: gemini-test\n"
+                         "      - when: {protocol: [openai_chat], metadata: {team: search}}\n"
+                         "        model: azure-test\n"
+                         "      - when: {protocol: [anthropic_messages]}\n"
+                         "        model: openai-test\n"
+                         "      - model: gpt-test\n"});
+  auto served_by = [&](std::string_view path, const std::string& body) {
+    auto r = http_request(gw.port, "POST", std::string(path), body);
+    CHECK(r.status == 200);
+    return r.header("x-switchyard-model");
+  };
+  const std::string chat = "/v1/chat/completions";
+  CHECK(served_by(chat, R"({"model":"auto","messages":[{"role":"user","content":"hi"}],)"
+                        R"("tools":[{"type":"function","function":{"name":"f","parameters":)"
+                        R"({"type":"object"}}}]})") == "claude-test");
+  CHECK(
+      served_by(
+          chat,
+          R"({"model":"auto","messages":[{"role":"user","content":[)"
+          R"({"type":"text","text":"what is this?"},)"
+          R"({"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]})") ==
+      "gemini-test");
+  CHECK(served_by(chat, R"({"model":"auto","metadata":{"team":"search","env":"prod"},)"
+                        R"("messages":[{"role":"user","content":"hi"}]})") == "azure-test");
+  // Another team's metadata, or none: not that rule.
+  CHECK(served_by(chat, R"({"model":"auto","metadata":{"team":"ads"},)"
+                        R"("messages":[{"role":"user","content":"hi"}]})") == "gpt-test");
+  CHECK(served_by(chat, chat_body("auto")) == "gpt-test");
+  // The same metadata through the Anthropic front door falls to its protocol's rule.
+  CHECK(served_by("/v1/messages",
+                  R"({"model":"auto","max_tokens":16,"metadata":{"team":"search"},)"
+                  R"("messages":[{"role":"user","content":"hi"}]})") == "openai-test");
+}
+
 TEST_CASE("per-request overrides pin a target, drop retries and fallbacks, and can be forbidden") {
   BrokenUpstream broken(R"({"fault":"status","status":500})");
   const std::string models =
