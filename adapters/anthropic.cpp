@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -44,8 +45,13 @@ std::optional<std::int64_t> as_int(const json::value& v) {
   return std::nullopt;
 }
 
+// Boost.JSON 1.81 reads a literal beyond a double's range as infinity (1e400) or, for a zero
+// with a huge exponent (0e400), NaN, and would write either back as a token JSON lacks.
 std::optional<double> as_number(const json::value& v) {
-  if (v.is_double()) return v.get_double();
+  if (v.is_double()) {
+    if (!std::isfinite(v.get_double())) return std::nullopt;
+    return v.get_double();
+  }
   if (v.is_int64()) return static_cast<double>(v.get_int64());
   if (v.is_uint64()) return static_cast<double>(v.get_uint64());
   return std::nullopt;
@@ -453,11 +459,13 @@ std::optional<DecodeError> decode_sampling(const json::object& body, Request& re
   }
   if (const json::value* v = member(body, "temperature"); v && !v->is_null()) {
     request.temperature = as_number(*v);
-    if (!request.temperature) return DecodeError{"temperature must be a number", "temperature"};
+    if (!request.temperature)
+      return DecodeError{"temperature must be a number (within a double's range)", "temperature"};
   }
   if (const json::value* v = member(body, "top_p"); v && !v->is_null()) {
     request.top_p = as_number(*v);
-    if (!request.top_p) return DecodeError{"top_p must be a number", "top_p"};
+    if (!request.top_p)
+      return DecodeError{"top_p must be a number (within a double's range)", "top_p"};
   }
   if (const json::value* v = member(body, "top_k"); v && !v->is_null()) {
     request.top_k = as_int(*v);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -73,6 +74,9 @@ struct Reader {
     if (!v->is_number()) return fail("'" + param + "' must be a number", param);
     json::error_code ec;
     out = v->to_number<double>(ec);
+    // Boost.JSON reads 1e400 as infinity and 0e400 as NaN, which it cannot write back.
+    if (!std::isfinite(*out))
+      return fail("'" + param + "' must be a number within a double's range", param);
     return true;
   }
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -64,6 +65,10 @@ struct Reader {
       return fail("'" + std::string(key) + "' must be a number", std::string(key));
     json::error_code ec;
     out = v->to_number<double>(ec);
+    // Boost.JSON reads 1e400 as infinity and 0e400 as NaN, which it cannot write back.
+    if (!std::isfinite(*out))
+      return fail("'" + std::string(key) + "' must be a number within a double's range",
+                  std::string(key));
     return true;
   }
 };

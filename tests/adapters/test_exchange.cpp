@@ -568,3 +568,32 @@ TEST_CASE(
   CHECK(bare ==
         "POST /v1/models HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\nContent-Length: 0\r\n\r\n");
 }
+
+TEST_CASE(
+    "a number beyond a double's range is refused by name, never written on as NaN or "
+    "Infinity") {
+  // Boost.JSON reads 1e400 as infinity and 0e400 (a zero) as NaN; written back, either is a
+  // token JSON does not have, and the provider would get a body it cannot parse.
+  for (const std::string literal : {"1e400", "-1e400", "0e400"}) {
+    const std::string chat = R"({"model":"m","messages":[{"role":"user","content":"hi"}],)"
+                             R"("temperature":)" +
+                             literal + "}";
+    const std::string responses = R"({"model":"m","input":"hi","top_p":)" + literal + "}";
+    const std::string messages =
+        R"({"model":"m","max_tokens":8,"messages":[{"role":"user","content":"hi"}],)"
+        R"("temperature":)" +
+        literal + "}";
+    const std::tuple<Protocol, std::string, std::string> cases[] = {
+        {Protocol::openai_chat, chat, "temperature"},
+        {Protocol::openai_responses, responses, "top_p"},
+        {Protocol::anthropic_messages, messages, "temperature"},
+    };
+    for (const auto& [protocol, body, field] : cases) {
+      INFO(name_of(protocol) << " " << literal);
+      auto decoded = adapters::decode_request(protocol, body);
+      REQUIRE_FALSE(decoded);
+      CHECK(decoded.error().message.find(field) != std::string::npos);
+      CHECK(decoded.error().status == 400);
+    }
+  }
+}
