@@ -148,11 +148,14 @@ void HttpSession::start_head(RequestContext& ctx, int status, std::string_view c
   for (std::string_view t : tail) total += t.size();
   head_.resize(total);
   char* out = head_.data();
+  // An empty piece may have no data pointer at all, which memcpy must not be given.
   for (std::size_t i = 0; i < n; ++i) {
+    if (parts[i].empty()) continue;
     std::memcpy(out, parts[i].data(), parts[i].size());
     out += parts[i].size();
   }
   for (std::string_view t : tail) {
+    if (t.empty()) continue;
     std::memcpy(out, t.data(), t.size());
     out += t.size();
   }
