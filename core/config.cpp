@@ -1155,6 +1155,80 @@ void read_routing_defaults(Context& ctx, const Entry& e, RoutingDefaults& routin
     read_overrides(ctx, *x, f.path_of(*x), routing.overrides);
 }
 
+void read_ledger_settings(Context& ctx, const Entry& e, const std::string& path,
+                          GovernanceConfig& g) {
+  static constexpr std::array<std::string_view, 2> kKeys{"commit_interval_ms", "queue_rows"};
+  if (e.value.IsNull()) return;
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  if (const Entry* x = f.find("commit_interval_ms")) {
+    if (auto v = read_integer(ctx, f, *x, 10, 60000))
+      g.commit_interval = std::chrono::milliseconds(*v);
+  }
+  if (const Entry* x = f.find("queue_rows")) {
+    if (auto v = read_integer(ctx, f, *x, 16, 10'000'000))
+      g.ledger_queue_rows = static_cast<std::size_t>(*v);
+  }
+}
+
+void read_governance_metrics(Context& ctx, const Entry& e, const std::string& path,
+                             GovernanceConfig& g) {
+  static constexpr std::array<std::string_view, 2> kKeys{"max_teams", "key_aliases"};
+  if (e.value.IsNull()) return;
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  if (const Entry* x = f.find("max_teams")) {
+    if (auto v = read_integer(ctx, f, *x, 0, 10000))
+      g.metrics_max_teams = static_cast<std::size_t>(*v);
+  }
+  if (const Entry* x = f.find("key_aliases")) {
+    if (auto v = read_integer(ctx, f, *x, 0, 10000))
+      g.metrics_max_key_aliases = static_cast<std::size_t>(*v);
+  }
+}
+
+void read_governance(Context& ctx, const Entry& e, GovernanceConfig& g) {
+  static constexpr std::array<std::string_view, 6> kKeys{
+      "master_key", "database", "ledger", "unpriced_models", "default_max_output_tokens",
+      "metrics"};
+  if (e.value.IsNull()) return;
+  if (!expect_map(ctx, e.line, "governance", e.value)) return;
+  const Fields f(ctx, e.value, "governance", kKeys);
+  if (const Entry* x = f.find("master_key")) {
+    // An unset variable is an empty key: authentication off, said at start-up.
+    if (auto v = read_string(ctx, f, *x, nullptr, /*unset_is_empty=*/true)) {
+      if (!v->empty() && v->size() < 16) {
+        ctx.error(x->line, f.path_of(*x),
+                  "must be at least 16 characters (a master key administers everything; "
+                  "generate one with: openssl rand -hex 32)");
+      } else {
+        g.master_key = std::move(*v);
+      }
+    }
+  }
+  if (const Entry* x = f.find("database")) {
+    if (auto v = read_string(ctx, f, *x)) {
+      if (v->empty())
+        ctx.error(x->line, f.path_of(*x), "must name a file (for example switchyard.db)");
+      else
+        g.database = std::move(*v);
+    }
+  }
+  if (const Entry* x = f.find("ledger")) read_ledger_settings(ctx, *x, f.path_of(*x), g);
+  if (const Entry* x = f.find("unpriced_models")) {
+    if (auto v = read_string(ctx, f, *x)) {
+      if (*v == "refuse" || *v == "free")
+        g.free_unpriced_models = *v == "free";
+      else
+        ctx.error(x->line, f.path_of(*x), "expected refuse or free, got " + quote(*v));
+    }
+  }
+  if (const Entry* x = f.find("default_max_output_tokens")) {
+    if (auto v = read_integer(ctx, f, *x, 1, 10'000'000)) g.default_max_output_tokens = *v;
+  }
+  if (const Entry* x = f.find("metrics")) read_governance_metrics(ctx, *x, f.path_of(*x), g);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 struct NamedLine {
@@ -1729,7 +1803,7 @@ std::vector<std::string> resolve_model_refs(Context& ctx, const std::vector<Mode
 }
 
 void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const FileReader& read_file) {
-  static constexpr std::array<std::string_view, 16> kTopKeys{"listen",
+  static constexpr std::array<std::string_view, 17> kTopKeys{"listen",
                                                              "workers",
                                                              "max_body_bytes",
                                                              "max_header_bytes",
@@ -1744,7 +1818,8 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
                                                              "models",
                                                              "prices_file",
                                                              "routing",
-                                                             "routers"};
+                                                             "routers",
+                                                             "governance"};
   const Fields top(ctx, root, "", kTopKeys);
   read_server(ctx, top, cfg.server);
 
@@ -1785,6 +1860,7 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
     if (!p.name.empty()) provider_names.push_back(p.name);
 
   if (const Entry* e = top.find("routing")) read_routing_defaults(ctx, *e, cfg.routing);
+  if (const Entry* e = top.find("governance")) read_governance(ctx, *e, cfg.governance);
 
   const TargetSources sources{providers, provider_names, price_file};
   const Entry* models_entry = top.find("models");

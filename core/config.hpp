@@ -94,8 +94,29 @@ struct ServerConfig {
   std::string access_log = "stdout";  // "stdout", "off", or a file path
 };
 
+// Client authentication, budgets, limits and the spend ledger (issue 12). The keys and teams
+// themselves are made through the admin API and kept in the database, not here.
+struct GovernanceConfig {
+  // Administers the gateway; when set, every model request needs a virtual key. Empty: client
+  // authentication is off and the gateway says so at start-up. Never logged.
+  std::string master_key;
+  std::string database = "switchyard.db";           // SQLite, relative to the working directory
+  std::chrono::milliseconds commit_interval{1000};  // ledger rows are committed this often
+  std::size_t ledger_queue_rows = 65536;            // rows waiting per worker; past it, dropped
+  // A key with a budget cannot use a model without a known price, unless unpriced models are
+  // declared free (unpriced_models: free).
+  bool free_unpriced_models = false;
+  // What a request that names no max_tokens reserves for its output.
+  std::int64_t default_max_output_tokens = 16384;
+  std::size_t metrics_max_teams = 100;      // teams with a label of their own; the rest "other"
+  std::size_t metrics_max_key_aliases = 0;  // key aliases as labels (0: none)
+
+  bool authentication() const { return !master_key.empty(); }
+};
+
 struct Config {
   ServerConfig server;
+  GovernanceConfig governance;
   std::vector<ProviderConfig> providers;
   std::vector<ModelConfig> models;
   std::vector<RouterConfig> routers;  // virtual models that pick a model per request

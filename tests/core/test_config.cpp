@@ -1586,3 +1586,74 @@ models:
             "switchyard.yaml:10: models[2]: unknown key 'routers'",
         });
 }
+
+TEST_CASE("config: governance: defaults, every key, and authentication off without a master key",
+          "[config]") {
+  const std::string models = "models:\n  - {name: m, provider: mock}\n";
+  auto defaults = parse(with_mock(models));
+  REQUIRE(errors_of(defaults).empty());
+  const GovernanceConfig& d = defaults.value().governance;
+  CHECK_FALSE(d.authentication());
+  CHECK(d.database == "switchyard.db");
+  CHECK(d.commit_interval == std::chrono::milliseconds(1000));
+  CHECK_FALSE(d.free_unpriced_models);
+  CHECK(d.default_max_output_tokens == 16384);
+
+  auto full = parse(with_mock(models + R"(
+governance:
+  master_key: ${SWITCHYARD_MASTER_KEY}
+  database: /var/lib/switchyard/ledger.db
+  ledger: {commit_interval_ms: 250, queue_rows: 1000}
+  unpriced_models: free
+  default_max_output_tokens: 8192
+  metrics: {max_teams: 20, key_aliases: 5}
+)"),
+                    {{"SWITCHYARD_MASTER_KEY", "0123456789abcdef0123"}});
+  REQUIRE(errors_of(full).empty());
+  const GovernanceConfig& g = full.value().governance;
+  CHECK(g.authentication());
+  CHECK(g.master_key == "0123456789abcdef0123");
+  CHECK(g.database == "/var/lib/switchyard/ledger.db");
+  CHECK(g.commit_interval == std::chrono::milliseconds(250));
+  CHECK(g.ledger_queue_rows == 1000);
+  CHECK(g.free_unpriced_models);
+  CHECK(g.default_max_output_tokens == 8192);
+  CHECK(g.metrics_max_teams == 20);
+  CHECK(g.metrics_max_key_aliases == 5);
+
+  // The variable unset: no key, no error (the start-up notice says authentication is off).
+  auto unset = parse(with_mock(models + "governance:\n  master_key: ${SWITCHYARD_MASTER_KEY}\n"));
+  REQUIRE(errors_of(unset).empty());
+  CHECK_FALSE(unset.value().governance.authentication());
+}
+
+TEST_CASE("config: governance errors name the key and the line", "[config]") {
+  const std::string models = "models:\n  - {name: m, provider: mock}\n";
+  auto r = parse(with_mock(models + R"(
+governance:
+  master_key: short
+  database: ""
+  ledger: {commit_interval_ms: 5, queue: 3}
+  unpriced_models: allow
+  default_max_output_tokens: 0
+  metrics: {max_teams: -1}
+  budgets: {}
+)"));
+  const auto errors = errors_of(r);
+  auto has = [&](std::string_view text) {
+    return std::any_of(errors.begin(), errors.end(),
+                       [&](const std::string& e) { return e.find(text) != std::string::npos; });
+  };
+  CHECK(has("switchyard.yaml:8: governance.master_key: must be at least 16 characters"));
+  CHECK(has("switchyard.yaml:9: governance.database: must name a file"));
+  CHECK(
+      has("switchyard.yaml:10: governance.ledger.commit_interval_ms: must be between 10 and 60000"));
+  CHECK(has("switchyard.yaml:10: governance.ledger: unknown key 'queue'"));
+  CHECK(
+      has("switchyard.yaml:11: governance.unpriced_models: expected refuse or free, got 'allow'"));
+  CHECK(has("switchyard.yaml:12: governance.default_max_output_tokens: must be between 1"));
+  CHECK(has("switchyard.yaml:13: governance.metrics.max_teams: must be between 0 and 10000"));
+  CHECK(has("switchyard.yaml:14: governance: unknown key 'budgets'"));
+  // The master key's text is never in an error.
+  CHECK_FALSE(has("short"));
+}
