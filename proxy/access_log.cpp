@@ -22,32 +22,22 @@ AccessLog::~AccessLog() { close(); }
 
 void AccessLog::push(std::size_t producer, std::string line) {
   if (out_ == nullptr) return;
-  Ring& ring = *rings_[producer];
-  const std::size_t tail = ring.tail.load(std::memory_order_relaxed);
-  if (tail - ring.head.load(std::memory_order_acquire) >= ring.slots.size()) {
+  if (!rings_[producer]->try_push(std::move(line))) {
     dropped_.add(producer, 1);
     return;
   }
-  ring.slots[tail % ring.slots.size()] = std::move(line);
-  ring.tail.store(tail + 1, std::memory_order_release);
   pushed_.fetch_add(1, std::memory_order_release);
   pushed_.notify_one();
 }
 
 bool AccessLog::drain_once() {
   bool wrote = false;
-  for (auto& ring_ptr : rings_) {
-    Ring& ring = *ring_ptr;
-    std::size_t head = ring.head.load(std::memory_order_relaxed);
-    const std::size_t tail = ring.tail.load(std::memory_order_acquire);
-    for (; head != tail; ++head) {
-      std::string& line = ring.slots[head % ring.slots.size()];
+  for (auto& ring : rings_) {
+    const std::size_t n = ring->drain([this](std::string& line) {
       std::fwrite(line.data(), 1, line.size(), out_);
       std::fputc('\n', out_);
-      line.clear();
-      wrote = true;
-    }
-    ring.head.store(head, std::memory_order_release);
+    });
+    wrote = wrote || n > 0;
   }
   if (wrote) std::fflush(out_);
   return wrote;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "metrics/sharded.hpp"
+#include "proxy/spsc_ring.hpp"
 
 namespace switchyard::proxy {
 
@@ -29,12 +30,7 @@ class AccessLog {
   void close();
 
  private:
-  struct Ring {
-    explicit Ring(std::size_t capacity) : slots(capacity) {}
-    std::vector<std::string> slots;
-    alignas(64) std::atomic<std::size_t> head{0};  // next slot the writer reads
-    alignas(64) std::atomic<std::size_t> tail{0};  // next slot the producer fills
-  };
+  using Ring = SpscRing<std::string>;
   void run();
   bool drain_once();
 
