@@ -1191,6 +1191,7 @@ void read_governance(Context& ctx, const Entry& e, GovernanceConfig& g) {
   static constexpr std::array<std::string_view, 6> kKeys{
       "master_key", "database", "ledger", "unpriced_models", "default_max_output_tokens",
       "metrics"};
+  g.enabled = true;
   if (e.value.IsNull()) return;
   if (!expect_map(ctx, e.line, "governance", e.value)) return;
   const Fields f(ctx, e.value, "governance", kKeys);

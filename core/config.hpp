@@ -97,6 +97,9 @@ struct ServerConfig {
 // Client authentication, budgets, limits and the spend ledger (issue 12). The keys and teams
 // themselves are made through the admin API and kept in the database, not here.
 struct GovernanceConfig {
+  // The config has a governance section: the store (keys, teams, the ledger) is opened. Without
+  // one the gateway keeps nothing on disk and lets every request through, as before.
+  bool enabled = false;
   // Administers the gateway; when set, every model request needs a virtual key. Empty: client
   // authentication is off and the gateway says so at start-up. Never logged.
   std::string master_key;

@@ -15,6 +15,7 @@ struct GatewayError {
   std::string param;    // may be empty -> null
   std::string code;     // may be empty -> null
   ErrorSource source = ErrorSource::gateway;
+  std::string retry_after;  // seconds, for the answer's Retry-After; empty: the status's rule
 };
 
 // The error `type` each protocol documents for an HTTP status, and the status a type stands

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <latch>
 
+#include "proxy/governance.hpp"
 #include "proxy/health_check.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/worker.hpp"
@@ -68,8 +69,11 @@ void open_acceptor(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
 }  // namespace
 
 Gateway::Gateway(const Runtime& runtime, std::size_t workers) : runtime_(runtime) {
-  for (std::size_t i = 0; i < workers; ++i)
+  for (std::size_t i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, runtime_));
+    if (runtime_.governance)
+      runtime_.governance->attach_worker(workers_.back()->ioc, workers_.back()->accounts);
+  }
 }
 
 Gateway::~Gateway() {

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <array>
+#include <boost/json.hpp>
 #include <charconv>
 #include <cstring>
 #include <random>
@@ -10,6 +11,8 @@
 #include "adapters/exchange.hpp"
 #include "core/chat_request.hpp"
 #include "core/http_body_decoder.hpp"
+#include "proxy/governance.hpp"
+#include "proxy/governance_gate.hpp"
 #include "proxy/pipeline.hpp"
 
 namespace switchyard::proxy {
@@ -30,6 +33,20 @@ bool usable_request_id(std::string_view id) {
 }
 
 std::string_view strip_query(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// /v1/models for one key: the entries of the full list that the key (and its team) allow.
+std::string models_json_for(const Runtime& runtime, const core::KeyEntry& key) {
+  boost::json::value all = boost::json::parse(runtime.models_json);
+  boost::json::array kept;
+  const core::TeamRecord* team = key.team ? &key.team->record : nullptr;
+  for (auto& m : all.at("data").as_array()) {
+    const boost::json::string& id = m.at("id").as_string();
+    if (core::key_allows_model(key.record, team, std::string_view(id.data(), id.size())))
+      kept.push_back(std::move(m));
+  }
+  all.as_object()["data"] = std::move(kept);
+  return boost::json::serialize(all);
+}
 
 // The answer to a request that could not be read: over a limit, or not HTTP.
 core::GatewayError request_read_error(const beast::error_code& ec, std::uint64_t max_body_bytes,
@@ -137,6 +154,7 @@ void HttpSession::start_head(RequestContext& ctx, int status, std::string_view c
     parts[n++] = "\r\nx-switchyard-fallback: ";
     parts[n++] = ctx.fallback_from;
   }
+  parts[n++] = ctx.rate_limit_headers;  // a limited key's x-ratelimit-* (governance)
   if (!keep_alive_) {
     parts[n++] = "\r\nConnection: close";
   } else if (http10_) {
@@ -208,7 +226,7 @@ net::awaitable<bool> HttpSession::write_error(RequestContext& ctx,
   }
   const int status = adapters::error_status_for(ctx.protocol, error.status);
   co_return co_await write_json(ctx, status, adapters::encode_error_body(ctx.protocol, error),
-                                core::retry_after_for(status));
+                                core::retry_after_for(status, error.retry_after));
 }
 
 net::awaitable<bool> HttpSession::write_failure(RequestContext& ctx) {
@@ -556,8 +574,13 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
     if (!is_get)
       co_await write_error(
           ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
-    else
+    else if (runtime.governance && runtime.governance->authentication()) {
+      // With keys, a client sees only the models its key may use.
+      if (authenticate(worker_, request, ctx))
+        co_await write_json(ctx, 200, models_json_for(runtime, *ctx.key));
+    } else {
       co_await write_json(ctx, 200, runtime.models_json);
+    }
     co_return;
   }
   if (path == "/health/live") {
@@ -608,6 +631,7 @@ void HttpSession::on_log(RequestContext& ctx) {
   if (ctx.first_token && ctx.stream)
     ttft_ms = std::chrono::duration<double, std::milli>(*ctx.first_token - ctx.start).count();
   if (ctx.model_traffic) record_metrics(ctx, status, total_s, overhead_us);
+  if (ctx.model_traffic && runtime.governance) finish_request(worker_, ctx, status, total_s);
   if (runtime.access_log && runtime.access_log->enabled())
     log_line(ctx, status, total_s, ttft_ms, overhead_us);
 }

@@ -13,6 +13,7 @@
 
 #include "core/config.hpp"
 #include "proxy/gateway.hpp"
+#include "proxy/governance.hpp"
 #include "proxy/net.hpp"
 #include "proxy/runtime.hpp"
 
@@ -150,6 +151,10 @@ int run(int argc, char** argv) {
     const std::string host = config.server.listen_host;
     const std::uint16_t port = config.server.listen_port;
     const auto drain = config.server.drain_timeout;
+    if (!config.governance.authentication()) {
+      std::cerr << "switchyard: client authentication is off (no governance.master_key): every "
+                   "model request is let through without a key\n";
+    }
     auto runtime = proxy::make_runtime(std::move(config), workers);
     proxy::Gateway gateway(*runtime, workers);
 
@@ -185,6 +190,7 @@ int run(int argc, char** argv) {
     signals_ioc.stop();
     signal_thread.join();
     runtime->access_log->close();
+    if (runtime->governance) runtime->governance->close();  // the ledger's last commit
     std::cerr << "switchyard: stopped" << std::endl;
     return 0;
   } catch (const std::exception& e) {

@@ -9,6 +9,7 @@
 
 #include "adapters/anthropic.hpp"
 #include "proxy/client_watch.hpp"
+#include "proxy/governance_gate.hpp"
 #include "proxy/upstream_attempt.hpp"
 
 namespace switchyard::proxy {
@@ -271,8 +272,9 @@ bool read_overrides(const core::OverridePolicy& allowed, const Request& request,
 
 // on_request: parse once, for the fields the gateway needs, and find the model group.
 // Returns nullptr when the request is answered already or has failed (ctx.failure).
-std::unique_ptr<PendingRequest> on_request(const Runtime& runtime, Request& request,
-                                           RequestContext& ctx, const FrontDoor& door) {
+std::unique_ptr<PendingRequest> on_request(Worker& worker, Request& request, RequestContext& ctx,
+                                           const FrontDoor& door) {
+  const Runtime& runtime = worker.runtime;
   std::string& body = request.body();
   ctx.bytes_in = body.size();
   if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
@@ -284,6 +286,7 @@ std::unique_ptr<PendingRequest> on_request(const Runtime& runtime, Request& requ
     ctx.failure = core::client_error(400, e.message, e.param, e.code);
     return nullptr;
   }
+  if (runtime.governance && !authenticate(worker, request, ctx)) return nullptr;
   auto p = std::make_unique<PendingRequest>(*runtime.retry_budget);
   p->envelope = std::move(parsed.value());
   ctx.model = p->envelope.model;
@@ -309,6 +312,8 @@ std::unique_ptr<PendingRequest> on_request(const Runtime& runtime, Request& requ
         "model_not_found");
     return nullptr;
   }
+  if (ctx.key && !admit_request(worker, ctx, *group, p->input_tokens, p->max_output_tokens))
+    return nullptr;
   p->first_group = group;
   p->enter(group);
   ctx.route = group;
@@ -826,7 +831,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
                                           RequestContext& ctx, const FrontDoor& door) {
   ctx.protocol = door.protocol;
   Worker& worker = session.worker();
-  std::unique_ptr<PendingRequest> p = on_request(session.runtime(), request, ctx, door);
+  std::unique_ptr<PendingRequest> p = on_request(worker, request, ctx, door);
   if (!p) co_return;
   if (p->estimated_count) {
     co_await session.write_json(ctx, 200, std::move(*p->estimated_count));

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "adapters/canonical.hpp"
+#include "core/account_table.hpp"
 #include "core/gateway_error.hpp"
 #include "core/upstream_failure.hpp"
 #include "core/usage.hpp"
@@ -62,6 +63,14 @@ struct RequestContext {
   std::optional<core::UpstreamFailure> upstream_failure;
   adapters::Protocol upstream_protocol = adapters::Protocol::openai_chat;
   bool client_gone = false;
+
+  // Governance (issue 12): the key the request came with and what it reserved (settled when
+  // it ends), the x-ratelimit-* fields its answer carries, and its x-switchyard-tags.
+  std::shared_ptr<const core::KeyEntry> key;
+  core::Admission admission;
+  std::int64_t reserved_tokens = 0;
+  std::string rate_limit_headers;  // each field preceded by CRLF, ready for the head
+  std::string tags;
 
   std::int64_t overhead_us(Clock::time_point now) const {
     auto own = (now - start) - upstream_time;

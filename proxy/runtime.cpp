@@ -4,7 +4,12 @@
 #include <boost/json.hpp>
 #include <stdexcept>
 
+#include "proxy/governance.hpp"
+
 namespace switchyard::proxy {
+
+Runtime::Runtime() = default;
+Runtime::~Runtime() = default;
 
 std::unique_ptr<Runtime> make_runtime(core::Config config, std::size_t workers) {
   auto runtime = std::make_unique<Runtime>();
@@ -97,6 +102,9 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::size_t workers) 
   });
   runtime->models_json =
       boost::json::serialize(boost::json::object{{"object", "list"}, {"data", std::move(data)}});
+  // Opens the store (keys, teams, the ledger); a StoreError reaches main, which says why.
+  if (cfg.governance.enabled)
+    runtime->governance = std::make_unique<Governance>(cfg.governance, workers);
   return runtime;
 }
 

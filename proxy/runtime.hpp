@@ -19,6 +19,8 @@
 
 namespace switchyard::proxy {
 
+class Governance;
+
 // One target of a model group, bound at start-up to what an attempt on it needs.
 struct TargetRoute {
   const core::TargetConfig* config = nullptr;
@@ -61,6 +63,8 @@ struct StringHash {
 };
 
 struct Runtime {
+  Runtime();
+  ~Runtime();  // out of line: Governance is incomplete here
   core::Config config;
   std::unordered_map<std::string, ModelRoute, StringHash, std::equal_to<>> routes;
   std::unique_ptr<metrics::Metrics> metrics;
@@ -69,6 +73,8 @@ struct Runtime {
   std::unordered_map<std::string, std::unique_ptr<core::KeyPool>> key_pools;  // by provider
   std::unique_ptr<core::RetryBudgetState> retry_budget;
   std::string models_json;  // the /v1/models answer, built once
+  // Keys, budgets, limits and the ledger, when the config has a governance section.
+  std::unique_ptr<Governance> governance;
 
   const ModelRoute* find_route(std::string_view model) const {
     auto it = routes.find(model);

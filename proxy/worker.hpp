@@ -5,6 +5,7 @@
 #include <random>
 #include <unordered_set>
 
+#include "core/account_table.hpp"
 #include "proxy/deadline.hpp"
 #include "proxy/net.hpp"
 #include "proxy/runtime.hpp"
@@ -29,6 +30,9 @@ struct Worker {
   bool draining = false;
   std::unordered_set<HttpSession*> sessions;
   std::uint64_t request_counter = 0;
+  // The key and team table this worker's requests read (governance): replaced between two
+  // requests when the admin API changes something, never while one reads it.
+  std::shared_ptr<const core::AccountTable> accounts;
   // Routing's random choices (weights, jitter, power of two choices): one per worker.
   core::Rng rng{std::random_device{}() ^
                 (static_cast<std::uint64_t>(std::random_device{}()) << 32)};

@@ -1593,6 +1593,7 @@ TEST_CASE("config: governance: defaults, every key, and authentication off witho
   auto defaults = parse(with_mock(models));
   REQUIRE(errors_of(defaults).empty());
   const GovernanceConfig& d = defaults.value().governance;
+  CHECK_FALSE(d.enabled);
   CHECK_FALSE(d.authentication());
   CHECK(d.database == "switchyard.db");
   CHECK(d.commit_interval == std::chrono::milliseconds(1000));
@@ -1611,6 +1612,7 @@ governance:
                     {{"SWITCHYARD_MASTER_KEY", "0123456789abcdef0123"}});
   REQUIRE(errors_of(full).empty());
   const GovernanceConfig& g = full.value().governance;
+  CHECK(g.enabled);
   CHECK(g.authentication());
   CHECK(g.master_key == "0123456789abcdef0123");
   CHECK(g.database == "/var/lib/switchyard/ledger.db");
@@ -1624,6 +1626,7 @@ governance:
   // The variable unset: no key, no error (the start-up notice says authentication is off).
   auto unset = parse(with_mock(models + "governance:\n  master_key: ${SWITCHYARD_MASTER_KEY}\n"));
   REQUIRE(errors_of(unset).empty());
+  CHECK(unset.value().governance.enabled);
   CHECK_FALSE(unset.value().governance.authentication());
 }
 
@@ -1646,8 +1649,8 @@ governance:
   };
   CHECK(has("switchyard.yaml:8: governance.master_key: must be at least 16 characters"));
   CHECK(has("switchyard.yaml:9: governance.database: must name a file"));
-  CHECK(
-      has("switchyard.yaml:10: governance.ledger.commit_interval_ms: must be between 10 and 60000"));
+  CHECK(has(
+      "switchyard.yaml:10: governance.ledger.commit_interval_ms: must be between 10 and 60000"));
   CHECK(has("switchyard.yaml:10: governance.ledger: unknown key 'queue'"));
   CHECK(
       has("switchyard.yaml:11: governance.unpriced_models: expected refuse or free, got 'allow'"));

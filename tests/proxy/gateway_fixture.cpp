@@ -34,6 +34,10 @@ GatewayFixture::GatewayFixture(GatewayOptions options) {
   mock_.emplace(ChildProcess::start(mock_argv));
   mock_port = port_from_listening_line(mock_->wait_for_line("listening on", 20s));
 
+  if (options.prepare) options.prepare(dir);
+  for (std::size_t at = options.top_level.find("@DIR@"); at != std::string::npos;
+       at = options.top_level.find("@DIR@", at))
+    options.top_level.replace(at, 5, dir);
   std::ostringstream config;
   config << "listen: 127.0.0.1:0\n"
          << "workers: " << options.workers << "\n"

@@ -3,6 +3,7 @@
 // on 127.0.0.1 with a kernel-picked port, in a scratch directory removed afterwards.
 #include <boost/json.hpp>
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "tests/support/child_process.hpp"
@@ -26,6 +27,9 @@ struct GatewayOptions {
   // type in front of another server, such as a HostileUpstream.
   std::string extra_providers;
   std::string extra_models;
+  // Runs in the scratch directory before the gateway starts (e.g. to put keys in a store).
+  // "@DIR@" in top_level stands for that directory.
+  std::function<void(const std::string& dir)> prepare;
 };
 
 class GatewayFixture {

@@ -1,0 +1,140 @@
+#include "proxy/governance.hpp"
+
+#include <cstdio>
+
+#include "proxy/key_secrets.hpp"
+#include "proxy/sqlite_store.hpp"
+
+namespace switchyard::proxy {
+namespace {
+
+std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+core::WallTime wall_now() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
+std::int64_t ms_of(core::WallTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// What the ledger says each budget spent in its current period: a restart keeps it.
+void restore_budgets(const core::AccountTable& table, GovernanceStore& store, core::WallTime now) {
+  for (const auto& team : table.teams()) {
+    core::BudgetCounter* b = team->state->budget.get();
+    if (!b) continue;
+    b->restore(store.team_spend_since(team->record.id, ms_of(b->window(now).start)), now);
+  }
+  for (const auto& key : table.keys()) {
+    core::BudgetCounter* b = key->state->budget.get();
+    if (!b) continue;
+    b->restore(store.key_spend_since(key->record.id, ms_of(b->window(now).start)), now);
+  }
+}
+
+}  // namespace
+
+LedgerWriter::LedgerWriter(GovernanceStore& store, std::size_t producers, std::size_t ring_rows,
+                           std::chrono::milliseconds commit_interval)
+    : store_(store), interval_(commit_interval) {
+  for (std::size_t i = 0; i < producers; ++i)
+    rings_.push_back(std::make_unique<SpscRing<core::LedgerRow>>(ring_rows));
+  thread_ = std::thread([this] { run(); });
+}
+
+LedgerWriter::~LedgerWriter() { close(); }
+
+void LedgerWriter::push(std::size_t producer, core::LedgerRow row) {
+  if (!rings_[producer]->try_push(std::move(row))) dropped_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::size_t LedgerWriter::queued() const {
+  std::size_t n = 0;
+  for (const auto& ring : rings_) n += ring->size();
+  return n;
+}
+
+void LedgerWriter::commit_once() {
+  batch_.clear();
+  for (auto& ring : rings_)
+    ring->drain([this](core::LedgerRow& row) { batch_.push_back(std::move(row)); });
+  if (batch_.empty()) return;
+  try {
+    store_.write_ledger(batch_);
+    written_.fetch_add(batch_.size(), std::memory_order_relaxed);
+    last_commit_ms_.store(unix_ms(std::chrono::system_clock::now()), std::memory_order_relaxed);
+  } catch (const StoreError& e) {
+    // The rows are lost (the database refused them: full disk, a broken file); say so once a
+    // batch, and count them.
+    dropped_.fetch_add(batch_.size(), std::memory_order_relaxed);
+    std::fprintf(stderr, "switchyard: ledger: %zu rows not written: %s\n", batch_.size(), e.what());
+  }
+}
+
+void LedgerWriter::run() {
+  std::unique_lock lock(wake_mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, interval_, [this] { return stopping_; });
+    lock.unlock();
+    commit_once();
+    lock.lock();
+  }
+  lock.unlock();
+  commit_once();  // what came in before the stop
+}
+
+void LedgerWriter::close() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(wake_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+}
+
+Governance::Governance(const core::GovernanceConfig& config, std::size_t workers)
+    : config_(config), store_(open_sqlite_store(config.database)) {
+  if (config_.authentication()) master_hash_ = sha256_of(config_.master_key);
+  auto snapshot = store_->load();
+  const core::WallTime now = wall_now();
+  table_ = core::AccountTable::build(std::move(snapshot.teams), std::move(snapshot.keys), nullptr,
+                                     now, std::chrono::steady_clock::now());
+  restore_budgets(*table_, *store_, now);
+  ledger_ = std::make_unique<LedgerWriter>(*store_, workers, config_.ledger_queue_rows,
+                                           config_.commit_interval);
+}
+
+Governance::~Governance() { close(); }
+
+void Governance::close() {
+  if (ledger_) ledger_->close();
+}
+
+bool Governance::is_master_key(std::string_view credential) const {
+  return authentication() && core::same_hash(sha256_of(credential), master_hash_);
+}
+
+void Governance::attach_worker(net::io_context& ioc,
+                               std::shared_ptr<const core::AccountTable>& slot) {
+  std::lock_guard lock(admin_mutex_);
+  slot = table_;
+  slots_.push_back({&ioc, &slot});
+}
+
+std::shared_ptr<const core::AccountTable> Governance::table() const {
+  std::lock_guard lock(admin_mutex_);
+  return table_;
+}
+
+void Governance::publish(std::shared_ptr<const core::AccountTable> table) {
+  // Called with admin_mutex_ held.
+  table_ = table;
+  for (const Slot& s : slots_) {
+    net::post(*s.ioc, [slot = s.table, table] { *slot = table; });
+  }
+}
+
+}  // namespace switchyard::proxy

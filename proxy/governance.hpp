@@ -1,0 +1,101 @@
+#pragma once
+// The I/O side of governance (issue 12): the store, the current key and team table handed to
+// every worker, the master key, and the ledger writer thread. The policy is core/'s
+// (core/account_table.hpp); this file only loads, publishes and writes.
+//
+// Each admin change builds a new core::AccountTable under the admin mutex, writes the store,
+// then posts the table to every worker's io_context. A worker swaps its pointer between two
+// requests, so the request path reads its own table with no lock; a request keeps the key
+// entry it was admitted with until it ends.
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/account_table.hpp"
+#include "core/config.hpp"
+#include "core/ledger.hpp"
+#include "proxy/net.hpp"
+#include "proxy/spsc_ring.hpp"
+#include "proxy/store.hpp"
+
+namespace switchyard::proxy {
+
+// Ledger rows from every worker, committed by one thread in batches. A worker's full ring
+// drops the row and counts it: the request never waits on the database.
+class LedgerWriter {
+ public:
+  LedgerWriter(GovernanceStore& store, std::size_t producers, std::size_t ring_rows,
+               std::chrono::milliseconds commit_interval);
+  ~LedgerWriter();
+  LedgerWriter(const LedgerWriter&) = delete;
+  LedgerWriter& operator=(const LedgerWriter&) = delete;
+
+  void push(std::size_t producer, core::LedgerRow row);  // from that worker's thread only
+  // Commits what is queued and stops the thread (at shutdown, after the workers stopped).
+  void close();
+
+  std::uint64_t rows_written() const { return written_.load(std::memory_order_relaxed); }
+  std::uint64_t rows_dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  std::size_t queued() const;
+  std::int64_t last_commit_unix_ms() const {
+    return last_commit_ms_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  void run();
+  void commit_once();
+
+  GovernanceStore& store_;
+  std::chrono::milliseconds interval_;
+  std::vector<std::unique_ptr<SpscRing<core::LedgerRow>>> rings_;
+  std::vector<core::LedgerRow> batch_;  // the writer thread's
+  std::atomic<std::uint64_t> written_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::int64_t> last_commit_ms_{0};
+  std::mutex wake_mutex_;  // the writer thread's sleep only: producers never take it
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+class Governance {
+ public:
+  // Opens the store named by the config, loads every key and team, and restores each budget's
+  // spend in its current period from the ledger. Throws StoreError when the store cannot open.
+  Governance(const core::GovernanceConfig& config, std::size_t workers);
+  ~Governance();
+
+  const core::GovernanceConfig& config() const { return config_; }
+  bool authentication() const { return config_.authentication(); }
+  // The master key, compared by hash in constant time.
+  bool is_master_key(std::string_view credential) const;
+
+  // Where each worker keeps its table; published tables are posted there.
+  void attach_worker(net::io_context& ioc, std::shared_ptr<const core::AccountTable>& slot);
+  std::shared_ptr<const core::AccountTable> table() const;
+
+  GovernanceStore& store() { return *store_; }
+  LedgerWriter& ledger() { return *ledger_; }
+  void close();  // the ledger's last commit
+
+ private:
+  void publish(std::shared_ptr<const core::AccountTable> table);
+
+  core::GovernanceConfig config_;
+  core::KeyHash master_hash_{};
+  std::unique_ptr<GovernanceStore> store_;
+  std::unique_ptr<LedgerWriter> ledger_;
+  mutable std::mutex admin_mutex_;  // admin changes and publishing: never the request path
+  std::shared_ptr<const core::AccountTable> table_;
+  struct Slot {
+    net::io_context* ioc;
+    std::shared_ptr<const core::AccountTable>* table;
+  };
+  std::vector<Slot> slots_;
+};
+
+}  // namespace switchyard::proxy

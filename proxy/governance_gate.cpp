@@ -1,0 +1,293 @@
+#include "proxy/governance_gate.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/rate_limit.hpp"
+#include "proxy/governance.hpp"
+#include "proxy/key_secrets.hpp"
+
+namespace switchyard::proxy {
+namespace {
+
+core::WallTime wall_now() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
+std::string usd(core::Micros m) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "$%.2f", core::micros_to_usd(m));
+  return buf;
+}
+
+std::string period_words(const core::BudgetPeriod& p) {
+  switch (p.kind) {
+    case core::BudgetPeriod::Kind::daily:
+      return "per day";
+    case core::BudgetPeriod::Kind::weekly:
+      return "per week";
+    case core::BudgetPeriod::Kind::monthly:
+      return "per month";
+    case core::BudgetPeriod::Kind::duration:
+      break;
+  }
+  return "per " + core::format_budget_period(p);
+}
+
+std::string seconds_text(std::chrono::nanoseconds d) {
+  const auto s = std::chrono::ceil<std::chrono::seconds>(d).count();
+  return std::to_string(std::max<std::int64_t>(s, 1));
+}
+
+core::GatewayError auth_error(std::string message, std::string code) {
+  core::GatewayError e = core::client_error(401, std::move(message), "", std::move(code));
+  e.type = "invalid_request_error";  // OpenAI's type for key errors, with the code saying which
+  return e;
+}
+
+// The worst case of the request at the group's dearest target: the budget must hold whichever
+// target serves it. Unpriced when no target of the group has a known price.
+struct PricedEstimate {
+  core::Estimate estimate;
+  bool priced = false;
+};
+
+PricedEstimate estimate_for(const ModelRoute& group, std::int64_t input_tokens,
+                            std::int64_t max_output_tokens) {
+  PricedEstimate out;
+  out.estimate.tokens = input_tokens + max_output_tokens;
+  core::Usage worst;
+  worst.prompt_tokens = input_tokens;
+  worst.completion_tokens = max_output_tokens;
+  double cost = 0;
+  for (const TargetRoute& t : group.targets) {
+    out.priced = out.priced || t.config->price_known;
+    cost = std::max(cost, core::cost_usd(worst, t.config->price));
+  }
+  out.estimate.cost = core::usd_to_micros_ceil(cost);
+  return out;
+}
+
+std::string_view level_words(core::Refusal::Level level) {
+  switch (level) {
+    case core::Refusal::Level::team:
+      return "this key's team";
+    case core::Refusal::Level::key_and_model:
+      return "this key, for this model,";
+    case core::Refusal::Level::key:
+      break;
+  }
+  return "this key";
+}
+
+core::GatewayError refusal_error(const core::Refusal& r, const core::KeyEntry& key) {
+  using Kind = core::Refusal::Kind;
+  if (r.kind == Kind::budget) {
+    const core::BudgetSpec& spec =
+        r.level == core::Refusal::Level::team ? *key.team->record.budget : *key.record.budget;
+    std::string message = "Budget exceeded: the budget of " + std::string(level_words(r.level)) +
+                          " is " + usd(r.budget.limit) + " " + period_words(spec.period) + "; " +
+                          usd(r.budget.spent) + " is spent";
+    if (r.budget.reserved > 0)
+      message += " and " + usd(r.budget.reserved) + " is held by requests in flight";
+    message += ". It resets at " + core::format_rfc3339(r.budget.reset) + ".";
+    core::GatewayError e = core::client_error(429, std::move(message), "", "budget_exceeded");
+    e.type = "budget_exceeded";
+    e.retry_after = seconds_text(r.budget.reset - wall_now());
+    return e;
+  }
+  std::string what;
+  switch (r.kind) {
+    case Kind::rate_requests:
+      what = std::to_string(r.limit) + " requests per minute";
+      break;
+    case Kind::rate_tokens:
+      what = std::to_string(r.limit) + " tokens per minute";
+      break;
+    case Kind::parallel:
+      what = std::to_string(r.limit) + " requests at a time";
+      break;
+    case Kind::budget:
+      break;
+  }
+  std::string message =
+      "Rate limit reached for " + std::string(level_words(r.level)) + ": " + what + ".";
+  core::GatewayError e = core::client_error(429, "", "", "rate_limit_exceeded");
+  if (r.kind != Kind::parallel) {
+    e.retry_after = seconds_text(r.retry_after);
+    message += " Try again in " + e.retry_after + " s.";
+  } else {
+    e.retry_after = "1";
+    message += " Wait for one of them to finish.";
+  }
+  e.message = std::move(message);
+  return e;
+}
+
+// x-ratelimit-* on every answer to a limited key (and Anthropic's names for Messages clients),
+// as the limits stand once this request is counted.
+std::string rate_limit_headers(const core::KeyEntry& key, std::string_view model,
+                               adapters::Protocol protocol, core::SteadyTime now) {
+  const core::RateViews views = core::rate_views(key, model, now);
+  std::string out;
+  const core::WallTime wall = wall_now();
+  auto add = [&](const std::optional<core::RateView>& v, std::string_view kind) {
+    if (!v) return;
+    const std::string limit = std::to_string(v->limit);
+    const std::string remaining = std::to_string(v->remaining);
+    out += "\r\nx-ratelimit-limit-" + std::string(kind) + ": " + limit;
+    out += "\r\nx-ratelimit-remaining-" + std::string(kind) + ": " + remaining;
+    out +=
+        "\r\nx-ratelimit-reset-" + std::string(kind) + ": " + core::format_reset_duration(v->reset);
+    if (protocol == adapters::Protocol::anthropic_messages) {
+      const auto reset_at = wall + std::chrono::ceil<std::chrono::seconds>(v->reset);
+      out += "\r\nanthropic-ratelimit-" + std::string(kind) + "-limit: " + limit;
+      out += "\r\nanthropic-ratelimit-" + std::string(kind) + "-remaining: " + remaining;
+      out += "\r\nanthropic-ratelimit-" + std::string(kind) +
+             "-reset: " + core::format_rfc3339(reset_at);
+    }
+  };
+  add(views.requests, "requests");
+  add(views.tokens, "tokens");
+  return out;
+}
+
+std::vector<std::string> tags_from(std::string_view header) {
+  std::vector<std::string> tags;
+  while (!header.empty() && tags.size() < 32) {
+    const std::size_t comma = header.find(',');
+    std::string_view tag = header.substr(0, comma);
+    while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
+    while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+    if (!tag.empty() && tag.size() <= 64) tags.emplace_back(tag);
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+  return tags;
+}
+
+}  // namespace
+
+bool authenticate(Worker& worker, const Request& request, RequestContext& ctx) {
+  const Governance& governance = *worker.runtime.governance;
+  ctx.tags = std::string(request["x-switchyard-tags"]);
+  if (!governance.authentication()) return true;
+  const std::string_view credential = core::credential_from(
+      request[http::field::authorization], request["x-api-key"], request["api-key"]);
+  if (credential.empty()) {
+    ctx.failure = auth_error(
+        "No API key was sent. Send a Switchyard key as 'Authorization: Bearer sk-sy-...', "
+        "'x-api-key' or 'api-key'.",
+        "missing_api_key");
+    return false;
+  }
+  auto key = worker.accounts ? worker.accounts->find(sha256_of(credential)) : nullptr;
+  if (!key) {
+    ctx.failure = auth_error(
+        governance.is_master_key(credential)
+            ? "The master key administers the gateway and cannot call models: create a key "
+              "for that (POST /admin/keys)."
+            : "The API key is not valid.",
+        "invalid_api_key");
+    return false;
+  }
+  ctx.key = std::move(key);
+  return true;
+}
+
+bool admit_request(Worker& worker, RequestContext& ctx, const ModelRoute& group,
+                   std::int64_t input_tokens, std::int64_t max_output_tokens) {
+  if (!ctx.key) return true;
+  const core::KeyEntry& key = *ctx.key;
+  const core::WallTime now = wall_now();
+  const core::TeamRecord* team = key.team ? &key.team->record : nullptr;
+  switch (core::check_model_access(key.record, team, ctx.model, now)) {
+    case core::AccessDenial::none:
+      break;
+    case core::AccessDenial::blocked:
+      ctx.failure = auth_error("This API key is blocked.", "key_blocked");
+      return false;
+    case core::AccessDenial::expired:
+      ctx.failure = auth_error("This API key has expired.", "key_expired");
+      return false;
+    case core::AccessDenial::team_blocked:
+      ctx.failure = auth_error("This API key's team is blocked.", "team_blocked");
+      return false;
+    case core::AccessDenial::wrong_role:
+      ctx.failure = auth_error("This is an " + std::string(core::key_role_name(key.record.role)) +
+                                   " key: it administers the gateway and cannot call models.",
+                               "invalid_api_key");
+      return false;
+    case core::AccessDenial::model_not_allowed:
+      ctx.failure =
+          core::client_error(403, "The model '" + ctx.model + "' is not allowed for this key.",
+                             "model", "model_not_allowed");
+      return false;
+  }
+  const core::GovernanceConfig& config = worker.runtime.governance->config();
+  const std::int64_t max_output =
+      max_output_tokens > 0 ? max_output_tokens : config.default_max_output_tokens;
+  const PricedEstimate priced = estimate_for(group, input_tokens, max_output);
+  const bool budgeted = key.record.budget || (key.team && key.team->record.budget);
+  if (budgeted && !priced.priced && !config.free_unpriced_models) {
+    ctx.failure = core::client_error(
+        400,
+        "The model '" + ctx.model +
+            "' has no known price, so a key with a budget cannot use it (add a price to the "
+            "model, or set governance.unpriced_models: free).",
+        "model", "model_not_priced");
+    return false;
+  }
+  const core::SteadyTime steady = std::chrono::steady_clock::now();
+  if (auto refused = core::admit(ctx.key, ctx.model, priced.estimate, now, steady, ctx.admission)) {
+    ctx.failure = refusal_error(*refused, key);
+    ctx.rate_limit_headers = rate_limit_headers(key, ctx.model, ctx.protocol, steady);
+    return false;
+  }
+  ctx.reserved_tokens = priced.estimate.tokens;
+  ctx.rate_limit_headers = rate_limit_headers(key, ctx.model, ctx.protocol, steady);
+  return true;
+}
+
+void finish_request(Worker& worker, RequestContext& ctx, int status, double total_s) {
+  Governance& governance = *worker.runtime.governance;
+  const core::WallTime now = wall_now();
+  const core::Micros cost = core::usd_to_micros(ctx.cost_usd);
+  std::int64_t tokens = 0;
+  if (ctx.usage) tokens = ctx.usage->prompt_tokens + ctx.usage->completion_tokens;
+  if (ctx.admission.open)
+    core::settle(ctx.admission, cost, tokens, now, std::chrono::steady_clock::now());
+
+  core::LedgerRow row;
+  row.request_id = ctx.request_id;
+  row.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count() -
+                static_cast<std::int64_t>(total_s * 1000);
+  if (ctx.key) {
+    row.key_id = ctx.key->record.id;
+    row.team_id = ctx.key->record.team_id;
+    row.user = ctx.key->record.user;
+    row.tags = ctx.key->record.tags;
+  }
+  for (std::string& t : tags_from(ctx.tags)) row.tags.push_back(std::move(t));
+  row.model = ctx.route ? ctx.route->model->name : ctx.model;
+  row.provider = ctx.target ? ctx.target->provider->name : "";
+  if (ctx.usage) {
+    row.input_tokens = ctx.usage->prompt_tokens;
+    row.output_tokens = ctx.usage->completion_tokens;
+    row.cached_tokens = ctx.usage->cached_prompt_tokens;
+    row.cache_write_tokens = ctx.usage->cache_creation_tokens;
+    row.reasoning_tokens = ctx.usage->reasoning_tokens;
+  }
+  row.cost = cost;
+  row.latency_ms = static_cast<std::int64_t>(total_s * 1000);
+  if (ctx.first_token)
+    row.ttft_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*ctx.first_token - ctx.start).count();
+  row.status = status;
+  row.error = ctx.error;
+  governance.ledger().push(worker.index, std::move(row));
+}
+
+}  // namespace switchyard::proxy

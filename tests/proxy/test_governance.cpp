@@ -1,0 +1,282 @@
+// Governance through the real gateway (issue 12): virtual keys on every front door (each
+// header form, and every refusal in the client's protocol), budgets refused with
+// budget_exceeded, rate limits with their headers, /v1/models per key, and spend that survives
+// a restart. Keys are put in the SQLite store before the gateway starts.
+#include <openssl/evp.h>
+
+#include <catch2/catch.hpp>
+#include <set>
+#include <thread>
+
+#include "proxy/sqlite_store.hpp"
+#include "tests/proxy/gateway_fixture.hpp"
+
+using namespace switchyard;
+using namespace switchyard::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kMaster = "master-key-for-the-governance-tests";
+constexpr const char* kGood = "sk-sy-good0000000000000000000000000000000000000";
+constexpr const char* kBlocked = "sk-sy-blocked00000000000000000000000000000000000";
+constexpr const char* kExpired = "sk-sy-expired00000000000000000000000000000000000";
+constexpr const char* kNarrow = "sk-sy-narrow000000000000000000000000000000000000";
+constexpr const char* kBudget = "sk-sy-budget000000000000000000000000000000000000";
+constexpr const char* kLimited = "sk-sy-limited00000000000000000000000000000000000";
+
+core::KeyHash sha256(std::string_view text) {
+  core::KeyHash out{};
+  unsigned int size = 0;
+  EVP_Digest(text.data(), text.size(), out.data(), &size, EVP_sha256(), nullptr);
+  return out;
+}
+
+core::WallTime now_wall() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
+core::KeyRecord key(std::string id, std::string_view secret) {
+  core::KeyRecord k;
+  k.id = std::move(id);
+  k.hash = sha256(secret);
+  k.hint = core::key_hint(secret);
+  k.created = now_wall();
+  return k;
+}
+
+void put_keys(const std::string& dir) {
+  auto store = proxy::open_sqlite_store(dir + "/gov.db");
+  core::TeamRecord team;
+  team.id = "team_test";
+  team.name = "test";
+  team.created = now_wall();
+  store->put_team(team);
+
+  core::KeyRecord good = key("key_good", kGood);
+  good.team_id = "team_test";
+  good.alias = "good";
+  store->put_key(good);
+
+  core::KeyRecord blocked = key("key_blocked", kBlocked);
+  blocked.blocked = true;
+  store->put_key(blocked);
+
+  core::KeyRecord expired = key("key_expired", kExpired);
+  expired.expires = now_wall() - 1h;
+  store->put_key(expired);
+
+  core::KeyRecord narrow = key("key_narrow", kNarrow);
+  narrow.models = {"claude-*"};
+  store->put_key(narrow);
+
+  core::KeyRecord budget = key("key_budget", kBudget);
+  core::BudgetSpec spec;
+  spec.max = core::usd_to_micros(0.05);
+  spec.period.kind = core::BudgetPeriod::Kind::daily;
+  spec.anchor = now_wall();
+  budget.budget = spec;
+  store->put_key(budget);
+
+  core::KeyRecord limited = key("key_limited", kLimited);
+  limited.limits.rpm = 2;
+  store->put_key(limited);
+}
+
+GatewayOptions governed() {
+  GatewayOptions o;
+  o.top_level = std::string("governance:\n  master_key: ") + kMaster +
+                "\n  database: @DIR@/gov.db\n  ledger: {commit_interval_ms: 50}\n";
+  o.prepare = put_keys;
+  return o;
+}
+
+HttpHeaders bearer(std::string_view secret) {
+  return {{"authorization", "Bearer " + std::string(secret)}};
+}
+
+struct Door {
+  std::string path;
+  std::string body;  // for model gpt-test
+  bool anthropic;
+};
+
+std::vector<Door> doors(std::string_view model = "gpt-test") {
+  const std::string m(model);
+  return {
+      {"/v1/chat/completions", chat_body(m), false},
+      {"/v1/responses", R"({"model":")" + m + R"(","input":"hi"})", false},
+      {"/v1/messages",
+       R"({"model":")" + m + R"(","max_tokens":16,"messages":[{"role":"user","content":"hi"}]})",
+       true},
+  };
+}
+
+// The error's code (OpenAI shape) or type (Anthropic shape).
+std::string error_kind(const HttpResponse& r, bool anthropic) {
+  const auto body = parse_object(r.body);
+  if (anthropic) {
+    CHECK(body.at("type") == "error");
+    return std::string(body.at("error").at("type").as_string());
+  }
+  const auto& code = body.at("error").at("code");
+  return code.is_string() ? std::string(code.as_string()) : "";
+}
+
+}  // namespace
+
+TEST_CASE(
+    "virtual keys on every front door: each header form, and each refusal in the "
+    "client's protocol") {
+  GatewayFixture gw(governed());
+  for (const Door& door : doors()) {
+    INFO(door.path);
+    // No key, a wrong key, the master key.
+    auto none = http_request(gw.port, "POST", door.path, door.body);
+    CHECK(none.status == 401);
+    CHECK(error_kind(none, door.anthropic) ==
+          (door.anthropic ? "authentication_error" : "missing_api_key"));
+    auto wrong = http_request(gw.port, "POST", door.path, door.body,
+                              bearer("sk-sy-wrong000000000000000000000000000000000000"));
+    CHECK(wrong.status == 401);
+    CHECK(error_kind(wrong, door.anthropic) ==
+          (door.anthropic ? "authentication_error" : "invalid_api_key"));
+    CHECK(wrong.body.find("sk-sy-wrong") == std::string::npos);
+    auto master = http_request(gw.port, "POST", door.path, door.body, bearer(kMaster));
+    CHECK(master.status == 401);
+    CHECK(master.body.find(kMaster) == std::string::npos);
+
+    // A good key in each header a client sends it in.
+    for (const HttpHeaders& h :
+         {bearer(kGood), HttpHeaders{{"x-api-key", kGood}}, HttpHeaders{{"api-key", kGood}}}) {
+      auto ok = http_request(gw.port, "POST", door.path, door.body, h);
+      CHECK(ok.status == 200);
+    }
+
+    auto blocked = http_request(gw.port, "POST", door.path, door.body, bearer(kBlocked));
+    CHECK(blocked.status == 401);
+    CHECK(blocked.body.find("blocked") != std::string::npos);
+    auto expired = http_request(gw.port, "POST", door.path, door.body, bearer(kExpired));
+    CHECK(expired.status == 401);
+    CHECK(expired.body.find("expired") != std::string::npos);
+    auto narrow = http_request(gw.port, "POST", door.path, door.body, bearer(kNarrow));
+    CHECK(narrow.status == 403);
+    CHECK(error_kind(narrow, door.anthropic) ==
+          (door.anthropic ? "permission_error" : "model_not_allowed"));
+    CHECK(narrow.body.find("gpt-test") != std::string::npos);  // names the model...
+    CHECK(narrow.body.find(kNarrow) == std::string::npos);     // ...never the key
+  }
+  // The key that may use claude-* models uses them.
+  auto claude = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("claude-test"),
+                             bearer(kNarrow));
+  CHECK(claude.status == 200);
+}
+
+TEST_CASE("/v1/models lists only what the key may use, and needs a key") {
+  GatewayFixture gw(governed());
+  CHECK(http_request(gw.port, "GET", "/v1/models").status == 401);
+  auto ids = [](const HttpResponse& r) {
+    std::set<std::string> out;
+    const auto listing = parse_object(r.body);
+    for (const auto& m : listing.at("data").as_array())
+      out.insert(std::string(m.at("id").as_string()));
+    return out;
+  };
+  const auto all = ids(http_request(gw.port, "GET", "/v1/models", {}, bearer(kGood)));
+  CHECK(all.count("gpt-test") == 1);
+  CHECK(all.count("claude-test") == 1);
+  const auto narrow = ids(http_request(gw.port, "GET", "/v1/models", {}, bearer(kNarrow)));
+  CHECK(narrow.count("gpt-test") == 0);
+  CHECK(narrow.count("claude-test") == 1);
+  CHECK(narrow.count("claude-reasoner") == 1);
+}
+
+TEST_CASE("a budget refuses what it cannot hold with budget_exceeded, saying where it stands") {
+  GatewayFixture gw(governed());
+  // gpt-test costs $1 per million tokens: 100000 output tokens reserve $0.10, over $0.05.
+  for (const Door& door : doors()) {
+    INFO(door.path);
+    std::string body = door.body;
+    const std::string limit =
+        door.path == "/v1/responses" ? R"("max_output_tokens":100000,)" : R"("max_tokens":100000,)";
+    if (door.anthropic)
+      body.replace(body.find(R"("max_tokens":16,)"), 16, limit);
+    else
+      body.insert(1, limit);
+    auto r = http_request(gw.port, "POST", door.path, body, bearer(kBudget));
+    CHECK(r.status == 429);
+    CHECK(r.body.find("Budget exceeded") != std::string::npos);
+    if (!door.anthropic) CHECK(error_kind(r, false) == "budget_exceeded");
+    if (door.anthropic) CHECK(error_kind(r, true) == "rate_limit_error");
+    CHECK(r.body.find("$0.05 per day") != std::string::npos);
+    CHECK(r.body.find("resets at") != std::string::npos);
+    CHECK_FALSE(r.header("retry-after").empty());
+  }
+  // A request whose worst case fits is served.
+  CHECK(http_request(gw.port, "POST", "/v1/chat/completions",
+                     chat_body("gpt-test", R"(,"max_tokens":1000)"), bearer(kBudget))
+            .status == 200);
+}
+
+TEST_CASE("requests per minute: refused past the limit with retry-after and the rate headers") {
+  GatewayFixture gw(governed());
+  auto first = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test"),
+                            bearer(kLimited));
+  REQUIRE(first.status == 200);
+  CHECK(first.header("x-ratelimit-limit-requests") == "2");
+  CHECK(first.header("x-ratelimit-remaining-requests") == "1");
+  CHECK_FALSE(first.header("x-ratelimit-reset-requests").empty());
+  const Door messages = doors()[2];
+  auto second = http_request(gw.port, "POST", messages.path, messages.body, bearer(kLimited));
+  REQUIRE(second.status == 200);
+  CHECK(second.header("anthropic-ratelimit-requests-limit") == "2");
+  CHECK(second.header("anthropic-ratelimit-requests-remaining") == "0");
+  CHECK(second.header("anthropic-ratelimit-requests-reset").ends_with("Z"));
+  auto third = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test"),
+                            bearer(kLimited));
+  CHECK(third.status == 429);
+  CHECK(third.body.find("rate_limit_exceeded") != std::string::npos);
+  CHECK(third.body.find("2 requests per minute") != std::string::npos);
+  const int retry = std::stoi(third.header("retry-after"));
+  CHECK(retry >= 1);
+  CHECK(retry <= 60);
+  CHECK(third.header("x-ratelimit-remaining-requests") == "0");
+  // A key without limits carries no rate headers.
+  auto good =
+      http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test"), bearer(kGood));
+  CHECK(good.header("x-ratelimit-limit-requests").empty());
+}
+
+TEST_CASE("every request is a ledger row with its key, team, model and cost") {
+  std::string db;
+  {
+    GatewayFixture gw(governed());
+    db = gw.dir + "/gov.db";
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test"),
+                           bearer(kGood))
+                  .status == 200);
+    }
+    CHECK(http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test")).status ==
+          401);
+    // Rows are committed by the writer thread: wait for them, not for a fixed time.
+    auto store = proxy::open_sqlite_store(db);
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (store->ledger_row_count() < 4 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(20ms);  // polling the store, bounded by the deadline
+    REQUIRE(store->ledger_row_count() == 4);
+    const auto by_key = store->spend({core::SpendGroup::key});
+    std::int64_t good_requests = 0, anonymous = 0;
+    for (const auto& row : by_key) {
+      if (row.group == "key_good") good_requests = row.requests;
+      if (row.group.empty()) anonymous = row.requests;
+    }
+    CHECK(good_requests == 3);
+    CHECK(anonymous == 1);
+    const auto by_team = store->spend({core::SpendGroup::team});
+    bool team_seen = false;
+    for (const auto& row : by_team)
+      if (row.group == "team_test") team_seen = row.requests == 3 && row.cost > 0;
+    CHECK(team_seen);
+  }
+}
