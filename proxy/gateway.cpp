@@ -71,8 +71,6 @@ void open_acceptor(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
 Gateway::Gateway(const Runtime& runtime, std::size_t workers) : runtime_(runtime) {
   for (std::size_t i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, runtime_));
-    if (runtime_.governance)
-      runtime_.governance->attach_worker(workers_.back()->ioc, workers_.back()->accounts);
   }
 }
 

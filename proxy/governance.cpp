@@ -98,10 +98,10 @@ void LedgerWriter::close() {
 Governance::Governance(const core::GovernanceConfig& config, std::size_t workers)
     : config_(config), store_(open_sqlite_store(config.database)) {
   if (config_.authentication()) master_hash_ = sha256_of(config_.master_key);
-  auto snapshot = store_->load();
+  records_ = store_->load();
   const core::WallTime now = wall_now();
-  table_ = core::AccountTable::build(std::move(snapshot.teams), std::move(snapshot.keys), nullptr,
-                                     now, std::chrono::steady_clock::now());
+  table_ = core::AccountTable::build(records_.teams, records_.keys, nullptr, now,
+                                     std::chrono::steady_clock::now());
   restore_budgets(*table_, *store_, now);
   ledger_ = std::make_unique<LedgerWriter>(*store_, workers, config_.ledger_queue_rows,
                                            config_.commit_interval);
@@ -117,24 +117,19 @@ bool Governance::is_master_key(std::string_view credential) const {
   return authentication() && core::same_hash(sha256_of(credential), master_hash_);
 }
 
-void Governance::attach_worker(net::io_context& ioc,
-                               std::shared_ptr<const core::AccountTable>& slot) {
+void Governance::refresh(std::shared_ptr<const core::AccountTable>& slot,
+                         std::uint64_t& slot_version) const {
   std::lock_guard lock(admin_mutex_);
   slot = table_;
-  slots_.push_back({&ioc, &slot});
+  slot_version = version_.load(std::memory_order_relaxed);
 }
 
-std::shared_ptr<const core::AccountTable> Governance::table() const {
-  std::lock_guard lock(admin_mutex_);
-  return table_;
-}
-
-void Governance::publish(std::shared_ptr<const core::AccountTable> table) {
-  // Called with admin_mutex_ held.
-  table_ = table;
-  for (const Slot& s : slots_) {
-    net::post(*s.ioc, [slot = s.table, table] { *slot = table; });
-  }
+void Governance::publish_records(GovernanceStore::Snapshot records) {
+  // Called with admin_mutex_ held (admin_lock()).
+  table_ = core::AccountTable::build(records.teams, records.keys, table_.get(), wall_now(),
+                                     std::chrono::steady_clock::now());
+  records_ = std::move(records);
+  version_.fetch_add(1, std::memory_order_release);
 }
 
 }  // namespace switchyard::proxy

@@ -3,10 +3,12 @@
 // every worker, the master key, and the ledger writer thread. The policy is core/'s
 // (core/account_table.hpp); this file only loads, publishes and writes.
 //
-// Each admin change builds a new core::AccountTable under the admin mutex, writes the store,
-// then posts the table to every worker's io_context. A worker swaps its pointer between two
-// requests, so the request path reads its own table with no lock; a request keeps the key
-// entry it was admitted with until it ends.
+// Each admin change writes the store and builds a new core::AccountTable under the admin
+// mutex, then bumps a version number. A worker compares the version (one atomic load) before
+// it reads its own table pointer, and fetches the new table only after a change: the lock is
+// taken once per worker per admin change, never otherwise. Once an admin answer is sent,
+// every later request on every worker sees the change. A request keeps the key entry it was
+// admitted with until it ends.
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -74,16 +76,27 @@ class Governance {
   // The master key, compared by hash in constant time.
   bool is_master_key(std::string_view credential) const;
 
-  // Where each worker keeps its table; published tables are posted there.
-  void attach_worker(net::io_context& ioc, std::shared_ptr<const core::AccountTable>& slot);
-  std::shared_ptr<const core::AccountTable> table() const;
+  // The worker's table, brought up to date first when an admin change happened since.
+  const core::AccountTable* current(std::shared_ptr<const core::AccountTable>& slot,
+                                    std::uint64_t& slot_version) const {
+    const std::uint64_t v = version_.load(std::memory_order_acquire);
+    if (v != slot_version) refresh(slot, slot_version);
+    return slot.get();
+  }
+
+  // The admin side. Hold the lock while reading the records, writing the store and publishing,
+  // so two admin changes never interleave; the request path never takes it.
+  std::unique_lock<std::mutex> admin_lock() const { return std::unique_lock(admin_mutex_); }
+  const GovernanceStore::Snapshot& records() const { return records_; }  // under the lock
+  // Builds the table for `records` (carrying the counters over) and hands it to every worker.
+  void publish_records(GovernanceStore::Snapshot records);
 
   GovernanceStore& store() { return *store_; }
   LedgerWriter& ledger() { return *ledger_; }
   void close();  // the ledger's last commit
 
  private:
-  void publish(std::shared_ptr<const core::AccountTable> table);
+  void refresh(std::shared_ptr<const core::AccountTable>& slot, std::uint64_t& slot_version) const;
 
   core::GovernanceConfig config_;
   core::KeyHash master_hash_{};
@@ -91,11 +104,8 @@ class Governance {
   std::unique_ptr<LedgerWriter> ledger_;
   mutable std::mutex admin_mutex_;  // admin changes and publishing: never the request path
   std::shared_ptr<const core::AccountTable> table_;
-  struct Slot {
-    net::io_context* ioc;
-    std::shared_ptr<const core::AccountTable>* table;
-  };
-  std::vector<Slot> slots_;
+  GovernanceStore::Snapshot records_;
+  std::atomic<std::uint64_t> version_{1};
 };
 
 }  // namespace switchyard::proxy

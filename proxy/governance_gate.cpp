@@ -181,7 +181,8 @@ bool authenticate(Worker& worker, const Request& request, RequestContext& ctx) {
         "missing_api_key");
     return false;
   }
-  auto key = worker.accounts ? worker.accounts->find(sha256_of(credential)) : nullptr;
+  const core::AccountTable* table = governance.current(worker.accounts, worker.accounts_version);
+  auto key = table ? table->find(sha256_of(credential)) : nullptr;
   if (!key) {
     ctx.failure = auth_error(
         governance.is_master_key(credential)

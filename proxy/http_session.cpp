@@ -11,6 +11,7 @@
 #include "adapters/exchange.hpp"
 #include "core/chat_request.hpp"
 #include "core/http_body_decoder.hpp"
+#include "proxy/admin_api.hpp"
 #include "proxy/governance.hpp"
 #include "proxy/governance_gate.hpp"
 #include "proxy/pipeline.hpp"
@@ -562,6 +563,11 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
     // Connection probes (Claude Code sends HEAD / and HEAD /api/hello; HEAD /v1/messages is
     // another common check): answered at once, with no body.
     co_await write_whole(ctx, 200, "text/plain", {}, {}, /*head_only=*/true);
+    co_return;
+  }
+  if (is_admin_path(path)) {
+    const AdminAnswer answer = answer_admin(worker_, request, ctx);
+    co_await write_whole(ctx, answer.status, answer.content_type, answer.body);
     co_return;
   }
   if (find_front_door(path)) {

@@ -33,6 +33,7 @@ struct Worker {
   // The key and team table this worker's requests read (governance): replaced between two
   // requests when the admin API changes something, never while one reads it.
   std::shared_ptr<const core::AccountTable> accounts;
+  std::uint64_t accounts_version = 0;  // Governance::current() brings it up to date
   // Routing's random choices (weights, jitter, power of two choices): one per worker.
   core::Rng rng{std::random_device{}() ^
                 (static_cast<std::uint64_t>(std::random_device{}()) << 32)};

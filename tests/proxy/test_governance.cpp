@@ -193,7 +193,8 @@ TEST_CASE("/v1/models lists only what the key may use, and needs a key") {
 
 TEST_CASE("a budget refuses what it cannot hold with budget_exceeded, saying where it stands") {
   GatewayFixture gw(governed());
-  // gpt-test costs $1 per million tokens: 100000 output tokens reserve $0.10, over $0.05.
+  // gpt-test's output costs $8 per million tokens: 100000 output tokens reserve $0.80, over
+  // the key's $0.05.
   for (const Door& door : doors()) {
     INFO(door.path);
     std::string body = door.body;

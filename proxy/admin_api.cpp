@@ -1,0 +1,514 @@
+#include "proxy/admin_api.hpp"
+
+#include <boost/json.hpp>
+
+#include "core/admin_requests.hpp"
+#include "proxy/governance.hpp"
+#include "proxy/key_secrets.hpp"
+
+namespace switchyard::proxy {
+namespace {
+
+namespace json = boost::json;
+using Request = http::request<http::string_body>;
+
+struct Caller {
+  std::string actor;  // "master" or the admin key's id
+  bool master = false;
+  bool may_write = false;
+};
+
+core::WallTime wall_now() {
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+AdminAnswer error(int status, std::string message, std::string param = {}, std::string code = {}) {
+  return {status, "application/json",
+          core::to_openai_error_body(
+              core::client_error(status, std::move(message), std::move(param), std::move(code)))};
+}
+
+AdminAnswer bad_field(const core::AdminError& e) {
+  return error(400, e.field.empty() ? e.message : "'" + e.field + "' " + e.message, e.field,
+               "invalid_field");
+}
+
+std::optional<core::SpendView> spend_of(const core::BudgetCounter* b, core::WallTime now) {
+  if (!b) return std::nullopt;
+  return core::SpendView{b->spent(now), b->reserved(now), b->window(now).reset};
+}
+
+std::vector<std::string_view> segments_of(std::string_view path) {
+  std::vector<std::string_view> out;
+  path.remove_prefix(std::string_view("/admin").size());
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    const std::size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash);
+  }
+  return out;
+}
+
+std::string query_of(const Request& request) {
+  const std::string_view target = request.target();
+  const std::size_t q = target.find('?');
+  return q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
+}
+
+class AdminApi {
+ public:
+  AdminApi(Worker& worker, Governance& governance, const Request& request, Caller caller)
+      : worker_(worker), gov_(governance), request_(request), caller_(std::move(caller)) {}
+
+  AdminAnswer route(const std::vector<std::string_view>& seg) {
+    const http::verb m = request_.method();
+    if (seg.empty()) return error(404, "Unknown admin path.", "", "unknown_url");
+    if (seg[0] == "spend" && seg.size() == 1) return m == http::verb::get ? spend() : not_allowed();
+    if (seg[0] == "audit" && seg.size() == 1) return m == http::verb::get ? audit() : not_allowed();
+    const bool teams = seg[0] == "teams";
+    if (!teams && seg[0] != "keys") return error(404, "Unknown admin path.", "", "unknown_url");
+    if (m != http::verb::get && !caller_.may_write)
+      return error(403, "A reporting key can only read.", "", "read_only_key");
+    if (seg.size() == 1) {
+      if (m == http::verb::get) return teams ? list_teams() : list_keys();
+      if (m == http::verb::post) return teams ? create_team() : create_key();
+      return not_allowed();
+    }
+    const std::string id(seg[1]);
+    if (seg.size() == 2) {
+      if (m == http::verb::get) return teams ? read_team(id) : read_key(id);
+      if (m == http::verb::patch) return teams ? update_team(id) : update_key(id);
+      if (m == http::verb::delete_) return teams ? delete_team(id) : delete_key(id);
+      return not_allowed();
+    }
+    if (seg.size() == 3 && m == http::verb::post) {
+      if (seg[2] == "block" || seg[2] == "unblock")
+        return teams ? set_team_blocked(id, seg[2] == "block")
+                     : set_key_blocked(id, seg[2] == "block");
+      if (seg[2] == "rotate" && !teams) return rotate_key(id);
+    }
+    return error(404, "Unknown admin path.", "", "unknown_url");
+  }
+
+ private:
+  AdminAnswer not_allowed() {
+    return error(405, "That method is not allowed here.", "", "method_not_allowed");
+  }
+
+  void audit_change(std::string action, const std::string& target) {
+    AuditEntry e;
+    e.time_ms = now_ms();
+    e.actor = caller_.actor;
+    e.action = std::move(action);
+    e.target = target;
+    // The body names what changed; secrets are never in an admin body (they are generated).
+    const std::string& body = request_.body();
+    e.detail_json = body.size() <= 8192 && json::parse(body, ec_).is_object() ? body : "{}";
+    gov_.store().append_audit(e);
+  }
+
+  // --- teams ---
+
+  std::string team_text(const core::TeamRecord& t) {
+    const core::AccountTable* table = gov_.current(worker_.accounts, worker_.accounts_version);
+    auto entry = table ? table->team_by_id(t.id) : nullptr;
+    return core::team_json(t, spend_of(entry ? entry->state->budget.get() : nullptr, wall_now()));
+  }
+
+  AdminAnswer list_teams() {
+    auto lock = gov_.admin_lock();
+    const auto records = gov_.records();
+    lock.unlock();
+    std::string out = "{\"data\":[";
+    for (std::size_t i = 0; i < records.teams.size(); ++i) {
+      if (i) out += ',';
+      out += team_text(records.teams[i]);
+    }
+    return {200, "application/json", out + "]}"};
+  }
+
+  AdminAnswer read_team(const std::string& id) {
+    auto lock = gov_.admin_lock();
+    for (const auto& t : gov_.records().teams)
+      if (t.id == id) {
+        const core::TeamRecord copy = t;
+        lock.unlock();
+        return {200, "application/json", team_text(copy)};
+      }
+    return error(404, "No team with the id '" + id + "'.", "id", "not_found");
+  }
+
+  bool name_taken(const GovernanceStore::Snapshot& r, const std::string& name,
+                  const std::string& except_id) {
+    for (const auto& t : r.teams)
+      if (t.name == name && t.id != except_id) return true;
+    return false;
+  }
+
+  AdminAnswer create_team() {
+    const core::WallTime now = wall_now();
+    auto changes = core::parse_team_body(request_.body(), /*creating=*/true, now);
+    if (!changes) return bad_field(changes.error());
+    auto lock = gov_.admin_lock();
+    GovernanceStore::Snapshot records = gov_.records();
+    if (name_taken(records, *changes.value().name, ""))
+      return error(409, "A team named '" + *changes.value().name + "' exists already.", "name",
+                   "duplicate_name");
+    core::TeamRecord team;
+    team.id = new_record_id("team_");
+    team.created = now;
+    core::apply(changes.value(), team, now);
+    if (auto failed = persist([&] { gov_.store().put_team(team); })) return *failed;
+    records.teams.push_back(team);
+    gov_.publish_records(std::move(records));
+    audit_change("team.create", team.id);
+    lock.unlock();
+    return {201, "application/json", team_text(team)};
+  }
+
+  AdminAnswer update_team(const std::string& id) {
+    const core::WallTime now = wall_now();
+    auto changes = core::parse_team_body(request_.body(), /*creating=*/false, now);
+    if (!changes) return bad_field(changes.error());
+    auto lock = gov_.admin_lock();
+    GovernanceStore::Snapshot records = gov_.records();
+    core::TeamRecord* team = find(records.teams, id);
+    if (!team) return error(404, "No team with the id '" + id + "'.", "id", "not_found");
+    if (changes.value().name && name_taken(records, *changes.value().name, id))
+      return error(409, "A team named '" + *changes.value().name + "' exists already.", "name",
+                   "duplicate_name");
+    core::apply(changes.value(), *team, now);
+    const core::TeamRecord updated = *team;
+    if (auto failed = persist([&] { gov_.store().put_team(updated); })) return *failed;
+    gov_.publish_records(std::move(records));
+    audit_change("team.update", id);
+    lock.unlock();
+    return {200, "application/json", team_text(updated)};
+  }
+
+  AdminAnswer set_team_blocked(const std::string& id, bool blocked) {
+    auto lock = gov_.admin_lock();
+    GovernanceStore::Snapshot records = gov_.records();
+    core::TeamRecord* team = find(records.teams, id);
+    if (!team) return error(404, "No team with the id '" + id + "'.", "id", "not_found");
+    team->blocked = blocked;
+    const core::TeamRecord updated = *team;
+    if (auto failed = persist([&] { gov_.store().put_team(updated); })) return *failed;
+    gov_.publish_records(std::move(records));
+    audit_change(blocked ? "team.block" : "team.unblock", id);
+    lock.unlock();
+    return {200, "application/json", team_text(updated)};
+  }
+
+  AdminAnswer delete_team(const std::string& id) {
+    auto lock = gov_.admin_lock();
+    GovernanceStore::Snapshot records = gov_.records();
+    if (!find(records.teams, id))
+      return error(404, "No team with the id '" + id + "'.", "id", "not_found");
+    for (const auto& k : records.keys)
+      if (k.team_id == id)
+        return error(409,
+                     "The team still has keys: delete them or move them to another team first.",
+                     "id", "team_has_keys");
+    if (auto failed = persist([&] { gov_.store().delete_team(id); })) return *failed;
+    std::erase_if(records.teams, [&](const core::TeamRecord& t) { return t.id == id; });
+    gov_.publish_records(std::move(records));
+    audit_change("team.delete", id);
+    return {200, "application/json", R"({"id":")" + id + R"(","deleted":true})"};
+  }
+
+  // --- keys ---
+
+  std::string key_text(const core::KeyRecord& k, std::string_view secret = {}) {
+    const core::AccountTable* table = gov_.current(worker_.accounts, worker_.accounts_version);
+    auto entry = table ? table->key_by_id(k.id) : nullptr;
+    return core::key_json(k, spend_of(entry ? entry->state->budget.get() : nullptr, wall_now()),
+                          secret);
+  }
+
+  AdminAnswer list_keys() {
+    auto lock = gov_.admin_lock();
+    const auto records = gov_.records();
+    lock.unlock();
+    std::string out = "{\"data\":[";
+    for (std::size_t i = 0; i < records.keys.size(); ++i) {
+      if (i) out += ',';
+      out += key_text(records.keys[i]);
+    }
+    return {200, "application/json", out + "]}"};
+  }
+
+  AdminAnswer read_key(const std::string& id) {
+    auto lock = gov_.admin_lock();
+    for (const auto& k : gov_.records().keys)
+      if (k.id == id) {
+        const core::KeyRecord copy = k;
+        lock.unlock();
+        return {200, "application/json", key_text(copy)};
+      }
+    return error(404, "No key with the id '" + id + "'.", "id", "not_found");
+  }
+
+  // Resolves the body's team (an id or a name) to an id; false with `answer` set when it names
+  // no team.
+  bool resolve_team(const GovernanceStore::Snapshot& r, core::KeyChanges& c, AdminAnswer& answer) {
+    if (!c.team || !*c.team) return true;
+    const std::string& given = **c.team;
+    for (const auto& t : r.teams) {
+      if (t.id == given || t.name == given) {
+        *c.team = t.id;
+        return true;
+      }
+    }
+    answer = error(400, "'team' names no team: '" + given + "'.", "team", "invalid_field");
+    return false;
+  }
+
+  bool alias_taken(const GovernanceStore::Snapshot& r, const std::string& alias,
+                   const std::string& except_id) {
+    if (alias.empty()) return false;
+    for (const auto& k : r.keys)
+      if (k.alias == alias && k.id != except_id) return true;
+    return false;
+  }
+
+  std::optional<AdminAnswer> check_key_changes(const GovernanceStore::Snapshot& r,
+                                               core::KeyChanges& c, const std::string& id) {
+    AdminAnswer answer;
+    if (!resolve_team(r, c, answer)) return answer;
+    if (c.alias && alias_taken(r, *c.alias, id))
+      return error(409, "A key with the alias '" + *c.alias + "' exists already.", "alias",
+                   "duplicate_alias");
+    if (c.role && *c.role == core::KeyRole::admin && !caller_.master)
+      return error(403, "Only the master key creates admin keys.", "role", "forbidden");
+    return std::nullopt;
+  }
+
+  AdminAnswer create_key() {
+    const core::WallTime now = wall_now();
+    auto changes = core::parse_key_body(request_.body(), /*creating=*/true, now);
+    if (!changes) return bad_field(changes.error());
+    auto lock = gov_.admin_lock();
+    GovernanceStore::Snapshot records = gov_.records();
+    if (auto refused = check_key_changes(records, changes.value(), "")) return *refused;
+    core::KeyRecord key;
+    key.id = new_record_id("key_");
+    key.created = now;
+    const std::string secret = new_key_secret();
+    key.hash = sha256_of(secret);
+    key.hint = core::key_hint(secret);
+    core::apply(changes.value(), key, now);
+    if (auto failed = persist([&] { gov_.store().put_key(key); })) return *failed;
+    records.keys.push_back(key);
+    gov_.publish_records(std::move(records));
+    audit_change("key.create", key.id);
+    lock.unlock();
+    return {201, "application/json", key_text(key, secret)};
+  }
+
+  AdminAnswer update_key(const std::string& id) {
+    const core::WallTime now = wall_now();
+    auto changes = core::parse_key_body(request_.body(), /*creating=*/false, now);
+    if (!changes) return bad_field(changes.error());
+    auto lock = gov_.admin_lock();
+    GovernanceStore::Snapshot records = gov_.records();
+    core::KeyRecord* key = find(records.keys, id);
+    if (!key) return error(404, "No key with the id '" + id + "'.", "id", "not_found");
+    if (auto refused = check_key_changes(records, changes.value(), id)) return *refused;
+    if (key->role == core::KeyRole::admin && !caller_.master)
+      return error(403, "Only the master key changes admin keys.", "id", "forbidden");
+    core::apply(changes.value(), *key, now);
+    const core::KeyRecord updated = *key;
+    if (auto failed = persist([&] { gov_.store().put_key(updated); })) return *failed;
+    gov_.publish_records(std::move(records));
+    audit_change("key.update", id);
+    lock.unlock();
+    return {200, "application/json", key_text(updated)};
+  }
+
+  AdminAnswer set_key_blocked(const std::string& id, bool blocked) {
+    auto lock = gov_.admin_lock();
+    GovernanceStore::Snapshot records = gov_.records();
+    core::KeyRecord* key = find(records.keys, id);
+    if (!key) return error(404, "No key with the id '" + id + "'.", "id", "not_found");
+    if (key->role == core::KeyRole::admin && !caller_.master)
+      return error(403, "Only the master key changes admin keys.", "id", "forbidden");
+    key->blocked = blocked;
+    const core::KeyRecord updated = *key;
+    if (auto failed = persist([&] { gov_.store().put_key(updated); })) return *failed;
+    gov_.publish_records(std::move(records));
+    audit_change(blocked ? "key.block" : "key.unblock", id);
+    lock.unlock();
+    return {200, "application/json", key_text(updated)};
+  }
+
+  AdminAnswer rotate_key(const std::string& id) {
+    auto lock = gov_.admin_lock();
+    GovernanceStore::Snapshot records = gov_.records();
+    core::KeyRecord* key = find(records.keys, id);
+    if (!key) return error(404, "No key with the id '" + id + "'.", "id", "not_found");
+    if (key->role == core::KeyRole::admin && !caller_.master)
+      return error(403, "Only the master key changes admin keys.", "id", "forbidden");
+    const std::string secret = new_key_secret();
+    key->hash = sha256_of(secret);
+    key->hint = core::key_hint(secret);
+    const core::KeyRecord updated = *key;
+    if (auto failed = persist([&] { gov_.store().put_key(updated); })) return *failed;
+    gov_.publish_records(std::move(records));
+    audit_change("key.rotate", id);
+    lock.unlock();
+    return {200, "application/json", key_text(updated, secret)};
+  }
+
+  AdminAnswer delete_key(const std::string& id) {
+    auto lock = gov_.admin_lock();
+    GovernanceStore::Snapshot records = gov_.records();
+    core::KeyRecord* key = find(records.keys, id);
+    if (!key) return error(404, "No key with the id '" + id + "'.", "id", "not_found");
+    if (key->role == core::KeyRole::admin && !caller_.master)
+      return error(403, "Only the master key deletes admin keys.", "id", "forbidden");
+    if (auto failed = persist([&] { gov_.store().delete_key(id); })) return *failed;
+    std::erase_if(records.keys, [&](const core::KeyRecord& k) { return k.id == id; });
+    gov_.publish_records(std::move(records));
+    audit_change("key.delete", id);
+    return {200, "application/json", R"({"id":")" + id + R"(","deleted":true})"};
+  }
+
+  // --- reports ---
+
+  AdminAnswer spend() {
+    auto parsed = core::parse_spend_query(query_of(request_));
+    if (!parsed) return bad_field(parsed.error());
+    const bool csv = parsed.value().csv ||
+                     request_[http::field::accept].find("text/csv") != std::string_view::npos;
+    const core::SpendQuery& q = parsed.value().query;
+    std::vector<core::SpendRow> rows;
+    if (auto failed = persist([&] { rows = gov_.store().spend(q); })) return *failed;
+    if (csv) return {200, "text/csv; charset=utf-8", core::spend_report_csv(q, rows)};
+    return {200, "application/json", core::spend_report_json(q, rows)};
+  }
+
+  AdminAnswer audit() {
+    std::int64_t from = 0, to = INT64_MAX;
+    std::size_t limit = 1000;
+    // The same from/to forms as the spend report.
+    const std::string q = query_of(request_);
+    for (std::string_view rest = q; !rest.empty();) {
+      const std::size_t amp = rest.find('&');
+      const std::string_view pair = rest.substr(0, amp);
+      const std::size_t eq = pair.find('=');
+      const std::string_view name = pair.substr(0, eq);
+      const std::string value(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+      if (name == "from" || name == "to") {
+        auto t = core::parse_report_time_ms(value);
+        if (!t)
+          return error(
+              400,
+              "'" + std::string(name) + "' must be a date, an RFC 3339 UTC time or unix seconds.",
+              std::string(name), "invalid_field");
+        (name == "from" ? from : to) = *t;
+      } else if (name == "limit") {
+        try {
+          limit = std::min<std::size_t>(std::stoul(value), 10000);
+        } catch (...) {
+          return error(400, "'limit' must be a number.", "limit", "invalid_field");
+        }
+      } else if (!name.empty()) {
+        return error(400, "Unknown parameter '" + std::string(name) + "'.", std::string(name),
+                     "invalid_field");
+      }
+      if (amp == std::string_view::npos) break;
+      rest.remove_prefix(amp + 1);
+    }
+    std::vector<AuditEntry> entries;
+    if (auto failed = persist([&] { entries = gov_.store().audit(from, to, limit); }))
+      return *failed;
+    json::array data;
+    for (const AuditEntry& e : entries) {
+      json::error_code ec;
+      json::value detail = json::parse(e.detail_json, ec);
+      data.push_back(json::object{
+          {"time",
+           core::format_rfc3339_utc(core::WallTime{std::chrono::seconds{e.time_ms / 1000}})},
+          {"actor", e.actor},
+          {"action", e.action},
+          {"target", e.target},
+          {"detail", ec ? json::value(json::object{}) : std::move(detail)}});
+    }
+    return {200, "application/json", json::serialize(json::object{{"data", std::move(data)}})};
+  }
+
+  template <class Record>
+  static Record* find(std::vector<Record>& records, const std::string& id) {
+    for (Record& r : records)
+      if (r.id == id) return &r;
+    return nullptr;
+  }
+
+  // Runs a store call; a conflict is the client's 409, anything else the gateway's 500.
+  template <class Call>
+  std::optional<AdminAnswer> persist(Call&& call) {
+    try {
+      call();
+      return std::nullopt;
+    } catch (const StoreError& e) {
+      if (e.conflict())
+        return error(409, "That name, alias or key is taken already.", "", "duplicate");
+      return error(500, std::string("The store refused the change: ") + e.what(), "",
+                   "store_error");
+    }
+  }
+
+  Worker& worker_;
+  Governance& gov_;
+  const Request& request_;
+  Caller caller_;
+  json::error_code ec_;
+};
+
+}  // namespace
+
+bool is_admin_path(std::string_view path) {
+  return path == "/admin" || path.starts_with("/admin/");
+}
+
+AdminAnswer answer_admin(Worker& worker, const Request& request, RequestContext& ctx) {
+  Governance* governance = worker.runtime.governance.get();
+  if (!governance || !governance->authentication())
+    return error(404,
+                 "The admin API is off: set governance.master_key in the config to turn it on.", "",
+                 "admin_api_off");
+  const std::string_view credential = core::credential_from(
+      request[http::field::authorization], request["x-api-key"], request["api-key"]);
+  Caller caller;
+  if (!credential.empty() && governance->is_master_key(credential)) {
+    caller = {"master", true, true};
+  } else {
+    const core::AccountTable* table = governance->current(worker.accounts, worker.accounts_version);
+    auto key = credential.empty() || !table ? nullptr : table->find(sha256_of(credential));
+    const core::WallTime now = wall_now();
+    if (!key || key->record.role == core::KeyRole::client || key->record.blocked ||
+        (key->record.expires && now >= *key->record.expires)) {
+      AdminAnswer refused =
+          error(401, "The admin API needs the master key or an admin key.", "", "invalid_api_key");
+      return refused;
+    }
+    caller = {key->record.id, false, key->record.role == core::KeyRole::admin};
+  }
+  ctx.model = "";
+  AdminApi api(worker, *governance, request, std::move(caller));
+  return api.route(segments_of(ctx.path));
+}
+
+}  // namespace switchyard::proxy

@@ -1,0 +1,36 @@
+#pragma once
+// The admin API (issue 12): JSON over HTTP under /admin, for the master key and admin keys
+// (everything but creating other admin keys) and, read-only, reporting keys.
+//
+//   POST   /admin/teams                 create            GET /admin/teams          list
+//   GET    /admin/teams/{id}            read with spend   PATCH /admin/teams/{id}   update
+//   DELETE /admin/teams/{id}            (refused while it has keys)
+//   POST   /admin/teams/{id}/block      .../unblock
+//   POST   /admin/keys                  create: the answer holds the secret, the only time
+//   GET    /admin/keys, /admin/keys/{id}, PATCH /admin/keys/{id}, DELETE /admin/keys/{id}
+//   POST   /admin/keys/{id}/block, .../unblock, .../rotate (a new secret, same id and history)
+//   GET    /admin/spend?group_by=key|team|model|provider|tag|user|day&from=&to=[&format=csv]
+//   GET    /admin/audit?from=&to=&limit=
+//
+// Each change is written to the store and the audit log, then in force on every worker before
+// the answer goes out. It runs on the worker that received it and waits on SQLite (a few ms):
+// admin calls are rare, and never on a model request's path.
+#include <string>
+
+#include "proxy/net.hpp"
+#include "proxy/request_context.hpp"
+#include "proxy/worker.hpp"
+
+namespace switchyard::proxy {
+
+struct AdminAnswer {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+bool is_admin_path(std::string_view path);
+AdminAnswer answer_admin(Worker& worker, const http::request<http::string_body>& request,
+                         RequestContext& ctx);
+
+}  // namespace switchyard::proxy
