@@ -256,8 +256,14 @@ void finish_request(Worker& worker, RequestContext& ctx, int status, double tota
   const core::Micros cost = core::usd_to_micros(ctx.cost_usd);
   std::int64_t tokens = 0;
   if (ctx.usage) tokens = ctx.usage->prompt_tokens + ctx.usage->completion_tokens;
-  if (ctx.admission.open)
-    core::settle(ctx.admission, cost, tokens, now, std::chrono::steady_clock::now());
+  if (ctx.admission.open &&
+      core::settle(ctx.admission, cost, tokens, now, std::chrono::steady_clock::now())) {
+    // Once per period: the settle that took a budget past its soft limit.
+    std::fprintf(stderr, "switchyard: key %s%s%s (team %s) passed a soft budget\n",
+                 ctx.key->record.id.c_str(), ctx.key->record.alias.empty() ? "" : " alias ",
+                 ctx.key->record.alias.c_str(),
+                 ctx.key->record.team_id.empty() ? "none" : ctx.key->record.team_id.c_str());
+  }
 
   core::LedgerRow row;
   row.request_id = ctx.request_id;

@@ -708,6 +708,19 @@ void HttpSession::log_line(const RequestContext& ctx, int status, double total_s
   line += ",\"routed_model\":";
   core::append_json_string(line, ctx.route ? ctx.route->model->name : std::string());
   line += ",\"attempts\":" + std::to_string(ctx.attempts);
+  if (ctx.key) {
+    // Who called (governance): the key's id, alias and team, never its secret.
+    line += ",\"key_id\":";
+    core::append_json_string(line, ctx.key->record.id);
+    line += ",\"key_alias\":";
+    core::append_json_string(line, ctx.key->record.alias);
+    line += ",\"team\":";
+    core::append_json_string(line, ctx.key->record.team_id);
+  }
+  if (!ctx.tags.empty()) {
+    line += ",\"tags\":";
+    core::append_json_string(line, ctx.tags);
+  }
   if (!ctx.fallback_from.empty()) {
     line += ",\"fallback_from\":";
     core::append_json_string(line, ctx.fallback_from);

@@ -274,6 +274,11 @@ TEST_CASE("every request is a ledger row with its key, team, model and cost") {
     }
     CHECK(good_requests == 3);
     CHECK(anonymous == 1);
+    // The access log names the key and its team, never the secret.
+    const std::string log = gw.wait_access_log_lines(4);
+    CHECK(log.find(R"("key_id":"key_good","key_alias":"good","team":"team_test")") !=
+          std::string::npos);
+    CHECK(log.find(kGood) == std::string::npos);
     const auto by_team = store->spend({core::SpendGroup::team});
     bool team_seen = false;
     for (const auto& row : by_team)
