@@ -139,14 +139,14 @@ class AdminApi {
   }
 
   AdminAnswer read_team(const std::string& id) {
-    auto lock = gov_.admin_lock();
-    for (const auto& t : gov_.records().teams)
-      if (t.id == id) {
-        const core::TeamRecord copy = t;
-        lock.unlock();
-        return {200, "application/json", team_text(copy)};
-      }
-    return error(404, "No team with the id '" + id + "'.", "id", "not_found");
+    std::optional<core::TeamRecord> found;  // copied out, so the lock is not held for the JSON
+    {
+      auto lock = gov_.admin_lock();
+      for (const auto& t : gov_.records().teams)
+        if (t.id == id) found = t;
+    }
+    if (!found) return error(404, "No team with the id '" + id + "'.", "id", "not_found");
+    return {200, "application/json", team_text(*found)};
   }
 
   bool name_taken(const GovernanceStore::Snapshot& r, const std::string& name,
@@ -250,14 +250,14 @@ class AdminApi {
   }
 
   AdminAnswer read_key(const std::string& id) {
-    auto lock = gov_.admin_lock();
-    for (const auto& k : gov_.records().keys)
-      if (k.id == id) {
-        const core::KeyRecord copy = k;
-        lock.unlock();
-        return {200, "application/json", key_text(copy)};
-      }
-    return error(404, "No key with the id '" + id + "'.", "id", "not_found");
+    std::optional<core::KeyRecord> found;  // copied out, so the lock is not held for the JSON
+    {
+      auto lock = gov_.admin_lock();
+      for (const auto& k : gov_.records().keys)
+        if (k.id == id) found = k;
+    }
+    if (!found) return error(404, "No key with the id '" + id + "'.", "id", "not_found");
+    return {200, "application/json", key_text(*found)};
   }
 
   // Resolves the body's team (an id or a name) to an id; false with `answer` set when it names
