@@ -24,6 +24,7 @@ constexpr const char* kExpired = "sk-sy-expired000000000000000000000000000000000
 constexpr const char* kNarrow = "sk-sy-narrow000000000000000000000000000000000000";
 constexpr const char* kBudget = "sk-sy-budget000000000000000000000000000000000000";
 constexpr const char* kLimited = "sk-sy-limited00000000000000000000000000000000000";
+constexpr const char* kTen = "sk-sy-fits-ten0000000000000000000000000000000000";
 
 core::KeyHash sha256(std::string_view text) {
   core::KeyHash out{};
@@ -77,6 +78,13 @@ void put_keys(const std::string& dir) {
   spec.anchor = now_wall();
   budget.budget = spec;
   store->put_key(budget);
+
+  // Fits exactly ten requests of gpt-test with max_tokens 1000 (each reserves about $0.00802).
+  core::KeyRecord ten = key("key_ten", kTen);
+  core::BudgetSpec ten_spec = spec;
+  ten_spec.max = core::usd_to_micros(0.085);
+  ten.budget = ten_spec;
+  store->put_key(ten);
 
   core::KeyRecord limited = key("key_limited", kLimited);
   limited.limits.rpm = 2;
@@ -285,4 +293,51 @@ TEST_CASE("every request is a ledger row with its key, team, model and cost") {
       if (row.group == "team_test") team_seen = row.requests == 3 && row.cost > 0;
     CHECK(team_seen);
   }
+}
+
+TEST_CASE(
+    "100 streams at once against a budget that fits 10: 10 are served, 90 refused, and "
+    "the settled spend stays within the budget") {
+  GatewayOptions options = governed();
+  options.mock_args = {"--chunks", "20", "--chunk-delay-ms", "100"};  // each stream about 2 s
+  GatewayFixture gw(options);
+  const std::string body = chat_body("gpt-test", R"(,"stream":true,"max_tokens":1000)");
+  std::vector<StreamingResponse> served;
+  int refused = 0;
+  for (int i = 0; i < 100; ++i) {
+    StreamingResponse r(gw.port, "POST", "/v1/chat/completions", body, bearer(kTen));
+    if (r.status() == 200) {
+      served.push_back(std::move(r));
+    } else {
+      CHECK(r.status() == 429);
+      CHECK(r.read_all().find("budget_exceeded") != std::string::npos);
+      ++refused;
+    }
+  }
+  // All ten were still streaming while the others came: the reservations held them out.
+  CHECK(served.size() == 10);
+  CHECK(refused == 90);
+  for (auto& s : served) CHECK(sse_data(s.read_all()).back() == "[DONE]");
+
+  // Settled to what the streams really cost: well within the budget, nothing left reserved.
+  auto store = proxy::open_sqlite_store(gw.dir + "/gov.db");
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  std::vector<core::SpendRow> rows;
+  while (std::chrono::steady_clock::now() < until) {
+    rows = store->spend({core::SpendGroup::key});
+    std::int64_t requests = 0;
+    for (const auto& r : rows)
+      if (r.group == "key_ten") requests = r.requests;
+    if (requests == 100) break;
+    std::this_thread::sleep_for(20ms);  // polling the ledger, bounded by the deadline
+  }
+  core::Micros spent = -1;
+  for (const auto& r : rows)
+    if (r.group == "key_ten") {
+      CHECK(r.requests == 100);
+      CHECK(r.errors == 90);
+      spent = r.cost;
+    }
+  CHECK(spent > 0);
+  CHECK(spent <= core::usd_to_micros(0.085));
 }
