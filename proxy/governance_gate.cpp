@@ -1,6 +1,7 @@
 #include "proxy/governance_gate.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 
 #include "core/rate_limit.hpp"
@@ -125,26 +126,41 @@ core::GatewayError refusal_error(const core::Refusal& r, const core::KeyEntry& k
 }
 
 // x-ratelimit-* on every answer to a limited key (and Anthropic's names for Messages clients),
-// as the limits stand once this request is counted.
+// as the limits stand once this request is counted. Appended piece by piece into one reserved
+// string: it is on every limited request's path.
+void append_number(std::string& out, std::int64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+}
+
 std::string rate_limit_headers(const core::KeyEntry& key, std::string_view model,
                                adapters::Protocol protocol, core::SteadyTime now) {
   const core::RateViews views = core::rate_views(key, model, now);
   std::string out;
-  const core::WallTime wall = wall_now();
+  if (!views.requests && !views.tokens) return out;
+  out.reserve(protocol == adapters::Protocol::anthropic_messages ? 512 : 256);
   auto add = [&](const std::optional<core::RateView>& v, std::string_view kind) {
     if (!v) return;
-    const std::string limit = std::to_string(v->limit);
-    const std::string remaining = std::to_string(v->remaining);
-    out += "\r\nx-ratelimit-limit-" + std::string(kind) + ": " + limit;
-    out += "\r\nx-ratelimit-remaining-" + std::string(kind) + ": " + remaining;
-    out +=
-        "\r\nx-ratelimit-reset-" + std::string(kind) + ": " + core::format_reset_duration(v->reset);
+    auto field = [&](std::string_view prefix, std::string_view suffix) {
+      out += "\r\n";
+      out += prefix;
+      out += kind;
+      out += suffix;
+    };
+    field("x-ratelimit-limit-", ": ");
+    append_number(out, v->limit);
+    field("x-ratelimit-remaining-", ": ");
+    append_number(out, v->remaining);
+    field("x-ratelimit-reset-", ": ");
+    out += core::format_reset_duration(v->reset);
     if (protocol == adapters::Protocol::anthropic_messages) {
-      const auto reset_at = wall + std::chrono::ceil<std::chrono::seconds>(v->reset);
-      out += "\r\nanthropic-ratelimit-" + std::string(kind) + "-limit: " + limit;
-      out += "\r\nanthropic-ratelimit-" + std::string(kind) + "-remaining: " + remaining;
-      out += "\r\nanthropic-ratelimit-" + std::string(kind) +
-             "-reset: " + core::format_rfc3339(reset_at);
+      field("anthropic-ratelimit-", "-limit: ");
+      append_number(out, v->limit);
+      field("anthropic-ratelimit-", "-remaining: ");
+      append_number(out, v->remaining);
+      field("anthropic-ratelimit-", "-reset: ");
+      out += core::format_rfc3339(wall_now() + std::chrono::ceil<std::chrono::seconds>(v->reset));
     }
   };
   add(views.requests, "requests");
