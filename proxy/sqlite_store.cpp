@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <map>
 #include <mutex>
 #include <utility>
 
@@ -82,10 +83,10 @@ std::string upsert_daily_sql() {
   return "INSERT INTO ledger_daily (day, key_id, team_id, model, provider, requests, errors,"
          " input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,"
          " cost) VALUES (" +
-         day_of("?1") + ", ?2, ?3, ?4, ?5, 1, " + is_error("?6", "?7") +
-         ", ?8, ?9, ?10, ?11, ?12, ?13)"
+         day_of("?1") +
+         ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
          " ON CONFLICT (day, key_id, team_id, model, provider) DO UPDATE SET"
-         " requests = requests + 1, errors = errors + excluded.errors,"
+         " requests = requests + excluded.requests, errors = errors + excluded.errors,"
          " input_tokens = input_tokens + excluded.input_tokens,"
          " output_tokens = output_tokens + excluded.output_tokens,"
          " cached_tokens = cached_tokens + excluded.cached_tokens,"
@@ -392,9 +393,43 @@ std::vector<AuditEntry> SqliteStore::audit(std::int64_t from_ms, std::int64_t to
 
 void SqliteStore::write_ledger(std::span<const core::LedgerRow> rows) {
   if (rows.empty()) return;
+  // The daily rollup is summed here first: one upsert per (day, key, team, model, provider) of
+  // the batch rather than one per row, which had cost as much as the row's own insert.
+  struct DailyKey {
+    std::int64_t day;
+    std::string_view key_id, team_id, model, provider;
+    auto operator<=>(const DailyKey&) const = default;
+  };
+  struct DailySums {
+    std::int64_t time_ms = 0;  // one of the rows' times: SQL turns it into the day's text
+    std::int64_t requests = 0, errors = 0, input = 0, output = 0, cached = 0, cache_write = 0,
+                 reasoning = 0, cost = 0;
+  };
+  std::map<DailyKey, DailySums> daily;
+  for (const auto& r : rows) {
+    // Floor division: a time before 1970 belongs to the day before.
+    const std::int64_t day =
+        r.time_ms >= 0 ? r.time_ms / 86'400'000 : (r.time_ms - 86'399'999) / 86'400'000;
+    DailySums& d = daily[DailyKey{day, r.key_id, r.team_id, r.model, r.provider}];
+    d.time_ms = r.time_ms;
+    ++d.requests;
+    d.errors += r.status >= 400 || !r.error.empty() ? 1 : 0;
+    d.input += r.input_tokens;
+    d.output += r.output_tokens;
+    d.cached += r.cached_tokens;
+    d.cache_write += r.cache_write_tokens;
+    d.reasoning += r.reasoning_tokens;
+    d.cost += r.cost;
+  }
   std::lock_guard lock(mutex_);
   Transaction transaction(db_);
   for (const auto& row : rows) insert_ledger_row(row);
+  for (const auto& [k, d] : daily) {
+    upsert_daily_
+        .bind(d.time_ms, k.key_id, k.team_id, k.model, k.provider, d.requests, d.errors, d.input,
+              d.output, d.cached, d.cache_write, d.reasoning, d.cost)
+        .run();
+  }
   transaction.commit();
 }
 
@@ -403,10 +438,6 @@ void SqliteStore::insert_ledger_row(const core::LedgerRow& r) {
       .bind(r.request_id, r.time_ms, r.key_id, r.team_id, r.user, strings_to_json(r.tags), r.model,
             r.provider, r.input_tokens, r.output_tokens, r.cached_tokens, r.cache_write_tokens,
             r.reasoning_tokens, r.cost, r.latency_ms, r.ttft_ms, r.status, r.error)
-      .run();
-  upsert_daily_
-      .bind(r.time_ms, r.key_id, r.team_id, r.model, r.provider, r.status, r.error, r.input_tokens,
-            r.output_tokens, r.cached_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost)
       .run();
 }
 
