@@ -62,14 +62,21 @@ const allModels = `
       - {provider: dead, model: dead-upstream}
       - {provider: anthropic, model: claude-upstream}`;
 
-export async function startGateway({ allProviders: every = false, mockArgs = [] } = {}) {
+// governance: a master key and a store in the scratch directory; the admin API is then at
+// `admin(path, body)` (the master key's calls).
+const masterKey = 'master-key-for-the-sdk-tests-0123456789';
+
+export async function startGateway({ allProviders: every = false, mockArgs = [], governance = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-sdk-'));
   const mock = start(process.env.SWITCHYARD_MOCK_UPSTREAM_BIN, ['--listen', '127.0.0.1:0', ...mockArgs]);
   const mockPort = await mock.port;
+  const governed = governance
+    ? `governance:\n  master_key: ${masterKey}\n  database: ${join(dir, 'gov.db')}\n`
+    : '';
   const config = `listen: 127.0.0.1:0
 workers: 2
 access_log: off
-providers:
+${governed}providers:
   - name: upstream
     type: openai_compatible
     base_url: http://127.0.0.1:${mockPort}/v1
@@ -88,6 +95,17 @@ models:
     mockPort,
     baseURL: `http://127.0.0.1:${port}/v1`,
     rootURL: `http://127.0.0.1:${port}`,
+    // One admin API call with the master key: the parsed JSON answer, or a thrown error.
+    async admin(path, body) {
+      const res = await fetch(`http://127.0.0.1:${port}/admin/${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { authorization: `Bearer ${masterKey}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const json = await res.json();
+      if (!res.ok) throw new Error(`admin ${path}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    },
     async stop() {
       for (const p of [gateway.child, mock.child]) {
         if (p.exitCode === null) {
