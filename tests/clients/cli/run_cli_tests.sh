@@ -72,6 +72,7 @@ cleanup() {
 trap cleanup EXIT
 
 passes=0 failures=0 skips=0 ran=0
+auth=""  # set for one run_check: the gateway then wants a virtual key (bearer or api-key)
 failed_names=()
 
 # Plain HTTP GET on loopback with bash only (curl may be missing). $1 port, $2 path.
@@ -159,6 +160,22 @@ models:
 EOF
 }
 
+# With `auth` set (bearer or api-key), the gateway also gets a governance section: a master key,
+# its store in the run's directory, and so client authentication on (issue 12).
+master_key=master-key-for-the-cli-tests-0123456789
+add_governance() {
+  printf 'governance:\n  master_key: %s\n  database: %s\n' "$master_key" "$2" >>"$1"
+}
+
+# A client key made through the admin API; prints "id secret".
+make_client_key() {
+  "$node_bin" -e '
+    const [port, master] = process.argv.slice(1);
+    fetch(`http://127.0.0.1:${port}/admin/keys`, {method: "POST",
+      headers: {authorization: `Bearer ${master}`}, body: JSON.stringify({alias: "cli"})})
+      .then(r => r.json()).then(k => console.log(k.id, k.secret));' "$1" "$master_key"
+}
+
 # The mock's stats key for what the gateway should send to each upstream kind.
 protocol_key() {
   case "$1" in
@@ -194,8 +211,8 @@ report_failure() {
 # One CLI run against one upstream kind. $1 cli (claude|codex), $2 kind, $3 mode (text|tool).
 run_check() {
   local cli=$1 kind=$2 mode=$3
-  current_name="$cli against a $kind upstream: $mode"
-  local dir="$scratch/$cli-$kind-$mode"
+  current_name="$cli against a $kind upstream: $mode${auth:+ (a virtual key, $auth)}"
+  local dir="$scratch/$cli-$kind-$mode${auth:+-$auth}"
   mkdir -p "$dir/home" "$dir/work"
   ran=$((ran + 1))
 
@@ -206,10 +223,18 @@ run_check() {
     failed_names+=("$current_name"); return; }
   local mock_pid=$started_pid mock_port=$started_port
   write_config "$dir/switchyard.yaml" "$kind" "$mock_port" "$dir/access.log"
+  [[ -n "$auth" ]] && add_governance "$dir/switchyard.yaml" "$dir/gov.db"
   start_listener gateway "$dir/gateway.log" "$SWITCHYARD_BIN" --config "$dir/switchyard.yaml" || {
     echo "FAIL: $current_name: the gateway did not start"; failures=$((failures + 1))
     failed_names+=("$current_name"); stop_listener "$mock_pid"; return; }
   local gw_pid=$started_pid gw_port=$started_port
+  # The key the CLI sends: without authentication any text; with it, a key the gateway made.
+  local client_key=sk-switchyard-client key_id=""
+  if [[ -n "$auth" ]]; then
+    read -r key_id client_key < <(make_client_key "$gw_port")
+  fi
+  local claude_auth=(ANTHROPIC_AUTH_TOKEN="$client_key")
+  [[ "$auth" == api-key ]] && claude_auth=(ANTHROPIC_API_KEY="$client_key")
   # The CLI talks to the gateway through a relay that writes down every request and status
   # (the access log only has model requests). Without node the CLI goes straight to it.
   local relay_pid="" cli_port=$gw_port
@@ -242,7 +267,7 @@ run_check() {
   if [[ "$cli" == claude ]]; then
     cmd=(env -i "${base_env[@]}"
       ANTHROPIC_BASE_URL="http://127.0.0.1:$cli_port"
-      ANTHROPIC_AUTH_TOKEN=sk-switchyard-client
+      "${claude_auth[@]}"
       ANTHROPIC_MODEL=sy-model
       ANTHROPIC_DEFAULT_HAIKU_MODEL=sy-model
       ANTHROPIC_DEFAULT_SONNET_MODEL=sy-model
@@ -272,7 +297,7 @@ stream_max_retries = 1
 stream_idle_timeout_ms = 60000
 EOF
     cmd=(env -i "${base_env[@]}" CODEX_HOME="$dir/home/.codex"
-      SWITCHYARD_API_KEY=sk-switchyard-client
+      SWITCHYARD_API_KEY="$client_key"
       "${codex_cmd[@]}" exec --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox
       --color never -C "$dir/work" "$prompt")
   fi
@@ -299,6 +324,8 @@ EOF
   elif [[ "$kind" == failover ]] &&
     ! grep -q '"provider":"up",.*"attempts":2,.*"status":200' "$dir/access.log"; then
     report_failure "$dir" "no request failed over: the access log has none served by up on attempt 2"
+  elif [[ -n "$key_id" ]] && ! grep -qF "\"key_id\":\"$key_id\"" "$dir/access.log"; then
+    report_failure "$dir" "the access log names no request of the virtual key $key_id"
   elif [[ "$mode" == text ]] && ! grep -qF "$expect" "$dir/stdout"; then
     report_failure "$dir" "stdout does not contain the mock's answer \"$expect\""
   elif [[ "$kind" == gemini ]] &&
@@ -390,6 +417,12 @@ for cli in claude codex; do
     done
   done
   run_check "$cli" failover text
+  # With client authentication on: a virtual key as each CLI sends it (Claude Code's
+  # ANTHROPIC_AUTH_TOKEN and ANTHROPIC_API_KEY, Codex's env_key).
+  if [[ -n "$node_bin" ]]; then
+    auth=bearer run_check "$cli" anthropic text
+    [[ "$cli" == claude ]] && auth=api-key run_check "$cli" anthropic text
+  fi
 done
 
 echo "== $passes passed, $failures failed, $skips CLI(s) skipped"
