@@ -34,6 +34,11 @@ struct Admin {
   }
 };
 
+struct Door {
+  std::string path;
+  std::string body;
+};
+
 int chat(std::uint16_t port, std::string_view secret, std::string_view model = "gpt-test") {
   return http_request(port, "POST", "/v1/chat/completions", chat_body(model), bearer(secret))
       .status;
@@ -253,4 +258,51 @@ TEST_CASE("admin API: keys, teams and spend survive a restart") {
   const auto report = parse_object(admin.call("GET", "/admin/spend").body);
   CHECK(report.at("total").at("requests") == 2);
   std::filesystem::remove_all(tmpl);
+}
+
+TEST_CASE(
+    "no secret anywhere: access log, metrics, admin answers and error bodies, after a run "
+    "that used and refused every kind of key") {
+  GatewayFixture gw(with_admin());
+  Admin master{gw.port};
+  auto secret_of = [](const HttpResponse& r) {
+    return std::string(parse_object(r.body).at("secret").as_string());
+  };
+  std::vector<std::string> secrets{kMaster, GatewayFixture::kUpstreamKey};
+  REQUIRE(master.call("POST", "/admin/teams", R"({"name":"t","models":["gpt-*"]})").status == 201);
+  secrets.push_back(secret_of(master.call("POST", "/admin/keys", R"({"team":"t","alias":"a"})")));
+  secrets.push_back(secret_of(master.call("POST", "/admin/keys", R"({"role":"admin"})")));
+  secrets.push_back(secret_of(master.call("POST", "/admin/keys", R"({"role":"reporting"})")));
+  const auto rotated = parse_object(master.call("POST", "/admin/keys", R"({"alias":"r"})").body);
+  secrets.push_back(std::string(rotated.at("secret").as_string()));
+  const std::string rotated_id(rotated.at("id").as_string());
+  secrets.push_back(secret_of(master.call("POST", "/admin/keys/" + rotated_id + "/rotate")));
+
+  std::string seen;  // everything a client, an operator or a log reader gets to see
+  auto keep = [&](const HttpResponse& r) {
+    seen += r.body;
+    for (const auto& [name, value] : r.headers) seen += name + ": " + value + "\n";
+  };
+  for (const std::string& s : secrets) {
+    for (const Door& d :
+         {Door{"/v1/chat/completions", chat_body("gpt-test")},
+          Door{"/v1/chat/completions", chat_body("claude-test")},
+          Door{"/v1/messages", R"({"model":"gpt-test","max_tokens":8,)"
+                               R"("messages":[{"role":"user","content":"hi"}]})"}}) {
+      keep(http_request(gw.port, "POST", d.path, d.body, bearer(s)));
+      keep(http_request(gw.port, "POST", d.path, d.body, {{"x-api-key", s}}));
+    }
+    keep(http_request(gw.port, "GET", "/admin/keys", {}, bearer(s)));
+    keep(http_request(gw.port, "POST", "/admin/keys",
+                      R"({"alias":"x-)" + std::to_string(seen.size()) + R"("})", bearer(s)));
+  }
+  for (const char* path : {"/admin/keys", "/admin/teams", "/admin/audit", "/admin/spend",
+                           "/admin/spend?format=csv", "/v1/models"})
+    keep(master.call("GET", path));
+  keep(http_request(gw.port, "GET", "/metrics"));
+  seen += gw.wait_access_log_lines(10);
+  for (const std::string& s : secrets) {
+    INFO("a secret ending in " << s.substr(s.size() - 4));
+    CHECK(seen.find(s) == std::string::npos);
+  }
 }
