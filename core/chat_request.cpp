@@ -182,6 +182,14 @@ class RootReader {
   }
 
   simdjson::error_code read_model(od::value& v) {
+    if (has_model_) {
+      // Servers disagree on which of two members counts (most take the last, some the first,
+      // some refuse): the gateway would route, check the key's models and price one model
+      // while the provider might serve the other.
+      note(RequestError{"The request has more than one 'model' member; send one.", "model",
+                        "duplicate_parameter"});
+      return validate_value(v, 1);
+    }
     od::json_type type;
     if (auto e = v.type().get(type)) return e;
     if (type != od::json_type::string) return wrong_type(v, type, "model", "a string");
