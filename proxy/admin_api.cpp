@@ -118,6 +118,20 @@ class AdminApi {
     gov_.store().append_audit(e);
   }
 
+  // {"data":[...]} of every team or key, from a copy taken under the admin lock.
+  template <class Records, class Text>
+  AdminAnswer list(Records GovernanceStore::Snapshot::*member, Text&& text) {
+    auto lock = gov_.admin_lock();
+    const Records records = gov_.records().*member;
+    lock.unlock();
+    std::string out = "{\"data\":[";
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      if (i) out += ',';
+      out += text(records[i]);
+    }
+    return {200, "application/json", out + "]}"};
+  }
+
   // --- teams ---
 
   std::string team_text(const core::TeamRecord& t) {
@@ -127,15 +141,8 @@ class AdminApi {
   }
 
   AdminAnswer list_teams() {
-    auto lock = gov_.admin_lock();
-    const auto records = gov_.records();
-    lock.unlock();
-    std::string out = "{\"data\":[";
-    for (std::size_t i = 0; i < records.teams.size(); ++i) {
-      if (i) out += ',';
-      out += team_text(records.teams[i]);
-    }
-    return {200, "application/json", out + "]}"};
+    return list(&GovernanceStore::Snapshot::teams,
+                [this](const core::TeamRecord& t) { return team_text(t); });
   }
 
   AdminAnswer read_team(const std::string& id) {
@@ -177,38 +184,45 @@ class AdminApi {
     return {201, "application/json", team_text(team)};
   }
 
-  AdminAnswer update_team(const std::string& id) {
-    const core::WallTime now = wall_now();
-    auto changes = core::parse_team_body(request_.body(), /*creating=*/false, now);
-    if (!changes) return bad_field(changes.error());
+  // One change to an existing team, under the admin lock: `edit` changes the record (or
+  // returns a refusal), then the store, the workers' table and the audit log follow.
+  template <class Edit>
+  AdminAnswer edit_team(const std::string& id, std::string_view action, Edit&& edit) {
     auto lock = gov_.admin_lock();
     GovernanceStore::Snapshot records = gov_.records();
     core::TeamRecord* team = find(records.teams, id);
     if (!team) return error(404, "No team with the id '" + id + "'.", "id", "not_found");
-    if (changes.value().name && name_taken(records, *changes.value().name, id))
-      return error(409, "A team named '" + *changes.value().name + "' exists already.", "name",
-                   "duplicate_name");
-    core::apply(changes.value(), *team, now);
+    if (std::optional<AdminAnswer> refused = edit(records, *team)) return *refused;
     const core::TeamRecord updated = *team;
     if (auto failed = persist([&] { gov_.store().put_team(updated); })) return *failed;
     gov_.publish_records(std::move(records));
-    audit_change("team.update", id);
+    audit_change(std::string(action), id);
     lock.unlock();
     return {200, "application/json", team_text(updated)};
   }
 
+  AdminAnswer update_team(const std::string& id) {
+    const core::WallTime now = wall_now();
+    auto changes = core::parse_team_body(request_.body(), /*creating=*/false, now);
+    if (!changes) return bad_field(changes.error());
+    return edit_team(id, "team.update",
+                     [&](const GovernanceStore::Snapshot& records,
+                         core::TeamRecord& team) -> std::optional<AdminAnswer> {
+                       if (changes.value().name && name_taken(records, *changes.value().name, id))
+                         return error(
+                             409, "A team named '" + *changes.value().name + "' exists already.",
+                             "name", "duplicate_name");
+                       core::apply(changes.value(), team, now);
+                       return std::nullopt;
+                     });
+  }
+
   AdminAnswer set_team_blocked(const std::string& id, bool blocked) {
-    auto lock = gov_.admin_lock();
-    GovernanceStore::Snapshot records = gov_.records();
-    core::TeamRecord* team = find(records.teams, id);
-    if (!team) return error(404, "No team with the id '" + id + "'.", "id", "not_found");
-    team->blocked = blocked;
-    const core::TeamRecord updated = *team;
-    if (auto failed = persist([&] { gov_.store().put_team(updated); })) return *failed;
-    gov_.publish_records(std::move(records));
-    audit_change(blocked ? "team.block" : "team.unblock", id);
-    lock.unlock();
-    return {200, "application/json", team_text(updated)};
+    return edit_team(id, blocked ? "team.block" : "team.unblock",
+                     [&](const GovernanceStore::Snapshot&, core::TeamRecord& team) {
+                       team.blocked = blocked;
+                       return std::optional<AdminAnswer>();
+                     });
   }
 
   AdminAnswer delete_team(const std::string& id) {
@@ -238,15 +252,8 @@ class AdminApi {
   }
 
   AdminAnswer list_keys() {
-    auto lock = gov_.admin_lock();
-    const auto records = gov_.records();
-    lock.unlock();
-    std::string out = "{\"data\":[";
-    for (std::size_t i = 0; i < records.keys.size(); ++i) {
-      if (i) out += ',';
-      out += key_text(records.keys[i]);
-    }
-    return {200, "application/json", out + "]}"};
+    return list(&GovernanceStore::Snapshot::keys,
+                [this](const core::KeyRecord& k) { return key_text(k); });
   }
 
   AdminAnswer read_key(const std::string& id) {
@@ -317,58 +324,57 @@ class AdminApi {
     return {201, "application/json", key_text(key, secret)};
   }
 
+  // One change to an existing key, under the admin lock, as edit_team; only the master key
+  // changes admin keys. `secret` is shown in the answer when the edit made a new one.
+  template <class Edit>
+  AdminAnswer edit_key(const std::string& id, std::string_view action, Edit&& edit) {
+    auto lock = gov_.admin_lock();
+    GovernanceStore::Snapshot records = gov_.records();
+    core::KeyRecord* key = find(records.keys, id);
+    if (!key) return error(404, "No key with the id '" + id + "'.", "id", "not_found");
+    if (key->role == core::KeyRole::admin && !caller_.master)
+      return error(403, "Only the master key changes admin keys.", "id", "forbidden");
+    std::string secret;
+    if (std::optional<AdminAnswer> refused = edit(records, *key, secret)) return *refused;
+    const core::KeyRecord updated = *key;
+    if (auto failed = persist([&] { gov_.store().put_key(updated); })) return *failed;
+    gov_.publish_records(std::move(records));
+    audit_change(std::string(action), id);
+    lock.unlock();
+    return {200, "application/json", key_text(updated, secret)};
+  }
+
   AdminAnswer update_key(const std::string& id) {
     const core::WallTime now = wall_now();
     auto changes = core::parse_key_body(request_.body(), /*creating=*/false, now);
     if (!changes) return bad_field(changes.error());
-    auto lock = gov_.admin_lock();
-    GovernanceStore::Snapshot records = gov_.records();
-    core::KeyRecord* key = find(records.keys, id);
-    if (!key) return error(404, "No key with the id '" + id + "'.", "id", "not_found");
-    if (auto refused = check_key_changes(records, changes.value(), id)) return *refused;
-    if (key->role == core::KeyRole::admin && !caller_.master)
-      return error(403, "Only the master key changes admin keys.", "id", "forbidden");
-    core::apply(changes.value(), *key, now);
-    const core::KeyRecord updated = *key;
-    if (auto failed = persist([&] { gov_.store().put_key(updated); })) return *failed;
-    gov_.publish_records(std::move(records));
-    audit_change("key.update", id);
-    lock.unlock();
-    return {200, "application/json", key_text(updated)};
+    return edit_key(id, "key.update",
+                    [&](const GovernanceStore::Snapshot& records, core::KeyRecord& key,
+                        std::string&) -> std::optional<AdminAnswer> {
+                      if (auto refused = check_key_changes(records, changes.value(), id))
+                        return refused;
+                      core::apply(changes.value(), key, now);
+                      return std::nullopt;
+                    });
   }
 
   AdminAnswer set_key_blocked(const std::string& id, bool blocked) {
-    auto lock = gov_.admin_lock();
-    GovernanceStore::Snapshot records = gov_.records();
-    core::KeyRecord* key = find(records.keys, id);
-    if (!key) return error(404, "No key with the id '" + id + "'.", "id", "not_found");
-    if (key->role == core::KeyRole::admin && !caller_.master)
-      return error(403, "Only the master key changes admin keys.", "id", "forbidden");
-    key->blocked = blocked;
-    const core::KeyRecord updated = *key;
-    if (auto failed = persist([&] { gov_.store().put_key(updated); })) return *failed;
-    gov_.publish_records(std::move(records));
-    audit_change(blocked ? "key.block" : "key.unblock", id);
-    lock.unlock();
-    return {200, "application/json", key_text(updated)};
+    return edit_key(id, blocked ? "key.block" : "key.unblock",
+                    [&](const GovernanceStore::Snapshot&, core::KeyRecord& key, std::string&) {
+                      key.blocked = blocked;
+                      return std::optional<AdminAnswer>();
+                    });
   }
 
   AdminAnswer rotate_key(const std::string& id) {
-    auto lock = gov_.admin_lock();
-    GovernanceStore::Snapshot records = gov_.records();
-    core::KeyRecord* key = find(records.keys, id);
-    if (!key) return error(404, "No key with the id '" + id + "'.", "id", "not_found");
-    if (key->role == core::KeyRole::admin && !caller_.master)
-      return error(403, "Only the master key changes admin keys.", "id", "forbidden");
-    const std::string secret = new_key_secret();
-    key->hash = sha256_of(secret);
-    key->hint = core::key_hint(secret);
-    const core::KeyRecord updated = *key;
-    if (auto failed = persist([&] { gov_.store().put_key(updated); })) return *failed;
-    gov_.publish_records(std::move(records));
-    audit_change("key.rotate", id);
-    lock.unlock();
-    return {200, "application/json", key_text(updated, secret)};
+    return edit_key(
+        id, "key.rotate",
+        [&](const GovernanceStore::Snapshot&, core::KeyRecord& key, std::string& secret) {
+          secret = new_key_secret();
+          key.hash = sha256_of(secret);
+          key.hint = core::key_hint(secret);
+          return std::optional<AdminAnswer>();
+        });
   }
 
   AdminAnswer delete_key(const std::string& id) {

@@ -32,6 +32,19 @@ struct Admin {
   HttpResponse call(std::string_view method, std::string_view path, std::string_view body = {}) {
     return http_request(port, method, path, body, bearer(credential));
   }
+  // The ledger is written behind the answers: polls the spend report (bounded by a deadline)
+  // until it counts `requests`, and returns the last report read.
+  boost::json::object wait_spend(std::int64_t requests, std::string_view query = "") {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    boost::json::object report;
+    while (true) {
+      report = parse_object(call("GET", "/admin/spend" + std::string(query)).body);
+      if (report.at("total").at("requests") == requests ||
+          std::chrono::steady_clock::now() >= until)
+        return report;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
 };
 
 struct Door {
@@ -190,14 +203,7 @@ TEST_CASE("admin API: the spend report in JSON and CSV agrees with the requests 
   const std::string id(created.at("id").as_string());
   for (int i = 0; i < 4; ++i) REQUIRE(chat(gw.port, secret) == 200);
 
-  // The ledger is written behind the answers: wait until the report counts all four.
-  const auto until = std::chrono::steady_clock::now() + 10s;
-  boost::json::object report;
-  while (std::chrono::steady_clock::now() < until) {
-    report = parse_object(admin.call("GET", "/admin/spend?group_by=key").body);
-    if (report.at("total").at("requests") == 4) break;
-    std::this_thread::sleep_for(20ms);  // polling the report, bounded by the deadline
-  }
+  const boost::json::object report = admin.wait_spend(4, "?group_by=key");
   REQUIRE(report.at("total").at("requests") == 4);
   REQUIRE(report.at("rows").as_array().size() == 1);
   CHECK(report.at("rows").at(0).at("key").as_string() == id);
@@ -236,11 +242,8 @@ TEST_CASE("admin API: keys, teams and spend survive a restart") {
     REQUIRE(http_request(gw.port, "POST", "/v1/chat/completions",
                          chat_body("gpt-test", R"(,"max_tokens":1000)"), bearer(secret))
                 .status == 200);
-    // Wait for the ledger row before stopping (a clean stop also commits it).
-    const auto until = std::chrono::steady_clock::now() + 10s;
-    while (parse_object(admin.call("GET", "/admin/spend").body).at("total").at("requests") != 1 &&
-           std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(20ms);
+    // The ledger row before stopping (a clean stop also commits it).
+    REQUIRE(admin.wait_spend(1).at("total").at("requests") == 1);
   }
   GatewayFixture again(first);
   Admin admin{again.port};
@@ -250,13 +253,7 @@ TEST_CASE("admin API: keys, teams and spend survive a restart") {
   CHECK(http_request(again.port, "POST", "/v1/chat/completions",
                      chat_body("gpt-test", R"(,"max_tokens":1000)"), bearer(secret))
             .status == 200);
-  // Committed behind the answer: poll the report, bounded by a deadline.
-  const auto until = std::chrono::steady_clock::now() + 10s;
-  while (parse_object(admin.call("GET", "/admin/spend").body).at("total").at("requests") != 2 &&
-         std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(20ms);
-  const auto report = parse_object(admin.call("GET", "/admin/spend").body);
-  CHECK(report.at("total").at("requests") == 2);
+  CHECK(admin.wait_spend(2).at("total").at("requests") == 2);
   std::filesystem::remove_all(tmpl);
 }
 
