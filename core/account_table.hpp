@@ -10,6 +10,7 @@
 // an admin change never resets what was spent.
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -42,6 +43,10 @@ struct LimitCounters {
 struct AccountState {
   std::unique_ptr<BudgetCounter> budget;  // null without a budget
   LimitCounters limits;
+  // Which of the metrics' labelled series this account's requests count into (a team's name,
+  // a key's alias). Assigned by proxy/ when a table is published; core/ never reads it.
+  static constexpr std::uint32_t kNoSeries = 0xffff'ffff;
+  std::atomic<std::uint32_t> series{kNoSeries};
 };
 
 struct KeyState : AccountState {

@@ -2,6 +2,9 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <cmath>
+#include <limits>
+
 namespace switchyard::metrics {
 namespace {
 
@@ -86,6 +89,38 @@ std::string_view attempt_outcome_name(AttemptOutcome o) {
   return "unknown";
 }
 
+std::string_view auth_failure_name(AuthFailure f) {
+  switch (f) {
+    case AuthFailure::missing_api_key:
+      return "missing_api_key";
+    case AuthFailure::invalid_api_key:
+      return "invalid_api_key";
+    case AuthFailure::key_blocked:
+      return "key_blocked";
+    case AuthFailure::key_expired:
+      return "key_expired";
+    case AuthFailure::team_blocked:
+      return "team_blocked";
+    case AuthFailure::model_not_allowed:
+      return "model_not_allowed";
+    case AuthFailure::model_not_priced:
+      return "model_not_priced";
+    case AuthFailure::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+void AccountSeries::record(std::size_t shard, int status, const core::Usage* usage,
+                           double cost) const {
+  requests[status_class_index(status)]->add(shard, 1);
+  if (usage) {
+    prompt_tokens->add(shard, static_cast<double>(usage->prompt_tokens));
+    completion_tokens->add(shard, static_cast<double>(usage->completion_tokens));
+  }
+  cost_usd->add(shard, cost);
+}
+
 void ModelMetrics::record_usage(std::size_t shard, const core::Usage& usage, double cost) const {
   prompt_tokens->add(shard, static_cast<double>(usage.prompt_tokens));
   completion_tokens->add(shard, static_cast<double>(usage.completion_tokens));
@@ -123,6 +158,7 @@ prometheus::MetricFamily Family::collect() const {
       m.counter.value = s.value->value();
     } else {
       m.gauge.value = s.value->value();
+      if (std::isnan(m.gauge.value)) continue;  // a gauge with nothing to say (see AccountSeries)
     }
     family.metric.push_back(std::move(m));
   }
@@ -288,6 +324,127 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
   in_flight_ = &in_flight.value({});
   access_log_dropped_ = &dropped.value({});
   client_disconnects_ = &disconnects.value({});
+  if (config.governance.enabled) add_governance(config.governance);
+}
+
+void Metrics::add_governance(const core::GovernanceConfig& config) {
+  using prometheus::MetricType;
+  governance_ = std::make_unique<GovernanceMetrics>();
+  GovernanceMetrics& g = *governance_;
+  auto& auth = add_family("switchyard_auth_failures_total",
+                          "Model requests refused before admission: no key, a bad, blocked or "
+                          "expired key, a model the key may not use",
+                          MetricType::Counter);
+  for (std::size_t i = 0; i < g.auth_failures.size(); ++i)
+    g.auth_failures[i] =
+        &auth.value({{"reason", std::string(auth_failure_name(static_cast<AuthFailure>(i)))}});
+  auto& refusals = add_family("switchyard_governance_refusals_total",
+                              "Requests refused by a budget or a rate limit, by what refused and "
+                              "at which level (key, team, key_model)",
+                              MetricType::Counter);
+  static constexpr std::array<std::string_view, kRefusalReasons> kReasons = {
+      "budget", "requests_per_minute", "tokens_per_minute", "parallel"};
+  static constexpr std::array<std::string_view, kRefusalLevels> kLevels = {"key", "team",
+                                                                           "key_model"};
+  for (std::size_t r = 0; r < kRefusalReasons; ++r)
+    for (std::size_t l = 0; l < kRefusalLevels; ++l)
+      g.refusals[r][l] = &refusals.value(
+          {{"reason", std::string(kReasons[r])}, {"level", std::string(kLevels[l])}});
+  g.soft_budget_crossings =
+      &add_family("switchyard_soft_budget_crossings_total",
+                  "Times a key's or team's spend passed its soft budget (once per period)",
+                  MetricType::Counter)
+           .value({});
+  g.ledger_queued =
+      &add_family("switchyard_ledger_queue_rows",
+                  "Ledger rows waiting for the writer's next commit", MetricType::Gauge)
+           .value({});
+  g.ledger_written = &add_family("switchyard_ledger_rows_written_total",
+                                 "Ledger rows committed to the store", MetricType::Counter)
+                          .value({});
+  g.ledger_dropped = &add_family("switchyard_ledger_rows_dropped_total",
+                                 "Ledger rows lost: the queue was full or the store refused a "
+                                 "batch",
+                                 MetricType::Counter)
+                          .value({});
+  g.ledger_last_commit =
+      &add_family("switchyard_ledger_last_commit_timestamp_seconds",
+                  "Unix time of the ledger's last commit (0 before one)", MetricType::Gauge)
+           .value({});
+  prepare_set(g.teams, "switchyard_team", "team", config.metrics_max_teams);
+  if (config.metrics_max_key_aliases > 0)
+    prepare_set(g.key_aliases, "switchyard_key", "key_alias", config.metrics_max_key_aliases);
+}
+
+void Metrics::prepare_set(AccountSeriesSet& set, std::string_view prefix, std::string label,
+                          std::size_t capacity) {
+  using prometheus::MetricType;
+  const std::string p(prefix);
+  const std::string who = label == "team" ? "team" : "key alias";
+  set.label_ = std::move(label);
+  set.capacity_ = capacity;
+  set.with_budget_ = set.label_ == "team";
+  set.series_ = std::make_unique<std::unique_ptr<AccountSeries>[]>(capacity + 2);
+  set.requests_ = &add_family(
+      p + "_requests_total", "Model requests by " + who + " and status class", MetricType::Counter);
+  set.tokens_ =
+      &add_family(p + "_tokens_total", "Tokens by " + who + " and kind (prompt, completion)",
+                  MetricType::Counter);
+  set.cost_ =
+      &add_family(p + "_cost_usd_total", "Spend in US dollars by " + who, MetricType::Counter);
+  if (set.with_budget_) {
+    set.budget_[0] = &add_family("switchyard_team_budget_usd",
+                                 "A team's budget for its current period", MetricType::Gauge);
+    set.budget_[1] = &add_family("switchyard_team_budget_spent_usd",
+                                 "What a team has spent (settled) in its budget's current period",
+                                 MetricType::Gauge);
+    set.budget_[2] =
+        &add_family("switchyard_team_budget_remaining_usd",
+                    "A team's budget minus what it spent in the current period (0 when over)",
+                    MetricType::Gauge);
+    set.budget_[3] =
+        &add_family("switchyard_team_budget_reset_timestamp_seconds",
+                    "Unix time at which a team's budget period ends", MetricType::Gauge);
+  }
+  register_slot(set, "(other)");
+  register_slot(set, "(none)");
+}
+
+std::uint32_t Metrics::register_slot(AccountSeriesSet& set, std::string_view value) {
+  std::lock_guard lock(registry_mutex_);
+  const std::string v(value);
+  if (auto it = set.slots_.find(v); it != set.slots_.end()) return it->second;
+  const std::size_t n = set.registered_.load(std::memory_order_relaxed);
+  if (n >= set.capacity_ + 2) return AccountSeriesSet::kOther;
+  auto series = std::make_unique<AccountSeries>();
+  for (std::size_t i = 0; i < kStatusClasses; ++i)
+    series->requests[i] =
+        &set.requests_->value({{set.label_, v}, {"status", std::string(kStatusClassNames[i])}});
+  series->prompt_tokens = &set.tokens_->value({{"kind", "prompt"}, {set.label_, v}});
+  series->completion_tokens = &set.tokens_->value({{"kind", "completion"}, {set.label_, v}});
+  series->cost_usd = &set.cost_->value({{set.label_, v}});
+  if (set.with_budget_) {
+    ShardedValue** gauges[4] = {&series->budget_usd, &series->spent_usd, &series->remaining_usd,
+                                &series->reset_seconds};
+    for (std::size_t i = 0; i < 4; ++i) {
+      *gauges[i] = &set.budget_[i]->value({{set.label_, v}});
+      (*gauges[i])->set(std::numeric_limits<double>::quiet_NaN());
+    }
+  }
+  set.series_[n] = std::move(series);
+  set.slots_.emplace(v, static_cast<std::uint32_t>(n));
+  set.registered_.store(n + 1, std::memory_order_release);
+  return static_cast<std::uint32_t>(n);
+}
+
+std::uint32_t Metrics::team_slot(std::string_view name) {
+  if (!governance_) return AccountSeriesSet::kOther;
+  return register_slot(governance_->teams, name);
+}
+
+std::uint32_t Metrics::key_alias_slot(std::string_view alias) {
+  if (!governance_ || governance_->key_aliases.capacity_ == 0) return AccountSeriesSet::kOther;
+  return register_slot(governance_->key_aliases, alias.empty() ? "(none)" : alias);
 }
 
 const ModelMetrics& Metrics::model(std::string_view name) const {
@@ -305,7 +462,8 @@ ShardedValue* Metrics::router_decision(std::string_view router, std::string_view
 }
 
 std::string Metrics::serialize() const {
-  if (refresh_) refresh_();
+  for (const auto& refresh : refreshes_) refresh();
+  std::lock_guard lock(registry_mutex_);
   std::vector<prometheus::MetricFamily> families;
   families.reserve(families_.size());
   for (const auto& f : families_) families.push_back(f->collect());

@@ -7,9 +7,11 @@
 #include <prometheus/metric_family.h>
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -59,6 +61,25 @@ enum class AttemptOutcome : std::size_t {
 std::string_view attempt_outcome_name(AttemptOutcome o);
 
 using Labels = std::vector<prometheus::ClientMetric::Label>;
+
+// Governance (issue 12): why a request was refused before it reached a provider.
+enum class AuthFailure : std::size_t {
+  missing_api_key,
+  invalid_api_key,
+  key_blocked,
+  key_expired,
+  team_blocked,
+  model_not_allowed,  // 403: the key may not use the model
+  model_not_priced,   // 400: a key with a budget asked for a model without a price
+  kCount
+};
+std::string_view auth_failure_name(AuthFailure f);
+
+// A budget or rate-limit refusal: what refused ("reason"), at which level ("level"). The
+// indexes follow core::Refusal::Kind and core::Refusal::Level.
+constexpr std::size_t kRefusalReasons =
+    4;  // budget, requests_per_minute, tokens_per_minute, parallel
+constexpr std::size_t kRefusalLevels = 3;  // key, team, key_model
 
 // One metric family: a name, a type and its labelled series.
 class Family {
@@ -127,6 +148,69 @@ struct ProviderMetrics {
   }
 };
 
+// The requests, tokens and spend of one team (label "team") or one key alias (label
+// "key_alias"). A team's series also has its budget gauges, set at each scrape; they are NaN,
+// and so not exported, while the team has no budget.
+struct AccountSeries {
+  std::array<ShardedValue*, kStatusClasses> requests{};
+  ShardedValue* prompt_tokens = nullptr;
+  ShardedValue* completion_tokens = nullptr;
+  ShardedValue* cost_usd = nullptr;
+  ShardedValue* budget_usd = nullptr;
+  ShardedValue* spent_usd = nullptr;
+  ShardedValue* remaining_usd = nullptr;
+  ShardedValue* reset_seconds = nullptr;  // the budget's next reset, as a Unix time
+
+  void record(std::size_t shard, int status, const core::Usage* usage, double cost) const;
+};
+
+// Label values that come from the admin API rather than the config (team names, key
+// aliases), bounded: the first `capacity` distinct values get a series of their own, for the
+// process's life; the rest share "(other)". Accounts without a value (a key with no team, no
+// alias) count under "(none)". A renamed team starts a new series under its new name.
+class AccountSeriesSet {
+ public:
+  static constexpr std::uint32_t kOther = 0;
+  static constexpr std::uint32_t kNone = 1;
+
+  // Handles of a slot, from any thread; an unassigned or unknown slot is "(other)".
+  const AccountSeries& at(std::uint32_t slot) const {
+    if (slot >= registered_.load(std::memory_order_acquire)) slot = kOther;
+    return *series_[slot];
+  }
+  std::size_t size() const { return registered_.load(std::memory_order_acquire); }
+
+ private:
+  friend class Metrics;
+  std::string label_;  // "team" or "key_alias"
+  bool with_budget_ = false;
+  std::size_t capacity_ = 0;  // named slots, besides (other) and (none)
+  std::unique_ptr<std::unique_ptr<AccountSeries>[]> series_;  // capacity + 2, filled in order
+  std::atomic<std::size_t> registered_{0};
+  std::unordered_map<std::string, std::uint32_t> slots_;  // under the metrics' registry mutex
+  Family* requests_ = nullptr;
+  Family* tokens_ = nullptr;
+  Family* cost_ = nullptr;
+  std::array<Family*, 4> budget_{};  // budget, spent, remaining, reset (teams only)
+};
+
+struct GovernanceMetrics {
+  std::array<ShardedValue*, static_cast<std::size_t>(AuthFailure::kCount)> auth_failures{};
+  std::array<std::array<ShardedValue*, kRefusalLevels>, kRefusalReasons> refusals{};
+  ShardedValue* soft_budget_crossings = nullptr;
+  // The ledger writer's, set at each scrape.
+  ShardedValue* ledger_queued = nullptr;
+  ShardedValue* ledger_written = nullptr;
+  ShardedValue* ledger_dropped = nullptr;
+  ShardedValue* ledger_last_commit = nullptr;  // Unix time of the last commit; 0 before one
+  AccountSeriesSet teams;
+  AccountSeriesSet key_aliases;  // empty unless governance.metrics.key_aliases > 0
+
+  void count(std::size_t shard, AuthFailure f) const {
+    auth_failures[static_cast<std::size_t>(f)]->add(shard, 1);
+  }
+};
+
 class Metrics {
  public:
   // `shards`: one per worker thread; each thread records only into its own shard.
@@ -145,15 +229,26 @@ class Metrics {
   // Rule-based routing: requests a router sent to each of its rules' models.
   ShardedValue* router_decision(std::string_view router, std::string_view model) const;
 
+  // Governance's handles; null when the config has no governance section.
+  const GovernanceMetrics* governance() const { return governance_.get(); }
+  // The slot of a team name or a key alias, registering its series when there is room
+  // ("(other)" when not). Off the request path: at start-up and on admin changes.
+  std::uint32_t team_slot(std::string_view name);
+  std::uint32_t key_alias_slot(std::string_view alias);
+
   // Called at each scrape before the values are read, to refresh the gauges that mirror
-  // routing state (target availability, keys available). Set once, before serving.
-  void set_refresh(std::function<void()> refresh) { refresh_ = std::move(refresh); }
+  // state (target availability, keys available, budgets, the ledger). Added before serving.
+  void add_refresh(std::function<void()> refresh) { refreshes_.push_back(std::move(refresh)); }
 
   // The Prometheus text exposition of everything registered.
   std::string serialize() const;
 
  private:
   Family& add_family(std::string name, std::string help, prometheus::MetricType type);
+  void add_governance(const core::GovernanceConfig& config);
+  void prepare_set(AccountSeriesSet& set, std::string_view prefix, std::string label,
+                   std::size_t capacity);
+  std::uint32_t register_slot(AccountSeriesSet& set, std::string_view value);
 
   std::size_t shards_;
   std::vector<std::unique_ptr<Family>> families_;
@@ -165,7 +260,11 @@ class Metrics {
   ShardedValue* access_log_dropped_ = nullptr;
   ShardedValue* client_disconnects_ = nullptr;
   std::map<std::pair<std::string, std::string>, ShardedValue*, std::less<>> router_decisions_;
-  std::function<void()> refresh_;
+  std::unique_ptr<GovernanceMetrics> governance_;
+  // Series are added while serving (new teams): registering and collecting take this lock;
+  // the request path never does, it holds handles.
+  mutable std::mutex registry_mutex_;
+  std::vector<std::function<void()>> refreshes_;
 };
 
 }  // namespace switchyard::metrics

@@ -1,6 +1,8 @@
 #include "proxy/governance.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 
 #include "proxy/key_secrets.hpp"
 #include "proxy/sqlite_store.hpp"
@@ -95,14 +97,16 @@ void LedgerWriter::close() {
   thread_.join();
 }
 
-Governance::Governance(const core::GovernanceConfig& config, std::size_t workers)
-    : config_(config), store_(open_sqlite_store(config.database)) {
+Governance::Governance(const core::GovernanceConfig& config, std::size_t workers,
+                       metrics::Metrics& metrics)
+    : config_(config), metrics_(metrics), store_(open_sqlite_store(config.database)) {
   if (config_.authentication()) master_hash_ = sha256_of(config_.master_key);
   records_ = store_->load();
   const core::WallTime now = wall_now();
   table_ = core::AccountTable::build(records_.teams, records_.keys, nullptr, now,
                                      std::chrono::steady_clock::now());
   restore_budgets(*table_, *store_, now);
+  assign_series(*table_);
   ledger_ = std::make_unique<LedgerWriter>(*store_, workers, config_.ledger_queue_rows,
                                            config_.commit_interval);
 }
@@ -129,7 +133,51 @@ void Governance::publish_records(GovernanceStore::Snapshot records) {
   table_ = core::AccountTable::build(records.teams, records.keys, table_.get(), wall_now(),
                                      std::chrono::steady_clock::now());
   records_ = std::move(records);
+  assign_series(*table_);
   version_.fetch_add(1, std::memory_order_release);
+}
+
+void Governance::assign_series(const core::AccountTable& table) {
+  for (const auto& team : table.teams())
+    team->state->series.store(metrics_.team_slot(team->record.name), std::memory_order_relaxed);
+  if (config_.metrics_max_key_aliases == 0) return;
+  for (const auto& key : table.keys())
+    key->state->series.store(metrics_.key_alias_slot(key->record.alias), std::memory_order_relaxed);
+}
+
+void Governance::refresh_metrics() const {
+  const metrics::GovernanceMetrics* g = metrics_.governance();
+  if (!g) return;
+  g->ledger_queued->set(static_cast<double>(ledger_->queued()));
+  g->ledger_written->set(static_cast<double>(ledger_->rows_written()));
+  g->ledger_dropped->set(static_cast<double>(ledger_->rows_dropped()));
+  g->ledger_last_commit->set(static_cast<double>(ledger_->last_commit_unix_ms()) / 1000.0);
+  std::shared_ptr<const core::AccountTable> table;
+  {
+    std::lock_guard lock(admin_mutex_);
+    table = table_;
+  }
+  const core::WallTime now = wall_now();
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  // A team whose budget was removed, or which was deleted, says nothing any more.
+  for (std::size_t i = 0; i < g->teams.size(); ++i) {
+    const metrics::AccountSeries& s = g->teams.at(static_cast<std::uint32_t>(i));
+    for (metrics::ShardedValue* v : {s.budget_usd, s.spent_usd, s.remaining_usd, s.reset_seconds})
+      v->set(none);
+  }
+  for (const auto& team : table->teams()) {
+    const core::BudgetCounter* b = team->state->budget.get();
+    const std::uint32_t slot = team->state->series.load(std::memory_order_relaxed);
+    if (!b || slot <= metrics::AccountSeriesSet::kNone) continue;
+    const metrics::AccountSeries& s = g->teams.at(slot);
+    const core::Micros spent = b->spent(now);
+    s.budget_usd->set(core::micros_to_usd(b->limit()));
+    s.spent_usd->set(core::micros_to_usd(spent));
+    s.remaining_usd->set(core::micros_to_usd(std::max<core::Micros>(b->limit() - spent, 0)));
+    s.reset_seconds->set(static_cast<double>(
+        std::chrono::duration_cast<std::chrono::seconds>(b->window(now).reset.time_since_epoch())
+            .count()));
+  }
 }
 
 }  // namespace switchyard::proxy

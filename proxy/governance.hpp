@@ -20,6 +20,7 @@
 #include "core/account_table.hpp"
 #include "core/config.hpp"
 #include "core/ledger.hpp"
+#include "metrics/metrics.hpp"
 #include "proxy/net.hpp"
 #include "proxy/spsc_ring.hpp"
 #include "proxy/store.hpp"
@@ -68,7 +69,8 @@ class Governance {
  public:
   // Opens the store named by the config, loads every key and team, and restores each budget's
   // spend in its current period from the ledger. Throws StoreError when the store cannot open.
-  Governance(const core::GovernanceConfig& config, std::size_t workers);
+  // `metrics` (which outlives this) gets a labelled series per team and key alias.
+  Governance(const core::GovernanceConfig& config, std::size_t workers, metrics::Metrics& metrics);
   ~Governance();
 
   const core::GovernanceConfig& config() const { return config_; }
@@ -95,10 +97,16 @@ class Governance {
   LedgerWriter& ledger() { return *ledger_; }
   void close();  // the ledger's last commit
 
+  // At each scrape: the ledger's counts and every team's budget gauges.
+  void refresh_metrics() const;
+
  private:
   void refresh(std::shared_ptr<const core::AccountTable>& slot, std::uint64_t& slot_version) const;
+  // Points every account of the table at its labelled series (new teams get theirs).
+  void assign_series(const core::AccountTable& table);
 
   core::GovernanceConfig config_;
+  metrics::Metrics& metrics_;
   core::KeyHash master_hash_{};
   std::unique_ptr<GovernanceStore> store_;
   std::unique_ptr<LedgerWriter> ledger_;

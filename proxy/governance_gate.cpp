@@ -168,6 +168,32 @@ std::string rate_limit_headers(const core::KeyEntry& key, std::string_view model
   return out;
 }
 
+// Counts a refusal before admission on the worker's shard.
+void count(Worker& worker, metrics::AuthFailure reason) {
+  if (const metrics::GovernanceMetrics* g = worker.runtime.metrics->governance())
+    g->count(worker.index, reason);
+}
+
+void count(Worker& worker, const core::Refusal& r) {
+  if (const metrics::GovernanceMetrics* g = worker.runtime.metrics->governance())
+    g->refusals[static_cast<std::size_t>(r.kind)][static_cast<std::size_t>(r.level)]->add(
+        worker.index, 1);
+}
+
+// The request's requests, tokens and spend under its team's series (and its key alias's).
+void count_account(Worker& worker, const RequestContext& ctx, int status) {
+  const metrics::GovernanceMetrics* g = worker.runtime.metrics->governance();
+  if (!g || !ctx.key) return;
+  const core::Usage* usage = ctx.usage ? &*ctx.usage : nullptr;
+  const std::uint32_t team = ctx.key->team
+                                 ? ctx.key->team->state->series.load(std::memory_order_relaxed)
+                                 : metrics::AccountSeriesSet::kNone;
+  g->teams.at(team).record(worker.index, status, usage, ctx.cost_usd);
+  if (g->key_aliases.size() > 0)
+    g->key_aliases.at(ctx.key->state->series.load(std::memory_order_relaxed))
+        .record(worker.index, status, usage, ctx.cost_usd);
+}
+
 std::vector<std::string> tags_from(std::string_view header) {
   std::vector<std::string> tags;
   while (!header.empty() && tags.size() < 32) {
@@ -191,6 +217,7 @@ bool authenticate(Worker& worker, const Request& request, RequestContext& ctx) {
   const std::string_view credential = core::credential_from(
       request[http::field::authorization], request["x-api-key"], request["api-key"]);
   if (credential.empty()) {
+    count(worker, metrics::AuthFailure::missing_api_key);
     ctx.failure = auth_error(
         "No API key was sent. Send a Switchyard key as 'Authorization: Bearer sk-sy-...', "
         "'x-api-key' or 'api-key'.",
@@ -200,6 +227,7 @@ bool authenticate(Worker& worker, const Request& request, RequestContext& ctx) {
   const core::AccountTable* table = governance.current(worker.accounts, worker.accounts_version);
   auto key = table ? table->find(sha256_of(credential)) : nullptr;
   if (!key) {
+    count(worker, metrics::AuthFailure::invalid_api_key);
     ctx.failure = auth_error(
         governance.is_master_key(credential)
             ? "The master key administers the gateway and cannot call models: create a key "
@@ -222,20 +250,25 @@ bool admit_request(Worker& worker, RequestContext& ctx, const ModelRoute& group,
     case core::AccessDenial::none:
       break;
     case core::AccessDenial::blocked:
+      count(worker, metrics::AuthFailure::key_blocked);
       ctx.failure = auth_error("This API key is blocked.", "key_blocked");
       return false;
     case core::AccessDenial::expired:
+      count(worker, metrics::AuthFailure::key_expired);
       ctx.failure = auth_error("This API key has expired.", "key_expired");
       return false;
     case core::AccessDenial::team_blocked:
+      count(worker, metrics::AuthFailure::team_blocked);
       ctx.failure = auth_error("This API key's team is blocked.", "team_blocked");
       return false;
     case core::AccessDenial::wrong_role:
+      count(worker, metrics::AuthFailure::invalid_api_key);
       ctx.failure = auth_error("This is an " + std::string(core::key_role_name(key.record.role)) +
                                    " key: it administers the gateway and cannot call models.",
                                "invalid_api_key");
       return false;
     case core::AccessDenial::model_not_allowed:
+      count(worker, metrics::AuthFailure::model_not_allowed);
       ctx.failure =
           core::client_error(403, "The model '" + ctx.model + "' is not allowed for this key.",
                              "model", "model_not_allowed");
@@ -247,6 +280,7 @@ bool admit_request(Worker& worker, RequestContext& ctx, const ModelRoute& group,
   const PricedEstimate priced = estimate_for(group, input_tokens, max_output);
   const bool budgeted = key.record.budget || (key.team && key.team->record.budget);
   if (budgeted && !priced.priced && !config.free_unpriced_models) {
+    count(worker, metrics::AuthFailure::model_not_priced);
     ctx.failure = core::client_error(
         400,
         "The model '" + ctx.model +
@@ -257,6 +291,7 @@ bool admit_request(Worker& worker, RequestContext& ctx, const ModelRoute& group,
   }
   const core::SteadyTime steady = std::chrono::steady_clock::now();
   if (auto refused = core::admit(ctx.key, ctx.model, priced.estimate, now, steady, ctx.admission)) {
+    count(worker, *refused);
     ctx.failure = refusal_error(*refused, key);
     ctx.rate_limit_headers = rate_limit_headers(key, ctx.model, ctx.protocol, steady);
     return false;
@@ -275,11 +310,15 @@ void finish_request(Worker& worker, RequestContext& ctx, int status, double tota
   if (ctx.admission.open &&
       core::settle(ctx.admission, cost, tokens, now, std::chrono::steady_clock::now())) {
     // Once per period: the settle that took a budget past its soft limit.
+    if (const metrics::GovernanceMetrics* g = worker.runtime.metrics->governance())
+      g->soft_budget_crossings->add(worker.index, 1);
     std::fprintf(stderr, "switchyard: key %s%s%s (team %s) passed a soft budget\n",
                  ctx.key->record.id.c_str(), ctx.key->record.alias.empty() ? "" : " alias ",
                  ctx.key->record.alias.c_str(),
                  ctx.key->record.team_id.empty() ? "none" : ctx.key->record.team_id.c_str());
   }
+
+  count_account(worker, ctx, status);
 
   core::LedgerRow row;
   row.request_id = ctx.request_id;

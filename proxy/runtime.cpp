@@ -87,7 +87,7 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::size_t workers) 
                                        {"owned_by", "switchyard"}});
   }
   // Gauges that mirror the routing state, read at each scrape.
-  runtime->metrics->set_refresh([rt = runtime.get()] {
+  runtime->metrics->add_refresh([rt = runtime.get()] {
     const core::SteadyTime now = std::chrono::steady_clock::now();
     for (const auto& [name, route] : rt->routes) {
       for (std::size_t i = 0; i < route.targets.size(); ++i) {
@@ -99,12 +99,13 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::size_t workers) 
       rt->metrics->provider(name).keys_available->set(
           static_cast<double>(pool->size() - pool->benched_count(now)));
     }
+    if (rt->governance) rt->governance->refresh_metrics();
   });
   runtime->models_json =
       boost::json::serialize(boost::json::object{{"object", "list"}, {"data", std::move(data)}});
   // Opens the store (keys, teams, the ledger); a StoreError reaches main, which says why.
   if (cfg.governance.enabled)
-    runtime->governance = std::make_unique<Governance>(cfg.governance, workers);
+    runtime->governance = std::make_unique<Governance>(cfg.governance, workers, *runtime->metrics);
   return runtime;
 }
 
