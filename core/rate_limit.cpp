@@ -177,31 +177,76 @@ std::optional<LimitRefusal> admit(std::span<MinuteRateLimiter* const> requests,
   return std::nullopt;
 }
 
-std::string format_reset_duration(std::chrono::nanoseconds d) {
+namespace {
+
+// Digits of a non-negative number, at least `width` of them (zero-padded).
+char* write_digits(char* out, std::int64_t v, int width = 1) {
+  char buf[24];
+  int n = 0;
+  do {
+    buf[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  while (n < width) buf[n++] = '0';
+  while (n > 0) *out++ = buf[--n];
+  return out;
+}
+
+char* write_text(char* out, std::string_view s) {
+  for (const char c : s) *out++ = c;
+  return out;
+}
+
+}  // namespace
+
+char* write_reset_duration(char* out, std::chrono::nanoseconds d) {
   using std::chrono::ceil;
-  if (d <= std::chrono::nanoseconds::zero()) return "0s";
+  if (d <= std::chrono::nanoseconds::zero()) return write_text(out, "0s");
   const auto ms = ceil<std::chrono::milliseconds>(d).count();
-  if (ms < 1000) return std::to_string(ms) + "ms";
+  if (ms < 1000) return write_text(write_digits(out, ms), "ms");
   const auto total = ceil<std::chrono::seconds>(d).count();
   const auto hours = total / 3600;
   const auto minutes = total / 60 % 60;
-  const auto seconds = total % 60;
-  std::string out;
-  if (hours > 0) out += std::to_string(hours) + "h";
-  if (hours > 0 || minutes > 0) out += std::to_string(minutes) + "m";
-  return out + std::to_string(seconds) + "s";
+  if (hours > 0) {
+    out = write_digits(out, hours);
+    *out++ = 'h';
+  }
+  if (hours > 0 || minutes > 0) {
+    out = write_digits(out, minutes);
+    *out++ = 'm';
+  }
+  out = write_digits(out, total % 60);
+  *out++ = 's';
+  return out;
 }
 
-std::string format_rfc3339(std::chrono::sys_seconds t) {
+std::string format_reset_duration(std::chrono::nanoseconds d) {
+  char buf[kResetDurationChars];
+  return std::string(buf, write_reset_duration(buf, d));
+}
+
+char* write_rfc3339(char* out, std::chrono::sys_seconds t) {
   const auto day = std::chrono::floor<std::chrono::days>(t);
   const std::chrono::year_month_day date{day};
   const std::chrono::hh_mm_ss time{t - day};
-  char out[32];
-  std::snprintf(out, sizeof out, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(date.year()),
-                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
-                static_cast<int>(time.seconds().count()));
+  out = write_digits(out, static_cast<int>(date.year()), 4);
+  *out++ = '-';
+  out = write_digits(out, static_cast<unsigned>(date.month()), 2);
+  *out++ = '-';
+  out = write_digits(out, static_cast<unsigned>(date.day()), 2);
+  *out++ = 'T';
+  out = write_digits(out, time.hours().count(), 2);
+  *out++ = ':';
+  out = write_digits(out, time.minutes().count(), 2);
+  *out++ = ':';
+  out = write_digits(out, time.seconds().count(), 2);
+  *out++ = 'Z';
   return out;
+}
+
+std::string format_rfc3339(std::chrono::sys_seconds t) {
+  char buf[kRfc3339Chars];
+  return std::string(buf, write_rfc3339(buf, t));
 }
 
 }  // namespace switchyard::core

@@ -110,5 +110,11 @@ std::optional<LimitRefusal> admit(std::span<MinuteRateLimiter* const> requests,
 std::string format_reset_duration(std::chrono::nanoseconds d);
 // Anthropic's anthropic-ratelimit-*-reset value: RFC 3339 in UTC, "2026-12-01T19:30:05Z".
 std::string format_rfc3339(std::chrono::sys_seconds t);
+// The same, written at `out`, returning the end (the answer headers of every limited request
+// use these): a reset duration takes at most kResetDurationChars, a time kRfc3339Chars.
+constexpr std::size_t kResetDurationChars = 32;
+constexpr std::size_t kRfc3339Chars = 24;
+char* write_reset_duration(char* out, std::chrono::nanoseconds d);
+char* write_rfc3339(char* out, std::chrono::sys_seconds t);
 
 }  // namespace switchyard::core

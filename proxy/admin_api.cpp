@@ -135,7 +135,7 @@ class AdminApi {
   // --- teams ---
 
   std::string team_text(const core::TeamRecord& t) {
-    const core::AccountTable* table = gov_.current(worker_.accounts, worker_.accounts_version);
+    const core::AccountTable* table = gov_.current(worker_.accounts);
     auto entry = table ? table->team_by_id(t.id) : nullptr;
     return core::team_json(t, spend_of(entry ? entry->state->budget.get() : nullptr, wall_now()));
   }
@@ -245,7 +245,7 @@ class AdminApi {
   // --- keys ---
 
   std::string key_text(const core::KeyRecord& k, std::string_view secret = {}) {
-    const core::AccountTable* table = gov_.current(worker_.accounts, worker_.accounts_version);
+    const core::AccountTable* table = gov_.current(worker_.accounts);
     auto entry = table ? table->key_by_id(k.id) : nullptr;
     return core::key_json(k, spend_of(entry ? entry->state->budget.get() : nullptr, wall_now()),
                           secret);
@@ -501,7 +501,7 @@ AdminAnswer answer_admin(Worker& worker, const Request& request, RequestContext&
   if (!credential.empty() && governance->is_master_key(credential)) {
     caller = {"master", true, true};
   } else {
-    const core::AccountTable* table = governance->current(worker.accounts, worker.accounts_version);
+    const core::AccountTable* table = governance->current(worker.accounts);
     auto key = credential.empty() || !table ? nullptr : table->find(sha256_of(credential));
     const core::WallTime now = wall_now();
     if (!key || key->record.role == core::KeyRole::client || key->record.blocked ||

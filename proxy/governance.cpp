@@ -36,19 +36,46 @@ void restore_budgets(const core::AccountTable& table, GovernanceStore& store, co
   }
 }
 
+// x-switchyard-tags: a,b (trimmed, at most 32 tags of at most 64 bytes).
+void add_header_tags(std::vector<std::string>& tags, std::string_view header) {
+  for (std::size_t n = 0; !header.empty() && n < 32; ++n) {
+    const std::size_t comma = header.find(',');
+    std::string_view tag = header.substr(0, comma);
+    while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
+    while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+    if (!tag.empty() && tag.size() <= 64) tags.emplace_back(tag);
+    if (comma == std::string_view::npos) break;
+    header.remove_prefix(comma + 1);
+  }
+}
+
+core::LedgerRow complete_row(QueuedLedgerRow& queued) {
+  core::LedgerRow row = std::move(queued.row);
+  if (queued.key) {
+    const core::KeyRecord& key = queued.key->record;
+    row.key_id = key.id;
+    row.team_id = key.team_id;
+    row.user = key.user;
+    row.tags = key.tags;
+    queued.key.reset();  // the writer may hold the last reference of a replaced table's entry
+  }
+  add_header_tags(row.tags, queued.header_tags);
+  return row;
+}
+
 }  // namespace
 
 LedgerWriter::LedgerWriter(GovernanceStore& store, std::size_t producers, std::size_t ring_rows,
                            std::chrono::milliseconds commit_interval)
     : store_(store), interval_(commit_interval) {
   for (std::size_t i = 0; i < producers; ++i)
-    rings_.push_back(std::make_unique<SpscRing<core::LedgerRow>>(ring_rows));
+    rings_.push_back(std::make_unique<SpscRing<QueuedLedgerRow>>(ring_rows));
   thread_ = std::thread([this] { run(); });
 }
 
 LedgerWriter::~LedgerWriter() { close(); }
 
-void LedgerWriter::push(std::size_t producer, core::LedgerRow row) {
+void LedgerWriter::push(std::size_t producer, QueuedLedgerRow&& row) {
   if (!rings_[producer]->try_push(std::move(row))) dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -61,7 +88,7 @@ std::size_t LedgerWriter::queued() const {
 void LedgerWriter::commit_once() {
   batch_.clear();
   for (auto& ring : rings_)
-    ring->drain([this](core::LedgerRow& row) { batch_.push_back(std::move(row)); });
+    ring->drain([this](QueuedLedgerRow& queued) { batch_.push_back(complete_row(queued)); });
   if (batch_.empty()) return;
   try {
     store_.write_ledger(batch_);
@@ -121,11 +148,11 @@ bool Governance::is_master_key(std::string_view credential) const {
   return authentication() && core::same_hash(sha256_of(credential), master_hash_);
 }
 
-void Governance::refresh(std::shared_ptr<const core::AccountTable>& slot,
-                         std::uint64_t& slot_version) const {
+void Governance::refresh(WorkerAccounts& accounts) const {
+  accounts.credentials.clear();  // they were checked against the table being replaced
   std::lock_guard lock(admin_mutex_);
-  slot = table_;
-  slot_version = version_.load(std::memory_order_relaxed);
+  accounts.table = table_;
+  accounts.version = version_.load(std::memory_order_relaxed);
 }
 
 void Governance::publish_records(GovernanceStore::Snapshot records) {

@@ -19,6 +19,7 @@
 
 #include "core/account_table.hpp"
 #include "core/config.hpp"
+#include "core/credential_cache.hpp"
 #include "core/ledger.hpp"
 #include "metrics/metrics.hpp"
 #include "proxy/net.hpp"
@@ -26,6 +27,15 @@
 #include "proxy/store.hpp"
 
 namespace switchyard::proxy {
+
+// A ledger row as a worker queues it. What the key says (its id, team, user and tags) and the
+// x-switchyard-tags header are copied into the row on the writer thread: on the request path
+// those copies were allocations, the row's largest cost there.
+struct QueuedLedgerRow {
+  core::LedgerRow row;
+  std::shared_ptr<const core::KeyEntry> key;  // null for a request without a valid key
+  std::string header_tags;                    // x-switchyard-tags as sent
+};
 
 // Ledger rows from every worker, committed by one thread in batches. A worker's full ring
 // drops the row and counts it: the request never waits on the database.
@@ -37,7 +47,7 @@ class LedgerWriter {
   LedgerWriter(const LedgerWriter&) = delete;
   LedgerWriter& operator=(const LedgerWriter&) = delete;
 
-  void push(std::size_t producer, core::LedgerRow row);  // from that worker's thread only
+  void push(std::size_t producer, QueuedLedgerRow&& row);  // from that worker's thread only
   // Commits what is queued and stops the thread (at shutdown, after the workers stopped).
   void close();
 
@@ -54,7 +64,7 @@ class LedgerWriter {
 
   GovernanceStore& store_;
   std::chrono::milliseconds interval_;
-  std::vector<std::unique_ptr<SpscRing<core::LedgerRow>>> rings_;
+  std::vector<std::unique_ptr<SpscRing<QueuedLedgerRow>>> rings_;
   std::vector<core::LedgerRow> batch_;  // the writer thread's
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> dropped_{0};
@@ -63,6 +73,14 @@ class LedgerWriter {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::thread thread_;
+};
+
+// A worker's own view of the keys: its table, the version it has, and the credentials it
+// authenticated against that table (forgotten whenever the table is replaced).
+struct WorkerAccounts {
+  std::shared_ptr<const core::AccountTable> table;
+  std::uint64_t version = 0;
+  core::CredentialCache credentials;
 };
 
 class Governance {
@@ -79,11 +97,10 @@ class Governance {
   bool is_master_key(std::string_view credential) const;
 
   // The worker's table, brought up to date first when an admin change happened since.
-  const core::AccountTable* current(std::shared_ptr<const core::AccountTable>& slot,
-                                    std::uint64_t& slot_version) const {
+  const core::AccountTable* current(WorkerAccounts& accounts) const {
     const std::uint64_t v = version_.load(std::memory_order_acquire);
-    if (v != slot_version) refresh(slot, slot_version);
-    return slot.get();
+    if (v != accounts.version) refresh(accounts);
+    return accounts.table.get();
   }
 
   // The admin side. Hold the lock while reading the records, writing the store and publishing,
@@ -101,7 +118,7 @@ class Governance {
   void refresh_metrics() const;
 
  private:
-  void refresh(std::shared_ptr<const core::AccountTable>& slot, std::uint64_t& slot_version) const;
+  void refresh(WorkerAccounts& accounts) const;
   // Points every account of the table at its labelled series (new teams get theirs).
   void assign_series(const core::AccountTable& table);
 

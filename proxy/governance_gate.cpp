@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 #include "core/rate_limit.hpp"
 #include "proxy/governance.hpp"
@@ -126,46 +127,69 @@ core::GatewayError refusal_error(const core::Refusal& r, const core::KeyEntry& k
 }
 
 // x-ratelimit-* on every answer to a limited key (and Anthropic's names for Messages clients),
-// as the limits stand once this request is counted. Appended piece by piece into one reserved
-// string: it is on every limited request's path.
-void append_number(std::string& out, std::int64_t v) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
-}
+// as the limits stand once this request is counted. Written into a stack buffer and copied
+// once: it is on every limited request's path.
+class HeaderWriter {
+ public:
+  void text(std::string_view s) {
+    std::memcpy(end_, s.data(), s.size());
+    end_ += s.size();
+  }
+  void number(std::int64_t v) { end_ = std::to_chars(end_, buf_ + sizeof buf_, v).ptr; }
+  void reset_duration(std::chrono::nanoseconds d) { end_ = core::write_reset_duration(end_, d); }
+  void rfc3339(core::WallTime t) { end_ = core::write_rfc3339(end_, t); }
+  std::string str() const { return std::string(buf_, static_cast<std::size_t>(end_ - buf_)); }
+
+ private:
+  // Two kinds of six fields, each a name under 48 bytes and a value under 32 (a reset
+  // duration's bound): 12 * 80 bytes is a bound.
+  char buf_[12 * 80];
+  char* end_ = buf_;
+};
+
+// Each kind's field names, whole, so that a field is two copies and a value.
+struct RateHeaderNames {
+  std::string_view limit, remaining, reset, anthropic_limit, anthropic_remaining, anthropic_reset;
+};
+constexpr RateHeaderNames kRequestNames{"\r\nx-ratelimit-limit-requests: ",
+                                        "\r\nx-ratelimit-remaining-requests: ",
+                                        "\r\nx-ratelimit-reset-requests: ",
+                                        "\r\nanthropic-ratelimit-requests-limit: ",
+                                        "\r\nanthropic-ratelimit-requests-remaining: ",
+                                        "\r\nanthropic-ratelimit-requests-reset: "};
+constexpr RateHeaderNames kTokenNames{"\r\nx-ratelimit-limit-tokens: ",
+                                      "\r\nx-ratelimit-remaining-tokens: ",
+                                      "\r\nx-ratelimit-reset-tokens: ",
+                                      "\r\nanthropic-ratelimit-tokens-limit: ",
+                                      "\r\nanthropic-ratelimit-tokens-remaining: ",
+                                      "\r\nanthropic-ratelimit-tokens-reset: "};
 
 std::string rate_limit_headers(const core::KeyEntry& key, std::string_view model,
                                adapters::Protocol protocol, core::SteadyTime now) {
   const core::RateViews views = core::rate_views(key, model, now);
-  std::string out;
-  if (!views.requests && !views.tokens) return out;
-  out.reserve(protocol == adapters::Protocol::anthropic_messages ? 512 : 256);
-  auto add = [&](const std::optional<core::RateView>& v, std::string_view kind) {
+  if (!views.requests && !views.tokens) return {};
+  const bool anthropic = protocol == adapters::Protocol::anthropic_messages;
+  const core::WallTime wall = anthropic ? wall_now() : core::WallTime{};
+  HeaderWriter out;
+  auto add = [&](const std::optional<core::RateView>& v, const RateHeaderNames& names) {
     if (!v) return;
-    auto field = [&](std::string_view prefix, std::string_view suffix) {
-      out += "\r\n";
-      out += prefix;
-      out += kind;
-      out += suffix;
-    };
-    field("x-ratelimit-limit-", ": ");
-    append_number(out, v->limit);
-    field("x-ratelimit-remaining-", ": ");
-    append_number(out, v->remaining);
-    field("x-ratelimit-reset-", ": ");
-    out += core::format_reset_duration(v->reset);
-    if (protocol == adapters::Protocol::anthropic_messages) {
-      field("anthropic-ratelimit-", "-limit: ");
-      append_number(out, v->limit);
-      field("anthropic-ratelimit-", "-remaining: ");
-      append_number(out, v->remaining);
-      field("anthropic-ratelimit-", "-reset: ");
-      out += core::format_rfc3339(wall_now() + std::chrono::ceil<std::chrono::seconds>(v->reset));
-    }
+    out.text(names.limit);
+    out.number(v->limit);
+    out.text(names.remaining);
+    out.number(v->remaining);
+    out.text(names.reset);
+    out.reset_duration(v->reset);
+    if (!anthropic) return;
+    out.text(names.anthropic_limit);
+    out.number(v->limit);
+    out.text(names.anthropic_remaining);
+    out.number(v->remaining);
+    out.text(names.anthropic_reset);
+    out.rfc3339(wall + std::chrono::ceil<std::chrono::seconds>(v->reset));
   };
-  add(views.requests, "requests");
-  add(views.tokens, "tokens");
-  return out;
+  add(views.requests, kRequestNames);
+  add(views.tokens, kTokenNames);
+  return out.str();
 }
 
 // Counts a refusal before admission on the worker's shard.
@@ -194,28 +218,42 @@ void count_account(Worker& worker, const RequestContext& ctx, int status) {
         .record(worker.index, status, usage, ctx.cost_usd);
 }
 
-std::vector<std::string> tags_from(std::string_view header) {
-  std::vector<std::string> tags;
-  while (!header.empty() && tags.size() < 32) {
-    const std::size_t comma = header.find(',');
-    std::string_view tag = header.substr(0, comma);
-    while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
-    while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
-    if (!tag.empty() && tag.size() <= 64) tags.emplace_back(tag);
-    if (comma == std::string_view::npos) break;
-    header.remove_prefix(comma + 1);
+// The headers that say who calls, in one pass over the request's headers (four lookups by
+// name cost more); the first of each, as Beast's lookup by name would give.
+struct CallerHeaders {
+  std::string_view authorization, x_api_key, api_key, tags;
+};
+
+CallerHeaders caller_headers(const Request& request) {
+  CallerHeaders h;
+  auto first = [](std::string_view& slot, std::string_view value) {
+    if (slot.empty()) slot = value;
+  };
+  for (const auto& field : request) {
+    if (field.name() == http::field::authorization) {
+      first(h.authorization, field.value());
+      continue;
+    }
+    const std::string_view name = field.name_string();
+    if (name.size() == 7 && boost::beast::iequals(name, "api-key"))
+      first(h.api_key, field.value());
+    else if (name.size() == 9 && boost::beast::iequals(name, "x-api-key"))
+      first(h.x_api_key, field.value());
+    else if (name.size() == 17 && boost::beast::iequals(name, "x-switchyard-tags"))
+      first(h.tags, field.value());
   }
-  return tags;
+  return h;
 }
 
 }  // namespace
 
 bool authenticate(Worker& worker, const Request& request, RequestContext& ctx) {
   const Governance& governance = *worker.runtime.governance;
-  ctx.tags = std::string(request["x-switchyard-tags"]);
+  const CallerHeaders headers = caller_headers(request);
+  ctx.tags = std::string(headers.tags);
   if (!governance.authentication()) return true;
-  const std::string_view credential = core::credential_from(
-      request[http::field::authorization], request["x-api-key"], request["api-key"]);
+  const std::string_view credential =
+      core::credential_from(headers.authorization, headers.x_api_key, headers.api_key);
   if (credential.empty()) {
     count(worker, metrics::AuthFailure::missing_api_key);
     ctx.failure = auth_error(
@@ -224,7 +262,11 @@ bool authenticate(Worker& worker, const Request& request, RequestContext& ctx) {
         "missing_api_key");
     return false;
   }
-  const core::AccountTable* table = governance.current(worker.accounts, worker.accounts_version);
+  const core::AccountTable* table = governance.current(worker.accounts);
+  if (const auto* known = worker.accounts.credentials.find(credential)) {
+    ctx.key = *known;
+    return true;
+  }
   auto key = table ? table->find(sha256_of(credential)) : nullptr;
   if (!key) {
     count(worker, metrics::AuthFailure::invalid_api_key);
@@ -236,6 +278,7 @@ bool authenticate(Worker& worker, const Request& request, RequestContext& ctx) {
         "invalid_api_key");
     return false;
   }
+  worker.accounts.credentials.remember(credential, key);
   ctx.key = std::move(key);
   return true;
 }
@@ -320,19 +363,17 @@ void finish_request(Worker& worker, RequestContext& ctx, int status, double tota
 
   count_account(worker, ctx, status);
 
-  core::LedgerRow row;
-  row.request_id = ctx.request_id;
+  // The strings the request no longer needs are moved into the row (the access log line is
+  // written before this); the key's own fields are copied on the writer thread.
+  QueuedLedgerRow queued;
+  core::LedgerRow& row = queued.row;
+  row.request_id = std::move(ctx.request_id);
   row.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count() -
                 static_cast<std::int64_t>(total_s * 1000);
-  if (ctx.key) {
-    row.key_id = ctx.key->record.id;
-    row.team_id = ctx.key->record.team_id;
-    row.user = ctx.key->record.user;
-    row.tags = ctx.key->record.tags;
-  }
-  for (std::string& t : tags_from(ctx.tags)) row.tags.push_back(std::move(t));
+  queued.key = std::move(ctx.key);
+  queued.header_tags = std::move(ctx.tags);
   row.model = ctx.route ? ctx.route->model->name : ctx.model;
   row.provider = ctx.target ? ctx.target->provider->name : "";
   if (ctx.usage) {
@@ -348,8 +389,8 @@ void finish_request(Worker& worker, RequestContext& ctx, int status, double tota
     row.ttft_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(*ctx.first_token - ctx.start).count();
   row.status = status;
-  row.error = ctx.error;
-  governance.ledger().push(worker.index, std::move(row));
+  row.error = std::move(ctx.error);
+  governance.ledger().push(worker.index, std::move(queued));
 }
 
 }  // namespace switchyard::proxy

@@ -24,7 +24,8 @@ bool admit_request(Worker& worker, RequestContext& ctx, const ModelRoute& group,
                    std::int64_t input_tokens, std::int64_t max_output_tokens);
 
 // At the end of every model request while governance is on: settles the admission to the
-// request's real cost and queues its ledger row.
+// request's real cost and queues its ledger row. The last use of `ctx`: it takes the request
+// id, key, tags and error out of it.
 void finish_request(Worker& worker, RequestContext& ctx, int status, double total_s);
 
 }  // namespace switchyard::proxy

@@ -637,9 +637,10 @@ void HttpSession::on_log(RequestContext& ctx) {
   if (ctx.first_token && ctx.stream)
     ttft_ms = std::chrono::duration<double, std::milli>(*ctx.first_token - ctx.start).count();
   if (ctx.model_traffic) record_metrics(ctx, status, total_s, overhead_us);
-  if (ctx.model_traffic && runtime.governance) finish_request(worker_, ctx, status, total_s);
   if (runtime.access_log && runtime.access_log->enabled())
     log_line(ctx, status, total_s, ttft_ms, overhead_us);
+  // Last: it moves the request's id, key, tags and error into the ledger row.
+  if (ctx.model_traffic && runtime.governance) finish_request(worker_, ctx, status, total_s);
 }
 
 void HttpSession::log_unfinished_request(RequestContext& ctx, const beast::error_code& ec) {

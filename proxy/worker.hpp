@@ -5,8 +5,8 @@
 #include <random>
 #include <unordered_set>
 
-#include "core/account_table.hpp"
 #include "proxy/deadline.hpp"
+#include "proxy/governance.hpp"
 #include "proxy/net.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -32,8 +32,7 @@ struct Worker {
   std::uint64_t request_counter = 0;
   // The key and team table this worker's requests read (governance): replaced between two
   // requests when the admin API changes something, never while one reads it.
-  std::shared_ptr<const core::AccountTable> accounts;
-  std::uint64_t accounts_version = 0;  // Governance::current() brings it up to date
+  WorkerAccounts accounts;
   // Routing's random choices (weights, jitter, power of two choices): one per worker.
   core::Rng rng{std::random_device{}() ^
                 (static_cast<std::uint64_t>(std::random_device{}()) << 32)};
