@@ -469,6 +469,7 @@ def cmd_assemble(scratch, out_path):
         "versions": meta.get("versions", {}),
         "configs": meta.get("configs", {}),
         "load_generator": {"threads": int(run.get("load_threads", "1"))},
+        "governance": run.get("governance", "off"),
         "scenarios": {},
     }
     for key, _ in SCENARIOS:
@@ -693,6 +694,11 @@ def render_md(doc, plots):
     if doc["mode"] == "smoke":
         L.append("> **SMOKE RUN**: about 1 s per measurement, 1 repeat, few streams. It proves the harness "
                  "works; its figures are not for quoting.")
+        L.append("")
+    if doc.get("governance") == "on":
+        L.append("> **Governance on** (`--governance`): Switchyard authenticates a virtual key, admits every "
+                 "request against a team's and the key's budgets and limits (too large to refuse anything) "
+                 "and writes it to the SQLite ledger.")
         L.append("")
     for peer, reason in sorted(doc.get("skipped", {}).items()):
         if peer.startswith("scenario_"):

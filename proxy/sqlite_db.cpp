@@ -109,6 +109,11 @@ void Statement::bind_one(int index, std::string_view value) {
                                  SQLITE_TRANSIENT, SQLITE_UTF8));
 }
 
+void Statement::bind_one(int index, Borrowed value) {
+  check_bind(sqlite3_bind_text64(stmt_, index, value.text.empty() ? "" : value.text.data(),
+                                 value.text.size(), SQLITE_STATIC, SQLITE_UTF8));
+}
+
 void Statement::bind_one(int index, const std::string& value) {
   bind_one(index, std::string_view(value));
 }

@@ -31,6 +31,12 @@ class Database {
   sqlite3* db_ = nullptr;
 };
 
+// Text the caller keeps alive and unchanged until the statement is next reset or bound: SQLite
+// reads it in place instead of copying it (a ledger batch binds thousands of strings).
+struct Borrowed {
+  std::string_view text;
+};
+
 class Statement {
  public:
   Statement(Database& db, std::string_view sql);
@@ -42,10 +48,17 @@ class Statement {
   template <class... Args>
   Statement& bind(const Args&... args) {
     reset();
-    int index = 1;
-    (bind_one(index++, args), ...);
+    return bind_from(1, args...);
+  }
+  // Binds the arguments to ?first, ?first+1, ... without a reset: one row of a statement that
+  // inserts several, after restart().
+  template <class... Args>
+  Statement& bind_from(int first, const Args&... args) {
+    (bind_one(first++, args), ...);
     return *this;
   }
+  // Resets the statement for new binds; those it does not bind again stay NULL.
+  void restart() { reset(); }
   // True while a row is ready to be read.
   bool step();
   // Steps a write to its end and resets, so the statement holds no lock while kept.
@@ -64,6 +77,7 @@ class Statement {
   void bind_one(int index, std::string_view value);
   void bind_one(int index, const std::string& value);
   void bind_one(int index, const char* value);
+  void bind_one(int index, Borrowed value);
   void bind_one(int index, std::span<const std::uint8_t> value);
   void bind_one(int index, const std::optional<std::int64_t>& value);
   void bind_one(int index, const std::optional<std::string>& value);

@@ -17,7 +17,8 @@ using sqlite::Statement;
 using sqlite::Transaction;
 
 // PRAGMA user_version: a later version migrates from the number it finds.
-constexpr int kSchemaVersion = 1;
+// 2: the ledger's per-key and per-team indexes dropped for the daily rollup's (kMigrateTo2).
+constexpr int kSchemaVersion = 2;
 
 // Lists, budgets' periods and model limits are JSON text: one row per record keeps load() one
 // query per table, and SQLite's json_each still reaches inside them (the tag report).
@@ -51,21 +52,42 @@ CREATE TABLE IF NOT EXISTS ledger (
   cost INTEGER NOT NULL, latency_ms INTEGER NOT NULL, ttft_ms INTEGER, status INTEGER NOT NULL,
   error TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ledger_time ON ledger(time_ms);
-CREATE INDEX IF NOT EXISTS ledger_key_time ON ledger(key_id, time_ms);
-CREATE INDEX IF NOT EXISTS ledger_team_time ON ledger(team_id, time_ms);
 CREATE TABLE IF NOT EXISTS ledger_daily (
   day TEXT NOT NULL, key_id TEXT NOT NULL, team_id TEXT NOT NULL, model TEXT NOT NULL,
   provider TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,
   input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
   cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, cost INTEGER NOT NULL,
   PRIMARY KEY (day, key_id, team_id, model, provider));
+CREATE INDEX IF NOT EXISTS ledger_daily_key ON ledger_daily(key_id, day);
+CREATE INDEX IF NOT EXISTS ledger_daily_team ON ledger_daily(team_id, day);
 )sql";
 
-constexpr std::string_view kInsertLedger = R"sql(
-INSERT INTO ledger (request_id, time_ms, key_id, team_id, user, tags_json, model, provider,
-  input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost,
-  latency_ms, ttft_ms, status, error)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18))sql";
+// Every ledger row had updated an index per key and per team (a third of the writer's work):
+// spend since a time now reads whole days from the rollup, whose indexes change only once per
+// (day, key, team, model, provider) of a batch, and the first, partial day from ledger_time.
+constexpr std::string_view kMigrateTo2 = R"sql(
+DROP INDEX IF EXISTS ledger_key_time;
+DROP INDEX IF EXISTS ledger_team_time;
+)sql";
+
+constexpr int kLedgerColumns = 18;
+// Rows per multi-row INSERT, the rest of a batch going one by one: 32 rows bind 576
+// parameters, under the 999 that SQLite before 3.32 allows a statement.
+constexpr std::size_t kLedgerRowsPerInsert = 32;
+static_assert(kLedgerColumns * kLedgerRowsPerInsert <= 999);
+
+std::string insert_ledger_sql(std::size_t rows) {
+  std::string sql =
+      "INSERT INTO ledger (request_id, time_ms, key_id, team_id, user, tags_json, model,"
+      " provider, input_tokens, output_tokens, cached_tokens, cache_write_tokens,"
+      " reasoning_tokens, cost, latency_ms, ttft_ms, status, error) VALUES ";
+  for (std::size_t i = 0; i < rows; ++i) {
+    sql.append(i ? ", (" : "(");
+    for (int c = 0; c < kLedgerColumns; ++c) sql.append(c ? ", ?" : "?");
+    sql.append(")");
+  }
+  return sql;
+}
 
 // One definition of a row's UTC day and of an error row, shared by the rollup and the report.
 // Dividing by 1000.0 floors times before 1970 to the right day.
@@ -107,6 +129,7 @@ std::string spend_sums_sql() {
 }
 
 std::string strings_to_json(const std::vector<std::string>& items) {
+  if (items.empty()) return "[]";  // most ledger rows: no JSON serializer for them
   json::array array;
   for (const auto& item : items) array.emplace_back(item);
   return json::serialize(array);
@@ -192,7 +215,8 @@ class SqliteStore final : public GovernanceStore {
  public:
   explicit SqliteStore(const std::string& path)
       : db_(path),
-        insert_ledger_(prepare_schema(), kInsertLedger),
+        insert_ledger_(prepare_schema(), insert_ledger_sql(1)),
+        insert_ledger_rows_(db_, insert_ledger_sql(kLedgerRowsPerInsert)),
         upsert_daily_(db_, upsert_daily_sql()) {}
 
   Snapshot load() override {
@@ -247,12 +271,14 @@ class SqliteStore final : public GovernanceStore {
   Database& prepare_schema();
   std::vector<core::TeamRecord> load_teams();
   std::vector<core::KeyRecord> load_keys();
-  void insert_ledger_row(const core::LedgerRow& row);
+  void insert_ledger(Statement& insert, std::span<const core::LedgerRow> rows,
+                     std::span<const std::string> tags_json);
   core::Micros sum_cost(std::string_view column, std::string_view id, std::int64_t from_ms);
 
   std::mutex mutex_;
   Database db_;
-  Statement insert_ledger_;
+  Statement insert_ledger_;       // one row
+  Statement insert_ledger_rows_;  // kLedgerRowsPerInsert rows
   Statement upsert_daily_;
 };
 
@@ -263,15 +289,19 @@ Database& SqliteStore::prepare_schema() {
       throw StoreError("sqlite: the store's file cannot use WAL journaling", false);
   }
   db_.exec("PRAGMA synchronous = NORMAL");
-  Statement version(db_, "PRAGMA user_version");
-  version.step();
-  const std::int64_t found = version.integer(0);
+  const std::int64_t found = [this] {
+    // Finished before the migration: SQLite refuses a DROP while a statement is still reading.
+    Statement version(db_, "PRAGMA user_version");
+    version.step();
+    return version.integer(0);
+  }();
   if (found > kSchemaVersion)
     throw StoreError("sqlite: the store has schema " + std::to_string(found) +
                          ", newer than this gateway's " + std::to_string(kSchemaVersion),
                      false);
   Transaction transaction(db_);
   db_.exec(kSchema);
+  if (found < 2) db_.exec(kMigrateTo2);
   db_.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
   transaction.commit();
   return db_;
@@ -421,24 +451,44 @@ void SqliteStore::write_ledger(std::span<const core::LedgerRow> rows) {
     d.reasoning += r.reasoning_tokens;
     d.cost += r.cost;
   }
+  // Made before any bind: the binds borrow these strings, and the rows', until the step.
+  std::vector<std::string> tags_json;
+  tags_json.reserve(rows.size());
+  for (const auto& r : rows) tags_json.push_back(strings_to_json(r.tags));
   std::lock_guard lock(mutex_);
   Transaction transaction(db_);
-  for (const auto& row : rows) insert_ledger_row(row);
+  std::size_t done = 0;
+  for (; rows.size() - done >= kLedgerRowsPerInsert; done += kLedgerRowsPerInsert)
+    insert_ledger(insert_ledger_rows_, rows.subspan(done, kLedgerRowsPerInsert),
+                  std::span(tags_json).subspan(done, kLedgerRowsPerInsert));
+  for (; done < rows.size(); ++done)
+    insert_ledger(insert_ledger_, rows.subspan(done, 1), std::span(tags_json).subspan(done, 1));
+  using sqlite::Borrowed;
   for (const auto& [k, d] : daily) {
     upsert_daily_
-        .bind(d.time_ms, k.key_id, k.team_id, k.model, k.provider, d.requests, d.errors, d.input,
-              d.output, d.cached, d.cache_write, d.reasoning, d.cost)
+        .bind(d.time_ms, Borrowed{k.key_id}, Borrowed{k.team_id}, Borrowed{k.model},
+              Borrowed{k.provider}, d.requests, d.errors, d.input, d.output, d.cached,
+              d.cache_write, d.reasoning, d.cost)
         .run();
   }
   transaction.commit();
 }
 
-void SqliteStore::insert_ledger_row(const core::LedgerRow& r) {
-  insert_ledger_
-      .bind(r.request_id, r.time_ms, r.key_id, r.team_id, r.user, strings_to_json(r.tags), r.model,
-            r.provider, r.input_tokens, r.output_tokens, r.cached_tokens, r.cache_write_tokens,
-            r.reasoning_tokens, r.cost, r.latency_ms, r.ttft_ms, r.status, r.error)
-      .run();
+// `insert` has a row of parameters for each of `rows`.
+void SqliteStore::insert_ledger(Statement& insert, std::span<const core::LedgerRow> rows,
+                                std::span<const std::string> tags_json) {
+  using sqlite::Borrowed;
+  insert.restart();
+  int first = 1;
+  for (std::size_t i = 0; i < rows.size(); ++i, first += kLedgerColumns) {
+    const core::LedgerRow& r = rows[i];
+    insert.bind_from(first, Borrowed{r.request_id}, r.time_ms, Borrowed{r.key_id},
+                     Borrowed{r.team_id}, Borrowed{r.user}, Borrowed{tags_json[i]},
+                     Borrowed{r.model}, Borrowed{r.provider}, r.input_tokens, r.output_tokens,
+                     r.cached_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost,
+                     r.latency_ms, r.ttft_ms, r.status, Borrowed{r.error});
+  }
+  insert.run();
 }
 
 // The report's group expression, and the rows it runs over (`l` is the ledger row).
@@ -490,12 +540,20 @@ std::vector<core::SpendRow> SqliteStore::spend(const core::SpendQuery& q) {
   return report;
 }
 
+// The rollup's whole days from the first midnight at or after `from_ms`, and the ledger's rows
+// before that midnight (none when `from_ms` is one, as calendar periods' starts are).
 core::Micros SqliteStore::sum_cost(std::string_view column, std::string_view id,
                                    std::int64_t from_ms) {
+  constexpr std::int64_t kDayMs = 86'400'000;
+  const std::int64_t into_day = ((from_ms % kDayMs) + kDayMs) % kDayMs;
+  const std::int64_t midnight = into_day == 0 ? from_ms : from_ms - into_day + kDayMs;
+  const std::string c(column);
   std::lock_guard lock(mutex_);
-  Statement sum(db_, "SELECT COALESCE(SUM(cost), 0) FROM ledger WHERE " + std::string(column) +
-                         " = ?1 AND time_ms >= ?2");
-  sum.bind(id, from_ms);
+  Statement sum(db_, "SELECT COALESCE((SELECT SUM(cost) FROM ledger_daily WHERE " + c +
+                         " = ?1 AND day >= " + day_of("?3") +
+                         "), 0) + COALESCE((SELECT SUM(cost) FROM ledger WHERE " + c +
+                         " = ?1 AND time_ms >= ?2 AND time_ms < ?3), 0)");
+  sum.bind(id, from_ms, midnight);
   sum.step();
   return sum.integer(0);
 }

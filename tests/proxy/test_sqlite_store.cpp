@@ -571,3 +571,112 @@ TEST_CASE("admin writes and ledger batches from two threads all land", "[store]"
   CHECK(store->key_spend_since("key_a", 0) == 3 * kWrites);
   CHECK(store->load().keys.size() == kWrites);
 }
+
+TEST_CASE("spend since a time inside a day counts that day from the time on, then whole days",
+          "[store]") {
+  TempDir dir;
+  auto store = proxy::open_sqlite_store(dir.file());
+  write_in_batches(*store, sample_ledger());
+  CHECK(store->team_spend_since("team_x", kDay1 + kDayMs) == 7000);  // a midnight
+  CHECK(store->team_spend_since("team_x", kDay1 + 1001) == 800 + 5000 + 7000);
+  CHECK(store->key_spend_since("key_c", kDay1 + kDayMs + 6) == 90);  // r5 is 1 ms early
+  CHECK(store->key_spend_since("key_c", kDay1 + 3 * kDayMs) == 0);
+  CHECK(store->key_spend_since("key_a", kDay1 - kDayMs / 2) == 2000);  // the day before
+}
+
+// More rows than one multi-row INSERT holds (the store binds 32 rows a statement), and a count
+// that is not a multiple of it: every row must land whole, in its own columns.
+TEST_CASE("a batch of many rows, in one call, is written row for row", "[store]") {
+  for (const std::size_t count : {std::size_t{64}, std::size_t{101}}) {
+    INFO(count << " rows");
+    TempDir dir;
+    std::vector<core::LedgerRow> rows;
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto n = static_cast<std::int64_t>(i);
+      core::LedgerRow r =
+          row("req-" + std::to_string(i), kDay1 + n * 3'600'000, "key_" + std::to_string(i % 3),
+              "team_" + std::to_string(i % 2), i % 4 ? "gpt-4o" : "claude-sonnet",
+              i % 4 ? "openai" : "anthropic", 100 + n);
+      if (i % 5 == 0) r.tags = {"t" + std::to_string(i % 10)};
+      if (i % 7 == 0) r.ttft_ms = n;
+      if (i % 11 == 0) r.error = "upstream_timeout";
+      r.user = "u" + std::to_string(i);
+      r.latency_ms = 1000 + n;
+      rows.push_back(std::move(r));
+    }
+    auto store = proxy::open_sqlite_store(dir.file());
+    store->write_ledger(rows);
+    REQUIRE(store->ledger_row_count() == static_cast<std::int64_t>(count));
+    using G = core::SpendGroup;
+    for (G group : {G::key, G::team, G::model, G::tag, G::user, G::day}) {
+      INFO("grouped by " << core::spend_group_name(group));
+      const core::SpendQuery q{group, 0, INT64_MAX};
+      check_same_spend(store->spend(q), expected_spend(rows, q));
+    }
+    const auto stored =
+        RawConnection(dir.file())
+            .rows(
+                "SELECT request_id, user, tags_json, latency_ms, ttft_ms, error FROM ledger"
+                " ORDER BY id");
+    REQUIRE(stored.size() == count);
+    for (std::size_t i = 0; i < count; ++i) {
+      const core::LedgerRow& r = rows[i];
+      const std::string tags = r.tags.empty() ? "[]" : "[\"" + r.tags[0] + "\"]";
+      const std::string ttft = r.ttft_ms ? std::to_string(*r.ttft_ms) : "NULL";
+      CHECK(stored[i] == r.request_id + "|" + r.user + "|" + tags + "|" +
+                             std::to_string(r.latency_ms) + "|" + ttft + "|" + r.error);
+    }
+  }
+}
+
+// Schema 1, as gateways before the daily rollup's indexes wrote it (the ledger's two tables).
+constexpr const char* kSchema1Ledger = R"sql(
+CREATE TABLE ledger (
+  id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, time_ms INTEGER NOT NULL,
+  key_id TEXT NOT NULL, team_id TEXT NOT NULL, user TEXT NOT NULL, tags_json TEXT NOT NULL,
+  model TEXT NOT NULL, provider TEXT NOT NULL,
+  input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
+  cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,
+  cost INTEGER NOT NULL, latency_ms INTEGER NOT NULL, ttft_ms INTEGER, status INTEGER NOT NULL,
+  error TEXT NOT NULL);
+CREATE INDEX ledger_time ON ledger(time_ms);
+CREATE INDEX ledger_key_time ON ledger(key_id, time_ms);
+CREATE INDEX ledger_team_time ON ledger(team_id, time_ms);
+CREATE TABLE ledger_daily (
+  day TEXT NOT NULL, key_id TEXT NOT NULL, team_id TEXT NOT NULL, model TEXT NOT NULL,
+  provider TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,
+  input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
+  cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, cost INTEGER NOT NULL,
+  PRIMARY KEY (day, key_id, team_id, model, provider));
+INSERT INTO ledger VALUES (1, 'old-1', 1767225601000, 'key_a', 'team_x', '', '[]', 'gpt-4o',
+  'openai', 0, 0, 0, 0, 0, 1200, 250, NULL, 200, '');
+INSERT INTO ledger VALUES (2, 'old-2', 1767312000000, 'key_a', 'team_x', '', '[]', 'gpt-4o',
+  'openai', 0, 0, 0, 0, 0, 800, 250, NULL, 200, '');
+INSERT INTO ledger_daily VALUES ('2026-01-01', 'key_a', 'team_x', 'gpt-4o', 'openai', 1, 0, 0, 0,
+  0, 0, 0, 1200);
+INSERT INTO ledger_daily VALUES ('2026-01-02', 'key_a', 'team_x', 'gpt-4o', 'openai', 1, 0, 0, 0,
+  0, 0, 0, 800);
+PRAGMA user_version = 1;
+)sql";
+
+TEST_CASE("a store of schema 1 opens, keeps its spend, and takes new rows", "[store]") {
+  TempDir dir;
+  {
+    RawConnection old(dir.file());
+    REQUIRE(sqlite3_exec(old.db, kSchema1Ledger, nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  auto store = proxy::open_sqlite_store(dir.file());
+  CHECK(store->key_spend_since("key_a", 0) == 2000);
+  CHECK(store->team_spend_since("team_x", kDay1 + 1001) == 800);
+  const std::vector<core::LedgerRow> more = {
+      row("new-1", kDay1 + kDayMs + 5, "key_a", "team_x", "gpt-4o", "openai", 50)};
+  store->write_ledger(more);
+  CHECK(store->key_spend_since("key_a", kDay1 + kDayMs) == 850);
+  CHECK(store->spend({core::SpendGroup::key, 0, INT64_MAX}).at(0).requests == 3);
+  RawConnection file(dir.file());
+  CHECK(file.rows("PRAGMA user_version") == std::vector<std::string>{"2"});
+  CHECK(file.rows("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ledger%'"
+                  " ORDER BY name") ==
+        std::vector<std::string>{"ledger_daily_key", "ledger_daily_team", "ledger_time"});
+  CHECK(file.rows("PRAGMA integrity_check") == std::vector<std::string>{"ok"});
+}
