@@ -17,7 +17,8 @@ namespace switchyard::proxy::sqlite {
 
 class Database {
  public:
-  // Opens read-write, creating the file when missing.
+  // Opens read-write, creating the file when missing. One thread at a time may use the
+  // connection and its statements: the caller serializes (SQLite's own mutexes are off).
   explicit Database(const std::string& path);
   ~Database();
   Database(const Database&) = delete;
