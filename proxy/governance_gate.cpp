@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "core/attribution.hpp"
 #include "core/rate_limit.hpp"
 #include "proxy/governance.hpp"
 #include "proxy/key_secrets.hpp"
@@ -168,20 +169,6 @@ std::string rate_limit_headers(const core::KeyEntry& key, std::string_view model
   return out;
 }
 
-std::vector<std::string> tags_from(std::string_view header) {
-  std::vector<std::string> tags;
-  while (!header.empty() && tags.size() < 32) {
-    const std::size_t comma = header.find(',');
-    std::string_view tag = header.substr(0, comma);
-    while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
-    while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
-    if (!tag.empty() && tag.size() <= 64) tags.emplace_back(tag);
-    if (comma == std::string_view::npos) break;
-    header.remove_prefix(comma + 1);
-  }
-  return tags;
-}
-
 }  // namespace
 
 bool authenticate(Worker& worker, const Request& request, RequestContext& ctx) {
@@ -293,7 +280,9 @@ void finish_request(Worker& worker, RequestContext& ctx, int status, double tota
     row.user = ctx.key->record.user;
     row.tags = ctx.key->record.tags;
   }
-  for (std::string& t : tags_from(ctx.tags)) row.tags.push_back(std::move(t));
+  if (!ctx.end_user.empty()) row.user = ctx.end_user;
+  core::add_tag_list(row.tags, ctx.tags);
+  for (const std::string& t : ctx.metadata_tags) core::add_tag(row.tags, t);
   row.model = ctx.route ? ctx.route->model->name : ctx.model;
   row.provider = ctx.target ? ctx.target->provider->name : "";
   if (ctx.usage) {
