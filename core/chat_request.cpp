@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 
+#include "core/attribution.hpp"
 #include "core/padded_copy.hpp"
 
 namespace switchyard::core {
@@ -145,12 +146,20 @@ class RootReader {
         e = read_optional_int(value, "max_tokens", max_tokens_);
       } else if (key == conversation_key()) {
         e = conversation_is_input() ? read_input(value) : read_messages(value);
+      } else if (key == "user" && is_openai()) {
+        e = read_string_or_skip(value, 1, user_);
+      } else if (key == "safety_identifier" && is_openai()) {
+        e = read_string_or_skip(value, 1, safety_identifier_);
+      } else if (key == "metadata") {
+        e = read_metadata(value);
       } else {
         e = validate_value(value, 1);
       }
       if (e) return e;
     }
     request_.max_tokens = max_completion_tokens_ ? max_completion_tokens_ : max_tokens_;
+    const std::string_view end_user = user_.empty() ? safety_identifier_ : user_;
+    if (end_user.size() <= kMaxEndUserBytes) request_.end_user.assign(end_user);
     return simdjson::SUCCESS;
   }
 
@@ -285,6 +294,65 @@ class RootReader {
     return simdjson::SUCCESS;
   }
 
+  bool is_openai() const { return shape_ != BodyShape::anthropic_messages; }
+
+  // An attribution member: read when it is a string, else only validated.
+  simdjson::error_code read_string_or_skip(od::value& v, int depth, std::string_view& out) {
+    od::json_type type;
+    if (auto e = v.type().get(type)) return e;
+    if (type != od::json_type::string) return validate_value(v, depth);
+    return v.get_string().get(out);
+  }
+
+  // OpenAI's metadata holds the tags; Anthropic's the end user (it takes no other member).
+  simdjson::error_code read_metadata(od::value& v) {
+    od::json_type type;
+    if (auto e = v.type().get(type)) return e;
+    if (type != od::json_type::object) return validate_value(v, 1);
+    request_.metadata_tags.clear();  // a later duplicate replaces an earlier one
+    od::object object;
+    if (auto e = v.get_object().get(object)) return e;
+    for (auto field_result : object) {
+      od::field field;
+      if (auto e = std::move(field_result).get(field)) return e;
+      std::string_view key;
+      if (auto e = field.unescaped_key().get(key)) return e;
+      od::value& value = field.value();
+      simdjson::error_code e = simdjson::SUCCESS;
+      if (key == "tags" && is_openai()) {
+        e = read_metadata_tags(value);
+      } else if (key == "user_id" && !is_openai()) {
+        e = read_string_or_skip(value, 2, user_);
+      } else {
+        e = validate_value(value, 2);
+      }
+      if (e) return e;
+    }
+    return simdjson::SUCCESS;
+  }
+
+  simdjson::error_code read_metadata_tags(od::value& v) {
+    od::json_type type;
+    if (auto e = v.type().get(type)) return e;
+    if (type == od::json_type::string) {
+      std::string_view list;
+      if (auto e = v.get_string().get(list)) return e;
+      add_tag_list(request_.metadata_tags, list);
+      return simdjson::SUCCESS;
+    }
+    if (type != od::json_type::array) return validate_value(v, 2);
+    od::array array;
+    if (auto e = v.get_array().get(array)) return e;
+    for (auto element_result : array) {
+      od::value element;
+      if (auto e = element_result.get(element)) return e;
+      std::string_view tag;
+      if (auto e = read_string_or_skip(element, 3, tag)) return e;
+      if (request_.metadata_tags.size() < kMaxTagsPerSource) add_tag(request_.metadata_tags, tag);
+    }
+    return simdjson::SUCCESS;
+  }
+
   std::string_view conversation_key() const {
     return conversation_is_input() ? "input" : "messages";
   }
@@ -339,6 +407,9 @@ class RootReader {
   std::optional<RequestError> semantic_;
   std::optional<std::int64_t> max_completion_tokens_;
   std::optional<std::int64_t> max_tokens_;
+  // Views into the parser's string buffer, alive until read() returns.
+  std::string_view user_;
+  std::string_view safety_identifier_;
   bool has_model_ = false;
   bool has_messages_ = false;
 };

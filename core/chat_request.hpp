@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.hpp"
 
@@ -30,6 +31,11 @@ struct ChatRequest {
   bool include_usage = false;              // client set stream_options.include_usage to true
   std::optional<std::int64_t> max_tokens;  // max_completion_tokens, else max_tokens
   std::size_t message_count = 0;
+  // Attribution for the ledger, empty when the body names none (see core/attribution.hpp for
+  // the bounds): OpenAI's `user`, else its `safety_identifier`; Anthropic's metadata.user_id.
+  std::string end_user;
+  // OpenAI's metadata.tags: a comma-separated string, or an array of strings.
+  std::vector<std::string> metadata_tags;
 
   // Where to splice. model_value covers the model string token including its quotes.
   Span model_value;
@@ -56,7 +62,8 @@ enum class BodyShape {
 // `body` must have at least `padding` readable bytes past its size (SIMDJSON_PADDING); the
 // caller reserves them so no copy is needed. Validates the whole document: malformed JSON,
 // a non-object root, a missing or non-string model, a missing conversation (see BodyShape),
-// and wrong types for stream / stream_options are errors.
+// and wrong types for stream / stream_options are errors. The attribution members are only
+// read: one of the wrong type is ignored (the provider judges the body).
 Result<ChatRequest, RequestError> parse_chat_request(std::string_view body, std::size_t padding,
                                                      BodyShape shape = BodyShape::openai_chat);
 

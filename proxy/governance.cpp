@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "core/attribution.hpp"
 #include "proxy/key_secrets.hpp"
 #include "proxy/sqlite_store.hpp"
 
@@ -36,19 +37,6 @@ void restore_budgets(const core::AccountTable& table, GovernanceStore& store, co
   }
 }
 
-// x-switchyard-tags: a,b (trimmed, at most 32 tags of at most 64 bytes).
-void add_header_tags(std::vector<std::string>& tags, std::string_view header) {
-  for (std::size_t n = 0; !header.empty() && n < 32; ++n) {
-    const std::size_t comma = header.find(',');
-    std::string_view tag = header.substr(0, comma);
-    while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
-    while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
-    if (!tag.empty() && tag.size() <= 64) tags.emplace_back(tag);
-    if (comma == std::string_view::npos) break;
-    header.remove_prefix(comma + 1);
-  }
-}
-
 core::LedgerRow complete_row(QueuedLedgerRow& queued) {
   core::LedgerRow row = std::move(queued.row);
   if (queued.key) {
@@ -59,7 +47,11 @@ core::LedgerRow complete_row(QueuedLedgerRow& queued) {
     row.tags = key.tags;
     queued.key.reset();  // the writer may hold the last reference of a replaced table's entry
   }
-  add_header_tags(row.tags, queued.header_tags);
+  // The user the client names wins over the key's; tags are the key's, the header's, then
+  // the body's metadata's, each once.
+  if (!queued.end_user.empty()) row.user = std::move(queued.end_user);
+  core::add_tag_list(row.tags, queued.header_tags);
+  for (const std::string& t : queued.metadata_tags) core::add_tag(row.tags, t);
   return row;
 }
 

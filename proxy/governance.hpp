@@ -28,13 +28,15 @@
 
 namespace switchyard::proxy {
 
-// A ledger row as a worker queues it. What the key says (its id, team, user and tags) and the
-// x-switchyard-tags header are copied into the row on the writer thread: on the request path
-// those copies were allocations, the row's largest cost there.
+// A ledger row as a worker queues it. What the key says (its id, team, user and tags), the
+// x-switchyard-tags header and the body's attribution are put into the row on the writer thread: on
+// the request path those copies were allocations, the row's largest cost there.
 struct QueuedLedgerRow {
   core::LedgerRow row;
   std::shared_ptr<const core::KeyEntry> key;  // null for a request without a valid key
   std::string header_tags;                    // x-switchyard-tags as sent
+  std::string end_user;                       // from the body (user, metadata.user_id)
+  std::vector<std::string> metadata_tags;     // from the body's metadata
 };
 
 // Ledger rows from every worker, committed by one thread in batches. A worker's full ring

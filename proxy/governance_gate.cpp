@@ -374,6 +374,8 @@ void finish_request(Worker& worker, RequestContext& ctx, int status, double tota
                 static_cast<std::int64_t>(total_s * 1000);
   queued.key = std::move(ctx.key);
   queued.header_tags = std::move(ctx.tags);
+  queued.end_user = std::move(ctx.end_user);
+  queued.metadata_tags = std::move(ctx.metadata_tags);
   row.model = ctx.route ? ctx.route->model->name : ctx.model;
   row.provider = ctx.target ? ctx.target->provider->name : "";
   if (ctx.usage) {

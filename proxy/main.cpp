@@ -11,7 +11,9 @@
 #include <sstream>
 #include <thread>
 
+#include "core/admin_cli.hpp"
 #include "core/config.hpp"
+#include "proxy/admin_cli.hpp"
 #include "proxy/gateway.hpp"
 #include "proxy/governance.hpp"
 #include "proxy/net.hpp"
@@ -21,6 +23,7 @@ namespace {
 
 constexpr const char* kUsage =
     R"(Usage: switchyard --config FILE [--listen HOST:PORT] [--check]
+       switchyard keys|teams|spend ...   (admin commands, below)
        switchyard --version | --help
 
 An LLM gateway: one endpoint that speaks the OpenAI Chat Completions, OpenAI Responses and
@@ -36,6 +39,7 @@ Anthropic, Gemini, and OpenAI-compatible servers such as vLLM, Ollama and OpenRo
 SIGTERM or SIGINT stops accepting, lets requests in flight finish up to the drain
 deadline (drain_timeout_ms, default 30 s), then exits 0. A second signal exits at once
 (status 1).
+
 )";
 
 bool split_listen(const std::string& value, std::string& host, std::uint16_t& port) {
@@ -79,13 +83,16 @@ int run(int argc, char** argv) {
   // the process: four 30 MB bodies kept 120 MB resident for good. Smaller blocks, the common
   // 1 MB body included, still come from the arenas as before.
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  if (argc >= 2 && core::is_admin_command(argv[1])) {
+    return proxy::run_admin_command(std::vector<std::string_view>(argv + 1, argv + argc));
+  }
   std::string config_path;
   std::string listen_override;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
+      std::cout << kUsage << core::admin_usage();
       return 0;
     } else if (arg == "--version") {
       std::cout << "switchyard " << SWITCHYARD_VERSION << "\n";

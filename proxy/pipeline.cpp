@@ -290,6 +290,8 @@ std::unique_ptr<PendingRequest> on_request(Worker& worker, Request& request, Req
   auto p = std::make_unique<PendingRequest>(*runtime.retry_budget);
   p->envelope = std::move(parsed.value());
   ctx.model = p->envelope.model;
+  ctx.end_user = std::move(p->envelope.end_user);
+  ctx.metadata_tags = std::move(p->envelope.metadata_tags);
   ctx.stream = p->envelope.stream && door.operation == adapters::Operation::generate;
   p->exchange.client = door.protocol;
   p->exchange.operation = door.operation;

@@ -3,6 +3,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "adapters/canonical.hpp"
 #include "core/account_table.hpp"
@@ -71,6 +72,9 @@ struct RequestContext {
   std::int64_t reserved_tokens = 0;
   std::string rate_limit_headers;  // each field preceded by CRLF, ready for the head
   std::string tags;
+  // From the body (core::ChatRequest): the end user it names and its metadata's tags.
+  std::string end_user;
+  std::vector<std::string> metadata_tags;
 
   std::int64_t overhead_us(Clock::time_point now) const {
     auto own = (now - start) - upstream_time;

@@ -4,10 +4,12 @@
 #include <catch2/catch.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/chat_request.hpp"
 
 using switchyard::core::append_json_string;
+using switchyard::core::BodyShape;
 using switchyard::core::ChatRequest;
 using switchyard::core::parse_chat_request;
 using switchyard::core::RequestError;
@@ -31,9 +33,9 @@ class Body {
   std::size_t size_;
 };
 
-ChatRequest parse_ok(std::string_view json) {
+ChatRequest parse_ok(std::string_view json, BodyShape shape = BodyShape::openai_chat) {
   const Body body(json);
-  auto result = parse_chat_request(body.view(), kPadding);
+  auto result = parse_chat_request(body.view(), kPadding, shape);
   INFO("body: " << json);
   if (!result.ok()) FAIL("unexpected error: " << result.error().message);
   return result.value();
@@ -334,6 +336,97 @@ TEST_CASE("stream, stream_options and token limits of the wrong type", "[chat_re
     CHECK(e.code == "invalid_type");
     CHECK(e.message.find(c.param) != std::string::npos);
   }
+}
+
+TEST_CASE("the end user and tags come from OpenAI's user, safety_identifier and metadata.tags",
+          "[chat_request][attribution]") {
+  const ChatRequest chat = parse_ok(
+      R"({"model":"m","messages":[{}],"user":"alice","metadata":{"tags":"ci, nightly,,ci"}})");
+  CHECK(chat.end_user == "alice");
+  CHECK(chat.metadata_tags == std::vector<std::string>{"ci", "nightly"});
+
+  const ChatRequest responses = parse_ok(
+      R"({"model":"m","input":"hi","safety_identifier":"hash-1","metadata":{"tags":["a","b"]}})",
+      BodyShape::openai_responses);
+  CHECK(responses.end_user == "hash-1");
+  CHECK(responses.metadata_tags == std::vector<std::string>{"a", "b"});
+  // `user` names the end user when both are sent, whichever comes first.
+  CHECK(parse_ok(R"({"safety_identifier":"s","model":"m","input":"hi","user":"u"})",
+                 BodyShape::openai_responses)
+            .end_user == "u");
+
+  CHECK(parse_ok(R"({"model":"m","input":["a"],"user":"bob"})", BodyShape::embeddings).end_user ==
+        "bob");
+}
+
+TEST_CASE("Anthropic's end user is metadata.user_id; its top-level user means nothing",
+          "[chat_request][attribution]") {
+  const ChatRequest r = parse_ok(
+      R"({"model":"m","messages":[],"user":"not-this","metadata":{"user_id":"carol","tags":"x"}})",
+      BodyShape::anthropic_messages);
+  CHECK(r.end_user == "carol");
+  CHECK(r.metadata_tags.empty());
+  // And OpenAI's user_id in metadata is just metadata.
+  CHECK(parse_ok(R"({"model":"m","messages":[{}],"metadata":{"user_id":"carol"}})").end_user == "");
+}
+
+TEST_CASE("a body without attribution members has none", "[chat_request][attribution]") {
+  const ChatRequest r = parse_ok(kMinimal);
+  CHECK(r.end_user.empty());
+  CHECK(r.metadata_tags.empty());
+  CHECK(parse_ok(R"({"model":"m","messages":[{}],"metadata":{}})").metadata_tags.empty());
+}
+
+TEST_CASE("attribution members of the wrong type are ignored, not refused",
+          "[chat_request][attribution]") {
+  const ChatRequest r =
+      parse_ok(R"({"model":"m","messages":[{}],"user":42,"safety_identifier":{"a":1},)"
+               R"("metadata":{"tags":[1,"kept",null,["x"],"with,comma"]}})");
+  CHECK(r.end_user.empty());
+  CHECK(r.metadata_tags == std::vector<std::string>{"kept"});
+  CHECK(parse_ok(R"({"model":"m","messages":[{}],"metadata":"tags"})").metadata_tags.empty());
+  CHECK(parse_ok(R"({"model":"m","messages":[{}],"metadata":{"tags":7}})").metadata_tags.empty());
+  CHECK(parse_ok(R"({"model":"m","messages":[],"metadata":{"user_id":["x"]}})",
+                 BodyShape::anthropic_messages)
+            .end_user.empty());
+  // Still validated: malformed JSON inside them is malformed JSON.
+  CHECK(parse_error(R"({"model":"m","messages":[{}],"metadata":{"tags":[1,]}})").code ==
+        "invalid_json");
+}
+
+TEST_CASE("attribution strings are unescaped", "[chat_request][attribution]") {
+  const ChatRequest r = parse_ok(
+      R"({"model":"m","messages":[{}],"user":"al\u0069ce \"A\"","metadata":{"tags":"caf\u00e9"}})");
+  CHECK(r.end_user == "alice \"A\"");
+  CHECK(r.metadata_tags == std::vector<std::string>{"caf\xc3\xa9"});
+}
+
+TEST_CASE("what is kept of the end user and the tags is bounded", "[chat_request][attribution]") {
+  const std::string longest(256, 'u');
+  CHECK(parse_ok(R"({"model":"m","messages":[{}],"user":")" + longest + R"("})").end_user ==
+        longest);
+  // Too long to be an id: dropped rather than cut (two users must not become one).
+  CHECK(parse_ok(R"({"model":"m","messages":[{}],"user":")" + longest + R"(u"})").end_user.empty());
+
+  std::string list;
+  std::string array;
+  for (int i = 0; i < 40; ++i) {
+    const std::string tag = std::to_string(i);
+    list.append("t").append(tag).append(",");
+    array.append("\"t").append(tag).append("\",");
+  }
+  array.pop_back();
+  CHECK(parse_ok(R"({"model":"m","messages":[{}],"metadata":{"tags":")" + list + R"("}})")
+            .metadata_tags.size() == 32);
+  const ChatRequest from_array =
+      parse_ok(R"({"model":"m","messages":[{}],"metadata":{"tags":[)" + array + "]}}");
+  REQUIRE(from_array.metadata_tags.size() == 32);
+  CHECK(from_array.metadata_tags.back() == "t31");
+
+  const std::string tag64(64, 'g');
+  CHECK(parse_ok(R"({"model":"m","messages":[{}],"metadata":{"tags":")" + tag64 + "," + tag64 +
+                 R"(g,ok"}})")
+            .metadata_tags == std::vector<std::string>{tag64, "ok"});
 }
 
 TEST_CASE("append_json_string escapes what JSON requires", "[chat_request]") {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -60,6 +61,7 @@ void put_keys(const std::string& dir) {
   core::KeyRecord good = key("key_good", kGood);
   good.team_id = "team_test";
   good.alias = "good";
+  good.user = "owner-of-good";  // the ledger's user when a request names none
   store->put_key(good);
 
   core::KeyRecord blocked = key("key_blocked", kBlocked);
@@ -296,6 +298,56 @@ TEST_CASE("every request is a ledger row with its key, team, model and cost") {
       if (row.group == "team_test") team_seen = row.requests == 3 && row.cost > 0;
     CHECK(team_seen);
   }
+}
+
+// The ledger is written behind the answers: polls the spend report (bounded by a deadline)
+// until it counts `requests`, and returns the last report read.
+boost::json::object wait_spend(std::uint16_t port, std::int64_t requests, std::string_view query) {
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (true) {
+    auto report = parse_object(
+        http_request(port, "GET", "/admin/spend" + std::string(query), {}, bearer(kMaster)).body);
+    if (report.at("total").at("requests") == requests || std::chrono::steady_clock::now() >= until)
+      return report;
+    std::this_thread::sleep_for(20ms);  // polling the ledger, bounded by the deadline
+  }
+}
+
+// Each row of a spend report by its group, to its request count.
+std::map<std::string, std::int64_t> requests_by(const boost::json::object& report,
+                                                std::string_view group) {
+  std::map<std::string, std::int64_t> out;
+  for (const auto& row : report.at("rows").as_array())
+    out[std::string(row.at(group).as_string())] = row.at("requests").as_int64();
+  return out;
+}
+
+TEST_CASE(
+    "the ledger's user and tags come from the body: OpenAI's user and metadata.tags, "
+    "Anthropic's metadata.user_id, else the key's user") {
+  GatewayFixture gw(governed());
+  HttpHeaders tagged = bearer(kGood);
+  tagged.emplace_back("x-switchyard-tags", "from-header, ci");
+  REQUIRE(http_request(gw.port, "POST", "/v1/chat/completions",
+                       chat_body("gpt-test", R"(,"user":"alice","metadata":{"tags":"ci,nightly"})"),
+                       tagged)
+              .status == 200);
+  REQUIRE(http_request(gw.port, "POST", "/v1/messages",
+                       R"({"model":"gpt-test","max_tokens":16,"metadata":{"user_id":"carol"},)"
+                       R"("messages":[{"role":"user","content":"hi"}]})",
+                       bearer(kGood))
+              .status == 200);
+  REQUIRE(
+      http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test"), bearer(kGood))
+          .status == 200);
+
+  const auto by_user = requests_by(wait_spend(gw.port, 3, "?group_by=user"), "user");
+  CHECK(by_user ==
+        std::map<std::string, std::int64_t>{{"alice", 1}, {"carol", 1}, {"owner-of-good", 1}});
+  // The header's and the metadata's tags, each counted once per request.
+  const auto by_tag = requests_by(wait_spend(gw.port, 3, "?group_by=tag"), "tag");
+  CHECK(by_tag ==
+        std::map<std::string, std::int64_t>{{"ci", 1}, {"from-header", 1}, {"nightly", 1}});
 }
 
 TEST_CASE(
