@@ -54,17 +54,25 @@ RequestError invalid_type(std::string param, std::string_view expected, std::str
   return {std::move(message), std::move(param), "invalid_type"};
 }
 
-simdjson::error_code validate_value(od::value& v, int depth);
-
-simdjson::error_code validate_object(od::object& object, int depth) {
+// Calls `visit(key, value)` for each member of `object`, in order, until one fails.
+template <class Visit>
+simdjson::error_code for_each_member(od::object& object, Visit&& visit) {
   for (auto field_result : object) {
     od::field field;
     if (auto e = std::move(field_result).get(field)) return e;
     std::string_view key;
     if (auto e = field.unescaped_key().get(key)) return e;
-    if (auto e = validate_value(field.value(), depth + 1)) return e;
+    if (auto e = visit(key, field.value())) return e;
   }
   return simdjson::SUCCESS;
+}
+
+simdjson::error_code validate_value(od::value& v, int depth);
+
+simdjson::error_code validate_object(od::object& object, int depth) {
+  return for_each_member(object, [depth](std::string_view, od::value& value) {
+    return validate_value(value, depth + 1);
+  });
 }
 
 // On-demand parsing only looks at what it is asked for; a value nobody reads would be skipped
@@ -127,40 +135,30 @@ class RootReader {
       : base_(base), request_(request), shape_(shape) {}
 
   simdjson::error_code read(od::object& root) {
-    for (auto field_result : root) {
-      od::field field;
-      if (auto e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (auto e = field.unescaped_key().get(key)) return e;
-      od::value& value = field.value();
-      simdjson::error_code e = simdjson::SUCCESS;
-      if (key == "model") {
-        e = read_model(value);
-      } else if (key == "stream") {
-        e = read_stream(value);
-      } else if (key == "stream_options") {
-        e = read_stream_options(value);
-      } else if (key == "max_completion_tokens") {
-        e = read_optional_int(value, "max_completion_tokens", max_completion_tokens_);
-      } else if (key == "max_tokens") {
-        e = read_optional_int(value, "max_tokens", max_tokens_);
-      } else if (key == conversation_key()) {
-        e = conversation_is_input() ? read_input(value) : read_messages(value);
-      } else if (key == "user" && is_openai()) {
-        e = read_string_or_skip(value, 1, user_);
-      } else if (key == "safety_identifier" && is_openai()) {
-        e = read_string_or_skip(value, 1, safety_identifier_);
-      } else if (key == "metadata") {
-        e = read_metadata(value);
-      } else {
-        e = validate_value(value, 1);
-      }
-      if (e) return e;
-    }
+    if (auto e = for_each_member(root, [this](std::string_view key, od::value& value) {
+          return read_root_member(key, value);
+        }))
+      return e;
     request_.max_tokens = max_completion_tokens_ ? max_completion_tokens_ : max_tokens_;
     const std::string_view end_user = user_.empty() ? safety_identifier_ : user_;
     if (end_user.size() <= kMaxEndUserBytes) request_.end_user.assign(end_user);
     return simdjson::SUCCESS;
+  }
+
+  simdjson::error_code read_root_member(std::string_view key, od::value& value) {
+    if (key == "model") return read_model(value);
+    if (key == "stream") return read_stream(value);
+    if (key == "stream_options") return read_stream_options(value);
+    if (key == "max_completion_tokens")
+      return read_optional_int(value, "max_completion_tokens", max_completion_tokens_);
+    if (key == "max_tokens") return read_optional_int(value, "max_tokens", max_tokens_);
+    if (key == conversation_key())
+      return conversation_is_input() ? read_input(value) : read_messages(value);
+    if (key == "user" && is_openai()) return read_string_or_skip(value, 1, user_);
+    if (key == "safety_identifier" && is_openai())
+      return read_string_or_skip(value, 1, safety_identifier_);
+    if (key == "metadata") return read_metadata(value);
+    return validate_value(value, 1);
   }
 
   // The first problem a well-formed body has, in the order a client would fix them.
@@ -241,32 +239,25 @@ class RootReader {
     request_.stream_options_open = static_cast<std::size_t>(open.data() - base_) + 1;
     od::object object;
     if (auto e = v.get_object().get(object)) return e;
-    for (auto field_result : object) {
-      od::field field;
-      if (auto e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (auto e = field.unescaped_key().get(key)) return e;
-      od::value& value = field.value();
-      if (key != "include_usage") {
-        if (auto e = validate_value(value, 2)) return e;
-        continue;
-      }
-      od::json_type usage_type;
-      if (auto e = value.type().get(usage_type)) return e;
-      if (usage_type == od::json_type::boolean) {
-        request_.include_usage_value = token_span(base_, value.raw_json_token());
-        if (auto e = value.get_bool().get(request_.include_usage)) return e;
-      } else if (usage_type == od::json_type::null) {
-        request_.include_usage_value = token_span(base_, value.raw_json_token());
-        request_.include_usage = false;
-        if (auto e = validate_value(value, 2)) return e;
-      } else {
-        if (auto e = wrong_type(value, usage_type, "stream_options.include_usage", "a boolean")) {
-          return e;
-        }
-      }
+    return for_each_member(object, [this](std::string_view key, od::value& value) {
+      return read_stream_option(key, value);
+    });
+  }
+
+  simdjson::error_code read_stream_option(std::string_view key, od::value& value) {
+    if (key != "include_usage") return validate_value(value, 2);
+    od::json_type usage_type;
+    if (auto e = value.type().get(usage_type)) return e;
+    if (usage_type == od::json_type::boolean) {
+      request_.include_usage_value = token_span(base_, value.raw_json_token());
+      return value.get_bool().get(request_.include_usage);
     }
-    return simdjson::SUCCESS;
+    if (usage_type == od::json_type::null) {
+      request_.include_usage_value = token_span(base_, value.raw_json_token());
+      request_.include_usage = false;
+      return validate_value(value, 2);
+    }
+    return wrong_type(value, usage_type, "stream_options.include_usage", "a boolean");
   }
 
   simdjson::error_code read_optional_int(od::value& v, std::string_view param,
@@ -312,23 +303,11 @@ class RootReader {
     request_.metadata_tags.clear();  // a later duplicate replaces an earlier one
     od::object object;
     if (auto e = v.get_object().get(object)) return e;
-    for (auto field_result : object) {
-      od::field field;
-      if (auto e = std::move(field_result).get(field)) return e;
-      std::string_view key;
-      if (auto e = field.unescaped_key().get(key)) return e;
-      od::value& value = field.value();
-      simdjson::error_code e = simdjson::SUCCESS;
-      if (key == "tags" && is_openai()) {
-        e = read_metadata_tags(value);
-      } else if (key == "user_id" && !is_openai()) {
-        e = read_string_or_skip(value, 2, user_);
-      } else {
-        e = validate_value(value, 2);
-      }
-      if (e) return e;
-    }
-    return simdjson::SUCCESS;
+    return for_each_member(object, [this](std::string_view key, od::value& value) {
+      if (key == "tags" && is_openai()) return read_metadata_tags(value);
+      if (key == "user_id" && !is_openai()) return read_string_or_skip(value, 2, user_);
+      return validate_value(value, 2);
+    });
   }
 
   simdjson::error_code read_metadata_tags(od::value& v) {

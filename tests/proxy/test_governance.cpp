@@ -2,7 +2,6 @@
 // header form, and every refusal in the client's protocol), budgets refused with
 // budget_exceeded, rate limits with their headers, /v1/models per key, and spend that survives
 // a restart. Keys are put in the SQLite store before the gateway starts.
-#include <openssl/evp.h>
 #include <signal.h>
 #include <sqlite3.h>
 
@@ -14,6 +13,7 @@
 
 #include "proxy/sqlite_store.hpp"
 #include "tests/proxy/gateway_fixture.hpp"
+#include "tests/proxy/governance_records.hpp"
 
 using namespace switchyard;
 using namespace switchyard::testing;
@@ -30,53 +30,29 @@ constexpr const char* kBudget = "sk-sy-budget00000000000000000000000000000000000
 constexpr const char* kLimited = "sk-sy-limited00000000000000000000000000000000000";
 constexpr const char* kTen = "sk-sy-fits-ten0000000000000000000000000000000000";
 
-core::KeyHash sha256(std::string_view text) {
-  core::KeyHash out{};
-  unsigned int size = 0;
-  EVP_Digest(text.data(), text.size(), out.data(), &size, EVP_sha256(), nullptr);
-  return out;
-}
-
-core::WallTime now_wall() {
-  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-}
-
-core::KeyRecord key(std::string id, std::string_view secret) {
-  core::KeyRecord k;
-  k.id = std::move(id);
-  k.hash = sha256(secret);
-  k.hint = core::key_hint(secret);
-  k.created = now_wall();
-  return k;
-}
-
 void put_keys(const std::string& dir) {
   auto store = proxy::open_sqlite_store(dir + "/gov.db");
-  core::TeamRecord team;
-  team.id = "team_test";
-  team.name = "test";
-  team.created = now_wall();
-  store->put_team(team);
+  store->put_team(team_record("team_test", "test"));
 
-  core::KeyRecord good = key("key_good", kGood);
+  core::KeyRecord good = key_record("key_good", kGood);
   good.team_id = "team_test";
   good.alias = "good";
   good.user = "owner-of-good";  // the ledger's user when a request names none
   store->put_key(good);
 
-  core::KeyRecord blocked = key("key_blocked", kBlocked);
+  core::KeyRecord blocked = key_record("key_blocked", kBlocked);
   blocked.blocked = true;
   store->put_key(blocked);
 
-  core::KeyRecord expired = key("key_expired", kExpired);
+  core::KeyRecord expired = key_record("key_expired", kExpired);
   expired.expires = now_wall() - 1h;
   store->put_key(expired);
 
-  core::KeyRecord narrow = key("key_narrow", kNarrow);
+  core::KeyRecord narrow = key_record("key_narrow", kNarrow);
   narrow.models = {"claude-*"};
   store->put_key(narrow);
 
-  core::KeyRecord budget = key("key_budget", kBudget);
+  core::KeyRecord budget = key_record("key_budget", kBudget);
   core::BudgetSpec spec;
   spec.max = core::usd_to_micros(0.05);
   spec.period.kind = core::BudgetPeriod::Kind::daily;
@@ -85,13 +61,13 @@ void put_keys(const std::string& dir) {
   store->put_key(budget);
 
   // Fits exactly ten requests of gpt-test with max_tokens 1000 (each reserves about $0.00802).
-  core::KeyRecord ten = key("key_ten", kTen);
+  core::KeyRecord ten = key_record("key_ten", kTen);
   core::BudgetSpec ten_spec = spec;
   ten_spec.max = core::usd_to_micros(0.085);
   ten.budget = ten_spec;
   store->put_key(ten);
 
-  core::KeyRecord limited = key("key_limited", kLimited);
+  core::KeyRecord limited = key_record("key_limited", kLimited);
   limited.limits.rpm = 2;
   store->put_key(limited);
 }

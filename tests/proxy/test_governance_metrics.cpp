@@ -1,13 +1,12 @@
 // Governance on /metrics (issue 12): refusals by reason, requests and spend per team (bounded
 // by governance.metrics.max_teams), budget gauges, key aliases behind their option, and the
 // ledger writer's counts, read from the real gateway's exposition after real requests.
-#include <openssl/evp.h>
-
 #include <catch2/catch.hpp>
 #include <cmath>
 
 #include "proxy/sqlite_store.hpp"
 #include "tests/proxy/gateway_fixture.hpp"
+#include "tests/proxy/governance_records.hpp"
 
 using namespace switchyard;
 using namespace switchyard::testing;
@@ -23,53 +22,30 @@ constexpr const char* kLoner = "sk-sy-loner0000000000000000000000000000000000000
 constexpr const char* kBlocked = "sk-sy-blocked0000000000000000000000000000000000";
 constexpr const char* kNarrow = "sk-sy-narrow00000000000000000000000000000000000";
 
-core::WallTime now_wall() {
-  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-}
-
-core::KeyRecord key(std::string id, std::string_view secret, std::string team_id) {
-  core::KeyRecord k;
-  k.id = std::move(id);
-  unsigned int size = 0;
-  EVP_Digest(secret.data(), secret.size(), k.hash.data(), &size, EVP_sha256(), nullptr);
-  k.hint = core::key_hint(secret);
-  k.team_id = std::move(team_id);
-  k.created = now_wall();
-  return k;
-}
-
-core::TeamRecord team(std::string id, std::string name) {
-  core::TeamRecord t;
-  t.id = std::move(id);
-  t.name = std::move(name);
-  t.created = now_wall();
-  return t;
-}
-
 // Team alpha has a $1 daily budget, beta none; one key has no team.
 void put_accounts(const std::string& dir) {
   auto store = proxy::open_sqlite_store(dir + "/gov.db");
-  core::TeamRecord alpha = team("team_alpha", "alpha");
+  core::TeamRecord alpha = team_record("team_alpha", "alpha");
   core::BudgetSpec budget;
   budget.max = core::usd_to_micros(1.0);
   budget.period.kind = core::BudgetPeriod::Kind::daily;
   budget.anchor = now_wall();
   alpha.budget = budget;
   store->put_team(alpha);
-  store->put_team(team("team_beta", "beta"));
+  store->put_team(team_record("team_beta", "beta"));
 
-  core::KeyRecord a = key("key_alpha", kAlpha, "team_alpha");
+  core::KeyRecord a = key_record("key_alpha", kAlpha, "team_alpha");
   a.alias = "svc-a";
   store->put_key(a);
-  core::KeyRecord limited = key("key_alpha_rpm", kAlphaLimited, "team_alpha");
+  core::KeyRecord limited = key_record("key_alpha_rpm", kAlphaLimited, "team_alpha");
   limited.limits.rpm = 1;
   store->put_key(limited);
-  store->put_key(key("key_beta", kBeta, "team_beta"));
-  store->put_key(key("key_loner", kLoner, ""));
-  core::KeyRecord blocked = key("key_blocked", kBlocked, "team_beta");
+  store->put_key(key_record("key_beta", kBeta, "team_beta"));
+  store->put_key(key_record("key_loner", kLoner, ""));
+  core::KeyRecord blocked = key_record("key_blocked", kBlocked, "team_beta");
   blocked.blocked = true;
   store->put_key(blocked);
-  core::KeyRecord narrow = key("key_narrow", kNarrow, "team_beta");
+  core::KeyRecord narrow = key_record("key_narrow", kNarrow, "team_beta");
   narrow.models = {"claude-*"};
   store->put_key(narrow);
 }
