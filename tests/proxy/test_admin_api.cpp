@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "tests/proxy/gateway_fixture.hpp"
+#include "tests/proxy/governance_support.hpp"
 
 using namespace switchyard::testing;
 
@@ -15,16 +16,7 @@ namespace {
 
 constexpr const char* kMaster = "master-key-for-the-admin-api-tests";
 
-GatewayOptions with_admin() {
-  GatewayOptions o;
-  o.top_level = std::string("governance:\n  master_key: ") + kMaster +
-                "\n  database: @DIR@/gov.db\n  ledger: {commit_interval_ms: 20}\n";
-  return o;
-}
-
-HttpHeaders bearer(std::string_view secret) {
-  return {{"authorization", "Bearer " + std::string(secret)}};
-}
+GatewayOptions with_admin() { return governance_options(kMaster, 20); }
 
 struct Admin {
   std::uint16_t port;
@@ -46,6 +38,11 @@ struct Admin {
     }
   }
 };
+
+// The secret in the answer that created or rotated a key.
+std::string secret_of(const HttpResponse& r) {
+  return std::string(parse_object(r.body).at("secret").as_string());
+}
 
 struct Door {
   std::string path;
@@ -158,9 +155,6 @@ TEST_CASE(
     "keys nothing") {
   GatewayFixture gw(with_admin());
   Admin master{gw.port};
-  auto secret_of = [](const HttpResponse& r) {
-    return std::string(parse_object(r.body).at("secret").as_string());
-  };
   const std::string admin_secret =
       secret_of(master.call("POST", "/admin/keys", R"({"role":"admin","alias":"ops"})"));
   const std::string reporting_secret =
@@ -262,9 +256,6 @@ TEST_CASE(
     "that used and refused every kind of key") {
   GatewayFixture gw(with_admin());
   Admin master{gw.port};
-  auto secret_of = [](const HttpResponse& r) {
-    return std::string(parse_object(r.body).at("secret").as_string());
-  };
   std::vector<std::string> secrets{kMaster, GatewayFixture::kUpstreamKey};
   REQUIRE(master.call("POST", "/admin/teams", R"({"name":"t","models":["gpt-*"]})").status == 201);
   secrets.push_back(secret_of(master.call("POST", "/admin/keys", R"({"team":"t","alias":"a"})")));

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "tests/proxy/gateway_fixture.hpp"
+#include "tests/proxy/governance_support.hpp"
 #include "tests/support/child_process.hpp"
 
 using namespace switchyard::testing;
@@ -12,12 +13,7 @@ namespace {
 
 constexpr const char* kMaster = "master-key-for-the-admin-cli-tests";
 
-GatewayOptions with_admin() {
-  GatewayOptions o;
-  o.top_level = std::string("governance:\n  master_key: ") + kMaster +
-                "\n  database: @DIR@/gov.db\n  ledger: {commit_interval_ms: 20}\n";
-  return o;
-}
+GatewayOptions with_admin() { return governance_options(kMaster, 20); }
 
 struct Run {
   int exit_code;

@@ -13,7 +13,7 @@
 
 #include "proxy/sqlite_store.hpp"
 #include "tests/proxy/gateway_fixture.hpp"
-#include "tests/proxy/governance_records.hpp"
+#include "tests/proxy/governance_support.hpp"
 
 using namespace switchyard;
 using namespace switchyard::testing;
@@ -73,15 +73,9 @@ void put_keys(const std::string& dir) {
 }
 
 GatewayOptions governed() {
-  GatewayOptions o;
-  o.top_level = std::string("governance:\n  master_key: ") + kMaster +
-                "\n  database: @DIR@/gov.db\n  ledger: {commit_interval_ms: 50}\n";
+  GatewayOptions o = governance_options(kMaster, 50);
   o.prepare = put_keys;
   return o;
-}
-
-HttpHeaders bearer(std::string_view secret) {
-  return {{"authorization", "Bearer " + std::string(secret)}};
 }
 
 struct Door {

@@ -6,7 +6,7 @@
 
 #include "proxy/sqlite_store.hpp"
 #include "tests/proxy/gateway_fixture.hpp"
-#include "tests/proxy/governance_records.hpp"
+#include "tests/proxy/governance_support.hpp"
 
 using namespace switchyard;
 using namespace switchyard::testing;
@@ -51,16 +51,10 @@ void put_accounts(const std::string& dir) {
 }
 
 GatewayOptions governed(std::string_view metrics_options) {
-  GatewayOptions o;
-  o.top_level = std::string("governance:\n  master_key: ") + kMaster +
-                "\n  database: @DIR@/gov.db\n  ledger: {commit_interval_ms: 50}\n  metrics: " +
-                std::string(metrics_options) + "\n";
+  GatewayOptions o =
+      governance_options(kMaster, 50, "  metrics: " + std::string(metrics_options) + "\n");
   o.prepare = put_accounts;
   return o;
-}
-
-HttpHeaders bearer(std::string_view secret) {
-  return {{"authorization", "Bearer " + std::string(secret)}};
 }
 
 int chat(const GatewayFixture& gw, std::string_view secret, std::string_view extra = {}) {

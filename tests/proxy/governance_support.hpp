@@ -1,5 +1,6 @@
 #pragma once
-// Keys and teams put straight into a store before a gateway starts (the governance tests).
+// What the governance tests share: a gateway with a governance section, the key header, and
+// keys and teams put straight into a store before a gateway starts.
 #include <openssl/evp.h>
 
 #include <chrono>
@@ -7,6 +8,7 @@
 #include <string_view>
 
 #include "core/governance.hpp"
+#include "tests/proxy/gateway_fixture.hpp"
 
 namespace switchyard::testing {
 
@@ -39,6 +41,21 @@ inline core::TeamRecord team_record(std::string id, std::string name) {
   t.name = std::move(name);
   t.created = now_wall();
   return t;
+}
+
+// A gateway with a master key, its store in the scratch directory, ledger commits this often,
+// and `extra` YAML lines of the section (each indented two spaces).
+inline GatewayOptions governance_options(std::string_view master_key, int commit_interval_ms,
+                                         std::string_view extra = {}) {
+  GatewayOptions o;
+  o.top_level = "governance:\n  master_key: " + std::string(master_key) +
+                "\n  database: @DIR@/gov.db\n  ledger: {commit_interval_ms: " +
+                std::to_string(commit_interval_ms) + "}\n" + std::string(extra);
+  return o;
+}
+
+inline HttpHeaders bearer(std::string_view secret) {
+  return {{"authorization", "Bearer " + std::string(secret)}};
 }
 
 }  // namespace switchyard::testing
