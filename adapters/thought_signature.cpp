@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "core/utf8.hpp"
+
 namespace switchyard::adapters {
 
 namespace {
@@ -77,7 +79,10 @@ SignedCallId split_thought_signature(std::string_view id) {
   const std::size_t at = id.find(kMarker);
   if (at == std::string_view::npos) return {std::string(id), {}};
   auto signature = base64url_decode(id.substr(at + kMarker.size()));
-  if (!signature || signature->empty()) return {std::string(id), {}};
+  // A signature Gemini wrote is a JSON string, so UTF-8; bytes that are not were forged by the
+  // client, and copied into the next request they would make it invalid JSON.
+  if (!signature || signature->empty() || !core::is_valid_utf8(*signature))
+    return {std::string(id), {}};
   return {std::string(id.substr(0, at)), std::move(*signature)};
 }
 

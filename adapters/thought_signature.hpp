@@ -23,8 +23,8 @@ struct SignedCallId {
   std::string id;         // the call's own id
   std::string signature;  // empty when the id carried none
 };
-// The reverse of id_with_thought_signature; an id without a (well-formed) signature comes
-// back whole with an empty signature.
+// The reverse of id_with_thought_signature; an id without a well-formed signature (base64url
+// of UTF-8 text, as every signature Gemini writes is) comes back whole with an empty signature.
 SignedCallId split_thought_signature(std::string_view id);
 
 // The call's own id, for providers that never see signatures (OpenAI caps ids at 40 chars).

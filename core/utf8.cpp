@@ -45,6 +45,15 @@ std::size_t utf8_sequence_length(std::string_view text, std::size_t at) {
   return step.valid ? step.length : 0;
 }
 
+bool is_valid_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const Utf8Step step = next_sequence(text, i);
+    if (!step.valid) return false;
+    i += step.length;
+  }
+  return true;
+}
+
 std::string valid_utf8(std::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -12,6 +12,9 @@ namespace switchyard::core {
 // not one (overlong forms, surrogates, code points past U+10FFFF and cut sequences are not).
 std::size_t utf8_sequence_length(std::string_view text, std::size_t at);
 
+// Whether the whole text is well-formed UTF-8.
+bool is_valid_utf8(std::string_view text);
+
 // The text with every ill-formed part replaced by U+FFFD, one per maximal subpart (Unicode
 // §3.9, as browsers and Python decode): a sequence cut short is one replacement, each byte
 // that cannot start or continue a sequence is one.

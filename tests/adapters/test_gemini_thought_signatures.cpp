@@ -86,9 +86,20 @@ TEST_CASE("Thought signature: ids carry it and give it back", "[gemini][signatur
     CHECK(split_thought_signature(plain).id == plain);
     CHECK(split_thought_signature(plain).signature.empty());
   }
-  for (std::size_t n = 1; n < 8; ++n) {  // every length modulo 3
-    const std::string bytes = std::string("\xff\x00\x7f+/=ab", n);
-    CHECK(split_thought_signature(id_with_thought_signature("c", bytes)).signature == bytes);
+  for (std::size_t n = 1; n < 9; ++n) {  // every length modulo 3
+    const std::string text = std::string("\x00\x7f+/=ab-", n);
+    CHECK(split_thought_signature(id_with_thought_signature("c", text)).signature == text);
+  }
+  CHECK(split_thought_signature(id_with_thought_signature("c", "\xc3\xa9\xe2\x82\xac")).signature ==
+        "\xc3\xa9\xe2\x82\xac");
+  SECTION("an id whose signature decodes to bytes that are not UTF-8 is kept whole") {
+    // A client can forge the part after the marker; copied into a Gemini request, such bytes
+    // would make it invalid JSON.
+    for (std::string_view bytes : {"\xff", "ok\xc3", "\xed\xa0\x80"}) {
+      const std::string forged = id_with_thought_signature("call_1", bytes);
+      CHECK(split_thought_signature(forged).id == forged);
+      CHECK(split_thought_signature(forged).signature.empty());
+    }
   }
 }
 

@@ -58,3 +58,13 @@ TEST_CASE("a sequence cut short is one replacement, and what follows it is kept"
   // A continuation byte with nothing before it.
   CHECK(valid_utf8("\x80x\xBF") == kReplacement + "x" + kReplacement);
 }
+
+TEST_CASE("is_valid_utf8 accepts only text that is well-formed throughout", "[utf8]") {
+  using switchyard::core::is_valid_utf8;
+  CHECK(is_valid_utf8(""));
+  CHECK(is_valid_utf8("plain \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  CHECK_FALSE(is_valid_utf8("\xff"));
+  CHECK_FALSE(is_valid_utf8("cut \xe2\x82"));
+  CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));  // a surrogate
+  CHECK_FALSE(is_valid_utf8("\xc0\xaf"));      // overlong '/'
+}

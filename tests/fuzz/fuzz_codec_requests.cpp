@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -76,6 +77,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                              provider_for(upstream_bits));
   json::error_code ec;
   const json::value v = fuzz::parse_json(encoded, ec);
+  // The bad output is printed first: it says more about the bug than the input does.
+  if (ec)
+    std::fprintf(stderr, "encoded request is not JSON (%s):\n%s\n", ec.message().c_str(),
+                 encoded.c_str());
   SWITCHYARD_FUZZ_CHECK(!ec);
   SWITCHYARD_FUZZ_CHECK(v.is_object());
   return 0;
