@@ -42,6 +42,8 @@ void Database::exec(std::string_view sql) {
   if (rc != SQLITE_OK) throw_error(db_, rc, text);
 }
 
+std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+
 Statement::Statement(Database& db, std::string_view sql) : db_(db.handle()) {
   const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                                     SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
@@ -60,8 +62,12 @@ bool Statement::step() {
 void Statement::run() {
   while (step()) {
   }
-  reset();
+  sqlite3_reset(stmt_);
 }
+
+void Statement::finish() { sqlite3_reset(stmt_); }
+
+void Statement::restart() { sqlite3_reset(stmt_); }
 
 bool Statement::is_null(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;

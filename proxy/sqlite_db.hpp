@@ -26,6 +26,8 @@ class Database {
 
   // Runs one or more statements that return nothing.
   void exec(std::string_view sql);
+  // The row id of this connection's last successful INSERT.
+  std::int64_t last_insert_rowid() const;
   sqlite3* handle() const { return db_; }
 
  private:
@@ -58,12 +60,16 @@ class Statement {
     (bind_one(first++, args), ...);
     return *this;
   }
-  // Resets the statement for new binds; those it does not bind again stay NULL.
-  void restart() { reset(); }
+  // Resets the statement for new binds, keeping the old ones: for a statement whose every
+  // parameter the caller binds again (clearing them had cost ~40 instructions each).
+  void restart();
   // True while a row is ready to be read.
   bool step();
-  // Steps a write to its end and resets, so the statement holds no lock while kept.
+  // Steps a write to its end and resets, so the statement holds no lock while kept. The binds
+  // stay: bind() clears them before binding again.
   void run();
+  // Resets a read before its last row, so the statement holds no lock while kept.
+  void finish();
 
   bool is_null(int column) const;
   std::int64_t integer(int column) const;

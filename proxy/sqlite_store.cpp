@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <map>
 #include <mutex>
+#include <unordered_map>
 #include <utility>
 
 #include "proxy/sqlite_db.hpp"
@@ -18,10 +18,33 @@ using sqlite::Transaction;
 
 // PRAGMA user_version: a later version migrates from the number it finds.
 // 2: the ledger's per-key and per-team indexes dropped for the daily rollup's (kMigrateTo2).
-constexpr int kSchemaVersion = 2;
+// 3: the ledger split into ledger_requests and ledger_dims, behind a view `ledger` with the
+//    old columns (kMigrateTo3).
+constexpr int kSchemaVersion = 3;
+
+// A ledger row's id is its time and a number within that millisecond: time_ms * 2^20 + n. The
+// rows are then stored in time order, and a time range is a range of ids, without an index on
+// the time (which had cost ~2k instructions a row).
+constexpr int kRowsPerMsBits = 20;
+constexpr std::int64_t kRowsPerMs = std::int64_t{1} << kRowsPerMsBits;
+// Times are kept within what an id can hold (year 2248 either side of 1970).
+constexpr std::int64_t kMaxTimeMs = INT64_MAX / kRowsPerMs - 1;
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  return a / b - ((a % b != 0 && (a < 0) != (b < 0)) ? 1 : 0);
+}
+
+std::int64_t clamp_time_ms(std::int64_t ms) { return std::clamp(ms, -kMaxTimeMs, kMaxTimeMs); }
+// The first row id of millisecond `ms`: bounds of a time range [from, to) are [first(from),
+// first(to)).
+std::int64_t first_row_id(std::int64_t ms) { return clamp_time_ms(ms) * kRowsPerMs; }
 
 // Lists, budgets' periods and model limits are JSON text: one row per record keeps load() one
 // query per table, and SQLite's json_each still reaches inside them (the tag report).
+//
+// The ledger: what most requests share (key, team, user, tags, model, provider) is a row of
+// ledger_dims, written once; a request's own row (ledger_requests) holds its numbers, its id
+// and its error, which made it half as costly to write as the 18 columns it had.
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS teams (
   id TEXT PRIMARY KEY, name TEXT NOT NULL,
@@ -43,15 +66,17 @@ CREATE TABLE IF NOT EXISTS audit (
   id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
   target TEXT NOT NULL, detail_json TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ms);
-CREATE TABLE IF NOT EXISTS ledger (
-  id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, time_ms INTEGER NOT NULL,
-  key_id TEXT NOT NULL, team_id TEXT NOT NULL, user TEXT NOT NULL, tags_json TEXT NOT NULL,
-  model TEXT NOT NULL, provider TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS ledger_dims (
+  id INTEGER PRIMARY KEY, key_id TEXT NOT NULL, team_id TEXT NOT NULL, user TEXT NOT NULL,
+  tags_json TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS ledger_dims_all
+  ON ledger_dims(key_id, team_id, model, provider, user, tags_json);
+CREATE TABLE IF NOT EXISTS ledger_requests (
+  id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, dims INTEGER NOT NULL,
   input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
   cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,
   cost INTEGER NOT NULL, latency_ms INTEGER NOT NULL, ttft_ms INTEGER, status INTEGER NOT NULL,
   error TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS ledger_time ON ledger(time_ms);
 CREATE TABLE IF NOT EXISTS ledger_daily (
   day TEXT NOT NULL, key_id TEXT NOT NULL, team_id TEXT NOT NULL, model TEXT NOT NULL,
   provider TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,
@@ -62,25 +87,55 @@ CREATE INDEX IF NOT EXISTS ledger_daily_key ON ledger_daily(key_id, day);
 CREATE INDEX IF NOT EXISTS ledger_daily_team ON ledger_daily(team_id, day);
 )sql";
 
+// The ledger as one table again, for people reading the file (sqlite3 switchyard.db) and for
+// the row count; the gateway's own queries use the two tables, whose row ids are the time.
+constexpr std::string_view kLedgerView = R"sql(
+CREATE VIEW IF NOT EXISTS ledger AS
+SELECT r.id AS id, r.request_id AS request_id, r.id >> 20 AS time_ms, d.key_id AS key_id,
+  d.team_id AS team_id, d.user AS user, d.tags_json AS tags_json, d.model AS model,
+  d.provider AS provider, r.input_tokens AS input_tokens, r.output_tokens AS output_tokens,
+  r.cached_tokens AS cached_tokens, r.cache_write_tokens AS cache_write_tokens,
+  r.reasoning_tokens AS reasoning_tokens, r.cost AS cost, r.latency_ms AS latency_ms,
+  r.ttft_ms AS ttft_ms, r.status AS status, r.error AS error
+FROM ledger_requests r JOIN ledger_dims d ON d.id = r.dims;
+)sql";
+
 // Every ledger row had updated an index per key and per team (a third of the writer's work):
 // spend since a time now reads whole days from the rollup, whose indexes change only once per
-// (day, key, team, model, provider) of a batch, and the first, partial day from ledger_time.
+// (day, key, team, model, provider) of a batch, and the first, partial day from the ledger.
 constexpr std::string_view kMigrateTo2 = R"sql(
 DROP INDEX IF EXISTS ledger_key_time;
 DROP INDEX IF EXISTS ledger_team_time;
 )sql";
 
-constexpr int kLedgerColumns = 18;
-// Rows per multi-row INSERT, the rest of a batch going one by one: 32 rows bind 576
+// The one-table ledger of schemas 1 and 2 into the two tables, numbering each millisecond's
+// rows in their old order; the old table (and its time index) goes.
+constexpr std::string_view kMigrateTo3 = R"sql(
+INSERT INTO ledger_dims (key_id, team_id, user, tags_json, model, provider)
+  SELECT DISTINCT key_id, team_id, user, tags_json, model, provider FROM ledger;
+INSERT INTO ledger_requests (id, request_id, dims, input_tokens, output_tokens, cached_tokens,
+  cache_write_tokens, reasoning_tokens, cost, latency_ms, ttft_ms, status, error)
+  SELECT l.time_ms * 1048576 + row_number() OVER (PARTITION BY l.time_ms ORDER BY l.id) - 1,
+    l.request_id, d.id, l.input_tokens, l.output_tokens, l.cached_tokens,
+    l.cache_write_tokens, l.reasoning_tokens, l.cost, l.latency_ms, l.ttft_ms, l.status, l.error
+  FROM ledger l JOIN ledger_dims d ON d.key_id = l.key_id AND d.team_id = l.team_id
+    AND d.user = l.user AND d.tags_json = l.tags_json AND d.model = l.model
+    AND d.provider = l.provider;
+DROP TABLE ledger;
+)sql";
+static_assert(kRowsPerMs == 1048576, "kMigrateTo3 and kLedgerView spell it out");
+
+constexpr int kLedgerColumns = 13;
+// Rows per multi-row INSERT, the rest of a batch going one by one: 64 rows bind 832
 // parameters, under the 999 that SQLite before 3.32 allows a statement.
-constexpr std::size_t kLedgerRowsPerInsert = 32;
+constexpr std::size_t kLedgerRowsPerInsert = 64;
 static_assert(kLedgerColumns * kLedgerRowsPerInsert <= 999);
 
 std::string insert_ledger_sql(std::size_t rows) {
   std::string sql =
-      "INSERT INTO ledger (request_id, time_ms, key_id, team_id, user, tags_json, model,"
-      " provider, input_tokens, output_tokens, cached_tokens, cache_write_tokens,"
-      " reasoning_tokens, cost, latency_ms, ttft_ms, status, error) VALUES ";
+      "INSERT INTO ledger_requests (id, request_id, dims, input_tokens, output_tokens,"
+      " cached_tokens, cache_write_tokens, reasoning_tokens, cost, latency_ms, ttft_ms, status,"
+      " error) VALUES ";
   for (std::size_t i = 0; i < rows; ++i) {
     sql.append(i ? ", (" : "(");
     for (int c = 0; c < kLedgerColumns; ++c) sql.append(c ? ", ?" : "?");
@@ -117,11 +172,11 @@ std::string upsert_daily_sql() {
          " cost = cost + excluded.cost";
 }
 
-// The sums every report row has, over the ledger rows named `l`.
+// The sums every report row has, over the ledger_requests rows named `r`.
 std::string spend_sums_sql() {
-  return "COUNT(*), SUM(" + is_error("l.status", "l.error") +
-         "), SUM(l.input_tokens), SUM(l.output_tokens), SUM(l.cached_tokens),"
-         " SUM(l.cache_write_tokens), SUM(l.reasoning_tokens), SUM(l.cost)";
+  return "COUNT(*), SUM(" + is_error("r.status", "r.error") +
+         "), SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cached_tokens),"
+         " SUM(r.cache_write_tokens), SUM(r.reasoning_tokens), SUM(r.cost)";
 }
 
 [[noreturn]] void corrupt(std::string_view what) {
@@ -217,7 +272,19 @@ class SqliteStore final : public GovernanceStore {
       : db_(path),
         insert_ledger_(prepare_schema(), insert_ledger_sql(1)),
         insert_ledger_rows_(db_, insert_ledger_sql(kLedgerRowsPerInsert)),
-        upsert_daily_(db_, upsert_daily_sql()) {}
+        upsert_daily_(db_, upsert_daily_sql()),
+        find_dims_(db_,
+                   "SELECT id FROM ledger_dims WHERE key_id = ?1 AND team_id = ?2 AND model = ?3"
+                   " AND provider = ?4 AND user = ?5 AND tags_json = ?6"),
+        insert_dims_(db_,
+                     "INSERT INTO ledger_dims (key_id, team_id, model, provider, user, tags_json)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        last_row_in_ms_(db_, "SELECT MAX(id) FROM ledger_requests WHERE id >= ?1 AND id < ?2") {
+    Statement last(db_, "SELECT MAX(id) FROM ledger_requests");
+    last.step();
+    // Rows of a later millisecond than any in the file are numbered from 0 without asking it.
+    if (!last.is_null(0)) numbered_up_to_ms_ = floor_div(last.integer(0), kRowsPerMs);
+  }
 
   Snapshot load() override {
     std::lock_guard lock(mutex_);
@@ -261,7 +328,7 @@ class SqliteStore final : public GovernanceStore {
 
   std::int64_t ledger_row_count() override {
     std::lock_guard lock(mutex_);
-    Statement count(db_, "SELECT COUNT(*) FROM ledger");
+    Statement count(db_, "SELECT COUNT(*) FROM ledger_requests");
     count.step();
     return count.integer(0);
   }
@@ -271,8 +338,11 @@ class SqliteStore final : public GovernanceStore {
   Database& prepare_schema();
   std::vector<core::TeamRecord> load_teams();
   std::vector<core::KeyRecord> load_keys();
-  void insert_ledger(Statement& insert, std::span<const core::LedgerRow> rows,
-                     std::span<const std::string> tags_json);
+  struct NumberedRow;
+  void write_ledger_locked(std::span<const core::LedgerRow> rows);
+  void insert_ledger(Statement& insert, std::span<const NumberedRow> rows);
+  std::int64_t dims_id(const core::LedgerRow& row, std::string_view tags_json);
+  std::int64_t next_row_id(std::int64_t time_ms);
   core::Micros sum_cost(std::string_view column, std::string_view id, std::int64_t from_ms);
 
   std::mutex mutex_;
@@ -280,7 +350,22 @@ class SqliteStore final : public GovernanceStore {
   Statement insert_ledger_;       // one row
   Statement insert_ledger_rows_;  // kLedgerRowsPerInsert rows
   Statement upsert_daily_;
+  Statement find_dims_;
+  Statement insert_dims_;
+  Statement last_row_in_ms_;
+
+  // The ledger writer's memory, under mutex_. Both are bounded: when full they are emptied,
+  // and the file answers for what they no longer hold.
+  // ledger_dims ids by their six fields (length-prefixed, concatenated).
+  std::unordered_map<std::string, std::int64_t> dims_ids_;
+  // The next row number of each millisecond written since numbered_up_to_ms_; a millisecond
+  // at or before it may have rows in the file already (an earlier run, or forgotten numbers).
+  std::unordered_map<std::int64_t, std::int64_t> next_in_ms_;
+  std::int64_t numbered_up_to_ms_ = INT64_MIN;
 };
+
+constexpr std::size_t kMaxRememberedDims = 65536;
+constexpr std::size_t kMaxRememberedMs = 65536;
 
 Database& SqliteStore::prepare_schema() {
   {
@@ -299,9 +384,15 @@ Database& SqliteStore::prepare_schema() {
     throw StoreError("sqlite: the store has schema " + std::to_string(found) +
                          ", newer than this gateway's " + std::to_string(kSchemaVersion),
                      false);
+  const bool one_table_ledger = [this] {
+    Statement table(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger'");
+    return table.step();
+  }();
   Transaction transaction(db_);
   db_.exec(kSchema);
   if (found < 2) db_.exec(kMigrateTo2);
+  if (one_table_ledger) db_.exec(kMigrateTo3);
+  db_.exec(kLedgerView);
   db_.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion));
   transaction.commit();
   return db_;
@@ -421,27 +512,64 @@ std::vector<AuditEntry> SqliteStore::audit(std::int64_t from_ms, std::int64_t to
   return entries;
 }
 
+// A ledger row with what it is written as: its time-ordered id, its ledger_dims row.
+struct SqliteStore::NumberedRow {
+  const core::LedgerRow* row;
+  std::int64_t id;
+  std::int64_t dims;
+};
+
 void SqliteStore::write_ledger(std::span<const core::LedgerRow> rows) {
   if (rows.empty()) return;
-  // The daily rollup is summed here first: one upsert per (day, key, team, model, provider) of
-  // the batch rather than one per row, which had cost as much as the row's own insert.
+  std::lock_guard lock(mutex_);
+  try {
+    write_ledger_locked(rows);
+  } catch (...) {
+    // The transaction rolled back: ledger_dims rows it added are gone, so their remembered
+    // ids must go too (a forgotten row number is only skipped, never reused).
+    dims_ids_.clear();
+    throw;
+  }
+}
+
+void SqliteStore::write_ledger_locked(std::span<const core::LedgerRow> rows) {
+  if (dims_ids_.size() > kMaxRememberedDims) dims_ids_.clear();
+  if (next_in_ms_.size() > kMaxRememberedMs) {
+    for (const auto& [ms, next] : next_in_ms_)
+      numbered_up_to_ms_ = std::max(numbered_up_to_ms_, ms);
+    next_in_ms_.clear();
+  }
+  // Made before any bind: the binds borrow these strings, and the rows', until the step.
+  std::vector<std::string> tags_json;
+  tags_json.reserve(rows.size());
+  for (const auto& r : rows) tags_json.push_back(strings_to_json(r.tags));
+
+  Transaction transaction(db_);
+  std::vector<NumberedRow> numbered;
+  numbered.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    numbered.push_back({&rows[i], next_row_id(rows[i].time_ms), dims_id(rows[i], tags_json[i])});
+
+  // The daily rollup is summed here first: one upsert per (day, dims) of the batch rather than
+  // one per row, which had cost as much as the row's own insert.
   struct DailyKey {
-    std::int64_t day;
-    std::string_view key_id, team_id, model, provider;
-    auto operator<=>(const DailyKey&) const = default;
+    std::int64_t day, dims;
+    bool operator==(const DailyKey&) const = default;
+  };
+  struct DailyKeyHash {
+    std::size_t operator()(const DailyKey& k) const {
+      return std::hash<std::int64_t>()(k.day * 1'000'003 + k.dims);
+    }
   };
   struct DailySums {
-    std::int64_t time_ms = 0;  // one of the rows' times: SQL turns it into the day's text
+    const core::LedgerRow* row;  // one of the group's rows: its key, team, model and provider
     std::int64_t requests = 0, errors = 0, input = 0, output = 0, cached = 0, cache_write = 0,
                  reasoning = 0, cost = 0;
   };
-  std::map<DailyKey, DailySums> daily;
-  for (const auto& r : rows) {
-    // Floor division: a time before 1970 belongs to the day before.
-    const std::int64_t day =
-        r.time_ms >= 0 ? r.time_ms / 86'400'000 : (r.time_ms - 86'399'999) / 86'400'000;
-    DailySums& d = daily[DailyKey{day, r.key_id, r.team_id, r.model, r.provider}];
-    d.time_ms = r.time_ms;
+  std::unordered_map<DailyKey, DailySums, DailyKeyHash> daily;
+  for (const NumberedRow& n : numbered) {
+    const core::LedgerRow& r = *n.row;
+    DailySums& d = daily.try_emplace({floor_div(r.time_ms, 86'400'000), n.dims}, &r).first->second;
     ++d.requests;
     d.errors += r.status >= 400 || !r.error.empty() ? 1 : 0;
     d.input += r.input_tokens;
@@ -451,87 +579,122 @@ void SqliteStore::write_ledger(std::span<const core::LedgerRow> rows) {
     d.reasoning += r.reasoning_tokens;
     d.cost += r.cost;
   }
-  // Made before any bind: the binds borrow these strings, and the rows', until the step.
-  std::vector<std::string> tags_json;
-  tags_json.reserve(rows.size());
-  for (const auto& r : rows) tags_json.push_back(strings_to_json(r.tags));
-  std::lock_guard lock(mutex_);
-  Transaction transaction(db_);
+
+  const std::span all(numbered);
   std::size_t done = 0;
-  for (; rows.size() - done >= kLedgerRowsPerInsert; done += kLedgerRowsPerInsert)
-    insert_ledger(insert_ledger_rows_, rows.subspan(done, kLedgerRowsPerInsert),
-                  std::span(tags_json).subspan(done, kLedgerRowsPerInsert));
-  for (; done < rows.size(); ++done)
-    insert_ledger(insert_ledger_, rows.subspan(done, 1), std::span(tags_json).subspan(done, 1));
+  for (; all.size() - done >= kLedgerRowsPerInsert; done += kLedgerRowsPerInsert)
+    insert_ledger(insert_ledger_rows_, all.subspan(done, kLedgerRowsPerInsert));
+  for (; done < all.size(); ++done) insert_ledger(insert_ledger_, all.subspan(done, 1));
   using sqlite::Borrowed;
   for (const auto& [k, d] : daily) {
     upsert_daily_
-        .bind(d.time_ms, Borrowed{k.key_id}, Borrowed{k.team_id}, Borrowed{k.model},
-              Borrowed{k.provider}, d.requests, d.errors, d.input, d.output, d.cached,
-              d.cache_write, d.reasoning, d.cost)
+        .bind(d.row->time_ms, Borrowed{d.row->key_id}, Borrowed{d.row->team_id},
+              Borrowed{d.row->model}, Borrowed{d.row->provider}, d.requests, d.errors, d.input,
+              d.output, d.cached, d.cache_write, d.reasoning, d.cost)
         .run();
   }
   transaction.commit();
 }
 
-// `insert` has a row of parameters for each of `rows`.
-void SqliteStore::insert_ledger(Statement& insert, std::span<const core::LedgerRow> rows,
-                                std::span<const std::string> tags_json) {
+// The row's ledger_dims id: remembered, else found in the file, else a new row.
+std::int64_t SqliteStore::dims_id(const core::LedgerRow& r, std::string_view tags_json) {
+  std::string fields;
+  const std::string_view parts[] = {r.key_id, r.team_id, r.model, r.provider, r.user, tags_json};
+  for (std::string_view part : parts) {
+    const auto size = static_cast<std::uint32_t>(part.size());
+    fields.append(reinterpret_cast<const char*>(&size), sizeof size).append(part);
+  }
+  auto [it, fresh] = dims_ids_.try_emplace(std::move(fields), 0);
+  if (!fresh) return it->second;
+  using sqlite::Borrowed;
+  find_dims_.bind(Borrowed{r.key_id}, Borrowed{r.team_id}, Borrowed{r.model}, Borrowed{r.provider},
+                  Borrowed{r.user}, Borrowed{tags_json});
+  if (find_dims_.step()) {
+    it->second = find_dims_.integer(0);
+    find_dims_.finish();
+  } else {
+    insert_dims_
+        .bind(Borrowed{r.key_id}, Borrowed{r.team_id}, Borrowed{r.model}, Borrowed{r.provider},
+              Borrowed{r.user}, Borrowed{tags_json})
+        .run();
+    it->second = db_.last_insert_rowid();
+  }
+  return it->second;
+}
+
+// time_ms * 2^20 + the next number in that millisecond. 2^20 rows in one millisecond go on
+// into the next one.
+std::int64_t SqliteStore::next_row_id(std::int64_t time_ms) {
+  time_ms = std::min(clamp_time_ms(time_ms), kMaxTimeMs - 1);
+  for (;; ++time_ms) {
+    auto [it, fresh] = next_in_ms_.try_emplace(time_ms, 0);
+    if (fresh && time_ms <= numbered_up_to_ms_) {
+      last_row_in_ms_.bind(first_row_id(time_ms), first_row_id(time_ms + 1));
+      last_row_in_ms_.step();
+      if (!last_row_in_ms_.is_null(0))
+        it->second = last_row_in_ms_.integer(0) - first_row_id(time_ms) + 1;
+      last_row_in_ms_.finish();
+    }
+    if (it->second < kRowsPerMs) return first_row_id(time_ms) + it->second++;
+  }
+}
+
+// `insert` has a row of parameters for each of `rows`, all of them bound again each time.
+void SqliteStore::insert_ledger(Statement& insert, std::span<const NumberedRow> rows) {
   using sqlite::Borrowed;
   insert.restart();
   int first = 1;
-  for (std::size_t i = 0; i < rows.size(); ++i, first += kLedgerColumns) {
-    const core::LedgerRow& r = rows[i];
-    insert.bind_from(first, Borrowed{r.request_id}, r.time_ms, Borrowed{r.key_id},
-                     Borrowed{r.team_id}, Borrowed{r.user}, Borrowed{tags_json[i]},
-                     Borrowed{r.model}, Borrowed{r.provider}, r.input_tokens, r.output_tokens,
+  for (const NumberedRow& n : rows) {
+    const core::LedgerRow& r = *n.row;
+    insert.bind_from(first, n.id, Borrowed{r.request_id}, n.dims, r.input_tokens, r.output_tokens,
                      r.cached_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost,
                      r.latency_ms, r.ttft_ms, r.status, Borrowed{r.error});
+    first += kLedgerColumns;
   }
   insert.run();
 }
 
-// The report's group expression, and the rows it runs over (`l` is the ledger row).
+// The report's group expression, and the rows it runs over (`r` is the request's row, `d` its
+// ledger_dims row; ?1 and ?2 the first row ids of `from` and `to`).
 std::string spend_sql(core::SpendGroup group) {
   using G = core::SpendGroup;
   std::string key;
-  std::string from = " FROM ledger l";
+  std::string from = " FROM ledger_requests r JOIN ledger_dims d ON d.id = r.dims";
   switch (group) {
     case G::key:
-      key = "l.key_id";
+      key = "d.key_id";
       break;
     case G::team:
-      key = "l.team_id";
+      key = "d.team_id";
       break;
     case G::model:
-      key = "l.model";
+      key = "d.model";
       break;
     case G::provider:
-      key = "l.provider";
+      key = "d.provider";
       break;
     case G::user:
-      key = "l.user";
+      key = "d.user";
       break;
     case G::day:
-      key = day_of("l.time_ms");
+      key = day_of("(r.id >> 20)");
       break;
     case G::tag:
       // A tag given twice on one request still counts that request once.
       key = "t.tag";
       from +=
-          " JOIN (SELECT DISTINCT l2.id AS row_id, j.value AS tag FROM ledger l2,"
-          " json_each(l2.tags_json) j WHERE l2.time_ms >= ?1 AND l2.time_ms < ?2) t"
-          " ON t.row_id = l.id";
+          " JOIN (SELECT DISTINCT d2.id AS dims_id, j.value AS tag FROM ledger_dims d2,"
+          " json_each(d2.tags_json) j) t ON t.dims_id = d.id";
       break;
   }
   return "SELECT " + key + " AS g, " + spend_sums_sql() + from +
-         " WHERE l.time_ms >= ?1 AND l.time_ms < ?2 GROUP BY g ORDER BY SUM(l.cost) DESC, g";
+         " WHERE r.id >= ?1 AND r.id < ?2 GROUP BY g ORDER BY SUM(r.cost) DESC, g";
 }
 
 std::vector<core::SpendRow> SqliteStore::spend(const core::SpendQuery& q) {
   std::lock_guard lock(mutex_);
   Statement rows(db_, spend_sql(q.group));
-  rows.bind(q.from_ms, q.to_ms);
+  rows.bind(first_row_id(q.from_ms), first_row_id(q.to_ms));
   std::vector<core::SpendRow> report;
   while (rows.step())
     report.push_back({rows.text(0), rows.integer(1), rows.integer(2), rows.integer(3),
@@ -550,10 +713,11 @@ core::Micros SqliteStore::sum_cost(std::string_view column, std::string_view id,
   const std::string c(column);
   std::lock_guard lock(mutex_);
   Statement sum(db_, "SELECT COALESCE((SELECT SUM(cost) FROM ledger_daily WHERE " + c +
-                         " = ?1 AND day >= " + day_of("?3") +
-                         "), 0) + COALESCE((SELECT SUM(cost) FROM ledger WHERE " + c +
-                         " = ?1 AND time_ms >= ?2 AND time_ms < ?3), 0)");
-  sum.bind(id, from_ms, midnight);
+                         " = ?1 AND day >= " + day_of("?2") +
+                         "), 0) + COALESCE((SELECT SUM(r.cost) FROM ledger_requests r"
+                         " JOIN ledger_dims d ON d.id = r.dims WHERE d." +
+                         c + " = ?1 AND r.id >= ?3 AND r.id < ?4), 0)");
+  sum.bind(id, midnight, first_row_id(from_ms), first_row_id(midnight));
   sum.step();
   return sum.integer(0);
 }
