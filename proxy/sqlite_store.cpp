@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/chat_request.hpp"
 #include "proxy/sqlite_db.hpp"
 
 namespace switchyard::proxy {
@@ -18,33 +19,35 @@ using sqlite::Transaction;
 
 // PRAGMA user_version: a later version migrates from the number it finds.
 // 2: the ledger's per-key and per-team indexes dropped for the daily rollup's (kMigrateTo2).
-// 3: the ledger split into ledger_requests and ledger_dims, behind a view `ledger` with the
-//    old columns (kMigrateTo3).
+// 3: the ledger's rows kept in blocks (ledger_blocks, ledger_dims) behind a view `ledger`
+//    with the old columns (kMigrateTo3).
 constexpr int kSchemaVersion = 3;
 
-// A ledger row's id is its time and a number within that millisecond: time_ms * 2^20 + n. The
-// rows are then stored in time order, and a time range is a range of ids, without an index on
-// the time (which had cost ~2k instructions a row).
-constexpr int kRowsPerMsBits = 20;
-constexpr std::int64_t kRowsPerMs = std::int64_t{1} << kRowsPerMsBits;
-// Times are kept within what an id can hold (year 2248 either side of 1970).
-constexpr std::int64_t kMaxTimeMs = INT64_MAX / kRowsPerMs - 1;
+constexpr std::int64_t kDayMs = 86'400'000;
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return a / b - ((a % b != 0 && (a < 0) != (b < 0)) ? 1 : 0);
 }
 
-std::int64_t clamp_time_ms(std::int64_t ms) { return std::clamp(ms, -kMaxTimeMs, kMaxTimeMs); }
-// The first row id of millisecond `ms`: bounds of a time range [from, to) are [first(from),
-// first(to)).
-std::int64_t first_row_id(std::int64_t ms) { return clamp_time_ms(ms) * kRowsPerMs; }
+// The first midnight (UTC) at or after `ms`.
+std::int64_t midnight_at_or_after(std::int64_t ms) {
+  const std::int64_t day_start = floor_div(ms, kDayMs) * kDayMs;
+  if (day_start == ms) return ms;
+  return day_start > INT64_MAX - kDayMs ? INT64_MAX : day_start + kDayMs;
+}
+
+// Rows per ledger block at most: a block's JSON stays a few hundred kilobytes.
+constexpr std::size_t kRowsPerBlock = 4096;
 
 // Lists, budgets' periods and model limits are JSON text: one row per record keeps load() one
 // query per table, and SQLite's json_each still reaches inside them (the tag report).
 //
-// The ledger: what most requests share (key, team, user, tags, model, provider) is a row of
-// ledger_dims, written once; a request's own row (ledger_requests) holds its numbers, its id
-// and its error, which made it half as costly to write as the 18 columns it had.
+// The ledger is one row per request to its readers (the view `ledger`), and is stored in
+// blocks: the rows of one commit that share a key, team, user, tags, model, provider (one
+// ledger_dims row) and UTC day are one ledger_blocks row, with their sums and their own
+// fields as a JSON array. A table row per request had cost SQLite ~4-6k instructions each, a
+// block ~300 per request. Reports add up whole blocks and open only those that straddle one
+// of their bounds; as a block holds one day, those lie within a day of the bounds.
 constexpr std::string_view kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS teams (
   id TEXT PRIMARY KEY, name TEXT NOT NULL,
@@ -71,12 +74,13 @@ CREATE TABLE IF NOT EXISTS ledger_dims (
   tags_json TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS ledger_dims_all
   ON ledger_dims(key_id, team_id, model, provider, user, tags_json);
-CREATE TABLE IF NOT EXISTS ledger_requests (
-  id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, dims INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS ledger_blocks (
+  id INTEGER PRIMARY KEY, dims INTEGER NOT NULL, first_ms INTEGER NOT NULL,
+  last_ms INTEGER NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,
   input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
-  cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,
-  cost INTEGER NOT NULL, latency_ms INTEGER NOT NULL, ttft_ms INTEGER, status INTEGER NOT NULL,
-  error TEXT NOT NULL);
+  cache_write_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL, cost INTEGER NOT NULL,
+  rows_json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ledger_blocks_last ON ledger_blocks(last_ms);
 CREATE TABLE IF NOT EXISTS ledger_daily (
   day TEXT NOT NULL, key_id TEXT NOT NULL, team_id TEXT NOT NULL, model TEXT NOT NULL,
   provider TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,
@@ -87,18 +91,24 @@ CREATE INDEX IF NOT EXISTS ledger_daily_key ON ledger_daily(key_id, day);
 CREATE INDEX IF NOT EXISTS ledger_daily_team ON ledger_daily(team_id, day);
 )sql";
 
-// The ledger as one table again, for people reading the file (sqlite3 switchyard.db) and for
-// the row count; the gateway's own queries use the two tables, whose row ids are the time.
+// A block's rows_json: an array of [request_id, time_ms, input_tokens, output_tokens,
+// cached_tokens, cache_write_tokens, reasoning_tokens, cost, latency_ms, ttft_ms, status,
+// error], in this order (ttft_ms null when there was none).
+//
+// The ledger as one table, for people reading the file (sqlite3 switchyard.db) and the
+// gateway's own row tests: `id` orders rows as they were written.
 constexpr std::string_view kLedgerView = R"sql(
 CREATE VIEW IF NOT EXISTS ledger AS
-SELECT r.id AS id, r.request_id AS request_id, r.id >> 20 AS time_ms, d.key_id AS key_id,
-  d.team_id AS team_id, d.user AS user, d.tags_json AS tags_json, d.model AS model,
-  d.provider AS provider, r.input_tokens AS input_tokens, r.output_tokens AS output_tokens,
-  r.cached_tokens AS cached_tokens, r.cache_write_tokens AS cache_write_tokens,
-  r.reasoning_tokens AS reasoning_tokens, r.cost AS cost, r.latency_ms AS latency_ms,
-  r.ttft_ms AS ttft_ms, r.status AS status, r.error AS error
-FROM ledger_requests r JOIN ledger_dims d ON d.id = r.dims;
+SELECT b.id * 65536 + r.key AS id, r.value ->> 0 AS request_id, r.value ->> 1 AS time_ms,
+  d.key_id AS key_id, d.team_id AS team_id, d.user AS user, d.tags_json AS tags_json,
+  d.model AS model, d.provider AS provider, r.value ->> 2 AS input_tokens,
+  r.value ->> 3 AS output_tokens, r.value ->> 4 AS cached_tokens,
+  r.value ->> 5 AS cache_write_tokens, r.value ->> 6 AS reasoning_tokens, r.value ->> 7 AS cost,
+  r.value ->> 8 AS latency_ms, r.value ->> 9 AS ttft_ms, r.value ->> 10 AS status,
+  r.value ->> 11 AS error
+FROM ledger_blocks b JOIN ledger_dims d ON d.id = b.dims, json_each(b.rows_json) r;
 )sql";
+static_assert(kRowsPerBlock < 65536, "the view's id numbers a block's rows below 65536");
 
 // Every ledger row had updated an index per key and per team (a third of the writer's work):
 // spend since a time now reads whole days from the rollup, whose indexes change only once per
@@ -108,40 +118,34 @@ DROP INDEX IF EXISTS ledger_key_time;
 DROP INDEX IF EXISTS ledger_team_time;
 )sql";
 
-// The one-table ledger of schemas 1 and 2 into the two tables, numbering each millisecond's
-// rows in their old order; the old table (and its time index) goes.
+// The one-table ledger of schemas 1 and 2 into blocks (of one dims and day, at most 4096 rows,
+// in their old order); the old table and its indexes go.
 constexpr std::string_view kMigrateTo3 = R"sql(
 INSERT INTO ledger_dims (key_id, team_id, user, tags_json, model, provider)
   SELECT DISTINCT key_id, team_id, user, tags_json, model, provider FROM ledger;
-INSERT INTO ledger_requests (id, request_id, dims, input_tokens, output_tokens, cached_tokens,
-  cache_write_tokens, reasoning_tokens, cost, latency_ms, ttft_ms, status, error)
-  SELECT l.time_ms * 1048576 + row_number() OVER (PARTITION BY l.time_ms ORDER BY l.id) - 1,
-    l.request_id, d.id, l.input_tokens, l.output_tokens, l.cached_tokens,
-    l.cache_write_tokens, l.reasoning_tokens, l.cost, l.latency_ms, l.ttft_ms, l.status, l.error
-  FROM ledger l JOIN ledger_dims d ON d.key_id = l.key_id AND d.team_id = l.team_id
-    AND d.user = l.user AND d.tags_json = l.tags_json AND d.model = l.model
-    AND d.provider = l.provider;
+INSERT INTO ledger_blocks (dims, first_ms, last_ms, requests, errors, input_tokens,
+  output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost, rows_json)
+  SELECT dims, MIN(time_ms), MAX(time_ms), COUNT(*), SUM(status >= 400 OR error <> ''),
+    SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens),
+    SUM(reasoning_tokens), SUM(cost),
+    json_group_array(json_array(request_id, time_ms, input_tokens, output_tokens, cached_tokens,
+      cache_write_tokens, reasoning_tokens, cost, latency_ms, ttft_ms, status, error))
+  FROM (SELECT d.id AS dims, l.*, (row_number() OVER (PARTITION BY d.id, l.time_ms / 86400000
+          ORDER BY l.id) - 1) / 4096 AS chunk
+        FROM ledger l JOIN ledger_dims d ON d.key_id = l.key_id AND d.team_id = l.team_id
+          AND d.user = l.user AND d.tags_json = l.tags_json AND d.model = l.model
+          AND d.provider = l.provider
+        ORDER BY l.id)
+  GROUP BY dims, time_ms / 86400000, chunk
+  ORDER BY MIN(id);
 DROP TABLE ledger;
 )sql";
-static_assert(kRowsPerMs == 1048576, "kMigrateTo3 and kLedgerView spell it out");
+static_assert(kRowsPerBlock == 4096 && kDayMs == 86'400'000, "kMigrateTo3 spells them out");
 
-constexpr int kLedgerColumns = 13;
-// Rows per multi-row INSERT, the rest of a batch going one by one: 64 rows bind 832
-// parameters, under the 999 that SQLite before 3.32 allows a statement.
-constexpr std::size_t kLedgerRowsPerInsert = 64;
-static_assert(kLedgerColumns * kLedgerRowsPerInsert <= 999);
-
-std::string insert_ledger_sql(std::size_t rows) {
-  std::string sql =
-      "INSERT INTO ledger_requests (id, request_id, dims, input_tokens, output_tokens,"
-      " cached_tokens, cache_write_tokens, reasoning_tokens, cost, latency_ms, ttft_ms, status,"
-      " error) VALUES ";
-  for (std::size_t i = 0; i < rows; ++i) {
-    sql.append(i ? ", (" : "(");
-    for (int c = 0; c < kLedgerColumns; ++c) sql.append(c ? ", ?" : "?");
-    sql.append(")");
-  }
-  return sql;
+std::string insert_block_sql() {
+  return "INSERT INTO ledger_blocks (dims, first_ms, last_ms, requests, errors, input_tokens,"
+         " output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost, rows_json)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 }
 
 // One definition of a row's UTC day and of an error row, shared by the rollup and the report.
@@ -172,11 +176,31 @@ std::string upsert_daily_sql() {
          " cost = cost + excluded.cost";
 }
 
-// The sums every report row has, over the ledger_requests rows named `r`.
+// `parts`: the ledger's sums over from <= time_ms < to, as rows of (dims, time_ms, requests,
+// errors, the five token kinds, cost), each one a whole block (time_ms its first row's: a block
+// is one day's) or one row of a block that straddles a bound. ?F is `from`, ?T `to`, and ?E the
+// first midnight at or after `to`: a block that straddles either bound ends before it.
+std::string ledger_parts_sql(std::string_view f, std::string_view t, std::string_view e) {
+  const std::string from(f), to(t), end(e);
+  const std::string in_range = "b.last_ms >= " + from + " AND b.first_ms < " + to;
+  const std::string whole = "b.first_ms >= " + from + " AND b.last_ms < " + to;
+  return "parts AS (SELECT b.dims AS dims, b.first_ms AS time_ms, b.requests AS requests,"
+         " b.errors AS errors, b.input_tokens AS input_tokens, b.output_tokens AS output_tokens,"
+         " b.cached_tokens AS cached_tokens, b.cache_write_tokens AS cache_write_tokens,"
+         " b.reasoning_tokens AS reasoning_tokens, b.cost AS cost FROM ledger_blocks b WHERE " +
+         whole + " AND b.last_ms >= " + from + " UNION ALL SELECT b.dims, r.value ->> 1, 1, " +
+         is_error("r.value ->> 10", "r.value ->> 11") +
+         ", r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, r.value ->> 6,"
+         " r.value ->> 7 FROM ledger_blocks b, json_each(b.rows_json) r WHERE " +
+         in_range + " AND b.last_ms < " + end + " AND NOT (" + whole +
+         ") AND r.value ->> 1 >= " + from + " AND r.value ->> 1 < " + to + ")";
+}
+
+// The sums every report row has, over the `parts` rows named `p`.
 std::string spend_sums_sql() {
-  return "COUNT(*), SUM(" + is_error("r.status", "r.error") +
-         "), SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.cached_tokens),"
-         " SUM(r.cache_write_tokens), SUM(r.reasoning_tokens), SUM(r.cost)";
+  return "SUM(p.requests), SUM(p.errors), SUM(p.input_tokens), SUM(p.output_tokens),"
+         " SUM(p.cached_tokens), SUM(p.cache_write_tokens), SUM(p.reasoning_tokens),"
+         " SUM(p.cost)";
 }
 
 [[noreturn]] void corrupt(std::string_view what) {
@@ -270,21 +294,14 @@ class SqliteStore final : public GovernanceStore {
  public:
   explicit SqliteStore(const std::string& path)
       : db_(path),
-        insert_ledger_(prepare_schema(), insert_ledger_sql(1)),
-        insert_ledger_rows_(db_, insert_ledger_sql(kLedgerRowsPerInsert)),
-        upsert_daily_(db_, upsert_daily_sql()),
+        upsert_daily_(prepare_schema(), upsert_daily_sql()),
+        insert_block_(db_, insert_block_sql()),
         find_dims_(db_,
                    "SELECT id FROM ledger_dims WHERE key_id = ?1 AND team_id = ?2 AND model = ?3"
                    " AND provider = ?4 AND user = ?5 AND tags_json = ?6"),
         insert_dims_(db_,
                      "INSERT INTO ledger_dims (key_id, team_id, model, provider, user, tags_json)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-        last_row_in_ms_(db_, "SELECT MAX(id) FROM ledger_requests WHERE id >= ?1 AND id < ?2") {
-    Statement last(db_, "SELECT MAX(id) FROM ledger_requests");
-    last.step();
-    // Rows of a later millisecond than any in the file are numbered from 0 without asking it.
-    if (!last.is_null(0)) numbered_up_to_ms_ = floor_div(last.integer(0), kRowsPerMs);
-  }
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)") {}
 
   Snapshot load() override {
     std::lock_guard lock(mutex_);
@@ -328,7 +345,7 @@ class SqliteStore final : public GovernanceStore {
 
   std::int64_t ledger_row_count() override {
     std::lock_guard lock(mutex_);
-    Statement count(db_, "SELECT COUNT(*) FROM ledger_requests");
+    Statement count(db_, "SELECT COALESCE(SUM(requests), 0) FROM ledger_blocks");
     count.step();
     return count.integer(0);
   }
@@ -338,34 +355,32 @@ class SqliteStore final : public GovernanceStore {
   Database& prepare_schema();
   std::vector<core::TeamRecord> load_teams();
   std::vector<core::KeyRecord> load_keys();
-  struct NumberedRow;
   void write_ledger_locked(std::span<const core::LedgerRow> rows);
-  void insert_ledger(Statement& insert, std::span<const NumberedRow> rows);
+  void write_block(std::int64_t dims, std::span<const core::LedgerRow* const> rows);
   std::int64_t dims_id(const core::LedgerRow& row, std::string_view tags_json);
-  std::int64_t next_row_id(std::int64_t time_ms);
   core::Micros sum_cost(std::string_view column, std::string_view id, std::int64_t from_ms);
 
   std::mutex mutex_;
   Database db_;
-  Statement insert_ledger_;       // one row
-  Statement insert_ledger_rows_;  // kLedgerRowsPerInsert rows
   Statement upsert_daily_;
+  Statement insert_block_;
   Statement find_dims_;
   Statement insert_dims_;
-  Statement last_row_in_ms_;
 
-  // The ledger writer's memory, under mutex_. Both are bounded: when full they are emptied,
-  // and the file answers for what they no longer hold.
-  // ledger_dims ids by their six fields (length-prefixed, concatenated).
-  std::unordered_map<std::string, std::int64_t> dims_ids_;
-  // The next row number of each millisecond written since numbered_up_to_ms_; a millisecond
-  // at or before it may have rows in the file already (an earlier run, or forgotten numbers).
-  std::unordered_map<std::int64_t, std::int64_t> next_in_ms_;
-  std::int64_t numbered_up_to_ms_ = INT64_MIN;
+  // ledger_dims ids by their six fields (length-prefixed, concatenated), under mutex_; emptied
+  // when full (the file answers again) and when a batch fails (its new rows were rolled back).
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>()(text);
+    }
+  };
+  std::unordered_map<std::string, std::int64_t, TextHash, std::equal_to<>> dims_ids_;
+  std::string dims_fields_;  // dims_id()'s scratch: one allocation for the store's life
+  std::string block_json_;   // write_block()'s scratch
 };
 
 constexpr std::size_t kMaxRememberedDims = 65536;
-constexpr std::size_t kMaxRememberedMs = 65536;
 
 Database& SqliteStore::prepare_schema() {
   {
@@ -512,21 +527,14 @@ std::vector<AuditEntry> SqliteStore::audit(std::int64_t from_ms, std::int64_t to
   return entries;
 }
 
-// A ledger row with what it is written as: its time-ordered id, its ledger_dims row.
-struct SqliteStore::NumberedRow {
-  const core::LedgerRow* row;
-  std::int64_t id;
-  std::int64_t dims;
-};
-
 void SqliteStore::write_ledger(std::span<const core::LedgerRow> rows) {
   if (rows.empty()) return;
   std::lock_guard lock(mutex_);
   try {
     write_ledger_locked(rows);
   } catch (...) {
-    // The transaction rolled back: ledger_dims rows it added are gone, so their remembered
-    // ids must go too (a forgotten row number is only skipped, never reused).
+    // The transaction rolled back: the ledger_dims rows it added are gone, and so must be
+    // their remembered ids.
     dims_ids_.clear();
     throw;
   }
@@ -534,132 +542,122 @@ void SqliteStore::write_ledger(std::span<const core::LedgerRow> rows) {
 
 void SqliteStore::write_ledger_locked(std::span<const core::LedgerRow> rows) {
   if (dims_ids_.size() > kMaxRememberedDims) dims_ids_.clear();
-  if (next_in_ms_.size() > kMaxRememberedMs) {
-    for (const auto& [ms, next] : next_in_ms_)
-      numbered_up_to_ms_ = std::max(numbered_up_to_ms_, ms);
-    next_in_ms_.clear();
-  }
-  // Made before any bind: the binds borrow these strings, and the rows', until the step.
-  std::vector<std::string> tags_json;
-  tags_json.reserve(rows.size());
-  for (const auto& r : rows) tags_json.push_back(strings_to_json(r.tags));
-
   Transaction transaction(db_);
-  std::vector<NumberedRow> numbered;
-  numbered.reserve(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i)
-    numbered.push_back({&rows[i], next_row_id(rows[i].time_ms), dims_id(rows[i], tags_json[i])});
-
-  // The daily rollup is summed here first: one upsert per (day, dims) of the batch rather than
-  // one per row, which had cost as much as the row's own insert.
-  struct DailyKey {
-    std::int64_t day, dims;
-    bool operator==(const DailyKey&) const = default;
+  // The batch's rows by block: (dims, day), in the order they came.
+  struct BlockKey {
+    std::int64_t dims, day;
+    bool operator==(const BlockKey&) const = default;
   };
-  struct DailyKeyHash {
-    std::size_t operator()(const DailyKey& k) const {
-      return std::hash<std::int64_t>()(k.day * 1'000'003 + k.dims);
+  struct BlockKeyHash {
+    std::size_t operator()(const BlockKey& k) const {
+      return std::hash<std::int64_t>()(k.dims * 1'000'003 + k.day);
     }
   };
-  struct DailySums {
-    const core::LedgerRow* row;  // one of the group's rows: its key, team, model and provider
-    std::int64_t requests = 0, errors = 0, input = 0, output = 0, cached = 0, cache_write = 0,
-                 reasoning = 0, cost = 0;
-  };
-  std::unordered_map<DailyKey, DailySums, DailyKeyHash> daily;
-  for (const NumberedRow& n : numbered) {
-    const core::LedgerRow& r = *n.row;
-    DailySums& d = daily.try_emplace({floor_div(r.time_ms, 86'400'000), n.dims}, &r).first->second;
-    ++d.requests;
-    d.errors += r.status >= 400 || !r.error.empty() ? 1 : 0;
-    d.input += r.input_tokens;
-    d.output += r.output_tokens;
-    d.cached += r.cached_tokens;
-    d.cache_write += r.cache_write_tokens;
-    d.reasoning += r.reasoning_tokens;
-    d.cost += r.cost;
+  std::unordered_map<BlockKey, std::vector<const core::LedgerRow*>, BlockKeyHash> blocks;
+  std::string tags_json;
+  for (const core::LedgerRow& r : rows) {
+    tags_json = strings_to_json(r.tags);
+    blocks[{dims_id(r, tags_json), floor_div(r.time_ms, kDayMs)}].push_back(&r);
   }
-
-  const std::span all(numbered);
-  std::size_t done = 0;
-  for (; all.size() - done >= kLedgerRowsPerInsert; done += kLedgerRowsPerInsert)
-    insert_ledger(insert_ledger_rows_, all.subspan(done, kLedgerRowsPerInsert));
-  for (; done < all.size(); ++done) insert_ledger(insert_ledger_, all.subspan(done, 1));
-  using sqlite::Borrowed;
-  for (const auto& [k, d] : daily) {
-    upsert_daily_
-        .bind(d.row->time_ms, Borrowed{d.row->key_id}, Borrowed{d.row->team_id},
-              Borrowed{d.row->model}, Borrowed{d.row->provider}, d.requests, d.errors, d.input,
-              d.output, d.cached, d.cache_write, d.reasoning, d.cost)
-        .run();
+  for (const auto& [key, members] : blocks) {
+    const std::span all(members);
+    for (std::size_t at = 0; at < all.size(); at += kRowsPerBlock)
+      write_block(key.dims, all.subspan(at, std::min(kRowsPerBlock, all.size() - at)));
   }
   transaction.commit();
 }
 
+// One ledger_blocks row, and its sums added to the daily rollup.
+void SqliteStore::write_block(std::int64_t dims, std::span<const core::LedgerRow* const> rows) {
+  struct Sums {
+    std::int64_t first_ms = INT64_MAX, last_ms = INT64_MIN, errors = 0, input = 0, output = 0,
+                 cached = 0, cache_write = 0, reasoning = 0, cost = 0;
+  } sum;
+  std::string& json = block_json_;
+  json.clear();
+  json.push_back('[');
+  for (const core::LedgerRow* row : rows) {
+    const core::LedgerRow& r = *row;
+    sum.first_ms = std::min(sum.first_ms, r.time_ms);
+    sum.last_ms = std::max(sum.last_ms, r.time_ms);
+    sum.errors += r.status >= 400 || !r.error.empty() ? 1 : 0;
+    sum.input += r.input_tokens;
+    sum.output += r.output_tokens;
+    sum.cached += r.cached_tokens;
+    sum.cache_write += r.cache_write_tokens;
+    sum.reasoning += r.reasoning_tokens;
+    sum.cost += r.cost;
+    if (json.size() > 1) json.push_back(',');
+    json.push_back('[');
+    core::append_json_string(json, r.request_id);
+    for (std::int64_t n : {r.time_ms, r.input_tokens, r.output_tokens, r.cached_tokens,
+                           r.cache_write_tokens, r.reasoning_tokens, r.cost, r.latency_ms}) {
+      json.push_back(',');
+      core::append_json_int(json, n);
+    }
+    json.push_back(',');
+    if (r.ttft_ms) {
+      core::append_json_int(json, *r.ttft_ms);
+    } else {
+      json.append("null");
+    }
+    json.push_back(',');
+    core::append_json_int(json, r.status);
+    json.push_back(',');
+    core::append_json_string(json, r.error);
+    json.push_back(']');
+  }
+  json.push_back(']');
+  const auto requests = static_cast<std::int64_t>(rows.size());
+  insert_block_
+      .bind(dims, sum.first_ms, sum.last_ms, requests, sum.errors, sum.input, sum.output,
+            sum.cached, sum.cache_write, sum.reasoning, sum.cost, sqlite::Borrowed{json})
+      .run();
+  const core::LedgerRow& r = *rows.front();  // the block's key, team, model and provider
+  using sqlite::Borrowed;
+  upsert_daily_
+      .bind(sum.first_ms, Borrowed{r.key_id}, Borrowed{r.team_id}, Borrowed{r.model},
+            Borrowed{r.provider}, requests, sum.errors, sum.input, sum.output, sum.cached,
+            sum.cache_write, sum.reasoning, sum.cost)
+      .run();
+}
+
 // The row's ledger_dims id: remembered, else found in the file, else a new row.
 std::int64_t SqliteStore::dims_id(const core::LedgerRow& r, std::string_view tags_json) {
-  std::string fields;
-  const std::string_view parts[] = {r.key_id, r.team_id, r.model, r.provider, r.user, tags_json};
-  for (std::string_view part : parts) {
+  std::string& fields = dims_fields_;
+  fields.clear();
+  for (std::string_view part :
+       {std::string_view(r.key_id), std::string_view(r.team_id), std::string_view(r.model),
+        std::string_view(r.provider), std::string_view(r.user), tags_json}) {
     const auto size = static_cast<std::uint32_t>(part.size());
     fields.append(reinterpret_cast<const char*>(&size), sizeof size).append(part);
   }
-  auto [it, fresh] = dims_ids_.try_emplace(std::move(fields), 0);
-  if (!fresh) return it->second;
+  if (const auto known = dims_ids_.find(std::string_view(fields)); known != dims_ids_.end())
+    return known->second;
   using sqlite::Borrowed;
+  std::int64_t id = 0;
   find_dims_.bind(Borrowed{r.key_id}, Borrowed{r.team_id}, Borrowed{r.model}, Borrowed{r.provider},
                   Borrowed{r.user}, Borrowed{tags_json});
   if (find_dims_.step()) {
-    it->second = find_dims_.integer(0);
+    id = find_dims_.integer(0);
     find_dims_.finish();
   } else {
     insert_dims_
         .bind(Borrowed{r.key_id}, Borrowed{r.team_id}, Borrowed{r.model}, Borrowed{r.provider},
               Borrowed{r.user}, Borrowed{tags_json})
         .run();
-    it->second = db_.last_insert_rowid();
+    id = db_.last_insert_rowid();
   }
-  return it->second;
+  dims_ids_.emplace(fields, id);
+  return id;
 }
 
-// time_ms * 2^20 + the next number in that millisecond. 2^20 rows in one millisecond go on
-// into the next one.
-std::int64_t SqliteStore::next_row_id(std::int64_t time_ms) {
-  time_ms = std::min(clamp_time_ms(time_ms), kMaxTimeMs - 1);
-  for (;; ++time_ms) {
-    auto [it, fresh] = next_in_ms_.try_emplace(time_ms, 0);
-    if (fresh && time_ms <= numbered_up_to_ms_) {
-      last_row_in_ms_.bind(first_row_id(time_ms), first_row_id(time_ms + 1));
-      last_row_in_ms_.step();
-      if (!last_row_in_ms_.is_null(0))
-        it->second = last_row_in_ms_.integer(0) - first_row_id(time_ms) + 1;
-      last_row_in_ms_.finish();
-    }
-    if (it->second < kRowsPerMs) return first_row_id(time_ms) + it->second++;
-  }
-}
-
-// `insert` has a row of parameters for each of `rows`, all of them bound again each time.
-void SqliteStore::insert_ledger(Statement& insert, std::span<const NumberedRow> rows) {
-  using sqlite::Borrowed;
-  insert.restart();
-  int first = 1;
-  for (const NumberedRow& n : rows) {
-    const core::LedgerRow& r = *n.row;
-    insert.bind_from(first, n.id, Borrowed{r.request_id}, n.dims, r.input_tokens, r.output_tokens,
-                     r.cached_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost,
-                     r.latency_ms, r.ttft_ms, r.status, Borrowed{r.error});
-    first += kLedgerColumns;
-  }
-  insert.run();
-}
-
-// The report's group expression, and the rows it runs over (`r` is the request's row, `d` its
-// ledger_dims row; ?1 and ?2 the first row ids of `from` and `to`).
+// The report's group expression over `parts` (?1 from, ?2 to, ?3 the midnight at or after
+// `to`), joined with each part's ledger_dims row `d`.
 std::string spend_sql(core::SpendGroup group) {
   using G = core::SpendGroup;
   std::string key;
-  std::string from = " FROM ledger_requests r JOIN ledger_dims d ON d.id = r.dims";
+  std::string from = " FROM parts p JOIN ledger_dims d ON d.id = p.dims";
   switch (group) {
     case G::key:
       key = "d.key_id";
@@ -677,7 +675,7 @@ std::string spend_sql(core::SpendGroup group) {
       key = "d.user";
       break;
     case G::day:
-      key = day_of("(r.id >> 20)");
+      key = day_of("p.time_ms");
       break;
     case G::tag:
       // A tag given twice on one request still counts that request once.
@@ -687,14 +685,14 @@ std::string spend_sql(core::SpendGroup group) {
           " json_each(d2.tags_json) j) t ON t.dims_id = d.id";
       break;
   }
-  return "SELECT " + key + " AS g, " + spend_sums_sql() + from +
-         " WHERE r.id >= ?1 AND r.id < ?2 GROUP BY g ORDER BY SUM(r.cost) DESC, g";
+  return "WITH " + ledger_parts_sql("?1", "?2", "?3") + " SELECT " + key + " AS g, " +
+         spend_sums_sql() + from + " GROUP BY g ORDER BY SUM(p.cost) DESC, g";
 }
 
 std::vector<core::SpendRow> SqliteStore::spend(const core::SpendQuery& q) {
   std::lock_guard lock(mutex_);
   Statement rows(db_, spend_sql(q.group));
-  rows.bind(first_row_id(q.from_ms), first_row_id(q.to_ms));
+  rows.bind(q.from_ms, q.to_ms, midnight_at_or_after(q.to_ms));
   std::vector<core::SpendRow> report;
   while (rows.step())
     report.push_back({rows.text(0), rows.integer(1), rows.integer(2), rows.integer(3),
@@ -707,17 +705,16 @@ std::vector<core::SpendRow> SqliteStore::spend(const core::SpendQuery& q) {
 // before that midnight (none when `from_ms` is one, as calendar periods' starts are).
 core::Micros SqliteStore::sum_cost(std::string_view column, std::string_view id,
                                    std::int64_t from_ms) {
-  constexpr std::int64_t kDayMs = 86'400'000;
-  const std::int64_t into_day = ((from_ms % kDayMs) + kDayMs) % kDayMs;
-  const std::int64_t midnight = into_day == 0 ? from_ms : from_ms - into_day + kDayMs;
+  const std::int64_t midnight = midnight_at_or_after(from_ms);
   const std::string c(column);
   std::lock_guard lock(mutex_);
-  Statement sum(db_, "SELECT COALESCE((SELECT SUM(cost) FROM ledger_daily WHERE " + c +
-                         " = ?1 AND day >= " + day_of("?2") +
-                         "), 0) + COALESCE((SELECT SUM(r.cost) FROM ledger_requests r"
-                         " JOIN ledger_dims d ON d.id = r.dims WHERE d." +
-                         c + " = ?1 AND r.id >= ?3 AND r.id < ?4), 0)");
-  sum.bind(id, midnight, first_row_id(from_ms), first_row_id(midnight));
+  Statement sum(db_, "WITH " + ledger_parts_sql("?2", "?3", "?3") +
+                         " SELECT COALESCE((SELECT SUM(cost) FROM ledger_daily WHERE " + c +
+                         " = ?1 AND day >= " + day_of("?3") +
+                         "), 0) + COALESCE((SELECT SUM(p.cost) FROM parts p"
+                         " JOIN ledger_dims d ON d.id = p.dims WHERE d." +
+                         c + " = ?1), 0)");
+  sum.bind(id, from_ms, midnight);
   sum.step();
   return sum.integer(0);
 }

@@ -617,7 +617,7 @@ TEST_CASE("a batch of many rows, in one call, is written row for row", "[store]"
         RawConnection(dir.file())
             .rows(
                 "SELECT request_id, user, tags_json, latency_ms, ttft_ms, error FROM ledger"
-                " ORDER BY id");
+                " ORDER BY time_ms");
     REQUIRE(stored.size() == count);
     for (std::size_t i = 0; i < count; ++i) {
       const core::LedgerRow& r = rows[i];
@@ -675,10 +675,11 @@ TEST_CASE("a store of schema 1 opens, keeps its spend, and takes new rows", "[st
   CHECK(store->spend({core::SpendGroup::key, 0, INT64_MAX}).at(0).requests == 3);
   RawConnection file(dir.file());
   CHECK(file.rows("PRAGMA user_version") == std::vector<std::string>{"3"});
-  // The one-table ledger became ledger_requests and ledger_dims, read through the view.
+  // The one-table ledger became blocks, read through the view.
   CHECK(file.rows("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ledger%'"
                   " ORDER BY name") ==
-        std::vector<std::string>{"ledger_daily_key", "ledger_daily_team", "ledger_dims_all"});
+        std::vector<std::string>{"ledger_blocks_last", "ledger_daily_key", "ledger_daily_team",
+                                 "ledger_dims_all"});
   CHECK(file.rows("SELECT type FROM sqlite_master WHERE name = 'ledger'") ==
         std::vector<std::string>{"view"});
   // (append: GCC 12 warns falsely of overlapping copies on "..." + std::string.)
@@ -693,7 +694,6 @@ TEST_CASE("a store of schema 1 opens, keeps its spend, and takes new rows", "[st
 
 TEST_CASE("rows of one millisecond are all kept, within a batch, across batches and a reopen",
           "[store]") {
-  // A row's id is its millisecond and a number within it: numbers must never be reused.
   TempDir dir;
   const std::int64_t t = kDay1 + 42;
   auto batch = [&](const std::string& prefix, std::size_t n) {
@@ -719,8 +719,8 @@ TEST_CASE("rows of one millisecond are all kept, within a batch, across batches 
 }
 
 TEST_CASE("a row for a millisecond long past, after many others, is kept", "[store]") {
-  // A stream that ran for minutes reaches the ledger long after rows that arrived later; by
-  // then the writer no longer remembers that millisecond's numbers and asks the file.
+  // A stream that ran for minutes reaches the ledger after rows that arrived later; a batch
+  // of 70,000 rows of one key is split into blocks of at most 4096.
   TempDir dir;
   auto store = proxy::open_sqlite_store(dir.file());
   store->write_ledger(std::vector{row("first", kDay1, "key_a", "team_x", "m", "p", 7)});
@@ -755,7 +755,7 @@ TEST_CASE("rows that differ only in user or tags are told apart in every report"
     bad[0].key_id = "key_new";
     RawConnection(dir.file())
         .rows(
-            "CREATE TRIGGER refuse BEFORE INSERT ON ledger_requests BEGIN SELECT RAISE(ABORT, "
+            "CREATE TRIGGER refuse BEFORE INSERT ON ledger_blocks BEGIN SELECT RAISE(ABORT, "
             "'no');"
             " END");
     CHECK_THROWS_AS(store->write_ledger(bad), StoreError);
@@ -774,6 +774,51 @@ TEST_CASE("rows that differ only in user or tags are told apart in every report"
   CHECK(by_tag[0].requests == 3);  // rows 0 and 3, and the row written after the failure
   CHECK(store->key_spend_since("key_new", 0) == 10);
   CHECK(RawConnection(dir.file())
-            .rows("SELECT COUNT(*) FROM ledger_requests WHERE dims NOT IN"
+            .rows("SELECT COUNT(*) FROM ledger_blocks WHERE dims NOT IN"
                   " (SELECT id FROM ledger_dims)") == std::vector<std::string>{"0"});
+}
+
+TEST_CASE("reports and spend since a time agree with the rows, at any bounds", "[store]") {
+  // Whole blocks count by their sums, blocks cut by a bound row by row: bounds inside a block,
+  // at its edges and at midnights must all give the rows' own sums.
+  TempDir dir;
+  std::vector<core::LedgerRow> rows;
+  for (std::int64_t i = 0; i < 600; ++i) {
+    const std::int64_t t = kDay1 + (i * 7'919'993) % (3 * kDayMs);  // spread over three days
+    core::LedgerRow r = row(std::string("r").append(std::to_string(i)), t,
+                            i % 3 ? "key_a" : "key_b", i % 3 ? "team_x" : "team_y",
+                            i % 2 ? "gpt-4o" : "claude", i % 2 ? "openai" : "anthropic", 10 + i);
+    if (i % 5 == 0) r.tags = {"ci"};
+    if (i % 7 == 0) r.status = 500;
+    rows.push_back(std::move(r));
+  }
+  auto store = proxy::open_sqlite_store(dir.file());
+  const std::span all(rows);
+  for (std::size_t at = 0; at < all.size(); at += 150) store->write_ledger(all.subspan(at, 150));
+
+  std::vector<std::int64_t> bounds = {0, kDay1, kDay1 + kDayMs, kDay1 + 3 * kDayMs, INT64_MAX};
+  for (std::size_t i = 0; i < rows.size(); i += 37) {
+    bounds.push_back(rows[i].time_ms);
+    bounds.push_back(rows[i].time_ms + 1);
+  }
+  using G = core::SpendGroup;
+  for (std::int64_t from : bounds) {
+    for (std::int64_t to : bounds) {
+      if (to < from) continue;
+      for (G group : {G::key, G::day, G::tag}) {
+        INFO("from " << from << " to " << to << " by " << core::spend_group_name(group));
+        const core::SpendQuery q{group, from, to};
+        check_same_spend(store->spend(q), expected_spend(rows, q));
+      }
+    }
+    core::Micros want_a = 0, want_x = 0;
+    for (const auto& r : rows) {
+      if (r.time_ms < from) continue;
+      if (r.key_id == "key_a") want_a += r.cost;
+      if (r.team_id == "team_x") want_x += r.cost;
+    }
+    INFO("spend since " << from);
+    CHECK(store->key_spend_since("key_a", from) == want_a);
+    CHECK(store->team_spend_since("team_x", from) == want_x);
+  }
 }
