@@ -42,6 +42,9 @@ MinuteRateLimiter::MinuteRateLimiter(std::int64_t per_minute)
 
 std::int64_t MinuteRateLimiter::duration_of(std::int64_t units, std::int64_t per_minute) {
   if (units <= 0) return 0;
+  // 64 bits when the product fits (up to 1.5e8 units): the 128-bit division is a libgcc call.
+  if (std::int64_t product = 0; !__builtin_mul_overflow(units, kWindowNs, &product))
+    return clamp_to_duration(product / per_minute);
   return clamp_to_duration(Wide{units} * kWindowNs / per_minute);
 }
 
@@ -86,6 +89,8 @@ std::int64_t MinuteRateLimiter::remaining(SteadyTime now) const {
   const std::int64_t free = kWindowNs - backlog_of(tat_.load(std::memory_order_relaxed), t);
   if (free < 0) return 0;
   // The largest n whose duration, rounded down, fits in `free`: n·W/L < free + 1.
+  if (std::int64_t product = 0; !__builtin_mul_overflow(free + 1, limit, &product))
+    return std::min((product - 1) / kWindowNs, limit);
   const Wide most = (Wide{free + 1} * limit - 1) / kWindowNs;
   return static_cast<std::int64_t>(std::min<Wide>(most, limit));
 }

@@ -138,7 +138,10 @@ class HeaderWriter {
   void number(std::int64_t v) { end_ = std::to_chars(end_, buf_ + sizeof buf_, v).ptr; }
   void reset_duration(std::chrono::nanoseconds d) { end_ = core::write_reset_duration(end_, d); }
   void rfc3339(core::WallTime t) { end_ = core::write_rfc3339(end_, t); }
-  std::string str() const { return std::string(buf_, static_cast<std::size_t>(end_ - buf_)); }
+  // Into `out`, whose room is kept (the session hands each request the last one's).
+  void assign_to(std::string& out) const {
+    out.assign(buf_, static_cast<std::size_t>(end_ - buf_));
+  }
 
  private:
   // Two kinds of six fields, each a name under 48 bytes and a value under 32 (a reset
@@ -164,10 +167,13 @@ constexpr RateHeaderNames kTokenNames{"\r\nx-ratelimit-limit-tokens: ",
                                       "\r\nanthropic-ratelimit-tokens-remaining: ",
                                       "\r\nanthropic-ratelimit-tokens-reset: "};
 
-std::string rate_limit_headers(const core::KeyEntry& key, std::string_view model,
-                               adapters::Protocol protocol, core::SteadyTime now) {
+// Into `out` (cleared): the fields, each preceded by CRLF, or nothing for a key without limits.
+void write_rate_limit_headers(const core::KeyEntry& key, std::string_view model,
+                              adapters::Protocol protocol, core::SteadyTime now,
+                              std::string& out_text) {
+  out_text.clear();
   const core::RateViews views = core::rate_views(key, model, now);
-  if (!views.requests && !views.tokens) return {};
+  if (!views.requests && !views.tokens) return;
   const bool anthropic = protocol == adapters::Protocol::anthropic_messages;
   const core::WallTime wall = anthropic ? wall_now() : core::WallTime{};
   HeaderWriter out;
@@ -189,7 +195,7 @@ std::string rate_limit_headers(const core::KeyEntry& key, std::string_view model
   };
   add(views.requests, kRequestNames);
   add(views.tokens, kTokenNames);
-  return out.str();
+  out.assign_to(out_text);
 }
 
 // Counts a refusal before admission on the worker's shard.
@@ -336,11 +342,11 @@ bool admit_request(Worker& worker, RequestContext& ctx, const ModelRoute& group,
   if (auto refused = core::admit(ctx.key, ctx.model, priced.estimate, now, steady, ctx.admission)) {
     count(worker, *refused);
     ctx.failure = refusal_error(*refused, key);
-    ctx.rate_limit_headers = rate_limit_headers(key, ctx.model, ctx.protocol, steady);
+    write_rate_limit_headers(key, ctx.model, ctx.protocol, steady, ctx.rate_limit_headers);
     return false;
   }
   ctx.reserved_tokens = priced.estimate.tokens;
-  ctx.rate_limit_headers = rate_limit_headers(key, ctx.model, ctx.protocol, steady);
+  write_rate_limit_headers(key, ctx.model, ctx.protocol, steady, ctx.rate_limit_headers);
   return true;
 }
 

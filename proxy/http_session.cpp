@@ -347,6 +347,8 @@ net::awaitable<void> HttpSession::run() {
       hec = http::error::bad_transfer_encoding;
     }
     RequestContext ctx;
+    ctx.rate_limit_headers = std::move(spare_rate_headers_);
+    ctx.rate_limit_headers.clear();
     const FrontDoor* door = nullptr;  // set once the request line is read
     bool read_ok = !hec;
     if (read_ok) {
@@ -438,6 +440,7 @@ net::awaitable<void> HttpSession::run() {
     // on_error: a phase that failed before answering left its error here.
     if (ctx.failure || ctx.upstream_failure) co_await write_failure(ctx);
     on_log(ctx);
+    spare_rate_headers_ = std::move(ctx.rate_limit_headers);
     worker_.runtime.metrics->in_flight().add(worker_.index, -1);
     stream_started_ = false;
     if (!socket_.is_open()) break;

@@ -109,6 +109,9 @@ class HttpSession {
   beast::flat_buffer buffer_;
   std::string head_;
   std::string chunked_error_;
+  // The last request's rate-limit header text, its room kept for the next request on the
+  // connection (a limited key's every answer has them: an allocation a request otherwise).
+  std::string spare_rate_headers_;
   static constexpr std::size_t kMaxEmptyLineBytes = 64;
   bool http10_ = false;
   bool idle_ = true;

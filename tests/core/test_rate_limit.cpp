@@ -163,6 +163,27 @@ TEST_CASE("rate limit: what remaining says is exactly what passes, at an uneven 
   }
 }
 
+TEST_CASE("rate limit: remaining is exact for small limits and for limits past 64-bit products") {
+  // Small products take 64-bit arithmetic, large ones (a limit of 10^12 tokens, a charge of
+  // 10^9) 128-bit: both must agree with what try_take lets through.
+  for (const std::int64_t limit : {std::int64_t{7}, std::int64_t{1'000'003},
+                                   std::int64_t{1'000'000'000'000}, std::int64_t{1} << 62}) {
+    for (const std::int64_t charge : {std::int64_t{1}, limit / 3, limit / 2 + 1}) {
+      for (const nanoseconds later :
+           {nanoseconds(0), nanoseconds(1), nanoseconds(seconds(9)), nanoseconds(seconds(59))}) {
+        INFO("limit " << limit << ", charge " << charge << ", after " << later.count() << " ns");
+        MinuteRateLimiter tokens(limit);
+        REQUIRE(tokens.try_take(charge, kStart).ok());
+        const std::int64_t remaining = tokens.remaining(kStart + later);
+        CHECK(remaining >= limit - charge);
+        CHECK(remaining <= limit);
+        if (remaining < limit) CHECK_FALSE(tokens.try_take(remaining + 1, kStart + later).ok());
+        CHECK(tokens.try_take(remaining, kStart + later).ok());
+      }
+    }
+  }
+}
+
 TEST_CASE("rate limit: set_limit keeps what was charged in the last minute") {
   MinuteRateLimiter limiter(10);
   for (int i = 0; i < 10; ++i) REQUIRE(limiter.try_take(1, kStart).ok());

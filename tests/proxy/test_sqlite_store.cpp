@@ -822,3 +822,28 @@ TEST_CASE("reports and spend since a time agree with the rows, at any bounds", "
     CHECK(store->team_spend_since("team_x", from) == want_x);
   }
 }
+
+TEST_CASE("a request id or error with quotes, backslashes or control characters reads back whole",
+          "[store]") {
+  TempDir dir;
+  auto store = proxy::open_sqlite_store(dir.file());
+  core::LedgerRow r = row("id \"quoted\" \\ back", kDay1, "key_a", "team_x", "m", "p", 1);
+  r.error = "tab\there\x01\x1f end";
+  r.ttft_ms = 0;
+  store->write_ledger(std::vector{r});
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(dir.file().c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT request_id, error, ttft_ms FROM ledger", -1, &stmt,
+                             nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+  auto text = [&](int c) {
+    return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, c)),
+                       static_cast<std::size_t>(sqlite3_column_bytes(stmt, c)));
+  };
+  CHECK(text(0) == r.request_id);
+  CHECK(text(1) == r.error);
+  CHECK(sqlite3_column_int64(stmt, 2) == 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
