@@ -274,7 +274,28 @@ Micros BudgetCounter::reserved(WallTime now) const {
 }
 
 PeriodWindow BudgetCounter::window(WallTime now) const {
-  return period_window(period_, now, anchor_);
+  const std::int64_t now_s = now.time_since_epoch().count();
+  const std::uint64_t seq = window_seq_.load(std::memory_order_acquire);
+  if (seq != 0 && seq % 2 == 0) {
+    const std::int64_t index = window_index_.load(std::memory_order_relaxed);
+    const std::int64_t start_s = window_start_s_.load(std::memory_order_relaxed);
+    const std::int64_t reset_s = window_reset_s_.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (window_seq_.load(std::memory_order_relaxed) == seq && start_s <= now_s && now_s < reset_s)
+      return {index, WallTime(std::chrono::seconds(start_s)),
+              WallTime(std::chrono::seconds(reset_s))};
+  }
+  const PeriodWindow w = period_window(period_, now, anchor_);
+  // Remembered only by the thread that wins the sequence number; the others just go on.
+  std::uint64_t expected = seq % 2 == 0 ? seq : seq + 1;
+  if (window_seq_.compare_exchange_strong(expected, expected + 1, std::memory_order_relaxed)) {
+    std::atomic_thread_fence(std::memory_order_release);  // the odd number before the fields
+    window_index_.store(w.index, std::memory_order_relaxed);
+    window_start_s_.store(w.start.time_since_epoch().count(), std::memory_order_relaxed);
+    window_reset_s_.store(w.reset.time_since_epoch().count(), std::memory_order_relaxed);
+    window_seq_.store(expected + 2, std::memory_order_release);
+  }
+  return w;
 }
 
 Micros BudgetCounter::limit() const { return limit_.load(std::memory_order_relaxed); }

@@ -117,6 +117,13 @@ class BudgetCounter {
   std::atomic<std::uint64_t> spent_{0};
   // The generation whose soft-limit warning was given, with kWarnedFlag; 0 before the first.
   std::atomic<std::uint32_t> warned_{0};
+  // The last period window computed, behind a sequence number (odd while being written): a
+  // calendar month's bounds cost ~70 instructions, and every request needs them twice. Readers
+  // that find it changing or stale compute the window themselves; none waits.
+  mutable std::atomic<std::uint64_t> window_seq_{0};
+  mutable std::atomic<std::int64_t> window_index_{0};
+  mutable std::atomic<std::int64_t> window_start_s_{0};
+  mutable std::atomic<std::int64_t> window_reset_s_{0};
 
   static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 };

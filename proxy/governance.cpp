@@ -67,10 +67,6 @@ LedgerWriter::LedgerWriter(GovernanceStore& store, std::size_t producers, std::s
 
 LedgerWriter::~LedgerWriter() { close(); }
 
-void LedgerWriter::push(std::size_t producer, QueuedLedgerRow&& row) {
-  if (!rings_[producer]->try_push(std::move(row))) dropped_.fetch_add(1, std::memory_order_relaxed);
-}
-
 std::size_t LedgerWriter::queued() const {
   std::size_t n = 0;
   for (const auto& ring : rings_) n += ring->size();

@@ -49,7 +49,12 @@ class LedgerWriter {
   LedgerWriter(const LedgerWriter&) = delete;
   LedgerWriter& operator=(const LedgerWriter&) = delete;
 
-  void push(std::size_t producer, QueuedLedgerRow&& row);  // from that worker's thread only
+  // From that worker's thread only: `fill(QueuedLedgerRow&)` writes the row straight into its
+  // queue slot. A full queue counts the row as dropped, without calling `fill`.
+  template <class Fill>
+  void push(std::size_t producer, Fill&& fill) {
+    if (!rings_[producer]->try_fill(fill)) dropped_.fetch_add(1, std::memory_order_relaxed);
+  }
   // Commits what is queued and stops the thread (at shutdown, after the workers stopped).
   void close();
 

@@ -369,36 +369,40 @@ void finish_request(Worker& worker, RequestContext& ctx, int status, double tota
 
   count_account(worker, ctx, status);
 
-  // The strings the request no longer needs are moved into the row (the access log line is
-  // written before this); the key's own fields are copied on the writer thread.
-  QueuedLedgerRow queued;
-  core::LedgerRow& row = queued.row;
-  row.request_id = std::move(ctx.request_id);
-  row.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count() -
-                static_cast<std::int64_t>(total_s * 1000);
-  queued.key = std::move(ctx.key);
-  queued.header_tags = std::move(ctx.tags);
-  queued.end_user = std::move(ctx.end_user);
-  queued.metadata_tags = std::move(ctx.metadata_tags);
-  row.model = ctx.route ? ctx.route->model->name : ctx.model;
-  row.provider = ctx.target ? ctx.target->provider->name : "";
-  if (ctx.usage) {
-    row.input_tokens = ctx.usage->prompt_tokens;
-    row.output_tokens = ctx.usage->completion_tokens;
-    row.cached_tokens = ctx.usage->cached_prompt_tokens;
-    row.cache_write_tokens = ctx.usage->cache_creation_tokens;
-    row.reasoning_tokens = ctx.usage->reasoning_tokens;
-  }
-  row.cost = cost;
-  row.latency_ms = static_cast<std::int64_t>(total_s * 1000);
-  if (ctx.first_token)
-    row.ttft_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(*ctx.first_token - ctx.start).count();
-  row.status = status;
-  row.error = std::move(ctx.error);
-  governance.ledger().push(worker.index, std::move(queued));
+  // The strings the request no longer needs are moved into the row, written straight into
+  // its queue slot (the access log line is written before this); the key's own fields are
+  // copied on the writer thread.
+  const std::int64_t latency_ms = static_cast<std::int64_t>(total_s * 1000);
+  const std::int64_t arrived_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count() -
+                                  latency_ms;
+  governance.ledger().push(worker.index, [&](QueuedLedgerRow& queued) {
+    core::LedgerRow& row = queued.row;
+    row.request_id = std::move(ctx.request_id);
+    row.time_ms = arrived_ms;
+    queued.key = std::move(ctx.key);
+    queued.header_tags = std::move(ctx.tags);
+    queued.end_user = std::move(ctx.end_user);
+    queued.metadata_tags = std::move(ctx.metadata_tags);
+    row.model = ctx.route ? ctx.route->model->name : ctx.model;
+    row.provider = ctx.target ? ctx.target->provider->name : std::string();
+    if (ctx.usage) {
+      row.input_tokens = ctx.usage->prompt_tokens;
+      row.output_tokens = ctx.usage->completion_tokens;
+      row.cached_tokens = ctx.usage->cached_prompt_tokens;
+      row.cache_write_tokens = ctx.usage->cache_creation_tokens;
+      row.reasoning_tokens = ctx.usage->reasoning_tokens;
+    }
+    row.cost = cost;
+    row.latency_ms = latency_ms;
+    if (ctx.first_token)
+      row.ttft_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*ctx.first_token - ctx.start)
+              .count();
+    row.status = status;
+    row.error = std::move(ctx.error);
+  });
 }
 
 }  // namespace switchyard::proxy

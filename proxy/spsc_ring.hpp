@@ -23,6 +23,18 @@ class SpscRing {
     return true;
   }
 
+  // Producer thread only: `fill(T&)` writes the item straight into its slot (empty, as the
+  // consumer left it), which saves building it aside and moving it in. False when full, and
+  // then `fill` is not called.
+  template <class Fill>
+  bool try_fill(Fill&& fill) {
+    const std::size_t tail = tail_.load(std::memory_order_relaxed);
+    if (tail - head_.load(std::memory_order_acquire) >= slots_.size()) return false;
+    fill(slots_[tail % slots_.size()]);
+    tail_.store(tail + 1, std::memory_order_release);
+    return true;
+  }
+
   // Consumer thread only: hands each queued item to `take` (which may move from it), oldest
   // first, and frees the slots. Returns how many there were.
   template <class Take>

@@ -224,6 +224,25 @@ TEST_CASE("budget counter: a new period starts from zero") {
   CHECK(budget.try_reserve(1000, kDay2).ok());
 }
 
+TEST_CASE("budget counter: its window is the period's, whichever times were asked before") {
+  // The counter remembers the last window it computed; a time outside it, earlier or later,
+  // must still get its own period.
+  for (const std::string_view text : {"daily", "weekly", "monthly", "30d"}) {
+    INFO(text);
+    const BudgetPeriod period = parsed(text);
+    BudgetCounter budget(1000, period, kAnchor);
+    for (const WallTime t :
+         {at(2026, 3, 14, 9), at(2026, 3, 14, 23, 59, 59), at(2026, 3, 15), at(2026, 2, 28, 12),
+          at(2026, 4, 1), at(2026, 3, 31, 23, 59, 59), at(2025, 12, 31), at(2026, 3, 14, 9)}) {
+      const PeriodWindow want = period_window(period, t, kAnchor);
+      const PeriodWindow got = budget.window(t);
+      CHECK(got.index == want.index);
+      CHECK(got.start == want.start);
+      CHECK(got.reset == want.reset);
+    }
+  }
+}
+
 TEST_CASE("budget counter: a reservation from the last period settles into it, not the new one") {
   BudgetCounter budget(1000, kDaily, kAnchor);
   const auto yesterday = reserve(budget, 500, at(2026, 3, 14, 23, 59, 59));
