@@ -173,7 +173,7 @@ std::optional<Refusal> admit(const std::shared_ptr<const KeyEntry>& key, std::st
     out.team_budget = r.value();
   }
   const std::array<LimitCounters*, 3> levels = levels_of(*key, model);
-  std::array<MinuteRateLimiter*, 3> rpm{};
+  std::array<MinuteRateLimiter*, 3>& rpm = out.rpm;
   for (std::size_t i = 0; i < levels.size(); ++i) {
     if (!levels[i]) continue;
     rpm[i] = on_or_null(levels[i]->rpm, levels[i]->rpm_limit);
@@ -183,6 +183,7 @@ std::optional<Refusal> admit(const std::shared_ptr<const KeyEntry>& key, std::st
     release_budgets(out, wall_now);
     const std::size_t i = refused->which;
     MinuteRateLimiter* limiter = refused->requests ? rpm[i] : out.tpm[i];
+    out.rpm = {};
     out.tpm = {};
     return Refusal{
         .kind = refused->requests ? Refusal::Kind::rate_requests : Refusal::Kind::rate_tokens,
@@ -204,6 +205,7 @@ std::optional<Refusal> admit(const std::shared_ptr<const KeyEntry>& key, std::st
     out.tpm = {};
     for (MinuteRateLimiter* r : rpm)
       if (r) r->give_back(MinuteRateLimiter::Taken{1}, now);
+    out.rpm = {};
     release_budgets(out, wall_now);
     return Refusal{
         .kind = Refusal::Kind::parallel, .level = kLevels[i], .limit = levels[i]->parallel.limit()};
@@ -227,22 +229,37 @@ bool settle(Admission& a, Micros actual_cost, std::int64_t actual_tokens, WallTi
     if (p) p->leave();
   a.key_budget.reset();
   a.team_budget.reset();
+  a.rpm = {};
   a.tpm = {};
   a.parallel_entered = {};
   return soft_crossed;
 }
 
+namespace {
+
+void tighter(std::optional<RateView>& slot, const MinuteRateLimiter* limiter, SteadyTime now) {
+  if (!limiter) return;
+  const RateView v{limiter->limit(), limiter->remaining(now), limiter->until_full(now)};
+  if (!slot || v.remaining < slot->remaining) slot = v;
+}
+
+}  // namespace
+
 RateViews rate_views(const KeyEntry& key, std::string_view model, SteadyTime now) {
   RateViews views;
-  auto tighter = [&](std::optional<RateView>& slot, MinuteRateLimiter* limiter) {
-    if (!limiter) return;
-    const RateView v{limiter->limit(), limiter->remaining(now), limiter->until_full(now)};
-    if (!slot || v.remaining < slot->remaining) slot = v;
-  };
   for (LimitCounters* level : levels_of(key, model)) {
     if (!level) continue;
-    tighter(views.requests, on_or_null(level->rpm, level->rpm_limit));
-    tighter(views.tokens, on_or_null(level->tpm, level->tpm_limit));
+    tighter(views.requests, on_or_null(level->rpm, level->rpm_limit), now);
+    tighter(views.tokens, on_or_null(level->tpm, level->tpm_limit), now);
+  }
+  return views;
+}
+
+RateViews rate_views(const Admission& admitted, SteadyTime now) {
+  RateViews views;
+  for (std::size_t i = 0; i < admitted.rpm.size(); ++i) {
+    tighter(views.requests, admitted.rpm[i], now);
+    tighter(views.tokens, admitted.tpm[i], now);
   }
   return views;
 }

@@ -110,6 +110,7 @@ struct Admission {
   std::optional<BudgetCounter::Reservation> key_budget;
   std::optional<BudgetCounter::Reservation> team_budget;
   // The key's, the team's and the key-and-model's limiters, in that order; null where off.
+  std::array<MinuteRateLimiter*, 3> rpm{};  // charged once each, nothing to settle
   std::array<MinuteRateLimiter*, 3> tpm{};
   std::array<MinuteRateLimiter::Taken, 3> tokens_taken{};
   std::array<ParallelLimiter*, 3> parallel_entered{};
@@ -143,6 +144,9 @@ struct RateViews {
   std::optional<RateView> tokens;
 };
 RateViews rate_views(const KeyEntry& key, std::string_view model, SteadyTime now);
+struct Admission;
+// The same for an admitted request, from the limiters its admission charged.
+RateViews rate_views(const Admission& admitted, SteadyTime now);
 
 // Reserves budgets and charges the rate limits of `key` (and its team, and its key-and-model
 // limit for `model`) all or nothing. On a refusal nothing stays charged.

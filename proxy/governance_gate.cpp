@@ -168,11 +168,9 @@ constexpr RateHeaderNames kTokenNames{"\r\nx-ratelimit-limit-tokens: ",
                                       "\r\nanthropic-ratelimit-tokens-reset: "};
 
 // Into `out` (cleared): the fields, each preceded by CRLF, or nothing for a key without limits.
-void write_rate_limit_headers(const core::KeyEntry& key, std::string_view model,
-                              adapters::Protocol protocol, core::SteadyTime now,
+void write_rate_limit_headers(const core::RateViews& views, adapters::Protocol protocol,
                               std::string& out_text) {
   out_text.clear();
-  const core::RateViews views = core::rate_views(key, model, now);
   if (!views.requests && !views.tokens) return;
   const bool anthropic = protocol == adapters::Protocol::anthropic_messages;
   const core::WallTime wall = anthropic ? wall_now() : core::WallTime{};
@@ -342,11 +340,14 @@ bool admit_request(Worker& worker, RequestContext& ctx, const ModelRoute& group,
   if (auto refused = core::admit(ctx.key, ctx.model, priced.estimate, now, steady, ctx.admission)) {
     count(worker, *refused);
     ctx.failure = refusal_error(*refused, key);
-    write_rate_limit_headers(key, ctx.model, ctx.protocol, steady, ctx.rate_limit_headers);
+    write_rate_limit_headers(core::rate_views(key, ctx.model, steady), ctx.protocol,
+                             ctx.rate_limit_headers);
     return false;
   }
   ctx.reserved_tokens = priced.estimate.tokens;
-  write_rate_limit_headers(key, ctx.model, ctx.protocol, steady, ctx.rate_limit_headers);
+  // From the limiters just charged: the same views, without finding the levels again.
+  write_rate_limit_headers(core::rate_views(ctx.admission, steady), ctx.protocol,
+                           ctx.rate_limit_headers);
   return true;
 }
 

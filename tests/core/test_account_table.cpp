@@ -172,6 +172,34 @@ TEST_CASE("key-and-model limits apply to the models their pattern matches") {
   CHECK_FALSE(rate_views(*entry, "claude", kNow).requests);
 }
 
+TEST_CASE("an admission's rate views are the key's, at every level, and none once settled") {
+  // The answer headers come from the limiters admission charged; they must say what looking
+  // the levels up again would.
+  TeamRecord t = team(std::nullopt, {.rpm = 50, .tpm = 900'000});
+  KeyRecord k = key("key_a", 1, std::nullopt, {.rpm = 100, .tpm = 20'000});
+  k.model_limits = {{"gpt-*", {.rpm = 30, .tpm = 5'000'000}}};
+  auto table = AccountTable::build({t}, {k}, nullptr, kWall, kNow);
+  auto entry = table->find(hash_of(1));
+  for (std::string_view model : {"gpt-4o", "claude"}) {
+    INFO(model);
+    Admission a;
+    REQUIRE_FALSE(admit(entry, model, {0, 4'000}, kWall, kNow, a));
+    const RateViews by_key = rate_views(*entry, model, kNow);
+    const RateViews by_admission = rate_views(a, kNow);
+    REQUIRE(by_key.requests);
+    REQUIRE(by_admission.requests);
+    CHECK(by_admission.requests->limit == by_key.requests->limit);
+    CHECK(by_admission.requests->remaining == by_key.requests->remaining);
+    CHECK(by_admission.requests->reset == by_key.requests->reset);
+    REQUIRE(by_key.tokens);
+    REQUIRE(by_admission.tokens);
+    CHECK(by_admission.tokens->limit == by_key.tokens->limit);
+    CHECK(by_admission.tokens->remaining == by_key.tokens->remaining);
+    settle(a, 0, 10, kWall, kNow);
+    CHECK_FALSE(rate_views(a, kNow).requests);
+  }
+}
+
 TEST_CASE("a rebuilt table keeps the counts: an admin change resets nothing") {
   auto first = AccountTable::build({team()}, {key("key_a", 1, daily(1.0), {.rpm = 10})}, nullptr,
                                    kWall, kNow);
