@@ -36,6 +36,7 @@ bool AccessLog::drain_once() {
     const std::size_t n = ring->drain([this](std::string& line) {
       std::fwrite(line.data(), 1, line.size(), out_);
       std::fputc('\n', out_);
+      std::string().swap(line);  // freed here, not by the worker that writes the slot next
     });
     wrote = wrote || n > 0;
   }

@@ -37,22 +37,31 @@ void restore_budgets(const core::AccountTable& table, GovernanceStore& store, co
   }
 }
 
-core::LedgerRow complete_row(QueuedLedgerRow& queued) {
-  core::LedgerRow row = std::move(queued.row);
-  if (queued.key) {
-    const core::KeyRecord& key = queued.key->record;
-    row.key_id = key.id;
-    row.team_id = key.team_id;
-    row.user = key.user;
-    row.tags = key.tags;
-    queued.key.reset();  // the writer may hold the last reference of a replaced table's entry
+// Moves everything out of the queue slot (the next row is written over it field by field) and
+// completes the row with what its key says.
+void complete_row(QueuedLedgerRow& queued, core::LedgerRow& row) {
+  row = std::move(queued.row);
+  const std::shared_ptr<const core::KeyEntry> key = std::move(queued.key);
+  const std::string header_tags = std::move(queued.header_tags);
+  std::string end_user = std::move(queued.end_user);
+  const std::vector<std::string> metadata_tags = std::move(queued.metadata_tags);
+  row.key_id.clear();
+  row.team_id.clear();
+  row.user.clear();
+  row.tags.clear();
+  if (key) {
+    // Copied here, not on the request path; the writer may hold the last reference of a
+    // replaced table's entry, released on return.
+    row.key_id = key->record.id;
+    row.team_id = key->record.team_id;
+    row.user = key->record.user;
+    row.tags = key->record.tags;
   }
   // The user the client names wins over the key's; tags are the key's, the header's, then
   // the body's metadata's, each once.
-  if (!queued.end_user.empty()) row.user = std::move(queued.end_user);
-  core::add_tag_list(row.tags, queued.header_tags);
-  for (const std::string& t : queued.metadata_tags) core::add_tag(row.tags, t);
-  return row;
+  if (!end_user.empty()) row.user = std::move(end_user);
+  core::add_tag_list(row.tags, header_tags);
+  for (const std::string& t : metadata_tags) core::add_tag(row.tags, t);
 }
 
 }  // namespace
@@ -76,7 +85,7 @@ std::size_t LedgerWriter::queued() const {
 void LedgerWriter::commit_once() {
   batch_.clear();
   for (auto& ring : rings_)
-    ring->drain([this](QueuedLedgerRow& queued) { batch_.push_back(complete_row(queued)); });
+    ring->drain([this](QueuedLedgerRow& queued) { complete_row(queued, batch_.emplace_back()); });
   if (batch_.empty()) return;
   try {
     store_.write_ledger(batch_);

@@ -388,15 +388,18 @@ void finish_request(Worker& worker, RequestContext& ctx, int status, double tota
     queued.metadata_tags = std::move(ctx.metadata_tags);
     row.model = ctx.route ? ctx.route->model->name : ctx.model;
     row.provider = ctx.target ? ctx.target->provider->name : std::string();
-    if (ctx.usage) {
-      row.input_tokens = ctx.usage->prompt_tokens;
-      row.output_tokens = ctx.usage->completion_tokens;
-      row.cached_tokens = ctx.usage->cached_prompt_tokens;
-      row.cache_write_tokens = ctx.usage->cache_creation_tokens;
-      row.reasoning_tokens = ctx.usage->reasoning_tokens;
-    }
+    // Every field is set: the slot holds what the writer left of the row before (moved from);
+    // the key's fields are the writer's to fill.
+    const core::Usage none{};
+    const core::Usage& usage = ctx.usage ? *ctx.usage : none;
+    row.input_tokens = usage.prompt_tokens;
+    row.output_tokens = usage.completion_tokens;
+    row.cached_tokens = usage.cached_prompt_tokens;
+    row.cache_write_tokens = usage.cache_creation_tokens;
+    row.reasoning_tokens = usage.reasoning_tokens;
     row.cost = cost;
     row.latency_ms = latency_ms;
+    row.ttft_ms.reset();
     if (ctx.first_token)
       row.ttft_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(*ctx.first_token - ctx.start)

@@ -23,9 +23,10 @@ class SpscRing {
     return true;
   }
 
-  // Producer thread only: `fill(T&)` writes the item straight into its slot (empty, as the
-  // consumer left it), which saves building it aside and moving it in. False when full, and
-  // then `fill` is not called.
+  // Producer thread only: `fill(T&)` writes the item straight into its slot, which saves
+  // building it aside and moving it in. The slot holds what the consumer's `take` left of the
+  // item before (moved from): `fill` must set every part of it. False when full, and then
+  // `fill` is not called.
   template <class Fill>
   bool try_fill(Fill&& fill) {
     const std::size_t tail = tail_.load(std::memory_order_relaxed);
@@ -35,8 +36,10 @@ class SpscRing {
     return true;
   }
 
-  // Consumer thread only: hands each queued item to `take` (which may move from it), oldest
-  // first, and frees the slots. Returns how many there were.
+  // Consumer thread only: hands each queued item to `take`, oldest first, and frees the slots.
+  // `take` should move the item out: what it leaves stays in the slot until the producer
+  // writes over it (resetting each slot had cost a ledger row ~0.3k instructions). Returns
+  // how many there were.
   template <class Take>
   std::size_t drain(Take&& take) {
     std::size_t head = head_.load(std::memory_order_relaxed);
@@ -45,7 +48,6 @@ class SpscRing {
     for (; head != tail; ++head) {
       T& slot = slots_[head % slots_.size()];
       take(slot);
-      slot = T{};
     }
     head_.store(head, std::memory_order_release);
     return n;

@@ -13,7 +13,7 @@ using switchyard::proxy::SpscRing;
 TEST_CASE("ring: items come out in order, and a full ring refuses the next one") {
   SpscRing<std::string> ring(3);
   REQUIRE(ring.try_push(std::string("a")));
-  REQUIRE(ring.try_fill([](std::string& slot) { slot.push_back('b'); }));
+  REQUIRE(ring.try_fill([](std::string& slot) { slot.assign(1, 'b'); }));
   REQUIRE(ring.try_push(std::string("c")));
   CHECK(ring.size() == 3);
   std::string refused = "d";
@@ -27,8 +27,8 @@ TEST_CASE("ring: items come out in order, and a full ring refuses the next one")
   CHECK(ring.drain([&](std::string& s) { out.push_back(std::move(s)); }) == 3);
   CHECK(out == std::vector<std::string>{"a", "b", "c"});
   CHECK(ring.size() == 0);
-  // Drained slots are empty again, as try_fill expects them.
-  REQUIRE(ring.try_fill([](std::string& slot) { slot.push_back('e'); }));
+  // A drained slot holds what `take` left of its item; `fill` sets it whole.
+  REQUIRE(ring.try_fill([](std::string& slot) { slot.assign(1, 'e'); }));
   out.clear();
   ring.drain([&](std::string& s) { out.push_back(std::move(s)); });
   CHECK(out == std::vector<std::string>{"e"});
