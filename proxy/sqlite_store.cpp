@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -385,6 +386,7 @@ class SqliteStore final : public GovernanceStore {
   void write_ledger_locked(std::span<const core::LedgerRow> rows);
   void write_block(std::int64_t dims, std::span<const core::LedgerRow* const> rows);
   std::int64_t dims_id(const core::LedgerRow& row, std::string_view tags_json);
+  static bool same_dims(const core::LedgerRow& a, const core::LedgerRow& b);
   core::Micros sum_cost(std::string_view column, std::string_view id, std::int64_t from_ms);
 
   std::mutex mutex_;
@@ -404,7 +406,10 @@ class SqliteStore final : public GovernanceStore {
   };
   std::unordered_map<std::string, std::int64_t, TextHash, std::equal_to<>> dims_ids_;
   std::string dims_fields_;  // dims_id()'s scratch: one allocation for the store's life
-  std::string block_json_;   // write_block()'s scratch
+  // write_block()'s scratch, grown as needed and never zero-filled (a string's resize had
+  // cleared the room of every block's JSON first).
+  std::unique_ptr<char[]> block_json_;
+  std::size_t block_json_room_ = 0;
 };
 
 constexpr std::size_t kMaxRememberedDims = 65536;
@@ -581,10 +586,19 @@ void SqliteStore::write_ledger_locked(std::span<const core::LedgerRow> rows) {
     }
   };
   std::unordered_map<BlockKey, std::vector<const core::LedgerRow*>, BlockKeyHash> blocks;
-  std::string tags_json;
+  // Rows come in runs from one key and model: a row like the one before it joins its block
+  // without looking its dims up again.
+  const core::LedgerRow* previous = nullptr;
+  std::vector<const core::LedgerRow*>* previous_block = nullptr;
   for (const core::LedgerRow& r : rows) {
-    tags_json = strings_to_json(r.tags);
-    blocks[{dims_id(r, tags_json), floor_div(r.time_ms, kDayMs)}].push_back(&r);
+    const std::int64_t day = floor_div(r.time_ms, kDayMs);
+    if (previous && floor_div(previous->time_ms, kDayMs) == day && same_dims(*previous, r)) {
+      previous_block->push_back(&r);
+    } else {
+      previous_block = &blocks[{dims_id(r, strings_to_json(r.tags)), day}];
+      previous_block->push_back(&r);
+    }
+    previous = &r;
   }
   for (const auto& [key, members] : blocks) {
     const std::span all(members);
@@ -592,6 +606,12 @@ void SqliteStore::write_ledger_locked(std::span<const core::LedgerRow> rows) {
       write_block(key.dims, all.subspan(at, std::min(kRowsPerBlock, all.size() - at)));
   }
   transaction.commit();
+}
+
+// Whether two rows share their ledger_dims row.
+bool SqliteStore::same_dims(const core::LedgerRow& a, const core::LedgerRow& b) {
+  return a.key_id == b.key_id && a.team_id == b.team_id && a.model == b.model &&
+         a.provider == b.provider && a.user == b.user && a.tags == b.tags;
 }
 
 // One ledger_blocks row, and its sums added to the daily rollup.
@@ -605,9 +625,12 @@ void SqliteStore::write_block(std::int64_t dims, std::span<const core::LedgerRow
   std::size_t room = 2;
   for (const core::LedgerRow* row : rows)
     room += kRowJsonRoom + 6 * (row->request_id.size() + row->error.size());
-  std::string& json = block_json_;
-  json.resize(room);
-  char* out = json.data();
+  if (room > block_json_room_) {
+    block_json_room_ = std::max(room, 2 * block_json_room_);
+    block_json_ = std::make_unique_for_overwrite<char[]>(block_json_room_);
+  }
+  char* const start = block_json_.get();
+  char* out = start;
   *out++ = '[';
   for (const core::LedgerRow* row : rows) {
     const core::LedgerRow& r = *row;
@@ -641,7 +664,7 @@ void SqliteStore::write_block(std::int64_t dims, std::span<const core::LedgerRow
     *out++ = ']';
   }
   *out++ = ']';
-  json.resize(static_cast<std::size_t>(out - json.data()));
+  const std::string_view json(start, static_cast<std::size_t>(out - start));
   const auto requests = static_cast<std::int64_t>(rows.size());
   insert_block_
       .bind(dims, sum.first_ms, sum.last_ms, requests, sum.errors, sum.input, sum.output,
