@@ -12,10 +12,11 @@ std::uint64_t word_at(const char* p) {
   return w;
 }
 
-// The last `n` (< 8) bytes at `p` as a word.
+// The last `n` (< 8) bytes at `p` as a word (a byte loop: memcpy of a variable size is a call).
 std::uint64_t tail_word(const char* p, std::size_t n) {
   std::uint64_t w = 0;
-  std::memcpy(&w, p, n);
+  for (std::size_t i = 0; i < n; ++i)
+    w |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
   return w;
 }
 

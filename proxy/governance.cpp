@@ -41,6 +41,7 @@ void restore_budgets(const core::AccountTable& table, GovernanceStore& store, co
 // completes the row with what its key says.
 void complete_row(QueuedLedgerRow& queued, core::LedgerRow& row) {
   row = std::move(queued.row);
+  row.request_id.assign(queued.request_id.data(), queued.request_id_size);
   const std::shared_ptr<const core::KeyEntry> key = std::move(queued.key);
   const std::string header_tags = std::move(queued.header_tags);
   std::string end_user = std::move(queued.end_user);

@@ -353,7 +353,8 @@ bool admit_request(Worker& worker, RequestContext& ctx, const ModelRoute& group,
 
 void finish_request(Worker& worker, RequestContext& ctx, int status, double total_s) {
   Governance& governance = *worker.runtime.governance;
-  const core::WallTime now = wall_now();
+  const auto wall = std::chrono::system_clock::now();  // one clock read for both below
+  const core::WallTime now = std::chrono::time_point_cast<std::chrono::seconds>(wall);
   const core::Micros cost = core::usd_to_micros(ctx.cost_usd);
   std::int64_t tokens = 0;
   if (ctx.usage) tokens = ctx.usage->prompt_tokens + ctx.usage->completion_tokens;
@@ -370,17 +371,17 @@ void finish_request(Worker& worker, RequestContext& ctx, int status, double tota
 
   count_account(worker, ctx, status);
 
-  // The strings the request no longer needs are moved into the row, written straight into
-  // its queue slot (the access log line is written before this); the key's own fields are
+  // The row is written straight into its queue slot; the strings the request no longer needs
+  // are moved into it (the access log line is written before this), the key's own fields are
   // copied on the writer thread.
   const std::int64_t latency_ms = static_cast<std::int64_t>(total_s * 1000);
-  const std::int64_t arrived_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      std::chrono::system_clock::now().time_since_epoch())
-                                      .count() -
-                                  latency_ms;
+  const std::int64_t arrived_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count() -
+      latency_ms;
   governance.ledger().push(worker.index, [&](QueuedLedgerRow& queued) {
     core::LedgerRow& row = queued.row;
-    row.request_id = std::move(ctx.request_id);
+    queued.request_id_size = std::min(ctx.request_id.size(), queued.request_id.size());
+    std::memcpy(queued.request_id.data(), ctx.request_id.data(), queued.request_id_size);
     row.time_ms = arrived_ms;
     queued.key = std::move(ctx.key);
     queued.header_tags = std::move(ctx.tags);
