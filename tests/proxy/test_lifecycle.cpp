@@ -134,10 +134,14 @@ TEST_CASE("the default config serves the mock model with no API key in the envir
   REQUIRE_FALSE(variables.empty());
   std::map<std::string, std::string> env;
   for (const std::string& name : variables) env[name] = "";
+  // In a directory of its own: the config's ledger (`database: switchyard.db`) is relative.
+  char tmpl[] = "/tmp/switchyard-default-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
   auto gw = ChildProcess::start(
       {SWITCHYARD_BIN, "--config", SWITCHYARD_SOURCE_DIR "/deploy/switchyard.yaml", "--listen",
        "127.0.0.1:0"},
-      env);
+      env, dir);
   const auto port = port_from_listening_line(gw.wait_for_line("listening on", 20s));
   // Each keyed provider said it is off for want of its key; without a master key, client
   // authentication is off, and the gateway said that too.
@@ -154,6 +158,10 @@ TEST_CASE("the default config serves the mock model with no API key in the envir
   const std::string series =
       R"(switchyard_requests_total{model="mock-gpt",provider="mock",status="2xx"})";
   CHECK(metric_value(wait_for_metric(port, series, 1), series) == 1);
+  CHECK(std::filesystem::exists(dir + "/switchyard.db"));  // the ledger, where the config says
+  gw.send_signal(SIGTERM);
+  CHECK(gw.wait_exit(20s) == std::optional<int>(0));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("--help names the protocols the gateway speaks and every flag the README gives") {

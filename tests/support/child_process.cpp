@@ -202,7 +202,8 @@ void ChildProcess::reset() noexcept {
 }
 
 ChildProcess ChildProcess::start(std::vector<std::string> argv,
-                                 const std::map<std::string, std::string>& extra_env) {
+                                 const std::map<std::string, std::string>& extra_env,
+                                 const std::string& working_dir) {
   if (argv.empty()) throw std::invalid_argument("ChildProcess::start: empty argv");
 
   // Everything the child needs is built before fork().
@@ -260,7 +261,8 @@ ChildProcess ChildProcess::start(std::vector<std::string> argv,
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::dup2(output_pipe[1], STDOUT_FILENO);
     ::dup2(output_pipe[1], STDERR_FILENO);
-    ::execve(program.c_str(), child_argv.data(), child_env.data());
+    if (working_dir.empty() || ::chdir(working_dir.c_str()) == 0)
+      ::execve(program.c_str(), child_argv.data(), child_env.data());
     const int err = errno;
     [[maybe_unused]] auto n = ::write(exec_error_pipe[1], &err, sizeof err);
     ::_exit(127);
@@ -281,7 +283,9 @@ ChildProcess ChildProcess::start(std::vector<std::string> argv,
     ::close(output_pipe[0]);
     ::close(state->wake_pipe[0]);
     ::close(state->wake_pipe[1]);
-    throw std::runtime_error("cannot execute " + program + ": " + std::strerror(exec_errno));
+    throw std::runtime_error("cannot execute " + program +
+                             (working_dir.empty() ? "" : " in " + working_dir) + ": " +
+                             std::strerror(exec_errno));
   }
   // Through syscall(): glibc 2.36's <sys/pidfd.h> lacks extern "C", so C++ cannot link to it.
   state->pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));

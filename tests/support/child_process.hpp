@@ -21,11 +21,14 @@ namespace switchyard::testing {
 class ChildProcess {
  public:
   // argv[0] is a path, or a name looked up in PATH. extra_env is added to (or overrides) the
-  // test's environment. Throws std::runtime_error when the program cannot be started.
+  // test's environment; a non-empty working_dir is the child's working directory (for what a
+  // config names by a relative path). Throws std::runtime_error when the program cannot be
+  // started.
   // The child gets SIGKILL if the thread that started it dies (PR_SET_PDEATHSIG), so a crashed
   // test leaves no stray servers behind; start children from the test's main thread.
   static ChildProcess start(std::vector<std::string> argv,
-                            const std::map<std::string, std::string>& extra_env = {});
+                            const std::map<std::string, std::string>& extra_env = {},
+                            const std::string& working_dir = {});
 
   ChildProcess(ChildProcess&&) noexcept;
   ChildProcess& operator=(ChildProcess&&) noexcept;
