@@ -67,8 +67,6 @@ void Statement::run() {
 
 void Statement::finish() { sqlite3_reset(stmt_); }
 
-void Statement::restart() { sqlite3_reset(stmt_); }
-
 bool Statement::is_null(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }

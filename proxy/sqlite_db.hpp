@@ -53,16 +53,12 @@ class Statement {
     reset();
     return bind_from(1, args...);
   }
-  // Binds the arguments to ?first, ?first+1, ... without a reset: one row of a statement that
-  // inserts several, after restart().
+  // Binds the arguments to ?first, ?first+1, ... without a reset.
   template <class... Args>
   Statement& bind_from(int first, const Args&... args) {
     (bind_one(first++, args), ...);
     return *this;
   }
-  // Resets the statement for new binds, keeping the old ones: for a statement whose every
-  // parameter the caller binds again (clearing them had cost ~40 instructions each).
-  void restart();
   // True while a row is ready to be read.
   bool step();
   // Steps a write to its end and resets, so the statement holds no lock while kept. The binds

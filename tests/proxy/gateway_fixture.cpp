@@ -10,10 +10,14 @@
 
 namespace switchyard::testing {
 
+std::string make_temp_dir(std::string_view prefix) {
+  std::string pattern = "/tmp/" + std::string(prefix) + "-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return pattern;
+}
+
 GatewayFixture::GatewayFixture(GatewayOptions options) {
-  char tmpl[] = "/tmp/switchyard-test-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-  dir = tmpl;
+  dir = make_temp_dir("switchyard-test");
   access_log_path = dir + "/access.log";
 
   std::vector<std::string> mock_argv{SWITCHYARD_MOCK_UPSTREAM_BIN, "--listen", "127.0.0.1:0"};

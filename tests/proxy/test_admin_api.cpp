@@ -219,9 +219,8 @@ TEST_CASE("admin API: keys, teams and spend survive a restart") {
   std::string id;
   GatewayOptions first = with_admin();
   // Keep the database outside the fixture's directory, which the fixture removes.
-  char tmpl[] = "/tmp/switchyard-admin-restart-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  const std::string db = std::string(tmpl) + "/gov.db";
+  const std::string db_dir = make_temp_dir("switchyard-admin-restart");
+  const std::string db = db_dir + "/gov.db";
   first.top_level = std::string("governance:\n  master_key: ") + kMaster + "\n  database: " + db +
                     "\n  ledger: {commit_interval_ms: 20}\n";
   {
@@ -248,7 +247,7 @@ TEST_CASE("admin API: keys, teams and spend survive a restart") {
                      chat_body("gpt-test", R"(,"max_tokens":1000)"), bearer(secret))
             .status == 200);
   CHECK(admin.wait_spend(2).at("total").at("requests") == 2);
-  std::filesystem::remove_all(tmpl);
+  std::filesystem::remove_all(db_dir);
 }
 
 TEST_CASE(

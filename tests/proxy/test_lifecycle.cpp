@@ -107,9 +107,7 @@ std::set<std::string> variables_in(std::string_view config) {
 }  // namespace
 
 TEST_CASE("the --check flag validates a config: errors name file and line and exit 1") {
-  char tmpl[] = "/tmp/switchyard-check-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  const std::string dir = tmpl;
+  const std::string dir = make_temp_dir("switchyard-check");
   std::ofstream(dir + "/bad.yaml")
       << "listen: 127.0.0.1:4000\nproviders:\n  - name: p\n    type: openai_compatible\n"
          "    base_url: http://127.0.0.1:1/v1\nmodels:\n  - name: m\n    provider: q\n";
@@ -135,9 +133,7 @@ TEST_CASE("the default config serves the mock model with no API key in the envir
   std::map<std::string, std::string> env;
   for (const std::string& name : variables) env[name] = "";
   // In a directory of its own: the config's ledger (`database: switchyard.db`) is relative.
-  char tmpl[] = "/tmp/switchyard-default-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  const std::string dir = tmpl;
+  const std::string dir = make_temp_dir("switchyard-default");
   auto gw = ChildProcess::start(
       {SWITCHYARD_BIN, "--config", SWITCHYARD_SOURCE_DIR "/deploy/switchyard.yaml", "--listen",
        "127.0.0.1:0"},
