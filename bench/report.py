@@ -33,7 +33,8 @@ import tempfile
 import time
 import urllib.request
 
-TARGETS = ["direct", "switchyard", "nginx", "portkey"]
+# governed: a second Switchyard with governance on (bench/run --peers ...,governed).
+TARGETS = ["direct", "switchyard", "governed", "nginx", "portkey"]
 GATEWAYS = TARGETS[1:]
 SCENARIOS = [
     ("1_peak_throughput", "1. Peak throughput, small JSON"),
@@ -49,7 +50,9 @@ SCENARIOS = [
 TITLES = dict(SCENARIOS)
 # Throughput ratios, computed per repeat (same run, same repeat index) then summarized.
 RATIO_PAIRS = [("switchyard", "nginx"), ("switchyard", "portkey"), ("switchyard", "direct"),
-               ("nginx", "direct"), ("portkey", "direct")]
+               ("nginx", "direct"), ("portkey", "direct"), ("governed", "switchyard")]
+# CPU per request of the server, compared per repeat the same way (scenario 1).
+CPU_RATIO_PAIRS = [("switchyard", "nginx"), ("governed", "switchyard")]
 # Scenario 8's paths through Switchyard, client_to_upstream; each has a direct_<client> baseline
 # (the mock's endpoint in the client's protocol) and a seq_<path> sequential measurement.
 XLATE_PATHS = ["openai_to_openai", "anthropic_to_anthropic", "anthropic_to_openai", "openai_to_anthropic"]
@@ -129,11 +132,13 @@ def load_runs(scratch, scenario):
 
 
 def order_targets(keys):
-    """The four targets in their usual order, then stand-ins like direct_for_portkey."""
+    """The targets in their usual order, then stand-ins like direct_for_portkey."""
     return [t for t in TARGETS if t in keys] + sorted(k for k in keys if k not in TARGETS)
 
 
 def target_label(target):
+    if target == "governed":
+        return "switchyard, governance on"
     if target in ("no_hedge", "hedge"):
         return {"no_hedge": "without hedge", "hedge": "with hedge"}[target]
     if target.startswith("direct_for_"):
@@ -166,9 +171,14 @@ def figures(scenario, rec):
     x = rec.get("extra", {})
     errors = rec.get("errors")
     if scenario in ("1_peak_throughput", "6_large_bodies"):
-        return {"throughput_rps": rec.get("throughput_rps"), "p50_us": _q(rec, "latency_us", "p50"),
-                "p99_us": _q(rec, "latency_us", "p99"), "p999_us": _q(rec, "latency_us", "p999"),
-                "errors": errors}
+        out = {"throughput_rps": rec.get("throughput_rps"), "p50_us": _q(rec, "latency_us", "p50"),
+               "p99_us": _q(rec, "latency_us", "p99"), "p999_us": _q(rec, "latency_us", "p999"),
+               "errors": errors}
+        # The server's own CPU time over the measured requests (bench/run reads it from /proc
+        # around the measurement; the warm-up runs before it).
+        if isinstance(x.get("cpu_s"), (int, float)) and rec.get("requests"):
+            out["cpu_us_per_request"] = x["cpu_s"] * 1e6 / rec["requests"]
+        return out
     if scenario == "2_latency_at_half_peak":
         return {"throughput_rps": rec.get("throughput_rps"), "offered_rps": rec.get("rate"),
                 "p50_us": _q(rec, "latency_us", "p50"), "p99_us": _q(rec, "latency_us", "p99"),
@@ -269,6 +279,18 @@ def assemble_scenario(scratch, scenario):
             s = stats(vals)
             if s:
                 ratios[f"{a}/{b} throughput"] = s
+        for a, b in CPU_RATIO_PAIRS:
+            if a not in per_repeat or b not in per_repeat:
+                continue
+            vals = []
+            for rep in sorted(per_repeat[a]):
+                x = per_repeat[a][rep].get("cpu_us_per_request")
+                y = per_repeat[b].get(rep, {}).get("cpu_us_per_request")
+                if x is not None and y:
+                    vals.append(x / y)
+            s = stats(vals)
+            if s:
+                ratios[f"{a}/{b} CPU per request"] = s
     out["ratios"] = ratios
     failures = []
     for target, recs in runs.items():
@@ -400,6 +422,10 @@ def evaluate_targets(doc):
     put("throughput_vs_portkey", "Peak throughput (scenario 1) ≥ 30× Portkey", r,
         f"{r:.1f}× Portkey" if r is not None else None, r is not None and r >= 30.0,
         None if r is not None else "needs switchyard and portkey in the same run")
+    r = ratio("governed/switchyard throughput")
+    if r is not None:
+        put("governance_throughput", "Governance on loses ≤ 5% of peak throughput (scenario 1, issue 12)",
+            r, f"{(r - 1) * 100:+.1f}% (governed/switchyard {r:.3f}×)", r >= 0.95)
     v = med("2_latency_at_half_peak", "switchyard", "added_p99_us")
     put("added_p99_at_half_peak", "Added p99 at 50% of peak (scenario 2) ≤ 0.3 ms", v,
         _fmt_us(v) if v is not None else None, v is not None and v <= 300)
@@ -494,12 +520,16 @@ def fmt_num(v, kind):
         return f"{v:,.0f}"
     if kind == "signed_us":
         return f"{v:+,.0f}"
+    if kind == "us1":
+        return f"{v:,.1f}"
     if kind == "rps":
         return f"{v:,.0f}"
     if kind == "mb":
         return f"{v:.1f}"
     if kind == "ratio":
         return f"{v:.2f}×"
+    if kind == "ratio3":
+        return f"{v:.3f}×"
     if kind == "int":
         return f"{v:,.0f}"
     return str(v)
@@ -525,6 +555,7 @@ def error_kinds(recs):
 COLUMNS = {
     "1_peak_throughput": [("throughput (rps)", "throughput_rps", "rps"), ("p50 (µs)", "p50_us", "us"),
                           ("p99 (µs)", "p99_us", "us"), ("p99.9 (µs)", "p999_us", "us"),
+                          ("server CPU per request (µs)", "cpu_us_per_request", "us1"),
                           ("errors", "errors", "int")],
     "2_latency_at_half_peak": [("offered (rps)", "offered_rps", "rps"), ("achieved (rps)", "throughput_rps", "rps"), ("p50 (µs)", "p50_us", "us"),
                                ("p99 (µs)", "p99_us", "us"), ("p99.9 (µs)", "p999_us", "us"),
@@ -781,7 +812,8 @@ def render_md(doc, plots):
             L.append("| ratio (per repeat, then median) | value |")
             L.append("|---|---|")
             for name, st in s["ratios"].items():
-                L.append(f"| {name} | {cell(st, 'ratio')} |")
+                # Governance's cost is a few percent: three decimals show it.
+                L.append(f"| {name} | {cell(st, 'ratio3' if name.startswith('governed/') else 'ratio')} |")
         diffs = s.get("hedge_minus_no_hedge") or {}
         if diffs:
             L.append("")
