@@ -105,7 +105,7 @@ struct GovernanceConfig {
   std::string master_key;
   std::string database = "switchyard.db";           // SQLite, relative to the working directory
   std::chrono::milliseconds commit_interval{1000};  // ledger rows are committed this often
-  std::size_t ledger_queue_rows = 65536;            // rows waiting per worker; past it, dropped
+  std::size_t ledger_queue_rows = 65536;            // rows pending per worker; past it, dropped
   // A key with a budget cannot use a model without a known price, unless unpriced models are
   // declared free (unpriced_models: free).
   bool free_unpriced_models = false;

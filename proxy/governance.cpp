@@ -37,89 +37,156 @@ void restore_budgets(const core::AccountTable& table, GovernanceStore& store, co
   }
 }
 
-// Moves everything out of the queue slot (the next row is written over it field by field) and
-// completes the row with what its key says.
+// Writes the queued row over `row` (kept from an earlier batch, so its strings' capacity is
+// reused) and completes it with what its key says. The slot keeps its own strings for the
+// worker's next fill; only its key reference is released here.
 void complete_row(QueuedLedgerRow& queued, core::LedgerRow& row) {
-  row = std::move(queued.row);
+  const core::LedgerRow& q = queued.row;
   row.request_id.assign(queued.request_id.data(), queued.request_id_size);
+  row.time_ms = q.time_ms;
+  row.model = q.model;
+  row.provider = q.provider;
+  row.input_tokens = q.input_tokens;
+  row.output_tokens = q.output_tokens;
+  row.cached_tokens = q.cached_tokens;
+  row.cache_write_tokens = q.cache_write_tokens;
+  row.reasoning_tokens = q.reasoning_tokens;
+  row.cost = q.cost;
+  row.latency_ms = q.latency_ms;
+  row.ttft_ms = q.ttft_ms;
+  row.status = q.status;
+  row.error = q.error;
+  // The writer may hold the last reference of a replaced table's entry: released on return.
   const std::shared_ptr<const core::KeyEntry> key = std::move(queued.key);
-  const std::string header_tags = std::move(queued.header_tags);
-  std::string end_user = std::move(queued.end_user);
-  const std::vector<std::string> metadata_tags = std::move(queued.metadata_tags);
-  row.key_id.clear();
-  row.team_id.clear();
-  row.user.clear();
-  row.tags.clear();
   if (key) {
-    // Copied here, not on the request path; the writer may hold the last reference of a
-    // replaced table's entry, released on return.
     row.key_id = key->record.id;
     row.team_id = key->record.team_id;
     row.user = key->record.user;
     row.tags = key->record.tags;
+  } else {
+    row.key_id.clear();
+    row.team_id.clear();
+    row.user.clear();
+    row.tags.clear();
   }
   // The user the client names wins over the key's; tags are the key's, the header's, then
   // the body's metadata's, each once.
-  if (!end_user.empty()) row.user = std::move(end_user);
-  core::add_tag_list(row.tags, header_tags);
-  for (const std::string& t : metadata_tags) core::add_tag(row.tags, t);
+  if (!queued.end_user.empty()) row.user = queued.end_user;
+  core::add_tag_list(row.tags, queued.header_tags);
+  for (const std::string& t : queued.metadata_tags) core::add_tag(row.tags, t);
 }
 
 }  // namespace
 
-LedgerWriter::LedgerWriter(GovernanceStore& store, std::size_t producers, std::size_t ring_rows,
+core::LedgerRow& LedgerWriter::RowBatch::next() {
+  if (size == rows.size()) rows.emplace_back();
+  return rows[size++];
+}
+
+void LedgerWriter::RowBatch::clear() {
+  // Rows beyond four times this batch (and a floor) are a burst's: their memory goes back.
+  constexpr std::size_t kKeptRows = 8192;
+  if (rows.size() > kKeptRows && rows.size() > 4 * size) rows.resize(std::max(kKeptRows, 2 * size));
+  size = 0;
+}
+
+LedgerWriter::LedgerWriter(GovernanceStore& store, std::size_t producers, std::size_t queue_rows,
                            std::chrono::milliseconds commit_interval)
-    : store_(store), interval_(commit_interval) {
+    : store_(store),
+      interval_(commit_interval),
+      max_pending_(std::max<std::size_t>(queue_rows, 1) * std::max<std::size_t>(producers, 1)) {
   for (std::size_t i = 0; i < producers; ++i)
-    rings_.push_back(std::make_unique<SpscRing<QueuedLedgerRow>>(ring_rows));
-  thread_ = std::thread([this] { run(); });
+    rings_.push_back(std::make_unique<SpscRing<QueuedLedgerRow>>(
+        std::min(kRingRows, std::max<std::size_t>(queue_rows, 1))));
+  drain_thread_ = std::thread([this] { drain_loop(); });
+  commit_thread_ = std::thread([this] { commit_loop(); });
 }
 
 LedgerWriter::~LedgerWriter() { close(); }
 
 std::size_t LedgerWriter::queued() const {
+  return pending_size_.load(std::memory_order_relaxed) + in_rings();
+}
+
+std::size_t LedgerWriter::in_rings() const {
   std::size_t n = 0;
   for (const auto& ring : rings_) n += ring->size();
   return n;
 }
 
-void LedgerWriter::commit_once() {
-  batch_.clear();
+void LedgerWriter::drain_once() {
+  std::lock_guard lock(pending_mutex_);
   for (auto& ring : rings_)
-    ring->drain([this](QueuedLedgerRow& queued) { complete_row(queued, batch_.emplace_back()); });
-  if (batch_.empty()) return;
+    ring->drain([this](QueuedLedgerRow& queued) {
+      if (pending_.size >= max_pending_) {
+        queued.key.reset();
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      complete_row(queued, pending_.next());
+    });
+  pending_size_.store(pending_.size, std::memory_order_relaxed);
+}
+
+void LedgerWriter::commit_once() {
+  {
+    std::lock_guard lock(pending_mutex_);
+    std::swap(pending_, committing_);
+    pending_size_.store(0, std::memory_order_relaxed);
+  }
+  if (committing_.size == 0) return;
+  const std::span<const core::LedgerRow> rows(committing_.rows.data(), committing_.size);
   try {
-    store_.write_ledger(batch_);
-    written_.fetch_add(batch_.size(), std::memory_order_relaxed);
+    store_.write_ledger(rows);
+    written_.fetch_add(rows.size(), std::memory_order_relaxed);
     last_commit_ms_.store(unix_ms(std::chrono::system_clock::now()), std::memory_order_relaxed);
   } catch (const StoreError& e) {
     // The rows are lost (the database refused them: full disk, a broken file); say so once a
     // batch, and count them.
-    dropped_.fetch_add(batch_.size(), std::memory_order_relaxed);
-    std::fprintf(stderr, "switchyard: ledger: %zu rows not written: %s\n", batch_.size(), e.what());
+    dropped_.fetch_add(rows.size(), std::memory_order_relaxed);
+    std::fprintf(stderr, "switchyard: ledger: %zu rows not written: %s\n", rows.size(), e.what());
   }
+  committing_.clear();
 }
 
-void LedgerWriter::run() {
+void LedgerWriter::drain_loop() {
   std::unique_lock lock(wake_mutex_);
-  while (!stopping_) {
-    wake_.wait_for(lock, interval_, [this] { return stopping_; });
+  while (!drain_stopping_) {
+    wake_.wait_for(lock, kDrainInterval, [this] { return drain_stopping_; });
+    lock.unlock();
+    drain_once();
+    lock.lock();
+  }
+  lock.unlock();
+  drain_once();  // what came in before the stop
+}
+
+void LedgerWriter::commit_loop() {
+  std::unique_lock lock(wake_mutex_);
+  while (!commit_stopping_) {
+    wake_.wait_for(lock, interval_, [this] { return commit_stopping_; });
     lock.unlock();
     commit_once();
     lock.lock();
   }
   lock.unlock();
-  commit_once();  // what came in before the stop
+  commit_once();  // what the drain thread's last round left
 }
 
 void LedgerWriter::close() {
-  if (!thread_.joinable()) return;
+  if (!drain_thread_.joinable()) return;
   {
     std::lock_guard lock(wake_mutex_);
-    stopping_ = true;
+    drain_stopping_ = true;
   }
-  wake_.notify_one();
-  thread_.join();
+  wake_.notify_all();
+  drain_thread_.join();
+  {
+    std::lock_guard lock(wake_mutex_);
+    commit_stopping_ = true;
+  }
+  wake_.notify_all();
+  commit_thread_.join();
 }
 
 Governance::Governance(const core::GovernanceConfig& config, std::size_t workers,

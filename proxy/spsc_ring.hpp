@@ -5,7 +5,7 @@
 //
 // The slots' memory is reserved at once but each slot is built the first time the producer
 // reaches it, so a ring's pages are touched only as its first lap of items goes through:
-// 65,536 ledger rows a worker had been 37 MB of resident memory at start-up.
+// a ring of 65,536 ledger rows a worker had been 37 MB of resident memory at start-up.
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
