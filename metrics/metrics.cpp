@@ -205,6 +205,8 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
   auto& disconnects = add_family("switchyard_client_disconnects_total",
                                  "Requests whose client went away before the answer was complete",
                                  MetricType::Counter);
+  auto& connections = add_family("switchyard_client_connections_open",
+                                 "Client connections open now", MetricType::Gauge);
   auto& build_info =
       add_family("switchyard_build_info", "Always 1; the version label says which build is running",
                  MetricType::Gauge);
@@ -228,6 +230,10 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
   auto& cooldowns =
       add_family("switchyard_target_cooldowns_total",
                  "Times a target's circuit breaker cooled it down", MetricType::Counter);
+  auto& target_cost =
+      add_family("switchyard_target_cost_usd_total",
+                 "Spend in US dollars by the target (model group and provider) that served",
+                 MetricType::Counter);
   auto& available =
       add_family("switchyard_target_available",
                  "1 while a target can take requests, 0 while it cools down", MetricType::Gauge);
@@ -282,6 +288,7 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
              {"outcome", std::string(attempt_outcome_name(static_cast<AttemptOutcome>(i)))}});
       }
       t.cooldowns = &cooldowns.value({{"model", model.name}, {"provider", target.provider}});
+      t.cost_usd = &target_cost.value({{"model", model.name}, {"provider", target.provider}});
       t.available = &available.value({{"model", model.name}, {"provider", target.provider}});
       t.available->set(1);
       m.targets.push_back(t);
@@ -324,6 +331,29 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
   in_flight_ = &in_flight.value({});
   access_log_dropped_ = &dropped.value({});
   client_disconnects_ = &disconnects.value({});
+  client_connections_ = &connections.value({});
+  // The standard process families, without the switchyard_ prefix, as every client library
+  // names them, so the usual dashboards and alerts find them.
+  process_.resident_memory_bytes = &add_family("process_resident_memory_bytes",
+                                               "Resident memory size in bytes", MetricType::Gauge)
+                                        .value({});
+  process_.virtual_memory_bytes =
+      &add_family("process_virtual_memory_bytes", "Virtual memory size in bytes", MetricType::Gauge)
+           .value({});
+  process_.cpu_seconds =
+      &add_family("process_cpu_seconds_total", "Total user and system CPU time spent in seconds",
+                  MetricType::Counter)
+           .value({});
+  process_.open_fds =
+      &add_family("process_open_fds", "Number of open file descriptors", MetricType::Gauge)
+           .value({});
+  process_.max_fds =
+      &add_family("process_max_fds", "Maximum number of open file descriptors", MetricType::Gauge)
+           .value({});
+  process_.start_time_seconds =
+      &add_family("process_start_time_seconds",
+                  "Start time of the process since unix epoch in seconds", MetricType::Gauge)
+           .value({});
   if (config.governance.enabled) add_governance(config.governance);
 }
 

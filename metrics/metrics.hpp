@@ -107,6 +107,9 @@ struct TargetMetrics {
   std::array<ShardedValue*, kStatusClasses> requests{};
   std::array<ShardedValue*, static_cast<std::size_t>(AttemptOutcome::kCount)> attempts{};
   ShardedValue* cooldowns = nullptr;  // circuit-breaker cooldowns started
+  // Spend on this target: switchyard_cost_usd_total has only the model, and a dashboard's
+  // "cost by provider" needs the provider that served too.
+  ShardedValue* cost_usd = nullptr;
   ShardedValue* available = nullptr;  // gauge, 1/0, refreshed at scrape time
 
   void count_attempt(std::size_t shard, AttemptOutcome o) const {
@@ -135,6 +138,19 @@ struct ModelMetrics {
   ShardedValue* cost_usd = nullptr;
 
   void record_usage(std::size_t shard, const core::Usage& usage, double cost) const;
+};
+
+// The standard process_* gauges of every Prometheus client (resident and virtual memory, CPU,
+// file descriptors, start time). prometheus-cpp's core has no process collector, so they are
+// plain gauges here, set by proxy/process_metrics.cpp from /proc at each scrape (file reads
+// belong in proxy/).
+struct ProcessMetrics {
+  ShardedValue* resident_memory_bytes = nullptr;
+  ShardedValue* virtual_memory_bytes = nullptr;
+  ShardedValue* cpu_seconds = nullptr;  // a counter: user plus system time
+  ShardedValue* open_fds = nullptr;
+  ShardedValue* max_fds = nullptr;
+  ShardedValue* start_time_seconds = nullptr;
 };
 
 struct ProviderMetrics {
@@ -225,6 +241,10 @@ class Metrics {
   ShardedHistogram& gateway_overhead() const { return *overhead_; }
   ShardedValue& access_log_dropped() const { return *access_log_dropped_; }
   ShardedValue& client_disconnects() const { return *client_disconnects_; }
+  // Gauge of client connections open now: each worker adds 1 when it accepts one and
+  // subtracts 1 when it closes, in its own shard, so the sum is the process's count.
+  ShardedValue& client_connections() const { return *client_connections_; }
+  const ProcessMetrics& process() const { return process_; }
 
   // Rule-based routing: requests a router sent to each of its rules' models.
   ShardedValue* router_decision(std::string_view router, std::string_view model) const;
@@ -259,6 +279,8 @@ class Metrics {
   ShardedHistogram* overhead_ = nullptr;
   ShardedValue* access_log_dropped_ = nullptr;
   ShardedValue* client_disconnects_ = nullptr;
+  ShardedValue* client_connections_ = nullptr;
+  ProcessMetrics process_;
   std::map<std::pair<std::string, std::string>, ShardedValue*, std::less<>> router_decisions_;
   std::unique_ptr<GovernanceMetrics> governance_;
   // Series are added while serving (new teams): registering and collecting take this lock;

@@ -15,7 +15,21 @@ namespace {
 
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 
+// Counts the connection in switchyard_client_connections_open for as long as it is served:
+// up in this worker's shard when accepted, down when the session ends however it ends (the
+// guard is destroyed with the coroutine's frame). One relaxed store each, no lock.
+struct OpenConnection {
+  explicit OpenConnection(Worker& w) : worker(w) {
+    worker.runtime.metrics->client_connections().add(worker.index, 1);
+  }
+  ~OpenConnection() { worker.runtime.metrics->client_connections().add(worker.index, -1); }
+  OpenConnection(const OpenConnection&) = delete;
+  OpenConnection& operator=(const OpenConnection&) = delete;
+  Worker& worker;
+};
+
 net::awaitable<void> serve_connection(Worker& worker, tcp::socket socket) {
+  const OpenConnection counted(worker);
   HttpSession session(worker, std::move(socket));
   co_await session.run();
 }

@@ -672,7 +672,10 @@ void HttpSession::record_metrics(const RequestContext& ctx, int status, double t
     mm.time_to_first_token->observe(
         shard, std::chrono::duration<double>(*ctx.first_token - ctx.start).count());
   }
-  if (ctx.usage) mm.record_usage(shard, *ctx.usage, ctx.cost_usd);
+  if (ctx.usage) {
+    mm.record_usage(shard, *ctx.usage, ctx.cost_usd);
+    if (ctx.route && ctx.target) mm.targets[ctx.target->index].cost_usd->add(shard, ctx.cost_usd);
+  }
   if (ctx.target && ctx.upstream_time.count() > 0) {
     ctx.target->provider_metrics->upstream_duration->observe(
         shard, std::chrono::duration<double>(ctx.upstream_time).count());

@@ -798,9 +798,11 @@ net::awaitable<std::optional<core::UpstreamFailure>> race_for_first_token(
     Attempt& lost = loser == 0 ? attempt : *hedge.attempt;
     if (!ctx.client_gone && answered(0) && answered(1)) {
       // Both answered: the loser's tokens were spent all the same.
-      if (lost.usage)
-        mm.record_usage(worker.index, *lost.usage,
-                        core::cost_usd(*lost.usage, loser_target.config->price));
+      if (lost.usage) {
+        const double cost = core::cost_usd(*lost.usage, loser_target.config->price);
+        mm.record_usage(worker.index, *lost.usage, cost);
+        mm.targets[loser_target.index].cost_usd->add(worker.index, cost);
+      }
     }
     if (!ctx.client_gone) {
       if (race->result[loser] && !hedge.won && loser == 1 && !p.hedge_control.cancelled) {

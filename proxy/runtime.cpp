@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "proxy/governance.hpp"
+#include "proxy/process_metrics.hpp"
 
 namespace switchyard::proxy {
 
@@ -101,6 +102,7 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::size_t workers) 
     }
     if (rt->governance) rt->governance->refresh_metrics();
   });
+  add_process_metrics(*runtime->metrics);  // process_resident_memory_bytes and the rest
   runtime->models_json =
       boost::json::serialize(boost::json::object{{"object", "list"}, {"data", std::move(data)}});
   // Opens the store (keys, teams, the ledger); a StoreError reaches main, which says why.
