@@ -14,6 +14,9 @@ if [[ "${1:-}" == "--test" ]]; then
   # iproute2 and util-linux: the CLI tests run Claude Code and Codex in a loopback-only
   # network namespace (unshare -n, ip link set lo up).
   packages+=(catch2 openssl curl python3 iproute2 util-linux)
+  # prometheus (with promtool): tests/deploy runs the dashboard's queries and the alert rules
+  # against a real Prometheus server.
+  packages+=(prometheus)
   # The fuzz flavour: clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev is
   # only a recommendation of clang), and llvm-14 for llvm-symbolizer, so reports name lines.
   packages+=(clang libclang-rt-14-dev llvm-14)
