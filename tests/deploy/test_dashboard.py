@@ -280,6 +280,11 @@ models:
       - {{provider: openai-mock, model: gpt-x, price: {price}}}
   # A model on the failing provider alone, falling back to gpt-test.
   - {{name: shaky, provider: flaky, price: {price}, fallbacks: [gpt-test]}}
+routers:
+  - name: auto
+    rules:
+      - {{when: {{protocol: anthropic_messages}}, model: claude-test}}
+      - {{model: gpt-test}}
 governance:
   master_key: {MASTER_KEY}
   database: {workdir}/switchyard.db
@@ -354,6 +359,9 @@ def send_traffic(gw, key):
         expect("responses", responses("gpt-test", f"hello {i}"), 200)
         expect("responses stream", responses("gpt-test", f"stream {i}", stream=True), 200,
                "response.completed")
+    # A rule-based router, from two front doors.
+    expect("chat auto", chat("auto", "routed"), 200)
+    expect("messages auto", messages("auto", "routed"), 200)
     # 95% of the team's $1 budget in one request (950,000 prompt tokens at $1 a million): the
     # budget alert must go pending.
     expect("chat, a large bill", chat("gpt-test", "big", mock={"usage": {"prompt_tokens": 950000}}),
