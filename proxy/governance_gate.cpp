@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/decimal_text.hpp"
 #include "core/rate_limit.hpp"
 #include "proxy/governance.hpp"
 #include "proxy/key_secrets.hpp"
@@ -135,7 +136,7 @@ class HeaderWriter {
     std::memcpy(end_, s.data(), s.size());
     end_ += s.size();
   }
-  void number(std::int64_t v) { end_ = std::to_chars(end_, buf_ + sizeof buf_, v).ptr; }
+  void number(std::int64_t v) { end_ = core::write_decimal(end_, v); }
   void reset_duration(std::chrono::nanoseconds d) { end_ = core::write_reset_duration(end_, d); }
   void rfc3339(core::WallTime t) { end_ = core::write_rfc3339(end_, t); }
   // Into `out`, whose room is kept (the session hands each request the last one's).
