@@ -23,6 +23,10 @@ if [[ "${1:-}" == "--test" ]]; then
   # The habits CI checks: the format (scripts/check-format.sh) and clang-tidy
   # (scripts/check-tidy.sh).
   packages+=(clang-format clang-tidy)
+  # The container test (tests/deploy/container): podman builds and runs the image, with runc
+  # (crun refuses hybrid cgroup hierarchies), on a Debian 12 base made by mmdebstrap; uidmap
+  # for rootless podman.
+  packages+=(podman runc mmdebstrap uidmap)
   command -v node >/dev/null 2>&1 || packages+=(nodejs)
   command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

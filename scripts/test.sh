@@ -9,6 +9,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 (cd "$root/tests/clients" && npm ci --no-audit --no-fund --loglevel=error)
 # The real Claude Code and Codex CLIs for tests/clients/cli/run_cli_tests.sh.
 (cd "$root/tests/clients/cli" && npm ci --no-audit --no-fund --loglevel=error)
+# The Kubernetes schemas for tests/deploy/kubernetes/test_manifests.mjs.
+(cd "$root/tests/deploy/kubernetes" && npm ci --no-audit --no-fund --loglevel=error)
 
 status=0
 # The tree's format first: it takes seconds and says exactly which file to fix.
