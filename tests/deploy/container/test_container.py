@@ -11,7 +11,8 @@
    no network but its own loopback: the HEALTHCHECK turns healthy, the built-in mock model
    answers a chat request (sent from inside the container), the gateway is PID 1 and runs as
    the non-root user, the ledger is written in /var/lib/switchyard, and `podman stop` ends it
-   with status 0.
+   with status 0. The same again as deploy/kubernetes runs it: the ConfigMap's config, a
+   read-only root file system, no capabilities, tmpfs for the ledger and /tmp.
 4. Runs it again on the host's network with a config mounted in, in front of
    switchyard-mock-upstream on 127.0.0.1: a chat request from the host is answered through the
    mock; then a slow stream is started, `podman stop` is sent while it runs, and the test
@@ -197,13 +198,32 @@ def logs(podman, name):
     return run(podman.cmd("logs", name), check=False).stdout[-4000:]
 
 
-def check_default_image(podman):
-    """The image as shipped: its command, config and HEALTHCHECK, with no network at all."""
+def configmap_config(source_dir):
+    """The gateway config in deploy/kubernetes/configmap.yaml (its `switchyard.yaml: |` block)."""
+    path = os.path.join(source_dir, "deploy", "kubernetes", "configmap.yaml")
+    lines, inside = [], False
+    with open(path) as f:
+        for line in f:
+            if line.rstrip() == "  switchyard.yaml: |":
+                inside = True
+            elif inside and (line.startswith("    ") or not line.strip()):
+                lines.append(line[4:])
+            elif inside:
+                break
+    if not lines:
+        raise Failure(f"no switchyard.yaml block in {path}")
+    return "".join(lines)
+
+
+def check_default_image(podman, label="the image with its default command", args=(), command=(),
+                        reply="Hello from Switchyard!"):
+    """The image as shipped (its command, config and HEALTHCHECK, or those given), with no
+    network at all: the chat request is sent from inside the container."""
     name = f"switchyard-test-default-{os.getpid()}"
-    log("-- the image with its default command, in a container with only its own loopback")
+    log(f"-- {label}, in a container with only its own loopback")
     try:
         run(podman.cmd("run", "-d", "--name", name, "--network", "none", *podman.run_args(),
-                       IMAGE_TAG))
+                       *args, IMAGE_TAG, *command))
 
         def healthy():
             if container_state(podman, name)[0] != "running":
@@ -221,8 +241,8 @@ def check_default_image(podman):
                            "http://127.0.0.1:4000/v1/chat/completions"))
         answer = json.loads(p.stdout)
         text = answer["choices"][0]["message"]["content"]
-        if not text.startswith("Hello from Switchyard"):
-            raise Failure(f"the default config's mock-gpt answered {p.stdout!r}")
+        if not text.startswith(reply):
+            raise Failure(f"mock-gpt answered {p.stdout!r}, not {reply!r}...")
         log(f"mock-gpt answers: {text[:40]!r}...")
 
         uid = run(podman.cmd("exec", name, "id", "-u")).stdout.strip()
@@ -467,6 +487,23 @@ def main():
         podman.probe()
         build_image(podman, args.source_dir)
         check_default_image(podman)
+        with tempfile.TemporaryDirectory(prefix="switchyard-container-") as workdir:
+            # The Kubernetes Deployment's pod: its ConfigMap's config, a read-only root, no
+            # capabilities, no privilege gain, writable volumes only for the ledger and /tmp.
+            config_dir = os.path.join(workdir, "configmap")
+            os.mkdir(config_dir)
+            os.chmod(config_dir, 0o755)
+            with open(os.path.join(config_dir, "switchyard.yaml"), "w") as f:
+                f.write(configmap_config(args.source_dir))
+            os.chmod(os.path.join(config_dir, "switchyard.yaml"), 0o644)
+            check_default_image(
+                podman, "the image as deploy/kubernetes runs it (ConfigMap config, read-only root)",
+                args=["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                      "--user", "10001:10001", "-v", f"{config_dir}:/etc/switchyard:ro",
+                      "--tmpfs", "/var/lib/switchyard:rw,mode=0750,U",
+                      "--tmpfs", "/tmp:rw,mode=1777"],
+                command=["--config", "/etc/switchyard/switchyard.yaml"],
+                reply="Hello from")  # the ConfigMap keeps the mock's own greeting
         with tempfile.TemporaryDirectory(prefix="switchyard-container-") as workdir:
             check_drain(podman, args.mock, workdir)
     except Failure as e:
