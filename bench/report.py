@@ -267,30 +267,12 @@ def assemble_scenario(scratch, scenario):
     out["median"] = median
     ratios = out.get("ratios", {})
     if scenario in ("1_peak_throughput", "6_large_bodies"):
-        for a, b in RATIO_PAIRS:
-            if a not in per_repeat or b not in per_repeat:
-                continue
-            vals = []
-            for rep in sorted(per_repeat[a]):
-                x = per_repeat[a][rep].get("throughput_rps")
-                y = per_repeat[b].get(rep, {}).get("throughput_rps")
-                if x is not None and y:
-                    vals.append(x / y)
-            s = stats(vals)
-            if s:
-                ratios[f"{a}/{b} throughput"] = s
-        for a, b in CPU_RATIO_PAIRS:
-            if a not in per_repeat or b not in per_repeat:
-                continue
-            vals = []
-            for rep in sorted(per_repeat[a]):
-                x = per_repeat[a][rep].get("cpu_us_per_request")
-                y = per_repeat[b].get(rep, {}).get("cpu_us_per_request")
-                if x is not None and y:
-                    vals.append(x / y)
-            s = stats(vals)
-            if s:
-                ratios[f"{a}/{b} CPU per request"] = s
+        for pairs, key, label in ((RATIO_PAIRS, "throughput_rps", "throughput"),
+                                  (CPU_RATIO_PAIRS, "cpu_us_per_request", "CPU per request")):
+            for a, b in pairs:
+                s = repeat_ratios(per_repeat, a, b, key)
+                if s:
+                    ratios[f"{a}/{b} {label}"] = s
     out["ratios"] = ratios
     failures = []
     for target, recs in runs.items():
@@ -300,6 +282,19 @@ def assemble_scenario(scratch, scenario):
                                 f"{(r.get('stderr') or '').strip()[-300:]}")
     out["failures"] = failures
     return out
+
+
+def repeat_ratios(per_repeat, a, b, key):
+    """Stats of a's figure over b's, each repeat against the same repeat, or None."""
+    if a not in per_repeat or b not in per_repeat:
+        return None
+    vals = []
+    for rep in sorted(per_repeat[a]):
+        x = per_repeat[a][rep].get(key)
+        y = per_repeat[b].get(rep, {}).get(key)
+        if x is not None and y:
+            vals.append(x / y)
+    return stats(vals)
 
 
 def medians(per_repeat):
