@@ -1,0 +1,34 @@
+#include "core/config_reload.hpp"
+
+namespace switchyard::core {
+
+std::vector<std::string> restart_only_changes(const Config& running, const Config& loaded) {
+  std::vector<std::string> changed;
+  auto differs = [&changed](const char* name, const auto& a, const auto& b) {
+    if (!(a == b)) changed.emplace_back(name);
+  };
+  const ServerConfig& a = running.server;
+  const ServerConfig& b = loaded.server;
+  if (a.listen_host != b.listen_host || a.listen_port != b.listen_port)
+    changed.emplace_back("server.listen");
+  differs("server.workers", a.workers, b.workers);
+  differs("server.access_log", a.access_log, b.access_log);
+  const GovernanceConfig& g = running.governance;
+  const GovernanceConfig& h = loaded.governance;
+  if (g.enabled != h.enabled) {
+    // The store is opened, or not, at start-up: adding or removing the section is a restart.
+    changed.emplace_back("governance");
+    return changed;
+  }
+  if (!g.enabled) return changed;
+  // The master key's hash and the client-authentication switch are set when the store opens.
+  if (g.master_key != h.master_key) changed.emplace_back("governance.master_key");
+  differs("governance.database", g.database, h.database);
+  differs("governance.ledger.commit_interval_ms", g.commit_interval, h.commit_interval);
+  differs("governance.ledger.queue_rows", g.ledger_queue_rows, h.ledger_queue_rows);
+  differs("governance.metrics.max_teams", g.metrics_max_teams, h.metrics_max_teams);
+  differs("governance.metrics.key_aliases", g.metrics_max_key_aliases, h.metrics_max_key_aliases);
+  return changed;
+}
+
+}  // namespace switchyard::core
