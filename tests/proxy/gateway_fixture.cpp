@@ -10,12 +10,6 @@
 
 namespace switchyard::testing {
 
-std::string make_temp_dir(std::string_view prefix) {
-  std::string pattern = "/tmp/" + std::string(prefix) + "-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return pattern;
-}
-
 GatewayFixture::GatewayFixture(GatewayOptions options) {
   dir = make_temp_dir("switchyard-test");
   access_log_path = dir + "/access.log";

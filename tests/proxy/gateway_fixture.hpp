@@ -8,6 +8,7 @@
 
 #include "tests/support/child_process.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace switchyard::testing {
 
@@ -66,8 +67,6 @@ class GatewayFixture {
 };
 
 // A chat request body; `extra` is spliced in as more top-level members (",\"stream\":true").
-// A new directory under /tmp named from `prefix`; the caller removes it.
-std::string make_temp_dir(std::string_view prefix);
 std::string chat_body(std::string_view model, std::string_view extra = {});
 boost::json::object parse_object(std::string_view json);
 // The data payloads of an SSE body, in order.

@@ -2,18 +2,17 @@
 // written over an earlier one's slot carries nothing of it, and a database that is locked
 // stalls neither the workers nor the draining of their rings.
 #include <sqlite3.h>
-#include <stdlib.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "proxy/governance.hpp"
 #include "proxy/sqlite_store.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace {
 
@@ -23,15 +22,8 @@ using proxy::LedgerWriter;
 using proxy::QueuedLedgerRow;
 
 struct Dir {
-  std::string path;
-  Dir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "switchyard-ledger-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~Dir() { std::filesystem::remove_all(path); }
-  std::string db() const { return path + "/gov.db"; }
+  testing::TempDir dir{"switchyard-ledger"};
+  std::string db() const { return dir.path + "/gov.db"; }
 };
 
 void fill_row(QueuedLedgerRow& q, const std::string& id, std::int64_t time_ms) {

@@ -1,6 +1,5 @@
 // The SQLite governance store against real files, each test in a fresh temporary directory.
 #include <sqlite3.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "proxy/sqlite_store.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace {
 
@@ -23,13 +23,8 @@ using proxy::StoreError;
 using std::chrono::seconds;
 
 struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "switchyard-store-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { fs::remove_all(path); }
+  testing::TempDir dir{"switchyard-store"};
+  fs::path path = dir.path;
   std::string file() const { return (path / "store.db").string(); }
 };
 
