@@ -1,5 +1,5 @@
 #pragma once
-// Integers as decimal text, for the request path's headers and the ledger's JSON rows.
+// Integers as decimal text, for the rate-limit headers on the request path.
 // std::to_chars first counts the digits with a loop of divisions and then writes them; this
 // counts them with one multiplication and a table, and writes two digits a step: about a
 // third of the instructions for the 7- to 10-digit numbers a rate-limit header carries.
@@ -69,10 +69,6 @@ inline char* write_decimal(char* out, std::int64_t v) {
   if (v >= 0) return write_decimal(out, static_cast<std::uint64_t>(v));
   *out++ = '-';
   return write_decimal(out, ~static_cast<std::uint64_t>(v) + 1);  // INT64_MIN too
-}
-
-inline char* write_decimal(char* out, int v) {
-  return write_decimal(out, static_cast<std::int64_t>(v));
 }
 
 }  // namespace switchyard::core

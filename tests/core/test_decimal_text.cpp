@@ -52,7 +52,7 @@ TEST_CASE("write_decimal: the edges of every digit count, zero, and both extreme
   char buf[24];
   CHECK(std::string(buf, write_decimal(buf, std::numeric_limits<std::uint64_t>::max())) ==
         "18446744073709551615");
-  CHECK(std::string(buf, write_decimal(buf, 42)) == "42");
+  CHECK(std::string(buf, write_decimal(buf, std::int64_t{42})) == "42");
 }
 
 TEST_CASE("write_decimal: a million values of every magnitude") {
