@@ -296,6 +296,32 @@ SteadyTime TargetState::cooldown_until() const {
   return SteadyTime{std::chrono::steady_clock::duration{cooldown_until_.load()}};
 }
 
+void MinuteCounts::copy_from(const MinuteCounts& other) {
+  epoch_.store(other.epoch_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  first_total_.store(other.first_total_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  second_total_.store(other.second_total_.load(std::memory_order_relaxed),
+                      std::memory_order_relaxed);
+  for (std::size_t i = 0; i < first_.size(); ++i) {
+    first_[i].store(other.first_[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+    second_[i].store(other.second_[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
+}
+
+void TargetState::carry_over(const TargetState& previous) {
+  const int breaker = previous.breaker_.load(std::memory_order_acquire);
+  cooldown_until_.store(previous.cooldown_until_.load(std::memory_order_relaxed),
+                        std::memory_order_relaxed);
+  probe_claimed_at_.store(previous.probe_claimed_at_.load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
+  const std::int64_t retry_until = previous.retry_after_until_.load(std::memory_order_relaxed);
+  retry_after_until_.store(retry_until, std::memory_order_relaxed);
+  breaker_.store(breaker, std::memory_order_release);
+  if (breaker != kClosed || retry_until != kNever) mark_impaired();
+  ttft_average_us_.store(previous.ttft_average_us_.load(std::memory_order_relaxed),
+                         std::memory_order_relaxed);
+  rate_.copy_from(previous.rate_);
+}
+
 std::unique_ptr<TargetState[]> make_target_states(std::span<const TargetConfig> targets,
                                                   const CooldownPolicy& cooldown) {
   auto states = std::make_unique<TargetState[]>(targets.size());

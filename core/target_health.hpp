@@ -34,6 +34,8 @@ class MinuteCounts {
   std::int64_t first(SteadyTime now);
   std::int64_t second(SteadyTime now);
   void add(SteadyTime now, std::int64_t first, std::int64_t second);
+  // Takes the other's counts as they are now (a reload's new state, before it is shared).
+  void copy_from(const MinuteCounts& other);
 
  private:
   void advance_to(std::int64_t epoch);
@@ -162,6 +164,14 @@ class alignas(64) TargetState {
   // Retry-After benches the target until then whatever the breaker says, and extends a
   // cooldown this failure starts. Returns true when this failure started a cooldown.
   bool record_failure(SteadyTime now, std::optional<std::chrono::milliseconds> retry_after);
+
+  // A reload's new state for a target the previous config had too, before any thread shares
+  // it: takes the previous state's breaker (open or probing, and until when), its pending
+  // Retry-After, its time-to-first-token average and its rpm/tpm windows, so a reload neither
+  // sends traffic to a target that is cooling down nor resets a limit. Failures counted
+  // towards a breaker that is still closed start afresh. Attempts in flight on the previous
+  // state end there.
+  void carry_over(const TargetState& previous);
 
   // Until when the breaker keeps it out (the time_point's epoch when it is closed).
   SteadyTime cooldown_until() const;

@@ -132,12 +132,24 @@ void ModelMetrics::record_usage(std::size_t shard, const core::Usage& usage, dou
 Family::Family(std::string name, std::string help, prometheus::MetricType type, std::size_t shards)
     : name_(std::move(name)), help_(std::move(help)), type_(type), shards_(shards) {}
 
+Family::Series* Family::find(const Labels& labels, std::string& key) {
+  for (const auto& l : labels) key.append(l.name).append(1, '\0').append(l.value).append(1, '\0');
+  auto it = index_.find(key);
+  return it == index_.end() ? nullptr : &series_[it->second];
+}
+
 ShardedValue& Family::value(Labels labels) {
+  std::string key;
+  if (Series* known = find(labels, key); known && known->value) return *known->value;
+  index_.emplace(std::move(key), series_.size());
   series_.push_back(Series{std::move(labels), std::make_unique<ShardedValue>(shards_), nullptr});
   return *series_.back().value;
 }
 
 ShardedHistogram& Family::histogram(Labels labels, std::vector<double> upper_bounds) {
+  std::string key;
+  if (Series* known = find(labels, key); known && known->histogram) return *known->histogram;
+  index_.emplace(std::move(key), series_.size());
   series_.push_back(Series{std::move(labels), nullptr,
                            std::make_unique<ShardedHistogram>(std::move(upper_bounds), shards_)});
   return *series_.back().histogram;
@@ -172,28 +184,28 @@ Family& Metrics::add_family(std::string name, std::string help, prometheus::Metr
 
 Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shards) {
   using prometheus::MetricType;
-  auto& requests =
-      add_family("switchyard_requests_total",
-                 "Requests answered, by model, provider and status class", MetricType::Counter);
-  auto& duration =
-      add_family("switchyard_request_duration_seconds",
-                 "Time from the request's arrival to its last byte sent", MetricType::Histogram);
-  auto& ttft = add_family("switchyard_time_to_first_token_seconds",
-                          "Time from a streaming request's arrival to its first event sent",
-                          MetricType::Histogram);
-  auto& tokens = add_family("switchyard_tokens_total",
-                            "Tokens counted from upstream usage, by kind (prompt includes "
-                            "cached_prompt, completion includes reasoning)",
-                            MetricType::Counter);
-  auto& cost = add_family("switchyard_cost_usd_total",
-                          "Spend in US dollars computed from usage and the price table",
+  f_.requests =
+      &add_family("switchyard_requests_total",
+                  "Requests answered, by model, provider and status class", MetricType::Counter);
+  f_.duration =
+      &add_family("switchyard_request_duration_seconds",
+                  "Time from the request's arrival to its last byte sent", MetricType::Histogram);
+  f_.ttft = &add_family("switchyard_time_to_first_token_seconds",
+                        "Time from a streaming request's arrival to its first event sent",
+                        MetricType::Histogram);
+  f_.tokens = &add_family("switchyard_tokens_total",
+                          "Tokens counted from upstream usage, by kind (prompt includes "
+                          "cached_prompt, completion includes reasoning)",
                           MetricType::Counter);
-  auto& upstream_duration =
-      add_family("switchyard_upstream_duration_seconds",
-                 "Time spent waiting on the upstream provider", MetricType::Histogram);
-  auto& upstream_errors =
-      add_family("switchyard_upstream_errors_total",
-                 "Failed upstream exchanges by provider and reason", MetricType::Counter);
+  f_.cost = &add_family("switchyard_cost_usd_total",
+                        "Spend in US dollars computed from usage and the price table",
+                        MetricType::Counter);
+  f_.upstream_duration =
+      &add_family("switchyard_upstream_duration_seconds",
+                  "Time spent waiting on the upstream provider", MetricType::Histogram);
+  f_.upstream_errors =
+      &add_family("switchyard_upstream_errors_total",
+                  "Failed upstream exchanges by provider and reason", MetricType::Counter);
   auto& overhead = add_family("switchyard_gateway_overhead_seconds",
                               "Request time spent in the gateway itself (total minus upstream)",
                               MetricType::Histogram);
@@ -211,122 +223,66 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
       add_family("switchyard_build_info", "Always 1; the version label says which build is running",
                  MetricType::Gauge);
   build_info.value({{"version", SWITCHYARD_VERSION}}).add(0, 1);
-
-  auto& attempts =
-      add_family("switchyard_upstream_attempts_total",
-                 "Attempts sent to each target of a model, by how they ended", MetricType::Counter);
-  auto& retries =
-      add_family("switchyard_retries_total",
-                 "Attempts after a request's first (retries and fallbacks)", MetricType::Counter);
-  auto& refused =
-      add_family("switchyard_retries_refused_total",
-                 "Retries and hedges the retry budget did not allow", MetricType::Counter);
-  auto& fallbacks = add_family("switchyard_fallbacks_total",
-                               "Requests served by a fallback model, from the model asked for",
-                               MetricType::Counter);
-  auto& hedges = add_family("switchyard_hedges_total",
-                            "Hedged requests: sent, won (the hedge answered first) and lost",
-                            MetricType::Counter);
-  auto& cooldowns =
-      add_family("switchyard_target_cooldowns_total",
-                 "Times a target's circuit breaker cooled it down", MetricType::Counter);
-  auto& target_cost =
-      add_family("switchyard_target_cost_usd_total",
-                 "Spend in US dollars by the target (model group and provider) that served",
-                 MetricType::Counter);
-  auto& available =
-      add_family("switchyard_target_available",
-                 "1 while a target can take requests, 0 while it cools down", MetricType::Gauge);
-  auto& benched = add_family("switchyard_provider_keys_benched_total",
-                             "Times a key of a provider's pool was benched (401, 403, 429)",
+  f_.config_info = &add_family("switchyard_config_info",
+                               "Always 1; the hash label identifies the config file being served "
+                               "(the first 16 hex digits of its SHA-256)",
+                               MetricType::Gauge);
+  config_loaded_ =
+      &add_family("switchyard_config_loaded_timestamp_seconds",
+                  "Unix time at which the config being served was loaded", MetricType::Gauge)
+           .value({});
+  auto& reloads = add_family("switchyard_config_reloads_total",
+                             "Config reloads (SIGHUP, POST /admin/reload) by result: success "
+                             "(applied) or failure (refused; the previous config keeps serving)",
                              MetricType::Counter);
-  auto& keys_available =
-      add_family("switchyard_provider_keys_available",
-                 "Keys of a provider's pool not benched right now", MetricType::Gauge);
-  auto& routers =
-      add_family("switchyard_router_decisions_total",
-                 "Requests a rule-based router sent to each model", MetricType::Counter);
+  reload_success_ = &reloads.value({{"result", "success"}});
+  reload_failure_ = &reloads.value({{"result", "failure"}});
+  reload_last_ok_ = &add_family("switchyard_config_last_reload_successful",
+                                "1 when the last reload was applied (or none was tried), 0 when "
+                                "it was refused",
+                                MetricType::Gauge)
+                         .value({});
+  reload_last_ok_->set(1);
 
-  auto status_counters = [&](const std::string& model, const std::string& provider) {
-    std::array<ShardedValue*, kStatusClasses> out{};
-    for (std::size_t i = 0; i < kStatusClasses; ++i) {
-      out[i] = &requests.value({{"model", model},
-                                {"provider", provider},
-                                {"status", std::string(kStatusClassNames[i])}});
-    }
-    return out;
-  };
-  auto make_model = [&](const std::string& model, const std::string& provider) {
-    ModelMetrics m;
-    m.requests = status_counters(model, provider);
-    m.duration = &duration.histogram({{"model", model}}, latency_buckets());
-    m.time_to_first_token = &ttft.histogram({{"model", model}}, latency_buckets());
-    m.prompt_tokens = &tokens.value({{"kind", "prompt"}, {"model", model}});
-    m.completion_tokens = &tokens.value({{"kind", "completion"}, {"model", model}});
-    m.cached_prompt_tokens = &tokens.value({{"kind", "cached_prompt"}, {"model", model}});
-    m.reasoning_tokens = &tokens.value({{"kind", "reasoning"}, {"model", model}});
-    m.cost_usd = &cost.value({{"model", model}});
-    return m;
-  };
-  for (const auto& model : config.models) {
-    ModelMetrics m = make_model(model.name, "(none)");
-    for (const auto& target : model.targets) {
-      // Two targets of one group on the same provider share its series.
-      const TargetMetrics* same = nullptr;
-      for (std::size_t i = 0; i < m.targets.size(); ++i)
-        if (model.targets[i].provider == target.provider) same = &m.targets[i];
-      if (same) {
-        m.targets.push_back(*same);
-        continue;
-      }
-      TargetMetrics t;
-      t.requests = status_counters(model.name, target.provider);
-      for (std::size_t i = 0; i < t.attempts.size(); ++i) {
-        t.attempts[i] = &attempts.value(
-            {{"model", model.name},
-             {"provider", target.provider},
-             {"outcome", std::string(attempt_outcome_name(static_cast<AttemptOutcome>(i)))}});
-      }
-      t.cooldowns = &cooldowns.value({{"model", model.name}, {"provider", target.provider}});
-      t.cost_usd = &target_cost.value({{"model", model.name}, {"provider", target.provider}});
-      t.available = &available.value({{"model", model.name}, {"provider", target.provider}});
-      t.available->set(1);
-      m.targets.push_back(t);
-    }
-    for (const auto* list : {&model.fallbacks, &model.context_window_fallbacks})
-      for (const auto& to : *list)
-        m.fallbacks.push_back(&fallbacks.value({{"from", model.name}, {"to", to}}));
-    m.retries = &retries.value({{"model", model.name}});
-    m.retries_refused = &refused.value({{"model", model.name}});
-    m.hedges_sent = &hedges.value({{"model", model.name}, {"result", "sent"}});
-    m.hedges_won = &hedges.value({{"model", model.name}, {"result", "won"}});
-    m.hedges_lost = &hedges.value({{"model", model.name}, {"result", "lost"}});
-    models_.emplace(model.name, std::move(m));
-  }
-  for (const auto& router : config.routers)
-    for (const auto& rule : router.rules) {
-      auto key = std::make_pair(router.name, rule.model);
-      if (!router_decisions_.contains(key))
-        router_decisions_.emplace(key,
-                                  &routers.value({{"router", router.name}, {"model", rule.model}}));
-    }
+  f_.attempts = &add_family("switchyard_upstream_attempts_total",
+                            "Attempts sent to each target of a model, by how they ended",
+                            MetricType::Counter);
+  f_.retries =
+      &add_family("switchyard_retries_total",
+                  "Attempts after a request's first (retries and fallbacks)", MetricType::Counter);
+  f_.refused =
+      &add_family("switchyard_retries_refused_total",
+                  "Retries and hedges the retry budget did not allow", MetricType::Counter);
+  f_.fallbacks = &add_family("switchyard_fallbacks_total",
+                             "Requests served by a fallback model, from the model asked for",
+                             MetricType::Counter);
+  f_.hedges = &add_family("switchyard_hedges_total",
+                          "Hedged requests: sent, won (the hedge answered first) and lost",
+                          MetricType::Counter);
+  f_.cooldowns =
+      &add_family("switchyard_target_cooldowns_total",
+                  "Times a target's circuit breaker cooled it down", MetricType::Counter);
+  f_.target_cost =
+      &add_family("switchyard_target_cost_usd_total",
+                  "Spend in US dollars by the target (model group and provider) that served",
+                  MetricType::Counter);
+  f_.available =
+      &add_family("switchyard_target_available",
+                  "1 while a target can take requests, 0 while it cools down", MetricType::Gauge);
+  f_.benched = &add_family("switchyard_provider_keys_benched_total",
+                           "Times a key of a provider's pool was benched (401, 403, 429)",
+                           MetricType::Counter);
+  f_.keys_available =
+      &add_family("switchyard_provider_keys_available",
+                  "Keys of a provider's pool not benched right now", MetricType::Gauge);
+  f_.routers = &add_family("switchyard_router_decisions_total",
+                           "Requests a rule-based router sent to each model", MetricType::Counter);
+
   // One bucket for requests that never reached a configured model (bad JSON, unknown model),
   // so clients cannot mint label values.
-  unrouted_ = make_model("(unrouted)", "(none)");
+  unrouted_ = make_model_base("(unrouted)");
+  add_config(config);
 
-  for (const auto& p : config.providers) {
-    ProviderMetrics pm;
-    pm.upstream_duration = &upstream_duration.histogram({{"provider", p.name}}, latency_buckets());
-    for (std::size_t i = 0; i < pm.errors.size(); ++i) {
-      pm.errors[i] = &upstream_errors.value(
-          {{"provider", p.name},
-           {"reason", std::string(upstream_error_name(static_cast<UpstreamError>(i)))}});
-    }
-    pm.keys_benched = &benched.value({{"provider", p.name}});
-    pm.keys_available = &keys_available.value({{"provider", p.name}});
-    pm.keys_available->set(static_cast<double>(p.api_keys.size()));
-    providers_.emplace(p.name, pm);
-  }
   overhead_ = &overhead.histogram({}, overhead_buckets());
   in_flight_ = &in_flight.value({});
   access_log_dropped_ = &dropped.value({});
@@ -355,6 +311,111 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
                   "Start time of the process since unix epoch in seconds", MetricType::Gauge)
            .value({});
   if (config.governance.enabled) add_governance(config.governance);
+}
+
+std::array<ShardedValue*, kStatusClasses> Metrics::status_counters(const std::string& model,
+                                                                   const std::string& provider) {
+  std::array<ShardedValue*, kStatusClasses> out{};
+  for (std::size_t i = 0; i < kStatusClasses; ++i) {
+    out[i] = &f_.requests->value(
+        {{"model", model}, {"provider", provider}, {"status", std::string(kStatusClassNames[i])}});
+  }
+  return out;
+}
+
+ModelMetrics Metrics::make_model_base(const std::string& model) {
+  ModelMetrics m;
+  m.requests = status_counters(model, "(none)");
+  m.duration = &f_.duration->histogram({{"model", model}}, latency_buckets());
+  m.time_to_first_token = &f_.ttft->histogram({{"model", model}}, latency_buckets());
+  m.prompt_tokens = &f_.tokens->value({{"kind", "prompt"}, {"model", model}});
+  m.completion_tokens = &f_.tokens->value({{"kind", "completion"}, {"model", model}});
+  m.cached_prompt_tokens = &f_.tokens->value({{"kind", "cached_prompt"}, {"model", model}});
+  m.reasoning_tokens = &f_.tokens->value({{"kind", "reasoning"}, {"model", model}});
+  m.cost_usd = &f_.cost->value({{"model", model}});
+  return m;
+}
+
+std::shared_ptr<const ModelMetrics> Metrics::make_model(const core::ModelConfig& model) {
+  auto m = std::make_shared<ModelMetrics>(make_model_base(model.name));
+  for (const auto& target : model.targets) {
+    // Two targets of one group on the same provider share its series.
+    const TargetMetrics* same = nullptr;
+    for (std::size_t i = 0; i < m->targets.size(); ++i)
+      if (model.targets[i].provider == target.provider) same = &m->targets[i];
+    if (same) {
+      m->targets.push_back(*same);
+      continue;
+    }
+    TargetMetrics t;
+    t.requests = status_counters(model.name, target.provider);
+    for (std::size_t i = 0; i < t.attempts.size(); ++i) {
+      t.attempts[i] = &f_.attempts->value(
+          {{"model", model.name},
+           {"provider", target.provider},
+           {"outcome", std::string(attempt_outcome_name(static_cast<AttemptOutcome>(i)))}});
+    }
+    t.cooldowns = &f_.cooldowns->value({{"model", model.name}, {"provider", target.provider}});
+    t.cost_usd = &f_.target_cost->value({{"model", model.name}, {"provider", target.provider}});
+    t.available = &f_.available->value({{"model", model.name}, {"provider", target.provider}});
+    t.available->set(1);
+    m->targets.push_back(t);
+  }
+  for (const auto* list : {&model.fallbacks, &model.context_window_fallbacks})
+    for (const auto& to : *list)
+      m->fallbacks.push_back(&f_.fallbacks->value({{"from", model.name}, {"to", to}}));
+  m->retries = &f_.retries->value({{"model", model.name}});
+  m->retries_refused = &f_.refused->value({{"model", model.name}});
+  m->hedges_sent = &f_.hedges->value({{"model", model.name}, {"result", "sent"}});
+  m->hedges_won = &f_.hedges->value({{"model", model.name}, {"result", "won"}});
+  m->hedges_lost = &f_.hedges->value({{"model", model.name}, {"result", "lost"}});
+  return m;
+}
+
+void Metrics::add_config(const core::Config& config) {
+  std::lock_guard lock(registry_mutex_);
+  for (const auto& model : config.models) models_[model.name] = make_model(model);
+  for (const auto& router : config.routers)
+    for (const auto& rule : router.rules) {
+      auto key = std::make_pair(router.name, rule.model);
+      if (!router_decisions_.contains(key))
+        router_decisions_.emplace(
+            key, &f_.routers->value({{"router", router.name}, {"model", rule.model}}));
+    }
+  for (const auto& p : config.providers) {
+    if (providers_.contains(p.name)) continue;
+    ProviderMetrics pm;
+    pm.upstream_duration =
+        &f_.upstream_duration->histogram({{"provider", p.name}}, latency_buckets());
+    for (std::size_t i = 0; i < pm.errors.size(); ++i) {
+      pm.errors[i] = &f_.upstream_errors->value(
+          {{"provider", p.name},
+           {"reason", std::string(upstream_error_name(static_cast<UpstreamError>(i)))}});
+    }
+    pm.keys_benched = &f_.benched->value({{"provider", p.name}});
+    pm.keys_available = &f_.keys_available->value({{"provider", p.name}});
+    pm.keys_available->set(static_cast<double>(p.api_keys.size()));
+    providers_.emplace(p.name, pm);
+  }
+}
+
+std::shared_ptr<const ModelMetrics> Metrics::model_handles(std::string_view name) const {
+  std::lock_guard lock(registry_mutex_);
+  auto it = models_.find(std::string(name));
+  return it == models_.end() ? nullptr : it->second;
+}
+
+void Metrics::record_config(std::string_view hash, double loaded_unix_seconds) {
+  std::lock_guard lock(registry_mutex_);
+  if (config_info_) config_info_->set(std::numeric_limits<double>::quiet_NaN());
+  config_info_ = &f_.config_info->value({{"hash", std::string(hash)}});
+  config_info_->set(1);
+  config_loaded_->set(loaded_unix_seconds);
+}
+
+void Metrics::count_reload(bool applied) {
+  (applied ? reload_success_ : reload_failure_)->add(0, 1);
+  reload_last_ok_->set(applied ? 1 : 0);
 }
 
 void Metrics::add_governance(const core::GovernanceConfig& config) {
@@ -478,15 +539,18 @@ std::uint32_t Metrics::key_alias_slot(std::string_view alias) {
 }
 
 const ModelMetrics& Metrics::model(std::string_view name) const {
+  std::lock_guard lock(registry_mutex_);
   auto it = models_.find(std::string(name));
-  return it == models_.end() ? unrouted_ : it->second;
+  return it == models_.end() ? unrouted_ : *it->second;
 }
 
 const ProviderMetrics& Metrics::provider(std::string_view name) const {
+  std::lock_guard lock(registry_mutex_);
   return providers_.at(std::string(name));
 }
 
 ShardedValue* Metrics::router_decision(std::string_view router, std::string_view model) const {
+  std::lock_guard lock(registry_mutex_);
   auto it = router_decisions_.find(std::make_pair(std::string(router), std::string(model)));
   return it == router_decisions_.end() ? nullptr : it->second;
 }

@@ -81,7 +81,8 @@ constexpr std::size_t kRefusalReasons =
     4;  // budget, requests_per_minute, tokens_per_minute, parallel
 constexpr std::size_t kRefusalLevels = 3;  // key, team, key_model
 
-// One metric family: a name, a type and its labelled series.
+// One metric family: a name, a type and its labelled series. Asking again for labels it has
+// returns the same series (a reload binds the models it keeps to their old counters).
 class Family {
  public:
   Family(std::string name, std::string help, prometheus::MetricType type, std::size_t shards);
@@ -98,8 +99,12 @@ class Family {
   std::string name_;
   std::string help_;
   prometheus::MetricType type_;
+  // The series with these labels, if any; `key` gets their lookup key.
+  Series* find(const Labels& labels, std::string& key);
+
   std::size_t shards_;
   std::vector<Series> series_;
+  std::unordered_map<std::string, std::size_t> index_;  // labels -> position in series_
 };
 
 // Per (model group, target): where its requests went and how its attempts ended.
@@ -229,13 +234,27 @@ struct GovernanceMetrics {
 
 class Metrics {
  public:
-  // `shards`: one per worker thread; each thread records only into its own shard.
+  // `shards`: one per worker thread; each thread records only into its own shard. The
+  // config's models, providers and routers get their series (add_config).
   Metrics(const core::Config& config, std::size_t shards);
 
-  // Handles for a configured model; requests naming no configured model use unrouted().
+  // Registers the series of a config's models, providers and routers that are not there yet,
+  // and binds each of its models to a fresh ModelMetrics (its targets as this config lists
+  // them; series it shares with earlier configs keep counting where they were). At start-up
+  // and on a reload, never on the request path. Series of models and providers a reload
+  // removed stay, so counters never go back.
+  void add_config(const core::Config& config);
+  // The handles add_config bound last for a model; null for an unknown name.
+  std::shared_ptr<const ModelMetrics> model_handles(std::string_view name) const;
+  // The same, by reference, for tests: valid until the next add_config. Requests naming no
+  // configured model use unrouted().
   const ModelMetrics& model(std::string_view name) const;
   const ModelMetrics& unrouted() const { return unrouted_; }
   const ProviderMetrics& provider(std::string_view name) const;
+
+  // The config being served (switchyard_config_info{hash}, the load time) and reload results.
+  void record_config(std::string_view hash, double loaded_unix_seconds);
+  void count_reload(bool applied);
 
   ShardedValue& in_flight() const { return *in_flight_; }
   ShardedHistogram& gateway_overhead() const { return *overhead_; }
@@ -270,9 +289,36 @@ class Metrics {
                    std::size_t capacity);
   std::uint32_t register_slot(AccountSeriesSet& set, std::string_view value);
 
+  std::array<ShardedValue*, kStatusClasses> status_counters(const std::string& model,
+                                                            const std::string& provider);
+  ModelMetrics make_model_base(const std::string& model);  // its series without targets
+  std::shared_ptr<const ModelMetrics> make_model(const core::ModelConfig& model);
+
   std::size_t shards_;
   std::vector<std::unique_ptr<Family>> families_;
-  std::unordered_map<std::string, ModelMetrics> models_;
+  // The families whose series follow the config (added to by add_config).
+  struct ConfigFamilies {
+    Family* requests = nullptr;
+    Family* duration = nullptr;
+    Family* ttft = nullptr;
+    Family* tokens = nullptr;
+    Family* cost = nullptr;
+    Family* upstream_duration = nullptr;
+    Family* upstream_errors = nullptr;
+    Family* attempts = nullptr;
+    Family* retries = nullptr;
+    Family* refused = nullptr;
+    Family* fallbacks = nullptr;
+    Family* hedges = nullptr;
+    Family* cooldowns = nullptr;
+    Family* target_cost = nullptr;
+    Family* available = nullptr;
+    Family* benched = nullptr;
+    Family* keys_available = nullptr;
+    Family* routers = nullptr;
+    Family* config_info = nullptr;
+  } f_;
+  std::unordered_map<std::string, std::shared_ptr<const ModelMetrics>> models_;
   std::unordered_map<std::string, ProviderMetrics> providers_;
   ModelMetrics unrouted_;
   ShardedValue* in_flight_ = nullptr;
@@ -281,6 +327,11 @@ class Metrics {
   ShardedValue* client_disconnects_ = nullptr;
   ShardedValue* client_connections_ = nullptr;
   ProcessMetrics process_;
+  ShardedValue* config_info_ = nullptr;  // the served config's hash series
+  ShardedValue* config_loaded_ = nullptr;
+  ShardedValue* reload_success_ = nullptr;
+  ShardedValue* reload_failure_ = nullptr;
+  ShardedValue* reload_last_ok_ = nullptr;
   std::map<std::pair<std::string, std::string>, ShardedValue*, std::less<>> router_decisions_;
   std::unique_ptr<GovernanceMetrics> governance_;
   // Series are added while serving (new teams): registering and collecting take this lock;

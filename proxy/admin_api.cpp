@@ -1,10 +1,12 @@
 #include "proxy/admin_api.hpp"
 
 #include <boost/json.hpp>
+#include <variant>
 
 #include "core/admin_requests.hpp"
 #include "proxy/governance.hpp"
 #include "proxy/key_secrets.hpp"
+#include "proxy/reloader.hpp"
 
 namespace switchyard::proxy {
 namespace {
@@ -489,7 +491,11 @@ bool is_admin_path(std::string_view path) {
   return path == "/admin" || path.starts_with("/admin/");
 }
 
-AdminAnswer answer_admin(Worker& worker, const Request& request, RequestContext& ctx) {
+namespace {
+
+// Who calls: the master key, or an admin or reporting key that may use the admin API; else the
+// answer that refuses the call.
+std::variant<Caller, AdminAnswer> authorize(Worker& worker, const Request& request) {
   Governance* governance = worker.runtime.governance.get();
   if (!governance || !governance->authentication())
     return error(404,
@@ -497,24 +503,59 @@ AdminAnswer answer_admin(Worker& worker, const Request& request, RequestContext&
                  "admin_api_off");
   const std::string_view credential = core::credential_from(
       request[http::field::authorization], request["x-api-key"], request["api-key"]);
-  Caller caller;
-  if (!credential.empty() && governance->is_master_key(credential)) {
-    caller = {"master", true, true};
-  } else {
-    const core::AccountTable* table = governance->current(worker.accounts);
-    auto key = credential.empty() || !table ? nullptr : table->find(sha256_of(credential));
-    const core::WallTime now = wall_now();
-    if (!key || key->record.role == core::KeyRole::client || key->record.blocked ||
-        (key->record.expires && now >= *key->record.expires)) {
-      AdminAnswer refused =
-          error(401, "The admin API needs the master key or an admin key.", "", "invalid_api_key");
-      return refused;
-    }
-    caller = {key->record.id, false, key->record.role == core::KeyRole::admin};
+  if (!credential.empty() && governance->is_master_key(credential))
+    return Caller{"master", true, true};
+  const core::AccountTable* table = governance->current(worker.accounts);
+  auto key = credential.empty() || !table ? nullptr : table->find(sha256_of(credential));
+  const core::WallTime now = wall_now();
+  if (!key || key->record.role == core::KeyRole::client || key->record.blocked ||
+      (key->record.expires && now >= *key->record.expires)) {
+    return error(401, "The admin API needs the master key or an admin key.", "", "invalid_api_key");
   }
+  return Caller{key->record.id, false, key->record.role == core::KeyRole::admin};
+}
+
+}  // namespace
+
+AdminAnswer answer_admin(Worker& worker, const Request& request, RequestContext& ctx) {
+  auto caller = authorize(worker, request);
+  if (auto* refused = std::get_if<AdminAnswer>(&caller)) return std::move(*refused);
   ctx.model = "";
-  AdminApi api(worker, *governance, request, std::move(caller));
+  AdminApi api(worker, *worker.runtime.governance, request, std::move(std::get<Caller>(caller)));
   return api.route(segments_of(ctx.path));
+}
+
+net::awaitable<AdminAnswer> answer_reload(Worker& worker, const Request& request) {
+  auto caller = authorize(worker, request);
+  if (auto* refused = std::get_if<AdminAnswer>(&caller)) co_return std::move(*refused);
+  if (request.method() != http::verb::post)
+    co_return error(405, "Use POST for /admin/reload.", "", "method_not_allowed");
+  const Caller& who = std::get<Caller>(caller);
+  if (!who.may_write)
+    co_return error(403, "Reloading the config needs the master key or an admin key.", "",
+                    "permission_denied");
+  if (worker.runtime.reloader == nullptr)
+    co_return error(503, "This gateway cannot reload its config.", "", "reload_unavailable");
+  // On the reloader's thread: reading and validating the file never holds up this worker.
+  const ReloadResult result =
+      co_await worker.runtime.reloader->reload_off_thread("POST /admin/reload", who.actor);
+  json::array restart_only;
+  for (const auto& name : result.restart_only) restart_only.emplace_back(name);
+  if (!result.applied) {
+    json::array errors;
+    for (const auto& e : result.errors) errors.emplace_back(e);
+    json::value body = json::parse(core::to_openai_error_body(core::client_error(
+        422, "The config was refused; the running config keeps serving. See errors.", "",
+        "config_invalid")));
+    body.as_object()["errors"] = std::move(errors);
+    co_return AdminAnswer{422, "application/json", json::serialize(body)};
+  }
+  co_return AdminAnswer{
+      200, "application/json",
+      json::serialize(json::object{{"status", "applied"},
+                                   {"hash", result.hash},
+                                   {"models", result.models},
+                                   {"restart_required", std::move(restart_only)}})};
 }
 
 }  // namespace switchyard::proxy

@@ -11,6 +11,8 @@
 //   POST   /admin/keys/{id}/block, .../unblock, .../rotate (a new secret, same id and history)
 //   GET    /admin/spend?group_by=key|team|model|provider|tag|user|day&from=&to=[&format=csv]
 //   GET    /admin/audit?from=&to=&limit=
+//   POST   /admin/reload                reloads the config file, as SIGHUP does (reloader.hpp):
+//                                       200 with the new hash, or 422 with the file:line errors
 //
 // Each change is written to the store and the audit log, then in force on every worker before
 // the answer goes out. It runs on the worker that received it and waits on SQLite (a few ms):
@@ -32,5 +34,9 @@ struct AdminAnswer {
 bool is_admin_path(std::string_view path);
 AdminAnswer answer_admin(Worker& worker, const http::request<http::string_body>& request,
                          RequestContext& ctx);
+// POST /admin/reload, for the master key and admin keys. Awaits the reload, which runs on the
+// reloader's thread.
+net::awaitable<AdminAnswer> answer_reload(Worker& worker,
+                                          const http::request<http::string_body>& request);
 
 }  // namespace switchyard::proxy

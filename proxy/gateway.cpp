@@ -106,8 +106,7 @@ std::uint16_t Gateway::start(const std::string& host, std::uint16_t port) {
     Worker* w = worker.get();
     net::co_spawn(w->ioc, accept_loop(*w), net::detached);
     net::co_spawn(w->ioc, sweep_deadlines(*w), net::detached);
-    if (w->index == 0 && wants_health_checks(runtime_))
-      net::co_spawn(w->ioc, run_health_checks(*w), net::detached);
+    if (w->index == 0) net::co_spawn(w->ioc, run_health_checks(*w), net::detached);
     threads_.emplace_back([this, w] {
       // run() returns once the worker has nothing left to do: after a drain, when its last
       // session has finished.

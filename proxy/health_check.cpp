@@ -45,10 +45,10 @@ net::awaitable<bool> check_once(Worker& worker, const ProviderCheck& check) {
 }
 
 // A failed check counts against every target on the provider, in every model group.
-void record_failed_check(const Runtime& runtime, const core::ProviderConfig& provider,
+void record_failed_check(const RouteTable& table, const core::ProviderConfig& provider,
                          std::size_t shard) {
   const core::SteadyTime now = std::chrono::steady_clock::now();
-  for (const auto& [name, route] : runtime.routes) {
+  for (const auto& [name, route] : table.routes) {
     for (const TargetRoute& target : route.targets) {
       if (target.provider != &provider) continue;
       if (route.states[target.index].record_failure(now, std::nullopt))
@@ -57,33 +57,48 @@ void record_failed_check(const Runtime& runtime, const core::ProviderConfig& pro
   }
 }
 
-}  // namespace
-
-bool wants_health_checks(const Runtime& runtime) {
-  for (const auto& p : runtime.config.providers)
-    if (p.health_check_interval.count() > 0 && p.type != "mock") return true;
-  return false;
-}
-
-net::awaitable<void> run_health_checks(Worker& worker) {
-  const Runtime& runtime = worker.runtime;
+// The checks a table's providers ask for. A provider the previous checks had keeps its next
+// time and its failing state, so a reload neither checks everything at once nor logs a
+// failing provider's state again.
+std::vector<ProviderCheck> checks_for(const RouteTable& table,
+                                      const std::vector<ProviderCheck>& previous) {
   std::vector<ProviderCheck> checks;
-  for (const auto& p : runtime.config.providers) {
+  for (const auto& p : table.config.providers) {
     if (p.health_check_interval.count() == 0 || p.type == "mock") continue;
     auto endpoint = adapters::parse_endpoint(p.base_url);
     if (!endpoint) continue;
-    checks.push_back({&p, std::move(endpoint.value()), Clock::now() + p.health_check_interval});
+    ProviderCheck check{&p, std::move(endpoint.value()), Clock::now() + p.health_check_interval};
+    for (const ProviderCheck& before : previous) {
+      if (before.provider->name != p.name) continue;
+      check.next = std::min(check.next, before.next);
+      check.failing = before.failing;
+    }
+    checks.push_back(std::move(check));
   }
+  return checks;
+}
+
+}  // namespace
+
+net::awaitable<void> run_health_checks(Worker& worker) {
+  // A round reads the table it pinned; the next round moves on to a reloaded one.
+  RouteTablePin table = worker.tables.pin();
+  std::vector<ProviderCheck> checks = checks_for(table.get(), {});
   net::steady_timer timer(worker.ioc);
   while (!worker.draining) {
     timer.expires_after(kStep);
     auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
     if (ec) break;
+    if (&worker.tables.latest() != &table.get()) {
+      RouteTablePin newer = worker.tables.pin();
+      checks = checks_for(newer.get(), checks);
+      table = std::move(newer);
+    }
     for (ProviderCheck& check : checks) {
       if (worker.draining || Clock::now() < check.next) continue;
       const bool ok = co_await check_once(worker, check);
       check.next = Clock::now() + check.provider->health_check_interval;
-      if (!ok) record_failed_check(runtime, *check.provider, worker.index);
+      if (!ok) record_failed_check(table.get(), *check.provider, worker.index);
       if (ok == check.failing) {
         // Only changes are logged, never the key.
         std::cerr << "switchyard: health check of provider '" << check.provider->name << "' "

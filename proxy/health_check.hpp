@@ -8,12 +8,9 @@
 namespace switchyard::proxy {
 
 struct Worker;
-struct Runtime;
 
-// Runs until the worker drains; spawn it on one worker when some provider has a check.
+// Runs until the worker drains, on one worker. It follows reloads: the providers of the
+// newest table are checked (none at all while no provider asks for checks).
 net::awaitable<void> run_health_checks(Worker& worker);
-
-// Whether any provider of the config asks for health checks.
-bool wants_health_checks(const Runtime& runtime);
 
 }  // namespace switchyard::proxy

@@ -36,8 +36,8 @@ bool usable_request_id(std::string_view id) {
 std::string_view strip_query(std::string_view target) { return target.substr(0, target.find('?')); }
 
 // /v1/models for one key: the entries of the full list that the key (and its team) allow.
-std::string models_json_for(const Runtime& runtime, const core::KeyEntry& key) {
-  boost::json::value all = boost::json::parse(runtime.models_json);
+std::string models_json_for(const RouteTable& table, const core::KeyEntry& key) {
+  boost::json::value all = boost::json::parse(table.models_json);
   boost::json::array kept;
   const core::TeamRecord* team = key.team ? &key.team->record : nullptr;
   for (auto& m : all.at("data").as_array()) {
@@ -68,7 +68,10 @@ core::GatewayError request_read_error(const beast::error_code& ec, std::uint64_t
 }  // namespace
 
 HttpSession::HttpSession(Worker& worker, tcp::socket socket)
-    : worker_(worker), socket_(std::move(socket)), deadline_(worker.deadlines, [this] {
+    : worker_(worker),
+      table_(worker.tables.pin()),
+      socket_(std::move(socket)),
+      deadline_(worker.deadlines, [this] {
         beast::error_code ec;
         socket_.cancel(ec);
       }) {
@@ -314,22 +317,27 @@ net::awaitable<bool> HttpSession::end_stream(RequestContext&) {
 }
 
 net::awaitable<void> HttpSession::run() {
-  const auto& server = worker_.runtime.config.server;
   bool first = true;
   while (keep_alive_ && !worker_.draining) {
+    // A reload since the last request: this one reads the new table, from its head on.
+    table_.refresh();
+    const core::ServerConfig* server = &table().config.server;
     // On the heap, and gone before the request is handled: a parser is large, and this
     // frame lives as long as the connection's stream.
     auto parser = std::make_unique<http::request_parser<http::string_body>>();
-    parser->header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
-    parser->body_limit(server.max_body_bytes);
+    parser->header_limit(static_cast<std::uint32_t>(server->max_header_bytes));
+    parser->body_limit(server->max_body_bytes);
     // Between requests the connection may sit idle for the keep-alive time; from the first
     // byte of a request on, only the read timeout, so a request cannot be trickled in for
     // the whole keep-alive time.
     std::size_t head_bytes = 0;  // what the parser took for the request line and header
     beast::error_code hec = co_await read_request_head(
-        *parser, first ? server.read_timeout : server.keepalive_timeout, head_bytes);
+        *parser, first ? server->read_timeout : server->keepalive_timeout, head_bytes);
     idle_ = false;
     first = false;
+    // A reload while the connection sat idle applies to the request that has now arrived.
+    table_.refresh();
+    server = &table().config.server;
     // A clean close, a timeout or a drain between requests needs no answer.
     if (hec == http::error::end_of_stream || hec == beast::error::timeout ||
         hec == net::error::operation_aborted || hec == net::error::connection_reset ||
@@ -347,6 +355,7 @@ net::awaitable<void> HttpSession::run() {
       hec = http::error::bad_transfer_encoding;
     }
     RequestContext ctx;
+    ctx.table = &table();
     ctx.rate_limit_headers = std::move(spare_rate_headers_);
     ctx.rate_limit_headers.clear();
     const FrontDoor* door = nullptr;  // set once the request line is read
@@ -369,7 +378,7 @@ net::awaitable<void> HttpSession::run() {
         header.body().reserve(static_cast<std::size_t>(*length) + simdjson::SIMDJSON_PADDING);
       }
       if (header[http::field::expect] == "100-continue") {
-        deadline_.expires_after(server.read_timeout);
+        deadline_.expires_after(server->read_timeout);
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         auto [cec, cn] = co_await net::async_write(socket_, net::buffer(kContinue), kAsTuple);
         (void)cn;
@@ -386,7 +395,7 @@ net::awaitable<void> HttpSession::run() {
       // The header and the trailer section share max_header_bytes.
       bec = co_await read_chunked_body(
           parser->get().body(),
-          server.max_header_bytes - std::min(server.max_header_bytes, head_bytes));
+          server->max_header_bytes - std::min(server->max_header_bytes, head_bytes));
       if (bec == http::error::end_of_stream || bec == http::error::partial_message ||
           bec == beast::error::timeout || bec == net::error::connection_reset ||
           bec == net::error::eof) {
@@ -395,7 +404,7 @@ net::awaitable<void> HttpSession::run() {
       }
       read_ok = !bec;
     } else if (read_ok && !parser->is_done()) {
-      deadline_.expires_after(server.read_timeout);
+      deadline_.expires_after(server->read_timeout);
       beast::error_code bec0;
       std::tie(bec0, std::ignore) = co_await http::async_read(socket_, buffer_, *parser, kAsTuple);
       deadline_.clear();
@@ -418,7 +427,7 @@ net::awaitable<void> HttpSession::run() {
       ctx.failure =
           ec == http::error::bad_chunk && !chunked_error_.empty()
               ? core::client_error(400, "Malformed chunked request body: " + chunked_error_ + ".")
-              : request_read_error(ec, server.max_body_bytes, /*in_body=*/!hec);
+              : request_read_error(ec, server->max_body_bytes, /*in_body=*/!hec);
       if (ctx.request_id.empty()) ctx.request_id = next_request_id();
       co_await write_error(ctx, *ctx.failure);
       on_log(ctx);
@@ -480,7 +489,7 @@ net::awaitable<beast::error_code> HttpSession::read_request_head(
   // From the first byte on, the read timeout. The parser is fed here rather than through
   // http::async_read_header, whose completion would be posted once more when the head is
   // already in the buffer (the usual case: it came with the first read).
-  deadline_.expires_after(worker_.runtime.config.server.read_timeout);
+  deadline_.expires_after(table().config.server.read_timeout);
   parser.eager(false);  // stop at the end of the head, as http::async_read_header would
   for (;;) {
     beast::error_code ec;
@@ -509,7 +518,7 @@ net::awaitable<beast::error_code> HttpSession::read_request_head(
 
 net::awaitable<beast::error_code> HttpSession::read_chunked_body(std::string& body,
                                                                  std::size_t max_trailer_bytes) {
-  const auto& server = worker_.runtime.config.server;
+  const auto& server = table().config.server;
   core::HttpBodyDecoder decoder = core::HttpBodyDecoder::chunked(max_trailer_bytes);
   deadline_.expires_after(server.read_timeout);
   for (;;) {
@@ -568,6 +577,11 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
     co_await write_whole(ctx, 200, "text/plain", {}, {}, /*head_only=*/true);
     co_return;
   }
+  if (path == "/admin/reload") {
+    const AdminAnswer answer = co_await answer_reload(worker_, request);
+    co_await write_whole(ctx, answer.status, answer.content_type, answer.body);
+    co_return;
+  }
   if (is_admin_path(path)) {
     const AdminAnswer answer = answer_admin(worker_, request, ctx);
     co_await write_whole(ctx, answer.status, answer.content_type, answer.body);
@@ -586,9 +600,9 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
     else if (runtime.governance && runtime.governance->authentication()) {
       // With keys, a client sees only the models its key may use.
       if (authenticate(worker_, request, ctx))
-        co_await write_json(ctx, 200, models_json_for(runtime, *ctx.key));
+        co_await write_json(ctx, 200, models_json_for(table(), *ctx.key));
     } else {
-      co_await write_json(ctx, 200, runtime.models_json);
+      co_await write_json(ctx, 200, table().models_json);
     }
     co_return;
   }
@@ -606,7 +620,7 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
           ctx, core::client_error(405, "Use GET for " + ctx.path + ".", "", "method_not_allowed"));
     } else if (worker_.draining) {
       co_await write_json(ctx, 503, R"({"status":"draining"})");
-    } else if (runtime.routes.empty()) {
+    } else if (table().routes.empty()) {
       co_await write_json(ctx, 503, R"({"status":"no models configured"})");
     } else {
       co_await write_json(ctx, 200, R"({"status":"ready"})");

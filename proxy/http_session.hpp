@@ -30,6 +30,9 @@ class HttpSession {
 
   Worker& worker() { return worker_; }
   const Runtime& runtime() const { return worker_.runtime; }
+  // The route table of the request being served (its config, models and routers): the
+  // newest when the request started, kept until it ends.
+  const RouteTable& table() const { return table_.get(); }
   tcp::socket& socket() { return socket_; }
 
   // Whole responses. Return false when the client could not be written to.
@@ -77,7 +80,7 @@ class HttpSession {
   // Every write to the client runs within the read timeout and fails (ending keep-alive) as a
   // whole. These two go around each write's async_write, in the writer's own coroutine: a
   // coroutine per write cost ~200 instructions on every event of every stream.
-  void before_send() { deadline_.expires_after(worker_.runtime.config.server.read_timeout); }
+  void before_send() { deadline_.expires_after(table().config.server.read_timeout); }
   bool after_send(const beast::error_code& ec) {
     deadline_.clear();
     if (ec) keep_alive_ = false;
@@ -104,6 +107,7 @@ class HttpSession {
   std::string next_request_id();
 
   Worker& worker_;
+  RouteTablePin table_;  // refreshed between requests (run())
   tcp::socket socket_;  // timeouts come from deadline_ (see deadline.hpp), not per-operation timers
   Deadline deadline_;
   beast::flat_buffer buffer_;

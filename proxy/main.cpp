@@ -5,18 +5,20 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <functional>
 #include <future>
 #include <iostream>
-#include <sstream>
+#include <optional>
 #include <thread>
 
 #include "core/admin_cli.hpp"
 #include "core/config.hpp"
 #include "proxy/admin_cli.hpp"
+#include "proxy/config_file.hpp"
 #include "proxy/gateway.hpp"
 #include "proxy/governance.hpp"
 #include "proxy/net.hpp"
+#include "proxy/reloader.hpp"
 #include "proxy/runtime.hpp"
 
 namespace {
@@ -36,27 +38,17 @@ Anthropic, Gemini, and OpenAI-compatible servers such as vLLM, Ollama and OpenRo
   --version           print the version
   --help              print this help
 
+SIGHUP reloads the config file: new requests use the new models, providers, prices and
+routing; requests and streams in flight finish on the config they started with. A config
+with errors is refused (the errors are logged with file and line) and the running one
+keeps serving. Settings only a restart changes (listen, workers, access_log, governance)
+are named in the log. With governance.master_key, POST /admin/reload does the same.
+
 SIGTERM or SIGINT stops accepting, lets requests in flight finish up to the drain
 deadline (drain_timeout_ms, default 30 s), then exits 0. A second signal exits at once
 (status 1).
 
 )";
-
-bool split_listen(const std::string& value, std::string& host, std::uint16_t& port) {
-  const auto colon = value.rfind(':');
-  if (colon == std::string::npos) return false;
-  host = value.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  const std::string digits = value.substr(colon + 1);
-  if (digits.empty() || digits.size() > 5 ||
-      digits.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  const unsigned long p = std::stoul(digits);
-  if (p > 65535) return false;
-  port = static_cast<std::uint16_t>(p);
-  return !host.empty();
-}
 
 // Each proxied stream holds two sockets; the usual soft limit of 1024 descriptors would cap
 // the gateway near 500 concurrent streams. Raise it to what the system allows.
@@ -111,38 +103,23 @@ int run(int argc, char** argv) {
     return 2;
   }
 
-  std::ifstream file(config_path);
-  if (!file) {
-    std::cerr << "switchyard: cannot read config file " << config_path << "\n";
+  auto loaded = proxy::load_config_file(config_path);
+  if (!loaded) {
+    for (const auto& e : loaded.error().errors) std::cerr << e << "\n";
+    std::cerr << "switchyard: " << loaded.error().summary(config_path) << "\n";
     return 1;
   }
-  std::stringstream text;
-  text << file.rdbuf();
-  auto env = [](const std::string& name) -> std::optional<std::string> {
-    if (const char* v = std::getenv(name.c_str())) return std::string(v);
-    return std::nullopt;
-  };
-  // Files the config names (prices_file) are read here: core parses only text.
-  auto read_file = [](const std::string& path) -> std::optional<std::string> {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::stringstream content;
-    content << in.rdbuf();
-    if (in.bad()) return std::nullopt;
-    return std::move(content).str();
-  };
-  auto parsed = core::parse_config(text.str(), config_path, env, read_file);
-  if (!parsed) {
-    for (const auto& e : parsed.error()) std::cerr << e.to_string() << "\n";
-    std::cerr << "switchyard: " << parsed.error().size() << " error(s) in " << config_path << "\n";
-    return 1;
-  }
-  core::Config config = std::move(parsed.value());
+  core::Config config = std::move(loaded.value().config);
   for (const auto& notice : config.notices) std::cerr << "switchyard: " << notice << "\n";
-  if (!listen_override.empty() &&
-      !split_listen(listen_override, config.server.listen_host, config.server.listen_port)) {
-    std::cerr << "switchyard: --listen expects HOST:PORT, got '" << listen_override << "'\n";
-    return 2;
+  std::optional<proxy::ListenAddress> listen;
+  if (!listen_override.empty()) {
+    listen = proxy::parse_listen(listen_override);
+    if (!listen) {
+      std::cerr << "switchyard: --listen expects HOST:PORT, got '" << listen_override << "'\n";
+      return 2;
+    }
+    config.server.listen_host = listen->host;
+    config.server.listen_port = listen->port;
   }
   if (check_only) {
     std::cout << config_path << ": OK (" << config.providers.size() << " providers, "
@@ -162,15 +139,28 @@ int run(int argc, char** argv) {
       std::cerr << "switchyard: client authentication is off (no governance.master_key): every "
                    "model request is let through without a key\n";
     }
-    auto runtime = proxy::make_runtime(std::move(config), workers);
+    core::Config running = config;  // what a reload compares its restart-only settings with
+    auto runtime = proxy::make_runtime(std::move(config), std::move(loaded.value().hash), workers);
+    proxy::Reloader reloader(*runtime, config_path, std::move(running), listen);
+    runtime->reloader = &reloader;
     proxy::Gateway gateway(*runtime, workers);
 
     proxy::net::io_context signals_ioc(1);
     proxy::net::signal_set signals(signals_ioc, SIGTERM, SIGINT);
+    // SIGHUP reloads the config, on this thread: the workers never wait for it.
+    proxy::net::signal_set hangups(signals_ioc, SIGHUP);
+    std::function<void()> wait_for_hangup = [&] {
+      hangups.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        reloader.reload("SIGHUP", "signal");
+        wait_for_hangup();
+      });
+    };
+    wait_for_hangup();
     const std::uint16_t bound = gateway.start(host, port);
     // The address goes last so scripts and tests can read the port off the end of the line.
     std::cout << "switchyard " << SWITCHYARD_VERSION << " (" << workers << " workers, "
-              << runtime->routes.size() << " models) listening on "
+              << runtime->tables->current()->routes.size() << " models) listening on "
               << (host.find(':') != std::string::npos ? "[" + host + "]" : host) << ":" << bound
               << std::endl;
 

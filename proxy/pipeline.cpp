@@ -275,6 +275,7 @@ bool read_overrides(const core::OverridePolicy& allowed, const Request& request,
 std::unique_ptr<PendingRequest> on_request(Worker& worker, Request& request, RequestContext& ctx,
                                            const FrontDoor& door) {
   const Runtime& runtime = worker.runtime;
+  const RouteTable& table = *ctx.table;
   std::string& body = request.body();
   ctx.bytes_in = body.size();
   if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
@@ -287,7 +288,7 @@ std::unique_ptr<PendingRequest> on_request(Worker& worker, Request& request, Req
     return nullptr;
   }
   if (runtime.governance && !authenticate(worker, request, ctx)) return nullptr;
-  auto p = std::make_unique<PendingRequest>(*runtime.retry_budget);
+  auto p = std::make_unique<PendingRequest>(*table.retry_budget);
   p->envelope = std::move(parsed.value());
   ctx.model = p->envelope.model;
   ctx.end_user = std::move(p->envelope.end_user);
@@ -301,9 +302,9 @@ std::unique_ptr<PendingRequest> on_request(Worker& worker, Request& request, Req
   p->input_tokens = static_cast<std::int64_t>(body.size() / 4);
   p->max_output_tokens = p->envelope.max_tokens.value_or(0);
 
-  const ModelRoute* group = runtime.find_route(p->envelope.model);
+  const ModelRoute* group = table.find_route(p->envelope.model);
   if (group == nullptr) {
-    if (const RouterRoute* router = runtime.find_router(p->envelope.model)) {
+    if (const RouterRoute* router = table.find_router(p->envelope.model)) {
       group = route_by_rules(*router, request, body, door, *p);
       p->router = router;
     }
@@ -339,7 +340,7 @@ std::unique_ptr<PendingRequest> on_request(Worker& worker, Request& request, Req
     p->forwarded.anthropic_version = std::string(request["anthropic-version"]);
     p->forwarded.anthropic_beta = std::string(request["anthropic-beta"]);
   }
-  if (!read_overrides(runtime.config.routing.overrides, request, *p, ctx)) return nullptr;
+  if (!read_overrides(table.config.routing.overrides, request, *p, ctx)) return nullptr;
   const core::RoutingPolicy& policy = group->model->routing;
   if (p->first_token_timeout.count() == 0) p->first_token_timeout = policy.first_token_timeout;
   if (p->first_token_timeout.count() > 0 && ctx.stream) {

@@ -16,6 +16,8 @@
 namespace switchyard::proxy {
 
 struct RequestContext {
+  // The route table the request started with (the session pins it until the request ends).
+  const RouteTable* table = nullptr;
   std::string request_id;
   std::string path;
   std::string method;  // empty when the request line could not be read

@@ -322,7 +322,7 @@ net::awaitable<std::optional<UpstreamFailure>> open_attempt(
 
   if (!response.event_stream) {
     const bool passthrough = exchange.client == attempt.upstream;
-    const std::size_t max_upstream_body = session.runtime().config.server.max_upstream_body_bytes;
+    const std::size_t max_upstream_body = session.table().config.server.max_upstream_body_bytes;
     std::string& body = attempt.ready;
     if (response.content_length)
       body.reserve(std::min<std::uint64_t>(*response.content_length, 1u << 20));
@@ -370,7 +370,7 @@ net::awaitable<std::optional<UpstreamFailure>> open_attempt(
   }
 
   attempt.answer = Attempt::Answer::stream;
-  attempt.relay = relay_for(exchange, attempt, control, ctx, session.runtime().config.server);
+  attempt.relay = relay_for(exchange, attempt, control, ctx, session.table().config.server);
   if (!control.hold_head) co_return std::nullopt;
   std::string piece;
   // Held: read until the answer itself has begun (not only the stream's opening events),
@@ -447,7 +447,7 @@ net::awaitable<std::optional<UpstreamFailure>> deliver_answer(HttpSession& sessi
   std::string piece;
   bool written = true;
   beast::error_code ec;
-  const Clock::duration keepalive = session.runtime().config.server.stream_keepalive;
+  const Clock::duration keepalive = session.table().config.server.stream_keepalive;
   while (!link.body_done() && relay.fault() == adapters::RelayFault::none) {
     piece.clear();
     beast::error_code rec;

@@ -17,13 +17,19 @@ class HttpSession;
 
 struct Worker {
   Worker(std::size_t index_, const Runtime& runtime_)
-      : index(index_), runtime(runtime_), pool(ioc.get_executor(), deadlines) {}
+      : index(index_),
+        runtime(runtime_),
+        tables(*runtime_.tables),
+        pool(ioc.get_executor(), deadlines) {}
 
   std::size_t index;
   // One thread runs it and nothing else touches its sockets, so the reactor's I/O locks can
   // go; posting from other threads (the drain) still goes through the scheduler's lock.
   net::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   const Runtime& runtime;
+  // The route tables this worker's requests read: a request pins the newest when it starts
+  // and keeps it to its end, whatever a reload publishes meanwhile.
+  WorkerRouteTables tables;
   DeadlineRegistry deadlines;  // declared before everything that registers in it
   UpstreamPool pool;
   std::optional<tcp::acceptor> acceptor;

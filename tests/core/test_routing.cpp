@@ -334,6 +334,40 @@ TEST_CASE("cooldown: a probe that never reports is given to another after a cool
   CHECK(group.pick_at(kStart + seconds{120}, rng, Strategy::weighted) == 0u);
 }
 
+TEST_CASE("carry_over: a reload's new state keeps the cooldown, Retry-After and rpm window") {
+  TargetConfig limited = make_target("a");
+  limited.rpm = 3;
+  Group before({limited, make_target("b"), make_target("c")});
+  Rng rng(4);
+  before.cool_down(1, kStart);
+  before.state(2).record_failure(kStart, milliseconds{90'000});
+  for (int i = 0; i < 3; ++i) {
+    SelectionInput input;
+    input.now = kStart + seconds{i};
+    input.strategy = Strategy::ordered;
+    CHECK(before.pick(input, rng).target == 0u);
+  }
+  before.state(0).record_first_token(microseconds{40'000});
+
+  // The reloaded group: the same three targets (prices may differ; no state changes).
+  Group after({limited, make_target("b"), make_target("c")});
+  for (std::size_t i = 0; i < 3; ++i) after.state(i).carry_over(before.state(i));
+  const SteadyTime now = kStart + seconds{10};
+  CHECK(after.state(0).availability(now, 0) == TargetAvailability::over_limit);
+  CHECK(after.state(1).availability(now, 0) == TargetAvailability::cooling);
+  CHECK(after.state(2).availability(now, 0) == TargetAvailability::rate_limited);
+  CHECK(after.state(0).ttft_average() == microseconds{40'000});
+  CHECK(after.pick_at(now, rng, Strategy::weighted) == std::nullopt);
+  // Each comes back when it would have without the reload.
+  CHECK(after.pick_at(kStart + seconds{61}, rng, Strategy::ordered) == 0u);
+  CHECK(after.state(1).availability(kStart + seconds{60}, 0) == TargetAvailability::available);
+  CHECK(after.state(2).availability(kStart + seconds{89}, 0) == TargetAvailability::rate_limited);
+  CHECK(after.state(2).availability(kStart + seconds{90}, 0) == TargetAvailability::available);
+  // A fresh state, for comparison, has none of it.
+  Group fresh({limited, make_target("b"), make_target("c")});
+  CHECK(fresh.pick_at(now, rng, Strategy::ordered) == 0u);
+}
+
 TEST_CASE("cooldown: a longer Retry-After extends it") {
   Group group({make_target("a")});
   TargetState& state = group.state(0);
