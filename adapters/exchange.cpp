@@ -721,7 +721,7 @@ UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,
                                        const ForwardedHeaders& forwarded) {
   UpstreamRequest out;
   out.body = std::move(body);
-  out.headers.reserve(7 + provider.headers.size());
+  out.headers.reserve(9 + provider.headers.size());
   out.headers.emplace_back("Content-Type", "application/json");
   // Compressed streams would be buffered by the decompressor; ask for raw bytes.
   out.headers.emplace_back("Accept-Encoding", "identity");
@@ -754,6 +754,10 @@ UpstreamRequest build_upstream_request(const core::ProviderConfig& provider,
   }
   out.path = std::move(path);
   out.headers.emplace_back("X-Request-Id", std::string(request_id));
+  if (!forwarded.traceparent.empty()) {
+    out.headers.emplace_back("traceparent", forwarded.traceparent);
+    if (!forwarded.tracestate.empty()) out.headers.emplace_back("tracestate", forwarded.tracestate);
+  }
   for (const auto& [name, value] : provider.headers) out.headers.emplace_back(name, value);
   return out;
 }

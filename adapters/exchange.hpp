@@ -39,6 +39,10 @@ Protocol upstream_protocol(Protocol client, const ProviderKind& kind);
 struct ForwardedHeaders {
   std::string anthropic_version;  // empty: the gateway's default
   std::string anthropic_beta;
+  // W3C trace context, to every provider type, so a client's trace continues through the
+  // gateway (core/trace_context.hpp); empty: not sent.
+  std::string traceparent;
+  std::string tracestate;
 };
 
 // The request to send: `protocol` is upstream_protocol(); `body` is already in that protocol.

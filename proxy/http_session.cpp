@@ -716,6 +716,12 @@ void HttpSession::log_line(const RequestContext& ctx, int status, double total_s
   line += ts;
   line += "\",\"request_id\":";
   core::append_json_string(line, ctx.request_id);
+  // The trace it belongs to (the client's traceparent), for finding it in a tracing backend.
+  if (ctx.trace_parent) {
+    line += ",\"trace_id\":\"";
+    line += core::to_hex(ctx.trace_parent->trace_id);
+    line += '"';
+  }
   line += ",\"method\":";
   core::append_json_string(line, ctx.method);
   line += ",\"path\":";

@@ -340,6 +340,17 @@ std::unique_ptr<PendingRequest> on_request(Worker& worker, Request& request, Req
     p->forwarded.anthropic_version = std::string(request["anthropic-version"]);
     p->forwarded.anthropic_beta = std::string(request["anthropic-beta"]);
   }
+  // W3C trace context: the client's trace continues to the provider, and its id is logged.
+  // A traceparent that is not one is dropped, as the specification asks (a new trace starts).
+  if (const auto header = request["traceparent"]; !header.empty()) {
+    if (const auto parent = core::parse_traceparent(header)) {
+      ctx.trace_parent = *parent;
+      p->forwarded.traceparent = core::format_traceparent(*parent);
+      const auto state = request["tracestate"];
+      if (!state.empty() && core::usable_tracestate(state))
+        p->forwarded.tracestate = std::string(state);
+    }
+  }
   if (!read_overrides(table.config.routing.overrides, request, *p, ctx)) return nullptr;
   const core::RoutingPolicy& policy = group->model->routing;
   if (p->first_token_timeout.count() == 0) p->first_token_timeout = policy.first_token_timeout;

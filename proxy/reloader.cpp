@@ -1,11 +1,10 @@
 #include "proxy/reloader.hpp"
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <iostream>
 #include <sstream>
 #include <unordered_set>
-
-#include <boost/json.hpp>
 
 #include "core/config_reload.hpp"
 #include "proxy/governance.hpp"
@@ -66,10 +65,10 @@ void Reloader::audit(const ReloadResult& result, std::string_view actor) {
   e.actor = std::string(actor);
   e.action = "config.reload";
   e.target = result.hash;
-  e.detail_json = boost::json::serialize(boost::json::object{
-      {"applied", result.applied},
-      {"errors", result.errors.size()},
-      {"restart_only", std::move(restart_only)}});
+  e.detail_json =
+      boost::json::serialize(boost::json::object{{"applied", result.applied},
+                                                 {"errors", result.errors.size()},
+                                                 {"restart_only", std::move(restart_only)}});
   try {
     runtime_.governance->store().append_audit(e);
   } catch (const StoreError& error) {
@@ -85,8 +84,8 @@ ReloadResult Reloader::reload_locked(std::string_view cause) {
   auto loaded = load_config_file(path_);
   if (!loaded) {
     const ConfigLoadFailure& failure = loaded.error();
-    result.errors = failure.unreadable ? std::vector<std::string>{failure.summary(path_)}
-                                       : failure.errors;
+    result.errors =
+        failure.unreadable ? std::vector<std::string>{failure.summary(path_)} : failure.errors;
     for (const auto& e : failure.errors) log << e << "\n";
     log << "switchyard: reload refused: " << failure.summary(path_)
         << "; the running config keeps serving\n";
@@ -110,8 +109,8 @@ ReloadResult Reloader::reload_locked(std::string_view cause) {
   const std::shared_ptr<const RouteTable> before = runtime_.tables->current();
   std::shared_ptr<const RouteTable> after;
   try {
-    after = make_route_table(std::move(config), loaded.value().hash, *runtime_.metrics,
-                             before.get());
+    after =
+        make_route_table(std::move(config), loaded.value().hash, *runtime_.metrics, before.get());
   } catch (const std::exception& e) {
     result.errors = {e.what()};
     log << "switchyard: reload refused: " << e.what() << "; the running config keeps serving\n";

@@ -8,6 +8,7 @@
 #include "adapters/canonical.hpp"
 #include "core/account_table.hpp"
 #include "core/gateway_error.hpp"
+#include "core/trace_context.hpp"
 #include "core/upstream_failure.hpp"
 #include "core/usage.hpp"
 #include "proxy/net.hpp"
@@ -19,6 +20,8 @@ struct RequestContext {
   // The route table the request started with (the session pins it until the request ends).
   const RouteTable* table = nullptr;
   std::string request_id;
+  // The client's W3C traceparent, when it sent a valid one (model requests).
+  std::optional<core::TraceContext> trace_parent;
   std::string path;
   std::string method;  // empty when the request line could not be read
   // A request to a model endpoint (a front door, any method): only those count in the

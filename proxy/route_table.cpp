@@ -150,7 +150,8 @@ void WorkerRouteTables::release(const RouteTable* table) {
   for (std::size_t i = 0; i < held_.size(); ++i) {
     if (held_[i].table.get() != table) continue;
     --held_[i].pins;
-    if (held_[i].pins == 0 && i + 1 != held_.size()) held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (held_[i].pins == 0 && i + 1 != held_.size())
+      held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(i));
     return;
   }
 }

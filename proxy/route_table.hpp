@@ -162,9 +162,11 @@ class WorkerRouteTables {
 class RouteTablePin {
  public:
   RouteTablePin() = default;
-  RouteTablePin(WorkerRouteTables& owner, const RouteTable& table) : owner_(&owner), table_(&table) {}
+  RouteTablePin(WorkerRouteTables& owner, const RouteTable& table)
+      : owner_(&owner), table_(&table) {}
   RouteTablePin(RouteTablePin&& other) noexcept
-      : owner_(std::exchange(other.owner_, nullptr)), table_(std::exchange(other.table_, nullptr)) {}
+      : owner_(std::exchange(other.owner_, nullptr)),
+        table_(std::exchange(other.table_, nullptr)) {}
   RouteTablePin& operator=(RouteTablePin&& other) noexcept {
     if (this != &other) {
       reset();

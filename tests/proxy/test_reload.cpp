@@ -67,8 +67,8 @@ TEST_CASE("SIGHUP during 50 streams: every stream completes, new requests see th
 
   // The new config: gpt-test goes to another upstream model at another price, and a model is
   // added.
-  std::string after = replaced(before, "    model: upstream-model-id\n",
-                               "    model: reloaded-upstream-id\n");
+  std::string after =
+      replaced(before, "    model: upstream-model-id\n", "    model: reloaded-upstream-id\n");
   after = replaced(after, "price: {input_per_mtok: 2, output_per_mtok: 8",
                    "price: {input_per_mtok: 2000, output_per_mtok: 8000");
   write_config(gw, after + kAddedModel);
@@ -111,8 +111,9 @@ TEST_CASE("SIGHUP during 50 streams: every stream completes, new requests see th
   // The new model has its series; the streams' requests counted under gpt-test.
   CHECK(text.find(R"(switchyard_requests_total{model="added-by-reload",provider="upstream",)") !=
         std::string::npos);
-  CHECK(metric_value(text,
-                     R"(switchyard_requests_total{model="gpt-test",provider="upstream",status="2xx"})") ==
+  CHECK(metric_value(
+            text,
+            R"(switchyard_requests_total{model="gpt-test",provider="upstream",status="2xx"})") ==
         kStreams + 2);
 }
 
@@ -171,8 +172,9 @@ TEST_CASE("a reload names the settings that wait for a restart and applies the r
   CHECK(line.find("server.workers") != std::string::npos);
   gw.gateway().wait_for_output("config reloaded", 10s);
   // Still on its port; the new model is served.
-  CHECK(http_request(gw.port, "POST", "/v1/chat/completions", chat_body("added-by-reload"))
-            .status == 200);
+  CHECK(
+      http_request(gw.port, "POST", "/v1/chat/completions", chat_body("added-by-reload")).status ==
+      200);
 }
 
 TEST_CASE("POST /admin/reload: the master key reloads, a client key may not, errors come back") {
@@ -184,8 +186,8 @@ TEST_CASE("POST /admin/reload: the master key reloads, a client key may not, err
   CHECK(http_request(gw.port, "POST", "/admin/reload").status == 401);
   CHECK(http_request(gw.port, "POST", "/admin/reload", {}, bearer("sk-wrong")).status == 401);
   CHECK(http_request(gw.port, "GET", "/admin/reload", {}, bearer(kMaster)).status == 405);
-  const auto created = http_request(gw.port, "POST", "/admin/keys", R"({"alias":"client"})",
-                                    bearer(kMaster));
+  const auto created =
+      http_request(gw.port, "POST", "/admin/keys", R"({"alias":"client"})", bearer(kMaster));
   REQUIRE(created.status == 201);
   const std::string client(parse_object(created.body).at("secret").as_string());
   CHECK(http_request(gw.port, "POST", "/admin/reload", {}, bearer(client)).status == 401);
@@ -209,7 +211,8 @@ TEST_CASE("POST /admin/reload: the master key reloads, a client key may not, err
   CHECK(error.at("error").at("code") == "config_invalid");
   bool names_line = false;
   for (const auto& e : error.at("errors").as_array())
-    names_line = names_line || std::string(e.as_string()).find("switchyard.yaml:") != std::string::npos;
+    names_line =
+        names_line || std::string(e.as_string()).find("switchyard.yaml:") != std::string::npos;
   CHECK(names_line);
   // The config of the first reload serves on.
   CHECK(http_request(gw.port, "POST", "/v1/chat/completions", chat_body("added-by-reload"),
