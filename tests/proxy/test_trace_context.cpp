@@ -20,16 +20,17 @@ std::string header_sent(const boost::json::object& upstream, const char* name) {
 
 }  // namespace
 
-TEST_CASE("a client's traceparent and tracestate reach every provider type, and its trace id is "
-          "logged") {
+TEST_CASE(
+    "a client's traceparent and tracestate reach every provider type, and its trace id is "
+    "logged") {
   GatewayFixture gw;
-  for (const char* model : {"gpt-test", "openai-test", "azure-test", "claude-test", "gemini-test"}) {
+  for (const char* model :
+       {"gpt-test", "openai-test", "azure-test", "claude-test", "gemini-test"}) {
     INFO(model);
     const std::string request_id = std::string("trace-") + model;
-    auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body(model),
-                            {{"traceparent", kParent},
-                             {"tracestate", kState},
-                             {"x-request-id", request_id}});
+    auto res = http_request(
+        gw.port, "POST", "/v1/chat/completions", chat_body(model),
+        {{"traceparent", kParent}, {"tracestate", kState}, {"x-request-id", request_id}});
     REQUIRE(res.status == 200);
     const auto upstream = gw.last_upstream_request();
     CHECK(header_sent(upstream, "traceparent") == kParent);
@@ -55,8 +56,9 @@ TEST_CASE("a malformed traceparent or an oversized tracestate is not passed on")
                           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",     // short
                           "garbage"}) {
     INFO(bad);
-    auto res = http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test"),
-                            {{"traceparent", bad}, {"tracestate", kState}, {"x-request-id", "bad-tp"}});
+    auto res =
+        http_request(gw.port, "POST", "/v1/chat/completions", chat_body("gpt-test"),
+                     {{"traceparent", bad}, {"tracestate", kState}, {"x-request-id", "bad-tp"}});
     REQUIRE(res.status == 200);
     const auto upstream = gw.last_upstream_request();
     CHECK(header_sent(upstream, "traceparent") == "(absent)");
