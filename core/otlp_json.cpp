@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "core/chat_request.hpp"
 #include "core/decimal_text.hpp"
 #include "core/utf8.hpp"
 
@@ -13,65 +14,13 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
-// The characters of `text` between quotes, escaped for JSON: '"', '\\' and the control
-// characters (the short forms where JSON has them, \u00XX for the rest). Runs that need no
-// escape are copied whole. Ill-formed UTF-8 is repaired by `valid_utf8` from the first bad
-// byte on, which allocates only for such text; the repaired rest is escaped by the same loop.
-void append_escaped(std::string& out, std::string_view text) {
-  std::size_t run = 0;  // start of the bytes not yet copied
-  for (std::size_t i = 0; i < text.size();) {
-    const auto u = static_cast<unsigned char>(text[i]);
-    if (u >= 0x80) {
-      const std::size_t length = utf8_sequence_length(text, i);
-      if (length == 0) {
-        out.append(text.data() + run, i - run);
-        append_escaped(out, valid_utf8(text.substr(i)));  // valid now: no deeper than this
-        return;
-      }
-      i += length;
-      continue;
-    }
-    if (u >= 0x20 && u != '"' && u != '\\') {
-      ++i;
-      continue;
-    }
-    out.append(text.data() + run, i - run);
-    switch (u) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      case '\b':
-        out.append("\\b");
-        break;
-      case '\f':
-        out.append("\\f");
-        break;
-      default: {
-        const std::array<char, 6> escaped = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 0xF]};
-        out.append(escaped.data(), escaped.size());
-      }
-    }
-    run = ++i;
-  }
-  out.append(text.data() + run, text.size() - run);
-}
-
+// A JSON string literal of `text` (core::append_json_string escapes it); ill-formed UTF-8 is
+// repaired first (valid_utf8 allocates only for such text), so the body always parses.
 void append_string(std::string& out, std::string_view text) {
-  out.push_back('"');
-  append_escaped(out, text);
-  out.push_back('"');
+  if (is_valid_utf8(text))
+    append_json_string(out, text);
+  else
+    append_json_string(out, valid_utf8(text));
 }
 
 template <std::size_t N>
