@@ -1231,6 +1231,90 @@ void read_governance(Context& ctx, const Entry& e, GovernanceConfig& g) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Tracing
+
+// The collector's OTLP/HTTP traces URL: http only (a collector on the host or a sidecar; see
+// the README), and with no path it gets the standard /v1/traces, as
+// OTEL_EXPORTER_OTLP_ENDPOINT does.
+std::optional<std::string> normalize_collector_url(std::string& url) {
+  if (lower(url).starts_with("https://"))
+    return "https collectors are not supported yet: export to an OpenTelemetry Collector on "
+           "the host or in the pod over http (it forwards over TLS)";
+  if (!lower(url).starts_with("http://")) return "must start with http://";
+  if (auto why = normalize_base_url(url)) return why;
+  if (url.find('/', 7) == std::string::npos) url += "/v1/traces";
+  return std::nullopt;
+}
+
+void read_string_map(Context& ctx, const Entry& e, const std::string& path,
+                     std::map<std::string, std::string>& out) {
+  if (e.value.IsNull()) return;
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+    const int line = line_of(it->first);
+    if (!it->first.IsScalar() || it->first.Scalar().empty()) {
+      ctx.error(line, path, "expected a name, got " + describe(it->first));
+      continue;
+    }
+    const std::string name = it->first.Scalar();
+    if (!it->second.IsScalar()) {
+      ctx.error(line, join_path(path, name), "expected a string, got " + describe(it->second));
+      continue;
+    }
+    if (auto value = substitute(ctx, line, join_path(path, name), it->second.Scalar(), nullptr))
+      out[name] = std::move(*value);
+  }
+}
+
+void read_tracing(Context& ctx, const Entry& e, TracingConfig& t) {
+  static constexpr std::array<std::string_view, 9> kKeys{
+      "endpoint",    "headers",     "service_name",       "resource_attributes", "sample_ratio",
+      "queue_spans", "batch_spans", "export_interval_ms", "export_timeout_ms"};
+  if (!expect_map(ctx, e.line, "tracing", e.value)) return;
+  const Fields f(ctx, e.value, "tracing", kKeys);
+  t.enabled = true;
+  if (const Entry* x = f.find("endpoint")) {
+    if (auto v = read_string(ctx, f, *x)) {
+      if (auto why = normalize_collector_url(*v))
+        ctx.error(x->line, f.path_of(*x), *why + ", got " + quote(*v));
+      else
+        t.endpoint = std::move(*v);
+    }
+  } else {
+    ctx.error(e.line, "tracing",
+              "missing required key 'endpoint' (the collector's OTLP/HTTP URL, for example "
+              "http://127.0.0.1:4318)");
+  }
+  if (const Entry* x = f.find("headers")) read_headers(ctx, *x, f.path_of(*x), t.headers);
+  if (const Entry* x = f.find("service_name")) {
+    if (auto v = read_string(ctx, f, *x)) {
+      if (v->empty())
+        ctx.error(x->line, f.path_of(*x), "must not be empty");
+      else
+        t.service_name = std::move(*v);
+    }
+  }
+  if (const Entry* x = f.find("resource_attributes"))
+    read_string_map(ctx, *x, f.path_of(*x), t.resource_attributes);
+  if (const Entry* x = f.find("sample_ratio")) {
+    if (auto v = read_number(ctx, f, *x)) {
+      if (!(*v >= 0 && *v <= 1))
+        ctx.error(x->line, f.path_of(*x), "must be between 0 and 1");
+      else
+        t.sample_ratio = *v;
+    }
+  }
+  if (const Entry* x = f.find("queue_spans"))
+    if (auto v = read_integer(ctx, f, *x, 1, 1 << 20)) t.queue_spans = static_cast<std::size_t>(*v);
+  if (const Entry* x = f.find("batch_spans"))
+    if (auto v = read_integer(ctx, f, *x, 1, 1 << 16)) t.batch_spans = static_cast<std::size_t>(*v);
+  if (const Entry* x = f.find("export_interval_ms"))
+    if (auto v = read_millis(ctx, f, *x, 10)) t.export_interval = *v;
+  if (const Entry* x = f.find("export_timeout_ms"))
+    if (auto v = read_millis(ctx, f, *x, 10)) t.export_timeout = *v;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 struct NamedLine {
   std::string name;
@@ -1804,7 +1888,7 @@ std::vector<std::string> resolve_model_refs(Context& ctx, const std::vector<Mode
 }
 
 void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const FileReader& read_file) {
-  static constexpr std::array<std::string_view, 17> kTopKeys{"listen",
+  static constexpr std::array<std::string_view, 18> kTopKeys{"listen",
                                                              "workers",
                                                              "max_body_bytes",
                                                              "max_header_bytes",
@@ -1820,7 +1904,8 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
                                                              "prices_file",
                                                              "routing",
                                                              "routers",
-                                                             "governance"};
+                                                             "governance",
+                                                             "tracing"};
   const Fields top(ctx, root, "", kTopKeys);
   read_server(ctx, top, cfg.server);
 
@@ -1862,6 +1947,7 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
 
   if (const Entry* e = top.find("routing")) read_routing_defaults(ctx, *e, cfg.routing);
   if (const Entry* e = top.find("governance")) read_governance(ctx, *e, cfg.governance);
+  if (const Entry* e = top.find("tracing")) read_tracing(ctx, *e, cfg.tracing);
 
   const TargetSources sources{providers, provider_names, price_file};
   const Entry* models_entry = top.find("models");

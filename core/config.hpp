@@ -117,9 +117,28 @@ struct GovernanceConfig {
   bool authentication() const { return !master_key.empty(); }
 };
 
+// OpenTelemetry traces (issue 13): off unless the config has a tracing section. A span per
+// model request and one per upstream attempt, exported in batches over OTLP/HTTP JSON by a
+// background thread; a slow or dead collector loses spans (counted), never time.
+struct TracingConfig {
+  bool enabled = false;
+  std::string endpoint;  // http://host:port/v1/traces (the collector's OTLP/HTTP traces URL)
+  std::map<std::string, std::string> headers;  // sent with each export (often a credential)
+  std::string service_name = "switchyard";     // resource attribute service.name
+  std::map<std::string, std::string> resource_attributes;
+  // The share of requests without a sampled parent that are traced. A client's traceparent
+  // decides for its own trace (its sampled flag), as OpenTelemetry's parent-based sampler does.
+  double sample_ratio = 1.0;
+  std::size_t queue_spans = 4096;  // requests waiting for export, per worker; past it, dropped
+  std::size_t batch_spans = 512;   // requests per export (each with its attempts' spans)
+  std::chrono::milliseconds export_interval{1000};
+  std::chrono::milliseconds export_timeout{5000};  // connect, send and answer, per export
+};
+
 struct Config {
   ServerConfig server;
   GovernanceConfig governance;
+  TracingConfig tracing;
   std::vector<ProviderConfig> providers;
   std::vector<ModelConfig> models;
   std::vector<RouterConfig> routers;  // virtual models that pick a model per request

@@ -13,6 +13,11 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
     changed.emplace_back("server.listen");
   differs("server.workers", a.workers, b.workers);
   differs("server.access_log", a.access_log, b.access_log);
+  // The exporter and its queues are made at start-up: tracing switched on needs a restart,
+  // as a new queue size does. The rest of the section reloads, and removing it stops tracing.
+  if (!running.tracing.enabled && loaded.tracing.enabled) changed.emplace_back("tracing");
+  if (running.tracing.enabled && loaded.tracing.enabled)
+    differs("tracing.queue_spans", running.tracing.queue_spans, loaded.tracing.queue_spans);
   const GovernanceConfig& g = running.governance;
   const GovernanceConfig& h = loaded.governance;
   if (g.enabled != h.enabled) {

@@ -311,6 +311,7 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
                   "Start time of the process since unix epoch in seconds", MetricType::Gauge)
            .value({});
   if (config.governance.enabled) add_governance(config.governance);
+  if (config.tracing.enabled) add_tracing();
 }
 
 std::array<ShardedValue*, kStatusClasses> Metrics::status_counters(const std::string& model,
@@ -416,6 +417,27 @@ void Metrics::record_config(std::string_view hash, double loaded_unix_seconds) {
 void Metrics::count_reload(bool applied) {
   (applied ? reload_success_ : reload_failure_)->add(0, 1);
   reload_last_ok_->set(applied ? 1 : 0);
+}
+
+void Metrics::add_tracing() {
+  using prometheus::MetricType;
+  tracing_ = std::make_unique<TracingMetrics>();
+  TracingMetrics& t = *tracing_;
+  auto& dropped = add_family("switchyard_trace_spans_dropped_total",
+                             "Trace spans lost: a worker's export queue was full (queue_full) or "
+                             "the collector did not take their batch (export_failed)",
+                             MetricType::Counter);
+  t.dropped_queue_full = &dropped.value({{"reason", "queue_full"}});
+  t.dropped_export_failed = &dropped.value({{"reason", "export_failed"}});
+  t.exported = &add_family("switchyard_trace_spans_exported_total",
+                           "Trace spans the collector accepted", MetricType::Counter)
+                    .value({});
+  auto& exports = add_family("switchyard_trace_exports_total",
+                             "OTLP export requests to the collector by result: success (a 2xx "
+                             "answer) or failure (refused, unreachable or timed out)",
+                             MetricType::Counter);
+  t.exports_success = &exports.value({{"result", "success"}});
+  t.exports_failure = &exports.value({{"result", "failure"}});
 }
 
 void Metrics::add_governance(const core::GovernanceConfig& config) {

@@ -215,6 +215,17 @@ class AccountSeriesSet {
   std::array<Family*, 4> budget_{};  // budget, spent, remaining, reset (teams only)
 };
 
+// Trace export (when the config has a tracing section at start-up). Spans dropped because a
+// worker's queue was full are counted by that worker; the exporter's own counts are copied in
+// at each scrape.
+struct TracingMetrics {
+  ShardedValue* dropped_queue_full = nullptr;
+  ShardedValue* dropped_export_failed = nullptr;
+  ShardedValue* exported = nullptr;
+  ShardedValue* exports_success = nullptr;
+  ShardedValue* exports_failure = nullptr;
+};
+
 struct GovernanceMetrics {
   std::array<ShardedValue*, static_cast<std::size_t>(AuthFailure::kCount)> auth_failures{};
   std::array<std::array<ShardedValue*, kRefusalLevels>, kRefusalReasons> refusals{};
@@ -270,6 +281,8 @@ class Metrics {
 
   // Governance's handles; null when the config has no governance section.
   const GovernanceMetrics* governance() const { return governance_.get(); }
+  // Trace export's handles; null when tracing was off at start-up.
+  const TracingMetrics* tracing() const { return tracing_.get(); }
   // The slot of a team name or a key alias, registering its series when there is room
   // ("(other)" when not). Off the request path: at start-up and on admin changes.
   std::uint32_t team_slot(std::string_view name);
@@ -285,6 +298,7 @@ class Metrics {
  private:
   Family& add_family(std::string name, std::string help, prometheus::MetricType type);
   void add_governance(const core::GovernanceConfig& config);
+  void add_tracing();
   void prepare_set(AccountSeriesSet& set, std::string_view prefix, std::string label,
                    std::size_t capacity);
   std::uint32_t register_slot(AccountSeriesSet& set, std::string_view value);
@@ -334,6 +348,7 @@ class Metrics {
   ShardedValue* reload_last_ok_ = nullptr;
   std::map<std::pair<std::string, std::string>, ShardedValue*, std::less<>> router_decisions_;
   std::unique_ptr<GovernanceMetrics> governance_;
+  std::unique_ptr<TracingMetrics> tracing_;
   // Series are added while serving (new teams): registering and collecting take this lock;
   // the request path never does, it holds handles.
   mutable std::mutex registry_mutex_;

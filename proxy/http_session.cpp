@@ -15,6 +15,7 @@
 #include "proxy/governance.hpp"
 #include "proxy/governance_gate.hpp"
 #include "proxy/pipeline.hpp"
+#include "proxy/tracing.hpp"
 
 namespace switchyard::proxy {
 namespace {
@@ -656,6 +657,8 @@ void HttpSession::on_log(RequestContext& ctx) {
   if (ctx.model_traffic) record_metrics(ctx, status, total_s, overhead_us);
   if (runtime.access_log && runtime.access_log->enabled())
     log_line(ctx, status, total_s, ttft_ms, overhead_us);
+  if (ctx.span && runtime.tracer && ctx.table->config.tracing.enabled)
+    runtime.tracer->record(worker_.index, ctx, status, overhead_us, ttft_ms);
   // Last: it moves the request's id, key, tags and error into the ledger row.
   if (ctx.model_traffic && runtime.governance) finish_request(worker_, ctx, status, total_s);
 }
@@ -716,10 +719,11 @@ void HttpSession::log_line(const RequestContext& ctx, int status, double total_s
   line += ts;
   line += "\",\"request_id\":";
   core::append_json_string(line, ctx.request_id);
-  // The trace it belongs to (the client's traceparent), for finding it in a tracing backend.
-  if (ctx.trace_parent) {
+  // The trace it belongs to (its own span's when traced, else the client's traceparent), for
+  // finding it in a tracing backend.
+  if (ctx.span || ctx.trace_parent) {
     line += ",\"trace_id\":\"";
-    line += core::to_hex(ctx.trace_parent->trace_id);
+    line += core::to_hex(ctx.span ? ctx.span->trace_id : ctx.trace_parent->trace_id);
     line += '"';
   }
   line += ",\"method\":";

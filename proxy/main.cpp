@@ -20,6 +20,7 @@
 #include "proxy/net.hpp"
 #include "proxy/reloader.hpp"
 #include "proxy/runtime.hpp"
+#include "proxy/tracing.hpp"
 
 namespace {
 
@@ -186,6 +187,7 @@ int run(int argc, char** argv) {
     }
     signals_ioc.stop();
     signal_thread.join();
+    if (runtime->tracer) runtime->tracer->close();  // the last spans, within the export timeout
     runtime->access_log->close();
     if (runtime->governance) runtime->governance->close();  // the ledger's last commit
     std::cerr << "switchyard: stopped" << std::endl;

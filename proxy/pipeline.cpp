@@ -10,6 +10,7 @@
 #include "adapters/anthropic.hpp"
 #include "proxy/client_watch.hpp"
 #include "proxy/governance_gate.hpp"
+#include "proxy/tracing.hpp"
 #include "proxy/upstream_attempt.hpp"
 
 namespace switchyard::proxy {
@@ -276,6 +277,11 @@ std::unique_ptr<PendingRequest> on_request(Worker& worker, Request& request, Req
                                            const FrontDoor& door) {
   const Runtime& runtime = worker.runtime;
   const RouteTable& table = *ctx.table;
+  // W3C trace context: the client's trace continues through the gateway to the provider, and
+  // its id is logged; with tracing on, this request may be traced (proxy/tracing.hpp). First,
+  // so that a request refused below is in its client's trace too.
+  start_request_trace(table.config.tracing, request["traceparent"], request["tracestate"], ctx,
+                      worker.rng);
   std::string& body = request.body();
   ctx.bytes_in = body.size();
   if (body.capacity() < body.size() + simdjson::SIMDJSON_PADDING) {
@@ -340,17 +346,7 @@ std::unique_ptr<PendingRequest> on_request(Worker& worker, Request& request, Req
     p->forwarded.anthropic_version = std::string(request["anthropic-version"]);
     p->forwarded.anthropic_beta = std::string(request["anthropic-beta"]);
   }
-  // W3C trace context: the client's trace continues to the provider, and its id is logged.
-  // A traceparent that is not one is dropped, as the specification asks (a new trace starts).
-  if (const auto header = request["traceparent"]; !header.empty()) {
-    if (const auto parent = core::parse_traceparent(header)) {
-      ctx.trace_parent = *parent;
-      p->forwarded.traceparent = core::format_traceparent(*parent);
-      const auto state = request["tracestate"];
-      if (!state.empty() && core::usable_tracestate(state))
-        p->forwarded.tracestate = std::string(state);
-    }
-  }
+  forward_trace_context(ctx, p->forwarded);
   if (!read_overrides(table.config.routing.overrides, request, *p, ctx)) return nullptr;
   const core::RoutingPolicy& policy = group->model->routing;
   if (p->first_token_timeout.count() == 0) p->first_token_timeout = policy.first_token_timeout;
@@ -770,6 +766,7 @@ net::awaitable<std::optional<core::UpstreamFailure>> race_for_first_token(
     hedge.claim = AttemptClaim(p.group->target_states()[second->index]);
     const std::optional<std::size_t> first_key = p.key;
     p.key = pick_key(*second, now, worker.rng);
+    const AttemptSpan span = begin_attempt_span(ctx, p.forwarded, worker.rng, /*hedge=*/true);
     Protocol protocol = Protocol::openai_chat;
     auto request = build_upstream_request(p, *second, ctx, protocol);
     p.key = first_key;
@@ -781,6 +778,7 @@ net::awaitable<std::optional<core::UpstreamFailure>> race_for_first_token(
     hedge.attempt = std::make_unique<Attempt>();
     hedge.attempt->target = second;
     hedge.attempt->upstream = protocol;
+    hedge.attempt->span = span;
     p.hedge_control.first_token_deadline = p.control.first_token_deadline;
     ++ctx.attempts;
     mm.hedges_sent->add(worker.index, 1);
@@ -819,13 +817,14 @@ net::awaitable<std::optional<core::UpstreamFailure>> race_for_first_token(
     if (!ctx.client_gone) {
       if (race->result[loser] && !hedge.won && loser == 1 && !p.hedge_control.cancelled) {
         // The hedge failed on its own: its target's health hears of it.
-        ctx.record_attempt(
-            p.group, &loser_target,
-            count_attempt(*p.group, loser_target, worker.index, race->result[loser]));
+        ctx.record_attempt(p.group, &loser_target,
+                           count_attempt(*p.group, loser_target, worker.index, race->result[loser]),
+                           lost.span, race->result[loser]->status);
       } else {
         mm.targets[loser_target.index].count_attempt(worker.index,
                                                      metrics::AttemptOutcome::hedge_lost);
-        ctx.record_attempt(p.group, &loser_target, metrics::AttemptOutcome::hedge_lost);
+        ctx.record_attempt(p.group, &loser_target, metrics::AttemptOutcome::hedge_lost, lost.span,
+                           lost.response.status);
       }
     }
     if (!hedge.won) hedge.claim.release();
@@ -846,6 +845,7 @@ const FrontDoor* find_front_door(std::string_view path) {
 net::awaitable<void> handle_model_request(HttpSession& session, Request& request,
                                           RequestContext& ctx, const FrontDoor& door) {
   ctx.protocol = door.protocol;
+  ctx.operation = door.operation;
   Worker& worker = session.worker();
   std::unique_ptr<PendingRequest> p = on_request(worker, request, ctx, door);
   if (!p) co_return;
@@ -886,6 +886,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     p->tried |= std::uint64_t{1} << target->index;
     AttemptClaim claim(p->group->target_states()[target->index]);
     p->key = pick_key(*target, now, worker.rng);
+    const AttemptSpan span = begin_attempt_span(ctx, p->forwarded, worker.rng);
     // build_upstream_request
     Protocol upstream_protocol = Protocol::openai_chat;
     auto upstream = build_upstream_request(*p, *target, ctx, upstream_protocol);
@@ -899,6 +900,7 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
     if (ctx.attempts > 1) attempt = Attempt{};  // what an earlier attempt left
     attempt.target = target;
     attempt.upstream = upstream_protocol;
+    attempt.span = span;
     const Clock::time_point attempt_start = Clock::now();
     std::optional<core::UpstreamFailure> failed;
     const std::optional<std::chrono::milliseconds> hedge_after =
@@ -936,13 +938,15 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
       claim.state().record_first_token(ttft);
       if (p->group->model->routing.hedge.after_percentile > 0)
         p->group->hedge->record_first_token(std::chrono::steady_clock::now(), ttft);
-      ctx.record_attempt(p->group, target, count_attempt(*p->group, *target, worker.index, failed));
+      ctx.record_attempt(p->group, target, count_attempt(*p->group, *target, worker.index, failed),
+                         attempt.span, attempt.response.status);
       p->last_failure.reset();
       break;
     }
     // classify
     p->control.link = nullptr;
-    ctx.record_attempt(p->group, target, count_attempt(*p->group, *target, worker.index, failed));
+    ctx.record_attempt(p->group, target, count_attempt(*p->group, *target, worker.index, failed),
+                       attempt.span, failed->status);
     p->last_upstream = upstream_protocol;
     p->last_failure = std::make_unique<core::UpstreamFailure>(std::move(*failed));
     std::chrono::milliseconds wait{0};

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "adapters/canonical.hpp"
+#include "adapters/exchange.hpp"
 #include "core/account_table.hpp"
 #include "core/gateway_error.hpp"
 #include "core/trace_context.hpp"
@@ -16,12 +17,25 @@
 
 namespace switchyard::proxy {
 
+// An upstream attempt's trace span (proxy/tracing.hpp): its id (zero when the request is not
+// traced) and when it started.
+struct AttemptSpan {
+  core::SpanId id{};
+  Clock::time_point start{};
+  bool hedge = false;  // the second attempt of a hedged race
+};
+
 struct RequestContext {
   // The route table the request started with (the session pins it until the request ends).
   const RouteTable* table = nullptr;
   std::string request_id;
-  // The client's W3C traceparent, when it sent a valid one (model requests).
+  // The client's W3C traceparent, when it sent a valid one (model requests), and its
+  // tracestate when usable.
   std::optional<core::TraceContext> trace_parent;
+  std::string trace_state;
+  // This request's own span when it is traced (tracing on, and sampled): the client's trace
+  // id or a new one, and its span id (proxy/tracing.hpp).
+  std::optional<core::TraceContext> span;
   std::string path;
   std::string method;  // empty when the request line could not be read
   // A request to a model endpoint (a front door, any method): only those count in the
@@ -34,6 +48,7 @@ struct RequestContext {
 
   // The client's protocol: errors are answered in its shape.
   adapters::Protocol protocol = adapters::Protocol::openai_chat;
+  adapters::Operation operation = adapters::Operation::generate;
   std::string model;                       // as the client sent it
   const ModelRoute* route = nullptr;       // the model group that served (or was tried last)
   const TargetRoute* target = nullptr;     // its target of the last attempt
@@ -45,13 +60,25 @@ struct RequestContext {
     const ModelRoute* group = nullptr;
     const TargetRoute* target = nullptr;
     metrics::AttemptOutcome outcome = metrics::AttemptOutcome::success;
+    // For its trace span.
+    AttemptSpan span;
+    Clock::time_point end{};
+    int status = 0;  // the provider's HTTP status, 0 when none came
   };
   static constexpr std::size_t kMaxLoggedAttempts = 8;
   std::array<AttemptRecord, kMaxLoggedAttempts> tried{};
   std::size_t tried_count = 0;
   void record_attempt(const ModelRoute* group, const TargetRoute* target,
-                      metrics::AttemptOutcome outcome) {
-    if (tried_count < tried.size()) tried[tried_count++] = {group, target, outcome};
+                      metrics::AttemptOutcome outcome, const AttemptSpan& span = {},
+                      int status = 0) {
+    if (tried_count < tried.size())
+      tried[tried_count++] = {
+          group,
+          target,
+          outcome,
+          span,
+          span.start == Clock::time_point{} ? Clock::time_point{} : Clock::now(),
+          status};
   }
   bool stream = false;
   int status = 0;

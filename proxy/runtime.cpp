@@ -1,9 +1,11 @@
 #include "proxy/runtime.hpp"
 
 #include <chrono>
+#include <iostream>
 
 #include "proxy/governance.hpp"
 #include "proxy/process_metrics.hpp"
+#include "proxy/tracing.hpp"
 
 namespace switchyard::proxy {
 
@@ -23,8 +25,16 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::string config_ha
   runtime->metrics->record_config(
       config_hash,
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  const bool tracing = config.tracing.enabled;
+  const std::size_t trace_queue = config.tracing.queue_spans;
+  if (tracing)
+    std::cerr << "switchyard: tracing: spans go to " << config.tracing.endpoint << " (sample_ratio "
+              << config.tracing.sample_ratio << ")\n";
   runtime->tables = std::make_unique<RouteTables>(
       make_route_table(std::move(config), std::move(config_hash), *runtime->metrics, nullptr));
+  if (tracing)
+    runtime->tracer = std::make_unique<TraceExporter>(*runtime->tables, workers, trace_queue,
+                                                      *runtime->metrics->tracing());
   // Gauges that mirror the routing state, read at each scrape, from the newest table.
   runtime->metrics->add_refresh([rt = runtime.get()] {
     const core::SteadyTime now = std::chrono::steady_clock::now();
@@ -40,6 +50,7 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::string config_ha
           static_cast<double>(pool->size() - pool->benched_count(now)));
     }
     if (rt->governance) rt->governance->refresh_metrics();
+    if (rt->tracer) rt->tracer->refresh_metrics();
   });
   add_process_metrics(*runtime->metrics);  // process_resident_memory_bytes and the rest
   return runtime;

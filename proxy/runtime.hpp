@@ -1,7 +1,7 @@
 #pragma once
 // What lives as long as the process and every worker shares: the metric handles, the access
-// log, governance, and the route tables (the config and what it binds, replaced by a reload:
-// route_table.hpp).
+// log, governance, the trace exporter, and the route tables (the config and what it binds, replaced
+// by a reload: route_table.hpp).
 #include <memory>
 
 #include "core/config.hpp"
@@ -13,6 +13,7 @@ namespace switchyard::proxy {
 
 class Governance;
 class Reloader;
+class TraceExporter;
 
 struct Runtime {
   Runtime();
@@ -22,6 +23,8 @@ struct Runtime {
   std::unique_ptr<RouteTables> tables;
   // Keys, budgets, limits and the ledger, when the config has a governance section.
   std::unique_ptr<Governance> governance;
+  // Exports request spans to the collector, when the config had a tracing section at start-up.
+  std::unique_ptr<TraceExporter> tracer;
   // How POST /admin/reload reloads; set by main before the gateway starts.
   Reloader* reloader = nullptr;
 };

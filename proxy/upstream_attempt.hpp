@@ -55,6 +55,7 @@ struct Attempt {
   std::string ready;
   std::unique_ptr<adapters::StreamRelay> relay;
   std::optional<core::Usage> usage;  // whole: the answer's usage, recorded when delivered
+  AttemptSpan span;                  // its trace span (proxy/tracing.hpp)
 };
 
 net::awaitable<std::optional<core::UpstreamFailure>> open_attempt(

@@ -1660,3 +1660,71 @@ governance:
   // The master key's text is never in an error.
   CHECK_FALSE(has("short"));
 }
+
+TEST_CASE("config: tracing: off by default, every key, and the standard path added", "[config]") {
+  const std::string models = "models:\n  - {name: m, provider: mock}\n";
+  auto defaults = parse(with_mock(models));
+  REQUIRE(errors_of(defaults).empty());
+  CHECK_FALSE(defaults.value().tracing.enabled);
+
+  auto full = parse(with_mock(models + R"(
+tracing:
+  endpoint: http://otel-collector:4318
+  headers: {authorization: "Bearer ${OTLP_TOKEN}"}
+  service_name: gateway-eu
+  resource_attributes: {deployment.environment.name: prod}
+  sample_ratio: 0.25
+  queue_spans: 100
+  batch_spans: 50
+  export_interval_ms: 2000
+  export_timeout_ms: 3000
+)"),
+                    {{"OTLP_TOKEN", "t0ken"}});
+  REQUIRE(errors_of(full).empty());
+  const TracingConfig& t = full.value().tracing;
+  CHECK(t.enabled);
+  CHECK(t.endpoint == "http://otel-collector:4318/v1/traces");  // no path: the standard one
+  CHECK(t.headers.at("authorization") == "Bearer t0ken");
+  CHECK(t.service_name == "gateway-eu");
+  CHECK(t.resource_attributes.at("deployment.environment.name") == "prod");
+  CHECK(t.sample_ratio == 0.25);
+  CHECK(t.queue_spans == 100);
+  CHECK(t.batch_spans == 50);
+  CHECK(t.export_interval == std::chrono::milliseconds(2000));
+  CHECK(t.export_timeout == std::chrono::milliseconds(3000));
+
+  // A path given is kept as it is (a collector behind a prefix).
+  auto path =
+      parse(with_mock(models + "tracing: {endpoint: \"http://127.0.0.1:4318/otlp/v1/traces/\"}\n"));
+  REQUIRE(errors_of(path).empty());
+  CHECK(path.value().tracing.endpoint == "http://127.0.0.1:4318/otlp/v1/traces");
+  CHECK(path.value().tracing.sample_ratio == 1.0);
+}
+
+TEST_CASE("config: tracing errors name the key and the line", "[config]") {
+  const std::string models = "models:\n  - {name: m, provider: mock}\n";
+  auto r = parse(with_mock(models + R"(
+tracing:
+  endpoint: https://collector.example:4318
+  sample_ratio: 1.5
+  queue_spans: 0
+  service_name: ""
+  exporter: otlp
+)"));
+  const auto errors = errors_of(r);
+  auto has = [&](std::string_view text) {
+    return std::any_of(errors.begin(), errors.end(),
+                       [&](const std::string& e) { return e.find(text) != std::string::npos; });
+  };
+  CHECK(has("switchyard.yaml:8: tracing.endpoint: https collectors are not supported yet"));
+  CHECK(has("switchyard.yaml:9: tracing.sample_ratio: must be between 0 and 1"));
+  CHECK(has("switchyard.yaml:10: tracing.queue_spans: must be between 1"));
+  CHECK(has("switchyard.yaml:11: tracing.service_name: must not be empty"));
+  CHECK(has("switchyard.yaml:12: tracing: unknown key 'exporter'"));
+  auto missing = parse(with_mock(models + "tracing: {service_name: x}\n"));
+  CHECK(errors_of(missing).size() == 1);
+  CHECK(errors_of(missing).at(0).find("tracing: missing required key 'endpoint'") !=
+        std::string::npos);
+  auto ftp = parse(with_mock(models + "tracing: {endpoint: \"ftp://x\"}\n"));
+  CHECK(errors_of(ftp).at(0).find("must start with http://") != std::string::npos);
+}

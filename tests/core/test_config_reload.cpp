@@ -63,3 +63,19 @@ TEST_CASE("config reload: governance's store and ledger settings wait for a rest
   CHECK(restart_only_changes(running, load(with(""))) == std::vector<std::string>{"governance"});
   CHECK(restart_only_changes(load(with("")), running) == std::vector<std::string>{"governance"});
 }
+
+TEST_CASE("config reload: tracing switched on or a new queue size waits for a restart") {
+  const std::string on = "tracing: {endpoint: \"http://127.0.0.1:4318\", sample_ratio: 1}\n";
+  const Config off = load(with(""));
+  const Config traced = load(with(on));
+  // On from off: the exporter is made at start-up.
+  CHECK(restart_only_changes(off, traced) == std::vector<std::string>{"tracing"});
+  // Off from on, and a new endpoint, ratio or headers: applied by the reload.
+  CHECK(restart_only_changes(traced, off).empty());
+  const Config elsewhere = load(with(
+      "tracing: {endpoint: \"http://10.0.0.9:4318\", sample_ratio: 0.1, headers: {x-k: v}}\n"));
+  CHECK(restart_only_changes(traced, elsewhere).empty());
+  const Config bigger =
+      load(with("tracing: {endpoint: \"http://127.0.0.1:4318\", queue_spans: 9}\n"));
+  CHECK(restart_only_changes(traced, bigger) == std::vector<std::string>{"tracing.queue_spans"});
+}
