@@ -63,3 +63,14 @@ TEST_CASE("config reload: governance's store and ledger settings wait for a rest
   CHECK(restart_only_changes(running, load(with(""))) == std::vector<std::string>{"governance"});
   CHECK(restart_only_changes(load(with("")), running) == std::vector<std::string>{"governance"});
 }
+
+TEST_CASE("config reload: the listener's tls applies to new connections, without a restart") {
+  const Config plain = load(with("listen: 127.0.0.1:4000\n"));
+  const Config tls =
+      load(with("listen: 127.0.0.1:4000\ntls: {cert_file: a.pem, key_file: a.key}\n"));
+  const Config rotated =
+      load(with("listen: 127.0.0.1:4000\ntls: {cert_file: b.pem, key_file: b.key}\n"));
+  CHECK(restart_only_changes(plain, tls).empty());
+  CHECK(restart_only_changes(tls, rotated).empty());
+  CHECK(restart_only_changes(tls, plain).empty());
+}
