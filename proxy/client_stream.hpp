@@ -74,7 +74,7 @@ class ClientStream {
 
  private:
   // Up to one TLS record's worth of several buffers is copied into one write.
-  static constexpr std::size_t kCoalesceBytes = 16 * 1024;
+  static constexpr std::size_t kCoalesceBytes = std::size_t{16} * 1024;
 
   struct Tls {
     Tls(tcp::socket& socket, std::shared_ptr<ssl::context> ctx)
