@@ -917,6 +917,40 @@ std::string resolve_beside(std::string_view config_file, std::string_view path) 
   return std::string(config_file.substr(0, slash + 1)) + std::string(path);
 }
 
+// `tls: {cert_file, key_file}`: both required. Only the paths are read here; the files are
+// opened and checked when the route table is built (proxy/listener_tls), so core stays free
+// of OpenSSL and a reload re-reads them.
+void read_listener_tls(Context& ctx, const Entry& e, ServerConfig& server) {
+  static constexpr std::array<std::string_view, 2> kKeys{"cert_file", "key_file"};
+  if (!expect_map(ctx, e.line, "tls", e.value)) return;
+  const Fields f(ctx, e.value, "tls", kKeys);
+  ListenerTls tls;
+  bool complete = true;
+  auto read_path = [&](std::string_view key, std::string_view what, std::string& out) {
+    const Entry* x = f.find(key);
+    if (!x) {
+      ctx.error(e.line, "tls",
+                "missing required key " + quote(key) + " (the " + std::string(what) + ")");
+      complete = false;
+      return;
+    }
+    auto v = read_string(ctx, f, *x);
+    if (!v) {
+      complete = false;
+      return;
+    }
+    if (v->empty()) {
+      ctx.error(x->line, f.path_of(*x), "must be the path of the " + std::string(what));
+      complete = false;
+      return;
+    }
+    out = resolve_beside(ctx.file, *v);
+  };
+  read_path("cert_file", "PEM certificate chain, the server's certificate first", tls.cert_file);
+  read_path("key_file", "PEM private key of that certificate", tls.key_file);
+  if (complete) server.tls = std::move(tls);
+}
+
 // Reads the prices_file the config names, reporting its errors under its own name.
 std::optional<PriceFile> read_prices_file(Context& ctx, const Fields& top, const Entry& e,
                                           const FileReader& read_file) {
@@ -1888,7 +1922,7 @@ std::vector<std::string> resolve_model_refs(Context& ctx, const std::vector<Mode
 }
 
 void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const FileReader& read_file) {
-  static constexpr std::array<std::string_view, 18> kTopKeys{"listen",
+  static constexpr std::array<std::string_view, 19> kTopKeys{"listen",
                                                              "workers",
                                                              "max_body_bytes",
                                                              "max_header_bytes",
@@ -1899,6 +1933,7 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
                                                              "drain_timeout_ms",
                                                              "stream_keepalive_ms",
                                                              "access_log",
+                                                             "tls",
                                                              "providers",
                                                              "models",
                                                              "prices_file",
@@ -1908,6 +1943,7 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
                                                              "tracing"};
   const Fields top(ctx, root, "", kTopKeys);
   read_server(ctx, top, cfg.server);
+  if (const Entry* e = top.find("tls")) read_listener_tls(ctx, *e, cfg.server);
 
   std::optional<PriceFile> price_file;
   if (const Entry* e = top.find("prices_file"))

@@ -72,6 +72,15 @@ struct ModelConfig {
   const TargetConfig& primary() const { return targets.front(); }
 };
 
+// TLS on the client-facing listener: the certificate chain (PEM, the server's certificate
+// first) and its private key (PEM), both resolved against the config file's directory. Read
+// when the route table is built, so a reload picks up a rotated certificate.
+struct ListenerTls {
+  std::string cert_file;
+  std::string key_file;
+  bool operator==(const ListenerTls&) const = default;
+};
+
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 4000;
@@ -92,6 +101,9 @@ struct ServerConfig {
   // with idle watchdogs keep waiting. 0: never.
   std::chrono::milliseconds stream_keepalive{15000};
   std::string access_log = "stdout";  // "stdout", "off", or a file path
+  // Clients connect with TLS when set; plain HTTP otherwise. Applies to new connections on a
+  // reload.
+  std::optional<ListenerTls> tls;
 };
 
 // Client authentication, budgets, limits and the spend ledger (issue 12). The keys and teams

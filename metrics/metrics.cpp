@@ -219,6 +219,9 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
                                  MetricType::Counter);
   auto& connections = add_family("switchyard_client_connections_open",
                                  "Client connections open now", MetricType::Gauge);
+  auto& handshake_failures = add_family(
+      "switchyard_tls_handshake_failures_total",
+      "TLS handshakes with clients that failed or timed out (listener tls)", MetricType::Counter);
   auto& build_info =
       add_family("switchyard_build_info", "Always 1; the version label says which build is running",
                  MetricType::Gauge);
@@ -288,6 +291,7 @@ Metrics::Metrics(const core::Config& config, std::size_t shards) : shards_(shard
   access_log_dropped_ = &dropped.value({});
   client_disconnects_ = &disconnects.value({});
   client_connections_ = &connections.value({});
+  tls_handshake_failures_ = &handshake_failures.value({});
   // The standard process families, without the switchyard_ prefix, as every client library
   // names them, so the usual dashboards and alerts find them.
   process_.resident_memory_bytes = &add_family("process_resident_memory_bytes",

@@ -274,6 +274,9 @@ class Metrics {
   // Gauge of client connections open now: each worker adds 1 when it accepts one and
   // subtracts 1 when it closes, in its own shard, so the sum is the process's count.
   ShardedValue& client_connections() const { return *client_connections_; }
+  // TLS handshakes with clients that did not complete (listener `tls:`): a timeout, plain
+  // HTTP on the TLS port, no common protocol version or ALPN, a client refusing the cert.
+  ShardedValue& tls_handshake_failures() const { return *tls_handshake_failures_; }
   const ProcessMetrics& process() const { return process_; }
 
   // Rule-based routing: requests a router sent to each of its rules' models.
@@ -340,6 +343,7 @@ class Metrics {
   ShardedValue* access_log_dropped_ = nullptr;
   ShardedValue* client_disconnects_ = nullptr;
   ShardedValue* client_connections_ = nullptr;
+  ShardedValue* tls_handshake_failures_ = nullptr;
   ProcessMetrics process_;
   ShardedValue* config_info_ = nullptr;  // the served config's hash series
   ShardedValue* config_loaded_ = nullptr;

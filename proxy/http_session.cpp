@@ -71,10 +71,10 @@ core::GatewayError request_read_error(const beast::error_code& ec, std::uint64_t
 HttpSession::HttpSession(Worker& worker, tcp::socket socket)
     : worker_(worker),
       table_(worker.tables.pin()),
-      socket_(std::move(socket)),
+      stream_(std::move(socket)),
       deadline_(worker.deadlines, [this] {
         beast::error_code ec;
-        socket_.cancel(ec);
+        stream_.socket().cancel(ec);
       }) {
   worker_.sessions.insert(this);
 }
@@ -84,7 +84,7 @@ HttpSession::~HttpSession() { worker_.sessions.erase(this); }
 void HttpSession::close_if_idle() {
   keep_alive_ = false;
   beast::error_code ec;
-  if (idle_) socket_.cancel(ec);
+  if (idle_) stream_.socket().cancel(ec);
 }
 
 std::string HttpSession::next_request_id() {
@@ -206,7 +206,7 @@ net::awaitable<bool> HttpSession::write_whole(RequestContext& ctx, int status,
                                               std::string_view retry_after, bool head_only) {
   const auto buffers = whole_answer(ctx, status, content_type, body, retry_after, head_only);
   before_send();
-  auto [ec, n] = co_await net::async_write(socket_, buffers, kAsTuple);
+  auto [ec, n] = co_await net::async_write(stream_, buffers, kAsTuple);
   (void)n;
   co_return after_send(ec);
 }
@@ -215,7 +215,7 @@ net::awaitable<bool> HttpSession::write_json(RequestContext& ctx, int status, st
                                              std::string_view retry_after) {
   const auto buffers = whole_answer(ctx, status, "application/json", body, retry_after, false);
   before_send();
-  auto [ec, n] = co_await net::async_write(socket_, buffers, kAsTuple);
+  auto [ec, n] = co_await net::async_write(stream_, buffers, kAsTuple);
   (void)n;
   co_return after_send(ec);
 }
@@ -254,9 +254,10 @@ net::awaitable<bool> HttpSession::write_failure(RequestContext& ctx) {
 
 void HttpSession::abandon() {
   keep_alive_ = false;
+  // No close_notify on TLS either: the client must not take the cut for a clean end.
   beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.socket().close(ec);
 }
 
 net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_view content_type,
@@ -284,7 +285,7 @@ net::awaitable<bool> HttpSession::begin_stream(RequestContext& ctx, std::string_
       net::buffer(first_data.empty() ? std::string_view() : std::string_view("\r\n"))};
   stream_started_ = true;
   before_send();
-  auto [ec, n] = co_await net::async_write(socket_, buffers, kAsTuple);
+  auto [ec, n] = co_await net::async_write(stream_, buffers, kAsTuple);
   (void)n;
   co_return after_send(ec);
 }
@@ -295,7 +296,7 @@ net::awaitable<bool> HttpSession::write_chunk(RequestContext& ctx, std::string_v
   ctx.bytes_out += data.size();
   before_send();
   auto [ec, n] = co_await net::async_write(
-      socket_, http::make_chunk(net::buffer(data.data(), data.size())), kAsTuple);
+      stream_, http::make_chunk(net::buffer(data.data(), data.size())), kAsTuple);
   (void)n;
   co_return after_send(ec);
 }
@@ -305,19 +306,50 @@ net::awaitable<bool> HttpSession::write_keepalive(RequestContext& ctx, std::stri
   ctx.bytes_out += data.size();
   before_send();
   auto [ec, n] = co_await net::async_write(
-      socket_, http::make_chunk(net::buffer(data.data(), data.size())), kAsTuple);
+      stream_, http::make_chunk(net::buffer(data.data(), data.size())), kAsTuple);
   (void)n;
   co_return after_send(ec);
 }
 
 net::awaitable<bool> HttpSession::end_stream(RequestContext&) {
   before_send();
-  auto [ec, n] = co_await net::async_write(socket_, http::make_chunk_last(), kAsTuple);
+  auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(), kAsTuple);
   (void)n;
   co_return after_send(ec);
 }
 
+net::awaitable<bool> HttpSession::handshake() {
+  stream_.start_tls(table().tls);
+  // Within the read timeout, as a first request's head: a client that connects and says
+  // nothing is dropped then; one that speaks plain HTTP fails the handshake at once.
+  deadline_.expires_after(table().config.server.read_timeout);
+  auto [ec] = co_await stream_.async_handshake(kAsTuple);
+  deadline_.clear();
+  if (ec) {
+    worker_.runtime.metrics->tls_handshake_failures().add(worker_.index, 1);
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+    co_return false;
+  }
+  tls_established_ = true;
+  co_return true;
+}
+
+net::awaitable<void> HttpSession::send_close_notify() {
+  if (!tls_established_ || !stream_.socket().is_open()) co_return;
+  tls_established_ = false;
+  before_send();
+  auto [ec] = co_await stream_.async_send_close_notify(kAsTuple);
+  (void)ec;  // the socket closes next whatever happened
+  deadline_.clear();
+}
+
 net::awaitable<void> HttpSession::run() {
+  // The table the connection was accepted under decides whether it speaks TLS.
+  if (table().tls) {
+    const bool established = co_await handshake();
+    if (!established) co_return;
+  }
   bool first = true;
   while (keep_alive_ && !worker_.draining) {
     // A reload since the last request: this one reads the new table, from its head on.
@@ -381,7 +413,7 @@ net::awaitable<void> HttpSession::run() {
       if (header[http::field::expect] == "100-continue") {
         deadline_.expires_after(server->read_timeout);
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        auto [cec, cn] = co_await net::async_write(socket_, net::buffer(kContinue), kAsTuple);
+        auto [cec, cn] = co_await net::async_write(stream_, net::buffer(kContinue), kAsTuple);
         (void)cn;
         deadline_.clear();
         if (cec) break;
@@ -407,7 +439,7 @@ net::awaitable<void> HttpSession::run() {
     } else if (read_ok && !parser->is_done()) {
       deadline_.expires_after(server->read_timeout);
       beast::error_code bec0;
-      std::tie(bec0, std::ignore) = co_await http::async_read(socket_, buffer_, *parser, kAsTuple);
+      std::tie(bec0, std::ignore) = co_await http::async_read(stream_, buffer_, *parser, kAsTuple);
       deadline_.clear();
       bec = deadline_.translate(bec0);
       // A client that went away mid-body (its FIN cut the body: partial_message) gets no
@@ -453,11 +485,12 @@ net::awaitable<void> HttpSession::run() {
     spare_rate_headers_ = std::move(ctx.rate_limit_headers);
     worker_.runtime.metrics->in_flight().add(worker_.index, -1);
     stream_started_ = false;
-    if (!socket_.is_open()) break;
+    if (!stream_.socket().is_open()) break;
   }
+  if (tls_established_) co_await send_close_notify();
   beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
-  socket_.close(ec);
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.socket().close(ec);
 }
 
 net::awaitable<beast::error_code> HttpSession::read_request_head(
@@ -479,7 +512,7 @@ net::awaitable<beast::error_code> HttpSession::read_request_head(
     deadline_.expires_after(idle_timeout);
     // The read size Beast's own reader would ask for: one read serves a small request whole.
     const std::size_t room = std::max<std::size_t>(512, buffer_.capacity() - buffer_.size());
-    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(room), kAsTuple);
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(room), kAsTuple);
     deadline_.clear();
     buffer_.commit(n);
     if (ec)
@@ -504,7 +537,7 @@ net::awaitable<beast::error_code> HttpSession::read_request_head(
     }
     if (!ec && used > 0) continue;  // the parser took part of the head: feed it the rest
     const std::size_t room = std::max<std::size_t>(512, buffer_.capacity() - buffer_.size());
-    auto [rec, n] = co_await socket_.async_read_some(buffer_.prepare(room), kAsTuple);
+    auto [rec, n] = co_await stream_.async_read_some(buffer_.prepare(room), kAsTuple);
     buffer_.commit(n);
     if (rec) {
       deadline_.clear();
@@ -539,7 +572,7 @@ net::awaitable<beast::error_code> HttpSession::read_chunked_body(std::string& bo
     }
     if (decoder.done()) break;
     const std::size_t room = std::max<std::size_t>(4096, buffer_.capacity() - buffer_.size());
-    auto [ec, n] = co_await socket_.async_read_some(buffer_.prepare(room), kAsTuple);
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(room), kAsTuple);
     buffer_.commit(n);
     if (ec) {
       deadline_.clear();
@@ -554,17 +587,20 @@ net::awaitable<beast::error_code> HttpSession::read_chunked_body(std::string& bo
 net::awaitable<void> HttpSession::discard_and_close() {
   // Answer first, then read and drop what the client is still sending for a moment: closing
   // with unread data would reset the connection and could destroy our answer in flight.
+  // On TLS the dropped bytes are records, read off the socket undecrypted.
+  if (tls_established_) co_await send_close_notify();
+  tcp::socket& socket = stream_.socket();
   beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  socket.shutdown(tcp::socket::shutdown_send, ec);
   deadline_.expires_after(std::chrono::seconds(2));
   std::size_t discarded = 0;
   char sink[16384];
   while (discarded < (64u << 20)) {
-    auto [rec, n] = co_await socket_.async_read_some(net::buffer(sink), kAsTuple);
+    auto [rec, n] = co_await socket.async_read_some(net::buffer(sink), kAsTuple);
     if (rec) break;
     discarded += n;
   }
-  socket_.close(ec);
+  socket.close(ec);
 }
 
 net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) {

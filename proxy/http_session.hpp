@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "core/gateway_error.hpp"
+#include "proxy/client_stream.hpp"
 #include "proxy/net.hpp"
 #include "proxy/request_context.hpp"
 #include "proxy/worker.hpp"
@@ -33,7 +34,8 @@ class HttpSession {
   // The route table of the request being served (its config, models and routers): the
   // newest when the request started, kept until it ends.
   const RouteTable& table() const { return table_.get(); }
-  tcp::socket& socket() { return socket_; }
+  // The TCP socket under the connection (under TLS too): its executor, the client watch.
+  tcp::socket& socket() { return stream_.socket(); }
 
   // Whole responses. Return false when the client could not be written to.
   net::awaitable<bool> write_json(RequestContext& ctx, int status, std::string body,
@@ -62,6 +64,12 @@ class HttpSession {
   // calls directly, so no extra frame stays alive under a stream).
   net::awaitable<void> handle(Request& request, RequestContext& ctx);
   net::awaitable<void> discard_and_close();
+  // With the route table's tls: the TLS handshake, within the read timeout. False when it
+  // failed (counted in switchyard_tls_handshake_failures_total); the connection is closed.
+  net::awaitable<bool> handshake();
+  // Before the socket closes: TLS's close_notify (within the write timeout), so the client
+  // knows the connection ended where it did. Nothing on a plain connection.
+  net::awaitable<void> send_close_notify();
   // Reads the next request's line and header into `parser`: waits up to `idle_timeout` for
   // its first byte (skipping empty lines), then up to the read timeout for the rest.
   // `head_bytes` gets what the head took.
@@ -108,7 +116,9 @@ class HttpSession {
 
   Worker& worker_;
   RouteTablePin table_;  // refreshed between requests (run())
-  tcp::socket socket_;  // timeouts come from deadline_ (see deadline.hpp), not per-operation timers
+  // Timeouts come from deadline_ (see deadline.hpp), not per-operation timers.
+  ClientStream stream_;
+  bool tls_established_ = false;  // the handshake completed: close_notify can be sent
   Deadline deadline_;
   beast::flat_buffer buffer_;
   std::string head_;

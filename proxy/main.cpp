@@ -17,6 +17,7 @@
 #include "proxy/config_file.hpp"
 #include "proxy/gateway.hpp"
 #include "proxy/governance.hpp"
+#include "proxy/listener_tls.hpp"
 #include "proxy/net.hpp"
 #include "proxy/reloader.hpp"
 #include "proxy/runtime.hpp"
@@ -123,6 +124,12 @@ int run(int argc, char** argv) {
     config.server.listen_port = listen->port;
   }
   if (check_only) {
+    try {
+      if (config.server.tls) proxy::make_listener_tls_context(*config.server.tls);
+    } catch (const std::exception& e) {
+      std::cerr << "switchyard: " << e.what() << "\n";
+      return 1;
+    }
     std::cout << config_path << ": OK (" << config.providers.size() << " providers, "
               << config.models.size() << " models)\n";
     return 0;

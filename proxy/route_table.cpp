@@ -4,6 +4,8 @@
 #include <boost/json.hpp>
 #include <stdexcept>
 
+#include "proxy/listener_tls.hpp"
+
 namespace switchyard::proxy {
 namespace {
 
@@ -39,6 +41,9 @@ std::shared_ptr<const RouteTable> make_route_table(core::Config config, std::str
   table->config = std::move(config);
   table->config_hash = std::move(config_hash);
   const core::Config& cfg = table->config;
+  // First: a certificate or key that cannot be used refuses the table before anything of it
+  // is registered.
+  if (cfg.server.tls) table->tls = make_listener_tls_context(*cfg.server.tls);
   metrics.add_config(cfg);
 
   const auto& budget = cfg.routing.retry_budget;

@@ -28,6 +28,10 @@
 #include "core/target_health.hpp"
 #include "metrics/metrics.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace switchyard::proxy {
 
 // One target of a model group, bound to what an attempt on it needs.
@@ -84,6 +88,9 @@ struct RouteTable {
   // flight still count.
   std::shared_ptr<core::RetryBudgetState> retry_budget;
   std::string models_json;  // the /v1/models answer
+  // The listener's TLS (config `tls:`), read from its files when this table was built;
+  // null for plain HTTP. A connection accepted under this table handshakes with it.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 
   const ModelRoute* find_route(std::string_view model) const {
     auto it = routes.find(model);
@@ -99,7 +106,8 @@ struct RouteTable {
 // providers. With `previous` (a reload), each target that the previous table had too (same
 // model, provider and upstream model) starts from its state there (cooldown, Retry-After,
 // rpm/tpm windows: core::TargetState::carry_over). Throws std::runtime_error when a
-// provider's base_url cannot be used (the config validator should already have refused it).
+// provider's base_url cannot be used (the config validator should already have refused it),
+// or when the listener's TLS certificate or key cannot be used (the message names the file).
 std::shared_ptr<const RouteTable> make_route_table(core::Config config, std::string config_hash,
                                                    metrics::Metrics& metrics,
                                                    const RouteTable* previous);

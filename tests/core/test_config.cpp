@@ -1728,3 +1728,58 @@ tracing:
   auto ftp = parse(with_mock(models + "tracing: {endpoint: \"ftp://x\"}\n"));
   CHECK(errors_of(ftp).at(0).find("must start with http://") != std::string::npos);
 }
+
+TEST_CASE("config: listener tls: both files, resolved beside the config file", "[config]") {
+  const std::string models = "models:\n  - {name: m, provider: mock}\n";
+  auto plain = parse(with_mock(models));
+  REQUIRE(errors_of(plain).empty());
+  CHECK_FALSE(plain.value().server.tls);
+
+  auto tls =
+      parse(with_mock(models + "tls: {cert_file: certs/server.pem, key_file: /etc/k.pem}\n"));
+  REQUIRE(errors_of(tls).empty());
+  REQUIRE(tls.value().server.tls);
+  // "switchyard.yaml" has no directory part: a relative path stays as written.
+  CHECK(tls.value().server.tls->cert_file == "certs/server.pem");
+  CHECK(tls.value().server.tls->key_file == "/etc/k.pem");
+
+  // Relative paths are read beside the config file, as prices_file is; substitution applies.
+  auto beside = parse_config(
+      with_mock(models + "tls:\n  cert_file: ${CERT_DIR}/chain.pem\n  key_file: key.pem\n"),
+      "/etc/switchyard/switchyard.yaml", env_of({{"CERT_DIR", "certs"}}));
+  REQUIRE(errors_of(beside).empty());
+  REQUIRE(beside.value().server.tls);
+  CHECK(beside.value().server.tls->cert_file == "/etc/switchyard/certs/chain.pem");
+  CHECK(beside.value().server.tls->key_file == "/etc/switchyard/key.pem");
+}
+
+TEST_CASE("config: listener tls errors name the key and the line", "[config]") {
+  const std::string models = "models:\n  - {name: m, provider: mock}\n";
+  auto has = [](const std::vector<std::string>& errors, std::string_view text) {
+    return std::any_of(errors.begin(), errors.end(),
+                       [&](const std::string& e) { return e.find(text) != std::string::npos; });
+  };
+  const auto not_map = errors_of(parse(with_mock(models + "tls: server.pem\n")));
+  CHECK(has(not_map, "switchyard.yaml:6: tls: expected a mapping, got 'server.pem'"));
+  const auto empty = errors_of(parse(with_mock(models + "tls:\n")));
+  CHECK(has(empty, "switchyard.yaml:6: tls: expected a mapping, got nothing"));
+
+  const auto missing = errors_of(parse(with_mock(models + "tls: {cert_file: a.pem}\n")));
+  CHECK(has(missing, "switchyard.yaml:6: tls: missing required key 'key_file'"));
+  const auto no_cert = errors_of(parse(with_mock(models + "tls: {key_file: k.pem}\n")));
+  CHECK(has(no_cert, "switchyard.yaml:6: tls: missing required key 'cert_file'"));
+
+  auto r = parse(with_mock(models + R"(
+tls:
+  cert_file: ""
+  key_file: [k.pem]
+  ciphers: HIGH
+)"));
+  const auto errors = errors_of(r);
+  CHECK(has(errors, "switchyard.yaml:8: tls.cert_file: must be the path of the PEM certificate"));
+  CHECK(has(errors, "switchyard.yaml:9: tls.key_file: expected a string, got a sequence"));
+  CHECK(has(errors, "switchyard.yaml:10: tls: unknown key 'ciphers'"));
+
+  const auto typo = errors_of(parse(with_mock(models + "tsl: {cert_file: a, key_file: b}\n")));
+  CHECK(has(typo, "unknown key 'tsl' (did you mean 'tls'?)"));
+}

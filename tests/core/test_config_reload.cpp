@@ -79,3 +79,14 @@ TEST_CASE("config reload: tracing switched on or a new queue size waits for a re
       load(with("tracing: {endpoint: \"http://127.0.0.1:4318\", queue_spans: 9}\n"));
   CHECK(restart_only_changes(traced, bigger) == std::vector<std::string>{"tracing.queue_spans"});
 }
+
+TEST_CASE("config reload: the listener's tls applies to new connections, without a restart") {
+  const Config plain = load(with("listen: 127.0.0.1:4000\n"));
+  const Config tls =
+      load(with("listen: 127.0.0.1:4000\ntls: {cert_file: a.pem, key_file: a.key}\n"));
+  const Config rotated =
+      load(with("listen: 127.0.0.1:4000\ntls: {cert_file: b.pem, key_file: b.key}\n"));
+  CHECK(restart_only_changes(plain, tls).empty());
+  CHECK(restart_only_changes(tls, rotated).empty());
+  CHECK(restart_only_changes(tls, plain).empty());
+}
