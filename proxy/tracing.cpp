@@ -1,6 +1,7 @@
 #include "proxy/tracing.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <iostream>
 
@@ -82,12 +83,9 @@ void start_request_trace(const core::TracingConfig& tracing, std::string_view tr
 }
 
 void forward_trace_context(const RequestContext& ctx, adapters::ForwardedHeaders& forwarded) {
-  if (ctx.span)
-    write_span_traceparent(forwarded.traceparent, *ctx.span);
-  else if (ctx.trace_parent)
-    write_span_traceparent(forwarded.traceparent, *ctx.trace_parent);
-  else
-    return;
+  if (!ctx.span && !ctx.trace_parent) return;
+  // A traced request's traceparent is written per attempt (begin_attempt_span).
+  if (!ctx.span) write_span_traceparent(forwarded.traceparent, *ctx.trace_parent);
   forwarded.tracestate = ctx.trace_state;
 }
 
@@ -174,11 +172,9 @@ void TraceExporter::record(std::size_t producer, const RequestContext& ctx, int 
       out.provider_type = a.target->provider->type;
       out.model = a.target->config->upstream_model;
       out.server_address = a.target->endpoint.host;
+      const std::string& port = a.target->endpoint.port;
       out.server_port = 0;
-      for (const char c : a.target->endpoint.port) {
-        if (c < '0' || c > '9') break;
-        out.server_port = out.server_port * 10 + (c - '0');
-      }
+      std::from_chars(port.data(), port.data() + port.size(), out.server_port);
       out.outcome = metrics::attempt_outcome_name(a.outcome);
       out.status = a.status;
       out.hedge = a.span.hedge;

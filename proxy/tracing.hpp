@@ -39,8 +39,8 @@ namespace switchyard::proxy {
 void start_request_trace(const core::TracingConfig& tracing, std::string_view traceparent,
                          std::string_view tracestate, RequestContext& ctx, core::Rng& rng);
 
-// The traceparent and tracestate the provider gets: the request's own span's when it is
-// traced (begin_attempt_span replaces the span id per attempt), else the client's, unchanged.
+// The traceparent and tracestate the provider gets: the client's, unchanged, when the request
+// is not traced; a traced request's traceparent is each attempt's (begin_attempt_span).
 void forward_trace_context(const RequestContext& ctx, adapters::ForwardedHeaders& forwarded);
 
 // Starts an attempt's span: for a traced request a new span id, written into the traceparent
