@@ -17,6 +17,9 @@ if [[ "${1:-}" == "--test" ]]; then
   # prometheus (with promtool): tests/deploy runs the dashboard's queries and the alert rules
   # against a real Prometheus server.
   packages+=(prometheus)
+  # The scale-out tests (issue 14) start real servers on loopback: Redis, and PostgreSQL
+  # (initdb and postgres, run as its "postgres" user through setpriv when the tests run as root).
+  packages+=(redis-server postgresql)
   # The fuzz flavour: clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev is
   # only a recommendation of clang), and llvm-14 for llvm-symbolizer, so reports name lines.
   packages+=(clang libclang-rt-14-dev llvm-14)
