@@ -78,6 +78,26 @@ void stop_child(std::optional<ChildProcess>& process, int signal) {
   process.reset();
 }
 
+// Starts the server that `make_argv(port)` describes and waits until it prints `ready`; when
+// the port was taken meanwhile (pick_free_port's race), tries again on a new one.
+template <class MakeArgv>
+ChildProcess start_server(std::uint16_t& port, bool new_port, const MakeArgv& make_argv,
+                          std::string_view ready, const std::string& name) {
+  for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
+    if (new_port || port == 0) port = pick_free_port();
+    ChildProcess process = ChildProcess::start(make_argv(port));
+    try {
+      process.wait_for_line(ready, kStartTimeout);
+      return process;
+    } catch (const std::runtime_error&) {
+      const std::string output = process.output();
+      if (!port_was_taken(output)) throw std::runtime_error(name + " did not start: " + output);
+      new_port = true;
+    }
+  }
+  throw std::runtime_error(name + ": no free port after 5 attempts");
+}
+
 }  // namespace
 
 std::uint16_t pick_free_port() {
@@ -105,10 +125,9 @@ RedisServer::~RedisServer() {
 std::string RedisServer::url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
 
 void RedisServer::launch(bool new_port) {
-  for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
-    if (new_port || port_ == 0) port_ = pick_free_port();
+  const auto argv = [this](std::uint16_t port) {
     std::vector<std::string> argv = {
-        "redis-server", "--bind",      "127.0.0.1", "--port", std::to_string(port_),
+        "redis-server", "--bind",      "127.0.0.1", "--port", std::to_string(port),
         "--dir",        dir_.path,     "--save",    "",       "--protected-mode",
         "yes",          "--daemonize", "no"};
     if (options_.persistent) {
@@ -116,19 +135,10 @@ void RedisServer::launch(bool new_port) {
     } else {
       argv.insert(argv.end(), {"--appendonly", "no"});
     }
-    process_.emplace(ChildProcess::start(argv));
-    try {
-      process_->wait_for_line("Ready to accept connections", kStartTimeout);
-      return;
-    } catch (const std::runtime_error&) {
-      const std::string output = process_->output();
-      process_.reset();
-      if (!port_was_taken(output))
-        throw std::runtime_error("redis-server did not start: " + output);
-      new_port = true;
-    }
-  }
-  throw std::runtime_error("redis-server: no free port after 5 attempts");
+    return argv;
+  };
+  process_.emplace(
+      start_server(port_, new_port, argv, "Ready to accept connections", "redis-server"));
 }
 
 void RedisServer::start() {
@@ -166,25 +176,16 @@ std::string PostgresServer::url(std::string_view database) const {
 }
 
 void PostgresServer::launch(bool new_port) {
-  for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
-    if (new_port || port_ == 0) port_ = pick_free_port();
-    // Loopback only; the socket file in the test's directory, not /var/run/postgresql. fsync
-    // off: a test's database need not survive the machine, only the server's restarts.
-    process_.emplace(ChildProcess::start(as_postgres_user(
-        {postgres_bin_dir() + "/postgres", "-D", dir_.path + "/data", "-p", std::to_string(port_),
-         "-k", dir_.path, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-         "max_connections=200"})));
-    try {
-      process_->wait_for_line("database system is ready to accept connections", kStartTimeout);
-      return;
-    } catch (const std::runtime_error&) {
-      const std::string output = process_->output();
-      process_.reset();
-      if (!port_was_taken(output)) throw std::runtime_error("postgres did not start: " + output);
-      new_port = true;
-    }
-  }
-  throw std::runtime_error("postgres: no free port after 5 attempts");
+  // Loopback only; the socket file in the test's directory, not /var/run/postgresql. fsync
+  // off: a test's database need not survive the machine, only the server's restarts.
+  const auto argv = [this](std::uint16_t port) {
+    return as_postgres_user({postgres_bin_dir() + "/postgres", "-D", dir_.path + "/data", "-p",
+                             std::to_string(port), "-k", dir_.path, "-c",
+                             "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
+                             "max_connections=200"});
+  };
+  process_.emplace(start_server(port_, new_port, argv,
+                                "database system is ready to accept connections", "postgres"));
 }
 
 void PostgresServer::start() {
