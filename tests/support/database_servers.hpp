@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
