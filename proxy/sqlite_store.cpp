@@ -1,7 +1,6 @@
 #include "proxy/sqlite_store.hpp"
 
 #include <algorithm>
-#include <boost/json.hpp>
 #include <charconv>
 #include <memory>
 #include <mutex>
@@ -9,11 +8,11 @@
 #include <utility>
 
 #include "proxy/sqlite_db.hpp"
+#include "proxy/store_records.hpp"
 
 namespace switchyard::proxy {
 namespace {
 
-namespace json = boost::json;
 using sqlite::Database;
 using sqlite::Statement;
 using sqlite::Transaction;
@@ -204,92 +203,14 @@ std::string spend_sums_sql() {
          " SUM(p.cost)";
 }
 
-[[noreturn]] void corrupt(std::string_view what) {
-  throw StoreError("sqlite: the store holds an unreadable " + std::string(what), false);
-}
-
-std::string strings_to_json(const std::vector<std::string>& items) {
-  if (items.empty()) return "[]";  // most ledger rows: no JSON serializer for them
-  json::array array;
-  for (const auto& item : items) array.emplace_back(item);
-  return json::serialize(array);
-}
-
-json::value parse_json(std::string_view text, std::string_view what) {
-  boost::system::error_code ec;
-  json::value value = json::parse(text, ec);
-  if (ec) corrupt(what);
-  return value;
-}
-
-std::vector<std::string> strings_from_json(std::string_view text) {
-  const json::value value = parse_json(text, "list");
-  if (!value.is_array()) corrupt("list");
-  std::vector<std::string> items;
-  for (const auto& item : value.get_array()) {
-    if (!item.is_string()) corrupt("list");
-    items.emplace_back(item.get_string());
-  }
-  return items;
-}
-
-std::int64_t integer_member(const json::object& object, std::string_view name) {
-  const json::value* member = object.if_contains(name);
-  if (!member || !member->is_int64()) corrupt("model limit");
-  return member->get_int64();
-}
-
-std::string model_limits_to_json(const std::vector<core::ModelLimits>& all) {
-  json::array array;
-  for (const auto& entry : all)
-    array.push_back(json::object{{"model", entry.model},
-                                 {"rpm", entry.limits.rpm},
-                                 {"tpm", entry.limits.tpm},
-                                 {"parallel", entry.limits.parallel}});
-  return json::serialize(array);
-}
-
-std::vector<core::ModelLimits> model_limits_from_json(std::string_view text) {
-  const json::value value = parse_json(text, "model limit");
-  if (!value.is_array()) corrupt("model limit");
-  std::vector<core::ModelLimits> all;
-  for (const auto& item : value.get_array()) {
-    const json::object* object = item.if_object();
-    const json::value* model = object ? object->if_contains("model") : nullptr;
-    if (!model || !model->is_string()) corrupt("model limit");
-    all.push_back({std::string(model->get_string()),
-                   {integer_member(*object, "rpm"), integer_member(*object, "tpm"),
-                    integer_member(*object, "parallel")}});
-  }
-  return all;
-}
-
-// A budget is four columns, all NULL without one.
-struct BudgetColumns {
-  std::optional<std::int64_t> max, soft, anchor_s;
-  std::optional<std::string> period;
-};
-
-BudgetColumns budget_columns(const std::optional<core::BudgetSpec>& budget) {
-  if (!budget) return {};
-  return {budget->max, budget->soft, budget->anchor.time_since_epoch().count(),
-          core::format_budget_period(budget->period)};
-}
+[[noreturn]] void corrupt(std::string_view what) { corrupt_record("sqlite", what); }
 
 std::optional<core::BudgetSpec> read_budget(const Statement& row, int first_column) {
   if (row.is_null(first_column)) return std::nullopt;
-  auto period = core::parse_budget_period(row.text(first_column + 2));
-  if (!period) corrupt("budget period");
-  return core::BudgetSpec{row.integer(first_column), row.optional_integer(first_column + 1),
-                          period.value(),
-                          core::WallTime(std::chrono::seconds(row.integer(first_column + 3)))};
+  return budget_from_columns({row.integer(first_column), row.optional_integer(first_column + 1),
+                              row.integer(first_column + 3), row.text(first_column + 2)},
+                             "sqlite");
 }
-
-core::WallTime wall_time(std::int64_t seconds) {
-  return core::WallTime(std::chrono::seconds(seconds));
-}
-
-std::int64_t seconds_of(core::WallTime t) { return t.time_since_epoch().count(); }
 
 // Room for one ledger row in a block's JSON besides its two strings' characters: ten numbers
 // of at most 20 characters, the brackets, commas and the strings' quotes.
@@ -360,7 +281,8 @@ class SqliteStore final : public GovernanceStore {
 
   std::vector<AuditEntry> audit(std::int64_t from_ms, std::int64_t to_ms,
                                 std::size_t limit) override;
-  void write_ledger(std::span<const core::LedgerRow> rows) override;
+  // One process writes this file: a batch is never sent twice, so `batch_id` is not kept.
+  void write_ledger_batch(std::span<const core::LedgerRow> rows, std::string_view) override;
   std::vector<core::SpendRow> spend(const core::SpendQuery& q) override;
 
   core::Micros key_spend_since(std::string_view key_id, std::int64_t from_ms) override {
@@ -505,10 +427,10 @@ SELECT id, name, budget_max, budget_soft, budget_period, budget_anchor_s, rpm, t
     t.name = rows.text(1);
     t.budget = read_budget(rows, 2);
     t.limits = {rows.integer(6), rows.integer(7), rows.integer(8)};
-    t.models = strings_from_json(rows.text(9));
+    t.models = strings_from_json(rows.text(9), "sqlite");
     t.blocked = rows.integer(10) != 0;
     t.metadata_json = rows.text(11);
-    t.created = wall_time(rows.integer(12));
+    t.created = wall_time_of_seconds(rows.integer(12));
   }
   return teams;
 }
@@ -532,15 +454,16 @@ SELECT id, alias, hash, hint, role, team_id, user, models_json, budget_max, budg
     k.role = *role;
     k.team_id = rows.text(5);
     k.user = rows.text(6);
-    k.models = strings_from_json(rows.text(7));
+    k.models = strings_from_json(rows.text(7), "sqlite");
     k.budget = read_budget(rows, 8);
     k.limits = {rows.integer(12), rows.integer(13), rows.integer(14)};
-    k.model_limits = model_limits_from_json(rows.text(15));
-    k.tags = strings_from_json(rows.text(16));
+    k.model_limits = model_limits_from_json(rows.text(15), "sqlite");
+    k.tags = strings_from_json(rows.text(16), "sqlite");
     k.metadata_json = rows.text(17);
-    if (const auto expires_s = rows.optional_integer(18)) k.expires = wall_time(*expires_s);
+    if (const auto expires_s = rows.optional_integer(18))
+      k.expires = wall_time_of_seconds(*expires_s);
     k.blocked = rows.integer(19) != 0;
-    k.created = wall_time(rows.integer(20));
+    k.created = wall_time_of_seconds(rows.integer(20));
   }
   return keys;
 }
@@ -559,7 +482,7 @@ std::vector<AuditEntry> SqliteStore::audit(std::int64_t from_ms, std::int64_t to
   return entries;
 }
 
-void SqliteStore::write_ledger(std::span<const core::LedgerRow> rows) {
+void SqliteStore::write_ledger_batch(std::span<const core::LedgerRow> rows, std::string_view) {
   if (rows.empty()) return;
   std::lock_guard lock(mutex_);
   try {

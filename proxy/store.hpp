@@ -3,6 +3,7 @@
 // ledger. core/ decides; a GovernanceStore only persists. The interface says nothing about the
 // database behind it, so SQLite (one process) and PostgreSQL (several replicas) can both sit
 // here. Never on the request path: admin writes and the ledger writer thread call it.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -61,14 +62,31 @@ class GovernanceStore {
   virtual std::vector<AuditEntry> audit(std::int64_t from_ms, std::int64_t to_ms,
                                         std::size_t limit) = 0;
 
-  // The whole batch in one transaction: all rows are kept or none.
-  virtual void write_ledger(std::span<const core::LedgerRow> rows) = 0;
+  // The whole batch in one transaction: all rows are kept or none. A store shared by several
+  // gateways keeps `batch_id` (unique to the batch: its writer's id and a number) and writes
+  // a batch it has seen before as nothing, so a batch sent again after its answer was lost
+  // counts once. Empty: no such check.
+  virtual void write_ledger_batch(std::span<const core::LedgerRow> rows,
+                                  std::string_view batch_id) = 0;
+  void write_ledger(std::span<const core::LedgerRow> rows) { write_ledger_batch(rows, {}); }
   // Grouped over the rows with q.from_ms <= time_ms < q.to_ms, most cost first, then by group.
   virtual std::vector<core::SpendRow> spend(const core::SpendQuery& q) = 0;
   // Spend with time_ms >= from_ms: restores the current periods' budgets at start-up.
   virtual core::Micros key_spend_since(std::string_view key_id, std::int64_t from_ms) = 0;
   virtual core::Micros team_spend_since(std::string_view team_id, std::int64_t from_ms) = 0;
   virtual std::int64_t ledger_row_count() = 0;
+
+  // Whether other gateways share this store and may change its teams and keys.
+  virtual bool shared() const { return false; }
+  // A shared store: waits up to `timeout` for word that a team or key changed (from any
+  // gateway). True when word came, or may have been missed (the store's connection was made
+  // again): the caller then reads the records again. interrupt_waits() ends every wait at
+  // once, at shutdown.
+  virtual bool wait_for_change(std::chrono::milliseconds timeout) {
+    (void)timeout;
+    return false;
+  }
+  virtual void interrupt_waits() {}
 };
 
 }  // namespace switchyard::proxy

@@ -1,4 +1,6 @@
-// The SQLite governance store against real files, each test in a fresh temporary directory.
+// The governance stores: SQLite against real files, each test in a fresh temporary directory,
+// and PostgreSQL against a real server (one per test process, a fresh database per test). The
+// tests of what a GovernanceStore promises run on both; each store's own tests follow.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -11,7 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/postgres_db.hpp"
+#include "proxy/postgres_store.hpp"
 #include "proxy/sqlite_store.hpp"
+#include "tests/support/database_servers.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace {
@@ -275,6 +280,54 @@ void check_same_spend(const std::vector<core::SpendRow>& got,
   }
 }
 
+enum class Backend { sqlite, postgres };
+
+testing::PostgresServer& postgres_server() {
+  static testing::PostgresServer server;
+  return server;
+}
+
+// One store of either kind, empty at first; open() gives a new handle on the same data (a
+// reopen of the file, a new pool on the database).
+struct StoreUnderTest {
+  explicit StoreUnderTest(Backend b) : backend(b) {
+    if (b == Backend::postgres) database = postgres_server().create_database("store");
+  }
+  Backend backend;
+  TempDir dir;
+  std::string database;
+
+  std::unique_ptr<GovernanceStore> open() const {
+    if (backend == Backend::sqlite) return proxy::open_sqlite_store(dir.file());
+    proxy::PostgresStoreOptions options;
+    options.url = postgres_server().url(database);
+    options.pool = 2;
+    return proxy::open_postgres_store(options);
+  }
+  // A query's rows as the database's own shell shows them: columns joined by '|'.
+  std::vector<std::string> rows(const std::string& sql) const {
+    if (backend == Backend::sqlite) return RawConnection(dir.file()).rows(sql);
+    const std::string out = postgres_server().sql(sql, database);
+    std::vector<std::string> lines;
+    if (out.empty()) return lines;
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = out.find('\n', start)) != std::string::npos; start = nl + 1)
+      lines.push_back(out.substr(start, nl - start));
+    lines.push_back(out.substr(start));
+    return lines;
+  }
+  // The ledger's column for the end user: "user" is a reserved word in PostgreSQL.
+  std::string user_column() const { return backend == Backend::sqlite ? "user" : "end_user"; }
+};
+
+const char* name_of(Backend b) { return b == Backend::sqlite ? "sqlite" : "postgres"; }
+
+// The start of a test that runs once on each store.
+#define ON_EACH_STORE(var)                                                    \
+  const Backend var##_backend = GENERATE(Backend::sqlite, Backend::postgres); \
+  INFO("store: " << name_of(var##_backend));                                  \
+  StoreUnderTest var(var##_backend)
+
 void write_in_batches(GovernanceStore& store, const std::vector<core::LedgerRow>& rows) {
   const std::span<const core::LedgerRow> all(rows);
   store.write_ledger(all.subspan(0, 2));
@@ -286,7 +339,7 @@ void write_in_batches(GovernanceStore& store, const std::vector<core::LedgerRow>
 }  // namespace
 
 TEST_CASE("teams and keys come back from a reopened store with every field", "[store]") {
-  TempDir dir;
+  ON_EACH_STORE(dir);
   const core::TeamRecord team = full_team();
   core::TeamRecord plain_team;
   plain_team.id = "team_00000000000000b2";
@@ -312,12 +365,12 @@ TEST_CASE("teams and keys come back from a reopened store with every field", "[s
   bare.created = at(1'700'000'900);
   keys.push_back(bare);
   {
-    auto store = proxy::open_sqlite_store(dir.file());
+    auto store = dir.open();
     store->put_team(team);
     store->put_team(plain_team);
     for (const auto& k : keys) store->put_key(k);
   }
-  const auto snapshot = proxy::open_sqlite_store(dir.file())->load();
+  const auto snapshot = dir.open()->load();
   REQUIRE(snapshot.teams.size() == 2);
   check_same_team(snapshot.teams[0], plain_team);  // oldest first
   check_same_team(snapshot.teams[1], team);
@@ -326,8 +379,8 @@ TEST_CASE("teams and keys come back from a reopened store with every field", "[s
 }
 
 TEST_CASE("a put with a known id replaces that record, and a delete removes it", "[store]") {
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   core::KeyRecord key = full_key("key_1", 1);
   store->put_key(key);
   store->put_key(full_key("key_2", 2));
@@ -359,8 +412,8 @@ TEST_CASE("a put with a known id replaces that record, and a delete removes it",
 }
 
 TEST_CASE("a key whose hash or alias is taken is refused, and the holder is untouched", "[store]") {
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   const core::KeyRecord holder = full_key("key_1", 1);
   store->put_key(holder);
 
@@ -374,7 +427,7 @@ TEST_CASE("a key whose hash or alias is taken is refused, and the holder is unto
       FAIL("the duplicate was accepted");
     } catch (const StoreError& e) {
       CHECK(e.conflict());
-      CHECK_THAT(e.what(), Catch::Contains("UNIQUE"));
+      CHECK_THAT(e.what(), Catch::Contains("unique", Catch::CaseSensitive::No));
     }
   }
   core::KeyRecord no_alias_1 = full_key("key_4", 4), no_alias_2 = full_key("key_5", 5);
@@ -394,8 +447,8 @@ TEST_CASE("a key whose hash or alias is taken is refused, and the holder is unto
 }
 
 TEST_CASE("the spend report groups the ledger's rows by each grouping", "[store]") {
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   const auto rows = sample_ledger();
   write_in_batches(*store, rows);
   REQUIRE(store->ledger_row_count() == static_cast<std::int64_t>(rows.size()));
@@ -418,8 +471,8 @@ TEST_CASE("the spend report groups the ledger's rows by each grouping", "[store]
 }
 
 TEST_CASE("the spend report counts rows from `from` up to but not including `to`", "[store]") {
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   const auto rows = sample_ledger();
   write_in_batches(*store, rows);
 
@@ -435,8 +488,8 @@ TEST_CASE("the spend report counts rows from `from` up to but not including `to`
 }
 
 TEST_CASE("errors count rows with a 4xx/5xx status or an error reason", "[store]") {
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   write_in_batches(*store, sample_ledger());
   std::map<std::string, std::int64_t> errors;
   for (const auto& s : store->spend({core::SpendGroup::key, 0, INT64_MAX}))
@@ -446,9 +499,9 @@ TEST_CASE("errors count rows with a 4xx/5xx status or an error reason", "[store]
 }
 
 TEST_CASE("the daily rollup agrees with the ledger's rows", "[store]") {
-  TempDir dir;
+  ON_EACH_STORE(dir);
   const auto rows = sample_ledger();
-  write_in_batches(*proxy::open_sqlite_store(dir.file()), rows);
+  write_in_batches(*dir.open(), rows);
 
   std::map<std::string, std::vector<std::int64_t>> want;
   for (const auto& r : rows) {
@@ -472,18 +525,17 @@ TEST_CASE("the daily rollup agrees with the ledger's rows", "[store]") {
     want_rows.push_back(line);
   }
   std::sort(want_rows.begin(), want_rows.end());
-  auto got = RawConnection(dir.file())
-                 .rows(
-                     "SELECT day, key_id, team_id, model, provider, requests, errors,"
-                     " input_tokens, output_tokens, cached_tokens, cache_write_tokens,"
-                     " reasoning_tokens, cost FROM ledger_daily");
+  auto got = dir.rows(
+      "SELECT day, key_id, team_id, model, provider, requests, errors,"
+      " input_tokens, output_tokens, cached_tokens, cache_write_tokens,"
+      " reasoning_tokens, cost FROM ledger_daily");
   std::sort(got.begin(), got.end());
   CHECK(got == want_rows);
 }
 
 TEST_CASE("spend since a time, per key and per team, restores a period's budget", "[store]") {
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   write_in_batches(*store, sample_ledger());
   CHECK(store->key_spend_since("key_a", 0) == 2000);
   CHECK(store->key_spend_since("key_a", kDay1 + 2000) == 800);  // inclusive
@@ -494,19 +546,20 @@ TEST_CASE("spend since a time, per key and per team, restores a period's budget"
 }
 
 TEST_CASE("what was written is there after a reopen, in a file that checks as sound", "[store]") {
-  TempDir dir;
+  ON_EACH_STORE(dir);
   const auto rows = sample_ledger();
   {
-    auto store = proxy::open_sqlite_store(dir.file());
+    auto store = dir.open();
     write_in_batches(*store, rows);
     store->put_key(full_key("key_1", 1));
   }
-  auto store = proxy::open_sqlite_store(dir.file());
+  auto store = dir.open();
   CHECK(store->ledger_row_count() == static_cast<std::int64_t>(rows.size()));
   const core::SpendQuery q{core::SpendGroup::model, 0, INT64_MAX};
   check_same_spend(store->spend(q), expected_spend(rows, q));
   CHECK(store->load().keys.size() == 1);
-  CHECK(RawConnection(dir.file()).rows("PRAGMA integrity_check") == std::vector<std::string>{"ok"});
+  if (dir.backend == Backend::sqlite)
+    CHECK(dir.rows("PRAGMA integrity_check") == std::vector<std::string>{"ok"});
 }
 
 TEST_CASE("the store's file is in WAL mode once opened", "[store]") {
@@ -525,8 +578,8 @@ TEST_CASE("a store of a newer schema or in a missing folder is refused", "[store
 }
 
 TEST_CASE("audit entries are read back by time range, oldest first", "[store]") {
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   store->append_audit({3000, "key_admin", "key.block", "key_2", R"({"reason":"leak"})"});
   store->append_audit({1000, "master", "key.create", "key_1", "{}"});
   store->append_audit({2000, "master", "team.create", "team_1", R"({"name":"research"})"});
@@ -547,8 +600,8 @@ TEST_CASE("audit entries are read back by time range, oldest first", "[store]") 
 }
 
 TEST_CASE("admin writes and ledger batches from two threads all land", "[store]") {
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   constexpr int kWrites = 40;
   std::thread ledger_writer([&] {
     for (int i = 0; i < kWrites; ++i) {
@@ -569,8 +622,8 @@ TEST_CASE("admin writes and ledger batches from two threads all land", "[store]"
 
 TEST_CASE("spend since a time inside a day counts that day from the time on, then whole days",
           "[store]") {
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   write_in_batches(*store, sample_ledger());
   CHECK(store->team_spend_since("team_x", kDay1 + kDayMs) == 7000);  // a midnight
   CHECK(store->team_spend_since("team_x", kDay1 + 1001) == 800 + 5000 + 7000);
@@ -582,9 +635,11 @@ TEST_CASE("spend since a time inside a day counts that day from the time on, the
 // More rows than one multi-row INSERT holds (the store binds 32 rows a statement), and a count
 // that is not a multiple of it: every row must land whole, in its own columns.
 TEST_CASE("a batch of many rows, in one call, is written row for row", "[store]") {
+  const Backend backend = GENERATE(Backend::sqlite, Backend::postgres);
+  INFO("store: " << name_of(backend));
   for (const std::size_t count : {std::size_t{64}, std::size_t{101}}) {
     INFO(count << " rows");
-    TempDir dir;
+    StoreUnderTest dir(backend);
     std::vector<core::LedgerRow> rows;
     for (std::size_t i = 0; i < count; ++i) {
       const auto n = static_cast<std::int64_t>(i);
@@ -599,7 +654,7 @@ TEST_CASE("a batch of many rows, in one call, is written row for row", "[store]"
       r.latency_ms = 1000 + n;
       rows.push_back(std::move(r));
     }
-    auto store = proxy::open_sqlite_store(dir.file());
+    auto store = dir.open();
     store->write_ledger(rows);
     REQUIRE(store->ledger_row_count() == static_cast<std::int64_t>(count));
     using G = core::SpendGroup;
@@ -609,10 +664,9 @@ TEST_CASE("a batch of many rows, in one call, is written row for row", "[store]"
       check_same_spend(store->spend(q), expected_spend(rows, q));
     }
     const auto stored =
-        RawConnection(dir.file())
-            .rows(
-                "SELECT request_id, user, tags_json, latency_ms, ttft_ms, error FROM ledger"
-                " ORDER BY time_ms");
+        dir.rows("SELECT request_id, " + dir.user_column() +
+                 ", tags_json, latency_ms, COALESCE(CAST(ttft_ms AS TEXT), 'NULL'), error"
+                 " FROM ledger ORDER BY time_ms");
     REQUIRE(stored.size() == count);
     for (std::size_t i = 0; i < count; ++i) {
       const core::LedgerRow& r = rows[i];
@@ -689,7 +743,7 @@ TEST_CASE("a store of schema 1 opens, keeps its spend, and takes new rows", "[st
 
 TEST_CASE("rows of one millisecond are all kept, within a batch, across batches and a reopen",
           "[store]") {
-  TempDir dir;
+  ON_EACH_STORE(dir);
   const std::int64_t t = kDay1 + 42;
   auto batch = [&](const std::string& prefix, std::size_t n) {
     std::vector<core::LedgerRow> rows;
@@ -698,26 +752,26 @@ TEST_CASE("rows of one millisecond are all kept, within a batch, across batches 
     return rows;
   };
   {
-    auto store = proxy::open_sqlite_store(dir.file());
+    auto store = dir.open();
     store->write_ledger(batch("a", 3000));
     store->write_ledger(batch("b", 10));
   }
-  auto store = proxy::open_sqlite_store(dir.file());
+  auto store = dir.open();
   store->write_ledger(batch("c", 10));
   CHECK(store->ledger_row_count() == 3020);
   CHECK(store->key_spend_since("key_a", t) == 3020);
   const auto report = store->spend({core::SpendGroup::day, t, t + 1});
   REQUIRE(report.size() == 1);
   CHECK(report[0].requests == 3020);
-  CHECK(RawConnection(dir.file()).rows("SELECT DISTINCT time_ms FROM ledger") ==
+  CHECK(dir.rows("SELECT DISTINCT time_ms FROM ledger") ==
         std::vector<std::string>{std::to_string(t)});
 }
 
 TEST_CASE("a row for a millisecond long past, after many others, is kept", "[store]") {
   // A stream that ran for minutes reaches the ledger after rows that arrived later; a batch
   // of 70,000 rows of one key is split into blocks of at most 4096.
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   store->write_ledger(std::vector{row("first", kDay1, "key_a", "team_x", "m", "p", 7)});
   std::vector<core::LedgerRow> later;
   for (std::int64_t i = 1; i <= 70'000; ++i)
@@ -734,8 +788,8 @@ TEST_CASE("a row for a millisecond long past, after many others, is kept", "[sto
 }
 
 TEST_CASE("rows that differ only in user or tags are told apart in every report", "[store]") {
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   std::vector<core::LedgerRow> rows;
   for (int i = 0; i < 6; ++i) {
     core::LedgerRow r = row("r" + std::to_string(i), kDay1 + i, "key_a", "team_x", "m", "p", 10);
@@ -748,13 +802,19 @@ TEST_CASE("rows that differ only in user or tags are told apart in every report"
     // A failed batch (the gateway's ledger writer drops it) must leave nothing half-remembered.
     std::vector<core::LedgerRow> bad = {rows[3]};
     bad[0].key_id = "key_new";
-    RawConnection(dir.file())
-        .rows(
-            "CREATE TRIGGER refuse BEFORE INSERT ON ledger_blocks BEGIN SELECT RAISE(ABORT, "
-            "'no');"
-            " END");
+    if (dir.backend == Backend::sqlite) {
+      dir.rows(
+          "CREATE TRIGGER refuse BEFORE INSERT ON ledger_blocks BEGIN SELECT RAISE(ABORT, 'no');"
+          " END");
+    } else {
+      dir.rows(
+          "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+          " 'BEGIN RAISE EXCEPTION ''no''; END';"
+          " CREATE TRIGGER refuse BEFORE INSERT ON ledger FOR EACH ROW EXECUTE FUNCTION refuse()");
+    }
     CHECK_THROWS_AS(store->write_ledger(bad), StoreError);
-    RawConnection(dir.file()).rows("DROP TRIGGER refuse");
+    dir.rows(dir.backend == Backend::sqlite ? "DROP TRIGGER refuse"
+                                            : "DROP TRIGGER refuse ON ledger");
     bad[0].request_id = "after-failure";
     store->write_ledger(bad);
   }
@@ -768,15 +828,15 @@ TEST_CASE("rows that differ only in user or tags are told apart in every report"
   CHECK(by_tag[0].group == "batch");
   CHECK(by_tag[0].requests == 3);  // rows 0 and 3, and the row written after the failure
   CHECK(store->key_spend_since("key_new", 0) == 10);
-  CHECK(RawConnection(dir.file())
-            .rows("SELECT COUNT(*) FROM ledger_blocks WHERE dims NOT IN"
-                  " (SELECT id FROM ledger_dims)") == std::vector<std::string>{"0"});
+  if (dir.backend == Backend::sqlite)
+    CHECK(dir.rows("SELECT COUNT(*) FROM ledger_blocks WHERE dims NOT IN"
+                   " (SELECT id FROM ledger_dims)") == std::vector<std::string>{"0"});
 }
 
 TEST_CASE("reports and spend since a time agree with the rows, at any bounds", "[store]") {
   // Whole blocks count by their sums, blocks cut by a bound row by row: bounds inside a block,
   // at its edges and at midnights must all give the rows' own sums.
-  TempDir dir;
+  ON_EACH_STORE(dir);
   std::vector<core::LedgerRow> rows;
   for (std::int64_t i = 0; i < 600; ++i) {
     const std::int64_t t = kDay1 + (i * 7'919'993) % (3 * kDayMs);  // spread over three days
@@ -787,7 +847,7 @@ TEST_CASE("reports and spend since a time agree with the rows, at any bounds", "
     if (i % 7 == 0) r.status = 500;
     rows.push_back(std::move(r));
   }
-  auto store = proxy::open_sqlite_store(dir.file());
+  auto store = dir.open();
   const std::span all(rows);
   for (std::size_t at = 0; at < all.size(); at += 150) store->write_ledger(all.subspan(at, 150));
 
@@ -820,25 +880,142 @@ TEST_CASE("reports and spend since a time agree with the rows, at any bounds", "
 
 TEST_CASE("a request id or error with quotes, backslashes or control characters reads back whole",
           "[store]") {
-  TempDir dir;
-  auto store = proxy::open_sqlite_store(dir.file());
+  ON_EACH_STORE(dir);
+  auto store = dir.open();
   core::LedgerRow r = row("id \"quoted\" \\ back", kDay1, "key_a", "team_x", "m", "p", 1);
   r.error = "tab\there\x01\x1f end";
   r.ttft_ms = 0;
   store->write_ledger(std::vector{r});
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(dir.file().c_str(), &db) == SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "SELECT request_id, error, ttft_ms FROM ledger", -1, &stmt,
-                             nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
-  auto text = [&](int c) {
-    return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, c)),
-                       static_cast<std::size_t>(sqlite3_column_bytes(stmt, c)));
-  };
-  CHECK(text(0) == r.request_id);
-  CHECK(text(1) == r.error);
-  CHECK(sqlite3_column_int64(stmt, 2) == 0);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
+  CHECK(dir.rows("SELECT request_id, error, ttft_ms FROM ledger") ==
+        std::vector<std::string>{r.request_id + "|" + r.error + "|0"});
+}
+
+// --- PostgreSQL's own: what several replicas sharing one database rely on ---
+
+namespace {
+
+proxy::PostgresStoreOptions options_for(const std::string& database,
+                                        std::vector<std::string>* log = nullptr) {
+  proxy::PostgresStoreOptions options;
+  options.url = postgres_server().url(database);
+  options.pool = 2;
+  options.connect_timeout = seconds(2);
+  if (log) options.log = [log](const std::string& line) { log->push_back(line); };
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("replicas opening one new database together migrate it once", "[store][postgres]") {
+  const std::string database = postgres_server().create_database("migrate");
+  constexpr int kReplicas = 3;
+  std::vector<std::vector<std::string>> logs(kReplicas);
+  std::vector<std::unique_ptr<GovernanceStore>> stores(kReplicas);
+  std::vector<std::string> failures(kReplicas);
+  std::vector<std::thread> starting;
+  for (int i = 0; i < kReplicas; ++i)
+    starting.emplace_back([&, i] {
+      try {
+        stores[i] = proxy::open_postgres_store(options_for(database, &logs[i]));
+      } catch (const StoreError& e) {
+        failures[i] = e.what();
+      }
+    });
+  for (auto& t : starting) t.join();
+  for (int i = 0; i < kReplicas; ++i) {
+    INFO("replica " << i);
+    CHECK(failures[i].empty());
+    REQUIRE(stores[i] != nullptr);
+  }
+  std::size_t applied = 0;
+  for (const auto& log : logs)
+    for (const auto& line : log) applied += line.find("applied migration 1") != std::string::npos;
+  CHECK(applied == 1);
+  const auto& all = proxy::postgres_migrations();
+  REQUIRE(!all.empty());
+  CHECK(postgres_server().sql("SELECT count(*), max(version) FROM schema_migrations", database) ==
+        std::to_string(all.size()) + "|" + std::to_string(all.back().version));
+  // Each sees what another wrote.
+  stores[0]->put_key(full_key("key_1", 1));
+  CHECK(stores[2]->load().keys.size() == 1);
+}
+
+TEST_CASE("a database of a newer schema is refused", "[store][postgres]") {
+  const std::string database = postgres_server().create_database("newer");
+  proxy::open_postgres_store(options_for(database));
+  postgres_server().sql("INSERT INTO schema_migrations (version, name) VALUES (99, 'future')",
+                        database);
+  CHECK_THROWS_WITH(proxy::open_postgres_store(options_for(database)),
+                    Catch::Contains("schema 99"));
+}
+
+TEST_CASE("a ledger batch sent again with its id is counted once", "[store][postgres]") {
+  const std::string database = postgres_server().create_database("batch");
+  auto store = proxy::open_postgres_store(options_for(database));
+  const auto rows = sample_ledger();
+  store->write_ledger_batch(rows, "replica-a-1");
+  store->write_ledger_batch(rows, "replica-a-1");  // its answer was lost: sent again
+  store->write_ledger_batch(rows, "replica-b-1");  // another batch
+  CHECK(store->ledger_row_count() == 2 * static_cast<std::int64_t>(rows.size()));
+  core::Micros once = 0;
+  for (const auto& r : rows) once += r.key_id == "key_a" ? r.cost : 0;
+  CHECK(store->key_spend_since("key_a", 0) == 2 * once);
+}
+
+TEST_CASE("a change through one replica's store is heard by another's", "[store][postgres]") {
+  const std::string database = postgres_server().create_database("listen");
+  auto writer = proxy::open_postgres_store(options_for(database));
+  auto reader = proxy::open_postgres_store(options_for(database));
+  REQUIRE(reader->shared());
+  // The first wait connects and says a change may have been missed meanwhile.
+  CHECK(reader->wait_for_change(std::chrono::milliseconds(0)));
+  CHECK_FALSE(reader->wait_for_change(std::chrono::milliseconds(50)));  // nothing happened
+  for (int change = 0; change < 3; ++change) {
+    INFO("change " << change);
+    if (change == 0) writer->put_key(full_key("key_1", 1));
+    if (change == 1) writer->put_team(full_team());
+    if (change == 2) writer->delete_key("key_1");
+    bool heard = false;
+    const auto give_up = std::chrono::steady_clock::now() + seconds(5);
+    while (!heard && std::chrono::steady_clock::now() < give_up)
+      heard = reader->wait_for_change(std::chrono::milliseconds(500));
+    CHECK(heard);
+  }
+  CHECK(reader->load().teams.size() == 1);
+  // Shutdown ends a wait at once.
+  std::thread waiting([&] { reader->wait_for_change(std::chrono::minutes(5)); });
+  reader->interrupt_waits();
+  waiting.join();
+}
+
+TEST_CASE("the store works again after PostgreSQL restarts", "[store][postgres]") {
+  const std::string database = postgres_server().create_database("restart");
+  auto store = proxy::open_postgres_store(options_for(database));
+  store->put_key(full_key("key_1", 1));
+  store->write_ledger_batch(sample_ledger(), "before");
+  postgres_server().stop();
+  CHECK_THROWS_AS(store->load(), StoreError);  // down: a StoreError, not a hang or a crash
+  postgres_server().start();
+  // The pool's connections died with the server: the next call makes a new one.
+  CHECK(store->load().keys.size() == 1);
+  store->write_ledger_batch(sample_ledger(), "after");
+  CHECK(store->ledger_row_count() == 2 * static_cast<std::int64_t>(sample_ledger().size()));
+}
+
+TEST_CASE("an unreachable database is a clear error that never shows the password",
+          "[store][postgres]") {
+  proxy::PostgresStoreOptions options;
+  options.url = "postgresql://switchyard:hunter2-not-shown@127.0.0.1:" +
+                std::to_string(testing::pick_free_port()) + "/switchyard?sslmode=disable";
+  options.connect_timeout = seconds(2);
+  try {
+    proxy::open_postgres_store(options);
+    FAIL("opened a store on a closed port");
+  } catch (const StoreError& e) {
+    const std::string message = e.what();
+    CHECK_THAT(message, Catch::Contains("cannot connect to postgresql://switchyard@127.0.0.1:"));
+    CHECK_THAT(message, !Catch::Contains("hunter2"));
+  }
+  CHECK(proxy::postgres::redacted_url("postgres://u:p%40ss@db.internal:5433/sy?password=x") ==
+        "postgres://u@db.internal:5433/sy");
 }
