@@ -31,6 +31,7 @@ double micros_to_usd(Micros m);
 struct BudgetPeriod {
   enum class Kind { daily, weekly, monthly, duration } kind = Kind::monthly;
   std::chrono::seconds length{0};  // Kind::duration only
+  bool operator==(const BudgetPeriod&) const = default;
 };
 
 // The longest duration a budget period may have.

@@ -1265,6 +1265,125 @@ void read_governance(Context& ctx, const Entry& e, GovernanceConfig& g) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// State (issue 14). The URLs may hold passwords: no message quotes them.
+
+bool url_has_scheme(std::string_view url, std::initializer_list<std::string_view> schemes) {
+  const std::string lowered = lower(url);
+  for (const std::string_view scheme : schemes)
+    if (lowered.starts_with(scheme) && lowered.size() > scheme.size()) return true;
+  return false;
+}
+
+void read_state_postgres(Context& ctx, const Entry& e, const std::string& path, StateConfig& s) {
+  static constexpr std::array<std::string_view, 2> kKeys{"url", "pool"};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  if (const Entry* x = f.find("url")) {
+    if (auto v = read_string(ctx, f, *x)) {
+      if (!url_has_scheme(*v, {"postgres://", "postgresql://"}))
+        ctx.error(x->line, f.path_of(*x),
+                  "expected a postgresql://user[:password]@host[:port]/database URL (the value "
+                  "is not repeated here: it may hold a password)");
+      else
+        s.postgres_url = std::move(*v);
+    }
+  }
+  if (const Entry* x = f.find("pool")) {
+    if (auto v = read_integer(ctx, f, *x, 1, 64)) s.postgres_pool = static_cast<std::size_t>(*v);
+  }
+}
+
+void read_state_redis(Context& ctx, const Entry& e, const std::string& path, StateConfig& s) {
+  static constexpr std::array<std::string_view, 2> kKeys{"url", "timeout_ms"};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  if (const Entry* x = f.find("url")) {
+    if (auto v = read_string(ctx, f, *x)) {
+      if (url_has_scheme(*v, {"rediss://"}))
+        ctx.error(x->line, f.path_of(*x),
+                  "TLS to Redis (rediss://) is not supported yet: reach Redis over a private "
+                  "network or a local TLS tunnel, with redis://");
+      else if (!url_has_scheme(*v, {"redis://"}))
+        ctx.error(x->line, f.path_of(*x),
+                  "expected a redis://[[user]:password@]host[:port][/db] URL (the value is not "
+                  "repeated here: it may hold a password)");
+      else
+        s.redis_url = std::move(*v);
+    }
+  }
+  if (const Entry* x = f.find("timeout_ms")) {
+    if (auto v = read_integer(ctx, f, *x, 1, 10'000))
+      s.redis_timeout = std::chrono::milliseconds(*v);
+  }
+}
+
+void read_ledger_spool(Context& ctx, const Entry& e, const std::string& path, StateConfig& s) {
+  static constexpr std::array<std::string_view, 2> kKeys{"directory", "max_mb"};
+  if (!expect_map(ctx, e.line, path, e.value)) return;
+  const Fields f(ctx, e.value, path, kKeys);
+  if (const Entry* x = f.find("directory")) {
+    if (auto v = read_string(ctx, f, *x)) {
+      if (v->empty())
+        ctx.error(x->line, f.path_of(*x), "must name a directory (for example ledger-spool)");
+      else
+        s.ledger_spool_directory = std::move(*v);
+    }
+  }
+  if (const Entry* x = f.find("max_mb")) {
+    if (auto v = read_integer(ctx, f, *x, 1, 1'000'000))
+      s.ledger_spool_max_bytes = static_cast<std::uint64_t>(*v) << 20;
+  }
+}
+
+void read_state(Context& ctx, const Entry& e, StateConfig& s) {
+  static constexpr std::array<std::string_view, 6> kKeys{
+      "store", "postgres", "redis", "on_redis_down", "replica_id", "ledger_spool"};
+  if (!expect_map(ctx, e.line, "state", e.value)) return;
+  const Fields f(ctx, e.value, "state", kKeys);
+  s.enabled = true;
+  if (const Entry* x = f.find("store")) {
+    if (auto v = read_string(ctx, f, *x)) {
+      if (*v == "sqlite" || *v == "postgres")
+        s.store = *v == "postgres" ? StateConfig::Store::postgres : StateConfig::Store::sqlite;
+      else
+        ctx.error(x->line, f.path_of(*x), "expected sqlite or postgres, got " + quote(*v));
+    }
+  }
+  const Entry* postgres = f.find("postgres");
+  const std::size_t errors_before = ctx.errors.size();
+  if (postgres) read_state_postgres(ctx, *postgres, f.path_of(*postgres), s);
+  if (s.store == StateConfig::Store::postgres && s.postgres_url.empty() &&
+      ctx.errors.size() == errors_before)
+    ctx.error(postgres ? postgres->line : e.line, "state.postgres.url",
+              "store: postgres needs the database's URL (for example "
+              "\"${SWITCHYARD_DATABASE_URL}\")");
+  if (const Entry* x = f.find("redis")) read_state_redis(ctx, *x, f.path_of(*x), s);
+  if (const Entry* x = f.find("on_redis_down")) {
+    if (auto v = read_string(ctx, f, *x)) {
+      if (*v == "fail_closed" || *v == "fail_open")
+        s.on_redis_down = *v == "fail_open" ? StateConfig::OnRedisDown::fail_open
+                                            : StateConfig::OnRedisDown::fail_closed;
+      else
+        ctx.error(x->line, f.path_of(*x), "expected fail_closed or fail_open, got " + quote(*v));
+    }
+  }
+  if (const Entry* x = f.find("ledger_spool")) read_ledger_spool(ctx, *x, f.path_of(*x), s);
+  if (const Entry* x = f.find("replica_id")) {
+    if (auto v = read_string(ctx, f, *x)) {
+      const bool plain =
+          !v->empty() && v->size() <= 64 && std::all_of(v->begin(), v->end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+          });
+      if (!plain)
+        ctx.error(x->line, f.path_of(*x),
+                  "must be 1 to 64 letters, digits, '-', '_' or '.', got " + quote(*v));
+      else
+        s.replica_id = std::move(*v);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tracing
 
 // The collector's OTLP/HTTP traces URL: http only (a collector on the host or a sidecar; see
@@ -1922,7 +2041,7 @@ std::vector<std::string> resolve_model_refs(Context& ctx, const std::vector<Mode
 }
 
 void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const FileReader& read_file) {
-  static constexpr std::array<std::string_view, 19> kTopKeys{"listen",
+  static constexpr std::array<std::string_view, 20> kTopKeys{"listen",
                                                              "workers",
                                                              "max_body_bytes",
                                                              "max_header_bytes",
@@ -1940,6 +2059,7 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
                                                              "routing",
                                                              "routers",
                                                              "governance",
+                                                             "state",
                                                              "tracing"};
   const Fields top(ctx, root, "", kTopKeys);
   read_server(ctx, top, cfg.server);
@@ -1983,6 +2103,18 @@ void read_document(Context& ctx, const YAML::Node& root, Config& cfg, const File
 
   if (const Entry* e = top.find("routing")) read_routing_defaults(ctx, *e, cfg.routing);
   if (const Entry* e = top.find("governance")) read_governance(ctx, *e, cfg.governance);
+  if (const Entry* e = top.find("state")) {
+    read_state(ctx, *e, cfg.state);
+    if (!cfg.governance.enabled)
+      ctx.error(e->line, "state",
+                "is where governance keeps its keys, budgets and ledger: add a governance "
+                "section, or remove this one");
+    else if (cfg.state.store == StateConfig::Store::postgres && cfg.state.redis_url.empty())
+      cfg.notices.push_back(
+          "state.store is postgres but state.redis is not set: keys and the ledger are shared, "
+          "but every replica counts budgets and rate limits on its own, so N replicas allow up "
+          "to N times each budget and limit. Set state.redis.url when running more than one.");
+  }
   if (const Entry* e = top.find("tracing")) read_tracing(ctx, *e, cfg.tracing);
 
   const TargetSources sources{providers, provider_names, price_file};

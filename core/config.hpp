@@ -129,6 +129,29 @@ struct GovernanceConfig {
   bool authentication() const { return !master_key.empty(); }
 };
 
+// Where governance keeps what several replicas of the gateway share (issue 14). Without a
+// state section: the SQLite file of governance.database, and every budget and limit counted by
+// this process alone.
+struct StateConfig {
+  bool enabled = false;  // the config has a state section
+  enum class Store { sqlite, postgres } store = Store::sqlite;
+  std::string postgres_url;  // postgres:// or postgresql://; may hold a password: never logged
+  std::size_t postgres_pool = 4;
+  // redis://[[user]:password@]host[:port][/db]. Empty: no Redis, so budgets and limits are
+  // this process's own (with several replicas, each would allow the whole of them).
+  std::string redis_url;
+  std::chrono::milliseconds redis_timeout{50};
+  // When Redis cannot answer within redis_timeout: fail_closed refuses a request that has a
+  // budget or limit (503, with Retry-After); fail_open admits it against this replica's own
+  // counters, at the limit divided by the replicas alive, and reconciles nothing later.
+  enum class OnRedisDown { fail_closed, fail_open } on_redis_down = OnRedisDown::fail_closed;
+  std::string replica_id;  // empty: the host name, the process id and a random suffix
+  // Where ledger batches wait while PostgreSQL is away (relative to the working directory),
+  // and how much they may take there; past it, batches are dropped and counted.
+  std::string ledger_spool_directory = "ledger-spool";
+  std::uint64_t ledger_spool_max_bytes = 256ull << 20;
+};
+
 // OpenTelemetry traces (issue 13): off unless the config has a tracing section. A span per
 // model request and one per upstream attempt, exported in batches over OTLP/HTTP JSON by a
 // background thread; a slow or dead collector loses spans (counted), never time.
@@ -150,6 +173,7 @@ struct TracingConfig {
 struct Config {
   ServerConfig server;
   GovernanceConfig governance;
+  StateConfig state;
   TracingConfig tracing;
   std::vector<ProviderConfig> providers;
   std::vector<ModelConfig> models;

@@ -18,6 +18,17 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
   if (!running.tracing.enabled && loaded.tracing.enabled) changed.emplace_back("tracing");
   if (running.tracing.enabled && loaded.tracing.enabled)
     differs("tracing.queue_spans", running.tracing.queue_spans, loaded.tracing.queue_spans);
+  // The state's connections and replica id are made once, at start-up.
+  const StateConfig& rs = running.state;
+  const StateConfig& ls = loaded.state;
+  differs("state.store", static_cast<int>(rs.store), static_cast<int>(ls.store));
+  if (rs.postgres_url != ls.postgres_url) changed.emplace_back("state.postgres.url");
+  differs("state.postgres.pool", rs.postgres_pool, ls.postgres_pool);
+  if (rs.redis_url != ls.redis_url) changed.emplace_back("state.redis.url");
+  differs("state.redis.timeout_ms", rs.redis_timeout, ls.redis_timeout);
+  differs("state.on_redis_down", static_cast<int>(rs.on_redis_down),
+          static_cast<int>(ls.on_redis_down));
+  differs("state.replica_id", rs.replica_id, ls.replica_id);
   const GovernanceConfig& g = running.governance;
   const GovernanceConfig& h = loaded.governance;
   if (g.enabled != h.enabled) {

@@ -29,6 +29,7 @@ struct Limits {
   std::int64_t tpm = 0;  // input plus output tokens, reserved up front and settled after
   std::int64_t parallel = 0;
   bool any() const { return rpm > 0 || tpm > 0 || parallel > 0; }
+  bool operator==(const Limits&) const = default;
 };
 
 struct BudgetSpec {
@@ -36,6 +37,7 @@ struct BudgetSpec {
   std::optional<Micros> soft;  // a warning (log line and metric), never a refusal
   BudgetPeriod period;
   WallTime anchor;  // where duration periods count from (the budget's creation)
+  bool operator==(const BudgetSpec&) const = default;
 };
 
 struct TeamRecord {
@@ -47,11 +49,13 @@ struct TeamRecord {
   bool blocked = false;
   std::string metadata_json = "{}";  // free-form, an object
   WallTime created;
+  bool operator==(const TeamRecord&) const = default;
 };
 
 struct ModelLimits {
   std::string model;  // a model name or glob
   Limits limits;
+  bool operator==(const ModelLimits&) const = default;
 };
 
 struct KeyRecord {
@@ -71,6 +75,7 @@ struct KeyRecord {
   std::optional<WallTime> expires;
   bool blocked = false;
   WallTime created;
+  bool operator==(const KeyRecord&) const = default;
 };
 
 // '*' is any run of characters, '?' any one; everything else matches itself. No escapes:

@@ -179,4 +179,73 @@ std::optional<std::int64_t> parse_report_time_ms(std::string_view text) {
   return (day_seconds + seconds_of_day) * 1000;
 }
 
+std::string ledger_rows_to_text(std::span<const LedgerRow> rows) {
+  std::string out;
+  for (const LedgerRow& r : rows) {
+    boost::json::array tags;
+    for (const auto& t : r.tags) tags.emplace_back(t);
+    const boost::json::array line{r.request_id,
+                                  r.time_ms,
+                                  r.key_id,
+                                  r.team_id,
+                                  r.user,
+                                  std::move(tags),
+                                  r.model,
+                                  r.provider,
+                                  r.input_tokens,
+                                  r.output_tokens,
+                                  r.cached_tokens,
+                                  r.cache_write_tokens,
+                                  r.reasoning_tokens,
+                                  r.cost,
+                                  r.latency_ms,
+                                  r.ttft_ms ? boost::json::value(*r.ttft_ms) : boost::json::value(),
+                                  r.status,
+                                  r.error};
+    out += boost::json::serialize(line);
+    out += '\n';
+  }
+  return out;
+}
+
+std::optional<std::vector<LedgerRow>> ledger_rows_from_text(std::string_view text) {
+  std::vector<LedgerRow> rows;
+  while (!text.empty()) {
+    const std::size_t end = text.find('\n');
+    if (end == std::string_view::npos) return std::nullopt;  // the last line was cut short
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(text.substr(0, end), ec);
+    text.remove_prefix(end + 1);
+    const boost::json::array* a = v.if_array();
+    if (ec || !a || a->size() != 18) return std::nullopt;
+    const auto& f = *a;
+    auto str = [&](std::size_t i, std::string& out) {
+      if (!f[i].is_string()) return false;
+      out = f[i].get_string();
+      return true;
+    };
+    auto num = [&](std::size_t i, std::int64_t& out) {
+      if (!f[i].is_int64()) return false;
+      out = f[i].get_int64();
+      return true;
+    };
+    LedgerRow& r = rows.emplace_back();
+    std::int64_t status = 0;
+    bool ok = str(0, r.request_id) && num(1, r.time_ms) && str(2, r.key_id) && str(3, r.team_id) &&
+              str(4, r.user) && f[5].is_array() && str(6, r.model) && str(7, r.provider) &&
+              num(8, r.input_tokens) && num(9, r.output_tokens) && num(10, r.cached_tokens) &&
+              num(11, r.cache_write_tokens) && num(12, r.reasoning_tokens) && num(13, r.cost) &&
+              num(14, r.latency_ms) && (f[15].is_null() || f[15].is_int64()) && num(16, status) &&
+              str(17, r.error);
+    if (!ok) return std::nullopt;
+    for (const auto& t : f[5].get_array()) {
+      if (!t.is_string()) return std::nullopt;
+      r.tags.emplace_back(t.get_string());
+    }
+    if (f[15].is_int64()) r.ttft_ms = f[15].get_int64();
+    r.status = static_cast<int>(status);
+  }
+  return rows;
+}
+
 }  // namespace switchyard::core

@@ -4,6 +4,7 @@
 // forms of a report are made here so every store answers alike.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,12 @@ struct SpendRow {
 // The report in both forms, with a totals line (the CSV's last row is "total").
 std::string spend_report_json(const SpendQuery& q, const std::vector<SpendRow>& rows);
 std::string spend_report_csv(const SpendQuery& q, const std::vector<SpendRow>& rows);
+
+// Ledger rows as text for the on-disk spool (rows kept while a shared store is unreachable):
+// one JSON array per line, every field in LedgerRow's order. The reader refuses anything else
+// as a whole (a file cut short by a crash), so a spool file is replayed entirely or not at all.
+std::string ledger_rows_to_text(std::span<const LedgerRow> rows);
+std::optional<std::vector<LedgerRow>> ledger_rows_from_text(std::string_view text);
 
 // "2026-12-01T00:00:00Z", "2026-12-01" (midnight UTC) or unix seconds: the report's from/to.
 std::optional<std::int64_t> parse_report_time_ms(std::string_view text);

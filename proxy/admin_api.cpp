@@ -70,9 +70,21 @@ std::string query_of(const Request& request) {
 
 class AdminApi {
  public:
-  AdminApi(Worker& worker, Governance& governance, const Request& request, Caller caller)
-      : worker_(worker), gov_(governance), request_(request), caller_(std::move(caller)) {}
+  AdminApi(Governance& governance, const Request& request, Caller caller)
+      : gov_(governance), request_(request), caller_(std::move(caller)) {}
 
+  // A store that cannot be reached (a shared database that is down) is the gateway's 503;
+  // what the store refuses is answered where it is called (persist).
+  AdminAnswer route_guarded(const std::vector<std::string_view>& seg) {
+    try {
+      return route(seg);
+    } catch (const StoreError& e) {
+      return error(503, std::string("The store cannot be reached: ") + e.what(), "",
+                   "store_unavailable");
+    }
+  }
+
+ private:
   AdminAnswer route(const std::vector<std::string_view>& seg) {
     const http::verb m = request_.method();
     if (seg.empty()) return error(404, "Unknown admin path.", "", "unknown_url");
@@ -103,7 +115,6 @@ class AdminApi {
     return error(404, "Unknown admin path.", "", "unknown_url");
   }
 
- private:
   AdminAnswer not_allowed() {
     return error(405, "That method is not allowed here.", "", "method_not_allowed");
   }
@@ -137,7 +148,7 @@ class AdminApi {
   // --- teams ---
 
   std::string team_text(const core::TeamRecord& t) {
-    const core::AccountTable* table = gov_.current(worker_.accounts);
+    const auto table = gov_.table();
     auto entry = table ? table->team_by_id(t.id) : nullptr;
     return core::team_json(t, spend_of(entry ? entry->state->budget.get() : nullptr, wall_now()));
   }
@@ -170,7 +181,7 @@ class AdminApi {
     auto changes = core::parse_team_body(request_.body(), /*creating=*/true, now);
     if (!changes) return bad_field(changes.error());
     auto lock = gov_.admin_lock();
-    GovernanceStore::Snapshot records = gov_.records();
+    GovernanceStore::Snapshot records = gov_.records_for_change();
     if (name_taken(records, *changes.value().name, ""))
       return error(409, "A team named '" + *changes.value().name + "' exists already.", "name",
                    "duplicate_name");
@@ -191,7 +202,7 @@ class AdminApi {
   template <class Edit>
   AdminAnswer edit_team(const std::string& id, std::string_view action, Edit&& edit) {
     auto lock = gov_.admin_lock();
-    GovernanceStore::Snapshot records = gov_.records();
+    GovernanceStore::Snapshot records = gov_.records_for_change();
     core::TeamRecord* team = find(records.teams, id);
     if (!team) return error(404, "No team with the id '" + id + "'.", "id", "not_found");
     if (std::optional<AdminAnswer> refused = edit(records, *team)) return *refused;
@@ -229,7 +240,7 @@ class AdminApi {
 
   AdminAnswer delete_team(const std::string& id) {
     auto lock = gov_.admin_lock();
-    GovernanceStore::Snapshot records = gov_.records();
+    GovernanceStore::Snapshot records = gov_.records_for_change();
     if (!find(records.teams, id))
       return error(404, "No team with the id '" + id + "'.", "id", "not_found");
     for (const auto& k : records.keys)
@@ -247,7 +258,7 @@ class AdminApi {
   // --- keys ---
 
   std::string key_text(const core::KeyRecord& k, std::string_view secret = {}) {
-    const core::AccountTable* table = gov_.current(worker_.accounts);
+    const auto table = gov_.table();
     auto entry = table ? table->key_by_id(k.id) : nullptr;
     return core::key_json(k, spend_of(entry ? entry->state->budget.get() : nullptr, wall_now()),
                           secret);
@@ -309,7 +320,7 @@ class AdminApi {
     auto changes = core::parse_key_body(request_.body(), /*creating=*/true, now);
     if (!changes) return bad_field(changes.error());
     auto lock = gov_.admin_lock();
-    GovernanceStore::Snapshot records = gov_.records();
+    GovernanceStore::Snapshot records = gov_.records_for_change();
     if (auto refused = check_key_changes(records, changes.value(), "")) return *refused;
     core::KeyRecord key;
     key.id = new_record_id("key_");
@@ -331,7 +342,7 @@ class AdminApi {
   template <class Edit>
   AdminAnswer edit_key(const std::string& id, std::string_view action, Edit&& edit) {
     auto lock = gov_.admin_lock();
-    GovernanceStore::Snapshot records = gov_.records();
+    GovernanceStore::Snapshot records = gov_.records_for_change();
     core::KeyRecord* key = find(records.keys, id);
     if (!key) return error(404, "No key with the id '" + id + "'.", "id", "not_found");
     if (key->role == core::KeyRole::admin && !caller_.master)
@@ -381,7 +392,7 @@ class AdminApi {
 
   AdminAnswer delete_key(const std::string& id) {
     auto lock = gov_.admin_lock();
-    GovernanceStore::Snapshot records = gov_.records();
+    GovernanceStore::Snapshot records = gov_.records_for_change();
     core::KeyRecord* key = find(records.keys, id);
     if (!key) return error(404, "No key with the id '" + id + "'.", "id", "not_found");
     if (key->role == core::KeyRole::admin && !caller_.master)
@@ -478,7 +489,6 @@ class AdminApi {
     }
   }
 
-  Worker& worker_;
   Governance& gov_;
   const Request& request_;
   Caller caller_;
@@ -517,12 +527,29 @@ std::variant<Caller, AdminAnswer> authorize(Worker& worker, const Request& reque
 
 }  // namespace
 
-AdminAnswer answer_admin(Worker& worker, const Request& request, RequestContext& ctx) {
+namespace {
+
+// On the governance's admin thread (a member-less coroutine: GCC 12 mishandles the captures of
+// a lambda coroutine that co_spawn moves).
+net::awaitable<AdminAnswer> answer_on_admin_thread(Governance& governance, const Request& request,
+                                                   Caller caller, std::string path) {
+  AdminApi api(governance, request, std::move(caller));
+  co_return api.route_guarded(segments_of(path));
+}
+
+}  // namespace
+
+net::awaitable<AdminAnswer> answer_admin(Worker& worker, const Request& request,
+                                         RequestContext& ctx) {
   auto caller = authorize(worker, request);
-  if (auto* refused = std::get_if<AdminAnswer>(&caller)) return std::move(*refused);
+  if (auto* refused = std::get_if<AdminAnswer>(&caller)) co_return std::move(*refused);
   ctx.model = "";
-  AdminApi api(worker, *worker.runtime.governance, request, std::move(std::get<Caller>(caller)));
-  return api.route(segments_of(ctx.path));
+  Governance& governance = *worker.runtime.governance;
+  co_return co_await net::co_spawn(
+      governance.admin_executor(),
+      answer_on_admin_thread(governance, request, std::move(std::get<Caller>(caller)),
+                             std::string(ctx.path)),
+      net::use_awaitable);
 }
 
 net::awaitable<AdminAnswer> answer_reload(Worker& worker, const Request& request) {

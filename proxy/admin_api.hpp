@@ -15,8 +15,10 @@
 //                                       200 with the new hash, or 422 with the file:line errors
 //
 // Each change is written to the store and the audit log, then in force on every worker before
-// the answer goes out. It runs on the worker that received it and waits on SQLite (a few ms):
-// admin calls are rare, and never on a model request's path.
+// the answer goes out. The caller's key is checked on the worker that received the call; the
+// call itself runs on the governance's admin thread, one at a time, so a store that waits on a
+// database (PostgreSQL, possibly down) never holds up a worker. With a shared store, a change
+// starts from the records read from it, and the other replicas hear of it within a second.
 #include <string>
 
 #include "proxy/net.hpp"
@@ -32,8 +34,9 @@ struct AdminAnswer {
 };
 
 bool is_admin_path(std::string_view path);
-AdminAnswer answer_admin(Worker& worker, const http::request<http::string_body>& request,
-                         RequestContext& ctx);
+net::awaitable<AdminAnswer> answer_admin(Worker& worker,
+                                         const http::request<http::string_body>& request,
+                                         RequestContext& ctx);
 // POST /admin/reload, for the master key and admin keys. Awaits the reload, which runs on the
 // reloader's thread.
 net::awaitable<AdminAnswer> answer_reload(Worker& worker,

@@ -1,11 +1,16 @@
 #include "proxy/governance.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <limits>
 
 #include "core/attribution.hpp"
 #include "proxy/key_secrets.hpp"
+#include "proxy/postgres_db.hpp"
+#include "proxy/postgres_store.hpp"
 #include "proxy/sqlite_store.hpp"
 
 namespace switchyard::proxy {
@@ -21,6 +26,33 @@ core::WallTime wall_now() {
 
 std::int64_t ms_of(core::WallTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::unique_ptr<GovernanceStore> open_store(const core::GovernanceConfig& config,
+                                            const core::StateConfig& state) {
+  if (state.store != core::StateConfig::Store::postgres) return open_sqlite_store(config.database);
+  PostgresStoreOptions options;
+  options.url = state.postgres_url;
+  options.pool = state.postgres_pool;
+  options.log = [](const std::string& line) {
+    std::fprintf(stderr, "switchyard: state: %s\n", line.c_str());
+  };
+  std::fprintf(stderr, "switchyard: state: keys, teams and the ledger are in PostgreSQL at %s\n",
+               postgres::redacted_url(state.postgres_url).c_str());
+  return open_postgres_store(options);
+}
+
+// host-pid-xxxx: unique among replicas that run at once, readable in the ledger's batch ids.
+std::string default_replica_id() {
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) host = {'g', 'w'};
+  std::string id(host.data());
+  std::replace_if(
+      id.begin(), id.end(),
+      [](char c) { return !(std::isalnum(static_cast<unsigned char>(c)) || c == '-'); }, '-');
+  if (id.size() > 40) id.resize(40);
+  const std::string random = new_record_id("");
+  return id + "-" + std::to_string(::getpid()) + "-" + random.substr(random.size() - 4);
 }
 
 // What the ledger says each budget spent in its current period: a restart keeps it.
@@ -90,11 +122,21 @@ void LedgerWriter::RowBatch::clear() {
   size = 0;
 }
 
-LedgerWriter::LedgerWriter(GovernanceStore& store, std::size_t producers, std::size_t queue_rows,
-                           std::chrono::milliseconds commit_interval)
+LedgerWriter::LedgerWriter(GovernanceStore& store, std::size_t producers, Options options)
     : store_(store),
-      interval_(commit_interval),
-      max_pending_(std::max<std::size_t>(queue_rows, 1) * std::max<std::size_t>(producers, 1)) {
+      interval_(options.commit_interval),
+      batch_prefix_(options.batch_prefix + "-" +
+                    std::to_string(unix_ms(std::chrono::system_clock::now()))),
+      max_pending_(std::max<std::size_t>(options.queue_rows, 1) *
+                   std::max<std::size_t>(producers, 1)) {
+  const std::size_t queue_rows = options.queue_rows;
+  if (!options.spool_directory.empty()) {
+    spool_ = std::make_unique<LedgerSpool>(options.spool_directory, options.spool_max_bytes);
+    spooled_.store(spool_->rows(), std::memory_order_relaxed);
+    if (!spool_->empty())
+      std::fprintf(stderr, "switchyard: ledger: %llu rows wait in the spool (%s) from before\n",
+                   static_cast<unsigned long long>(spool_->rows()), spool_->directory().c_str());
+  }
   for (std::size_t i = 0; i < producers; ++i)
     rings_.push_back(std::make_unique<SpscRing<QueuedLedgerRow>>(
         std::min(kRingRows, std::max<std::size_t>(queue_rows, 1))));
@@ -134,19 +176,52 @@ void LedgerWriter::commit_once() {
     std::swap(pending_, committing_);
     pending_size_.store(0, std::memory_order_relaxed);
   }
-  if (committing_.size == 0) return;
   const std::span<const core::LedgerRow> rows(committing_.rows.data(), committing_.size);
-  try {
-    store_.write_ledger(rows);
-    written_.fetch_add(rows.size(), std::memory_order_relaxed);
-    last_commit_ms_.store(unix_ms(std::chrono::system_clock::now()), std::memory_order_relaxed);
-  } catch (const StoreError& e) {
-    // The rows are lost (the database refused them: full disk, a broken file); say so once a
-    // batch, and count them.
-    dropped_.fetch_add(rows.size(), std::memory_order_relaxed);
-    std::fprintf(stderr, "switchyard: ledger: %zu rows not written: %s\n", rows.size(), e.what());
-  }
+  if (!rows.empty() || (spool_ && !spool_->empty())) write_or_spool(rows);
   committing_.clear();
+}
+
+bool LedgerWriter::write_or_spool(std::span<const core::LedgerRow> rows) {
+  const std::string batch_id = batch_prefix_ + "-" + std::to_string(++batch_number_);
+  auto written = [this](std::size_t n) {
+    written_.fetch_add(n, std::memory_order_relaxed);
+    last_commit_ms_.store(unix_ms(std::chrono::system_clock::now()), std::memory_order_relaxed);
+  };
+  try {
+    // What waited comes first, and while it cannot go, the new batch does not try either (a
+    // store that is away can cost a whole connect timeout per try).
+    if (spool_ && !spool_->empty()) {
+      spool_->replay([&](std::span<const core::LedgerRow> kept, std::string_view id) {
+        store_.write_ledger_batch(kept, id);
+        written(kept.size());
+      });
+      spooled_.store(spool_->rows(), std::memory_order_relaxed);
+      std::fprintf(stderr, "switchyard: ledger: the spool is written, the store answers again\n");
+    }
+    if (rows.empty()) return true;
+    store_.write_ledger_batch(rows, batch_id);
+    written(rows.size());
+    store_away_ = false;
+    return true;
+  } catch (const StoreError& e) {
+    if (spool_) spooled_.store(spool_->rows(), std::memory_order_relaxed);
+    if (rows.empty()) return true;
+    if (spool_ && spool_->keep(batch_id, rows)) {
+      spooled_.store(spool_->rows(), std::memory_order_relaxed);
+      if (!store_away_)
+        std::fprintf(stderr,
+                     "switchyard: ledger: the store cannot take rows (%s): spooling to %s\n",
+                     e.what(), spool_->directory().c_str());
+      store_away_ = true;
+      return true;
+    }
+    // The rows are lost: the database refused them (full disk, a broken file), or the spool is
+    // full. Said once a batch, and counted.
+    dropped_.fetch_add(rows.size(), std::memory_order_relaxed);
+    std::fprintf(stderr, "switchyard: ledger: %zu rows not written%s: %s\n", rows.size(),
+                 spool_ ? " (the spool is full)" : "", e.what());
+    return false;
+  }
 }
 
 void LedgerWriter::drain_loop() {
@@ -189,9 +264,12 @@ void LedgerWriter::close() {
   commit_thread_.join();
 }
 
-Governance::Governance(const core::GovernanceConfig& config, std::size_t workers,
-                       metrics::Metrics& metrics)
-    : config_(config), metrics_(metrics), store_(open_sqlite_store(config.database)) {
+Governance::Governance(const core::GovernanceConfig& config, const core::StateConfig& state,
+                       std::size_t workers, metrics::Metrics& metrics)
+    : config_(config),
+      metrics_(metrics),
+      store_(open_store(config, state)),
+      replica_id_(state.replica_id.empty() ? default_replica_id() : state.replica_id) {
   if (config_.authentication()) master_hash_ = sha256_of(config_.master_key);
   records_ = store_->load();
   const core::WallTime now = wall_now();
@@ -199,14 +277,72 @@ Governance::Governance(const core::GovernanceConfig& config, std::size_t workers
                                      std::chrono::steady_clock::now());
   restore_budgets(*table_, *store_, now);
   assign_series(*table_);
-  ledger_ = std::make_unique<LedgerWriter>(*store_, workers, config_.ledger_queue_rows,
-                                           config_.commit_interval);
+  LedgerWriter::Options ledger;
+  ledger.queue_rows = config_.ledger_queue_rows;
+  ledger.commit_interval = config_.commit_interval;
+  ledger.batch_prefix = replica_id_;
+  if (store_->shared()) {
+    ledger.spool_directory = state.ledger_spool_directory;
+    ledger.spool_max_bytes = state.ledger_spool_max_bytes;
+  }
+  ledger_ = std::make_unique<LedgerWriter>(*store_, workers, std::move(ledger));
+  if (store_->shared()) sync_thread_ = std::thread([this] { sync_loop(); });
 }
 
 Governance::~Governance() { close(); }
 
 void Governance::close() {
+  stop_sync();
+  admin_thread_.join();
   if (ledger_) ledger_->close();
+}
+
+void Governance::stop_sync() {
+  if (!sync_thread_.joinable()) return;
+  sync_stopping_.store(true);
+  store_->interrupt_waits();
+  sync_thread_.join();
+}
+
+void Governance::sync_loop() {
+  auto last_read = std::chrono::steady_clock::now();
+  bool failing = false;
+  while (!sync_stopping_.load()) {
+    const bool changed = store_->wait_for_change(std::chrono::seconds(1));
+    if (sync_stopping_.load()) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (!changed && now - last_read < kResyncInterval) continue;
+    last_read = now;
+    try {
+      GovernanceStore::Snapshot records = store_->load();
+      if (failing) std::fprintf(stderr, "switchyard: state: the store answers again\n");
+      failing = false;
+      auto lock = admin_lock();
+      // A change this replica made itself comes back as word too: nothing new then.
+      if (records.teams != records_.teams || records.keys != records_.keys)
+        publish_records(std::move(records));
+    } catch (const StoreError& e) {
+      // The keys in memory keep serving; the next round tries again.
+      if (!failing)
+        std::fprintf(stderr, "switchyard: state: cannot read teams and keys: %s\n", e.what());
+      failing = true;
+    }
+  }
+}
+
+const GovernanceStore::Snapshot& Governance::records_for_change() {
+  // Called with admin_mutex_ held. A failed read is the admin call's failure (a StoreError).
+  if (store_->shared()) {
+    GovernanceStore::Snapshot records = store_->load();
+    if (records.teams != records_.teams || records.keys != records_.keys)
+      publish_records(std::move(records));
+  }
+  return records_;
+}
+
+std::shared_ptr<const core::AccountTable> Governance::table() const {
+  std::lock_guard lock(admin_mutex_);
+  return table_;
 }
 
 bool Governance::is_master_key(std::string_view credential) const {

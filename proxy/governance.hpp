@@ -24,6 +24,7 @@
 #include "core/credential_cache.hpp"
 #include "core/ledger.hpp"
 #include "metrics/metrics.hpp"
+#include "proxy/ledger_spool.hpp"
 #include "proxy/net.hpp"
 #include "proxy/spsc_ring.hpp"
 #include "proxy/store.hpp"
@@ -62,8 +63,17 @@ class LedgerWriter {
   static constexpr std::size_t kRingRows = 1024;
   static constexpr std::chrono::milliseconds kDrainInterval{5};
 
-  LedgerWriter(GovernanceStore& store, std::size_t producers, std::size_t queue_rows,
-               std::chrono::milliseconds commit_interval);
+  struct Options {
+    std::size_t queue_rows = 65536;
+    std::chrono::milliseconds commit_interval{1000};
+    // Each batch's id is this, a number for this process's start and the batch's number.
+    std::string batch_prefix = "gateway";
+    // Where batches wait while the store cannot take them; empty: a failed batch is dropped
+    // and counted (the single-process SQLite store: its disk is the spool's disk).
+    std::string spool_directory;
+    std::uint64_t spool_max_bytes = 256ull << 20;
+  };
+  LedgerWriter(GovernanceStore& store, std::size_t producers, Options options);
   ~LedgerWriter();
   LedgerWriter(const LedgerWriter&) = delete;
   LedgerWriter& operator=(const LedgerWriter&) = delete;
@@ -87,6 +97,8 @@ class LedgerWriter {
   std::int64_t last_commit_unix_ms() const {
     return last_commit_ms_.load(std::memory_order_relaxed);
   }
+  // Rows waiting in the on-disk spool for the store to answer again.
+  std::uint64_t rows_spooled() const { return spooled_.load(std::memory_order_relaxed); }
 
  private:
   // Rows kept for reuse: [0, size) are this batch's, the rest wait to be overwritten.
@@ -101,8 +113,16 @@ class LedgerWriter {
   void drain_once();
   void commit_once();
 
+  // Writes one batch, through the spool while the store is away. False: the rows are lost.
+  bool write_or_spool(std::span<const core::LedgerRow> rows);
+
   GovernanceStore& store_;
   const std::chrono::milliseconds interval_;
+  const std::string batch_prefix_;
+  std::uint64_t batch_number_ = 0;
+  std::unique_ptr<LedgerSpool> spool_;  // the commit thread's
+  std::atomic<std::uint64_t> spooled_{0};
+  bool store_away_ = false;  // the commit thread's: logged once per outage
   const std::size_t max_pending_;
   std::vector<std::unique_ptr<SpscRing<QueuedLedgerRow>>> rings_;
   std::mutex pending_mutex_;  // between the two background threads only
@@ -130,10 +150,15 @@ struct WorkerAccounts {
 
 class Governance {
  public:
-  // Opens the store named by the config, loads every key and team, and restores each budget's
-  // spend in its current period from the ledger. Throws StoreError when the store cannot open.
-  // `metrics` (which outlives this) gets a labelled series per team and key alias.
-  Governance(const core::GovernanceConfig& config, std::size_t workers, metrics::Metrics& metrics);
+  // Opens the store named by the config (the SQLite file, or the PostgreSQL database of
+  // `state`), loads every key and team, and restores each budget's spend in its current period
+  // from the ledger. Throws StoreError when the store cannot open. `metrics` (which outlives
+  // this) gets a labelled series per team and key alias. With a shared store, a thread listens
+  // for other replicas' changes and publishes them within a second, and reads everything again
+  // every kResyncInterval in case word of one was lost.
+  Governance(const core::GovernanceConfig& config, const core::StateConfig& state,
+             std::size_t workers, metrics::Metrics& metrics);
+  static constexpr std::chrono::seconds kResyncInterval{30};
   ~Governance();
 
   const core::GovernanceConfig& config() const { return config_; }
@@ -154,6 +179,17 @@ class Governance {
   const GovernanceStore::Snapshot& records() const { return records_; }  // under the lock
   // Builds the table for `records` (carrying the counters over) and hands it to every worker.
   void publish_records(GovernanceStore::Snapshot records);
+  // The records an admin change starts from, under the lock: with a shared store, read from
+  // it first (and published when another replica changed them), so a change made elsewhere a
+  // moment ago is not overwritten with what this replica had heard.
+  const GovernanceStore::Snapshot& records_for_change();
+  // The newest table, for answers that show a budget's spend (admin calls). Takes the lock:
+  // never call it while holding admin_lock().
+  std::shared_ptr<const core::AccountTable> table() const;
+  // Admin calls run here, one at a time, off the workers: a store call may wait on a database.
+  net::any_io_executor admin_executor() { return admin_thread_.get_executor(); }
+  // This process's name among the replicas: the ledger's batch ids start with it.
+  const std::string& replica_id() const { return replica_id_; }
 
   GovernanceStore& store() { return *store_; }
   LedgerWriter& ledger() { return *ledger_; }
@@ -164,6 +200,8 @@ class Governance {
 
  private:
   void refresh(WorkerAccounts& accounts) const;
+  void sync_loop();  // the shared store's listener thread
+  void stop_sync();
   // Points every account of the table at its labelled series (new teams get theirs).
   void assign_series(const core::AccountTable& table);
 
@@ -176,6 +214,10 @@ class Governance {
   std::shared_ptr<const core::AccountTable> table_;
   GovernanceStore::Snapshot records_;
   std::atomic<std::uint64_t> version_{1};
+  std::string replica_id_;
+  net::thread_pool admin_thread_{1};
+  std::atomic<bool> sync_stopping_{false};
+  std::thread sync_thread_;
 };
 
 }  // namespace switchyard::proxy

@@ -620,7 +620,7 @@ net::awaitable<void> HttpSession::handle(Request& request, RequestContext& ctx) 
     co_return;
   }
   if (is_admin_path(path)) {
-    const AdminAnswer answer = answer_admin(worker_, request, ctx);
+    const AdminAnswer answer = co_await answer_admin(worker_, request, ctx);
     co_await write_whole(ctx, answer.status, answer.content_type, answer.body);
     co_return;
   }

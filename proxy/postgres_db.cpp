@@ -10,10 +10,18 @@ namespace {
 
 constexpr std::string_view kUniqueViolation = "23505";
 
-// libpq's messages end with a newline; a log line should not.
+// libpq's messages end with a newline and may run over several lines ("\n\tIs the server
+// running..."): one log line each.
 std::string trimmed(const char* message) {
-  std::string text = message ? message : "";
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  std::string text;
+  for (const char* c = message ? message : ""; *c; ++c) {
+    if (*c == '\n' || *c == '\t') {
+      if (!text.empty() && text.back() != ' ') text += ' ';
+    } else {
+      text += *c;
+    }
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
   return text;
 }
 

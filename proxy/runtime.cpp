@@ -21,7 +21,7 @@ std::unique_ptr<Runtime> make_runtime(core::Config config, std::string config_ha
   // Opens the store (keys, teams, the ledger); a StoreError reaches main, which says why.
   if (config.governance.enabled)
     runtime->governance =
-        std::make_unique<Governance>(config.governance, workers, *runtime->metrics);
+        std::make_unique<Governance>(config.governance, config.state, workers, *runtime->metrics);
   runtime->metrics->record_config(
       config_hash,
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());

@@ -1661,6 +1661,91 @@ governance:
   CHECK_FALSE(has("short"));
 }
 
+TEST_CASE("config: state: SQLite by default, every key, PostgreSQL and Redis", "[config]") {
+  const std::string base = "models:\n  - {name: m, provider: mock}\ngovernance: {}\n";
+  auto defaults = parse(with_mock(base));
+  REQUIRE(errors_of(defaults).empty());
+  const StateConfig& d = defaults.value().state;
+  CHECK_FALSE(d.enabled);
+  CHECK(d.store == StateConfig::Store::sqlite);
+  CHECK(d.redis_url.empty());
+  CHECK(d.on_redis_down == StateConfig::OnRedisDown::fail_closed);
+  CHECK(d.redis_timeout == std::chrono::milliseconds(50));
+  CHECK(d.ledger_spool_directory == "ledger-spool");
+
+  auto full = parse(with_mock(base + R"(
+state:
+  store: postgres
+  postgres: {url: "${SWITCHYARD_DATABASE_URL}", pool: 8}
+  redis: {url: "redis://:pw@10.0.0.5:6380/2", timeout_ms: 20}
+  on_redis_down: fail_open
+  replica_id: gw-a.1
+  ledger_spool: {directory: /var/lib/switchyard/spool, max_mb: 64}
+)"),
+                    {{"SWITCHYARD_DATABASE_URL", "postgresql://sy:secret@db:5432/switchyard"}});
+  REQUIRE(errors_of(full).empty());
+  const StateConfig& s = full.value().state;
+  CHECK(s.enabled);
+  CHECK(s.store == StateConfig::Store::postgres);
+  CHECK(s.postgres_url == "postgresql://sy:secret@db:5432/switchyard");
+  CHECK(s.postgres_pool == 8);
+  CHECK(s.redis_url == "redis://:pw@10.0.0.5:6380/2");
+  CHECK(s.redis_timeout == std::chrono::milliseconds(20));
+  CHECK(s.on_redis_down == StateConfig::OnRedisDown::fail_open);
+  CHECK(s.replica_id == "gw-a.1");
+  CHECK(s.ledger_spool_directory == "/var/lib/switchyard/spool");
+  CHECK(s.ledger_spool_max_bytes == 64ull << 20);
+  CHECK(full.value().notices.empty());
+
+  // PostgreSQL without Redis works, and says loudly what it means for several replicas.
+  auto no_redis =
+      parse(with_mock(base + "state: {store: postgres, postgres: {url: postgres://h/db}}\n"));
+  REQUIRE(errors_of(no_redis).empty());
+  const auto& notices = no_redis.value().notices;
+  CHECK(std::any_of(notices.begin(), notices.end(), [](const std::string& n) {
+    return n.find("N replicas allow up to N times each budget and limit") != std::string::npos;
+  }));
+}
+
+TEST_CASE("config: state errors name the key and never repeat a URL", "[config]") {
+  const std::string base = "models:\n  - {name: m, provider: mock}\n";
+  auto r = parse(with_mock(base + R"(governance: {}
+state:
+  store: mysql
+  postgres: {url: "mysql://root:hunter2@db/x", pool: 0}
+  redis: {url: "rediss://:hunter3@cache:6379", timeout_ms: 0}
+  on_redis_down: ignore
+  replica_id: "two words"
+  ledger_spool: {directory: ""}
+  shards: 3
+)"));
+  const auto errors = errors_of(r);
+  auto has = [&](std::string_view text) {
+    return std::any_of(errors.begin(), errors.end(),
+                       [&](const std::string& e) { return e.find(text) != std::string::npos; });
+  };
+  CHECK(has("switchyard.yaml:8: state.store: expected sqlite or postgres, got 'mysql'"));
+  CHECK(has("switchyard.yaml:9: state.postgres.url: expected a postgresql://"));
+  CHECK(has("switchyard.yaml:9: state.postgres.pool: must be between 1 and 64"));
+  CHECK(has("switchyard.yaml:10: state.redis.url: TLS to Redis (rediss://) is not supported yet"));
+  CHECK(has("switchyard.yaml:10: state.redis.timeout_ms: must be between 1 and 10000"));
+  CHECK(has("switchyard.yaml:11: state.on_redis_down: expected fail_closed or fail_open"));
+  CHECK(has("switchyard.yaml:12: state.replica_id: must be 1 to 64 letters"));
+  CHECK(has("switchyard.yaml:13: state.ledger_spool.directory: must name a directory"));
+  CHECK(has("switchyard.yaml:14: state: unknown key 'shards'"));
+  CHECK_FALSE(has("hunter"));
+
+  auto missing_url = parse(with_mock(base + "governance: {}\nstate: {store: postgres}\n"));
+  CHECK(errors_of(missing_url) ==
+        std::vector<std::string>{"switchyard.yaml:7: state.postgres.url: store: postgres needs the "
+                                 "database's URL (for example \"${SWITCHYARD_DATABASE_URL}\")"});
+  auto no_governance = parse(with_mock(base + "state: {store: sqlite}\n"));
+  CHECK(errors_of(no_governance) ==
+        std::vector<std::string>{"switchyard.yaml:6: state: is where governance keeps its keys, "
+                                 "budgets and ledger: add a governance section, or remove this "
+                                 "one"});
+}
+
 TEST_CASE("config: tracing: off by default, every key, and the standard path added", "[config]") {
   const std::string models = "models:\n  - {name: m, provider: mock}\n";
   auto defaults = parse(with_mock(models));

@@ -64,6 +64,19 @@ TEST_CASE("config reload: governance's store and ledger settings wait for a rest
   CHECK(restart_only_changes(load(with("")), running) == std::vector<std::string>{"governance"});
 }
 
+TEST_CASE("config reload: the shared state's store, Redis and replica id wait for a restart") {
+  const std::string base = "governance:\n  master_key: master-key-0123456789\n";
+  const Config running = load(with(base));
+  CHECK(
+      restart_only_changes(
+          running, load(with(base + "state:\n  store: postgres\n  postgres: {url: postgres://h/d}\n"
+                                    "  redis: {url: redis://h:6379}\n  replica_id: a\n"))) ==
+      std::vector<std::string>{"state.store", "state.postgres.url", "state.redis.url",
+                               "state.replica_id"});
+  CHECK(restart_only_changes(running, load(with(base + "state: {on_redis_down: fail_open}\n"))) ==
+        std::vector<std::string>{"state.on_redis_down"});
+}
+
 TEST_CASE("config reload: tracing switched on or a new queue size waits for a restart") {
   const std::string on = "tracing: {endpoint: \"http://127.0.0.1:4318\", sample_ratio: 1}\n";
   const Config off = load(with(""));

@@ -1,17 +1,23 @@
 // The ledger's writer threads against a real SQLite file: every row lands once, a row
 // written over an earlier one's slot carries nothing of it, and a database that is locked
-// stalls neither the workers nor the draining of their rings.
+// stalls neither the workers nor the draining of their rings. Against a real PostgreSQL
+// server: batches wait in the on-disk spool while it is down and all land once after.
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "proxy/governance.hpp"
+#include "proxy/ledger_spool.hpp"
+#include "proxy/postgres_store.hpp"
 #include "proxy/sqlite_store.hpp"
+#include "tests/support/database_servers.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace {
@@ -47,6 +53,13 @@ void fill_row(QueuedLedgerRow& q, const std::string& id, std::int64_t time_ms) {
   q.metadata_tags.clear();
 }
 
+LedgerWriter::Options options(std::size_t queue_rows, std::chrono::milliseconds interval) {
+  LedgerWriter::Options o;
+  o.queue_rows = queue_rows;
+  o.commit_interval = interval;
+  return o;
+}
+
 // Polls, bounded, until `done()`; false when the bound passed first.
 template <class Done>
 bool wait_until(Done&& done, std::chrono::milliseconds bound = 5s) {
@@ -80,7 +93,7 @@ TEST_CASE("ledger writer: rows from every worker land once, in each worker's ord
   auto store = proxy::open_sqlite_store(dir.db());
   constexpr int kPerWorker = 5000;  // several laps of each ring
   {
-    LedgerWriter writer(*store, 2, 65536, 20ms);
+    LedgerWriter writer(*store, 2, options(65536, 20ms));
     std::vector<std::thread> workers;
     for (int w = 0; w < 2; ++w)
       workers.emplace_back([&writer, w] {
@@ -118,7 +131,7 @@ TEST_CASE("ledger writer: a row written over an earlier row's slot keeps nothing
   Dir dir;
   auto store = proxy::open_sqlite_store(dir.db());
   {
-    LedgerWriter writer(*store, 1, 65536, 20ms);
+    LedgerWriter writer(*store, 1, options(65536, 20ms));
     // Enough rows for the slots to be reused: each odd row has an error, a user and tags, each
     // even row none, so a field left over from the row before would show.
     for (int i = 0; i < 3 * static_cast<int>(LedgerWriter::kRingRows); ++i) {
@@ -163,7 +176,7 @@ TEST_CASE(
   std::uint64_t written = 0;
   std::uint64_t dropped = 0;
   {
-    LedgerWriter writer(*store, 1, kQueueRows, 10ms);
+    LedgerWriter writer(*store, 1, options(kQueueRows, 10ms));
     for (int i = 0; i < kRows; ++i) {
       // The drain thread keeps emptying the ring while the commit waits on the lock.
       REQUIRE(wait_until([&] { return writer.in_rings() < LedgerWriter::kRingRows; }));
@@ -186,4 +199,150 @@ TEST_CASE(
   CHECK(written + dropped == kRows);
   CHECK(written >= kQueueRows);
   CHECK(static_cast<std::uint64_t>(store->ledger_row_count()) == written);
+}
+
+// --- The spool: a shared store (PostgreSQL) that is away loses no row ---
+
+namespace {
+
+testing::PostgresServer& postgres_server() {
+  static testing::PostgresServer server;
+  return server;
+}
+
+std::unique_ptr<proxy::GovernanceStore> postgres_store(const std::string& database) {
+  proxy::PostgresStoreOptions o;
+  o.url = postgres_server().url(database);
+  o.pool = 1;
+  o.connect_timeout = 2s;
+  return proxy::open_postgres_store(o);
+}
+
+LedgerWriter::Options spooling(const std::string& directory, std::uint64_t max_bytes = 1 << 20) {
+  LedgerWriter::Options o = options(65536, 10ms);
+  o.batch_prefix = "replica-test";
+  o.spool_directory = directory;
+  o.spool_max_bytes = max_bytes;
+  return o;
+}
+
+void push_rows(LedgerWriter& writer, const std::string& prefix, int count) {
+  for (int i = 0; i < count; ++i) {
+    REQUIRE(wait_until([&] { return writer.in_rings() < LedgerWriter::kRingRows; }));
+    writer.push(0, [&](QueuedLedgerRow& q) {
+      fill_row(q, prefix + std::to_string(i), 1'700'000'000'000 + i);
+    });
+  }
+}
+
+}  // namespace
+
+TEST_CASE("ledger writer: rows wait in the spool while PostgreSQL is down, then all land once") {
+  Dir dir;
+  const std::string database = postgres_server().create_database("spool");
+  auto store = postgres_store(database);
+  LedgerWriter writer(*store, 1, spooling(dir.dir.path + "/spool"));
+  push_rows(writer, "before-", 100);
+  REQUIRE(wait_until([&] { return writer.rows_written() == 100; }));
+
+  postgres_server().stop();
+  push_rows(writer, "during-", 300);
+  REQUIRE(wait_until([&] { return writer.rows_spooled() == 300; }, 20s));
+  CHECK(writer.rows_dropped() == 0);
+  CHECK(writer.rows_written() == 100);
+
+  postgres_server().start();
+  push_rows(writer, "after-", 50);
+  REQUIRE(wait_until([&] { return writer.rows_written() == 450; }, 20s));
+  CHECK(writer.rows_spooled() == 0);
+  writer.close();
+  CHECK(store->ledger_row_count() == 450);
+  // Every request once: no row lost, none twice.
+  CHECK(postgres_server().sql("SELECT count(DISTINCT request_id) FROM ledger", database) == "450");
+}
+
+TEST_CASE("ledger writer: a spool left by a stopped gateway is written by the next one") {
+  Dir dir;
+  const std::string spool = dir.dir.path + "/spool";
+  const std::string database = postgres_server().create_database("spool_restart");
+  auto store = postgres_store(database);
+  postgres_server().stop();
+  {
+    LedgerWriter writer(*store, 1, spooling(spool));
+    push_rows(writer, "kept-", 200);
+    writer.close();  // the last commit spools what was queued
+    CHECK(writer.rows_spooled() == 200);
+    CHECK(writer.rows_dropped() == 0);
+  }
+  postgres_server().start();
+  LedgerWriter next(*store, 1, spooling(spool));
+  CHECK(next.rows_spooled() == 200);
+  REQUIRE(wait_until([&] { return next.rows_written() == 200; }, 20s));
+  next.close();
+  CHECK(store->ledger_row_count() == 200);
+}
+
+TEST_CASE("ledger writer: past the spool's size, rows are dropped and counted") {
+  Dir dir;
+  const std::string database = postgres_server().create_database("spool_full");
+  auto store = postgres_store(database);
+  postgres_server().stop();
+  std::uint64_t spooled = 0, dropped = 0;
+  {
+    // About 40 rows fit in 8 KiB of spool: batches of 20 rows, one commit each.
+    LedgerWriter writer(*store, 1, spooling(dir.dir.path + "/spool", 8 << 10));
+    for (int batch = 0; batch < 20; ++batch) {
+      push_rows(writer, "r-" + std::to_string(batch) + "-", 20);
+      REQUIRE(wait_until(
+          [&] { return writer.rows_spooled() + writer.rows_dropped() == 20u * (batch + 1); }, 20s));
+    }
+    writer.close();
+    spooled = writer.rows_spooled();
+    dropped = writer.rows_dropped();
+  }
+  postgres_server().start();
+  INFO("spooled " << spooled << ", dropped " << dropped);
+  CHECK(spooled > 0);
+  CHECK(dropped > 0);
+  CHECK(spooled + dropped == 400);
+}
+
+TEST_CASE("ledger spool: a batch file that cannot be read whole is set aside, the rest replays") {
+  Dir dir;
+  const std::string path = dir.dir.path + "/spool";
+  std::vector<core::LedgerRow> rows(3);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    rows[i].request_id = "id-" + std::to_string(i);
+    rows[i].tags = {"a", "b\"quoted\""};
+    rows[i].ttft_ms = i == 1 ? std::optional<std::int64_t>(5) : std::nullopt;
+    rows[i].error = i == 2 ? "tab\there" : "";
+  }
+  {
+    proxy::LedgerSpool spool(path, 1 << 20);
+    REQUIRE(spool.keep("b-1", rows));
+    REQUIRE(spool.keep("b-2", rows));
+    REQUIRE(spool.keep("b-3", rows));
+    CHECK(spool.rows() == 9);
+  }
+  // Cut the second file short, as a full disk would have.
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(path)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  REQUIRE(files.size() == 3);
+  std::filesystem::resize_file(files[1], std::filesystem::file_size(files[1]) / 2);
+
+  proxy::LedgerSpool spool(path, 1 << 20);
+  CHECK(spool.rows() == 9);
+  std::vector<std::string> replayed;
+  spool.replay([&](std::span<const core::LedgerRow> batch, std::string_view id) {
+    replayed.emplace_back(id);
+    REQUIRE(batch.size() == rows.size());
+    CHECK(batch[1].ttft_ms == rows[1].ttft_ms);
+    CHECK(batch[2].error == rows[2].error);
+    CHECK(batch[0].tags == rows[0].tags);
+  });
+  CHECK(replayed == std::vector<std::string>{"b-1", "b-3"});
+  CHECK(spool.empty());
+  CHECK(spool.unreadable_rows() == 3);
+  CHECK(std::filesystem::exists(files[1].string() + ".unreadable"));
 }
