@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(g++ cmake make ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsimdjson-dev prometheus-cpp-dev libyaml-cpp-dev libsqlite3-dev libpq-dev
-  ca-certificates)
+  libhiredis-dev ca-certificates)
 if [[ "${1:-}" == "--test" ]]; then
   # iproute2 and util-linux: the CLI tests run Claude Code and Codex in a loopback-only
   # network namespace (unshare -n, ip link set lo up).
