@@ -488,6 +488,11 @@ void Metrics::add_governance(const core::GovernanceConfig& config) {
       &add_family("switchyard_ledger_last_commit_timestamp_seconds",
                   "Unix time of the ledger's last commit (0 before one)", MetricType::Gauge)
            .value({});
+  g.ledger_spooled =
+      &add_family("switchyard_ledger_spool_rows",
+                  "Ledger rows waiting on disk for the shared store (PostgreSQL) to answer again",
+                  MetricType::Gauge)
+           .value({});
   prepare_set(g.teams, "switchyard_team", "team", config.metrics_max_teams);
   if (config.metrics_max_key_aliases > 0)
     prepare_set(g.key_aliases, "switchyard_key", "key_alias", config.metrics_max_key_aliases);

@@ -235,6 +235,7 @@ struct GovernanceMetrics {
   ShardedValue* ledger_written = nullptr;
   ShardedValue* ledger_dropped = nullptr;
   ShardedValue* ledger_last_commit = nullptr;  // Unix time of the last commit; 0 before one
+  ShardedValue* ledger_spooled = nullptr;      // rows in the on-disk spool (a shared store)
   AccountSeriesSet teams;
   AccountSeriesSet key_aliases;  // empty unless governance.metrics.key_aliases > 0
 

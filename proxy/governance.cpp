@@ -380,6 +380,7 @@ void Governance::refresh_metrics() const {
   g->ledger_written->set(static_cast<double>(ledger_->rows_written()));
   g->ledger_dropped->set(static_cast<double>(ledger_->rows_dropped()));
   g->ledger_last_commit->set(static_cast<double>(ledger_->last_commit_unix_ms()) / 1000.0);
+  g->ledger_spooled->set(static_cast<double>(ledger_->rows_spooled()));
   std::shared_ptr<const core::AccountTable> table;
   {
     std::lock_guard lock(admin_mutex_);
