@@ -472,6 +472,12 @@ void Metrics::add_governance(const core::GovernanceConfig& config) {
                   "Times a key's or team's spend passed its soft budget (once per period)",
                   MetricType::Counter)
            .value({});
+  g.shared_unavailable =
+      &add_family("switchyard_shared_limits_unavailable_total",
+                  "Requests with a budget or limit refused because the shared state (Redis) did "
+                  "not answer in time (on_redis_down: fail_closed)",
+                  MetricType::Counter)
+           .value({});
   g.ledger_queued =
       &add_family("switchyard_ledger_queue_rows",
                   "Ledger rows waiting for the writer's next commit", MetricType::Gauge)

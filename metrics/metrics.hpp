@@ -230,6 +230,8 @@ struct GovernanceMetrics {
   std::array<ShardedValue*, static_cast<std::size_t>(AuthFailure::kCount)> auth_failures{};
   std::array<std::array<ShardedValue*, kRefusalLevels>, kRefusalReasons> refusals{};
   ShardedValue* soft_budget_crossings = nullptr;
+  // Requests refused because Redis (state.redis) did not answer, under fail_closed.
+  ShardedValue* shared_unavailable = nullptr;
   // The ledger writer's, set at each scrape.
   ShardedValue* ledger_queued = nullptr;
   ShardedValue* ledger_written = nullptr;

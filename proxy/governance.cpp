@@ -287,11 +287,14 @@ Governance::Governance(const core::GovernanceConfig& config, const core::StateCo
   }
   ledger_ = std::make_unique<LedgerWriter>(*store_, workers, std::move(ledger));
   if (store_->shared()) sync_thread_ = std::thread([this] { sync_loop(); });
+  if (!state.redis_url.empty())
+    shared_ = std::make_unique<SharedLimits>(state, replica_id_, workers, *this);
 }
 
 Governance::~Governance() { close(); }
 
 void Governance::close() {
+  shared_.reset();  // its threads read the table and the store
   stop_sync();
   admin_thread_.join();
   if (ledger_) ledger_->close();
@@ -363,6 +366,7 @@ void Governance::publish_records(GovernanceStore::Snapshot records) {
   records_ = std::move(records);
   assign_series(*table_);
   version_.fetch_add(1, std::memory_order_release);
+  if (shared_) shared_->seed_budgets_of(*table_);
 }
 
 void Governance::assign_series(const core::AccountTable& table) {

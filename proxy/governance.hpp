@@ -26,6 +26,7 @@
 #include "metrics/metrics.hpp"
 #include "proxy/ledger_spool.hpp"
 #include "proxy/net.hpp"
+#include "proxy/shared_limits.hpp"
 #include "proxy/spsc_ring.hpp"
 #include "proxy/store.hpp"
 
@@ -192,6 +193,8 @@ class Governance {
   const std::string& replica_id() const { return replica_id_; }
 
   GovernanceStore& store() { return *store_; }
+  // Budgets and limits shared through Redis (state.redis); null: counted by this process.
+  SharedLimits* shared_limits() { return shared_.get(); }
   LedgerWriter& ledger() { return *ledger_; }
   void close();  // the ledger's last commit
 
@@ -215,6 +218,7 @@ class Governance {
   GovernanceStore::Snapshot records_;
   std::atomic<std::uint64_t> version_{1};
   std::string replica_id_;
+  std::unique_ptr<SharedLimits> shared_;
   net::thread_pool admin_thread_{1};
   std::atomic<bool> sync_stopping_{false};
   std::thread sync_thread_;

@@ -197,6 +197,16 @@ void write_rate_limit_headers(const core::RateViews& views, adapters::Protocol p
   out.assign_to(out_text);
 }
 
+// Once per period: the settle that took a budget past its soft limit.
+void soft_budget_crossed(Worker& worker, const core::KeyEntry& key) {
+  if (const metrics::GovernanceMetrics* g = worker.runtime.metrics->governance())
+    g->soft_budget_crossings->add(worker.index, 1);
+  std::fprintf(stderr, "switchyard: key %s%s%s (team %s) passed a soft budget\n",
+               key.record.id.c_str(), key.record.alias.empty() ? "" : " alias ",
+               key.record.alias.c_str(),
+               key.record.team_id.empty() ? "none" : key.record.team_id.c_str());
+}
+
 // Counts a refusal before admission on the worker's shard.
 void count(Worker& worker, metrics::AuthFailure reason) {
   if (const metrics::GovernanceMetrics* g = worker.runtime.metrics->governance())
@@ -251,6 +261,8 @@ CallerHeaders caller_headers(const Request& request) {
 }
 
 }  // namespace
+
+bool admit_locally(Worker& worker, RequestContext& ctx, const core::Estimate& estimate);
 
 bool authenticate(Worker& worker, const Request& request, RequestContext& ctx) {
   const Governance& governance = *worker.runtime.governance;
@@ -337,15 +349,65 @@ bool admit_request(Worker& worker, RequestContext& ctx, const ModelRoute& group,
         "model", "model_not_priced");
     return false;
   }
+  if (worker.runtime.governance->shared_limits() != nullptr) {
+    // Redis decides, in admit_shared; a key with no budget or limit has nothing to check.
+    auto pending = std::make_shared<SharedAdmission>();
+    core::shared_checks(key, ctx.model, priced.estimate, now, pending->checks);
+    if (pending->checks.empty()) return true;
+    pending->key = ctx.key;
+    pending->estimate = priced.estimate;
+    ctx.reserved_tokens = priced.estimate.tokens;
+    ctx.shared = std::move(pending);
+    return true;
+  }
+  return admit_locally(worker, ctx, priced.estimate);
+}
+
+net::awaitable<bool> admit_shared(Worker& worker, RequestContext& ctx) {
+  SharedLimits& shared = *worker.runtime.governance->shared_limits();
+  core::Refusal refusal;
+  const SharedLimits::Verdict verdict =
+      co_await shared.admit(worker.index, worker.ioc.get_executor(), *ctx.shared, refusal);
+  switch (verdict) {
+    case SharedLimits::Verdict::admitted:
+      co_return true;
+    case SharedLimits::Verdict::refused:
+      ctx.shared.reset();
+      count(worker, refusal);
+      ctx.failure = refusal_error(refusal, *ctx.key);
+      co_return false;
+    case SharedLimits::Verdict::unavailable:
+      break;
+  }
+  const core::Estimate estimate = ctx.shared->estimate;
+  ctx.shared.reset();
+  if (shared.fail_open()) co_return admit_locally(worker, ctx, estimate);
+  if (const metrics::GovernanceMetrics* g = worker.runtime.metrics->governance())
+    g->shared_unavailable->add(worker.index, 1);
+  core::GatewayError e = core::client_error(
+      503,
+      "Budgets and rate limits cannot be checked now: the gateway's shared state (Redis) does "
+      "not answer. Try again shortly.",
+      "", "limits_unavailable");
+  e.type = "service_unavailable";
+  e.retry_after = "1";
+  ctx.failure = std::move(e);
+  co_return false;
+}
+
+// This process's own counters decide (no Redis, or Redis down under fail_open).
+bool admit_locally(Worker& worker, RequestContext& ctx, const core::Estimate& estimate) {
+  const core::KeyEntry& key = *ctx.key;
+  const core::WallTime now = wall_now();
   const core::SteadyTime steady = std::chrono::steady_clock::now();
-  if (auto refused = core::admit(ctx.key, ctx.model, priced.estimate, now, steady, ctx.admission)) {
+  if (auto refused = core::admit(ctx.key, ctx.model, estimate, now, steady, ctx.admission)) {
     count(worker, *refused);
     ctx.failure = refusal_error(*refused, key);
     write_rate_limit_headers(core::rate_views(key, ctx.model, steady), ctx.protocol,
                              ctx.rate_limit_headers);
     return false;
   }
-  ctx.reserved_tokens = priced.estimate.tokens;
+  ctx.reserved_tokens = estimate.tokens;
   // From the limiters just charged: the same views, without finding the levels again.
   write_rate_limit_headers(core::rate_views(ctx.admission, steady), ctx.protocol,
                            ctx.rate_limit_headers);
@@ -360,14 +422,13 @@ void finish_request(Worker& worker, RequestContext& ctx, int status, double tota
   std::int64_t tokens = 0;
   if (ctx.usage) tokens = ctx.usage->prompt_tokens + ctx.usage->completion_tokens;
   if (ctx.admission.open &&
-      core::settle(ctx.admission, cost, tokens, now, std::chrono::steady_clock::now())) {
-    // Once per period: the settle that took a budget past its soft limit.
-    if (const metrics::GovernanceMetrics* g = worker.runtime.metrics->governance())
-      g->soft_budget_crossings->add(worker.index, 1);
-    std::fprintf(stderr, "switchyard: key %s%s%s (team %s) passed a soft budget\n",
-                 ctx.key->record.id.c_str(), ctx.key->record.alias.empty() ? "" : " alias ",
-                 ctx.key->record.alias.c_str(),
-                 ctx.key->record.team_id.empty() ? "none" : ctx.key->record.team_id.c_str());
+      core::settle(ctx.admission, cost, tokens, now, std::chrono::steady_clock::now()))
+    soft_budget_crossed(worker, *ctx.key);
+  if (ctx.shared && ctx.shared->admitted) {
+    // Not awaited: the answer is out, and the settle rides the worker's Redis connection.
+    std::function<void()> crossed = [&worker, key = ctx.key] { soft_budget_crossed(worker, *key); };
+    governance.shared_limits()->settle(worker.ioc.get_executor(), std::move(ctx.shared), cost,
+                                       tokens, std::move(crossed));
   }
 
   count_account(worker, ctx, status);

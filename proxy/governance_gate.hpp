@@ -23,6 +23,11 @@ bool authenticate(Worker& worker, const Request& request, RequestContext& ctx);
 bool admit_request(Worker& worker, RequestContext& ctx, const ModelRoute& group,
                    std::int64_t input_tokens, std::int64_t max_output_tokens);
 
+// With budgets and limits shared through Redis, admit_request leaves the request's checks in
+// ctx.shared; this runs them there (one script, awaited without blocking the worker). False
+// with the refusal, or the on_redis_down answer, in ctx.failure.
+net::awaitable<bool> admit_shared(Worker& worker, RequestContext& ctx);
+
 // At the end of every model request while governance is on: settles the admission to the
 // request's real cost and queues its ledger row. The last use of `ctx`: it takes the request
 // id, key, tags and error out of it.

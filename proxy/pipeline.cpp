@@ -849,6 +849,8 @@ net::awaitable<void> handle_model_request(HttpSession& session, Request& request
   Worker& worker = session.worker();
   std::unique_ptr<PendingRequest> p = on_request(worker, request, ctx, door);
   if (!p) co_return;
+  // Budgets and limits shared through Redis: one script, awaited here.
+  if (ctx.shared && !co_await admit_shared(worker, ctx)) co_return;
   if (p->estimated_count) {
     co_await session.write_json(ctx, 200, std::move(*p->estimated_count));
     co_return;

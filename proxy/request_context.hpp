@@ -1,6 +1,7 @@
 #pragma once
 // Everything one request accumulates on its way through the phases; on_log reads it once.
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 #include "proxy/runtime.hpp"
 
 namespace switchyard::proxy {
+
+struct SharedAdmission;  // proxy/shared_limits.hpp
 
 // An upstream attempt's trace span (proxy/tracing.hpp): its id (zero when the request is not
 // traced) and when it started.
@@ -101,6 +104,9 @@ struct RequestContext {
   // it ends), the x-ratelimit-* fields its answer carries, and its x-switchyard-tags.
   std::shared_ptr<const core::KeyEntry> key;
   core::Admission admission;
+  // With budgets and limits shared through Redis: what this request checks there, set by
+  // admit_request and charged by admit_shared; settled by finish_request.
+  std::shared_ptr<SharedAdmission> shared;
   std::int64_t reserved_tokens = 0;
   std::string rate_limit_headers;  // each field preceded by CRLF, ready for the head
   std::string tags;

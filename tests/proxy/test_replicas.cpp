@@ -2,8 +2,12 @@
 // deleted through one replica reach the others, the ledger is one ledger whichever replica
 // served a request, and a database restarted under load loses no ledger row. Real processes
 // and a real server, all on 127.0.0.1.
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -24,15 +28,26 @@ PostgresServer& postgres() {
   return server;
 }
 
-// `count` gateways on one new database, ledger commits every 50 ms.
+RedisServer& redis() {
+  static RedisServer server;
+  return server;
+}
+
+// `count` gateways on one new database, ledger commits every 50 ms; with `shared_limits`,
+// budgets and limits through the test's Redis (emptied first).
 struct Replicas {
-  explicit Replicas(int count, std::string_view extra_state = {}) {
+  explicit Replicas(int count, std::string_view extra_state = {}, bool shared_limits = false,
+                    std::vector<std::string> mock_args = {}) {
     database = postgres().create_database("replicas");
+    if (shared_limits) redis().command({"FLUSHALL"});
+    std::string state(extra_state);
+    if (shared_limits) state += "  redis: {url: \"" + redis().url() + "\", timeout_ms: 200}\n";
     for (int i = 0; i < count; ++i) {
       GatewayOptions o = governance_options(kMaster, 50);
+      o.mock_args = mock_args;
       o.top_level += "state:\n  store: postgres\n  postgres: {url: \"" + postgres().url(database) +
                      "\", pool: 2}\n  replica_id: replica-" + std::to_string(i) +
-                     "\n  ledger_spool: {directory: \"@DIR@/spool\"}\n" + std::string(extra_state);
+                     "\n  ledger_spool: {directory: \"@DIR@/spool\"}\n" + state;
       gateways.push_back(std::make_unique<GatewayFixture>(o));
     }
   }
@@ -115,9 +130,13 @@ TEST_CASE("replicas: the ledger is one ledger, whichever replica served", "[repl
   const HttpResponse created = r.admin(0, "POST", "/admin/keys", R"({"alias":"ledger"})");
   REQUIRE(created.status == 201);
   const std::string secret(parse_object(created.body).at("secret").as_string());
+  // In force everywhere first (the model list costs no ledger row); then 1 + 2 + 3 requests.
   for (std::size_t i = 0; i < 3; ++i)
-    REQUIRE(time_until([&] { return chat(r[i].port, secret) == 200; }, kPropagationBound));
-  // 1 + 2 + 3 more requests: 3 + 6 in all.
+    REQUIRE(time_until(
+        [&] {
+          return http_request(r[i].port, "GET", "/v1/models", "", bearer(secret)).status == 200;
+        },
+        kPropagationBound));
   for (std::size_t i = 0; i < 3; ++i)
     for (std::size_t n = 0; n <= i; ++n) REQUIRE(chat(r[i].port, secret) == 200);
   for (std::size_t i = 0; i < 3; ++i) {
@@ -127,11 +146,11 @@ TEST_CASE("replicas: the ledger is one ledger, whichever replica served", "[repl
         [&] {
           const auto report = parse_object(r.admin(i, "GET", "/admin/spend?group_by=key").body);
           requests = report.at("total").at("requests").as_int64();
-          return requests == 9;
+          return requests == 6;
         },
         10s));
   }
-  CHECK(postgres().sql("SELECT count(DISTINCT request_id) FROM ledger", r.database) == "9");
+  CHECK(postgres().sql("SELECT count(DISTINCT request_id) FROM ledger", r.database) == "6");
   // Each replica wrote its own batches.
   CHECK(postgres().sql("SELECT count(DISTINCT split_part(id, '-', 2)) FROM ledger_batches",
                        r.database) == "3");
@@ -151,14 +170,24 @@ TEST_CASE("replicas: PostgreSQL restarted under load loses no ledger row", "[rep
   std::vector<std::thread> load;
   for (std::size_t i = 0; i < 2; ++i)
     load.emplace_back([&, i] {
-      // Bounded: at most 2,000 requests a thread.
-      for (int n = 0; n < 2000 && !stop.load(); ++n) {
+      // Bounded: at most 50,000 requests a thread.
+      for (int n = 0; n < 50'000 && !stop.load(); ++n) {
         if (chat(r[i].port, secret) == 200)
           answered.fetch_add(1);
         else
           refused.fetch_add(1);
       }
     });
+  // The load stops and is joined however the test ends.
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~Joiner() {
+      stop.store(true);
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
+    }
+  } joiner{stop, load};
   REQUIRE(time_until([&] { return answered.load() >= 50; }, 10s));
   postgres().stop();
   // Keys keep working from memory; the ledger waits in each replica's spool.
@@ -195,4 +224,133 @@ TEST_CASE("replicas: PostgreSQL restarted under load loses no ledger row", "[rep
                        r.database) == want);  // none twice
   for (std::size_t i = 0; i < 2; ++i)
     CHECK(metric_value(r[i].metrics(), "switchyard_ledger_rows_dropped_total") == 0);
+}
+
+// --- Budgets and limits shared through Redis ---
+
+namespace {
+
+// `count` requests sent together (each thread waits for the others before it sends), spread
+// over `replicas` gateways in turn from `first`; their statuses.
+std::vector<int> all_at_once(Replicas& r, std::size_t replicas, int count, std::string_view secret,
+                             const std::string& body, std::size_t first = 0) {
+  std::vector<int> statuses(static_cast<std::size_t>(count));
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < count; ++i)
+    threads.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (!go.load()) std::this_thread::yield();
+      const std::uint16_t port = r[first + static_cast<std::size_t>(i) % replicas].port;
+      statuses[static_cast<std::size_t>(i)] =
+          http_request(port, "POST", "/v1/chat/completions", body, bearer(secret)).status;
+    });
+  while (ready.load() < count) std::this_thread::yield();
+  go.store(true);
+  for (auto& t : threads) t.join();
+  return statuses;
+}
+
+int count_of(const std::vector<int>& statuses, int status) {
+  return static_cast<int>(std::count(statuses.begin(), statuses.end(), status));
+}
+
+// A key made through replica 0 with `body` (its budget, limits), in force on all of them.
+std::pair<std::string, std::string> shared_key(Replicas& r, const std::string& body) {
+  const HttpResponse created = r.admin(0, "POST", "/admin/keys", body);
+  REQUIRE(created.status == 201);
+  const auto key = parse_object(created.body);
+  const std::string secret(key.at("secret").as_string());
+  for (std::size_t i = 0; i < r.gateways.size(); ++i)
+    REQUIRE(time_until(
+        [&] {
+          return http_request(r[i].port, "GET", "/v1/models", "", bearer(secret)).status == 200;
+        },
+        kPropagationBound));
+  return {std::string(key.at("id").as_string()), secret};
+}
+
+}  // namespace
+
+TEST_CASE("replicas: 100 streams over 3 replicas against a budget that fits 10", "[replicas]") {
+  // Each stream is held half a second before its first token: all 100 are in flight at once.
+  Replicas r(3, {}, /*shared_limits=*/true, {"--ttft-ms", "500"});
+  const std::string body = chat_body("gpt-test", R"(,"stream":true,"max_tokens":1000)");
+  // What the gateway reserves for one: its input estimate (4 bytes a token) at $2 and 1,000
+  // output tokens at $8 per million, rounded up to the micro-dollar.
+  const auto input_tokens = static_cast<std::int64_t>(body.size() / 4);
+  const std::int64_t reserve_micros = (input_tokens * 2 + 1000 * 8 + 0);  // $/M = micros a token
+  char budget[96];
+  std::snprintf(budget, sizeof budget, R"({"budget":{"max_usd":%.6f,"period":"daily"}})",
+                static_cast<double>(10 * reserve_micros) / 1e6);
+  const auto [id, secret] = shared_key(r, budget);
+
+  const std::vector<int> statuses = all_at_once(r, 3, 100, secret, body);
+  INFO("admitted " << count_of(statuses, 200) << ", refused " << count_of(statuses, 429)
+                   << ", first status " << statuses.front());
+  // Exactly what fits: the budget was never held by more than ten at once, on any replica.
+  CHECK(count_of(statuses, 200) == 10);
+  CHECK(count_of(statuses, 429) == 90);
+  // Every replica's ledger rows agree; the settled spend is within the budget.
+  std::int64_t cost = -1;
+  REQUIRE(time_until(
+      [&] {
+        const auto report = parse_object(r.admin(1, "GET", "/admin/spend?group_by=key").body);
+        const auto& total = report.at("total").as_object();
+        if (total.at("requests").as_int64() != 100) return false;
+        // The report's USD are decimal text, exact to the micro-dollar.
+        cost = std::llround(std::stod(std::string(total.at("cost_usd").as_string())) * 1e6);
+        return true;
+      },
+      10s));
+  CHECK(cost > 0);
+  CHECK(cost <= 10 * reserve_micros);
+  // Nothing stays held: a new stream fits again once the others settled.
+  CHECK(http_request(r[2].port, "POST", "/v1/chat/completions", body, bearer(secret)).status ==
+        200);
+}
+
+TEST_CASE("replicas: a requests-per-minute limit is one limit across replicas", "[replicas]") {
+  Replicas r(3, {}, /*shared_limits=*/true);
+  const auto [id, secret] = shared_key(r, R"({"limits":{"rpm":30}})");
+  const auto start = std::chrono::steady_clock::now();
+  int admitted = 0;
+  for (int i = 0; i < 60; ++i)
+    admitted += chat(r[static_cast<std::size_t>(i % 3)].port, secret) == 200;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  INFO(admitted << " of 60 admitted in " << seconds << " s");
+  // GCRA: the whole burst of 30, and what the rate refilled while the test ran (30 a minute).
+  CHECK(admitted >= 30);
+  CHECK(admitted <= 30 + static_cast<int>(std::ceil(30 * seconds / 60)));
+}
+
+TEST_CASE("replicas: a parallel limit holds across replicas, and a killed replica's share is freed",
+          "[replicas]") {
+  Replicas r(3, {}, /*shared_limits=*/true, {"--ttft-ms", "1500"});
+  const auto [id, secret] = shared_key(r, R"({"limits":{"parallel":4}})");
+  const std::string body = chat_body("gpt-test", R"(,"stream":true)");
+  CHECK(count_of(all_at_once(r, 3, 30, secret, body), 200) == 4);
+
+  // Two streams held by replica 0, which is then killed outright: no settle ever comes.
+  const std::int64_t seen = r[0].mock_stats().at("requests").as_int64();
+  std::vector<std::thread> held;
+  for (int i = 0; i < 2; ++i)
+    held.emplace_back([&] {
+      try {
+        http_request(r[0].port, "POST", "/v1/chat/completions", body, bearer(secret));
+      } catch (const std::exception&) {
+        // The replica was killed under the request: its connection breaks, as expected.
+      }
+    });
+  REQUIRE(r[0].wait_mock_stat("requests", seen + 2) == seen + 2);
+  r[0].gateway().send_signal(SIGKILL);
+  for (auto& t : held) t.join();
+  // Until its liveness lapses (3 s), its two count; then only what the live replicas hold.
+  const auto freed = time_until(
+      [&] { return count_of(all_at_once(r, 2, 4, secret, chat_body("gpt-test"), 1), 200) == 4; },
+      10s);
+  REQUIRE(freed);
+  WARN("a killed replica's parallel share was freed after " << freed->count() << " ms");
 }
