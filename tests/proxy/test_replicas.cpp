@@ -354,3 +354,94 @@ TEST_CASE("replicas: a parallel limit holds across replicas, and a killed replic
   REQUIRE(freed);
   WARN("a killed replica's parallel share was freed after " << freed->count() << " ms");
 }
+
+TEST_CASE(
+    "replicas: Redis restarted empty under load: fail_closed refuses meanwhile, then the "
+    "budget is seeded from the ledger",
+    "[replicas]") {
+  Replicas r(2, {}, /*shared_limits=*/true);
+  const auto [id, secret] = shared_key(r, R"({"budget":{"max_usd":100,"period":"daily"}})");
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(chat(r[static_cast<std::size_t>(i % 2)].port, secret) == 200);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, unavailable{0}, other{0};
+  std::vector<std::thread> load;
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~Joiner() {
+      stop.store(true);
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
+    }
+  } joiner{stop, load};
+  for (std::size_t i = 0; i < 2; ++i)
+    load.emplace_back([&, i] {
+      for (int n = 0; n < 50'000 && !stop.load(); ++n) {
+        const HttpResponse answer = http_request(r[i].port, "POST", "/v1/chat/completions",
+                                                 chat_body("gpt-test"), bearer(secret));
+        if (answer.status == 200)
+          ok.fetch_add(1);
+        else if (answer.status == 503 &&
+                 answer.body.find("limits_unavailable") != std::string::npos)
+          unavailable.fetch_add(1);
+        else
+          other.fetch_add(1);
+      }
+    });
+  REQUIRE(time_until([&] { return ok.load() >= 50; }, 10s));
+  redis().kill();  // its data is gone with it: no appendonly
+  REQUIRE(time_until([&] { return unavailable.load() >= 20; }, 10s));
+  const int refused_while_down = unavailable.load();
+  redis().start();
+  const int ok_at_start = ok.load();
+  REQUIRE(time_until([&] { return ok.load() >= ok_at_start + 50; }, 20s));
+  stop.store(true);
+  for (auto& t : load) t.join();
+  INFO(ok.load() << " admitted, " << unavailable.load() << " refused with 503, " << other.load()
+                 << " other answers");
+  CHECK(other.load() == 0);
+  CHECK(refused_while_down >= 20);
+  for (std::size_t i = 0; i < 2; ++i)
+    CHECK(metric_value(r[i].metrics(), "switchyard_shared_limits_unavailable_total") > 0);
+
+  // Once everything is settled and committed, Redis's spend for today is the ledger's: the
+  // budget was seeded from it, not started again from zero.
+  const std::int64_t day_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count() /
+                              86'400'000 * 86'400'000;
+  const std::string budget_key = "sy:b:" + id + ":" + std::to_string(day_ms);
+  std::string in_redis, in_ledger;
+  const bool agree =
+      time_until(
+          [&] {
+            in_redis = redis().command({"HGET", budget_key, "spent"});
+            in_ledger = postgres().sql(
+                "SELECT COALESCE(sum(cost), 0) FROM ledger WHERE key_id = '" + id + "'",
+                r.database);
+            return !in_redis.empty() && in_redis == in_ledger;
+          },
+          10s)
+          .has_value();
+  INFO("Redis says " << in_redis << ", the ledger " << in_ledger);
+  CHECK(agree);
+  CHECK(in_ledger != "0");
+}
+
+TEST_CASE("replicas: under fail_open, Redis down, each replica admits on its own counters",
+          "[replicas]") {
+  Replicas r(2, "  on_redis_down: fail_open\n", /*shared_limits=*/true);
+  const auto [id, secret] = shared_key(r, R"({"limits":{"rpm":5}})");
+  redis().stop();
+  // Each replica lets its own 5 a minute through: twice the limit over two, the stated cost.
+  int admitted_0 = 0, admitted_1 = 0;
+  for (int i = 0; i < 8; ++i) {
+    admitted_0 += chat(r[0].port, secret) == 200;
+    admitted_1 += chat(r[1].port, secret) == 200;
+  }
+  redis().start();
+  CHECK(admitted_0 == 5);
+  CHECK(admitted_1 == 5);
+}
