@@ -122,7 +122,7 @@ void LedgerWriter::RowBatch::clear() {
   size = 0;
 }
 
-LedgerWriter::LedgerWriter(GovernanceStore& store, std::size_t producers, Options options)
+LedgerWriter::LedgerWriter(GovernanceStore& store, std::size_t producers, const Options& options)
     : store_(store),
       interval_(options.commit_interval),
       batch_prefix_(options.batch_prefix + "-" +
@@ -285,7 +285,7 @@ Governance::Governance(const core::GovernanceConfig& config, const core::StateCo
     ledger.spool_directory = state.ledger_spool_directory;
     ledger.spool_max_bytes = state.ledger_spool_max_bytes;
   }
-  ledger_ = std::make_unique<LedgerWriter>(*store_, workers, std::move(ledger));
+  ledger_ = std::make_unique<LedgerWriter>(*store_, workers, ledger);
   if (store_->shared()) sync_thread_ = std::thread([this] { sync_loop(); });
   if (!state.redis_url.empty())
     shared_ = std::make_unique<SharedLimits>(state, replica_id_, workers, *this);

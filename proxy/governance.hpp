@@ -74,7 +74,7 @@ class LedgerWriter {
     std::string spool_directory;
     std::uint64_t spool_max_bytes = 256ull << 20;
   };
-  LedgerWriter(GovernanceStore& store, std::size_t producers, Options options);
+  LedgerWriter(GovernanceStore& store, std::size_t producers, const Options& options);
   ~LedgerWriter();
   LedgerWriter(const LedgerWriter&) = delete;
   LedgerWriter& operator=(const LedgerWriter&) = delete;

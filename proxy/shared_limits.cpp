@@ -242,7 +242,7 @@ net::awaitable<SharedLimits::Verdict> SharedLimits::admit(std::size_t worker,
   co_return Verdict::unavailable;
 }
 
-void SharedLimits::settle(net::any_io_executor executor, std::shared_ptr<SharedAdmission> a,
+void SharedLimits::settle(const net::any_io_executor& executor, std::shared_ptr<SharedAdmission> a,
                           core::Micros actual_cost, std::int64_t actual_tokens,
                           std::function<void()> soft_crossed, bool give_back) {
   net::co_spawn(executor,

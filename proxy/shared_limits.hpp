@@ -66,7 +66,7 @@ class SharedLimits {
   // Settles an admitted request in the background, on the worker's connection. Returns at
   // once; `soft_crossed` (may be empty) is called on the worker if a budget passed its soft
   // limit with this request.
-  void settle(net::any_io_executor executor, std::shared_ptr<SharedAdmission> a,
+  void settle(const net::any_io_executor& executor, std::shared_ptr<SharedAdmission> a,
               core::Micros actual_cost, std::int64_t actual_tokens,
               std::function<void()> soft_crossed, bool give_back = false);
 
