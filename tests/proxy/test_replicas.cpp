@@ -77,6 +77,18 @@ std::optional<std::chrono::milliseconds> time_until(Done&& done, std::chrono::mi
                                                                start);
 }
 
+// Stops a test's load threads and joins them when it goes out of scope, however the test ends
+// (a failed REQUIRE included).
+struct StopAndJoin {
+  std::atomic<bool>& stop;
+  std::vector<std::thread>& threads;
+  ~StopAndJoin() {
+    stop.store(true);
+    for (auto& t : threads)
+      if (t.joinable()) t.join();
+  }
+};
+
 // The word of a change travels by NOTIFY; this bound only keeps a broken test from hanging.
 // What a change takes is printed, and stated in the README.
 constexpr std::chrono::milliseconds kPropagationBound = 5s;
@@ -178,16 +190,7 @@ TEST_CASE("replicas: PostgreSQL restarted under load loses no ledger row", "[rep
           refused.fetch_add(1);
       }
     });
-  // The load stops and is joined however the test ends.
-  struct Joiner {
-    std::atomic<bool>& stop;
-    std::vector<std::thread>& threads;
-    ~Joiner() {
-      stop.store(true);
-      for (auto& t : threads)
-        if (t.joinable()) t.join();
-    }
-  } joiner{stop, load};
+  const StopAndJoin joiner{stop, load};  // however the test ends
   REQUIRE(time_until([&] { return answered.load() >= 50; }, 10s));
   postgres().stop();
   // Keys keep working from memory; the ledger waits in each replica's spool.
@@ -367,15 +370,7 @@ TEST_CASE(
   std::atomic<bool> stop{false};
   std::atomic<int> ok{0}, unavailable{0}, other{0};
   std::vector<std::thread> load;
-  struct Joiner {
-    std::atomic<bool>& stop;
-    std::vector<std::thread>& threads;
-    ~Joiner() {
-      stop.store(true);
-      for (auto& t : threads)
-        if (t.joinable()) t.join();
-    }
-  } joiner{stop, load};
+  const StopAndJoin joiner{stop, load};  // however the test ends
   for (std::size_t i = 0; i < 2; ++i)
     load.emplace_back([&, i] {
       for (int n = 0; n < 50'000 && !stop.load(); ++n) {
