@@ -346,8 +346,12 @@ net::awaitable<void> SharedLimits::heartbeat_once(redis::Client& client, bool& s
     seeded_all = true;
     if (const auto table = governance_.table()) seed_budgets_of(*table);
   }
-  // Each budget's spend as Redis has it, into the local counters that the admin API and the
-  // metrics read (admission itself asks Redis).
+}
+
+// Each budget's spend as Redis has it, into the local counters that the admin API and the
+// metrics read (admission itself asks Redis). On the seeder's thread, so that however many
+// budgets there are, the heartbeat's liveness keys never wait behind them.
+net::awaitable<void> SharedLimits::mirror_all(redis::Client& client) {
   const auto table = governance_.table();
   if (!table) co_return;
   const core::WallTime now = wall_now();
@@ -381,8 +385,16 @@ void SharedLimits::seeder_loop() {
       // What failed waits a second before it is tried again.
       if (retrying)
         wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_.load(); });
-      wake_.wait(lock, [this] { return stopping_.load() || !seed_wanted_.empty(); });
+      const bool woken = wake_.wait_for(lock, core::kSharedHeartbeat, [this] {
+        return stopping_.load() || !seed_wanted_.empty();
+      });
       if (stopping_.load()) break;
+      if (!woken) {
+        // A quiet second: the local counters are brought up to Redis's spend.
+        lock.unlock();
+        run_to_end(ioc, mirror_all(client));
+        continue;
+      }
       for (auto& [key, check] : seed_wanted_) wanted.push_back(std::move(check));
       seed_wanted_.clear();
       seeding_ = true;
@@ -404,6 +416,13 @@ net::awaitable<void> SharedLimits::seed(redis::Client& client,
                                         std::vector<core::SharedCheck> wanted) {
   GovernanceStore& store = governance_.store();
   for (const core::SharedCheck& c : wanted) {
+    // Most asks find the hash there (every table published asks for every budget): only a
+    // missing one costs a query of the ledger.
+    const redis::Outcome there =
+        co_await client.command(std::array<std::string_view, 3>{"HEXISTS", c.key, "spent"});
+    if (there.answered() && there.reply.type == redis::Reply::Type::integer &&
+        there.reply.integer == 1)
+      continue;
     const std::string account = account_of(c.key);
     core::Micros spent = 0;
     try {

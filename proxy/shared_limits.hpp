@@ -7,10 +7,11 @@
 //
 // Two background threads, each with its own connection:
 // - the heartbeat (every second): keeps this replica's worker fields alive
-//   (core::shared_liveness_key), sets sy:epoch when Redis has no data yet, and reads every
-//   budget's spend back into the local counters, which the admin API and the metrics show;
-// - the seeder: a budget whose hash Redis lost is seeded from the ledger's spend in its
-//   period (PostgreSQL); meanwhile requests against it get the on_redis_down answer.
+//   (core::shared_liveness_key) and sets sy:epoch when Redis has no data yet;
+// - the seeder: a budget whose hash Redis lacks is seeded from the ledger's spend in its
+//   period (PostgreSQL), admission waiting for it within the timeout; in a quiet second it
+//   reads every budget's spend back into the local counters, which the admin API and the
+//   metrics show.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -96,6 +97,7 @@ class SharedLimits {
 
   void heartbeat_loop();
   net::awaitable<void> heartbeat_once(redis::Client& client, bool& seeded_all);
+  net::awaitable<void> mirror_all(redis::Client& client);
   net::awaitable<void> mirror_budget(redis::Client& client, core::BudgetCounter& budget,
                                      const std::string& account, core::WallTime now);
   void seeder_loop();

@@ -309,6 +309,23 @@ TEST_CASE("replicas: 100 streams over 3 replicas against a budget that fits 10",
       10s));
   CHECK(cost > 0);
   CHECK(cost <= 10 * reserve_micros);
+  // Each replica's admin API shows the budget's spend as Redis has it (read back every
+  // second), whichever replica served the requests.
+  for (std::size_t i = 0; i < 3; ++i) {
+    INFO("replica " << i);
+    std::string shown;
+    const bool mirrored = time_until(
+                              [&] {
+                                const auto key =
+                                    parse_object(r.admin(i, "GET", "/admin/keys/" + id).body);
+                                shown = std::string(key.at("spend").at("spent_usd").as_string());
+                                return std::llround(std::stod(shown) * 1e6) == cost;
+                              },
+                              10s)
+                              .has_value();
+    INFO("shown " << shown << ", the ledger's " << cost);
+    CHECK(mirrored);
+  }
   // Nothing stays held: a new stream fits again once the others settled.
   CHECK(http_request(r[2].port, "POST", "/v1/chat/completions", body, bearer(secret)).status ==
         200);
