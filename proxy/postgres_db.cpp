@@ -95,17 +95,20 @@ std::vector<std::uint8_t> Result::bytes(int row, int column) const {
 
 Connection::Connection(const ConnectOptions& options) {
   const std::string timeout = std::to_string(options.connect_timeout.count());
-  // expand_dbname: "dbname" may be a whole URL or key=value string; the keywords after it
-  // fill what it leaves out. The keepalives notice a server that vanished without a FIN.
-  const std::array<const char*, 7> keywords{"dbname",     "connect_timeout", "application_name",
-                                            "keepalives", "keepalives_idle", "keepalives_interval",
-                                            nullptr};
-  const std::array<const char*, 7> values{options.url.c_str(),
-                                          timeout.c_str(),
+  // expand_dbname: "dbname" may be a whole URL or key=value string. It comes last, so what
+  // the operator's URL says wins over these defaults: a connect timeout, keepalives that notice
+  // a server gone without a FIN, and no GSSAPI encryption attempt (a Kerberos round trip on
+  // every connect where none is set up; a URL can ask for it with gssencmode).
+  const std::array<const char*, 8> keywords{
+      "connect_timeout",     "application_name", "keepalives", "keepalives_idle",
+      "keepalives_interval", "gssencmode",       "dbname",     nullptr};
+  const std::array<const char*, 8> values{timeout.c_str(),
                                           options.application_name.c_str(),
                                           "1",
                                           "10",
                                           "5",
+                                          "disable",
+                                          options.url.c_str(),
                                           nullptr};
   conn_ = PQconnectdbParams(keywords.data(), values.data(), /*expand_dbname=*/1);
   if (!conn_) throw StoreError("postgres: out of memory opening a connection", false);
