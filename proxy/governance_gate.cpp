@@ -367,7 +367,7 @@ net::awaitable<bool> admit_shared(Worker& worker, RequestContext& ctx) {
   SharedLimits& shared = *worker.runtime.governance->shared_limits();
   core::Refusal refusal;
   const SharedLimits::Verdict verdict =
-      co_await shared.admit(worker.index, worker.ioc.get_executor(), *ctx.shared, refusal);
+      co_await shared.admit(worker.index, worker.ioc.get_executor(), ctx.shared, refusal);
   switch (verdict) {
     case SharedLimits::Verdict::admitted:
       co_return true;

@@ -166,8 +166,9 @@ void SharedLimits::done_with(WorkerLink& l, std::uint64_t generation, bool conne
 
 net::awaitable<SharedLimits::Verdict> SharedLimits::admit(std::size_t worker,
                                                           net::any_io_executor executor,
-                                                          SharedAdmission& a,
+                                                          std::shared_ptr<SharedAdmission> shared,
                                                           core::Refusal& refusal) {
+  SharedAdmission& a = *shared;
   WorkerLink& l = link(worker, executor);
   a.worker = worker;
   a.generation = l.generation;
@@ -178,19 +179,15 @@ net::awaitable<SharedLimits::Verdict> SharedLimits::admit(std::size_t worker,
   core::shared_admit_arguments(a.checks, field, keys, argv);
   // A reply that comes after the caller was told `timeout` may say the script charged:
   // given back at once, on the same connection.
-  auto on_late = [this, executor, worker, generation = a.generation, key = a.key,
-                  checks = a.checks](const redis::Reply& late) {
-    if (late.type != redis::Reply::Type::array || texts_of(late).empty() ||
-        texts_of(late)[0] != "ok")
+  // The request let go of `shared` when it was told `timeout`: the handler holds the last
+  // reference.
+  auto on_late = [this, executor, shared](const redis::Reply& late) {
+    if (late.type != redis::Reply::Type::array || late.elements.empty() ||
+        late.elements.front().text != "ok")
       return;
-    auto given_back = std::make_shared<SharedAdmission>();
-    given_back->key = key;
-    given_back->checks = checks;
-    given_back->worker = worker;
-    given_back->generation = generation;
-    given_back->admitted = true;
-    ++links_.at(worker)->in_flight[generation];
-    settle(executor, std::move(given_back), 0, 0, {}, /*give_back=*/true);
+    shared->admitted = true;
+    ++links_.at(shared->worker)->in_flight[shared->generation];
+    settle(executor, shared, 0, 0, {}, /*give_back=*/true);
   };
   redis::Outcome out =
       co_await run_script(*l.client, admit_sha_, core::shared_admit_script(), keys, argv, on_late);

@@ -63,7 +63,7 @@ class SharedLimits {
   // refusal in `refusal`. Unavailable: Redis did not answer in time, or the budget is being
   // seeded; the caller applies on_redis_down.
   net::awaitable<Verdict> admit(std::size_t worker, net::any_io_executor executor,
-                                SharedAdmission& a, core::Refusal& refusal);
+                                std::shared_ptr<SharedAdmission> shared, core::Refusal& refusal);
   // Settles an admitted request in the background, on the worker's connection. Returns at
   // once; `soft_crossed` (may be empty) is called on the worker if a budget passed its soft
   // limit with this request.
