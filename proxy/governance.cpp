@@ -42,7 +42,8 @@ std::unique_ptr<GovernanceStore> open_store(const core::GovernanceConfig& config
   return open_postgres_store(options);
 }
 
-// host-pid-xxxx: unique among replicas that run at once, readable in the ledger's batch ids.
+// The host name, the process id and four random hex digits: unique among replicas that run at
+// once, and readable in the ledger's batch ids.
 std::string default_replica_id() {
   std::array<char, 256> host{};
   if (::gethostname(host.data(), host.size() - 1) != 0) host = {'g', 'w'};
