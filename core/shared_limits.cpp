@@ -1,5 +1,6 @@
 #include "core/shared_limits.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace switchyard::core {
@@ -55,13 +56,15 @@ for i = 1, #KEYS do
     local tat = tonumber(redis.call('GET', key) or '0')
     local new_tat = math.max(tat, now) + math.min(amount, limit) * interval
     if new_tat - now > 60000000.5 then
-      return {'refuse', tostring(i), string.format('%.0f', new_tat - now - 60000000)}
+      return {'refuse', tostring(i), string.format('%.0f', new_tat - now - 60000000),
+              string.format('%.0f', math.max(tat - now, 0))}
     end
     tats[i] = new_tat
   else
     if held(key) + 1 > limit then return {'refuse', tostring(i)} end
   end
 end
+local out = {'ok'}
 for i = 1, #KEYS do
   local base = 2 + (i - 1) * 5
   local kind, key = ARGV[base + 1], KEYS[i]
@@ -73,9 +76,10 @@ for i = 1, #KEYS do
     redis.call('PEXPIRE', key, ARGV[base + 5])
   else
     redis.call('SET', key, string.format('%.0f', tats[i]), 'PX', ARGV[base + 5])
+    out[#out + 1] = string.format('%.0f', tats[i] - now)
   end
 end
-return {'ok'}
+return out
 )lua";
 
 // Settles (or gives back) what the admit script charged. A field or budget hash that is gone
@@ -181,6 +185,21 @@ std::optional<std::int64_t> number(const std::string& text) {
   return v;
 }
 
+// A rate check's view for the x-ratelimit-* headers, from its backlog (the limiter's
+// theoretical arrival time minus Redis's now): what fits in the rest of the minute.
+void add_rate_view(const SharedCheck& c, std::int64_t backlog_us, RateViews& views) {
+  constexpr std::int64_t kMinuteUs = 60'000'000;
+  backlog_us = std::clamp<std::int64_t>(backlog_us, 0, kMinuteUs);
+  // The script's own test: a charge of n fits while backlog + n * (minute / limit) stays
+  // within the minute (and half a microsecond, for its doubles).
+  const auto fits = static_cast<std::int64_t>(
+      (static_cast<long double>(kMinuteUs - backlog_us) + 0.5L) * c.limit / kMinuteUs);
+  const RateView v{c.limit, std::clamp<std::int64_t>(fits, 0, c.limit),
+                   std::chrono::microseconds(backlog_us)};
+  std::optional<RateView>& slot = c.tokens ? views.tokens : views.requests;
+  if (!slot || v.remaining < slot->remaining) slot = v;
+}
+
 char kind_letter(const SharedCheck& c) {
   if (c.kind == SharedCheck::Kind::rate) return c.tokens ? 't' : 'r';
   return static_cast<char>(c.kind);
@@ -284,6 +303,14 @@ SharedVerdict read_admit_reply(const std::vector<std::string>& reply,
   SharedVerdict v;
   if (reply.empty()) return v;
   if (reply[0] == "ok") {
+    // Then each rate check's backlog after its charge, in check order.
+    std::size_t next = 1;
+    for (const SharedCheck& c : checks) {
+      if (c.kind != SharedCheck::Kind::rate) continue;
+      const auto backlog = next < reply.size() ? number(reply[next++]) : std::nullopt;
+      if (!backlog) return v;
+      add_rate_view(c, *backlog, v.rates);
+    }
     v.kind = SharedVerdict::Kind::admitted;
     return v;
   }
@@ -310,10 +337,12 @@ SharedVerdict read_admit_reply(const std::vector<std::string>& reply,
       break;
     }
     case SharedCheck::Kind::rate: {
-      const auto wait_us = reply.size() > 2 ? number(reply[2]) : std::nullopt;
-      if (!wait_us) return v;
+      const auto wait_us = reply.size() > 3 ? number(reply[2]) : std::nullopt;
+      const auto backlog_us = reply.size() > 3 ? number(reply[3]) : std::nullopt;
+      if (!wait_us || !backlog_us) return v;
       r.kind = c.tokens ? Refusal::Kind::rate_tokens : Refusal::Kind::rate_requests;
       r.retry_after = std::chrono::microseconds(*wait_us);
+      add_rate_view(c, *backlog_us, v.rates);
       break;
     }
     case SharedCheck::Kind::parallel:

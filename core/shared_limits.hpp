@@ -73,8 +73,13 @@ struct SharedVerdict {
   enum class Kind { admitted, refused, needs_seed, malformed } kind = Kind::malformed;
   Refusal refusal;        // refused
   std::size_t check = 0;  // refused, needs_seed: which check (index into the checks)
+  // For the x-ratelimit-* headers, the tightest request and token limits as Redis holds them:
+  // admitted, every rate check once charged; refused by a rate limit, that limit (a request
+  // refused by a budget or a parallel limit carries none: the script stops at it).
+  RateViews rates;
 };
-// `reply` as the script's array: its elements as text ("ok"; "refuse", i, a, b; "seed", i).
+// `reply` as the script's array: its elements as text ("ok", then each rate check's backlog
+// in µs; "refuse", i, and a budget's spent and held or a rate's wait and backlog; "seed", i).
 SharedVerdict read_admit_reply(const std::vector<std::string>& reply,
                                const std::vector<SharedCheck>& checks);
 

@@ -370,8 +370,10 @@ net::awaitable<bool> admit_shared(Worker& worker, RequestContext& ctx) {
       co_await shared.admit(worker.index, worker.ioc.get_executor(), ctx.shared, refusal);
   switch (verdict) {
     case SharedLimits::Verdict::admitted:
+      write_rate_limit_headers(ctx.shared->rates, ctx.protocol, ctx.rate_limit_headers);
       co_return true;
     case SharedLimits::Verdict::refused:
+      write_rate_limit_headers(ctx.shared->rates, ctx.protocol, ctx.rate_limit_headers);
       ctx.shared.reset();
       count(worker, refusal);
       ctx.failure = refusal_error(refusal, *ctx.key);

@@ -221,11 +221,13 @@ net::awaitable<SharedLimits::Verdict> SharedLimits::admit(std::size_t worker,
   switch (v.kind) {
     case core::SharedVerdict::Kind::admitted:
       a.admitted = true;
+      a.rates = v.rates;
       counts_.admitted.fetch_add(1, std::memory_order_relaxed);
       co_return Verdict::admitted;
     case core::SharedVerdict::Kind::refused:
       done_with(l, a.generation, false);
       refusal = v.refusal;
+      a.rates = v.rates;
       counts_.refused.fetch_add(1, std::memory_order_relaxed);
       co_return Verdict::refused;
     case core::SharedVerdict::Kind::needs_seed:

@@ -42,6 +42,7 @@ struct SharedAdmission {
   std::size_t worker = 0;
   std::uint64_t generation = 0;
   bool admitted = false;
+  core::RateViews rates;  // for the x-ratelimit-* headers, once Redis answered
 };
 
 class SharedLimits {

@@ -100,7 +100,18 @@ TEST_CASE("shared limits: the admit script's answers read as the client's refusa
   shared_checks(*entry(k), "m", {500, 10}, kWall, checks);
   REQUIRE(checks.size() == 3);
 
-  CHECK(read_admit_reply({"ok"}, checks).kind == SharedVerdict::Kind::admitted);
+  // Admitted: the rate check's backlog after its charge (here 3 of the minute's 60 requests,
+  // 3 s) gives the x-ratelimit-* view.
+  const SharedVerdict ok = read_admit_reply({"ok", "3000000"}, checks);
+  REQUIRE(ok.kind == SharedVerdict::Kind::admitted);
+  REQUIRE(ok.rates.requests);
+  CHECK_FALSE(ok.rates.tokens);
+  CHECK(ok.rates.requests->limit == 60);
+  CHECK(ok.rates.requests->remaining == 57);
+  CHECK(ok.rates.requests->reset == 3s);
+  // A backlog of the whole minute leaves none; Redis's clock can be read past it, never below 0.
+  CHECK(read_admit_reply({"ok", "60000000"}, checks).rates.requests->remaining == 0);
+  CHECK(read_admit_reply({"ok", "-5"}, checks).rates.requests->remaining == 60);
   const SharedVerdict budget = read_admit_reply({"refuse", "1", "900000", "200000"}, checks);
   REQUIRE(budget.kind == SharedVerdict::Kind::refused);
   CHECK(budget.refusal.kind == Refusal::Kind::budget);
@@ -108,11 +119,15 @@ TEST_CASE("shared limits: the admit script's answers read as the client's refusa
   CHECK(budget.refusal.budget.reserved == 200'000);
   CHECK(budget.refusal.budget.limit == 1'000'000);
   CHECK(budget.refusal.budget.reset == kMidnight + 24h);
-  const SharedVerdict rate = read_admit_reply({"refuse", "2", "1500000"}, checks);
+  CHECK_FALSE(budget.rates.requests);  // the script stopped at the budget
+  const SharedVerdict rate = read_admit_reply({"refuse", "2", "1500000", "59500000"}, checks);
   REQUIRE(rate.kind == SharedVerdict::Kind::refused);
   CHECK(rate.refusal.kind == Refusal::Kind::rate_requests);
   CHECK(rate.refusal.retry_after == 1500ms);
   CHECK(rate.refusal.limit == 60);
+  REQUIRE(rate.rates.requests);
+  CHECK(rate.rates.requests->remaining == 0);
+  CHECK(rate.rates.requests->reset == 59500ms);
   const SharedVerdict parallel = read_admit_reply({"refuse", "3"}, checks);
   CHECK(parallel.refusal.kind == Refusal::Kind::parallel);
   CHECK(parallel.refusal.limit == 3);
@@ -120,8 +135,15 @@ TEST_CASE("shared limits: the admit script's answers read as the client's refusa
   CHECK(seed.kind == SharedVerdict::Kind::needs_seed);
   CHECK(seed.check == 0);
   // Anything else is malformed, never an admission.
-  const std::vector<std::vector<std::string>> bad{
-      {}, {"refuse"}, {"refuse", "9"}, {"refuse", "0"}, {"refuse", "1", "x", "1"}, {"maybe", "1"}};
+  const std::vector<std::vector<std::string>> bad{{},
+                                                  {"refuse"},
+                                                  {"refuse", "9"},
+                                                  {"refuse", "0"},
+                                                  {"refuse", "1", "x", "1"},
+                                                  {"maybe", "1"},
+                                                  {"ok"},
+                                                  {"ok", "x"},
+                                                  {"refuse", "2", "1500000"}};
   for (const auto& reply : bad)
     CHECK(read_admit_reply(reply, checks).kind == SharedVerdict::Kind::malformed);
 }

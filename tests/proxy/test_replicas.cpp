@@ -336,8 +336,27 @@ TEST_CASE("replicas: a requests-per-minute limit is one limit across replicas", 
   const auto [id, secret] = shared_key(r, R"({"limits":{"rpm":30}})");
   const auto start = std::chrono::steady_clock::now();
   int admitted = 0;
-  for (int i = 0; i < 60; ++i)
-    admitted += chat(r[static_cast<std::size_t>(i % 3)].port, secret) == 200;
+  std::vector<std::int64_t> remaining;  // each admitted answer's x-ratelimit-remaining-requests
+  std::string refused_remaining;
+  for (int i = 0; i < 60; ++i) {
+    const HttpResponse answer =
+        http_request(r[static_cast<std::size_t>(i % 3)].port, "POST", "/v1/chat/completions",
+                     chat_body("gpt-test"), bearer(secret));
+    CHECK(answer.header("x-ratelimit-limit-requests") == "30");
+    if (answer.status == 200) {
+      ++admitted;
+      remaining.push_back(std::stoll(answer.header("x-ratelimit-remaining-requests")));
+    } else if (refused_remaining.empty()) {
+      refused_remaining = answer.header("x-ratelimit-remaining-requests");
+    }
+  }
+  // The headers count the one limit Redis holds, whichever replica answered: 29, 28, ... as
+  // the burst is spent (the refill can give one back between two requests), and 0 once it is.
+  REQUIRE(remaining.size() >= 3);
+  CHECK(remaining[0] == 29);
+  CHECK(remaining[1] == 28);
+  CHECK(remaining[2] <= 27);
+  CHECK(refused_remaining == "0");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   INFO(admitted << " of 60 admitted in " << seconds << " s");
