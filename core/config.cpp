@@ -1279,7 +1279,9 @@ void read_state_postgres(Context& ctx, const Entry& e, const std::string& path, 
   if (!expect_map(ctx, e.line, path, e.value)) return;
   const Fields f(ctx, e.value, path, kKeys);
   if (const Entry* x = f.find("url")) {
-    if (auto v = read_string(ctx, f, *x)) {
+    // Empty (a template's "${SWITCHYARD_DATABASE_URL:-}" with the variable unset): no
+    // database, which only store: postgres minds.
+    if (auto v = read_string(ctx, f, *x); v && !v->empty()) {
       if (!url_has_scheme(*v, {"postgres://", "postgresql://"}))
         ctx.error(x->line, f.path_of(*x),
                   "expected a postgresql://user[:password]@host[:port]/database URL (the value "
@@ -1298,7 +1300,8 @@ void read_state_redis(Context& ctx, const Entry& e, const std::string& path, Sta
   if (!expect_map(ctx, e.line, path, e.value)) return;
   const Fields f(ctx, e.value, path, kKeys);
   if (const Entry* x = f.find("url")) {
-    if (auto v = read_string(ctx, f, *x)) {
+    // Empty (a template's "${SWITCHYARD_REDIS_URL:-}" with the variable unset): no Redis.
+    if (auto v = read_string(ctx, f, *x); v && !v->empty()) {
       if (url_has_scheme(*v, {"rediss://"}))
         ctx.error(x->line, f.path_of(*x),
                   "TLS to Redis (rediss://) is not supported yet: reach Redis over a private "

@@ -1705,6 +1705,31 @@ state:
   CHECK(std::any_of(notices.begin(), notices.end(), [](const std::string& n) {
     return n.find("N replicas allow up to N times each budget and limit") != std::string::npos;
   }));
+
+  // A template (deploy/kubernetes' ConfigMap): the store and the URLs from variables that may
+  // be unset. Unset, it is one SQLite process with no Redis; set, the shared store.
+  const std::string templated = base + R"(
+state:
+  store: ${SWITCHYARD_STATE_STORE:-sqlite}
+  postgres: {url: "${SWITCHYARD_DATABASE_URL:-}"}
+  redis: {url: "${SWITCHYARD_REDIS_URL:-}"}
+)";
+  auto unset = parse(with_mock(templated));
+  REQUIRE(errors_of(unset).empty());
+  CHECK(unset.value().state.store == StateConfig::Store::sqlite);
+  CHECK(unset.value().state.postgres_url.empty());
+  CHECK(unset.value().state.redis_url.empty());
+  auto set = parse(with_mock(templated), {{"SWITCHYARD_STATE_STORE", "postgres"},
+                                          {"SWITCHYARD_DATABASE_URL", "postgres://h/db"},
+                                          {"SWITCHYARD_REDIS_URL", "redis://cache:6379/0"}});
+  REQUIRE(errors_of(set).empty());
+  CHECK(set.value().state.store == StateConfig::Store::postgres);
+  CHECK(set.value().state.redis_url == "redis://cache:6379/0");
+  // The store chosen without its URL: the error says which one is missing.
+  auto half = parse(with_mock(templated), {{"SWITCHYARD_STATE_STORE", "postgres"}});
+  CHECK(errors_of(half) == std::vector<std::string>{
+                               "switchyard.yaml:10: state.postgres.url: store: postgres needs the "
+                               "database's URL (for example \"${SWITCHYARD_DATABASE_URL}\")"});
 }
 
 TEST_CASE("config: state errors name the key and never repeat a URL", "[config]") {

@@ -533,6 +533,8 @@ const broken = [
   ["an env var reading a key the Secret lacks", /reads switchyard-keys\/OPENAI_KEY/, (f) => { container(f).env[0].valueFrom.secretKeyRef.key = "OPENAI_KEY"; }],
   ["a config switchyard --check refuses", /--check refuses .*unknown/i, (f) => { const cm = find(f, "ConfigMap"); cm.data["switchyard.yaml"] += "\nlisten_port: 4000\n"; }],
   ["a master key too short in the Secret", /--check refuses/, (f) => { find(f, "Secret").stringData.SWITCHYARD_MASTER_KEY = "short"; }],
+  ["the shared store chosen without its database URL", /--check refuses .*store: postgres needs the database's URL/s, (f) => { find(f, "Secret").stringData.SWITCHYARD_STATE_STORE = "postgres"; }],
+  ["a Redis URL that is not one", /--check refuses .*state\.redis\.url: expected a redis:\/\//s, (f) => { Object.assign(find(f, "Secret").stringData, { SWITCHYARD_STATE_STORE: "postgres", SWITCHYARD_DATABASE_URL: "postgresql://h/db", SWITCHYARD_REDIS_URL: "cache:6379" }); }],
   ["a config listening on loopback", /listens on loopback/, (f) => { const cm = find(f, "ConfigMap"); cm.data["switchyard.yaml"] = cm.data["switchyard.yaml"].replace("listen: 0.0.0.0:4000", "listen: 127.0.0.1:4000"); }],
   ["a kustomization listing a missing file", /lists missing\.yaml, which does not exist/, (f) => { f.find((x) => x.name === "kustomization.yaml").docs[0].resources.push("missing.yaml"); }],
 ];
@@ -544,6 +546,18 @@ for (const [what, expected, mutate] of broken) {
   report(hit, `refuses ${what}`, hit ? "" : `expected ${expected}, got:\n${errs.join("\n") || "(no error)"}`);
 }
 
-const total = 8 + 1 + broken.length;
+// The shared store as the Secret's comment says to fill it in: --check accepts it.
+{
+  const copy = structuredClone(files);
+  Object.assign(find(copy, "Secret").stringData, {
+    SWITCHYARD_STATE_STORE: "postgres",
+    SWITCHYARD_DATABASE_URL: "postgresql://switchyard:pw@postgres.db.svc:5432/switchyard",
+    SWITCHYARD_REDIS_URL: "redis://:pw@redis.cache.svc:6379/0",
+  });
+  const errs = await allErrors(copy);
+  report(errs.length === 0, "the Secret filled in for several replicas (PostgreSQL and Redis): the config passes switchyard --check", errs.join("\n"));
+}
+
+const total = 8 + 1 + broken.length + 1;
 console.log(`${total - failed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
