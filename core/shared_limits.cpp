@@ -10,11 +10,19 @@ namespace {
 // then five values a check from [3]: kind, limit, amount, period start (budget) or the actual
 // amount (settle), expiry in ms. Numbers stay below 2^53, so Lua's doubles hold them exactly;
 // a stored number is written with %.0f, never in exponent form.
+// Every redis.call costs a few microseconds of Redis's one thread, which all replicas share: the
+// scripts make only the calls their checks need (the clock for rate limits, the epoch for a
+// missing budget, a budget hash's expiry once, when it is made).
 constexpr std::string_view kAdmitScript = R"lua(
 local field = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local epoch = tonumber(redis.call('GET', 'sy:epoch') or '-1')
+local now = nil
+local function clock()
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
+  return now
+end
 local live = {}
 local function held(key)
   local all = redis.call('HGETALL', key)
@@ -42,6 +50,7 @@ for i = 1, #KEYS do
   if kind == 'b' then
     local spent = redis.call('HGET', key, 'spent')
     if not spent then
+      local epoch = tonumber(redis.call('GET', 'sy:epoch') or '-1')
       if epoch < 0 or tonumber(ARGV[base + 4]) < epoch then return {'seed', tostring(i)} end
       spent = '0'
       redis.call('HSET', key, 'spent', 0)
@@ -53,6 +62,7 @@ for i = 1, #KEYS do
     end
   elseif kind == 'r' or kind == 't' then
     local interval = 60000000 / limit
+    local now = clock()
     local tat = tonumber(redis.call('GET', key) or '0')
     local new_tat = math.max(tat, now) + math.min(amount, limit) * interval
     if new_tat - now > 60000000.5 then
@@ -69,9 +79,10 @@ for i = 1, #KEYS do
   local base = 2 + (i - 1) * 5
   local kind, key = ARGV[base + 1], KEYS[i]
   if kind == 'b' then
+    -- The hash got its expiry (the period's end and a day) when it was made.
     redis.call('HINCRBY', key, field, ARGV[base + 3])
-    redis.call('PEXPIRE', key, ARGV[base + 5])
   elseif kind == 'p' then
+    -- Renewed by every admission: a key busy for longer than a day never loses its count.
     redis.call('HINCRBY', key, field, 1)
     redis.call('PEXPIRE', key, ARGV[base + 5])
   else
@@ -87,12 +98,14 @@ return out
 // hash is in the ledger, which seeds it. Answers each budget's spend after, -1 when lost.
 constexpr std::string_view kSettleScript = R"lua(
 local field, release = ARGV[1], ARGV[2] == '1'
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out = {}
+-- %d, not the number itself: Lua writes minus zero as "-0", which HINCRBY refuses (a free
+-- model's reservation is zero), and an error here would stop the script before it frees the
+-- checks after this one. A field that lapsed meanwhile is made by HINCRBY and deleted at once
+-- (as is a hash Redis lost: an empty hash does not exist).
 local function give_back(key, amount)
-  if redis.call('HEXISTS', key, field) == 1 then
-    if redis.call('HINCRBY', key, field, -amount) <= 0 then redis.call('HDEL', key, field) end
+  if redis.call('HINCRBY', key, field, string.format('%d', -amount)) <= 0 then
+    redis.call('HDEL', key, field)
   end
 end
 for i = 1, #KEYS do
@@ -102,13 +115,15 @@ for i = 1, #KEYS do
   if kind == 'b' then
     give_back(key, amount)
     if redis.call('HEXISTS', key, 'spent') == 1 then
-      out[#out + 1] = redis.call('HINCRBY', key, 'spent', actual)
+      out[#out + 1] = redis.call('HINCRBY', key, 'spent', ARGV[base + 4])
     else
       out[#out + 1] = -1
     end
   elseif kind == 'p' then
     give_back(key, 1)
   elseif kind == 't' or release then
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
     local tat = tonumber(redis.call('GET', key) or '0')
     local new_tat = tat + (actual - math.min(amount, limit)) * (60000000 / limit)
     if new_tat < now then new_tat = now end

@@ -263,6 +263,14 @@ net::awaitable<void> SharedLimits::settle_on_worker(std::shared_ptr<SharedAdmiss
   const redis::Outcome out =
       co_await run_script(*l.client, settle_sha_, core::shared_settle_script(), keys, argv);
   done_with(l, a->generation, !out.answered());
+  if (out.answered() && out.reply.is_error()) {
+    // What the script held stays held until its field lapses: say so, once and then every
+    // 10,000th time, rather than once a request.
+    if (counts_.settle_failed.fetch_add(1, std::memory_order_relaxed) % 10'000 == 0)
+      std::fprintf(stderr, "switchyard: state: the settle script failed in Redis: %s\n",
+                   out.reply.text.c_str());
+    co_return;
+  }
   if (!out.answered() || out.reply.type != redis::Reply::Type::array || !soft_crossed) co_return;
   std::vector<std::int64_t> spent_after;
   for (const redis::Reply& e : out.reply.elements) spent_after.push_back(e.integer);

@@ -79,6 +79,7 @@ class SharedLimits {
   // Counters for the metrics, read at each scrape.
   struct Counts {
     std::atomic<std::uint64_t> admitted{0}, refused{0}, unavailable{0}, seeded{0};
+    std::atomic<std::uint64_t> settle_failed{0};  // Redis answered the settle with an error
   };
   const Counts& counts() const { return counts_; }
 

@@ -37,13 +37,14 @@ RedisServer& redis() {
 // budgets and limits through the test's Redis (emptied first).
 struct Replicas {
   explicit Replicas(int count, std::string_view extra_state = {}, bool shared_limits = false,
-                    std::vector<std::string> mock_args = {}) {
+                    std::vector<std::string> mock_args = {},
+                    std::string_view extra_governance = {}) {
     database = postgres().create_database("replicas");
     if (shared_limits) redis().command({"FLUSHALL"});
     std::string state(extra_state);
     if (shared_limits) state += "  redis: {url: \"" + redis().url() + "\", timeout_ms: 200}\n";
     for (int i = 0; i < count; ++i) {
-      GatewayOptions o = governance_options(kMaster, 50);
+      GatewayOptions o = governance_options(kMaster, 50, extra_governance);
       o.mock_args = mock_args;
       o.top_level += "state:\n  store: postgres\n  postgres: {url: \"" + postgres().url(database) +
                      "\", pool: 2}\n  replica_id: replica-" + std::to_string(i) +
@@ -363,6 +364,34 @@ TEST_CASE("replicas: a requests-per-minute limit is one limit across replicas", 
   // GCRA: the whole burst of 30, and what the rate refilled while the test ran (30 a minute).
   CHECK(admitted >= 30);
   CHECK(admitted <= 30 + static_cast<int>(std::ceil(30 * seconds / 60)));
+}
+
+TEST_CASE("replicas: a free model's requests settle, so a budgeted key's parallel slots come back",
+          "[replicas]") {
+  // A model without a price, counted as free: every reservation on the budget is zero, which
+  // the settle must give back like any other amount before it releases the parallel slot.
+  Replicas r(2, {}, /*shared_limits=*/true, {}, "  unpriced_models: free\n");
+  const auto [id, secret] =
+      shared_key(r, R"({"budget":{"max_usd":10,"period":"daily"},"limits":{"parallel":2}})");
+  const std::string body = chat_body("openai-test");
+  for (int i = 0; i < 12; ++i) {
+    const HttpResponse answer = http_request(r[static_cast<std::size_t>(i % 2)].port, "POST",
+                                             "/v1/chat/completions", body, bearer(secret));
+    INFO("request " << i << ": " << answer.status << " " << answer.body);
+    REQUIRE(answer.status == 200);
+    // The settle is not awaited by the request: wait for it before the next one, so that one
+    // request at a time is in flight and a slot that never came back shows as a refusal.
+    REQUIRE(time_until(
+        [&] {
+          return redis().command({"HLEN", "sy:p:" + id}) == "0";
+        },
+        std::chrono::milliseconds(2000)));
+  }
+  // The budget's hash keeps its settled spend and no reservation.
+  const std::string day = redis().command({"KEYS", "sy:b:" + id + ":*"});
+  REQUIRE_FALSE(day.empty());
+  CHECK(redis().command({"HKEYS", day}) == "spent");
+  CHECK(redis().command({"HGET", day, "spent"}) == "0");
 }
 
 TEST_CASE("replicas: a parallel limit holds across replicas, and a killed replica's share is freed",
