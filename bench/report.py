@@ -34,7 +34,9 @@ import time
 import urllib.request
 
 # governed: a second Switchyard with governance on (bench/run --peers ...,governed).
-TARGETS = ["direct", "switchyard", "governed", "nginx", "portkey"]
+# single, replicas: scenario 10's configurations (one Switchyard with SQLite; three behind nginx
+# sharing PostgreSQL and Redis).
+TARGETS = ["direct", "switchyard", "governed", "nginx", "portkey", "single", "replicas"]
 GATEWAYS = TARGETS[1:]
 SCENARIOS = [
     ("1_peak_throughput", "1. Peak throughput, small JSON"),
@@ -46,11 +48,16 @@ SCENARIOS = [
     ("7_idle_rss", "7. Idle RSS after start"),
     ("8_translated_streaming", "8. Translated streaming: OpenAI and Anthropic clients and upstreams"),
     ("9_hedging", "9. Hedging: p99 time to first token over a target with a slow tail"),
+    ("10_replicas_peak", "10. Several replicas: peak throughput, governance on"),
+    ("10_replicas_latency", "10. Several replicas: latency at a fixed rate, governance on"),
 ]
 TITLES = dict(SCENARIOS)
+# Scenario 10's two measurements are read like scenarios 1 and 2.
+KIND = {"10_replicas_peak": "1_peak_throughput", "10_replicas_latency": "2_latency_at_half_peak"}
 # Throughput ratios, computed per repeat (same run, same repeat index) then summarized.
 RATIO_PAIRS = [("switchyard", "nginx"), ("switchyard", "portkey"), ("switchyard", "direct"),
-               ("nginx", "direct"), ("portkey", "direct"), ("governed", "switchyard")]
+               ("nginx", "direct"), ("portkey", "direct"), ("governed", "switchyard"),
+               ("replicas", "single"), ("single", "direct"), ("replicas", "direct")]
 # CPU per request of the server, compared per repeat the same way (scenario 1).
 CPU_RATIO_PAIRS = [("switchyard", "nginx"), ("governed", "switchyard")]
 # Scenario 8's paths through Switchyard, client_to_upstream; each has a direct_<client> baseline
@@ -139,6 +146,10 @@ def order_targets(keys):
 def target_label(target):
     if target == "governed":
         return "switchyard, governance on"
+    if target == "single":
+        return "one Switchyard, SQLite"
+    if target == "replicas":
+        return "3 replicas behind nginx, PostgreSQL + Redis"
     if target in ("no_hedge", "hedge"):
         return {"no_hedge": "without hedge", "hedge": "with hedge"}[target]
     if target.startswith("direct_for_"):
@@ -166,6 +177,7 @@ def _mb(kb):
 
 
 def figures(scenario, rec):
+    scenario = KIND.get(scenario, scenario)
     if rec.get("failed"):
         return {}
     x = rec.get("extra", {})
@@ -255,7 +267,7 @@ def assemble_scenario(scratch, scenario):
         base = per_repeat.get(f"direct_for_{target}", per_repeat["direct"])
         for rep, f in per_repeat[target].items():
             d = base.get(rep, {})
-            for key in ADDED.get(scenario, []):
+            for key in ADDED.get(KIND.get(scenario, scenario), []):
                 if f.get(key) is not None and d.get(key) is not None:
                     f["added_" + key] = f[key] - d[key]
     if scenario == "8_translated_streaming":
@@ -266,7 +278,7 @@ def assemble_scenario(scratch, scenario):
         median = medians(per_repeat)
     out["median"] = median
     ratios = out.get("ratios", {})
-    if scenario in ("1_peak_throughput", "6_large_bodies"):
+    if KIND.get(scenario, scenario) in ("1_peak_throughput", "6_large_bodies"):
         for pairs, key, label in ((RATIO_PAIRS, "throughput_rps", "throughput"),
                                   (CPU_RATIO_PAIRS, "cpu_us_per_request", "CPU per request")):
             for a, b in pairs:
@@ -552,6 +564,13 @@ COLUMNS = {
                           ("p99 (µs)", "p99_us", "us"), ("p99.9 (µs)", "p999_us", "us"),
                           ("server CPU per request (µs)", "cpu_us_per_request", "us1"),
                           ("errors", "errors", "int")],
+    "10_replicas_peak": [("throughput (rps)", "throughput_rps", "rps"), ("p50 (µs)", "p50_us", "us"),
+                         ("p99 (µs)", "p99_us", "us"), ("p99.9 (µs)", "p999_us", "us"),
+                         ("errors", "errors", "int")],
+    "10_replicas_latency": [("offered (rps)", "offered_rps", "rps"), ("achieved (rps)", "throughput_rps", "rps"),
+                            ("p50 (µs)", "p50_us", "us"), ("p99 (µs)", "p99_us", "us"),
+                            ("added p50 (µs)", "added_p50_us", "signed_us"),
+                            ("added p99 (µs)", "added_p99_us", "signed_us"), ("errors", "errors", "int")],
     "2_latency_at_half_peak": [("offered (rps)", "offered_rps", "rps"), ("achieved (rps)", "throughput_rps", "rps"), ("p50 (µs)", "p50_us", "us"),
                                ("p99 (µs)", "p99_us", "us"), ("p99.9 (µs)", "p999_us", "us"),
                                ("added p50 (µs)", "added_p50_us", "signed_us"),
@@ -627,6 +646,18 @@ def describe_params(key, p):
                 "direct. A translated path's upstream speaks the other protocol, whose mock endpoint may be quicker "
                 "or slower than the baseline's (compare the two baselines): under load its added TTFT can even be "
                 "negative, which is why the verdict rests on the sequential pairs")
+    if key == "10_replicas_peak":
+        return (f"Switchyard only, governance on in both configurations (a team and a key, each with a budget and "
+                f"rpm/tpm/parallel limits too large to refuse anything; every request a ledger row): one Switchyard "
+                f"with its SQLite store and {p.get('single_workers')} workers, against {p.get('replicas')} replicas "
+                f"of {p.get('replica_workers')} worker(s) sharing a PostgreSQL and a Redis on this machine, behind "
+                f"nginx running deploy/compose/nginx-replicas.conf; every replica's governed request makes one Redis "
+                f"round trip at admission. Closed loop, {p.get('connections')} connections, {p.get('duration_s')} s "
+                f"after a {p.get('warmup_s')} s warm-up; everything shares the same cores")
+    if key == "10_replicas_latency":
+        return (f"The same two configurations, open loop at {p.get('rate'):,} rps, up to {p.get('max_connections')} "
+                f"connections, {p.get('duration_s')} s after {p.get('warmup_s')} s warm-up; added = target minus "
+                "direct in the same repeat")
     if key == "9_hedging":
         h = p.get("hedge") or {}
         # Runs before the upstreams became OpenAI-format did not record them: they were Anthropic.
@@ -949,9 +980,17 @@ def cmd_render(json_path):
 
 def cmd_progress(scratch, scenario):
     s = assemble_scenario(scratch, scenario)
-    if s is None:
-        print("no results")
+    if scenario == "10_replicas_peak":  # bench/run reports both of scenario 10's measurements
+        peak = progress_line(s)
+        latency = progress_line(assemble_scenario(scratch, "10_replicas_latency"), "2_latency_at_half_peak")
+        print(f"peak: {peak}; latency: {latency}")
         return
+    print(progress_line(s, scenario))
+
+
+def progress_line(s, scenario="1_peak_throughput"):
+    if s is None:
+        return "no results"
     med = s["median"]
 
     def m(t, k):
@@ -997,7 +1036,7 @@ def cmd_progress(scratch, scenario):
     line = ", ".join(parts) if parts else "no figures"
     if s.get("failures"):
         line += f"; {len(s['failures'])} FAILED measurement(s)"
-    print(line)
+    return line
 
 
 def cmd_half_peak(scratch):
