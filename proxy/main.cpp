@@ -43,8 +43,8 @@ Anthropic, Gemini, and OpenAI-compatible servers such as vLLM, Ollama and OpenRo
 SIGHUP reloads the config file: new requests use the new models, providers, prices and
 routing; requests and streams in flight finish on the config they started with. A config
 with errors is refused (the errors are logged with file and line) and the running one
-keeps serving. Settings only a restart changes (listen, workers, access_log, governance)
-are named in the log. With governance.master_key, POST /admin/reload does the same.
+keeps serving. Settings only a restart changes (listen, workers, access_log, governance,
+state) are named in the log. With governance.master_key, POST /admin/reload does the same.
 
 SIGTERM or SIGINT stops accepting, lets requests in flight finish up to the drain
 deadline (drain_timeout_ms, default 30 s), then exits 0. A second signal exits at once
